@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The test command (README: "npm test"): installs everything the suites need on a fresh machine
+# of our kind, then runs every suite. Nothing is skipped: a server that cannot start fails its suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash test/support/install-system-deps.sh
+npm ci --no-audit --no-fund
+npm run build
+
+# Every compiled test file, one process each (node:test), one file at a time: suites start real
+# servers and the machine has two cores.
+mapfile -t files < <(find dist/test -name '*.test.js' | sort)
+if ((${#files[@]} == 0)); then
+  echo "test/run.sh: no test files found under dist/test" >&2
+  exit 1
+fi
+node --test --test-concurrency=1 "${files[@]}"

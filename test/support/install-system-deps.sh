@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the test suites start for real: an Erlang VM (the decoder's oracle),
+# PostgreSQL and MariaDB servers, and openssl for test certificates. Idempotent and quiet when
+# everything is already there; needs root (as on our machines and in CI) otherwise.
+set -euo pipefail
+
+packages=(erlang-base mariadb-server postgresql openssl)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+echo "install-system-deps: installing ${missing[*]}" >&2
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q >&2
+# policy-rc.d may refuse to start services: the tests start their own server instances.
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
