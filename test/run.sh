@@ -8,6 +8,10 @@ bash test/support/install-system-deps.sh
 npm ci --no-audit --no-fund
 npm run build
 
+# The gRPC contract: buf lint clean, and the committed generated code is what proto/ gives.
+npm run lint:proto
+npm run gen:check
+
 # Every compiled test file, one process each (node:test), one file at a time: suites start real
 # servers and the machine has two cores.
 mapfile -t files < <(find dist/test -name '*.test.js' | sort)
