@@ -1,0 +1,77 @@
+/**
+ * Progress on stderr: a one-line bar redrawn in place on a terminal, a plain log line every
+ * `intervalMs` otherwise (logs, CI, `| tee`).
+ */
+export interface ProgressSnapshot {
+  /** Rows accounted for (written, skipped or failed) in this run. */
+  readonly done: number;
+  readonly written: number;
+  readonly notWritten: number;
+  /** Estimated rows for the whole run (0 when unknown). */
+  readonly estimate: number;
+  readonly elapsedMs: number;
+}
+
+export interface ProgressReporter {
+  update(snapshot: ProgressSnapshot): void;
+  finish(snapshot: ProgressSnapshot): void;
+}
+
+export const SILENT_PROGRESS: ProgressReporter = { update() {}, finish() {} };
+
+const BAR_WIDTH = 30;
+
+export function formatDuration(ms: number): string {
+  if (!Number.isFinite(ms) || ms < 0) return '?';
+  const total = Math.round(ms / 1000);
+  const h = Math.floor(total / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const s = total % 60;
+  const mm = String(m).padStart(2, '0');
+  const ss = String(s).padStart(2, '0');
+  return h > 0 ? `${h}:${mm}:${ss}` : `${m}:${ss}`;
+}
+
+export function describeProgress(p: ProgressSnapshot, withBar: boolean): string {
+  const rate = p.elapsedMs > 0 ? (p.done * 1000) / p.elapsedMs : 0;
+  const total = Math.max(p.estimate, p.done);
+  const fraction = total > 0 ? p.done / total : 0;
+  const eta = rate > 0 && total > 0 ? ((total - p.done) / rate) * 1000 : NaN;
+  const bar = withBar
+    ? '[' + '#'.repeat(Math.round(fraction * BAR_WIDTH)).padEnd(BAR_WIDTH, '.') + '] '
+    : '';
+  const of = total > 0 ? ` / ~${total.toLocaleString('en-US')}` : '';
+  return (
+    `${bar}${p.done.toLocaleString('en-US')}${of} rows (${(fraction * 100).toFixed(1)}%), ` +
+    `${p.written.toLocaleString('en-US')} written, ${p.notWritten.toLocaleString('en-US')} not written, ` +
+    `${Math.round(rate).toLocaleString('en-US')} rows/s, elapsed ${formatDuration(p.elapsedMs)}, ETA ${formatDuration(eta)}`
+  );
+}
+
+export class StreamProgress implements ProgressReporter {
+  private lastLog = 0;
+  private readonly tty: boolean;
+
+  constructor(
+    private readonly out: NodeJS.WriteStream = process.stderr,
+    private readonly intervalMs = 10_000,
+  ) {
+    this.tty = out.isTTY === true;
+  }
+
+  update(p: ProgressSnapshot): void {
+    const now = Date.now();
+    if (this.tty) {
+      if (now - this.lastLog < 100) return;
+      this.lastLog = now;
+      this.out.write('\r' + describeProgress(p, true) + '\x1b[K');
+    } else if (now - this.lastLog >= this.intervalMs) {
+      this.lastLog = now;
+      this.out.write(`progress: ${describeProgress(p, false)}\n`);
+    }
+  }
+
+  finish(p: ProgressSnapshot): void {
+    if (this.tty) this.out.write('\r' + describeProgress(p, true) + '\x1b[K\n');
+  }
+}

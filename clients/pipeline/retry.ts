@@ -1,0 +1,34 @@
+/**
+ * Which failures are worth another try, and how long to pause before it. The backend knows its
+ * driver's errors; the decoding side is recognised here by gRPC status codes.
+ */
+const NETWORK_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTCONN', 'ECONNABORTED']);
+
+/** gRPC: CANCELLED (1), DEADLINE_EXCEEDED (4), RESOURCE_EXHAUSTED (8), ABORTED (10), UNAVAILABLE (14). */
+const TRANSIENT_GRPC_CODES = new Set([1, 4, 8, 10, 14]);
+
+export function isTransientNetworkError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && NETWORK_ERROR_CODES.has(code)) return true;
+  const message = error instanceof Error ? error.message : String(error);
+  return /Connection terminated|connection lost|socket hang up|read ECONNRESET|closed the connection/i.test(message);
+}
+
+export function isTransientDecodeError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === 'number' && TRANSIENT_GRPC_CODES.has(code)) return true;
+  return isTransientNetworkError(error);
+}
+
+export interface BackoffPolicy {
+  readonly baseMs: number;
+  readonly maxMs: number;
+}
+
+export const DEFAULT_BACKOFF: BackoffPolicy = Object.freeze({ baseMs: 500, maxMs: 15_000 });
+
+/** Exponential with full jitter: `attempt` 1 waits up to base, doubling up to max. */
+export function backoffDelay(attempt: number, policy: BackoffPolicy, random: () => number = Math.random): number {
+  const ceiling = Math.min(policy.maxMs, policy.baseMs * 2 ** Math.max(0, attempt - 1));
+  return Math.round(ceiling / 2 + (random() * ceiling) / 2);
+}

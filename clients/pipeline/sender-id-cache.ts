@@ -1,0 +1,55 @@
+/**
+ * In-memory `(server, user_name) -> mam_server_user.id`, in front of the bulk resolution. Only
+ * committed ids enter it (ids are resolved in their own committed statements, never inside a
+ * batch transaction that could roll back), so a cached id is always a real row.
+ */
+export const DEFAULT_SENDER_CACHE_ENTRIES = 500_000;
+
+export function senderCacheKey(server: string, user: string): string {
+  return `${server}\u0000${user}`;
+}
+
+export class SenderIdCache {
+  private readonly ids = new Map<string, string>();
+
+  constructor(private readonly maxEntries = DEFAULT_SENDER_CACHE_ENTRIES) {}
+
+  get(server: string, user: string): string | undefined {
+    return this.ids.get(senderCacheKey(server, user));
+  }
+
+  set(server: string, user: string, id: string): void {
+    // Bounded memory on archives with millions of senders: forget everything and refill.
+    if (this.ids.size >= this.maxEntries) this.ids.clear();
+    this.ids.set(senderCacheKey(server, user), id);
+  }
+
+  /** The distinct pairs of `writes` not in the cache. */
+  missing(writes: readonly { user: string; server: string }[]): { server: string; user: string }[] {
+    const seen = new Set<string>();
+    const out: { server: string; user: string }[] = [];
+    for (const w of writes) {
+      const key = senderCacheKey(w.server, w.user);
+      if (this.ids.has(key) || seen.has(key)) continue;
+      seen.add(key);
+      out.push({ server: w.server, user: w.user });
+    }
+    return out;
+  }
+}
+
+/** Ordered commits: waits for the batch before, rolling back this one if that one failed. */
+export async function awaitEarlierBatches(beforeCommit: Promise<void>): Promise<void> {
+  try {
+    await beforeCommit;
+  } catch (error) {
+    throw new EarlierBatchFailedError(error);
+  }
+}
+
+export class EarlierBatchFailedError extends Error {
+  constructor(readonly causeError: unknown) {
+    super(`an earlier batch failed: ${causeError instanceof Error ? causeError.message : String(causeError)}`);
+    this.name = 'EarlierBatchFailedError';
+  }
+}

@@ -1,0 +1,165 @@
+/**
+ * A real PostgreSQL 15 for tests: Debian's server binaries, a fresh cluster in a temp directory,
+ * listening on a free loopback port, run as the `postgres` system user when we are root
+ * (PostgreSQL refuses to run as root). Always stopped: by `stop()` in an after hook, and by a
+ * process exit handler if a test dies first. A missing binary fails loudly (never skipped).
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { freeLoopbackPort } from './postgres-free-port.js';
+
+export const PG_BIN_DIR = process.env.MIM_PG_BIN_DIR ?? '/usr/lib/postgresql/15/bin';
+const RUN_AS = 'postgres';
+const START_TIMEOUT_S = 60;
+
+export interface PostgresServer {
+  /** `postgres://postgres@127.0.0.1:PORT/mim` */
+  readonly url: string;
+  readonly port: number;
+  readonly dataDir: string;
+  /** Fast shutdown (active connections are terminated), then start again on the same port. */
+  restart(): void;
+  /** Stops the server (shutdown mode `fast` by default) without removing its files. */
+  stopServer(mode?: 'fast' | 'immediate'): void;
+  startServer(): void;
+  /** Stops the server and removes its files. Idempotent. */
+  stop(): Promise<void>;
+}
+
+const running = new Set<() => void>();
+let exitHandlerInstalled = false;
+
+function installExitHandler(): void {
+  if (exitHandlerInstalled) return;
+  exitHandlerInstalled = true;
+  process.on('exit', () => {
+    for (const stop of running) stop();
+  });
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      for (const stop of running) stop();
+      process.exit(130);
+    });
+  }
+}
+
+function asServerUser(command: string, args: string[]): [string, string[]] {
+  if (process.getuid?.() === 0) return ['runuser', ['-u', RUN_AS, '--', command, ...args]];
+  return [command, args];
+}
+
+function run(command: string, args: string[], timeoutS = START_TIMEOUT_S): string {
+  const [cmd, argv] = asServerUser(command, args);
+  const result = spawnSync(cmd, argv, { encoding: 'utf8', timeout: timeoutS * 1000 });
+  if (result.status !== 0) {
+    throw new Error(`${command} ${args.join(' ')} failed (status ${result.status}, ${result.error?.message ?? ''}):\n${result.stdout}\n${result.stderr}`);
+  }
+  return result.stdout;
+}
+
+export async function startPostgres(options: { database?: string } = {}): Promise<PostgresServer> {
+  const initdb = join(PG_BIN_DIR, 'initdb');
+  if (!existsSync(initdb)) {
+    throw new Error(`PostgreSQL server binaries not found at ${PG_BIN_DIR} (install Debian's postgresql package: test/support/install-system-deps.sh)`);
+  }
+  const root = mkdtempSync(join(tmpdir(), 'mim-pg-'));
+  chmodSync(root, 0o755);
+  if (process.getuid?.() === 0) execFileSync('chown', [RUN_AS, root]);
+  const dataDir = join(root, 'data');
+  const logFile = join(root, 'server.log');
+  run(initdb, ['-D', dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C.UTF-8', '--no-sync']);
+  const port = await freeLoopbackPort();
+  const serverOptions = [
+    `-p ${port}`,
+    `-k ${root}`,
+    `-c listen_addresses=127.0.0.1`,
+    '-c fsync=off',
+    '-c synchronous_commit=off',
+    '-c full_page_writes=off',
+    '-c max_connections=100',
+    '-c shared_buffers=128MB',
+  ].join(' ');
+  const pgCtl = join(PG_BIN_DIR, 'pg_ctl');
+  let started = false;
+  const startServer = (): void => {
+    run(pgCtl, ['-D', dataDir, '-l', logFile, '-o', serverOptions, '-w', '-t', String(START_TIMEOUT_S), 'start']);
+    started = true;
+  };
+  const stopServer = (mode: 'fast' | 'immediate' = 'fast'): void => {
+    if (!started) return;
+    run(pgCtl, ['-D', dataDir, '-m', mode, '-w', 'stop']);
+    started = false;
+  };
+  const stopQuietly = (): void => {
+    try {
+      stopServer('immediate');
+    } catch {
+      // exit path: best effort
+    }
+  };
+  installExitHandler();
+  running.add(stopQuietly);
+  try {
+    startServer();
+  } catch (error) {
+    const log = existsSync(logFile) ? readFileSync(logFile, 'utf8') : '';
+    running.delete(stopQuietly);
+    throw new Error(`${(error as Error).message}\nserver log:\n${log}`);
+  }
+  const database = options.database ?? 'mim';
+  const admin = new pg.Client({ connectionString: `postgres://postgres@127.0.0.1:${port}/postgres` });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${database}`);
+  await admin.end();
+  let removed = false;
+  return {
+    url: `postgres://postgres@127.0.0.1:${port}/${database}`,
+    port,
+    dataDir,
+    restart() {
+      stopServer('fast');
+      startServer();
+    },
+    stopServer,
+    startServer,
+    async stop() {
+      if (removed) return;
+      removed = true;
+      try {
+        stopServer('immediate');
+      } finally {
+        running.delete(stopQuietly);
+        rmSync(root, { recursive: true, force: true });
+      }
+    },
+  };
+}
+
+/** MongooseIM 3.3.0's `priv/pg.sql` tables for the MUC archive (no sender_id yet). */
+export const MONGOOSEIM_33_PG_SCHEMA = [
+  `CREATE TABLE mam_server_user(
+     id SERIAL UNIQUE PRIMARY KEY,
+     server varchar(250) NOT NULL,
+     user_name varchar(250) NOT NULL)`,
+  `CREATE UNIQUE INDEX i_mam_server_user_name ON mam_server_user USING btree (server, user_name)`,
+  `CREATE TABLE mam_muc_message(
+     id BIGINT NOT NULL,
+     room_id INT NOT NULL,
+     nick_name varchar(250) NOT NULL,
+     message bytea NOT NULL,
+     search_body text,
+     PRIMARY KEY(room_id, id))`,
+];
+
+export async function createMongooseIm33Schema(url: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    for (const statement of MONGOOSEIM_33_PG_SCHEMA) await client.query(statement);
+  } finally {
+    await client.end();
+  }
+}
