@@ -12,6 +12,7 @@ export interface Subcommand {
 const SUBCOMMANDS: Record<string, () => Promise<{ default: Subcommand }>> = {
   stdio: () => import('./stdio.js'),
   extract: () => import('./extract.js'),
+  serve: () => import('./serve.js'),
 };
 
 export async function main(argv: string[]): Promise<number> {

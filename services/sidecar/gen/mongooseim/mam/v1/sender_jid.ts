@@ -73,7 +73,7 @@ export interface ExtractSenderJidRequest {
 /** Item is one archived payload. */
 export interface Item {
   /** The archived message, as stored. */
-  payload: Buffer;
+  payload: Uint8Array;
   /** Echoed in the result, so that a caller can match answers to its rows (e.g. the message id). */
   key: string;
   /** Overrides the batch's format when not PAYLOAD_FORMAT_UNSPECIFIED. */
@@ -176,7 +176,7 @@ export const ExtractSenderJidRequest: MessageFns<ExtractSenderJidRequest> = {
 };
 
 function createBaseItem(): Item {
-  return { payload: Buffer.alloc(0), key: "", format: 0 };
+  return { payload: new Uint8Array(0), key: "", format: 0 };
 }
 
 export const Item: MessageFns<Item> = {
@@ -211,7 +211,7 @@ export const Item: MessageFns<Item> = {
               break;
             }
 
-            message.payload = Buffer.from(reader.bytes());
+            message.payload = reader.bytes();
             continue;
           }
           case 2: {
@@ -247,7 +247,7 @@ export const Item: MessageFns<Item> = {
   },
   fromPartial(object: DeepPartial<Item>): Item {
     const message = createBaseItem();
-    message.payload = object.payload ?? Buffer.alloc(0);
+    message.payload = object.payload ?? new Uint8Array(0);
     message.key = object.key ?? "";
     message.format = object.format ?? 0;
     return message;

@@ -1,0 +1,413 @@
+/**
+ * The gRPC sidecar: SenderJidService on a piscina pool, with health, reflection, limits, TLS,
+ * metrics and a graceful shutdown.
+ *
+ * Requests stay raw bytes on the main thread (identity (de)serializers): a worker decodes the
+ * protobuf, answers every item and encodes the response, so the main thread only moves buffers
+ * and the event loop stays responsive under load.
+ */
+import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { ReflectionService } from '@grpc/reflection';
+import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
+import { Piscina } from 'piscina';
+import { pino, type Logger } from 'pino';
+import { configFrom, decodeLimitsOf, parseHostPort, type SidecarConfig } from './config.js';
+import { FILE_DESCRIPTOR_SET_BASE64 } from './gen/descriptor-set.js';
+import { SenderJidServiceService, protobufPackage } from './gen/mongooseim/mam/v1/sender_jid.js';
+import { SidecarMetrics } from './metrics.js';
+import { OUTCOMES, type BatchOutcome, type BatchTask, type WorkerSettings } from './worker.js';
+
+export const SERVICE_NAME = `${protobufPackage}.SenderJidService`;
+
+/** At shutdown, time for the last answers to leave before connections are cut. */
+const FLUSH_BEFORE_CLOSE_MS = 200;
+
+export interface RunningSidecar {
+  /** host:port actually bound (the real port when 0 was asked). */
+  readonly address: string;
+  /** host:port of GET /metrics, or null when metrics are off. */
+  readonly metricsAddress: string | null;
+  readonly config: SidecarConfig;
+  /**
+   * Health turns NOT_SERVING, new calls are refused, calls in flight get graceMs to finish
+   * (default: config.shutdownGraceMs), then whatever is left is cancelled and the pool stopped.
+   */
+  shutdown(graceMs?: number): Promise<void>;
+}
+
+export type StartOptions = Partial<SidecarConfig> & { listen?: string; logger?: Logger };
+
+type RawMethod<RequestStream extends boolean, ResponseStream extends boolean> = grpc.MethodDefinition<Buffer, Buffer> & {
+  requestStream: RequestStream;
+  responseStream: ResponseStream;
+};
+
+const identity = (bytes: Buffer): Buffer => bytes;
+
+/** The service with byte-for-byte (de)serializers: workers do the protobuf work. */
+const RAW_SERVICE = {
+  extractSenderJid: {
+    ...SenderJidServiceService.extractSenderJid,
+    requestSerialize: identity,
+    requestDeserialize: identity,
+    responseSerialize: identity,
+    responseDeserialize: identity,
+  } as RawMethod<false, false>,
+  extractSenderJidStream: {
+    ...SenderJidServiceService.extractSenderJidStream,
+    requestSerialize: identity,
+    requestDeserialize: identity,
+    responseSerialize: identity,
+    responseDeserialize: identity,
+  } as RawMethod<true, true>,
+};
+
+/** A call's failure, as the grpc status it ends with. */
+class CallFailure extends Error {
+  constructor(
+    readonly code: grpc.status,
+    readonly details: string,
+  ) {
+    super(details);
+  }
+}
+
+type Dispatched = { ok: true; response: Buffer; startedAt: number } | { ok: false; failure: CallFailure; startedAt: number };
+
+/**
+ * Starts a sidecar. Unlike `mim-sender-jid serve`, an in-process sidecar serves metrics only when
+ * `metricsListen` is given (tests and pipelines start several in one process).
+ */
+export async function startSidecar(options: StartOptions = {}): Promise<RunningSidecar> {
+  const { logger: givenLogger, ...settings } = options;
+  const config = configFrom({ metricsListen: null, ...settings });
+  const log = givenLogger ?? pino({ level: config.logLevel, base: { service: 'mim-sender-jid' } });
+  const limits = decodeLimitsOf(config);
+
+  const workerSettings: WorkerSettings = {
+    limits,
+    maxItemsPerBatch: config.maxItemsPerBatch,
+    crashWorkerOnKey: config.testHooks?.crashWorkerOnKey ?? null,
+  };
+  const pool = new Piscina<BatchTask, BatchOutcome>({
+    filename: new URL('./worker.js', import.meta.url).href,
+    minThreads: config.poolSize,
+    maxThreads: config.poolSize,
+    maxQueue: config.maxQueuedBatches,
+    concurrentTasksPerWorker: 1,
+    idleTimeout: 2 ** 31 - 1, // a sidecar keeps its workers warm
+    workerData: workerSettings,
+  });
+  // Without a listener piscina would throw; a worker failing at start-up must be seen in the logs.
+  pool.on('error', (error: unknown) => log.error({ err: error }, 'worker pool error'));
+
+  /** Batches handed to the pool and not yet settled (running or queued). */
+  let batchesInPool = 0;
+  /** Calls (unary or stream) not yet finished: shutdown waits for these, not for health watches. */
+  let callsInFlight = 0;
+  let callsDone: (() => void) | null = null;
+  let draining = false;
+
+  const metrics = new SidecarMetrics({
+    queuedBatches: () => pool.queueSize,
+    busyWorkers: () => Math.max(0, Math.min(config.poolSize, batchesInPool - pool.queueSize)),
+  });
+
+  function callStarted(): () => void {
+    callsInFlight++;
+    let ended = false;
+    return () => {
+      if (ended) return;
+      ended = true;
+      callsInFlight--;
+      if (callsInFlight === 0 && callsDone !== null) callsDone();
+    };
+  }
+
+  async function dispatch(request: Buffer, signal: AbortSignal): Promise<Dispatched> {
+    const startedAt = performance.now();
+    if (draining) {
+      return { ok: false, startedAt, failure: new CallFailure(grpc.status.UNAVAILABLE, 'the sidecar is shutting down') };
+    }
+    if (batchesInPool >= config.poolSize + config.maxQueuedBatches) {
+      return { ok: false, startedAt, failure: queueFull() };
+    }
+    // One copy, into memory the worker then owns: grpc's buffer may share its memory with others.
+    const packed = new ArrayBuffer(request.byteLength);
+    new Uint8Array(packed).set(request);
+    batchesInPool++;
+    try {
+      const outcome = await pool.run({ request: packed }, { transferList: [packed], signal });
+      if (outcome.kind === 'refused') {
+        return { ok: false, startedAt, failure: new CallFailure(grpc.status[outcome.status], outcome.message) };
+      }
+      for (let i = 0; i < OUTCOMES.length; i++) {
+        if (outcome.outcomes[i] > 0) metrics.items.inc({ outcome: OUTCOMES[i] }, outcome.outcomes[i]);
+      }
+      if (outcome.decoderBug !== null) log.error({ bug: outcome.decoderBug }, 'decoder threw; item answered as malformed');
+      const bytes = outcome.response;
+      return { ok: true, startedAt, response: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) };
+    } catch (error) {
+      return { ok: false, startedAt, failure: failureOf(error, signal) };
+    } finally {
+      batchesInPool--;
+    }
+  }
+
+  function queueFull(): CallFailure {
+    return new CallFailure(
+      grpc.status.RESOURCE_EXHAUSTED,
+      `all ${config.poolSize} workers are busy and max-queued-batches=${config.maxQueuedBatches} batches wait (--max-queued-batches); retry later`,
+    );
+  }
+
+  function failureOf(error: unknown, signal: AbortSignal): CallFailure {
+    const message = error instanceof Error ? error.message : String(error);
+    if (signal.aborted || (error instanceof Error && error.name === 'AbortError')) {
+      return new CallFailure(grpc.status.CANCELLED, 'the call was cancelled; its batch was abandoned');
+    }
+    if (/task queue is at limit/i.test(message)) return queueFull();
+    if (/worker exited/i.test(message)) {
+      log.error({ err: message }, 'a worker died decoding a batch; it is replaced and only that batch fails');
+      return new CallFailure(grpc.status.INTERNAL, `the worker decoding this batch died (${message}); only this batch failed, retry it`);
+    }
+    log.error({ err: error }, 'batch failed');
+    return new CallFailure(grpc.status.INTERNAL, `batch failed: ${message}`);
+  }
+
+  function record(rpc: string, result: Dispatched, code: grpc.status): void {
+    metrics.batches.inc({ rpc, status: grpc.status[code] });
+    metrics.batchLatency.observe({ rpc }, (performance.now() - result.startedAt) / 1000);
+  }
+
+  const handlers: grpc.UntypedServiceImplementation = {
+    extractSenderJid(call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) {
+      const done = callStarted();
+      const abort = new AbortController();
+      call.on('cancelled', () => abort.abort());
+      dispatch(call.request, abort.signal).then((result) => {
+        done();
+        if (result.ok) {
+          record('unary', result, grpc.status.OK);
+          callback(null, result.response);
+        } else {
+          record('unary', result, result.failure.code);
+          callback({ code: result.failure.code, details: result.failure.details });
+        }
+      }, (error: unknown) => {
+        done();
+        callback({ code: grpc.status.INTERNAL, details: String(error) });
+      });
+    },
+    extractSenderJidStream(call: grpc.ServerDuplexStream<Buffer, Buffer>) {
+      answerStream(call, callStarted());
+    },
+  };
+
+  /**
+   * Batches in, answers out in the same order. Flow control: at most streamWindowBatches batches
+   * of this stream are in work or waiting to be written; at that point the stream is paused, so
+   * grpc stops reading it and HTTP/2 flow control holds the producer back. A write that grpc
+   * cannot take at once (backpressure) also stops the answering until 'drain'.
+   */
+  function answerStream(call: grpc.ServerDuplexStream<Buffer, Buffer>, done: () => void): void {
+    limitReadAhead(call);
+    const abort = new AbortController();
+    const inWork: Promise<Dispatched>[] = [];
+    let paused = false;
+    let writing = false;
+    let finished = false;
+    let requestsEnded = false;
+
+    const finish = (failure: CallFailure | null): void => {
+      if (finished) return;
+      finished = true;
+      done();
+      if (failure === null) {
+        call.end();
+      } else {
+        abort.abort(); // batches still in work for this stream are abandoned
+        call.emit('error', { code: failure.code, details: failure.details });
+      }
+    };
+    call.on('cancelled', () => {
+      abort.abort();
+      finished = true;
+      done();
+    });
+    call.on('error', () => {
+      /* grpc-js turns the emitted error into the call's status */
+    });
+    call.on('data', (request: Buffer) => {
+      if (finished) return;
+      inWork.push(dispatch(request, abort.signal));
+      if (inWork.length >= config.streamWindowBatches && !paused) {
+        paused = true;
+        call.pause();
+      }
+      void writeAnswers();
+    });
+    call.on('end', () => {
+      requestsEnded = true;
+      if (inWork.length === 0 && !writing) finish(null);
+    });
+
+    async function writeAnswers(): Promise<void> {
+      if (writing) return;
+      writing = true;
+      try {
+        while (inWork.length > 0 && !finished) {
+          const result = await (inWork[0] as Promise<Dispatched>);
+          if (finished) return;
+          if (!result.ok) {
+            record('stream', result, result.failure.code);
+            finish(result.failure);
+            return;
+          }
+          record('stream', result, grpc.status.OK);
+          const accepted = call.write(result.response);
+          if (!accepted) await drained(call);
+          inWork.shift();
+          if (paused && inWork.length < config.streamWindowBatches && !finished) {
+            paused = false;
+            call.resume();
+          }
+        }
+      } finally {
+        writing = false;
+      }
+      if (requestsEnded && inWork.length === 0) finish(null);
+    }
+  }
+
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': config.maxRequestBytes,
+    'grpc.max_send_message_length': -1,
+  });
+  server.addService(RAW_SERVICE, handlers);
+
+  const health = new HealthImplementation({ '': 'SERVING', [SERVICE_NAME]: 'SERVING' });
+  health.addToServer(server);
+
+  const ours = protoLoader.loadFileDescriptorSetFromBuffer(Buffer.from(FILE_DESCRIPTOR_SET_BASE64, 'base64'));
+  const healthDefinition = protoLoader.loadSync(healthProtoPath);
+  new ReflectionService({ ...healthDefinition, ...ours }).addToServer(server);
+
+  const credentials = serverCredentials(config);
+  const { host } = parseHostPort(config.listen, '--listen');
+  let port: number;
+  try {
+    port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync(config.listen, credentials, (error, boundPort) => (error ? reject(error) : resolve(boundPort))),
+    );
+  } catch (error) {
+    await pool.destroy();
+    throw new Error(`cannot listen on ${config.listen} (--listen): ${(error as Error).message}`);
+  }
+  const address = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+
+  let metricsServer: { address: string; close(): Promise<void> } | null = null;
+  if (config.metricsListen !== null) {
+    try {
+      metricsServer = await metrics.serve(config.metricsListen);
+    } catch (error) {
+      server.forceShutdown();
+      await pool.destroy();
+      throw new Error(`cannot serve metrics on ${config.metricsListen} (--metrics-listen): ${(error as Error).message}`);
+    }
+  }
+  log.info(
+    {
+      address,
+      metrics: metricsServer?.address ?? null,
+      tls: config.tlsCert === null ? 'off' : config.tlsClientCa === null ? 'tls' : 'mutual-tls',
+      poolSize: config.poolSize,
+      limits: {
+        maxItemsPerBatch: config.maxItemsPerBatch,
+        maxPayloadBytes: config.maxPayloadBytes,
+        maxRequestBytes: config.maxRequestBytes,
+        maxDecompressedBytes: config.maxDecompressedBytes,
+        maxQueuedBatches: config.maxQueuedBatches,
+        streamWindowBatches: config.streamWindowBatches,
+      },
+    },
+    'sidecar serving',
+  );
+
+  let stopping: Promise<void> | null = null;
+  async function shutdown(graceMs: number = config.shutdownGraceMs): Promise<void> {
+    stopping ??= (async () => {
+      log.info({ callsInFlight, graceMs }, 'shutting down: health NOT_SERVING, finishing calls in flight');
+      health.setStatus('', 'NOT_SERVING');
+      health.setStatus(SERVICE_NAME, 'NOT_SERVING');
+      draining = true;
+      const closed = new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+      const allCallsDone = new Promise<void>((resolve) => {
+        callsDone = resolve;
+        if (callsInFlight === 0) resolve();
+      });
+      let timer: NodeJS.Timeout | undefined;
+      const graceOver = new Promise<'grace-over'>((resolve) => {
+        timer = setTimeout(() => resolve('grace-over'), graceMs);
+      });
+      const how = await Promise.race([allCallsDone.then(() => 'done' as const), graceOver]);
+      clearTimeout(timer);
+      if (how === 'grace-over') {
+        log.warn({ callsInFlight }, 'grace period over: cancelling calls still in flight');
+      } else {
+        // The last answers were handed to HTTP/2 a moment ago: let them reach the socket. Health
+        // watches never end by themselves, so the server may not close on its own.
+        await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, FLUSH_BEFORE_CLOSE_MS).unref())]);
+      }
+      server.forceShutdown();
+      await closed;
+      await pool.destroy();
+      await metricsServer?.close();
+      log.info('sidecar stopped');
+    })();
+    return stopping;
+  }
+
+  return { address, metricsAddress: metricsServer?.address ?? null, config, shutdown };
+}
+
+function serverCredentials(config: SidecarConfig): grpc.ServerCredentials {
+  if (config.tlsCert === null || config.tlsKey === null) return grpc.ServerCredentials.createInsecure();
+  const read = (file: string, flag: string): Buffer => {
+    try {
+      return readFileSync(file);
+    } catch (error) {
+      throw new Error(`cannot read ${flag} ${file}: ${(error as Error).message}`);
+    }
+  };
+  const pair = { cert_chain: read(config.tlsCert, '--tls-cert'), private_key: read(config.tlsKey, '--tls-key') };
+  const clientCa = config.tlsClientCa === null ? null : read(config.tlsClientCa, '--tls-client-ca');
+  return grpc.ServerCredentials.createSsl(clientCa, [pair], clientCa !== null);
+}
+
+/**
+ * A Node readable in object mode reads ahead up to 16 messages on its own, whatever pause()
+ * says; with requests of up to max-request-bytes each that is a lot of memory per stream. One
+ * is enough: flow control is ours (the stream window) and HTTP/2's.
+ */
+function limitReadAhead(call: grpc.ServerDuplexStream<Buffer, Buffer>): void {
+  const state = (call as unknown as { _readableState?: { highWaterMark?: number } })._readableState;
+  if (state !== undefined && typeof state.highWaterMark === 'number') state.highWaterMark = 1;
+}
+
+function drained(call: grpc.ServerDuplexStream<Buffer, Buffer>): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const settle = (): void => {
+      call.off('drain', settle);
+      call.off('cancelled', settle);
+      call.off('close', settle);
+      resolve();
+    };
+    call.on('drain', settle);
+    call.on('cancelled', settle);
+    call.on('close', settle);
+  });
+}

@@ -1,0 +1,162 @@
+/**
+ * A piscina task: one whole batch in, one whole answer out.
+ *
+ * The main thread hands over the request exactly as it came off the wire (one packed buffer:
+ * the protobuf message, whose payloads are already laid end to end with their offsets in the
+ * encoding), transferred, not copied. Decoding the protobuf here rather than on the main thread
+ * keeps the main thread free for I/O, and a payload is read in place (a view into that buffer),
+ * never copied. The encoded response comes back the same way.
+ */
+import { workerData } from 'node:worker_threads';
+import { move, transferableSymbol, valueSymbol } from 'piscina';
+import type { DecodeLimits } from './decode/limits.js';
+import type { PayloadFormat as DecodeFormat } from './decode/answer.js';
+import { extractSenderJid } from './decode/extract.js';
+import { splitBareJid } from './decode/jid.js';
+import {
+  ErrorCode,
+  ExtractSenderJidRequest,
+  ExtractSenderJidResponse,
+  PayloadFormat,
+  type Result,
+} from './gen/mongooseim/mam/v1/sender_jid.js';
+
+export interface WorkerSettings {
+  readonly limits: DecodeLimits;
+  readonly maxItemsPerBatch: number;
+  /** Test hook only (SidecarConfig.testHooks): an item with this key makes the worker exit. */
+  readonly crashWorkerOnKey: string | null;
+}
+
+export interface BatchTask {
+  /** The raw ExtractSenderJidRequest message; transferred. */
+  readonly request: ArrayBuffer;
+}
+
+/** Outcome names, in the order of BatchAnswered.outcomes; also the `outcome` label of the items metric. */
+export const OUTCOMES = [
+  'jid',
+  'malformed',
+  'not_groupchat',
+  'payload_too_large',
+  'jid_without_local_part',
+  'jid_without_domain',
+  'decoder_bug',
+] as const;
+export type Outcome = (typeof OUTCOMES)[number];
+
+export interface BatchAnswered {
+  readonly kind: 'answered';
+  /** The encoded ExtractSenderJidResponse; transferred. */
+  readonly response: Uint8Array;
+  readonly items: number;
+  /** Count of items per outcome, indexed as OUTCOMES. */
+  readonly outcomes: number[];
+  /** First decoder exception, if any (a bug in the decoder: the item is answered as malformed). */
+  readonly decoderBug: string | null;
+}
+
+export interface BatchRefused {
+  readonly kind: 'refused';
+  /** The grpc status the whole call gets. */
+  readonly status: 'INVALID_ARGUMENT';
+  readonly message: string;
+}
+
+export type BatchOutcome = BatchAnswered | BatchRefused;
+
+const settings = workerData as WorkerSettings | undefined;
+
+const OUTCOME_INDEX = Object.fromEntries(OUTCOMES.map((name, i) => [name, i])) as Record<Outcome, number>;
+
+const FAILURE_CODE = {
+  malformed: ErrorCode.ERROR_CODE_MALFORMED,
+  not_groupchat: ErrorCode.ERROR_CODE_NOT_GROUPCHAT,
+  payload_too_large: ErrorCode.ERROR_CODE_PAYLOAD_TOO_LARGE,
+  jid_without_local_part: ErrorCode.ERROR_CODE_JID_WITHOUT_LOCAL_PART,
+  jid_without_domain: ErrorCode.ERROR_CODE_JID_WITHOUT_DOMAIN,
+} as const;
+
+function decodeFormatOf(itemFormat: PayloadFormat, batchFormat: PayloadFormat): DecodeFormat {
+  const format = itemFormat !== PayloadFormat.PAYLOAD_FORMAT_UNSPECIFIED ? itemFormat : batchFormat;
+  switch (format) {
+    case PayloadFormat.PAYLOAD_FORMAT_ETERM:
+      return 'eterm';
+    case PayloadFormat.PAYLOAD_FORMAT_XML:
+      return 'xml';
+    default:
+      // UNSPECIFIED and AUTO; an enum value unknown to this version is also best sniffed.
+      return 'auto';
+  }
+}
+
+export function answerBatch(task: BatchTask, options: WorkerSettings): BatchOutcome {
+  const request = ExtractSenderJidRequest.decode(new Uint8Array(task.request));
+  const count = request.items.length;
+  if (count > options.maxItemsPerBatch) {
+    return {
+      kind: 'refused',
+      status: 'INVALID_ARGUMENT',
+      message: `batch of ${count} items is over the limit max-items-per-batch=${options.maxItemsPerBatch} (--max-items-per-batch)`,
+    };
+  }
+  const outcomes = new Array<number>(OUTCOMES.length).fill(0);
+  const results = new Array<Result>(count);
+  let decoderBug: string | null = null;
+  for (let i = 0; i < count; i++) {
+    const item = request.items[i];
+    if (options.crashWorkerOnKey !== null && item.key === options.crashWorkerOnKey) {
+      process.exit(70); // in a worker thread this ends the thread only: a stand-in for a crash
+    }
+    let outcome: Outcome;
+    let result: Result;
+    try {
+      const answer = extractSenderJid(item.payload, decodeFormatOf(item.format, request.format), options.limits);
+      if ('jid' in answer) {
+        const split = splitBareJid(answer.jid);
+        if ('reason' in split) {
+          outcome = split.reason;
+          result = { key: item.key, jid: undefined, error: { code: FAILURE_CODE[split.reason], detail: split.detail } };
+        } else {
+          outcome = 'jid';
+          result = { key: item.key, jid: { bareJid: answer.jid, user: split.user, server: split.server }, error: undefined };
+        }
+      } else {
+        outcome = answer.reason;
+        result = { key: item.key, jid: undefined, error: { code: FAILURE_CODE[answer.reason], detail: answer.detail } };
+      }
+    } catch (error) {
+      // The decoder answers every input with a value; an exception is a bug in it. The item is
+      // answered as malformed (it is left untouched by a backfill) and the bug is reported.
+      const message = error instanceof Error ? error.message : String(error);
+      decoderBug ??= `item ${i} (key ${JSON.stringify(item.key)}): ${message}`;
+      outcome = 'decoder_bug';
+      result = {
+        key: item.key,
+        jid: undefined,
+        error: { code: ErrorCode.ERROR_CODE_MALFORMED, detail: `internal decoder error: ${message}` },
+      };
+    }
+    outcomes[OUTCOME_INDEX[outcome]]++;
+    results[i] = result;
+  }
+  const response = ExtractSenderJidResponse.encode({ results }).finish();
+  return { kind: 'answered', response, items: count, outcomes, decoderBug };
+}
+
+/** The piscina entry point. */
+export default function runBatch(task: BatchTask): BatchOutcome | object {
+  if (settings === undefined) throw new Error('worker.ts runs in a piscina pool started by server.ts');
+  const outcome = answerBatch(task, settings);
+  if (outcome.kind === 'refused') return outcome;
+  // Hand the response bytes back without a copy (piscina's "movable" protocol).
+  const movable = {
+    get [transferableSymbol]() {
+      return outcome.response.buffer;
+    },
+    get [valueSymbol]() {
+      return outcome;
+    },
+  };
+  return move(movable as unknown as Parameters<typeof move>[0]);
+}
