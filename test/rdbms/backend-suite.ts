@@ -1,0 +1,254 @@
+/**
+ * One test body for every SQL backend: the suite is run by postgres.test.ts and mariadb.test.ts
+ * against real servers. Decoding goes through the in-process stream (the gRPC path has its own
+ * end-to-end suite), so what is tested here is the pipeline and the backend.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { runMigration, SchemaNotReadyError, type MigrationOptions, type MigrationSummary } from '../../clients/pipeline/run-migration.js';
+import { runVerify } from '../../clients/pipeline/run-verify.js';
+import { MemoryReport } from '../../clients/pipeline/report.js';
+import type { ProgressReporter } from '../../clients/pipeline/progress.js';
+import { buildDataset, PREEXISTING_USERS, ROOMS, type DatasetRow, type Expected } from './dataset.js';
+import { pairKey, rowKey, type DatabaseFixture, type TestDatabase } from './fixture.js';
+import { openInProcessStream } from './in-process-stream.js';
+
+const BATCH_SIZE = 16;
+const CONCURRENCY = 3;
+const FAST_BACKOFF = { baseMs: 50, maxMs: 400 };
+
+interface Seeded {
+  readonly db: TestDatabase;
+  /** `room_id:id` -> what the migration must end with. */
+  readonly expected: Map<string, Expected>;
+  readonly preexistingIds: Map<string, string>;
+}
+
+export function backendSuite(start: () => Promise<DatabaseFixture>): void {
+  let fixture: DatabaseFixture;
+  let dataset: DatasetRow[];
+  const opened: TestDatabase[] = [];
+
+  before(async () => {
+    fixture = await start();
+    dataset = buildDataset();
+  });
+  after(async () => {
+    for (const db of opened) await db.close().catch(() => {});
+    await fixture?.stop();
+  });
+
+  async function seeded(): Promise<Seeded> {
+    const db = await fixture.freshDatabase();
+    opened.push(db);
+    const preexistingIds = await db.insertUsers([...ROOMS, ...PREEXISTING_USERS]);
+    const roomIds = ROOMS.map((r) => preexistingIds.get(pairKey(r))!);
+    const expected = new Map<string, Expected>();
+    const rows = dataset.map((r) => {
+      const roomId = roomIds[r.roomIndex];
+      expected.set(rowKey(roomId, r.id), r.expected);
+      return { roomId, id: r.id, payload: r.payload };
+    });
+    await db.insertMessages(rows);
+    return { db, expected, preexistingIds };
+  }
+
+  function migrate(db: TestDatabase, extra: Partial<MigrationOptions> = {}): Promise<MigrationSummary & { report: MemoryReport }> {
+    const report = new MemoryReport();
+    const backend = db.backend();
+    return runMigration({
+      backend,
+      openStream: openInProcessStream,
+      report,
+      batchSize: BATCH_SIZE,
+      concurrency: CONCURRENCY,
+      applySchema: true,
+      backoff: FAST_BACKOFF,
+      ...extra,
+    })
+      .then((summary) => ({ ...summary, report }))
+      .finally(() => backend.close());
+  }
+
+  /** Every row as `server\0user` of its sender (or null): comparable across databases. */
+  async function finalState(db: TestDatabase): Promise<Map<string, string | null>> {
+    const users = new Map((await db.users()).map((u) => [u.id, pairKey(u)]));
+    const state = new Map<string, string | null>();
+    for (const [key, senderId] of await db.senderIds()) {
+      state.set(key, senderId === null ? null : (users.get(senderId) ?? `missing user ${senderId}`));
+    }
+    return state;
+  }
+
+  async function assertMigratedCorrectly(s: Seeded): Promise<void> {
+    const state = await finalState(s.db);
+    assert.equal(state.size, s.expected.size);
+    for (const [key, expected] of s.expected) {
+      const actual = state.get(key);
+      if ('sender' in expected) assert.equal(actual, pairKey(expected.sender), `row ${key}`);
+      else assert.equal(actual, null, `row ${key} (${expected.reason}) must stay NULL`);
+    }
+    const users = await s.db.users();
+    assert.equal(new Set(users.map(pairKey)).size, users.length, 'duplicate in mam_server_user');
+    for (const [pair, id] of s.preexistingIds) {
+      assert.equal(users.find((u) => pairKey(u) === pair)?.id, id, 'pre-existing mam_server_user row kept its id');
+    }
+    const distinctSenders = new Set([...s.expected.values()].flatMap((e) => ('sender' in e ? [pairKey(e.sender)] : [])));
+    const expectedUsers = new Set([...s.preexistingIds.keys(), ...distinctSenders]);
+    assert.deepEqual(new Set(users.map(pairKey)), expectedUsers);
+  }
+
+  function expectedFailures(s: Seeded): string[] {
+    return [...s.expected].flatMap(([key, e]) => ('reason' in e ? [`${key} ${e.reason}`] : [])).sort();
+  }
+
+  describe('schema', () => {
+    test('without --apply-schema a missing sender_id column is a clear error showing the statement', async () => {
+      const { db } = await seeded();
+      await assert.rejects(migrate(db, { applySchema: false }), (error: unknown) => {
+        assert.ok(error instanceof SchemaNotReadyError);
+        assert.match(error.message, /ALTER TABLE .*mam_muc_message.* ADD COLUMN sender_id/);
+        assert.match(error.message, /CREATE INDEX i_mam_muc_message_sender_id/);
+        return true;
+      });
+      assert.equal(await db.columnExists('mam_muc_message', 'sender_id'), false);
+    });
+  });
+
+  test('migrates every row: Unicode senders, every failure kind reported, existing ids reused', async () => {
+    const s = await seeded();
+    const summary = await migrate(s.db);
+    await assertMigratedCorrectly(s);
+    const failures = expectedFailures(s);
+    assert.deepEqual(summary.report.rows.map((r) => `${rowKey(r.key.roomId, r.key.id)} ${r.reason}`).sort(), failures);
+    for (const row of summary.report.rows) assert.ok(row.detail.length > 0, 'every report line says why');
+    assert.equal(summary.processed, s.expected.size);
+    assert.equal(summary.failed, failures.length);
+    assert.equal(summary.written, s.expected.size - failures.length);
+    assert.equal(summary.skipped, 0);
+    assert.equal(summary.reachedEnd, true);
+    for (const reason of ['malformed', 'not_groupchat', 'payload_too_large', 'jid_without_local_part', 'jid_without_domain', 'jid_not_storable']) {
+      assert.ok((summary.failedByReason[reason] ?? 0) > 0, `a row failed with ${reason}`);
+    }
+  });
+
+  test('a re-run is a no-op', async () => {
+    const s = await seeded();
+    await migrate(s.db);
+    const before = await s.db.senderIds();
+    const users = await s.db.users();
+    const again = await migrate(s.db);
+    assert.equal(again.processed, 0);
+    assert.equal(again.written, 0);
+    assert.deepEqual(await s.db.senderIds(), before);
+    assert.deepEqual(await s.db.users(), users);
+    // Even forgetting the checkpoint, only the failed rows are read again, and nothing changes.
+    const reset = await migrate(s.db, { reset: true });
+    assert.equal(reset.written, 0);
+    assert.equal(reset.processed, expectedFailures(s).length);
+    assert.deepEqual(await s.db.senderIds(), before);
+  });
+
+  test('a dry run decodes and reports but writes nothing', async () => {
+    const s = await seeded();
+    const backend = s.db.backend();
+    await backend.applySchema();
+    await backend.close();
+    const usersBefore = await s.db.users();
+    const summary = await migrate(s.db, { dryRun: true });
+    assert.equal(summary.processed, s.expected.size);
+    assert.equal(summary.written, s.expected.size - expectedFailures(s).length);
+    assert.equal(summary.report.rows.length, expectedFailures(s).length);
+    assert.ok([...(await s.db.senderIds()).values()].every((v) => v === null));
+    assert.deepEqual(await s.db.users(), usersBefore);
+    assert.equal(await s.db.tableExists('mim_sender_jid_checkpoint'), false);
+  });
+
+  test('interrupted runs (--limit, then Ctrl-C) resume and end exactly like an uninterrupted run', async () => {
+    const reference = await seeded();
+    await migrate(reference.db);
+    const s = await seeded();
+    const first = await migrate(s.db, { limit: 50 });
+    assert.equal(first.processed, 50);
+    assert.equal(first.reachedEnd, false);
+    const stop = new AbortController();
+    let batches = 0;
+    const abortAfterTwoBatches: ProgressReporter = {
+      update() {
+        if (++batches === 2) stop.abort();
+      },
+      finish() {},
+    };
+    const second = await migrate(s.db, { signal: stop.signal, progress: abortAfterTwoBatches });
+    assert.equal(second.interrupted, true);
+    assert.notEqual(second.startedAfter, null, 'resumed from the checkpoint');
+    assert.ok(second.processed >= 2 * BATCH_SIZE && second.processed < s.expected.size - 50);
+    const third = await migrate(s.db);
+    assert.equal(third.reachedEnd, true);
+    assert.equal(first.processed + second.processed + third.processed, s.expected.size, 'every row walked exactly once');
+    await assertMigratedCorrectly(s);
+    assert.deepEqual(await finalState(s.db), await finalState(reference.db));
+  });
+
+  test('--shard K/N: three shards together cover every row exactly once', async () => {
+    const s = await seeded();
+    const shards = await Promise.all([0, 1, 2].map((index) => migrate(s.db, { shard: { index, count: 3 } })));
+    assert.equal(shards.reduce((n, x) => n + x.processed, 0), s.expected.size);
+    assert.ok(shards.every((x) => x.processed > 0 && x.reachedEnd));
+    const reported = shards.flatMap((x) => x.report.rows.map((r) => `${rowKey(r.key.roomId, r.key.id)} ${r.reason}`)).sort();
+    assert.deepEqual(reported, expectedFailures(s));
+    await assertMigratedCorrectly(s);
+  });
+
+  test('--max-rate slows the walk down', async () => {
+    const s = await seeded();
+    const started = performance.now();
+    const summary = await migrate(s.db, { maxRate: 1000 });
+    const seconds = (performance.now() - started) / 1000;
+    // Generous lower bound only: the first BATCH_SIZE rows are free (burst), the rest at 1000/s.
+    assert.ok(seconds >= ((summary.processed - BATCH_SIZE) / 1000) * 0.9, `took ${seconds}s for ${summary.processed} rows`);
+    await assertMigratedCorrectly(s);
+  });
+
+  test('verify agrees after a migration and finds planted mismatches', async () => {
+    const s = await seeded();
+    await migrate(s.db);
+    const backend = s.db.backend();
+    try {
+      const clean = await runVerify({ backend, openStream: openInProcessStream, sample: 10_000 });
+      assert.equal(clean.checked, s.expected.size - expectedFailures(s).length);
+      assert.deepEqual(clean.mismatches, []);
+      const users = await s.db.users();
+      const bob = users.find((u) => u.user === 'bob')!;
+      const [aliceRow] = [...s.expected].find(([, e]) => 'sender' in e && e.sender.user === 'alice')!;
+      const [bobRow] = [...s.expected].find(([, e]) => 'sender' in e && e.sender.user === 'bob')!;
+      const [roomA, idA] = aliceRow.split(':');
+      const [roomB, idB] = bobRow.split(':');
+      await s.db.setSenderId(roomA, idA, bob.id);
+      await s.db.setSenderId(roomB, idB, '999999');
+      const dirty = await runVerify({ backend, openStream: openInProcessStream, sample: 10_000 });
+      assert.deepEqual(
+        dirty.mismatches.map((m) => `${rowKey(m.key.roomId, m.key.id)} ${m.kind}`).sort(),
+        [`${aliceRow} sender_differs`, `${bobRow} sender_row_missing`].sort(),
+      );
+    } finally {
+      await backend.close();
+    }
+  });
+
+  test('the database restarted mid-run: the migration retries and finishes', async () => {
+    const s = await seeded();
+    let batches = 0;
+    const restartOnce: ProgressReporter = {
+      update() {
+        if (++batches === 3) fixture.restartServer();
+      },
+      finish() {},
+    };
+    const summary = await migrate(s.db, { progress: restartOnce });
+    assert.ok(summary.retries >= 1, 'the restart cost at least one retry');
+    assert.equal(summary.reachedEnd, true);
+    assert.equal(summary.report.rows.length, expectedFailures(s).length, 'no row reported twice');
+    await assertMigratedCorrectly(s);
+  });
+}

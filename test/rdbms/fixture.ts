@@ -1,0 +1,41 @@
+/** What the shared backend suite needs from a database under test. */
+import type { Backend } from '../../clients/pipeline/types.js';
+import type { Pair } from './dataset.js';
+
+export interface MessageRow {
+  readonly roomId: string;
+  readonly id: string;
+  readonly payload: Buffer;
+}
+
+export interface UserRow extends Pair {
+  readonly id: string;
+}
+
+export interface TestDatabase {
+  readonly url: string;
+  backend(): Backend;
+  insertUsers(pairs: readonly Pair[]): Promise<Map<string, string>>;
+  insertMessages(rows: readonly MessageRow[]): Promise<void>;
+  /** `room_id:id` -> sender_id (null when not set). */
+  senderIds(): Promise<Map<string, string | null>>;
+  users(): Promise<UserRow[]>;
+  setSenderId(roomId: string, id: string, senderId: string): Promise<void>;
+  tableExists(name: string): Promise<boolean>;
+  columnExists(table: string, column: string): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+export interface DatabaseFixture {
+  readonly name: string;
+  /** A new, empty database holding MongooseIM 3.3's tables (without sender_id). */
+  freshDatabase(): Promise<TestDatabase>;
+  /** Stops the server and starts it again (connections are cut). */
+  restartServer(): void;
+  stopServer(): void;
+  startServer(): void;
+  stop(): Promise<void>;
+}
+
+export const pairKey = (p: Pair): string => `${p.server}\u0000${p.user}`;
+export const rowKey = (roomId: string, id: string): string => `${roomId}:${id}`;
