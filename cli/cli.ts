@@ -13,6 +13,8 @@ const SUBCOMMANDS: Record<string, () => Promise<{ default: Subcommand }>> = {
   stdio: () => import('./stdio.js'),
   extract: () => import('./extract.js'),
   serve: () => import('./serve.js'),
+  migrate: () => import('./migrate.js'),
+  verify: () => import('./verify.js'),
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -27,8 +27,10 @@ import {
 export const DEFAULT_BATCH_SIZE = 2000;
 export const DEFAULT_CONCURRENCY = 4;
 export const DEFAULT_MAX_RETRIES = 20;
-/** Largest batch accepted: a batch is one statement and one decode request. */
-export const MAX_BATCH_SIZE = 50_000;
+/** Largest batch accepted: a batch is one statement and (usually) one decode request; the sidecar takes 10,000 items per request by default. */
+export const MAX_BATCH_SIZE = 10_000;
+/** A page's payloads go to the decoder in requests of at most this many bytes (the sidecar refuses requests over 64 MiB by default). */
+export const MAX_DECODE_REQUEST_BYTES = 16 * 1024 * 1024;
 export const MAX_CONCURRENCY = 64;
 
 export interface MigrationOptions {
@@ -223,7 +225,7 @@ export async function runMigration(options: MigrationOptions): Promise<Migration
   };
 
   const processBatch = async (stream: ExtractStream, rows: SourceRow[], previous: Promise<void>): Promise<void> => {
-    const results = await stream.extract(rows.map((row, i) => ({ key: String(i), payload: row.payload, format })));
+    const results = await decodeInRequests(stream, rows, format);
     const { writes, notWritten } = classifyResults(rows, results, (u, s) => backend.checkStorable(u, s));
     const lastKey = rows[rows.length - 1].key;
     let written = writes.length;
@@ -275,6 +277,24 @@ export async function runMigration(options: MigrationOptions): Promise<Migration
     startedAfter,
     lastKey: committedKey,
   };
+}
+
+/** Decodes a page, split into requests of bounded size (a few huge payloads must not make one giant request). */
+async function decodeInRequests(stream: ExtractStream, rows: readonly SourceRow[], format: PayloadFormat): Promise<ExtractResult[]> {
+  const requests: Promise<ExtractResult[]>[] = [];
+  let items: { key: string; payload: Uint8Array; format: PayloadFormat }[] = [];
+  let bytes = 0;
+  rows.forEach((row, i) => {
+    if (items.length > 0 && bytes + row.payload.length > MAX_DECODE_REQUEST_BYTES) {
+      requests.push(stream.extract(items));
+      items = [];
+      bytes = 0;
+    }
+    items.push({ key: String(i), payload: row.payload, format });
+    bytes += row.payload.length;
+  });
+  if (items.length > 0) requests.push(stream.extract(items));
+  return (await Promise.all(requests)).flat();
 }
 
 function validate(batchSize: number, concurrency: number, shard: ShardSpec, limit?: number, maxRate?: number): void {
