@@ -4,7 +4,7 @@
 # everything is already there; needs root (as on our machines and in CI) otherwise.
 set -euo pipefail
 
-packages=(erlang-base mariadb-server postgresql openssl)
+packages=(erlang-base erlang-xmerl mariadb-server postgresql openssl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
