@@ -1,0 +1,144 @@
+/**
+ * Reading a term that validateTerm already accepted, in place: no term is built, positions are
+ * byte offsets. Nothing here checks bounds again.
+ */
+import * as T from './eterm-tags.js';
+
+/** @returns the offset just after the term at pos. Iterative: one counter of terms still to pass. */
+export function skipTerm(b: Uint8Array, pos: number): number {
+  let pending = 1;
+  while (pending > 0) {
+    pending--;
+    switch (b[pos]) {
+      case T.SMALL_INTEGER_EXT: pos += 2; break;
+      case T.INTEGER_EXT: pos += 5; break;
+      case T.NEW_FLOAT_EXT: pos += 9; break;
+      case T.SMALL_BIG_EXT: pos += 3 + b[pos + 1]; break;
+      case T.LARGE_BIG_EXT: pos += 6 + T.readU32(b, pos + 1); break;
+      case T.ATOM_EXT: case T.ATOM_UTF8_EXT: pos += 3 + T.readU16(b, pos + 1); break;
+      case T.SMALL_ATOM_EXT: case T.SMALL_ATOM_UTF8_EXT: pos += 2 + b[pos + 1]; break;
+      case T.BINARY_EXT: pos += 5 + T.readU32(b, pos + 1); break;
+      case T.BIT_BINARY_EXT: pos += 6 + T.readU32(b, pos + 1); break;
+      case T.STRING_EXT: pos += 3 + T.readU16(b, pos + 1); break;
+      case T.NIL_EXT: pos += 1; break;
+      case T.SMALL_TUPLE_EXT: pending += b[pos + 1]; pos += 2; break;
+      case T.LARGE_TUPLE_EXT: pending += T.readU32(b, pos + 1); pos += 5; break;
+      case T.LIST_EXT: pending += T.readU32(b, pos + 1) + 1; pos += 5; break;
+      case T.MAP_EXT: pending += 2 * T.readU32(b, pos + 1); pos += 5; break;
+      default: throw new Error(`skipTerm: tag ${b[pos]} at byte ${pos} was not validated`);
+    }
+  }
+  return pos;
+}
+
+/** Set by binaryAt: where the bytes of the binary found start, and how many there are. */
+export let binaryStart = 0;
+export let binaryLength = 0;
+
+/**
+ * Is the term at pos a binary (BINARY_EXT, or a BIT_BINARY_EXT whose last byte is whole)?
+ * If so, sets binaryStart/binaryLength.
+ */
+export function binaryAt(b: Uint8Array, pos: number): boolean {
+  const tag = b[pos];
+  if (tag === T.BINARY_EXT) {
+    binaryStart = pos + 5;
+    binaryLength = T.readU32(b, pos + 1);
+    return true;
+  }
+  if (tag === T.BIT_BINARY_EXT) {
+    const n = T.readU32(b, pos + 1);
+    if (n !== 0 && b[pos + 5] !== 8) return false;
+    binaryStart = pos + 6;
+    binaryLength = n;
+    return true;
+  }
+  return false;
+}
+
+/** Is the term at pos the binary holding exactly these bytes? */
+export function binaryEquals(b: Uint8Array, pos: number, expected: Uint8Array): boolean {
+  if (!binaryAt(b, pos) || binaryLength !== expected.length) return false;
+  const from = binaryStart;
+  for (let i = 0; i < expected.length; i++) if (b[from + i] !== expected[i]) return false;
+  return true;
+}
+
+/** Is the term at pos the atom with this ASCII name, whichever of the four atom tags wrote it? */
+export function atomEquals(b: Uint8Array, pos: number, name: Uint8Array): boolean {
+  const tag = b[pos];
+  let from: number;
+  let n: number;
+  if (tag === T.ATOM_EXT || tag === T.ATOM_UTF8_EXT) {
+    n = T.readU16(b, pos + 1);
+    from = pos + 3;
+  } else if (tag === T.SMALL_ATOM_EXT || tag === T.SMALL_ATOM_UTF8_EXT) {
+    n = b[pos + 1];
+    from = pos + 2;
+  } else {
+    return false;
+  }
+  if (n !== name.length) return false;
+  for (let i = 0; i < n; i++) if (b[from + i] !== name[i]) return false;
+  return true;
+}
+
+/** Arity of the tuple at pos, or -1 if the term is not a tuple. */
+export function tupleArity(b: Uint8Array, pos: number): number {
+  const tag = b[pos];
+  if (tag === T.SMALL_TUPLE_EXT) return b[pos + 1];
+  if (tag === T.LARGE_TUPLE_EXT) return T.readU32(b, pos + 1);
+  return -1;
+}
+
+/** Offset of the first element of the tuple at pos (a tuple, as tupleArity said). */
+export function tupleFirst(b: Uint8Array, pos: number): number {
+  return b[pos] === T.SMALL_TUPLE_EXT ? pos + 2 : pos + 5;
+}
+
+/** Offset of element `n` (1-based, as in Erlang's element/2) of the tuple at pos. */
+export function tupleElement(b: Uint8Array, pos: number, n: number): number {
+  let p = tupleFirst(b, pos);
+  for (let i = 1; i < n; i++) p = skipTerm(b, p);
+  return p;
+}
+
+export const NOT_FOUND = -1;
+/** lists:keyfind/3 raised badarg: the "list" is not a list, or ends in an improper tail before a match. */
+export const BADARG = -2;
+
+/**
+ * lists:keyfind(Key, N, List) for the list at pos, where `matches(b, elementPos)` says whether
+ * element N of a tuple equals Key. Non-tuples and tuples shorter than N are passed over, and the
+ * search stops at the first match, whatever follows it.
+ * @returns the offset of the matching tuple, NOT_FOUND, or BADARG.
+ */
+export function keyfind(b: Uint8Array, pos: number, n: number, matches: (b: Uint8Array, pos: number) => boolean): number {
+  let p = pos;
+  for (;;) {
+    const tag = b[p];
+    if (tag === T.NIL_EXT || tag === T.STRING_EXT) return NOT_FOUND; // a charlist holds only integers
+    if (tag !== T.LIST_EXT) return BADARG;
+    const count = T.readU32(b, p + 1);
+    p += 5;
+    for (let i = 0; i < count; i++) {
+      const arity = tupleArity(b, p);
+      if (arity >= n && matches(b, tupleElement(b, p, n))) return p;
+      p = skipTerm(b, p);
+    }
+    // p is now the tail: another list continues the search, anything else ends it.
+  }
+}
+
+/**
+ * Iterates a map's pairs: calls visit(keyPos, valuePos) for each until it returns true.
+ * @returns the key offset visit accepted, or NOT_FOUND.
+ */
+export function findMapKey(b: Uint8Array, pos: number, matchesKey: (b: Uint8Array, pos: number) => boolean): number {
+  let p = pos + 5;
+  for (let i = T.readU32(b, pos + 1); i > 0; i--) {
+    if (matchesKey(b, p)) return p;
+    p = skipTerm(b, skipTerm(b, p));
+  }
+  return NOT_FOUND;
+}

@@ -1,0 +1,161 @@
+/**
+ * The eterm rules of the semantics page (rules 0 to 7), on the bytes of term_to_binary(Packet),
+ * as the reference escript's jid_from_eterm/1 evaluates them:
+ *
+ *   {xmlel, <<"message">>, MsgAttrs, MsgChildren} = binary_to_term(ETerm)          % else -1
+ *   lists:keyfind(<<"type">>, 1, MsgAttrs) must be {_, <<"groupchat">>}            % else -2
+ *   lists:keyfind([{<<"xmlns">>, ?MUC_USER}], 3, MsgChildren) = {xmlel, <<"x">>, _, XChildren}  % else -2
+ *   {xmlel, _, ItemAttrs, _} = lists:keyfind(<<"item">>, 2, XChildren)            % else -1
+ *   {_, JID} = lists:keyfind(<<"jid">>, 1, ItemAttrs), JID a binary                 % else -1
+ *
+ * A badarg of lists:keyfind (not a list, improper tail before a match) is a crash there: -1.
+ * exml 4 extension: an attribute map stands for the attribute list (same keys, same values), and
+ * the muc#user x is also found by the map #{<<"xmlns">> => ?MUC_USER}.
+ * The term is validated whole first (binary_to_term rejects a bad byte anywhere), then walked in place.
+ */
+import { fail, type Answer } from './answer.js';
+import {
+  atomEquals, BADARG, binaryAt, binaryEquals, binaryLength, binaryStart, findMapKey, keyfind, NOT_FOUND,
+  skipTerm, tupleArity, tupleElement, tupleFirst,
+} from './eterm-cursor.js';
+import { inflateCompressedTerm } from './eterm-inflate.js';
+import { findDuplicateMapKey } from './eterm-map-keys.js';
+import * as T from './eterm-tags.js';
+import { validateTerm } from './eterm-validate.js';
+import { bareJidFromUtf8 } from './jid.js';
+import type { DecodeLimits } from './limits.js';
+
+const ascii = (s: string): Uint8Array => new TextEncoder().encode(s);
+const XMLEL = ascii('xmlel');
+const MESSAGE = ascii('message');
+const TYPE = ascii('type');
+const GROUPCHAT = ascii('groupchat');
+const XMLNS = ascii('xmlns');
+const MUC_USER = ascii('http://jabber.org/protocol/muc#user');
+const X = ascii('x');
+const ITEM = ascii('item');
+const JID = ascii('jid');
+
+const isTypeKey = (b: Uint8Array, pos: number): boolean => binaryEquals(b, pos, TYPE);
+const isItemName = (b: Uint8Array, pos: number): boolean => binaryEquals(b, pos, ITEM);
+const isJidKey = (b: Uint8Array, pos: number): boolean => binaryEquals(b, pos, JID);
+const isXmlnsKey = (b: Uint8Array, pos: number): boolean => binaryEquals(b, pos, XMLNS);
+
+const mapPositions: number[] = [];
+
+export function extractFromEterm(payload: Uint8Array, limits: DecodeLimits): Answer {
+  if (payload.length === 0) return fail('malformed', 'empty payload');
+  if (payload[0] !== T.VERSION_MAGIC) return fail('malformed', `not an Erlang external term: first byte ${payload[0]}, not 131`);
+  let b = payload;
+  let root = 1;
+  if (payload.length > 1 && payload[1] === T.COMPRESSED) {
+    const inflated = inflateCompressedTerm(payload, limits);
+    if (!(inflated instanceof Uint8Array)) return inflated;
+    b = inflated;
+    root = 0;
+  }
+  mapPositions.length = 0;
+  const end = validateTerm(b, root, limits.maxDepth, mapPositions);
+  if (typeof end === 'string') return fail('malformed', end);
+  if (mapPositions.length > 0) {
+    const duplicate = findDuplicateMapKey(b, mapPositions);
+    if (duplicate !== undefined) return fail('malformed', duplicate);
+  }
+  return applyRules(b, root);
+}
+
+function applyRules(b: Uint8Array, root: number): Answer {
+  // Rule 1
+  if (tupleArity(b, root) !== 4) return fail('malformed', 'the term is not a 4-tuple {xmlel, Name, Attrs, Children}');
+  const tag = tupleFirst(b, root);
+  if (!atomEquals(b, tag, XMLEL)) return fail('malformed', 'the term is not an xmlel element');
+  const name = skipTerm(b, tag);
+  if (!binaryEquals(b, name, MESSAGE)) return fail('malformed', 'the element is not a <<"message">>');
+  const attrs = skipTerm(b, name);
+  const children = skipTerm(b, attrs);
+
+  // Rule 2
+  const typeValue = attributeValue(b, attrs);
+  if (typeValue === BADARG) return fail('malformed', 'the message attributes are not a proper list (keyfind of type fails)');
+  if (typeValue === NOT_FOUND) return fail('not_groupchat', 'the message has no type attribute');
+  if (typeValue === NOT_A_PAIR) return fail('not_groupchat', 'the first type attribute is not a {Name, Value} pair');
+  if (!binaryEquals(b, typeValue, GROUPCHAT)) return fail('not_groupchat', 'the message type is not groupchat');
+
+  // Rule 3
+  const x = keyfind(b, children, 3, isMucUserAttributes);
+  if (x === BADARG) return fail('malformed', 'the message children are not a proper list (keyfind of the muc#user x fails)');
+  if (x === NOT_FOUND) return fail('not_groupchat', 'no child has exactly the attributes [{xmlns, muc#user}]');
+  if (tupleArity(b, x) !== 4) return fail('not_groupchat', 'the child with the muc#user attributes is not an xmlel');
+  const xTag = tupleFirst(b, x);
+  if (!atomEquals(b, xTag, XMLEL)) return fail('not_groupchat', 'the child with the muc#user attributes is not an xmlel');
+  const xName = skipTerm(b, xTag);
+  if (!binaryEquals(b, xName, X)) return fail('not_groupchat', 'the first child with the muc#user attributes is not named x');
+  const xChildren = skipTerm(b, skipTerm(b, xName));
+
+  // Rule 4
+  const item = keyfind(b, xChildren, 2, isItemName);
+  if (item === BADARG) return fail('malformed', 'the x children are not a proper list (keyfind of item fails)');
+  if (item === NOT_FOUND) return fail('malformed', 'the muc#user x has no item');
+  if (tupleArity(b, item) !== 4 || !atomEquals(b, tupleFirst(b, item), XMLEL)) {
+    return fail('malformed', 'the first child of x named item is not an xmlel element');
+  }
+  const itemAttrs = tupleElement(b, item, 3);
+
+  // Rule 5
+  const jidValue = attributeValue(b, itemAttrs, true);
+  if (jidValue === BADARG) return fail('malformed', 'the item attributes are not a proper list (keyfind of jid fails)');
+  if (jidValue === NOT_FOUND) return fail('malformed', 'the item has no jid attribute');
+  if (jidValue === NOT_A_PAIR) return fail('malformed', 'the first jid attribute is not a {Name, Value} pair');
+  if (!binaryAt(b, jidValue)) return fail('malformed', 'the jid attribute value is not a binary');
+
+  // Rule 6
+  const jid = bareJidFromUtf8(b, binaryStart, binaryStart + binaryLength);
+  if (jid === undefined) return fail('malformed', 'the jid attribute value is not valid UTF-8');
+  return { jid };
+}
+
+const NOT_A_PAIR = -3;
+
+/**
+ * Value of the first attribute named `type` (or `jid`) in an attribute list, or in an attribute map
+ * (exml 4). @returns the value's offset, NOT_FOUND, BADARG or NOT_A_PAIR.
+ */
+function attributeValue(b: Uint8Array, attrs: number, jid = false): number {
+  const isKey = jid ? isJidKey : isTypeKey;
+  if (b[attrs] === T.MAP_EXT) {
+    const key = findMapKey(b, attrs, isKey);
+    return key === NOT_FOUND ? NOT_FOUND : skipTerm(b, key);
+  }
+  const pair = keyfind(b, attrs, 1, isKey);
+  if (pair < 0) return pair;
+  if (tupleArity(b, pair) !== 2) return NOT_A_PAIR;
+  return tupleElement(b, pair, 2);
+}
+
+/** Does the term equal [{<<"xmlns">>, ?MUC_USER}] (or, exml 4, #{<<"xmlns">> => ?MUC_USER})? */
+function isMucUserAttributes(b: Uint8Array, pos: number): boolean {
+  if (b[pos] === T.MAP_EXT) {
+    if (T.readU32(b, pos + 1) !== 1) return false;
+    return isXmlnsKey(b, pos + 5) && binaryEquals(b, skipTerm(b, pos + 5), MUC_USER);
+  }
+  // A list of exactly one element, the pair, however its LIST_EXT cells are cut.
+  let p = pos;
+  let seen = 0;
+  for (;;) {
+    const tag = b[p];
+    if (tag === T.NIL_EXT) return seen === 1;
+    if (tag === T.STRING_EXT) return seen === 1 && T.readU16(b, p + 1) === 0;
+    if (tag !== T.LIST_EXT) return false;
+    const count = T.readU32(b, p + 1);
+    p += 5;
+    for (let i = 0; i < count; i++) {
+      if (++seen > 1) return false;
+      if (tupleArity(b, p) !== 2) return false;
+      const key = tupleFirst(b, p);
+      if (!isXmlnsKey(b, key)) return false;
+      const value = skipTerm(b, key);
+      if (!binaryEquals(b, value, MUC_USER)) return false;
+      p = skipTerm(b, value);
+    }
+  }
+}
