@@ -32,6 +32,7 @@
  * Bounds: nesting deeper than limits.maxDepth and more than limits.maxXmlAttributes attributes on
  * one element are malformed. The scan is a loop, never recursion, and linear in the payload.
  */
+import { isUtf8 } from 'node:buffer';
 import type { DecodeLimits } from './limits.js';
 import { isNameChar, isNameStartChar } from './xml-name-chars.js';
 
@@ -102,6 +103,8 @@ const utf8 = new TextDecoder('utf-8');
 class Scanner {
   private readonly b: Uint8Array;
   private readonly n: number;
+  /** The whole payload is valid UTF-8 (checked natively once); else every character is decoded. */
+  private readonly validUtf8: boolean;
   private error = '';
   /** Set by decodeChar: the byte length of the character just decoded. */
   private step = 0;
@@ -114,14 +117,12 @@ class Scanner {
   /** Set by scanStartTag: the tag ended with `/>`. */
   private selfClosing = false;
 
-  // Per-element attribute name spans, for the duplicate check.
-  private attrStart: Int32Array;
-  private attrEnd: Int32Array;
   private attrSet: Set<string> | null = null;
 
   // What the rules need, filled in as the scan passes.
   private rootIsMessage = false;
-  private rootName = '';
+  private rootNameStart = 0;
+  private rootNameEnd = 0;
   private rootType: string | null = null;
   private rootNsIsMucUser = false;
   private ownNsSeen = false;
@@ -135,8 +136,7 @@ class Scanner {
   constructor(payload: Uint8Array, private readonly limits: DecodeLimits) {
     this.b = payload;
     this.n = payload.length;
-    this.attrStart = new Int32Array(Math.min(limits.maxXmlAttributes, 64) + 1);
-    this.attrEnd = new Int32Array(this.attrStart.length);
+    this.validUtf8 = isUtf8(payload);
   }
 
   scan(): ScanResult {
@@ -148,7 +148,8 @@ class Scanner {
     return {
       facts: {
         rootIsMessage: this.rootIsMessage,
-        rootName: this.rootName,
+        rootName: this.rootIsMessage ? 'message'
+          : utf8.decode(this.b.subarray(this.rootNameStart, Math.min(this.rootNameEnd, this.rootNameStart + 200))),
         rootType: this.rootType,
         hasMucUserX: this.hasMucUserX,
         jidCount: this.jidCount,
@@ -233,7 +234,8 @@ class Scanner {
       if (depth === 1) {
         role = ROLE_ROOT;
         this.rootIsMessage = this.spanEquals(nameStart, nameEnd, B_MESSAGE);
-        this.rootName = utf8.decode(b.subarray(nameStart, Math.min(nameEnd, nameStart + 200)));
+        this.rootNameStart = nameStart;
+        this.rootNameEnd = nameEnd;
       } else if (depth === 2 && this.spanEquals(nameStart, nameEnd, B_X)) {
         role = ROLE_X;
       } else if (depth === 3 && parentIsX && this.spanEquals(nameStart, nameEnd, B_ITEM)) {
@@ -422,8 +424,9 @@ class Scanner {
       const c = b[i];
       if (c === quote) break;
       if (c >= 0x80) {
-        if (this.decodeChar(i) < 0) return this.fail('invalid UTF-8 or character in an attribute value', i);
-        i += this.step;
+        const len = this.charLen(i);
+        if (len < 0) return this.fail('invalid UTF-8 or character in an attribute value', i);
+        i += len;
       } else if (c === AMP) {
         i = this.scanReference(i);
         if (i < 0) return -1;
@@ -462,8 +465,9 @@ class Scanner {
           }
           i += 1;
         } else {
-          if (this.decodeChar(i) < 0) return this.fail('invalid UTF-8 or character in text', i);
-          i += this.step;
+          const len = this.charLen(i);
+          if (len < 0) return this.fail('invalid UTF-8 or character in text', i);
+          i += len;
         }
       } else if (c === LT) {
         if (i + 1 >= n) return this.fail("unexpected end after '<'", i);
@@ -550,8 +554,9 @@ class Scanner {
         return this.fail("'--' inside a comment", i);
       }
       if (c >= 0x80) {
-        if (this.decodeChar(i) < 0) return this.fail('invalid UTF-8 or character in a comment', i);
-        i += this.step;
+        const len = this.charLen(i);
+        if (len < 0) return this.fail('invalid UTF-8 or character in a comment', i);
+        i += len;
       } else {
         if (c < SPACE && c !== TAB && c !== LF && c !== CR) return this.fail('control character in a comment', i);
         i += 1;
@@ -569,8 +574,9 @@ class Scanner {
       const c = b[i];
       if (c === RBRACKET && b[i + 1] === RBRACKET && b[i + 2] === GT) return i + 3;
       if (c >= 0x80) {
-        if (this.decodeChar(i) < 0) return this.fail('invalid UTF-8 or character in CDATA', i);
-        i += this.step;
+        const len = this.charLen(i);
+        if (len < 0) return this.fail('invalid UTF-8 or character in CDATA', i);
+        i += len;
       } else {
         if (c < SPACE && c !== TAB && c !== LF && c !== CR) return this.fail('control character in CDATA', i);
         i += 1;
@@ -601,8 +607,9 @@ class Scanner {
       const c = b[i];
       if (c === QMARK && b[i + 1] === GT) return i + 2;
       if (c >= 0x80) {
-        if (this.decodeChar(i) < 0) return this.fail('invalid UTF-8 or character in a PI', i);
-        i += this.step;
+        const len = this.charLen(i);
+        if (len < 0) return this.fail('invalid UTF-8 or character in a PI', i);
+        i += len;
       } else {
         if (c < SPACE && c !== TAB && c !== LF && c !== CR) return this.fail('control character in a PI', i);
         i += 1;
@@ -641,6 +648,21 @@ class Scanner {
       return -1;
     }
     return isXmlChar(cp) ? cp : -1;
+  }
+
+  /**
+   * Byte length of the non-ASCII character at i if it is legal, else -1. When the whole payload
+   * is known to be valid UTF-8 (one native check up front), only U+FFFE/U+FFFF remain to refuse.
+   */
+  private charLen(i: number): number {
+    if (this.validUtf8) {
+      const b = this.b;
+      const c = b[i];
+      if (c < 0xe0) return 2;
+      if (c < 0xf0) return c === 0xef && b[i + 1] === 0xbf && b[i + 2] >= 0xbe ? -1 : 3;
+      return 4;
+    }
+    return this.decodeChar(i) < 0 ? -1 : this.step;
   }
 
   private skipWs(i: number): number {
@@ -683,7 +705,7 @@ class Scanner {
    * space, the white space that follows it (literal or referenced) is dropped.
    */
   private attValueString(start: number, end: number, simple: boolean): string {
-    if (simple) return utf8.decode(this.b.subarray(start, end));
+    if (simple) return decodeUtf8(this.b, start, end);
     const b = this.b;
     let out = '';
     let i = start;
@@ -726,8 +748,8 @@ class Scanner {
     const len = end - start;
     if (count <= DUPLICATE_SCAN_LINEAR_MAX) {
       for (let k = 0; k < count - 1; k++) {
-        const s = this.attrStart[k];
-        if (this.attrEnd[k] - s !== len) continue;
+        const s = attrStart[k];
+        if (attrEnd[k] - s !== len) continue;
         let same = true;
         for (let m = 0; m < len; m++) {
           if (b[s + m] !== b[start + m]) { same = false; break; }
@@ -740,7 +762,7 @@ class Scanner {
     // Many attributes: a set keeps the check linear.
     if (this.attrSet === null) {
       this.attrSet = new Set();
-      for (let k = 0; k < count - 1; k++) this.attrSet.add(latin1(b, this.attrStart[k], this.attrEnd[k]));
+      for (let k = 0; k < count - 1; k++) this.attrSet.add(latin1(b, attrStart[k], attrEnd[k]));
     }
     const key = latin1(b, start, end);
     if (this.attrSet.has(key)) return true;
@@ -749,16 +771,8 @@ class Scanner {
   }
 
   private remember(k: number, start: number, end: number): void {
-    if (k >= this.attrStart.length) {
-      const grown = new Int32Array(this.attrStart.length * 2);
-      grown.set(this.attrStart);
-      this.attrStart = grown;
-      const grownEnd = new Int32Array(grown.length);
-      grownEnd.set(this.attrEnd);
-      this.attrEnd = grownEnd;
-    }
-    this.attrStart[k] = start;
-    this.attrEnd[k] = end;
+    attrStart[k] = start;
+    attrEnd[k] = end;
   }
 }
 
@@ -783,6 +797,20 @@ function isNameContinuation(b: Uint8Array, j: number): boolean {
   return true;
 }
 
+/** Valid UTF-8 bytes to a string: a JS loop for short ASCII runs beats a native call's overhead. */
+function decodeUtf8(b: Uint8Array, start: number, end: number): string {
+  if (end - start <= 64) {
+    let s = '';
+    for (let k = start; k < end; k++) {
+      const c = b[k];
+      if (c >= 0x80) return utf8.decode(b.subarray(start, end));
+      s += String.fromCharCode(c);
+    }
+    return s;
+  }
+  return utf8.decode(b.subarray(start, end));
+}
+
 function countCodePoints(s: string): number {
   let count = 0;
   for (let k = 0; k < s.length; k++) {
@@ -797,6 +825,13 @@ function latin1(b: Uint8Array, start: number, end: number): string {
   for (let k = start; k < end; k++) s += String.fromCharCode(b[k]);
   return s;
 }
+
+/**
+ * Attribute name spans of the element being scanned, for the duplicate check: reused across
+ * scans (the decoder is synchronous); only the first DUPLICATE_SCAN_LINEAR_MAX are kept here.
+ */
+const attrStart = new Int32Array(DUPLICATE_SCAN_LINEAR_MAX);
+const attrEnd = new Int32Array(DUPLICATE_SCAN_LINEAR_MAX);
 
 /** Open element name spans [start, end) per depth, reused across scans (the decoder is synchronous). */
 let sharedStack = new Int32Array(2 * (512 + 2));
