@@ -27,6 +27,9 @@ export const DEFAULT_SHUTDOWN_GRACE_MS = 10_000;
 export interface SidecarTestHooks {
   /** A worker that meets an item with this key exits at once, as a crashing worker would. */
   readonly crashWorkerOnKey?: string;
+  /** A worker that meets an item with this key blocks for stallMs, as a slow batch would. */
+  readonly stallWorkerOnKey?: string;
+  readonly stallMs?: number;
 }
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';

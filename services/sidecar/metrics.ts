@@ -6,7 +6,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { parseHostPort } from './config.js';
-import { OUTCOMES } from './worker.js';
+import { OUTCOMES } from './batch-protocol.js';
 
 export interface PoolGauges {
   queuedBatches(): number;

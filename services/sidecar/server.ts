@@ -18,7 +18,7 @@ import { configFrom, decodeLimitsOf, parseHostPort, type SidecarConfig } from '.
 import { FILE_DESCRIPTOR_SET_BASE64 } from './gen/descriptor-set.js';
 import { SenderJidServiceService, protobufPackage } from './gen/mongooseim/mam/v1/sender_jid.js';
 import { SidecarMetrics } from './metrics.js';
-import { OUTCOMES, type BatchOutcome, type BatchTask, type WorkerSettings } from './worker.js';
+import { OUTCOMES, type BatchOutcome, type BatchTask, type WorkerSettings } from './batch-protocol.js';
 
 export const SERVICE_NAME = `${protobufPackage}.SenderJidService`;
 
@@ -91,6 +91,8 @@ export async function startSidecar(options: StartOptions = {}): Promise<RunningS
     limits,
     maxItemsPerBatch: config.maxItemsPerBatch,
     crashWorkerOnKey: config.testHooks?.crashWorkerOnKey ?? null,
+    stallWorkerOnKey: config.testHooks?.stallWorkerOnKey ?? null,
+    stallMs: config.testHooks?.stallMs ?? 0,
   };
   const pool = new Piscina<BatchTask, BatchOutcome>({
     filename: new URL('./worker.js', import.meta.url).href,
@@ -109,29 +111,30 @@ export async function startSidecar(options: StartOptions = {}): Promise<RunningS
   /** Calls (unary or stream) not yet finished: shutdown waits for these, not for health watches. */
   let callsInFlight = 0;
   let callsDone: (() => void) | null = null;
-  let draining = false;
 
   const metrics = new SidecarMetrics({
     queuedBatches: () => pool.queueSize,
     busyWorkers: () => Math.max(0, Math.min(config.poolSize, batchesInPool - pool.queueSize)),
   });
 
-  function callStarted(): () => void {
+  /** How to end each call in flight with a status, for a shutdown whose grace period is over. */
+  const inFlightEnders = new Set<(failure: CallFailure) => void>();
+
+  function callStarted(endWith: (failure: CallFailure) => void): () => void {
     callsInFlight++;
+    inFlightEnders.add(endWith);
     let ended = false;
     return () => {
       if (ended) return;
       ended = true;
       callsInFlight--;
+      inFlightEnders.delete(endWith);
       if (callsInFlight === 0 && callsDone !== null) callsDone();
     };
   }
 
   async function dispatch(request: Buffer, signal: AbortSignal): Promise<Dispatched> {
     const startedAt = performance.now();
-    if (draining) {
-      return { ok: false, startedAt, failure: new CallFailure(grpc.status.UNAVAILABLE, 'the sidecar is shutting down') };
-    }
     if (batchesInPool >= config.poolSize + config.maxQueuedBatches) {
       return { ok: false, startedAt, failure: queueFull() };
     }
@@ -185,11 +188,17 @@ export async function startSidecar(options: StartOptions = {}): Promise<RunningS
 
   const handlers: grpc.UntypedServiceImplementation = {
     extractSenderJid(call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) {
-      const done = callStarted();
       const abort = new AbortController();
+      let answered = false;
+      const done = callStarted((failure) => {
+        answered = true;
+        abort.abort();
+        callback({ code: failure.code, details: failure.details });
+      });
       call.on('cancelled', () => abort.abort());
       dispatch(call.request, abort.signal).then((result) => {
         done();
+        if (answered) return;
         if (result.ok) {
           record('unary', result, grpc.status.OK);
           callback(null, result.response);
@@ -203,7 +212,7 @@ export async function startSidecar(options: StartOptions = {}): Promise<RunningS
       });
     },
     extractSenderJidStream(call: grpc.ServerDuplexStream<Buffer, Buffer>) {
-      answerStream(call, callStarted());
+      answerStream(call);
     },
   };
 
@@ -213,7 +222,8 @@ export async function startSidecar(options: StartOptions = {}): Promise<RunningS
    * grpc stops reading it and HTTP/2 flow control holds the producer back. A write that grpc
    * cannot take at once (backpressure) also stops the answering until 'drain'.
    */
-  function answerStream(call: grpc.ServerDuplexStream<Buffer, Buffer>, done: () => void): void {
+  function answerStream(call: grpc.ServerDuplexStream<Buffer, Buffer>): void {
+    const done = callStarted((failure) => finish(failure));
     limitReadAhead(call);
     const abort = new AbortController();
     const inWork: Promise<Dispatched>[] = [];
@@ -343,7 +353,6 @@ export async function startSidecar(options: StartOptions = {}): Promise<RunningS
       log.info({ callsInFlight, graceMs }, 'shutting down: health NOT_SERVING, finishing calls in flight');
       health.setStatus('', 'NOT_SERVING');
       health.setStatus(SERVICE_NAME, 'NOT_SERVING');
-      draining = true;
       const closed = new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
       const allCallsDone = new Promise<void>((resolve) => {
         callsDone = resolve;
@@ -356,12 +365,14 @@ export async function startSidecar(options: StartOptions = {}): Promise<RunningS
       const how = await Promise.race([allCallsDone.then(() => 'done' as const), graceOver]);
       clearTimeout(timer);
       if (how === 'grace-over') {
-        log.warn({ callsInFlight }, 'grace period over: cancelling calls still in flight');
-      } else {
-        // The last answers were handed to HTTP/2 a moment ago: let them reach the socket. Health
-        // watches never end by themselves, so the server may not close on its own.
-        await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, FLUSH_BEFORE_CLOSE_MS).unref())]);
+        // UNAVAILABLE, not a bare cancel: it tells clients to retry, elsewhere or after the restart.
+        log.warn({ callsInFlight }, 'grace period over: ending calls still in flight with UNAVAILABLE');
+        const failure = new CallFailure(grpc.status.UNAVAILABLE, 'the sidecar is shutting down and its grace period is over; retry');
+        for (const endWith of [...inFlightEnders]) endWith(failure);
       }
+      // The last answers (or statuses) were handed to HTTP/2 a moment ago: let them reach the
+      // socket. Health watches never end by themselves, so the server may not close on its own.
+      await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, FLUSH_BEFORE_CLOSE_MS).unref())]);
       server.forceShutdown();
       await closed;
       await pool.destroy();

@@ -9,10 +9,10 @@
  */
 import { workerData } from 'node:worker_threads';
 import { move, transferableSymbol, valueSymbol } from 'piscina';
-import type { DecodeLimits } from './decode/limits.js';
 import type { PayloadFormat as DecodeFormat } from './decode/answer.js';
 import { extractSenderJid } from './decode/extract.js';
 import { splitBareJid } from './decode/jid.js';
+import { OUTCOMES, type BatchOutcome, type BatchTask, type Outcome, type WorkerSettings } from './batch-protocol.js';
 import {
   ErrorCode,
   ExtractSenderJidRequest,
@@ -20,50 +20,6 @@ import {
   PayloadFormat,
   type Result,
 } from './gen/mongooseim/mam/v1/sender_jid.js';
-
-export interface WorkerSettings {
-  readonly limits: DecodeLimits;
-  readonly maxItemsPerBatch: number;
-  /** Test hook only (SidecarConfig.testHooks): an item with this key makes the worker exit. */
-  readonly crashWorkerOnKey: string | null;
-}
-
-export interface BatchTask {
-  /** The raw ExtractSenderJidRequest message; transferred. */
-  readonly request: ArrayBuffer;
-}
-
-/** Outcome names, in the order of BatchAnswered.outcomes; also the `outcome` label of the items metric. */
-export const OUTCOMES = [
-  'jid',
-  'malformed',
-  'not_groupchat',
-  'payload_too_large',
-  'jid_without_local_part',
-  'jid_without_domain',
-  'decoder_bug',
-] as const;
-export type Outcome = (typeof OUTCOMES)[number];
-
-export interface BatchAnswered {
-  readonly kind: 'answered';
-  /** The encoded ExtractSenderJidResponse; transferred. */
-  readonly response: Uint8Array;
-  readonly items: number;
-  /** Count of items per outcome, indexed as OUTCOMES. */
-  readonly outcomes: number[];
-  /** First decoder exception, if any (a bug in the decoder: the item is answered as malformed). */
-  readonly decoderBug: string | null;
-}
-
-export interface BatchRefused {
-  readonly kind: 'refused';
-  /** The grpc status the whole call gets. */
-  readonly status: 'INVALID_ARGUMENT';
-  readonly message: string;
-}
-
-export type BatchOutcome = BatchAnswered | BatchRefused;
 
 const settings = workerData as WorkerSettings | undefined;
 
@@ -107,6 +63,9 @@ export function answerBatch(task: BatchTask, options: WorkerSettings): BatchOutc
     const item = request.items[i];
     if (options.crashWorkerOnKey !== null && item.key === options.crashWorkerOnKey) {
       process.exit(70); // in a worker thread this ends the thread only: a stand-in for a crash
+    }
+    if (options.stallWorkerOnKey !== null && item.key === options.stallWorkerOnKey) {
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, options.stallMs); // a long, blocking batch
     }
     let outcome: Outcome;
     let result: Result;

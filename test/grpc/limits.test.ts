@@ -1,0 +1,132 @@
+/**
+ * Every limit, with the status and message a caller gets; and the bounded queue.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
+import { SidecarClient, encodeBatch } from '../../clients/sidecar-client.js';
+import { startSidecar, type RunningSidecar } from '../../services/sidecar/server.js';
+import { grpcFailure, metricValue, rawClient, rawUnary, waitFor } from './grpc-test-kit.js';
+import { LONG_BODY_CHARS, payloadCases } from './payloads.js';
+
+const MAX_ITEMS = 5;
+const MAX_PAYLOAD = 4_096;
+const MAX_DECOMPRESSED = 2_000;
+const MAX_REQUEST = 64 * 1024;
+
+describe('limits', () => {
+  let sidecar: RunningSidecar;
+  let client: SidecarClient;
+
+  before(async () => {
+    sidecar = await startSidecar({
+      listen: '127.0.0.1:0',
+      logLevel: 'silent',
+      poolSize: 1,
+      maxItemsPerBatch: MAX_ITEMS,
+      maxPayloadBytes: MAX_PAYLOAD,
+      maxDecompressedBytes: MAX_DECOMPRESSED,
+      maxRequestBytes: MAX_REQUEST,
+    });
+    client = new SidecarClient({ address: sidecar.address, maxRetries: 0 });
+  });
+  after(async () => {
+    client?.close();
+    await sidecar?.shutdown(1_000);
+  });
+
+  const longBody = () => {
+    const cases = payloadCases();
+    const plain = cases.plain.find((c) => c.name.startsWith('long body'))!;
+    const compressed = cases.compressed.find((c) => c.name.startsWith('long body'))!;
+    assert.ok(plain.payload.length > MAX_PAYLOAD, 'the plain long body is over the payload limit');
+    assert.ok(compressed.payload.length < MAX_PAYLOAD, 'the compressed long body is under it');
+    assert.ok(LONG_BODY_CHARS > MAX_DECOMPRESSED, 'and inflates past the decompression limit');
+    return { plain, compressed };
+  };
+
+  it('items per batch: over the limit is INVALID_ARGUMENT naming the limit; at the limit is fine', async () => {
+    const ok = payloadCases().compressed[0];
+    const items = (n: number) => Array.from({ length: n }, (_, i) => ({ key: String(i), payload: ok.payload }));
+    assert.equal((await client.extract(items(MAX_ITEMS))).length, MAX_ITEMS);
+    const error = await grpcFailure(client.extract(items(MAX_ITEMS + 1)));
+    assert.equal(error.code, grpc.status.INVALID_ARGUMENT);
+    assert.match(error.details, /max-items-per-batch=5/);
+    assert.match(error.details, /6 items/);
+    // The same on a stream: the stream ends with the status.
+    const stream = client.openStream();
+    const streamError = await grpcFailure(stream.extract(items(MAX_ITEMS + 1)));
+    assert.equal(streamError.code, grpc.status.INVALID_ARGUMENT);
+    assert.match(streamError.details, /max-items-per-batch/);
+    await assert.rejects(stream.end());
+  });
+
+  it('bytes per payload and decompressed size: that item fails with PAYLOAD_TOO_LARGE, the batch goes on', async () => {
+    const { plain, compressed } = longBody();
+    const fine = payloadCases().compressed[0];
+    const results = await client.extract([
+      { key: 'big', payload: plain.payload, format: 'eterm' },
+      { key: 'fine', payload: fine.payload },
+      { key: 'inflates', payload: compressed.payload },
+    ]);
+    assert.deepEqual(results.map((r) => [r.key, r.ok ? r.bareJid : r.code]), [
+      ['big', 'payload_too_large'],
+      ['fine', 'alice@example.com'],
+      ['inflates', 'payload_too_large'],
+    ]);
+    for (const r of results) if (!r.ok) assert.ok(r.detail.length > 0);
+  });
+
+  it('request size: over the limit is RESOURCE_EXHAUSTED with the limit in the message', async () => {
+    const filler = new Uint8Array(MAX_PAYLOAD - 100);
+    const items = Array.from({ length: MAX_ITEMS }, (_, i) => ({ key: String(i), payload: filler }));
+    const request = encodeBatch(items);
+    assert.ok(request.length < MAX_REQUEST);
+    const underLimit = await client.extract(items);
+    assert.equal(underLimit.length, MAX_ITEMS);
+    const tooBig = Array.from({ length: 3 }, (_, i) => ({ key: String(i), payload: new Uint8Array(MAX_REQUEST / 2) }));
+    const error = await grpcFailure(client.extract(tooBig));
+    assert.equal(error.code, grpc.status.RESOURCE_EXHAUSTED);
+    assert.match(error.details, new RegExp(String(MAX_REQUEST)));
+  });
+});
+
+describe('bounded queue', () => {
+  let sidecar: RunningSidecar;
+  before(async () => {
+    sidecar = await startSidecar({
+      listen: '127.0.0.1:0',
+      metricsListen: '127.0.0.1:0',
+      logLevel: 'silent',
+      poolSize: 1,
+      maxQueuedBatches: 1,
+      testHooks: { stallWorkerOnKey: 'stall', stallMs: 60_000 },
+    });
+  });
+  after(async () => {
+    await sidecar?.shutdown(0);
+  });
+
+  it('is RESOURCE_EXHAUSTED at once when every worker is busy and the queue is full', async () => {
+    const metrics = sidecar.metricsAddress!;
+    const client = rawClient(sidecar.address);
+    const ok = payloadCases().compressed[0];
+    try {
+      const stalled = rawUnary(client, encodeBatch([{ key: 'stall', payload: ok.payload }]));
+      await waitFor('the stalled batch to occupy the only worker', async () => (await metricValue(metrics, 'mim_sender_jid_busy_workers')) === 1);
+      const queued = rawUnary(client, encodeBatch([{ key: 'queued', payload: ok.payload }]));
+      await waitFor('a batch in the queue', async () => (await metricValue(metrics, 'mim_sender_jid_queue_depth')) === 1);
+      const refused = rawUnary(client, encodeBatch([{ key: 'refused', payload: ok.payload }]));
+      const error = await grpcFailure(refused.result);
+      assert.equal(error.code, grpc.status.RESOURCE_EXHAUSTED);
+      assert.match(error.details, /max-queued-batches=1/);
+      // Cancelling the stalled call frees the worker: the queued one is then answered.
+      stalled.call.cancel();
+      assert.equal((await grpcFailure(stalled.result)).code, grpc.status.CANCELLED);
+      const answered = await queued.result;
+      assert.ok(answered.length > 0);
+    } finally {
+      client.close();
+    }
+  });
+});
