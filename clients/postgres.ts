@@ -186,6 +186,12 @@ export class PostgresBackend implements Backend {
     }
     const client = await this.pool.connect();
     let broken: Error | undefined;
+    // While checked out (e.g. waiting for the batch before to commit) a lost connection is
+    // emitted as an event; without a listener it would crash the process.
+    const onError = (error: Error): void => {
+      broken = error;
+    };
+    client.on('error', onError);
     try {
       await client.query('BEGIN');
       let written = 0;
@@ -204,6 +210,7 @@ export class PostgresBackend implements Backend {
       if (!(error instanceof EarlierBatchFailedError) && this.isTransient(error)) broken ??= error as Error;
       throw error;
     } finally {
+      client.off('error', onError);
       client.release(broken);
     }
   }

@@ -32,6 +32,7 @@ export const MAX_BATCH_SIZE = 10_000;
 /** A page's payloads go to the decoder in requests of at most this many bytes (the sidecar refuses requests over 64 MiB by default). */
 export const MAX_DECODE_REQUEST_BYTES = 16 * 1024 * 1024;
 export const MAX_CONCURRENCY = 64;
+const SCHEMA_ATTEMPTS = 5;
 
 export interface MigrationOptions {
   readonly backend: Backend;
@@ -167,10 +168,24 @@ export async function runMigration(options: MigrationOptions): Promise<Migration
     if (dryRun) {
       throw new SchemaNotReadyError(schema.missing, schema.statements);
     }
-    for (const statement of await backend.applySchema()) log(`schema: ran ${statement}`);
+    // Several shards started together all try: a statement that loses the race fails, and the
+    // next attempt runs only what is still missing.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        for (const statement of await backend.applySchema()) log(`schema: ran ${statement}`);
+        break;
+      } catch (error) {
+        if (attempt >= SCHEMA_ATTEMPTS) throw error;
+        await sleep(100 * attempt);
+        if ((await backend.checkSchema()).ready) break;
+      }
+    }
   }
   if (!dryRun) {
-    await backend.ensureCheckpointTable();
+    await backend.ensureCheckpointTable().catch(async () => {
+      // CREATE TABLE IF NOT EXISTS can still collide when shards start together: once more.
+      await backend.ensureCheckpointTable();
+    });
     if (options.reset) await backend.deleteCheckpoint(shard);
   }
   const startedAfter = options.reset ? null : await backend.readCheckpoint(shard);

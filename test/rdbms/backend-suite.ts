@@ -239,13 +239,16 @@ export function backendSuite(start: () => Promise<DatabaseFixture>): void {
   test('the database restarted mid-run: the migration retries and finishes', async () => {
     const s = await seeded();
     let batches = 0;
+    let restarted: Promise<void> | null = null;
     const restartOnce: ProgressReporter = {
       update() {
-        if (++batches === 3) fixture.restartServer();
+        if (++batches === 3) restarted = fixture.restartServer();
       },
       finish() {},
     };
-    const summary = await migrate(s.db, { progress: restartOnce });
+    const summary = await migrate(s.db, { progress: restartOnce, maxRetries: 100 });
+    assert.notEqual(restarted, null);
+    await restarted;
     assert.ok(summary.retries >= 1, 'the restart cost at least one retry');
     assert.equal(summary.reachedEnd, true);
     assert.equal(summary.report.rows.length, expectedFailures(s).length, 'no row reported twice');

@@ -31,9 +31,9 @@ export interface DatabaseFixture {
   /** A new, empty database holding MongooseIM 3.3's tables (without sender_id). */
   freshDatabase(): Promise<TestDatabase>;
   /** Stops the server and starts it again (connections are cut). */
-  restartServer(): void;
-  stopServer(): void;
-  startServer(): void;
+  restartServer(): Promise<void>;
+  stopServer(): Promise<void>;
+  startServer(): Promise<void>;
   stop(): Promise<void>;
 }
 

@@ -78,9 +78,9 @@ export async function startPostgresFixture(): Promise<DatabaseFixture> {
         },
       };
     },
-    restartServer: () => server.restart(),
-    stopServer: () => server.stopServer('fast'),
-    startServer: () => server.startServer(),
+    restartServer: async () => server.restart(),
+    stopServer: async () => server.stopServer('fast'),
+    startServer: async () => server.startServer(),
     stop: () => server.stop(),
   };
 }

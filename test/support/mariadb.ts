@@ -1,0 +1,164 @@
+/**
+ * A real MariaDB for tests: Debian's `mariadbd`, a fresh datadir made by `mariadb-install-db` in a
+ * temp directory, its own socket and a free loopback port, run as the `mysql` system user when we
+ * are root. Grant tables are skipped (loopback only, throwaway data), so any user name connects
+ * without a password. Always stopped: `stop()` in an after hook, and an exit handler.
+ */
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import mysql from 'mysql2/promise';
+import { freeLoopbackPort } from './postgres-free-port.js';
+
+export const MARIADBD = process.env.MIM_MARIADBD ?? '/usr/sbin/mariadbd';
+export const MARIADB_INSTALL_DB = process.env.MIM_MARIADB_INSTALL_DB ?? '/usr/bin/mariadb-install-db';
+const RUN_AS = 'mysql';
+const READY_TIMEOUT_MS = 60_000;
+const STOP_TIMEOUT_MS = 30_000;
+
+export interface MariadbServer {
+  /** `mysql://root@127.0.0.1:PORT/mim` */
+  readonly url: string;
+  readonly port: number;
+  restart(): Promise<void>;
+  stopServer(): Promise<void>;
+  startServer(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const running = new Set<() => void>();
+let exitHandlerInstalled = false;
+
+function installExitHandler(): void {
+  if (exitHandlerInstalled) return;
+  exitHandlerInstalled = true;
+  process.on('exit', () => {
+    for (const kill of running) kill();
+  });
+}
+
+export async function startMariadb(options: { database?: string } = {}): Promise<MariadbServer> {
+  for (const binary of [MARIADBD, MARIADB_INSTALL_DB]) {
+    if (!existsSync(binary)) throw new Error(`${binary} not found (install Debian's mariadb-server: test/support/install-system-deps.sh)`);
+  }
+  const root = mkdtempSync(join(tmpdir(), 'mim-mariadb-'));
+  chmodSync(root, 0o755);
+  const dataDir = join(root, 'data');
+  const socket = join(root, 'mariadb.sock');
+  const logFile = join(root, 'error.log');
+  const asRoot = process.getuid?.() === 0;
+  if (asRoot) execFileSync('chown', [RUN_AS, root]);
+  const install = spawnSync(
+    MARIADB_INSTALL_DB,
+    ['--no-defaults', `--datadir=${dataDir}`, '--auth-root-authentication-method=normal', '--skip-test-db', ...(asRoot ? [`--user=${RUN_AS}`] : [])],
+    { encoding: 'utf8', timeout: 120_000 },
+  );
+  if (install.status !== 0) throw new Error(`mariadb-install-db failed (${install.status}):\n${install.stdout}\n${install.stderr}`);
+  const port = await freeLoopbackPort();
+  const args = [
+    '--no-defaults',
+    `--datadir=${dataDir}`,
+    `--socket=${socket}`,
+    `--port=${port}`,
+    '--bind-address=127.0.0.1',
+    `--pid-file=${join(root, 'mariadb.pid')}`,
+    `--log-error=${logFile}`,
+    '--skip-grant-tables',
+    '--skip-log-bin',
+    '--innodb-flush-log-at-trx-commit=0',
+    '--innodb-buffer-pool-size=256M',
+    '--innodb-doublewrite=0',
+    '--max-allowed-packet=256M',
+    '--max-connections=200',
+    ...(asRoot ? [`--user=${RUN_AS}`] : []),
+  ];
+  let child: ChildProcess | null = null;
+  const killNow = (): void => {
+    if (child !== null && child.exitCode === null) child.kill('SIGKILL');
+  };
+  installExitHandler();
+  running.add(killNow);
+
+  const startServer = async (): Promise<void> => {
+    const proc = spawn(MARIADBD, args, { stdio: 'ignore' });
+    child = proc;
+    const deadline = Date.now() + READY_TIMEOUT_MS;
+    for (;;) {
+      if (proc.exitCode !== null) {
+        throw new Error(`mariadbd exited with ${proc.exitCode}:\n${existsSync(logFile) ? readFileSync(logFile, 'utf8') : ''}`);
+      }
+      try {
+        const c = await mysql.createConnection({ host: '127.0.0.1', port, user: 'root' });
+        await c.end();
+        return;
+      } catch (error) {
+        if (Date.now() > deadline) throw new Error(`mariadbd not ready after ${READY_TIMEOUT_MS} ms: ${(error as Error).message}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+  };
+  const stopServer = async (): Promise<void> => {
+    const proc = child;
+    if (proc === null || proc.exitCode !== null) return;
+    const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+    proc.kill('SIGTERM');
+    const timer = setTimeout(() => proc.kill('SIGKILL'), STOP_TIMEOUT_MS);
+    await exited;
+    clearTimeout(timer);
+  };
+
+  try {
+    await startServer();
+  } catch (error) {
+    killNow();
+    running.delete(killNow);
+    rmSync(root, { recursive: true, force: true });
+    throw error;
+  }
+  const database = options.database ?? 'mim';
+  const admin = await mysql.createConnection({ host: '127.0.0.1', port, user: 'root' });
+  await admin.query(`CREATE DATABASE ${database} CHARACTER SET utf8mb4`);
+  await admin.end();
+  let removed = false;
+  return {
+    url: `mysql://root@127.0.0.1:${port}/${database}`,
+    port,
+    async restart() {
+      await stopServer();
+      await startServer();
+    },
+    stopServer,
+    startServer,
+    async stop() {
+      if (removed) return;
+      removed = true;
+      try {
+        await stopServer();
+      } finally {
+        killNow();
+        running.delete(killNow);
+        rmSync(root, { recursive: true, force: true });
+      }
+    },
+  };
+}
+
+/** MongooseIM 3.3.0's `priv/mysql.sql` tables for the MUC archive (no sender_id yet). */
+export const MONGOOSEIM_33_MYSQL_SCHEMA = [
+  `CREATE TABLE mam_server_user(
+     id INT UNSIGNED NOT NULL AUTO_INCREMENT,
+     server    varchar(250) CHARACTER SET binary NOT NULL,
+     user_name varchar(250) CHARACTER SET binary NOT NULL,
+     PRIMARY KEY(id) USING HASH,
+     CONSTRAINT uc_mam_server_user_name UNIQUE USING HASH (server, user_name)
+   ) CHARACTER SET utf8mb4 ROW_FORMAT=DYNAMIC`,
+  `CREATE TABLE mam_muc_message(
+     id BIGINT UNSIGNED NOT NULL,
+     room_id INT UNSIGNED NOT NULL,
+     nick_name varchar(250) NOT NULL,
+     message mediumblob NOT NULL,
+     search_body mediumtext,
+     PRIMARY KEY (room_id, id)
+   ) CHARACTER SET utf8mb4 ROW_FORMAT=DYNAMIC`,
+];
