@@ -3,8 +3,8 @@
  *   [Bare | _] = string:split(string:lowercase(JID), "/")
  * string:lowercase/1 maps every code point on its own with Unicode's full lower-case mapping
  * (U+0130 becomes "i" + U+0307) and no context rule (a final capital sigma becomes σ, not ς).
- * string:split/2 works on grapheme clusters: a "/" that a combining mark follows (or a Prepend
- * character precedes) is part of a larger cluster and does not split. Both are matched here.
+ * string:split/2 works on grapheme clusters: a "/" that a combining mark follows is part of a
+ * larger cluster and does not split. Both are matched here.
  */
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -40,27 +40,28 @@ export function lowercasePerCodePoint(raw: string): string {
   return out;
 }
 
-let graphemes: Intl.Segmenter | undefined;
-
-/** Everything before the first "/" that is a grapheme cluster of its own (string:split/2). */
+/**
+ * Everything before the first "/" that string:split/2 splits at: one that the next code point
+ * does not join into a larger grapheme cluster (a combining mark, ZWJ, a spacing mark). What comes
+ * before the slash does not matter to Erlang (checked: a Prepend character before it still splits).
+ */
 export function cutAtFirstSlash(s: string): string {
   let slash = s.indexOf('/');
   while (slash >= 0) {
-    const before = slash === 0 ? 0 : s.charCodeAt(slash - 1);
     const after = slash + 1 < s.length ? s.charCodeAt(slash + 1) : 0;
-    // Next to ASCII (or an end) a slash is always a cluster of its own.
-    if (before < 0x80 && after < 0x80) return s.slice(0, slash);
-    return cutAtFirstSlashCluster(s);
+    if (after < 0x80 || slashStandsAlone(s, slash)) return s.slice(0, slash);
+    slash = s.indexOf('/', slash + 1);
   }
   return s;
 }
 
-function cutAtFirstSlashCluster(s: string): string {
+let graphemes: Intl.Segmenter | undefined;
+
+function slashStandsAlone(s: string, slash: number): boolean {
   graphemes ??= new Intl.Segmenter(undefined, { granularity: 'grapheme' });
-  for (const { segment, index } of graphemes.segment(s)) {
-    if (segment === '/') return s.slice(0, index);
-  }
-  return s;
+  // The slash and the code point after it (at most two UTF-16 units) decide the first cluster.
+  for (const { segment } of graphemes.segment(s.slice(slash, slash + 3))) return segment === '/';
+  return true;
 }
 
 /** The bare JID the reference answers for this raw item jid: lower-cased, cut at the first "/". */
