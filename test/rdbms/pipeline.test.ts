@@ -1,0 +1,99 @@
+/** Pure parts of the pipeline: the rate limiter's computed waits, result classification, backoff, progress text. */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { describeProgress } from '../../clients/pipeline/progress.js';
+import { TokenBucket } from '../../clients/pipeline/rate-limiter.js';
+import { backoffDelay } from '../../clients/pipeline/retry.js';
+import { classifyResults } from '../../clients/pipeline/run-migration.js';
+import { checkPostgresStorable } from '../../clients/postgres.js';
+import { checkMysqlStorable, mysqlPageSql, mysqlUpdateSql } from '../../clients/mysql.js';
+import type { ExtractResult, SourceRow } from '../../clients/pipeline/types.js';
+
+function fakeClock(): { now(): number; advance(ms: number): void } {
+  let t = 1000;
+  return { now: () => t, advance: (ms) => void (t += ms) };
+}
+
+test('token bucket: the burst is free, then rows cost 1/rate seconds each', () => {
+  const clock = fakeClock();
+  const bucket = new TokenBucket(100, 50, clock);
+  assert.equal(bucket.reserve(50), 0);
+  assert.equal(bucket.reserve(10), 100); // 10 rows in debt at 100/s
+  clock.advance(100);
+  assert.equal(bucket.reserve(10), 100);
+  clock.advance(10_000); // idle: refills only up to the burst
+  assert.equal(bucket.reserve(50), 0);
+  assert.equal(bucket.reserve(1), 10);
+});
+
+test('token bucket: a long run averages the configured rate, whatever the batch size', () => {
+  const clock = fakeClock();
+  const bucket = new TokenBucket(2500, 1000, clock);
+  let rows = 0;
+  for (let i = 0; i < 200; i++) {
+    const wait = bucket.reserve(777);
+    clock.advance(wait);
+    rows += 777;
+  }
+  const seconds = (clock.now() - 1000) / 1000;
+  assert.ok(Math.abs(rows / seconds - 2500) / 2500 < 0.01, `rate ${rows / seconds}`);
+});
+
+test('token bucket refuses a rate that is not positive', () => {
+  assert.throws(() => new TokenBucket(0), RangeError);
+  assert.throws(() => new TokenBucket(Number.NaN), RangeError);
+});
+
+test('classifyResults: writes, failures, unsplittable and unstorable JIDs, order checked', () => {
+  const rows: SourceRow[] = [1, 2, 3, 4].map((n) => ({ key: { roomId: '1', id: String(n) }, payload: new Uint8Array() }));
+  const results: ExtractResult[] = [
+    { key: '0', ok: true, bareJid: 'a@b', user: 'a', server: 'b' },
+    { key: '1', ok: false, code: 'not_groupchat', detail: 'type chat' },
+    { key: '2', ok: true, bareJid: 'x@b', user: 'x'.repeat(251), server: 'b' },
+    { key: '3', ok: true, bareJid: '@b', user: '', server: 'b' },
+  ];
+  const { writes, notWritten } = classifyResults(rows, results, checkPostgresStorable);
+  assert.deepEqual(writes, [{ key: rows[0].key, user: 'a', server: 'b' }]);
+  assert.deepEqual(notWritten.map((r) => [r.key.id, r.reason]), [['2', 'not_groupchat'], ['3', 'jid_not_storable'], ['4', 'jid_without_local_part']]);
+  assert.throws(() => classifyResults(rows, [results[1], results[0], results[2], results[3]], checkPostgresStorable), /out of order/);
+  assert.throws(() => classifyResults(rows, results.slice(1), checkPostgresStorable), /3 results for a batch of 4/);
+});
+
+test('storable: PostgreSQL counts characters, MySQL binary columns count bytes', () => {
+  const cyrillic = 'ж'.repeat(200); // 200 characters, 400 bytes
+  assert.equal(checkPostgresStorable(cyrillic, 'host'), null);
+  assert.match(checkMysqlStorable(cyrillic, 'host') ?? '', /400 bytes/);
+  assert.match(checkPostgresStorable('a\u0000b', 'host') ?? '', /NUL/);
+});
+
+test('MySQL SQL: keys are inlined integers (no double comparison), anything else refused', () => {
+  const sql = mysqlPageSql({ roomId: '7', id: '399582233150625537' }, 100, { index: 1, count: 4 });
+  assert.match(sql, /room_id > 7 OR \(room_id = 7 AND id > 399582233150625537\)/);
+  assert.match(sql, /room_id % 4 = 1/);
+  assert.match(sql, /ORDER BY room_id, id LIMIT 100$/);
+  assert.throws(() => mysqlPageSql({ roomId: '7 OR 1=1', id: '1' }, 1, { index: 0, count: 1 }), /not an unsigned integer/);
+  const update = mysqlUpdateSql([
+    { roomId: '1', id: '2', senderId: '3' },
+    { roomId: '4', id: '5', senderId: '6' },
+  ]);
+  assert.equal(
+    update,
+    'UPDATE mam_muc_message m JOIN (SELECT 1 AS room_id, 2 AS id, 3 AS sid UNION ALL SELECT 4, 5, 6) v ' +
+      'ON m.room_id = v.room_id AND m.id = v.id SET m.sender_id = v.sid WHERE m.sender_id IS NULL',
+  );
+});
+
+test('backoff grows exponentially with jitter and is capped', () => {
+  const policy = { baseMs: 100, maxMs: 1000 };
+  assert.equal(backoffDelay(1, policy, () => 0), 50);
+  assert.equal(backoffDelay(1, policy, () => 1), 100);
+  assert.equal(backoffDelay(3, policy, () => 1), 400);
+  assert.equal(backoffDelay(10, policy, () => 1), 1000);
+});
+
+test('progress line: rate and ETA from the estimate', () => {
+  const line = describeProgress({ done: 50_000, written: 49_000, notWritten: 1000, estimate: 100_000, elapsedMs: 10_000 }, true);
+  assert.match(line, /^\[#{15}\.{15}\] 50,000 \/ ~100,000 rows \(50\.0%\)/);
+  assert.match(line, /5,000 rows\/s/);
+  assert.match(line, /ETA 0:10/);
+});
