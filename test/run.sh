@@ -12,6 +12,9 @@ npm run build
 npm run lint:proto
 npm run gen:check
 
+# The Python example's virtual environment (pinned grpcio) and its generated stubs.
+bash clients/python/setup.sh
+
 # Every compiled test file, one process each (node:test), one file at a time: suites start real
 # servers and the machine has two cores.
 mapfile -t files < <(find dist/test -name '*.test.js' | sort)
