@@ -15,6 +15,7 @@ const SUBCOMMANDS: Record<string, () => Promise<{ default: Subcommand }>> = {
   serve: () => import('./serve.js'),
   migrate: () => import('./migrate.js'),
   verify: () => import('./verify.js'),
+  demo: () => import('./demo.js'),
 };
 
 export async function main(argv: string[]): Promise<number> {
