@@ -12,11 +12,22 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 /** Lower-casing of single non-ASCII code points, filled on first use. */
 const lowerCache = new Map<number, string>();
 
+/**
+ * Capital letters that Node's Unicode (16+) lower-cases but OTP 25's Unicode 14 does not know, so
+ * string:lowercase/1 leaves them as they are (found by test/decode/jid.test.ts, which compares every
+ * code point with Erlang's answer).
+ */
+const NEWER_LATIN_CAPITALS = new Set([0x1c89, 0xa7cb, 0xa7cc, 0xa7ce, 0xa7d2, 0xa7d4, 0xa7da, 0xa7dc]);
+
+function unknownToUnicode14(cp: number): boolean {
+  return NEWER_LATIN_CAPITALS.has(cp) || (cp >= 0x10d50 && cp <= 0x10d65) || (cp >= 0x16ea0 && cp <= 0x16eb8);
+}
+
 function lowerCodePoint(cp: number): string {
   let lower = lowerCache.get(cp);
   if (lower === undefined) {
     // One code point on its own: toLowerCase has no neighbours to apply the final-sigma rule to.
-    lower = String.fromCodePoint(cp).toLowerCase();
+    lower = unknownToUnicode14(cp) ? String.fromCodePoint(cp) : String.fromCodePoint(cp).toLowerCase();
     lowerCache.set(cp, lower);
   }
   return lower;
