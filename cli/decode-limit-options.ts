@@ -1,0 +1,38 @@
+/**
+ * The decode limits as command-line flags, shared by `stdio` and `extract`
+ * (same names as the sidecar's flags).
+ */
+import { DEFAULT_DECODE_LIMITS, type DecodeLimits } from '../services/sidecar/decode/index.js';
+
+export const DECODE_LIMIT_OPTIONS = {
+  'max-payload-bytes': { type: 'string' },
+  'max-decompressed-bytes': { type: 'string' },
+  'max-depth': { type: 'string' },
+  'max-xml-attributes': { type: 'string' },
+} as const;
+
+export const DECODE_LIMIT_HELP = [
+  `  --max-payload-bytes N       largest payload accepted (default ${DEFAULT_DECODE_LIMITS.maxPayloadBytes}); larger: -1`,
+  `  --max-decompressed-bytes N  largest size a compressed term may declare or inflate to (default ${DEFAULT_DECODE_LIMITS.maxDecompressedBytes})`,
+  `  --max-depth N               deepest nesting of terms or XML elements (default ${DEFAULT_DECODE_LIMITS.maxDepth})`,
+  `  --max-xml-attributes N      most attributes on one XML element (default ${DEFAULT_DECODE_LIMITS.maxXmlAttributes})`,
+].join('\n');
+
+const KEYS: Record<keyof typeof DECODE_LIMIT_OPTIONS, keyof DecodeLimits> = {
+  'max-payload-bytes': 'maxPayloadBytes',
+  'max-decompressed-bytes': 'maxDecompressedBytes',
+  'max-depth': 'maxDepth',
+  'max-xml-attributes': 'maxXmlAttributes',
+};
+
+/** @returns the limits, or a message naming the bad flag. */
+export function decodeLimitsFromFlags(values: Partial<Record<keyof typeof DECODE_LIMIT_OPTIONS, string | undefined>>): DecodeLimits | string {
+  const limits: Record<keyof DecodeLimits, number> = { ...DEFAULT_DECODE_LIMITS };
+  for (const [flag, key] of Object.entries(KEYS) as [keyof typeof DECODE_LIMIT_OPTIONS, keyof DecodeLimits][]) {
+    const raw = values[flag];
+    if (raw === undefined) continue;
+    if (!/^[1-9][0-9]*$/.test(raw) || !Number.isSafeInteger(Number(raw))) return `--${flag} needs a positive whole number, not '${raw}'`;
+    limits[key] = Number(raw);
+  }
+  return limits;
+}

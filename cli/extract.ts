@@ -1,0 +1,93 @@
+/**
+ * `mim-sender-jid extract [--format F] [--hex] FILE|-`: one payload in, one answer out, with the
+ * reason for a -1 or -2: for looking at a single bad row. --hex takes the payload as hex text,
+ * including PostgreSQL's bytea text form `\x...` (and `0x...`, whitespace ignored).
+ * Prints the JID (exit 0), or `-1`/`-2` followed by the reason and detail (exit 1).
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { extractSenderJid, isSuccess, referenceCode, type PayloadFormat } from '../services/sidecar/decode/index.js';
+import type { Subcommand } from './cli.js';
+import { DECODE_LIMIT_HELP, DECODE_LIMIT_OPTIONS, decodeLimitsFromFlags } from './decode-limit-options.js';
+
+const USAGE = `usage: mim-sender-jid extract [--format eterm|xml|auto] [--hex] FILE|-
+Prints the sender JID of one payload, or -1/-2 with the reason.
+  --format F                  payload format (default auto: first byte 131 is eterm, else xml)
+  --hex                       the input is hex text (PostgreSQL's \\x... form accepted)
+${DECODE_LIMIT_HELP}
+`;
+
+/** Hex text to bytes; undefined if it is not hex. */
+export function parseHexPayload(text: string): Uint8Array | undefined {
+  let hex = text.replace(/\s+/g, '');
+  if (hex.startsWith('\\x') || hex.startsWith('0x') || hex.startsWith('0X')) hex = hex.slice(2);
+  if (hex.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(hex)) return undefined;
+  return Uint8Array.from(Buffer.from(hex, 'hex'));
+}
+
+const extract: Subcommand = {
+  summary: 'print the sender JID of one payload (raw or hex, file or stdin), or -1/-2 with the reason',
+  async run(argv) {
+    let parsed;
+    try {
+      parsed = parseArgs({
+        args: argv,
+        allowPositionals: true,
+        options: { ...DECODE_LIMIT_OPTIONS, format: { type: 'string', default: 'auto' }, hex: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      });
+    } catch (error) {
+      process.stderr.write(`mim-sender-jid extract: ${(error as Error).message}\n${USAGE}`);
+      return 2;
+    }
+    if (parsed.values.help) {
+      process.stdout.write(USAGE);
+      return 0;
+    }
+    const format = parsed.values.format;
+    if (format !== 'eterm' && format !== 'xml' && format !== 'auto') {
+      process.stderr.write(`mim-sender-jid extract: --format must be eterm, xml or auto, not '${format}'\n`);
+      return 2;
+    }
+    if (parsed.positionals.length !== 1) {
+      process.stderr.write(`mim-sender-jid extract: expected one FILE (or - for stdin)\n${USAGE}`);
+      return 2;
+    }
+    const limits = decodeLimitsFromFlags(parsed.values);
+    if (typeof limits === 'string') {
+      process.stderr.write(`mim-sender-jid extract: ${limits}\n`);
+      return 2;
+    }
+    const source = parsed.positionals[0];
+    let raw: Buffer;
+    try {
+      raw = source === '-' ? await readStdin() : readFileSync(source);
+    } catch (error) {
+      process.stderr.write(`mim-sender-jid extract: cannot read ${source}: ${(error as Error).message}\n`);
+      return 2;
+    }
+    let payload: Uint8Array = raw;
+    if (parsed.values.hex) {
+      const decoded = parseHexPayload(raw.toString('latin1'));
+      if (decoded === undefined) {
+        process.stderr.write(`mim-sender-jid extract: --hex input is not hex text (an even number of 0-9a-f digits, optionally after \\x or 0x)\n`);
+        return 2;
+      }
+      payload = decoded;
+    }
+    const answer = extractSenderJid(payload, format as PayloadFormat, limits);
+    if (isSuccess(answer)) {
+      process.stdout.write(`${answer.jid}\n`);
+      return 0;
+    }
+    process.stdout.write(`${referenceCode(answer)} ${answer.reason}: ${answer.detail}\n`);
+    return 1;
+  },
+};
+
+async function readStdin(): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const chunk of process.stdin as AsyncIterable<Buffer>) parts.push(chunk);
+  return Buffer.concat(parts);
+}
+
+export default extract;
