@@ -1,0 +1,39 @@
+/**
+ * Runs `mim-sender-jid migrate ...` as a real process (the built bin/ launcher), for the tests
+ * that kill it. Every process started here is SIGKILLed at exit if a test left it running.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url)); // dist/test/rdbms -> repo
+
+export interface MigrateProcess {
+  readonly child: ChildProcess;
+  /** Exit code, or the signal name when killed. */
+  readonly done: Promise<{ status: number | string; stdout: string; stderr: string }>;
+  kill9(): void;
+}
+
+const alive = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of alive) child.kill('SIGKILL');
+});
+
+export function startMigrateProcess(args: readonly string[]): MigrateProcess {
+  const child = spawn(process.execPath, ['bin/mim-sender-jid.js', 'migrate', ...args], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  alive.add(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (c: Buffer) => (stdout += c.toString()));
+  child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
+  const done = new Promise<{ status: number | string; stdout: string; stderr: string }>((resolve) => {
+    child.on('exit', (code, signal) => {
+      alive.delete(child);
+      resolve({ status: code ?? signal ?? 'unknown', stdout, stderr });
+    });
+  });
+  return { child, done, kill9: () => void child.kill('SIGKILL') };
+}

@@ -1,0 +1,154 @@
+/**
+ * Reliability on real processes and a real PostgreSQL: the migrate command killed with SIGKILL at
+ * random moments of a 200,000-row run, re-run until done, must end exactly like an uninterrupted
+ * run; a sidecar process stopped mid-run must cost retries, not the run.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { fillDemoArchive } from '../../cli/demo-data.js';
+import { MemoryReport } from '../../clients/pipeline/report.js';
+import { runMigration } from '../../clients/pipeline/run-migration.js';
+import { PostgresBackend } from '../../clients/postgres.js';
+import { freeLoopbackPort } from '../support/postgres-free-port.js';
+import { MONGOOSEIM_33_PG_SCHEMA, startPostgres, type PostgresServer } from '../support/postgres.js';
+import { startSidecarProcess, type SidecarProcess } from '../support/sidecar-process.js';
+import { openInProcessStream } from './in-process-stream.js';
+import { startMigrateProcess } from './migrate-process.js';
+
+const KILL_ROWS = 200_000;
+const KILLS = 5;
+const SIDECAR_ROWS = 40_000;
+
+let server: PostgresServer;
+let reportDir: string;
+before(async () => {
+  server = await startPostgres();
+  reportDir = mkdtempSync(join(tmpdir(), 'mim-reliability-'));
+});
+after(async () => {
+  await server?.stop();
+  rmSync(reportDir, { recursive: true, force: true });
+});
+
+async function archive(name: string, rows: number): Promise<string> {
+  const admin = new pg.Client({ connectionString: server.url });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = server.url.replace(/\/[^/]+$/, `/${name}`);
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  for (const statement of MONGOOSEIM_33_PG_SCHEMA) await client.query(statement);
+  await fillDemoArchive(client, rows);
+  await client.end();
+  return url;
+}
+
+/** `room_id:id` -> `server/user_name` of its sender (ids differ between databases, pairs must not). */
+async function state(url: string): Promise<{ rows: Map<string, string | null>; users: string[]; dangling: number }> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const rows = await client.query<{ k: string; p: string | null }>(
+      `SELECT m.room_id || ':' || m.id AS k, CASE WHEN m.sender_id IS NULL THEN NULL ELSE u.server || '/' || u.user_name END AS p
+         FROM mam_muc_message m LEFT JOIN mam_server_user u ON u.id = m.sender_id`,
+    );
+    const users = await client.query<{ p: string }>(`SELECT server || '/' || user_name AS p FROM mam_server_user ORDER BY 1`);
+    const dangling = await client.query<{ n: string }>(
+      `SELECT count(*)::text AS n FROM mam_muc_message m WHERE m.sender_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM mam_server_user u WHERE u.id = m.sender_id)`,
+    );
+    return { rows: new Map(rows.rows.map((r) => [r.k, r.p])), users: users.rows.map((r) => r.p), dangling: Number(dangling.rows[0].n) };
+  } finally {
+    await client.end();
+  }
+}
+
+async function uninterrupted(url: string): Promise<void> {
+  const backend = new PostgresBackend({ url });
+  try {
+    const summary = await runMigration({ backend, openStream: openInProcessStream, report: new MemoryReport(), applySchema: true });
+    assert.equal(summary.reachedEnd, true);
+  } finally {
+    await backend.close();
+  }
+}
+
+function assertSameEnd(actual: Awaited<ReturnType<typeof state>>, expected: Awaited<ReturnType<typeof state>>): void {
+  assert.equal(actual.rows.size, expected.rows.size);
+  let wrong = 0;
+  let missing = 0;
+  for (const [key, pair] of expected.rows) {
+    const got = actual.rows.get(key);
+    if (got === pair) continue;
+    if (got === null || got === undefined) missing++;
+    else wrong++;
+  }
+  assert.equal(wrong, 0, 'rows with a wrong sender');
+  assert.equal(missing, 0, 'rows left without a sender');
+  assert.equal(actual.dangling, 0, 'sender_id pointing at no mam_server_user row');
+  assert.equal(new Set(actual.users).size, actual.users.length, 'duplicate in mam_server_user');
+  assert.deepEqual(actual.users, expected.users);
+}
+
+test(`kill -9 at ${KILLS} random moments of a ${KILL_ROWS}-row run, re-run until done: same end as an uninterrupted run`, async () => {
+  const [referenceUrl, victimUrl] = await Promise.all([archive('reference', KILL_ROWS), archive('victim', KILL_ROWS)]);
+  await uninterrupted(referenceUrl);
+  const args = ['postgres', '--url', victimUrl, '--apply-schema', '--batch-size', '1000', '--report', join(reportDir, 'kill.jsonl'), '--progress-interval', '3600'];
+  const delays: number[] = [];
+  let kills = 0;
+  for (let attempt = 0; kills < KILLS && attempt < 3 * KILLS; attempt++) {
+    const run = startMigrateProcess(args);
+    // After start-up (~1 s: node, in-process sidecar, pool), somewhere in the middle of the work.
+    const delay = 900 + Math.floor(Math.random() * 1600);
+    delays.push(delay);
+    const timer = setTimeout(() => run.kill9(), delay);
+    const result = await run.done;
+    clearTimeout(timer);
+    if (result.status === 'SIGKILL') kills++;
+    else {
+      assert.equal(result.status, 0, result.stderr);
+      break;
+    }
+  }
+  assert.equal(kills, KILLS, `killed ${kills} times (delays ${delays.join(', ')} ms): the run ended before ${KILLS} kills`);
+  for (let rerun = 0; ; rerun++) {
+    assert.ok(rerun < 5, 'the re-runs never finished');
+    const result = await startMigrateProcess(args).done;
+    assert.equal(result.status, 0, result.stderr);
+    if (/done \(end of table reached\)/.test(result.stdout)) break;
+  }
+  assertSameEnd(await state(victimUrl), await state(referenceUrl));
+  // And a run after the end is a no-op.
+  const again = await startMigrateProcess(args).done;
+  assert.match(again.stdout, /rows processed +0\n/);
+});
+
+test('the sidecar stopped mid-run: the migration retries and finishes', async () => {
+  const [referenceUrl, victimUrl] = await Promise.all([archive('sidecar_reference', SIDECAR_ROWS), archive('sidecar_victim', SIDECAR_ROWS)]);
+  await uninterrupted(referenceUrl);
+  const port = await freeLoopbackPort();
+  const listen = ['--listen', `127.0.0.1:${port}`, '--metrics-listen', 'off'];
+  let sidecar: SidecarProcess | null = await startSidecarProcess(listen);
+  try {
+    const run = startMigrateProcess([
+      'postgres', '--url', victimUrl, '--apply-schema', '--sidecar', `127.0.0.1:${port}`,
+      '--batch-size', '500', '--max-rate', '10000', '--report', join(reportDir, 'sidecar.jsonl'),
+    ]);
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(run.child.exitCode, null, 'still running when the sidecar stops');
+    await sidecar.stop();
+    sidecar = null;
+    await new Promise((r) => setTimeout(r, 1500));
+    sidecar = await startSidecarProcess(listen);
+    const result = await run.done;
+    assert.equal(result.status, 0, result.stderr);
+    assert.match(result.stdout, /done \(end of table reached\)/);
+  } finally {
+    await sidecar?.stop();
+  }
+  assertSameEnd(await state(victimUrl), await state(referenceUrl));
+});
