@@ -111,7 +111,7 @@ export class StdioSession {
     this.recordNumber++;
     this.remaining = -1;
     if (this.skipping) {
-      this.failure('-1', `payload of ${this.declaredLength} bytes is over the limit of ${this.limits.maxPayloadBytes} (maxPayloadBytes)`);
+      this.failure('-1', `payload_too_large: payload of ${this.declaredLength} bytes is over the limit of ${this.limits.maxPayloadBytes} (maxPayloadBytes)`);
       return;
     }
     const parts = this.payloadParts;

@@ -1,0 +1,110 @@
+/** `mim-sender-jid stdio`, spawned as operators run it, against answers computed by Erlang. */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { startCli, runCli } from '../support/cli-process.js';
+import { erlangCases, erlangRandomMessages, referenceOutput, type PayloadRecord } from '../support/erlang-payloads.js';
+
+const record = (payload: Uint8Array): Buffer => Buffer.concat([Buffer.from(`${payload.length}\n`), payload]);
+const stream = (records: readonly PayloadRecord[]): Buffer => Buffer.concat(records.map((r) => record(r.payload)));
+const expectedOutput = (records: readonly PayloadRecord[]): Buffer => Buffer.concat(records.map((r) => referenceOutput(r.expected)));
+
+const cases = erlangCases();
+const referenceEterm = cases.find((c) => c.name === 'reference example (minor 1)');
+
+/** The XML example file of the reference tool (storage reference 6.4): pretty-printed, final newline included. */
+const REFERENCE_XML = Buffer.from(`<message from='coven@chat.shakespeare.lit/firstwitch'
+    id='162BEBB1-F6DB-4D9A-9BD8-CFDCC801A0B2'
+    to='hecate@shakespeare.lit/broom'
+    type='groupchat'>
+  <body>Zażółć gęślą jaźń</body>
+  <x xmlns='http://jabber.org/protocol/muc#user'>
+    <item affiliation='none'
+          jid='gżegżółka@brzęczyszczykiewicz.pl'
+          role='participant'/>
+  </x>
+</message>
+`);
+
+test('the reference example answers 37\\ngżegżółka@brzęczyszczykiewicz.pl, as eterm and as xml', async (t) => {
+  assert.ok(referenceEterm);
+  const want = Buffer.from('37\ngżegżółka@brzęczyszczykiewicz.pl');
+  for (const [format, payload] of [['eterm', referenceEterm.payload], ['xml', REFERENCE_XML], ['auto', referenceEterm.payload], ['auto', REFERENCE_XML]] as const) {
+    const result = await runCli(t, ['stdio', format], record(payload));
+    assert.equal(result.code, 0, result.stderr);
+    assert.deepEqual(result.stdout, want, `${format}: ${result.stdout.toString()}`);
+    assert.equal(result.stderr, '');
+  }
+});
+
+test('a long mixed stream round-trips byte for byte, whatever the read sizes', async (t) => {
+  const records = [...erlangRandomMessages(700, 99), ...cases].filter((r) => r.format === 'eterm');
+  const input = stream(records);
+  const want = expectedOutput(records);
+  for (const chunk of [undefined, 1, 7, 4096]) {
+    const result = await runCli(t, ['stdio', 'eterm'], input, chunk);
+    assert.equal(result.code, 0, result.stderr);
+    assert.ok(result.stdout.equals(want), `chunk ${chunk}: output differs at byte ${firstDifference(result.stdout, want)}`);
+  }
+});
+
+test("auto mode takes eterm and xml records mixed in one stream", async (t) => {
+  const records = erlangRandomMessages(300, 5);
+  const result = await runCli(t, ['stdio', 'auto'], stream(records));
+  assert.equal(result.code, 0, result.stderr);
+  assert.ok(result.stdout.equals(expectedOutput(records)), `differs at byte ${firstDifference(result.stdout, expectedOutput(records))}`);
+});
+
+test('bad records in the middle (garbage, empty, too large) disturb nothing after them', async (t) => {
+  const good = erlangRandomMessages(50, 11).filter((r) => r.format === 'eterm');
+  const garbage = Buffer.concat([Buffer.of(0x83), Buffer.from('garbage that is no term')]);
+  const tooLarge = Buffer.alloc(2048, 0x83);
+  const input = Buffer.concat([
+    stream(good.slice(0, 40)),
+    record(garbage), Buffer.from('0\n'), record(tooLarge),
+    stream(good.slice(40)),
+  ]);
+  const want = Buffer.concat([expectedOutput(good.slice(0, 40)), Buffer.from('-1\n-1\n-1\n'), expectedOutput(good.slice(40))]);
+  const result = await runCli(t, ['stdio', '--max-payload-bytes', '1024', '--verbose', 'eterm'], input);
+  assert.equal(result.code, 0, result.stderr);
+  assert.ok(result.stdout.equals(want), `differs at byte ${firstDifference(result.stdout, want)}`);
+  // Diagnostics only on stderr, with the record numbers and reasons.
+  assert.match(result.stderr, /record 41: -1 \(malformed/);
+  assert.match(result.stderr, /record 42: -1 \(malformed: empty payload/);
+  assert.match(result.stderr, /record 43: -1 \(payload_too_large/);
+});
+
+test('a length line that is not a number: answers before it, a message on stderr, exit 1', async (t) => {
+  const good = cases.filter((c) => c.format === 'eterm').slice(0, 5);
+  for (const bad of ['12\r\n', 'abc\n', '-3\n', ' 4\n']) {
+    const result = await runCli(t, ['stdio', 'eterm'], Buffer.concat([stream(good), Buffer.from(bad), stream(good)]));
+    assert.equal(result.code, 1, `${JSON.stringify(bad)}: exit ${result.code}`);
+    assert.ok(result.stdout.equals(expectedOutput(good)), JSON.stringify(bad));
+    assert.match(result.stderr, /record 6: length line .* is not a byte count/);
+  }
+});
+
+test('input ending inside a record is reported and exits 1', async (t) => {
+  assert.ok(referenceEterm);
+  const whole = record(referenceEterm.payload);
+  const result = await runCli(t, ['stdio', 'eterm'], whole.subarray(0, whole.length - 3));
+  assert.equal(result.code, 1);
+  assert.equal(result.stdout.length, 0);
+  assert.match(result.stderr, /input ended in record 1, 3 bytes short/);
+});
+
+test('an interactive caller gets each answer before sending the next record', async (t) => {
+  const records = cases.filter((c) => c.format === 'eterm').slice(0, 20);
+  const cli = startCli(t, ['stdio', 'eterm']);
+  for (const r of records) {
+    cli.write(record(r.payload));
+    const want = referenceOutput(r.expected);
+    assert.deepEqual(await cli.read(want.length), want, r.name);
+  }
+  assert.equal(await cli.end(), 0);
+});
+
+function firstDifference(a: Buffer, b: Buffer): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
+  return n;
+}
