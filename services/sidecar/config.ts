@@ -117,7 +117,7 @@ export const SETTINGS: readonly Setting[] = [
   { flag: 'pool-size', key: 'poolSize', kind: 'count', max: 1024, help: 'decoding worker threads (default: the core count)' },
   { flag: 'max-queued-batches', key: 'maxQueuedBatches', kind: 'count', max: 1_000_000, help: 'batches waiting for a worker, all calls together; more: RESOURCE_EXHAUSTED at once' },
   { flag: 'stream-window-batches', key: 'streamWindowBatches', kind: 'count', max: 10_000, help: 'batches of one stream in work before the server stops reading it' },
-  { flag: 'shutdown-grace-ms', key: 'shutdownGraceMs', kind: 'ms', max: 3_600_000, help: 'on SIGTERM, time given to calls in flight before they are cancelled' },
+  { flag: 'shutdown-grace-ms', key: 'shutdownGraceMs', kind: 'ms', max: 3_600_000, help: 'on SIGTERM, time given to calls in flight before they are ended with UNAVAILABLE' },
   { flag: 'log-level', key: 'logLevel', kind: 'log-level', help: `JSON log level on stdout: ${LOG_LEVELS.join(', ')}` },
 ];
 

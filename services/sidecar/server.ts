@@ -11,7 +11,7 @@ import { performance } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
-import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
+import { HealthImplementation } from 'grpc-health-check';
 import { Piscina } from 'piscina';
 import { pino, type Logger } from 'pino';
 import { configFrom, decodeLimitsOf, parseHostPort, type SidecarConfig } from './config.js';
@@ -302,9 +302,8 @@ export async function startSidecar(options: StartOptions = {}): Promise<RunningS
   const health = new HealthImplementation({ '': 'SERVING', [SERVICE_NAME]: 'SERVING' });
   health.addToServer(server);
 
-  const ours = protoLoader.loadFileDescriptorSetFromBuffer(Buffer.from(FILE_DESCRIPTOR_SET_BASE64, 'base64'));
-  const healthDefinition = protoLoader.loadSync(healthProtoPath);
-  new ReflectionService({ ...healthDefinition, ...ours }).addToServer(server);
+  // Reflection describes SenderJidService and grpc.health.v1 from descriptors compiled by buf.
+  new ReflectionService(protoLoader.loadFileDescriptorSetFromBuffer(Buffer.from(FILE_DESCRIPTOR_SET_BASE64, 'base64'))).addToServer(server);
 
   const credentials = serverCredentials(config);
   const { host } = parseHostPort(config.listen, '--listen');

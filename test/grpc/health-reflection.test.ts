@@ -7,6 +7,8 @@ import { createRequire } from 'node:module';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import { fromBinary } from '@bufbuild/protobuf';
+import { FileDescriptorProtoSchema } from '@bufbuild/protobuf/wkt';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { SERVICE_NAME, startSidecar, type RunningSidecar } from '../../services/sidecar/server.js';
 
@@ -63,9 +65,10 @@ describe('health and reflection', () => {
       });
       call.write({ list_services: '' });
       call.write({ file_containing_symbol: SERVICE_NAME });
+      call.write({ file_containing_symbol: 'grpc.health.v1.Health' });
       call.end();
       await done;
-      assert.equal(answers.length, 2);
+      assert.equal(answers.length, 3);
       const listed = (answers[0].list_services_response as { service: { name: string }[] }).service.map((s) => s.name);
       assert.ok(listed.includes(SERVICE_NAME), `listed: ${listed.join(', ')}`);
       assert.ok(listed.includes('grpc.health.v1.Health'), `listed: ${listed.join(', ')}`);
@@ -81,6 +84,14 @@ describe('health and reflection', () => {
       assert.equal(service.ExtractSenderJidStream.requestStream, true);
       assert.equal(service.ExtractSenderJidStream.responseStream, true);
       assert.ok(definition['mongooseim.mam.v1.ErrorCode'] !== undefined);
+      // Health is described too, with the map entry named as protoc names it (Go clients such as
+      // grpcurl refuse a descriptor whose implicit map entry is named otherwise).
+      const healthFiles = (answers[2].file_descriptor_response as { file_descriptor_proto: Buffer[] }).file_descriptor_proto;
+      const healthFile = healthFiles.map((bytes) => fromBinary(FileDescriptorProtoSchema, bytes)).find((f) => f.package === 'grpc.health.v1');
+      assert.ok(healthFile !== undefined, 'a descriptor of grpc.health.v1');
+      assert.deepEqual(healthFile.service.map((svc) => svc.name), ['Health']);
+      const list = healthFile.messageType.find((m) => m.name === 'HealthListResponse');
+      assert.deepEqual(list?.nestedType.map((n) => [n.name, n.options?.mapEntry]), [['StatusesEntry', true]]);
     } finally {
       reflection.close();
     }
