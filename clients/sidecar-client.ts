@@ -42,7 +42,7 @@ export interface SidecarClientOptions {
   maxInFlightBatches?: number;
   /** Unary: deadline of one call; stream: longest wait for the next answer (default 60 s). */
   deadlineMs?: number;
-  /** Retries after UNAVAILABLE before giving up (default 5). */
+  /** Retries after UNAVAILABLE before giving up (default 8: at least ~8 s, at most ~16 s of waiting). */
   maxRetries?: number;
 }
 
@@ -55,7 +55,7 @@ export interface ExtractStream {
 
 export const DEFAULT_MAX_IN_FLIGHT_BATCHES = 4;
 export const DEFAULT_DEADLINE_MS = 60_000;
-export const DEFAULT_MAX_RETRIES = 5;
+export const DEFAULT_MAX_RETRIES = 8;
 const BACKOFF_FIRST_MS = 100;
 const BACKOFF_MAX_MS = 5_000;
 
@@ -123,9 +123,14 @@ function isUnavailable(error: unknown): boolean {
   return isServiceError(error) && error.code === grpc.status.UNAVAILABLE;
 }
 
-/** Exponential backoff with full jitter: retry n waits up to 100 ms * 2^n, at most 5 s. */
-function backoffMs(attempt: number): number {
-  return Math.random() * Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** attempt);
+/**
+ * Exponential backoff with "equal jitter": retry n waits between half and all of 100 ms * 2^n
+ * (at most 5 s). The guaranteed half makes the default 8 retries span at least ~8 s, enough
+ * for a sidecar to restart; the random half keeps many clients from retrying in step.
+ */
+export function backoffMs(attempt: number): number {
+  const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** attempt);
+  return ceiling / 2 + (Math.random() * ceiling) / 2;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
