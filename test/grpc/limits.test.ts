@@ -74,7 +74,10 @@ describe('limits', () => {
       ['fine', 'alice@example.com'],
       ['inflates', 'payload_too_large'],
     ]);
-    for (const r of results) if (!r.ok) assert.ok(r.detail.length > 0);
+    // Each failure names the limit it hit, by its value.
+    const detail = (key: string) => results.find((r) => r.key === key && !r.ok) as { detail: string };
+    assert.match(detail('big').detail, new RegExp(String(MAX_PAYLOAD)));
+    assert.match(detail('inflates').detail, new RegExp(String(MAX_DECOMPRESSED)));
   });
 
   it('request size: over the limit is RESOURCE_EXHAUSTED with the limit in the message', async () => {
