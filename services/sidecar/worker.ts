@@ -47,7 +47,16 @@ function decodeFormatOf(itemFormat: PayloadFormat, batchFormat: PayloadFormat): 
 }
 
 export function answerBatch(task: BatchTask, options: WorkerSettings): BatchOutcome {
-  const request = ExtractSenderJidRequest.decode(new Uint8Array(task.request));
+  let request: ExtractSenderJidRequest;
+  try {
+    request = ExtractSenderJidRequest.decode(new Uint8Array(task.request));
+  } catch (error) {
+    return {
+      kind: 'refused',
+      status: 'INVALID_ARGUMENT',
+      message: `the request is not a valid ExtractSenderJidRequest: ${error instanceof Error ? error.message : String(error)}`,
+    };
+  }
   const count = request.items.length;
   if (count > options.maxItemsPerBatch) {
     return {

@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { SidecarClient, type ExtractItem } from '../../clients/sidecar-client.js';
 import { startSidecar, type RunningSidecar } from '../../services/sidecar/server.js';
-import { assertAnswers, grpcFailure } from './grpc-test-kit.js';
+import { assertAnswers, grpcFailure, rawClient, rawUnary } from './grpc-test-kit.js';
 import { TRUNCATED_TERM, asItems, payloadCases, type Case } from './payloads.js';
 
 describe('SenderJidService', () => {
@@ -70,6 +70,18 @@ describe('SenderJidService', () => {
       ['empty-xml', 'malformed'],
     ]);
     assert.deepEqual(await client.extract([]), []);
+  });
+
+  it('refuses bytes that are not an ExtractSenderJidRequest with INVALID_ARGUMENT', async () => {
+    const raw = rawClient(sidecar.address);
+    try {
+      // Field 2 (items) claims 100 bytes and has 2.
+      const error = await grpcFailure(rawUnary(raw, Buffer.from([0x12, 100, 1, 2])).result);
+      assert.equal(error.code, grpc.status.INVALID_ARGUMENT);
+      assert.match(error.details, /not a valid ExtractSenderJidRequest/);
+    } finally {
+      raw.close();
+    }
   });
 
   it('echoes keys as given: empty, repeated, unicode', async () => {
