@@ -514,8 +514,8 @@ class Scanner {
         }
       } else {
         for (;;) {
-          const c = b[i];
-          if (c < 0x30 || c > 0x39) break;
+          const c = b[i]; // undefined past the end: every comparison is false, so test for digits
+          if (!(c >= 0x30 && c <= 0x39)) break;
           value = Math.min(value * 10 + (c - 0x30), 0x110000);
           digits += 1;
           i += 1;
