@@ -207,3 +207,46 @@ describe('stream flow control', () => {
     }
   });
 });
+
+describe('client stream bound', () => {
+  const STALL = 1_500;
+  let sidecar: RunningSidecar;
+  before(async () => {
+    sidecar = await startSidecar({
+      listen: '127.0.0.1:0',
+      metricsListen: '127.0.0.1:0',
+      logLevel: 'silent',
+      poolSize: 1,
+      streamWindowBatches: 4,
+      testHooks: { stallWorkerOnKey: 'stall', stallMs: STALL },
+    });
+  });
+  after(async () => {
+    await sidecar?.shutdown(1_000);
+  });
+
+  it('keeps at most maxInFlightBatches unanswered, although the server would take more', async () => {
+    const metrics = sidecar.metricsAddress!;
+    const ok = payloadCases().compressed[0];
+    const client = new SidecarClient({ address: sidecar.address, maxInFlightBatches: 2 });
+    try {
+      const stream = client.openStream();
+      // The first batch holds the only worker for a while; the client may send one more, not four.
+      const pending = ['stall', 'b1', 'b2', 'b3', 'b4', 'b5'].map((key) => stream.extract([{ key, payload: ok.payload }]));
+      const inWork = async () => (await metricValue(metrics, 'mim_sender_jid_busy_workers')) + (await metricValue(metrics, 'mim_sender_jid_queue_depth'));
+      await waitFor('two batches in work', async () => (await inWork()) === 2);
+      let most = 0;
+      for (let i = 0; i < 15; i++) {
+        most = Math.max(most, await inWork());
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      assert.equal(most, 2, 'batches of the stream in work while the first one stalls');
+      const answers = await Promise.all(pending);
+      assert.deepEqual(answers.map((results) => results.map((r) => r.key)), [['stall'], ['b1'], ['b2'], ['b3'], ['b4'], ['b5']]);
+      assert.ok(answers.every((results) => results[0].ok));
+      await stream.end();
+    } finally {
+      client.close();
+    }
+  });
+});
