@@ -77,7 +77,8 @@ function spellValue(rand: Rand, value: string, plain: boolean): string {
     else if (ch === '<') out += pick(rand, ['&lt;', '&#60;']);
     else if (ch === "'") out += pick(rand, ['&apos;', '&#39;']);
     else if (ch === '"') out += pick(rand, ['&quot;', '&#x22;']);
-    else if (!plain && chance(rand, 0.05)) out += chance(rand, 0.5) ? `&#${cp};` : `&#x${cp.toString(16)};`;
+    else if (chance(rand, 0.05) && !(plain && /\s/u.test(ch))) out += chance(rand, 0.5) ? `&#${cp};` : `&#x${cp.toString(16)};`;
+    else if (!plain && chance(rand, 0.002)) out += pick(rand, ['\t', '\n', '\r\n', '&#32; ', '&#10;&#x20;']) + ch;
     else out += ch;
   }
   return out;
@@ -115,12 +116,13 @@ function filler(rand: Rand): string {
 /**
  * A well-formed message with the variations the rules care about: root name and prefix, type,
  * namespaces declared or inherited, several `x` and `item`, deeper jids, references in values.
- * `plainRefs` keeps to spellings every parser decodes alike (no white-space character references).
+ * `plainRefs` keeps to spellings every parser decodes alike: no literal TAB/LF/CR and no white-space
+ * character references inside values (xmerl's attribute-value normalisation is its own).
  */
 export function variedMessage(rand: Rand, plainRefs = false): string {
-  const rootName = pick(rand, ['message', 'message', 'message', 'message', 'm:message', 'presence']);
+  const rootName = chance(rand, 0.9) ? 'message' : pick(rand, ['m:message', 'presence']);
   const rootAttrs: Attr[] = [];
-  const type = pick(rand, ['groupchat', 'groupchat', 'groupchat', 'groupchat', 'chat', 'GROUPCHAT', 'normal', '', null]);
+  const type = chance(rand, 0.85) ? 'groupchat' : pick(rand, ['chat', 'GROUPCHAT', 'normal', '', null]);
   if (type !== null) rootAttrs.push({ name: 'type', value: type });
   const rootNs = pick(rand, [null, 'jabber:client', 'jabber:client', MUC_USER]);
   if (rootNs !== null) rootAttrs.push({ name: 'xmlns', value: rootNs });
@@ -130,7 +132,7 @@ export function variedMessage(rand: Rand, plainRefs = false): string {
   if (chance(rand, 0.5)) rootAttrs.push({ name: 'to', value: senderJid(rand) });
 
   const children: string[] = [filler(rand), `<body>${escapeText(body(rand))}</body>`];
-  const xCount = pick(rand, [1, 1, 1, 1, 0, 2, 3]);
+  const xCount = chance(rand, 0.85) ? 1 : pick(rand, [0, 2, 3]);
   for (let k = 0; k < xCount; k++) children.push(filler(rand), xElement(rand, plainRefs));
   children.push(filler(rand));
   const payload = element(rand, rootName, rootAttrs, shuffleTail(rand, children).join(''), plainRefs);
@@ -144,20 +146,20 @@ function shuffleTail(rand: Rand, xs: string[]): string[] {
 }
 
 function xElement(rand: Rand, plainRefs: boolean): string {
-  const prefixed = chance(rand, 0.08);
-  const name = prefixed ? 'u:x' : pick(rand, ['x', 'x', 'x', 'x', 'y']);
+  const prefixed = chance(rand, 0.04);
+  const name = prefixed ? 'u:x' : chance(rand, 0.95) ? 'x' : 'y';
   const attrs: Attr[] = [];
-  const ns = pick(rand, [MUC_USER, MUC_USER, MUC_USER, null, 'jabber:x:conference', '']);
+  const ns = chance(rand, 0.85) ? MUC_USER : pick(rand, [null, 'jabber:x:conference', '']);
   if (prefixed) attrs.push({ name: 'xmlns:u', value: MUC_USER });
   if (ns !== null) attrs.push({ name: 'xmlns', value: ns });
   if (chance(rand, 0.1)) attrs.push({ name: 'extra', value: '1' });
   const items: string[] = [];
-  const itemCount = pick(rand, [1, 1, 1, 1, 0, 2]);
+  const itemCount = chance(rand, 0.9) ? 1 : pick(rand, [0, 2]);
   for (let k = 0; k < itemCount; k++) {
     const itemName = chance(rand, 0.05) ? 'u:item' : chance(rand, 0.05) ? 'items' : 'item';
     const itemAttrs: Attr[] = [{ name: 'affiliation', value: pick(rand, ['none', 'member', 'owner']) },
       { name: 'role', value: pick(rand, ['participant', 'moderator']) }];
-    if (chance(rand, 0.9)) itemAttrs.push({ name: chance(rand, 0.05) ? 'u:jid' : 'jid', value: senderJid(rand) });
+    if (chance(rand, 0.95)) itemAttrs.push({ name: chance(rand, 0.05) ? 'u:jid' : 'jid', value: senderJid(rand) });
     const inner = chance(rand, 0.1) ? `<actor jid='${escapeAttr(senderJid(rand))}'/>` : chance(rand, 0.05) ? '<reason>r</reason>' : '';
     items.push(element(rand, itemName, itemAttrs, inner, plainRefs));
   }
