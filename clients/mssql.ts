@@ -5,7 +5,7 @@
  */
 import sql from 'mssql';
 import { isTransientNetworkError } from './pipeline/retry.js';
-import { awaitEarlierBatches, EarlierBatchFailedError, SenderIdCache } from './pipeline/sender-id-cache.js';
+import { awaitEarlierBatches, EarlierBatchFailedError, Mutex, SenderIdCache } from './pipeline/sender-id-cache.js';
 import type { Backend, RowKey, SchemaStatus, SenderWrite, ShardSpec, SourceRow, VerifySample, WriteOutcome } from './pipeline/types.js';
 import {
   checkMssqlStorable,
@@ -64,6 +64,7 @@ export class MssqlBackend implements Backend {
   private readonly pool: sql.ConnectionPool;
   private connected: Promise<sql.ConnectionPool> | null = null;
   private readonly cache = new SenderIdCache();
+  private readonly resolving = new Mutex();
 
   constructor(options: MssqlBackendOptions) {
     const config = mssqlConfigFromUrl(options.url);
@@ -169,7 +170,7 @@ export class MssqlBackend implements Backend {
   }
 
   async writeBatch(writes: readonly SenderWrite[], checkpoint: RowKey, shard: ShardSpec, beforeCommit: Promise<void>): Promise<WriteOutcome> {
-    await this.resolveSenderIds(writes);
+    await this.resolving.run(() => this.resolveSenderIds(writes));
     const pool = await this.ready();
     const transaction = new sql.Transaction(pool);
     await transaction.begin();

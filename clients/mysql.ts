@@ -11,7 +11,7 @@
  */
 import mysql from 'mysql2/promise';
 import { isTransientNetworkError } from './pipeline/retry.js';
-import { awaitEarlierBatches, EarlierBatchFailedError, SenderIdCache } from './pipeline/sender-id-cache.js';
+import { awaitEarlierBatches, EarlierBatchFailedError, Mutex, SenderIdCache } from './pipeline/sender-id-cache.js';
 import {
   shardName,
   type Backend,
@@ -28,6 +28,7 @@ export const CHECKPOINT_TABLE = 'mim_sender_jid_checkpoint';
 /** `varchar(250) CHARACTER SET binary` in `mam_server_user`: MySQL counts bytes there. */
 export const MAX_JID_PART_BYTES = 250;
 const EXACT_COUNT_BELOW = 2_000_000;
+const INSERT_ATTEMPTS = 5;
 
 export const MYSQL_SCHEMA_STATEMENTS = {
   column: 'ALTER TABLE mam_muc_message ADD COLUMN sender_id INT UNSIGNED;',
@@ -85,9 +86,16 @@ export function mysqlUpdateSql(rows: readonly { roomId: string; id: string; send
         : `SELECT ${integerLiteral(r.roomId)}, ${integerLiteral(r.id)}, ${integerLiteral(r.senderId)}`,
     )
     .join(' UNION ALL ');
+  // The batch is one contiguous stretch of the primary key: bounding m by its first and last key
+  // keeps the scan (and InnoDB's row locks) to that range instead of the whole table.
+  const first = rows[0];
+  const last = rows[rows.length - 1];
+  const [r1, i1, r2, i2] = [first.roomId, first.id, last.roomId, last.id].map(integerLiteral);
   return (
     `UPDATE mam_muc_message m JOIN (${derived}) v ON m.room_id = v.room_id AND m.id = v.id ` +
-    `SET m.sender_id = v.sid WHERE m.sender_id IS NULL`
+    `SET m.sender_id = v.sid WHERE m.sender_id IS NULL` +
+    ` AND (m.room_id > ${r1} OR (m.room_id = ${r1} AND m.id >= ${i1}))` +
+    ` AND (m.room_id < ${r2} OR (m.room_id = ${r2} AND m.id <= ${i2}))`
   );
 }
 
@@ -106,6 +114,7 @@ export class MysqlBackend implements Backend {
   readonly name = 'mysql';
   private readonly pool: mysql.Pool;
   private readonly cache = new SenderIdCache();
+  private readonly resolving = new Mutex();
 
   constructor(options: MysqlBackendOptions) {
     this.pool = mysql.createPool({
@@ -117,6 +126,9 @@ export class MysqlBackend implements Backend {
     });
     this.pool.on('connection', (connection) => {
       connection.on('error', () => {});
+      // No gap locks, and locks on rows that do not match are released: concurrent batch
+      // transactions touch disjoint key ranges and must not block each other.
+      connection.query('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED');
     });
   }
 
@@ -209,7 +221,18 @@ export class MysqlBackend implements Backend {
       return rows.length;
     };
     if ((await select()) === missing.length) return;
-    await this.pool.query(`INSERT IGNORE INTO mam_server_user (server, user_name) VALUES ${tuples}`, params);
+    // Another shard (or MongooseIM) inserting an overlapping set can still make InnoDB pick us as
+    // a deadlock victim: the insert is idempotent, so try again.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.pool.query(`INSERT IGNORE INTO mam_server_user (server, user_name) VALUES ${tuples}`, params);
+        break;
+      } catch (error) {
+        const errno = (error as { errno?: unknown }).errno;
+        if ((errno !== 1213 && errno !== 1205) || attempt >= INSERT_ATTEMPTS) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 20 * attempt));
+      }
+    }
     const found = await select();
     if (found !== missing.length) {
       throw new Error(`mam_server_user: ${missing.length - found} of ${missing.length} senders still missing after insert`);
@@ -217,7 +240,7 @@ export class MysqlBackend implements Backend {
   }
 
   async writeBatch(writes: readonly SenderWrite[], checkpoint: RowKey, shard: ShardSpec, beforeCommit: Promise<void>): Promise<WriteOutcome> {
-    await this.resolveSenderIds(writes);
+    await this.resolving.run(() => this.resolveSenderIds(writes));
     const connection = await this.pool.getConnection();
     let broken = false;
     try {

@@ -11,7 +11,7 @@
  *   still NULL, plus the checkpoint upsert, in one transaction.
  */
 import pg from 'pg';
-import { SenderIdCache, awaitEarlierBatches, EarlierBatchFailedError } from './pipeline/sender-id-cache.js';
+import { Mutex, SenderIdCache, awaitEarlierBatches, EarlierBatchFailedError } from './pipeline/sender-id-cache.js';
 import { isTransientNetworkError } from './pipeline/retry.js';
 import {
   shardName,
@@ -50,6 +50,7 @@ export class PostgresBackend implements Backend {
   readonly name = 'postgres';
   private readonly pool: pg.Pool;
   private readonly cache = new SenderIdCache();
+  private readonly resolving = new Mutex();
 
   constructor(options: PostgresBackendOptions) {
     this.pool = new pg.Pool({ connectionString: options.url, max: options.poolSize ?? 6 });
@@ -175,7 +176,7 @@ export class PostgresBackend implements Backend {
   }
 
   async writeBatch(writes: readonly SenderWrite[], checkpoint: RowKey, shard: ShardSpec, beforeCommit: Promise<void>): Promise<WriteOutcome> {
-    await this.resolveSenderIds(writes);
+    await this.resolving.run(() => this.resolveSenderIds(writes));
     const roomIds: string[] = [];
     const ids: string[] = [];
     const senderIds: string[] = [];

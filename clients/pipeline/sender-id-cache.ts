@@ -24,7 +24,10 @@ export class SenderIdCache {
     this.ids.set(senderCacheKey(server, user), id);
   }
 
-  /** The distinct pairs of `writes` not in the cache. */
+  /**
+   * The distinct pairs of `writes` not in the cache, sorted: every process inserts in the same
+   * order, so concurrent inserts of overlapping sets cannot deadlock on the unique index.
+   */
   missing(writes: readonly { user: string; server: string }[]): { server: string; user: string }[] {
     const seen = new Set<string>();
     const out: { server: string; user: string }[] = [];
@@ -34,7 +37,18 @@ export class SenderIdCache {
       seen.add(key);
       out.push({ server: w.server, user: w.user });
     }
-    return out;
+    return out.sort((a, b) => (a.server < b.server ? -1 : a.server > b.server ? 1 : a.user < b.user ? -1 : a.user > b.user ? 1 : 0));
+  }
+}
+
+/** Runs tasks one at a time: id resolution of concurrent batches in one process is serialised (most pairs are cached anyway). */
+export class Mutex {
+  private tail: Promise<unknown> = Promise.resolve();
+
+  run<T>(task: () => Promise<T>): Promise<T> {
+    const result = this.tail.then(task, task);
+    this.tail = result.catch(() => {});
+    return result;
   }
 }
 
