@@ -14,7 +14,7 @@ import { before, describe, it } from 'node:test';
 import { XMLParser } from 'fast-xml-parser';
 import { isSuccess, type Answer } from '../../services/sidecar/decode/answer.js';
 import { DEFAULT_DECODE_LIMITS } from '../../services/sidecar/decode/limits.js';
-import { normalizeJid } from '../../services/sidecar/decode/xml-jid-private.js';
+import { normalizeJid } from '../../services/sidecar/decode/jid.js';
 import { extractFromXml } from '../../services/sidecar/decode/xml-rules.js';
 import { askXmerl, type OracleAnswer } from '../support/xmerl-oracle.js';
 import { MUC_USER, mutate, seededRandom, variedMessage } from '../support/xml-messages.js';

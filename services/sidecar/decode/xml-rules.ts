@@ -16,7 +16,7 @@
  */
 import { fail, type Answer } from './answer.js';
 import type { DecodeLimits } from './limits.js';
-import { normalizeJid } from './xml-jid-private.js';
+import { bareJidFromUtf8, normalizeJid } from './jid.js';
 import { scanMessage } from './xml-scanner.js';
 
 export function extractFromXml(payload: Uint8Array, limits: DecodeLimits): Answer {
@@ -38,5 +38,8 @@ export function extractFromXml(payload: Uint8Array, limits: DecodeLimits): Answe
       ? 'xml: no jid attribute on an <item> child of an <x> child of <message>'
       : `xml: ${facts.jidCount} jid attributes on <item> children of <x> children of <message>; exactly one is needed`);
   }
-  return { jid: normalizeJid(facts.firstJid) };
+  const jid = facts.firstJid;
+  if (typeof jid === 'string') return { jid: normalizeJid(jid) };
+  // The scanner checked these bytes are valid UTF-8, so bareJidFromUtf8 cannot refuse them.
+  return { jid: bareJidFromUtf8(payload, jid.start, jid.end) ?? '' };
 }

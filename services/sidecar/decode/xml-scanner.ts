@@ -48,8 +48,11 @@ export interface MessageFacts {
   readonly hasMucUserX: boolean;
   /** How many `jid` attributes the unprefixed `item` children of unprefixed `x` children carry. */
   readonly jidCount: number;
-  /** The first such `jid` value, decoded, when there is one. */
-  readonly firstJid: string | null;
+  /**
+   * The first such `jid` value, when there is one: as the byte span [start, end) of the payload
+   * when those bytes are the value (the common case: no reference, no TAB/LF/CR), else decoded.
+   */
+  readonly firstJid: { readonly start: number; readonly end: number } | string | null;
 }
 
 /** The scan's answer: the facts, or why the payload is not well-formed XML. */
@@ -154,7 +157,8 @@ class Scanner {
         hasMucUserX: this.hasMucUserX,
         jidCount: this.jidCount,
         firstJid: this.jidCount === 0 ? null
-          : this.attValueString(this.firstJidStart, this.firstJidEnd, this.firstJidSimple),
+          : this.firstJidSimple ? { start: this.firstJidStart, end: this.firstJidEnd }
+            : this.attValueString(this.firstJidStart, this.firstJidEnd, false),
       },
     };
   }
