@@ -152,3 +152,24 @@ test('the sidecar stopped mid-run: the migration retries and finishes', async ()
   }
   assertSameEnd(await state(victimUrl), await state(referenceUrl));
 });
+
+test('Ctrl-C (SIGINT) stops the command after the batches in flight; the next run finishes the job', async () => {
+  const [referenceUrl, victimUrl] = await Promise.all([archive('sigint_reference', SIDECAR_ROWS), archive('sigint_victim', SIDECAR_ROWS)]);
+  await uninterrupted(referenceUrl);
+  const args = ['postgres', '--url', victimUrl, '--apply-schema', '--batch-size', '500', '--report', join(reportDir, 'sigint.jsonl')];
+  const run = startMigrateProcess([...args, '--max-rate', '10000']);
+  await new Promise((r) => setTimeout(r, 2000));
+  assert.equal(run.child.exitCode, null, 'still running when interrupted');
+  run.child.kill('SIGINT');
+  const stopped = await run.done;
+  assert.equal(stopped.status, 130, stopped.stderr);
+  assert.match(stopped.stdout, /interrupted/);
+  assert.match(stopped.stderr, /stopping after the batches in flight/);
+  const processed = Number(/rows processed +([\d,]+)/.exec(stopped.stdout)![1].replace(/,/g, ''));
+  assert.ok(processed > 0 && processed < SIDECAR_ROWS);
+  const finished = await startMigrateProcess(args).done;
+  assert.equal(finished.status, 0, finished.stderr);
+  const rest = Number(/rows processed +([\d,]+)/.exec(finished.stdout)![1].replace(/,/g, ''));
+  assert.equal(processed + rest, SIDECAR_ROWS, 'the second run starts exactly after the last committed batch');
+  assertSameEnd(await state(victimUrl), await state(referenceUrl));
+});
