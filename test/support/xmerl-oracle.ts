@@ -3,7 +3,8 @@
  * for XML payloads. One escript process per call, fed every payload at once, killed if it runs
  * past the deadline, so a test never leaves it behind.
  */
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 
 export type OracleAnswer = { readonly jid: string } | { readonly code: '-1' | '-2' };
@@ -59,4 +60,18 @@ function parseAnswers(out: Buffer): OracleAnswer[] {
     }
   }
   return answers;
+}
+
+/** xmerl's XML name character classes (xmerl_lib:is_letter/1, is_namechar/1) as flat [first, last, ...] ranges. */
+export async function xmerlNameCharRanges(): Promise<{ letters: number[]; nameChars: number[] }> {
+  const { stdout } = await promisify(execFile)('escript', [ESCRIPT, 'name-chars'], { timeout: 300_000, maxBuffer: 1 << 20 });
+  const classes = new Map<string, number[]>();
+  for (const line of stdout.trim().split('\n')) {
+    const [label, ...ranges] = line.trim().split(' ');
+    classes.set(label, ranges.flatMap((r) => r.split('-').map(Number)));
+  }
+  const letters = classes.get('letter');
+  const nameChars = classes.get('namechar');
+  if (!letters || !nameChars) throw new Error(`xmerl oracle: unexpected name-chars output ${stdout.slice(0, 200)}`);
+  return { letters, nameChars };
 }
