@@ -166,7 +166,7 @@ export async function runMigration(options: MigrationOptions): Promise<Migration
   if (!schema.ready) {
     if (!options.applySchema) throw new SchemaNotReadyError(schema.missing, schema.statements);
     if (dryRun) {
-      throw new SchemaNotReadyError(schema.missing, schema.statements);
+      throw new SchemaNotReadyError([...schema.missing, 'a dry run never changes the schema'], schema.statements);
     }
     // Several shards started together all try: a statement that loses the race fails, and the
     // next attempt runs only what is still missing.
