@@ -32,7 +32,7 @@ export type Outcome = (typeof OUTCOMES)[number];
 
 export interface BatchAnswered {
   readonly kind: 'answered';
-  /** The encoded ExtractSenderJidResponse; transferred. */
+  /** The encoded ExtractSenderJidResponse (an exact-size buffer: structured clone copies all of it). */
   readonly response: Uint8Array;
   readonly items: number;
   /** Count of items per outcome, indexed as OUTCOMES. */
