@@ -24,6 +24,7 @@ export const SERVICE_NAME = `${protobufPackage}.SenderJidService`;
 
 /** At shutdown, time for the last answers to leave before connections are cut. */
 const FLUSH_BEFORE_CLOSE_MS = 200;
+const WARM_UP_ATTEMPTS = 3;
 
 export interface RunningSidecar {
   /** host:port actually bound (the real port when 0 was asked). */
@@ -105,6 +106,7 @@ export async function startSidecar(options: StartOptions = {}): Promise<RunningS
   });
   // Without a listener piscina would throw; a worker failing at start-up must be seen in the logs.
   pool.on('error', (error: unknown) => log.error({ err: error }, 'worker pool error'));
+  await warmUp(pool, config.poolSize, log);
 
   /** Batches handed to the pool and not yet settled (running or queued). */
   let batchesInPool = 0;
@@ -382,6 +384,23 @@ export async function startSidecar(options: StartOptions = {}): Promise<RunningS
   }
 
   return { address, metricsAddress: metricsServer?.address ?? null, config, shutdown };
+}
+
+/**
+ * Serving starts once the workers answer: an empty batch per worker loads the decoder in each, so
+ * the first real calls do not pay for it, and a pool that cannot decode fails start-up, not calls.
+ */
+async function warmUp(pool: Piscina<BatchTask, BatchOutcome>, poolSize: number, log: Logger): Promise<void> {
+  let lastError: unknown = null;
+  for (let attempt = 1; attempt <= WARM_UP_ATTEMPTS; attempt++) {
+    const runs = await Promise.allSettled(Array.from({ length: poolSize }, () => pool.run({ request: new ArrayBuffer(0) })));
+    const failed = runs.find((run): run is PromiseRejectedResult => run.status === 'rejected');
+    if (failed === undefined) return;
+    lastError = failed.reason;
+    log.warn({ err: lastError, attempt }, 'a decoding worker failed its warm-up batch');
+  }
+  await pool.destroy();
+  throw new Error(`the decoding workers cannot start: ${lastError instanceof Error ? lastError.message : String(lastError)}`);
 }
 
 function serverCredentials(config: SidecarConfig): grpc.ServerCredentials {
