@@ -426,6 +426,12 @@ class Scanner {
     for (;;) {
       if (i >= n) return this.fail('unterminated attribute value', i);
       const c = b[i];
+      // Most bytes: ASCII above '<', which can be neither a quote, '&', '<' nor a control.
+      if (c > LT && c < 0x80) {
+        i += 1;
+        chars += 1;
+        continue;
+      }
       if (c === quote) break;
       if (c >= 0x80) {
         const len = this.charLen(i);
@@ -468,6 +474,8 @@ class Scanner {
             return this.fail("']]>' in text", i);
           }
           i += 1;
+        } else if (this.validUtf8 && c < 0xe0) {
+          i += 2; // a two-byte character of valid UTF-8 is always a legal XML character
         } else {
           const len = this.charLen(i);
           if (len < 0) return this.fail('invalid UTF-8 or character in text', i);
