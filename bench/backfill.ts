@@ -7,7 +7,8 @@
  *
  *   npm run build && node dist/bench/backfill.js [--rows 100000,1000000] [--backends postgres,mariadb]
  *
- * Both servers are started like in the tests (Debian's binaries, fsync off, loopback). Rows are
+ * Both servers are started like in the tests (Debian's binaries, loopback) but with their durable
+ * defaults (fsync, commit flushes; `--fast-server` for the tests' fsync-off settings). Rows are
  * MongooseIM 3.3-shaped compressed eterm payloads from the JS term encoder (cli/demo-data.ts).
  */
 import { spawn } from 'node:child_process';
@@ -66,8 +67,8 @@ async function timed(run: () => Promise<unknown>): Promise<number> {
   return performance.now() - started;
 }
 
-async function benchPostgres(rows: number, migrateArgs: string[]): Promise<Figures> {
-  const server = await startPostgres();
+async function benchPostgres(rows: number, migrateArgs: string[], durable: boolean): Promise<Figures> {
+  const server = await startPostgres({ durable });
   try {
     const client = new pg.Client({ connectionString: server.url });
     await client.connect();
@@ -109,8 +110,8 @@ async function fillMariadb(pool: mysql.Pool, rows: number): Promise<void> {
   }
 }
 
-async function benchMariadb(rows: number, migrateArgs: string[]): Promise<Figures> {
-  const server = await startMariadb();
+async function benchMariadb(rows: number, migrateArgs: string[], durable: boolean): Promise<Figures> {
+  const server = await startMariadb({ durable });
   try {
     const pool = mysql.createPool({ uri: server.url, connectionLimit: 2 });
     for (const statement of MONGOOSEIM_33_MYSQL_SCHEMA) await pool.query(statement);
@@ -150,6 +151,8 @@ async function main(): Promise<void> {
       backends: { type: 'string', default: 'postgres,mariadb' },
       'batch-size': { type: 'string', default: '2000' },
       concurrency: { type: 'string', default: '4' },
+      // The tests' server settings (fsync off...) instead of the servers' durable defaults.
+      'fast-server': { type: 'boolean', default: false },
     },
   });
   const sizes = values.rows.split(',').map(Number);
@@ -158,7 +161,8 @@ async function main(): Promise<void> {
   for (const backend of values.backends.split(',')) {
     for (const rows of sizes) {
       process.stderr.write(`bench: ${backend}, ${rows.toLocaleString('en-US')} rows...\n`);
-      const f = backend === 'postgres' ? await benchPostgres(rows, migrateArgs) : await benchMariadb(rows, migrateArgs);
+      const durable = !values['fast-server'];
+      const f = backend === 'postgres' ? await benchPostgres(rows, migrateArgs, durable) : await benchMariadb(rows, migrateArgs, durable);
       results.push(f);
       process.stdout.write(
         `${f.backend.padEnd(8)} ${f.rows.toLocaleString('en-US').padStart(9)} rows: (a) in-database UPDATE ${f.inDatabaseRowsPerSecond.toLocaleString('en-US')} rows/s, ` +

@@ -38,7 +38,7 @@ function installExitHandler(): void {
   });
 }
 
-export async function startMariadb(options: { database?: string } = {}): Promise<MariadbServer> {
+export async function startMariadb(options: { database?: string; durable?: boolean } = {}): Promise<MariadbServer> {
   for (const binary of [MARIADBD, MARIADB_INSTALL_DB]) {
     if (!existsSync(binary)) throw new Error(`${binary} not found (install Debian's mariadb-server: test/support/install-system-deps.sh)`);
   }
@@ -66,9 +66,9 @@ export async function startMariadb(options: { database?: string } = {}): Promise
     `--log-error=${logFile}`,
     '--skip-grant-tables',
     '--skip-log-bin',
-    '--innodb-flush-log-at-trx-commit=0',
+    // Tests trade durability for speed; `durable` keeps InnoDB's defaults (flush at commit, doublewrite).
+    ...(options.durable ? [] : ['--innodb-flush-log-at-trx-commit=0', '--innodb-doublewrite=0']),
     '--innodb-buffer-pool-size=256M',
-    '--innodb-doublewrite=0',
     '--max-allowed-packet=256M',
     '--max-connections=200',
     ...(asRoot ? [`--user=${RUN_AS}`] : []),

@@ -60,7 +60,13 @@ function run(command: string, args: string[], timeoutS = START_TIMEOUT_S): strin
   return result.stdout;
 }
 
-export async function startPostgres(options: { database?: string } = {}): Promise<PostgresServer> {
+export interface StartPostgresOptions {
+  database?: string;
+  /** Keep PostgreSQL's durable defaults (fsync, synchronous commit, full page writes); tests turn them off for speed. */
+  durable?: boolean;
+}
+
+export async function startPostgres(options: StartPostgresOptions = {}): Promise<PostgresServer> {
   const initdb = join(PG_BIN_DIR, 'initdb');
   if (!existsSync(initdb)) {
     throw new Error(`PostgreSQL server binaries not found at ${PG_BIN_DIR} (install Debian's postgresql package: test/support/install-system-deps.sh)`);
@@ -76,9 +82,7 @@ export async function startPostgres(options: { database?: string } = {}): Promis
     `-p ${port}`,
     `-k ${root}`,
     `-c listen_addresses=127.0.0.1`,
-    '-c fsync=off',
-    '-c synchronous_commit=off',
-    '-c full_page_writes=off',
+    ...(options.durable ? [] : ['-c fsync=off', '-c synchronous_commit=off', '-c full_page_writes=off']),
     '-c max_connections=100',
     '-c shared_buffers=128MB',
   ].join(' ');
