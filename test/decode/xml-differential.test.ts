@@ -2,7 +2,8 @@
  * Differential tests of the xml decoder over thousands of seeded, MongooseIM-like messages:
  *
  * 1. against xmerl (the reference tool's parser, through test/support/xmerl-oracle.escript):
- *    varied well-formed messages and random mutations of them (mostly malformed). Our answer
+ *    varied well-formed messages, random mutations of them and markup gibberish (mostly
+ *    malformed). Our answer
  *    must equal the reference's, except for our documented deviation (a DOCTYPE is -1).
  * 2. against the rules implemented over fast-xml-parser's output (entity limits on), for the
  *    well-formed messages whose attribute spellings every parser reads alike.
@@ -23,6 +24,19 @@ const BASE_SEED = Number(process.env.XML_FUZZ_SEED ?? 20190626);
 const VARIED = 3000;
 const MUTATED = 5000;
 const FXP_CASES = 3000;
+const GIBBERISH = 2000;
+
+/** Short documents built from markup-heavy fragments: mostly malformed in every way there is. */
+function gibberish(seed: number): Uint8Array {
+  const rand = seededRandom(seed);
+  const parts = ['<', '>', '/', '=', "'", '"', '&', ';', '#', 'x', '!', '?', '-', '[', ']', ' ', '\n', 'message', 'type', 'groupchat',
+    'item', 'jid', 'xmlns', MUC_USER, 'CDATA', 'DOCTYPE', 'xml', 'a', ':', '&amp;', '&#65;', '<!--', '-->', '<?', '?>', ']]>', 'é', '\u0000'];
+  const prefix = `<message type='groupchat'><x xmlns='${MUC_USER}'>`;
+  let s = rand() < 0.5 ? prefix : '';
+  const len = 1 + Math.floor(rand() * 40);
+  for (let k = 0; k < len; k++) s += parts[Math.floor(rand() * parts.length)];
+  return Buffer.from(s, 'utf8');
+}
 
 type Code = string; // 'JID <jid>' | '-1' | '-2', easy to compare and print
 
@@ -40,6 +54,7 @@ interface FuzzCase { seed: number; payload: Uint8Array }
 
 function buildCases(): FuzzCase[] {
   const cases: FuzzCase[] = [];
+  for (let k = 0; k < GIBBERISH; k++) cases.push({ seed: BASE_SEED + 2_000_000 + k, payload: gibberish(BASE_SEED + 2_000_000 + k) });
   for (let k = 0; k < VARIED + MUTATED; k++) {
     const seed = BASE_SEED + k;
     const rand = seededRandom(seed);
@@ -53,7 +68,7 @@ function buildCases(): FuzzCase[] {
   return cases;
 }
 
-describe(`xml decoder vs xmerl on ${VARIED} varied and ${MUTATED} mutated messages (base seed ${BASE_SEED})`, () => {
+describe(`xml decoder vs xmerl on ${VARIED} varied, ${MUTATED} mutated and ${GIBBERISH} gibberish payloads (base seed ${BASE_SEED})`, () => {
   const cases = buildCases();
   let oracle: OracleAnswer[] = [];
   before(async () => {
