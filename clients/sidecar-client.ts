@@ -77,6 +77,7 @@ const CODE_NAME: Partial<Record<ErrorCode, ErrorCodeName>> = {
 };
 
 const passBytes = (bytes: Buffer): Buffer => bytes;
+const noop = (): void => {};
 
 /** Encodes a batch once; retries resend these bytes. */
 export function encodeBatch(items: readonly ExtractItem[], format?: PayloadFormat): Buffer {
@@ -227,14 +228,25 @@ class OrderedStream implements ExtractStream {
   private retries = 0;
   private watchdog: NodeJS.Timeout | null = null;
   private callClosed: Promise<void> = Promise.resolve();
+  /** Every extract() not yet settled (a promise that never rejects). */
+  private readonly outstanding = new Set<Promise<void>>();
 
   constructor(
     private readonly client: SidecarClient,
     private readonly format: PayloadFormat | undefined,
   ) {}
 
-  async extract(items: ExtractItem[]): Promise<ExtractResult[]> {
-    if (this.ended) throw new Error('extract() after end() on a sidecar stream');
+  extract(items: ExtractItem[]): Promise<ExtractResult[]> {
+    if (this.ended) return Promise.reject(new Error('extract() after end() on a sidecar stream'));
+    const answer = this.extractInOrder(items);
+    // end() waits for every batch asked before it, also those still waiting for room.
+    const settled = answer.then(noop, noop);
+    this.outstanding.add(settled);
+    void settled.then(() => this.outstanding.delete(settled));
+    return answer;
+  }
+
+  private async extractInOrder(items: ExtractItem[]): Promise<ExtractResult[]> {
     const request = encodeBatch(items, this.format);
     while (this.failure === null && this.unanswered.length >= this.client.maxInFlightBatches) {
       await new Promise<void>((resolve) => this.waitingForRoom.push(resolve));
@@ -249,11 +261,7 @@ class OrderedStream implements ExtractStream {
 
   async end(): Promise<void> {
     this.ended = true;
-    await Promise.allSettled(this.unanswered.map((batch) => new Promise<void>((resolve) => {
-      const { resolve: onResults, reject: onError } = batch;
-      batch.resolve = (results) => (onResults(results), resolve());
-      batch.reject = (error) => (onError(error), resolve());
-    })));
+    await Promise.all([...this.outstanding]);
     this.stopWatchdog();
     if (this.call !== null) {
       this.call.end();
