@@ -172,7 +172,9 @@ function xElement(rand: Rand, plainRefs: boolean): string {
 const INSERTS: readonly (string | number[])[] = ['<', '>', '&', '&amp', '&#0;', '&#xD800;', '&bogus;', ']]>', '--', '"', "'", '=',
   '/', '</x>', '<x>', '<!--', '-->', '<?xml version="1.0"?>', '<?xml-stylesheet a?>', '<!DOCTYPE x>', '<![CDATA[', ' ', '\t', '\r\n',
   ':', 'xmlns', ' a="1" a="2"', ' type="chat"', ' jid="z@z"', [0x00], [0x1f], [0xc3], [0xff], [0xed, 0xa0, 0x80], [0xef, 0xbf, 0xbe],
-  [0xc3, 0xa9], '&#32;', '&#10;', '\u00b7', '\u0300', 'é', '一', 'Ĳ'];
+  [0xc3, 0xa9], '&#32;', '&#10;', '\u00b7', '\u0300', 'é', '一', 'Ĳ',
+  // Near the reference's Erlang-atom limit (255 characters) for names and namespace names.
+  'n'.repeat(130), 'é'.repeat(130), '一'.repeat(130), ` xmlns:q='${'u'.repeat(250)}'`, ` xmlns='${MUC_USER}${'/'.repeat(220)}'`];
 
 /** A random mutation of a payload: byte flips, inserts of markup-significant text, cuts, swaps. */
 export function mutate(rand: Rand, payload: Uint8Array): Uint8Array {
