@@ -110,6 +110,22 @@ describe('SenderJidService', () => {
     }
   });
 
+  it('end() of a stream waits for every batch asked before it, also those waiting for room', async () => {
+    const narrow = new SidecarClient({ address: sidecar.address, maxInFlightBatches: 1 });
+    try {
+      const stream = narrow.openStream();
+      const ok = payloadCases().compressed[0];
+      const pending = Array.from({ length: 5 }, (_, i) => stream.extract([{ key: `k${i}`, payload: ok.payload }]));
+      await stream.end();
+      const settled = await Promise.race([Promise.all(pending), new Promise((resolve) => setImmediate(() => resolve('still pending')))]);
+      assert.notEqual(settled, 'still pending');
+      assert.deepEqual((settled as Awaited<(typeof pending)[number]>[]).map((results) => results[0].key), ['k0', 'k1', 'k2', 'k3', 'k4']);
+      await assert.rejects(stream.extract([{ key: 'late', payload: ok.payload }]), /after end/);
+    } finally {
+      narrow.close();
+    }
+  });
+
   it('answers 10,000 items in one batch (the default limit)', async () => {
     const cases = Array.from({ length: 10_000 }, (_, i) => all[i % all.length]);
     const items = cases.map((c, i) => ({ key: String(i), payload: c.payload, format: c.format }));
