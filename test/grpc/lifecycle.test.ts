@@ -209,7 +209,7 @@ describe('stream flow control', () => {
 });
 
 describe('client stream bound', () => {
-  const STALL = 1_500;
+  const STALL = 3_000; // long enough to be seen under load; the test waits for it once
   let sidecar: RunningSidecar;
   before(async () => {
     sidecar = await startSidecar({
