@@ -2,10 +2,19 @@
  * Tag 80: `131, 80, Size:32/big, ZlibStream`. binary_to_term inflates the stream and insists that
  * it yields exactly Size bytes (one more or one less is badarg); a bad Adler-32 or a cut stream
  * is badarg; bytes after the end of the zlib stream are ignored, and so are inflated bytes after
- * the end of the term. We use the zlib built into Node (the same library Erlang links), so broken
- * streams are judged as Erlang judges them, and stop inflating one chunk past the declared size.
+ * the end of the term.
+ *
+ * We inflate with the zlib built into Node (the same library Erlang links, so broken streams are
+ * judged alike) into a buffer of Size + 1 bytes: a stream that fills it is longer than declared,
+ * and inflation never goes further than that, whatever the stream holds (zlib bombs).
+ *
+ * Speed: zlib.inflateSync builds and tears down a zlib handle per call, which costs more than
+ * inflating a 500-byte message. So one zlib handle is kept and reset between payloads, driven
+ * through its synchronous writeSync, the call Node's own inflateSync makes. That handle is
+ * Node-internal (zlib.Inflate's _handle and _writeState); if a Node version lacks it, every payload
+ * goes through zlib.inflateSync with maxOutputLength instead: same answers, slower.
  */
-import { inflateSync } from 'node:zlib';
+import { constants, createInflate, inflateSync } from 'node:zlib';
 import { fail, type Failure } from './answer.js';
 import { readU32 } from './eterm-tags.js';
 import type { DecodeLimits } from './limits.js';
@@ -13,7 +22,49 @@ import type { DecodeLimits } from './limits.js';
 /** Bytes before the zlib stream: version, tag, declared size. */
 export const COMPRESSED_HEADER_BYTES = 6;
 
-/** @returns the inflated term bytes (without a version byte), or why they cannot be had. */
+/** Output buffers up to this size are kept and reused; larger ones are allocated per payload. */
+const REUSED_OUTPUT_BYTES = 1024 * 1024;
+
+interface ZlibHandle {
+  writeSync(flush: number, input: Uint8Array, inOff: number, inLen: number, out: Uint8Array, outOff: number, outLen: number): void;
+  reset(): void;
+  onerror: (message: string, errno: number) => void;
+}
+
+interface ReusableInflater {
+  readonly handle: ZlibHandle;
+  /** [avail_out, avail_in] after each writeSync. */
+  readonly state: Uint32Array;
+  /** Kept referenced so that the handle is not collected and closed. */
+  readonly owner: object;
+  error: string | undefined;
+}
+
+let reusable: ReusableInflater | undefined | null;
+let reusedOutput = new Uint8Array(64 * 1024);
+
+function reusableInflater(): ReusableInflater | null {
+  if (reusable !== undefined) return reusable;
+  try {
+    const owner = createInflate() as unknown as { _handle?: Partial<ZlibHandle>; _writeState?: Uint32Array };
+    const handle = owner._handle;
+    const state = owner._writeState;
+    if (!handle || typeof handle.writeSync !== 'function' || typeof handle.reset !== 'function' || !(state instanceof Uint32Array)) {
+      reusable = null;
+      return null;
+    }
+    const inflater: ReusableInflater = { handle: handle as ZlibHandle, state, owner, error: undefined };
+    inflater.handle.onerror = (message: string) => {
+      inflater.error = message;
+    };
+    reusable = inflater;
+  } catch {
+    reusable = null;
+  }
+  return reusable;
+}
+
+/** @returns the inflated term bytes (without a version byte; valid until the next call), or why they cannot be had. */
 export function inflateCompressedTerm(payload: Uint8Array, limits: DecodeLimits): Uint8Array | Failure {
   if (payload.length < COMPRESSED_HEADER_BYTES) return fail('malformed', `compressed term cut inside its ${COMPRESSED_HEADER_BYTES}-byte header`);
   const declared = readU32(payload, 2);
@@ -21,6 +72,31 @@ export function inflateCompressedTerm(payload: Uint8Array, limits: DecodeLimits)
     return fail('payload_too_large', `compressed term declares ${declared} bytes, over the limit of ${limits.maxDecompressedBytes} (maxDecompressedBytes)`);
   }
   if (declared === 0) return fail('malformed', 'compressed term declares 0 bytes');
+  const inflater = reusableInflater();
+  return inflater === null ? inflateOnce(payload, declared) : inflateReusing(inflater, payload, declared);
+}
+
+function inflateReusing(inflater: ReusableInflater, payload: Uint8Array, declared: number): Uint8Array | Failure {
+  const room = declared + 1;
+  let out: Uint8Array;
+  if (room <= REUSED_OUTPUT_BYTES) {
+    if (reusedOutput.length < room) reusedOutput = new Uint8Array(Math.min(REUSED_OUTPUT_BYTES, Math.max(room, reusedOutput.length * 2)));
+    out = reusedOutput;
+  } else {
+    out = new Uint8Array(room);
+  }
+  inflater.error = undefined;
+  inflater.handle.writeSync(constants.Z_FINISH, payload, COMPRESSED_HEADER_BYTES, payload.length - COMPRESSED_HEADER_BYTES, out, 0, room);
+  const error = inflater.error;
+  const produced = room - inflater.state[0];
+  inflater.handle.reset();
+  if (error !== undefined) return fail('malformed', `broken zlib stream in compressed term: ${error}`);
+  if (produced > declared) return fail('malformed', `compressed term inflates to more than the ${declared} bytes it declares`);
+  if (produced !== declared) return fail('malformed', `compressed term inflates to ${produced} bytes but declares ${declared}`);
+  return out.subarray(0, declared);
+}
+
+function inflateOnce(payload: Uint8Array, declared: number): Uint8Array | Failure {
   let inflated: Buffer;
   try {
     inflated = inflateSync(payload.subarray(COMPRESSED_HEADER_BYTES), { maxOutputLength: declared });
@@ -29,8 +105,11 @@ export function inflateCompressedTerm(payload: Uint8Array, limits: DecodeLimits)
     if (code === 'ERR_BUFFER_TOO_LARGE') return fail('malformed', `compressed term inflates to more than the ${declared} bytes it declares`);
     return fail('malformed', `broken zlib stream in compressed term: ${(error as Error).message}`);
   }
-  if (inflated.length !== declared) {
-    return fail('malformed', `compressed term inflates to ${inflated.length} bytes but declares ${declared}`);
-  }
+  if (inflated.length !== declared) return fail('malformed', `compressed term inflates to ${inflated.length} bytes but declares ${declared}`);
   return inflated;
+}
+
+/** For tests: force the per-payload zlib.inflateSync path (true) or the reused handle (false). */
+export function useReusableInflater(enabled: boolean): void {
+  reusable = enabled ? undefined : null;
 }
