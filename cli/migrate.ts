@@ -3,6 +3,7 @@
  * backfill of MongooseIM 3.3 -> 3.4 for an SQL archive. Summary on stdout; progress and logs on
  * stderr; every row not written in the JSONL report.
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { isBackendKind, openBackend, BACKEND_KINDS, type BackendKind } from '../clients/pipeline/open-backend.js';
 import { openDecoder } from '../clients/pipeline/open-decoder.js';
@@ -16,7 +17,7 @@ import {
   runMigration,
   SchemaNotReadyError,
 } from '../clients/pipeline/run-migration.js';
-import { shardName, type ShardSpec } from '../clients/pipeline/types.js';
+import { shardName, type Backend, type ShardSpec } from '../clients/pipeline/types.js';
 import type { PayloadFormat } from '../services/sidecar/decode/answer.js';
 import type { Subcommand } from './cli.js';
 
@@ -31,6 +32,9 @@ after a crash or Ctrl-C and it continues where it stopped.
 
   --url URL              database URL (or env ${URL_ENV}); postgres://, mysql://, mssql://
   --sidecar HOST:PORT    decode with a running sidecar; default: one started in this process
+  --sidecar-ca PEM       TLS to --sidecar: CA that signed its certificate
+  --sidecar-cert PEM     with --sidecar-key: our client certificate (mutual TLS)
+  --sidecar-key PEM      private key of --sidecar-cert
   --workers N            decoding threads of the in-process sidecar (default: core count)
   --format F             payload format: eterm (default; compressed or not), xml, auto
   --batch-size N         rows per page, decode request and write transaction (default ${DEFAULT_BATCH_SIZE})
@@ -53,6 +57,8 @@ export interface CommonArgs {
   readonly sidecar: string | undefined;
   readonly workers: number | undefined;
   readonly format: PayloadFormat;
+  /** TLS to a remote sidecar: CA to check it, and our certificate and key for mutual TLS. */
+  readonly tls: { ca?: Buffer; cert?: Buffer; key?: Buffer } | undefined;
 }
 
 export class UsageError extends Error {}
@@ -86,12 +92,30 @@ export function parseCommon(positionals: string[], values: Record<string, string
   if (sidecar !== undefined && !/^[^\s:]+:\d+$|^\[[0-9a-fA-F:]+\]:\d+$/.test(sidecar)) {
     throw new UsageError(`--sidecar must be HOST:PORT, got '${sidecar}'`);
   }
-  return { kind, url, sidecar, workers: parseCount('workers', values.workers as string | undefined), format };
+  const tlsFiles = { ca: values['sidecar-ca'], cert: values['sidecar-cert'], key: values['sidecar-key'] } as Record<string, string | undefined>;
+  let tls: CommonArgs['tls'];
+  if (Object.values(tlsFiles).some((v) => v !== undefined)) {
+    if (sidecar === undefined) throw new UsageError('--sidecar-ca/--sidecar-cert/--sidecar-key need --sidecar HOST:PORT');
+    if ((tlsFiles.cert === undefined) !== (tlsFiles.key === undefined)) throw new UsageError('--sidecar-cert and --sidecar-key go together');
+    tls = {};
+    for (const [name, path] of Object.entries(tlsFiles)) {
+      if (path === undefined) continue;
+      try {
+        tls[name as 'ca' | 'cert' | 'key'] = readFileSync(path);
+      } catch (error) {
+        throw new UsageError(`--sidecar-${name}: cannot read ${path}: ${(error as Error).message}`);
+      }
+    }
+  }
+  return { kind, url, sidecar, workers: parseCount('workers', values.workers as string | undefined), format, tls };
 }
 
 export const COMMON_OPTIONS = {
   url: { type: 'string' },
   sidecar: { type: 'string' },
+  'sidecar-ca': { type: 'string' },
+  'sidecar-cert': { type: 'string' },
+  'sidecar-key': { type: 'string' },
   workers: { type: 'string' },
   format: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
@@ -168,11 +192,12 @@ async function run(argv: string[]): Promise<number> {
   process.on('SIGINT', onSigint);
   process.on('SIGTERM', onSigint);
 
-  const backend = await openBackend(common.kind, common.url, concurrency + 2);
+  let backend: Backend | undefined;
   let decoder;
   let report: JsonlReport | undefined;
   try {
-    decoder = await openDecoder({ sidecar: common.sidecar, maxInFlightBatches: concurrency, workers: common.workers });
+    backend = await openBackend(common.kind, common.url, concurrency + 2);
+    decoder = await openDecoder({ sidecar: common.sidecar, maxInFlightBatches: concurrency, workers: common.workers, tls: common.tls });
     log(`${common.kind}, shard ${shardName(shard)}, decoding with the ${decoder.description}${values['dry-run'] ? ', DRY RUN' : ''}`);
     report = new JsonlReport(reportPath, values.reset === true);
     const summary = await runMigration({
@@ -207,7 +232,7 @@ async function run(argv: string[]): Promise<number> {
     process.off('SIGTERM', onSigint);
     report?.close();
     await decoder?.close().catch(() => {});
-    await backend.close().catch(() => {});
+    await backend?.close().catch(() => {});
   }
 }
 

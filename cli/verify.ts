@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { openBackend } from '../clients/pipeline/open-backend.js';
 import { openDecoder } from '../clients/pipeline/open-decoder.js';
 import { DEFAULT_VERIFY_SAMPLE, runVerify } from '../clients/pipeline/run-verify.js';
+import type { Backend } from '../clients/pipeline/types.js';
 import type { Subcommand } from './cli.js';
 import { COMMON_OPTIONS, parseCommon, parseCount, UsageError, URL_ENV } from './migrate.js';
 
@@ -41,10 +42,11 @@ async function run(argv: string[]): Promise<number> {
     process.stderr.write(`mim-sender-jid verify: ${(error as Error).message}\n${USAGE}\n`);
     return 2;
   }
-  const backend = await openBackend(common.kind, common.url, 2);
+  let backend: Backend | undefined;
   let decoder;
   try {
-    decoder = await openDecoder({ sidecar: common.sidecar, maxInFlightBatches: 2, workers: common.workers });
+    backend = await openBackend(common.kind, common.url, 2);
+    decoder = await openDecoder({ sidecar: common.sidecar, maxInFlightBatches: 2, workers: common.workers, tls: common.tls });
     const summary = await runVerify({ backend, openStream: decoder.openStream, format: common.format, sample });
     for (const m of summary.mismatches) {
       process.stdout.write(JSON.stringify({ room_id: m.key.roomId, id: m.key.id, sender_id: m.senderId, kind: m.kind, detail: m.detail }) + '\n');
@@ -58,7 +60,7 @@ async function run(argv: string[]): Promise<number> {
     return 1;
   } finally {
     await decoder?.close().catch(() => {});
-    await backend.close().catch(() => {});
+    await backend?.close().catch(() => {});
   }
 }
 

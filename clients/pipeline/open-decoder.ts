@@ -20,7 +20,7 @@ export interface DecoderOptions {
   readonly maxInFlightBatches: number;
   /** Decoding threads of the in-process sidecar (default: its own, the core count). */
   readonly workers?: number;
-  readonly tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer };
+  readonly tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer } | undefined;
 }
 
 export async function openDecoder(options: DecoderOptions): Promise<Decoder> {
