@@ -210,6 +210,8 @@ export async function runMigration(options: MigrationOptions): Promise<Migration
   let retries = 0;
 
   const runOnce = async (stream: ExtractStream): Promise<void> => {
+    // The end only counts once every batch before it committed: a failed attempt walks again.
+    reachedEnd = false;
     let after = committedKey;
     let read = counters.processed;
     let previous: Promise<void> = Promise.resolve();
