@@ -1,34 +1,33 @@
 /**
- * Reading a term that validateTerm already accepted, in place: no term is built, positions are
- * byte offsets. Nothing here checks bounds again.
+ * Reading a term that validateTerm has just accepted, in place: no term is built, positions are
+ * byte offsets. Nothing here checks bounds again, and skipping relies on validateTerm's end table.
  */
 import * as T from './eterm-tags.js';
+import { termEnds } from './eterm-validate.js';
 
-/** @returns the offset just after the term at pos. Iterative: one counter of terms still to pass. */
+/**
+ * @returns the offset just after the term at pos. Containers are passed in one step through the
+ * end table validateTerm filled; only a list's tail (usually NIL) is read.
+ */
 export function skipTerm(b: Uint8Array, pos: number): number {
-  let pending = 1;
-  while (pending > 0) {
-    pending--;
+  for (;;) {
     switch (b[pos]) {
-      case T.SMALL_INTEGER_EXT: pos += 2; break;
-      case T.INTEGER_EXT: pos += 5; break;
-      case T.NEW_FLOAT_EXT: pos += 9; break;
-      case T.SMALL_BIG_EXT: pos += 3 + b[pos + 1]; break;
-      case T.LARGE_BIG_EXT: pos += 6 + T.readU32(b, pos + 1); break;
-      case T.ATOM_EXT: case T.ATOM_UTF8_EXT: pos += 3 + T.readU16(b, pos + 1); break;
-      case T.SMALL_ATOM_EXT: case T.SMALL_ATOM_UTF8_EXT: pos += 2 + b[pos + 1]; break;
-      case T.BINARY_EXT: pos += 5 + T.readU32(b, pos + 1); break;
-      case T.BIT_BINARY_EXT: pos += 6 + T.readU32(b, pos + 1); break;
-      case T.STRING_EXT: pos += 3 + T.readU16(b, pos + 1); break;
-      case T.NIL_EXT: pos += 1; break;
-      case T.SMALL_TUPLE_EXT: pending += b[pos + 1]; pos += 2; break;
-      case T.LARGE_TUPLE_EXT: pending += T.readU32(b, pos + 1); pos += 5; break;
-      case T.LIST_EXT: pending += T.readU32(b, pos + 1) + 1; pos += 5; break;
-      case T.MAP_EXT: pending += 2 * T.readU32(b, pos + 1); pos += 5; break;
+      case T.SMALL_INTEGER_EXT: return pos + 2;
+      case T.INTEGER_EXT: return pos + 5;
+      case T.NEW_FLOAT_EXT: return pos + 9;
+      case T.SMALL_BIG_EXT: return pos + 3 + b[pos + 1];
+      case T.LARGE_BIG_EXT: return pos + 6 + T.readU32(b, pos + 1);
+      case T.ATOM_EXT: case T.ATOM_UTF8_EXT: return pos + 3 + T.readU16(b, pos + 1);
+      case T.SMALL_ATOM_EXT: case T.SMALL_ATOM_UTF8_EXT: return pos + 2 + b[pos + 1];
+      case T.BINARY_EXT: return pos + 5 + T.readU32(b, pos + 1);
+      case T.BIT_BINARY_EXT: return pos + 6 + T.readU32(b, pos + 1);
+      case T.STRING_EXT: return pos + 3 + T.readU16(b, pos + 1);
+      case T.NIL_EXT: return pos + 1;
+      case T.SMALL_TUPLE_EXT: case T.LARGE_TUPLE_EXT: case T.MAP_EXT: return termEnds[pos];
+      case T.LIST_EXT: pos = termEnds[pos]; break; // then pass the tail
       default: throw new Error(`skipTerm: tag ${b[pos]} at byte ${pos} was not validated`);
     }
   }
-  return pos;
 }
 
 /** Set by binaryAt: where the bytes of the binary found start, and how many there are. */

@@ -19,6 +19,18 @@ const FRAME_OTHER = 0;
 /** Reusable stack; grown on demand up to maxDepth. */
 let remainingStack = new Int32Array(64);
 let kindStack = new Uint8Array(64);
+let startStack = new Int32Array(64);
+
+/** Buffers up to this size share one end table; larger ones get their own, dropped after use. */
+const SHARED_END_TABLE_BYTES = 1024 * 1024;
+let sharedEnds = new Int32Array(4096);
+
+/**
+ * Filled by validateTerm for the bytes it last accepted: at the offset of each tuple and map tag,
+ * the offset just after it; at the offset of each LIST_EXT tag, the offset of its tail. This makes
+ * skipping a container O(1) for the rules that walk the term afterwards (skipTerm).
+ */
+export let termEnds: Int32Array = sharedEnds;
 
 /**
  * @returns the offset just after the term, or a string saying why binary_to_term (or our depth
@@ -26,6 +38,15 @@ let kindStack = new Uint8Array(64);
  */
 export function validateTerm(b: Uint8Array, start: number, maxDepth: number, mapPositions: number[]): number | string {
   const end = b.length;
+  let ends = sharedEnds;
+  if (ends.length <= end) {
+    if (end < SHARED_END_TABLE_BYTES) ends = sharedEnds = new Int32Array(Math.min(SHARED_END_TABLE_BYTES, Math.max(end + 1, ends.length * 2)));
+    else ends = new Int32Array(end + 1);
+  }
+  termEnds = ends;
+  let remaining = remainingStack;
+  let kinds = kindStack;
+  let starts = startStack;
   let pos = start;
   let sp = 0;
   for (;;) {
@@ -118,7 +139,10 @@ export function validateTerm(b: Uint8Array, start: number, maxDepth: number, map
         children = T.readU32(b, pos + 1);
         kind = FRAME_LIST;
         pos += 5;
-        if (children === 0) continue; // [] ++ Tail: the tail follows and stands for the whole list
+        if (children === 0) {
+          ends[tagPos] = pos;
+          continue; // [] ++ Tail: the tail follows and stands for the whole list
+        }
         break;
       case T.MAP_EXT:
         if (pos + 5 > end) return `truncated map at byte ${tagPos}`;
@@ -134,19 +158,27 @@ export function validateTerm(b: Uint8Array, start: number, maxDepth: number, map
       // Every child takes at least one byte: a count beyond the data is truncation, said at once.
       if (children > end - pos) return `truncated term: ${children} elements announced at byte ${tagPos}, ${end - pos} bytes left`;
       if (sp >= maxDepth) return `terms nested deeper than the limit of ${maxDepth} at byte ${tagPos}`;
-      if (sp === remainingStack.length) growStack();
-      remainingStack[sp] = children;
-      kindStack[sp] = kind;
+      if (sp === remaining.length) {
+        growStack();
+        remaining = remainingStack;
+        kinds = kindStack;
+        starts = startStack;
+      }
+      remaining[sp] = children;
+      kinds[sp] = kind;
+      starts[sp] = tagPos;
       sp++;
       continue;
     }
+    if (tag === T.SMALL_TUPLE_EXT || tag === T.LARGE_TUPLE_EXT || tag === T.MAP_EXT) ends[tagPos] = pos;
     // A term is complete: count it off its container, closing every container it completes.
     for (;;) {
       if (sp === 0) return pos;
-      if (--remainingStack[sp - 1] > 0) break;
+      if (--remaining[sp - 1] > 0) break;
       sp--;
+      ends[starts[sp]] = pos;
       // A list's tail is read next, at the list's own level: it does not nest.
-      if (kindStack[sp] === FRAME_LIST) break;
+      if (kinds[sp] === FRAME_LIST) break;
     }
   }
 }
@@ -156,6 +188,9 @@ function growStack(): void {
   remaining.set(remainingStack);
   const kinds = new Uint8Array(kindStack.length * 2);
   kinds.set(kindStack);
+  const starts = new Int32Array(startStack.length * 2);
+  starts.set(startStack);
   remainingStack = remaining;
   kindStack = kinds;
+  startStack = starts;
 }

@@ -7,6 +7,8 @@
  * larger cluster and does not split. Both are matched here.
  */
 
+import { decodeStrictUtf8 } from './utf8.js';
+
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Lower-casing of single non-ASCII code points, filled on first use. */
@@ -33,16 +35,22 @@ function lowerCodePoint(cp: number): string {
   return lower;
 }
 
-/** Per-code-point full lower-casing, without the final-sigma rule (unlike String.prototype.toLowerCase). */
+/**
+ * Per-code-point full lower-casing, without the final-sigma rule (unlike String.prototype.toLowerCase).
+ * toLowerCase has no other context rule without a locale, so it is used as it is unless the text holds
+ * a capital sigma or a letter newer than Unicode 14.
+ */
 export function lowercasePerCodePoint(raw: string): string {
-  let ascii = true;
+  let plain = true;
   for (let i = 0; i < raw.length; i++) {
-    if (raw.charCodeAt(i) >= 0x80) {
-      ascii = false;
+    const c = raw.charCodeAt(i);
+    if (c < 0x3a3) continue;
+    if (c === 0x3a3 || c === 0x1c89 || (c >= 0xa7cb && c <= 0xa7dc) || c === 0xd803 || c === 0xd81b) {
+      plain = false;
       break;
     }
   }
-  if (ascii) return raw.toLowerCase();
+  if (plain) return raw.toLowerCase();
   let out = '';
   for (const ch of raw) {
     const cp = ch.codePointAt(0) as number;
@@ -90,22 +98,16 @@ export function bareJidFromUtf8(b: Uint8Array, from: number, to: number): string
     }
   }
   if (ascii) {
-    // Build the lower-cased bare JID straight from the bytes: no decoder, no second pass.
-    let out = '';
-    for (let i = from; i < to; i++) {
-      const c = b[i];
-      if (c === 0x2f) break;
-      out += String.fromCharCode(c >= 0x41 && c <= 0x5a ? c + 32 : c);
-    }
-    return out;
+    // ASCII: next to a slash there is no combining mark, so the first slash cuts.
+    let cut = from;
+    while (cut < to && b[cut] !== 0x2f) cut++;
+    const bytes = b.subarray(from, cut);
+    // apply() passes every byte as an argument: only for JID-sized values.
+    const text = bytes.length <= 1024 ? String.fromCharCode.apply(null, bytes as unknown as number[]) : utf8.decode(bytes);
+    return text.toLowerCase();
   }
-  let raw: string;
-  try {
-    raw = utf8.decode(b.subarray(from, to));
-  } catch {
-    return undefined;
-  }
-  return normalizeJid(raw);
+  const raw = decodeStrictUtf8(b, from, to);
+  return raw === undefined ? undefined : normalizeJid(raw);
 }
 
 export type SplitJid = { user: string; server: string } | { reason: 'jid_without_local_part' | 'jid_without_domain'; detail: string };
