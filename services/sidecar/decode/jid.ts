@@ -88,8 +88,34 @@ export function normalizeJid(raw: string): string {
   return cutAtFirstSlash(lowercasePerCodePoint(raw));
 }
 
+/**
+ * Archives repeat their senders: the bare JIDs of recently seen jid values, by their bytes.
+ * Bounded: emptied when full. Keyed by a hash, confirmed by comparing the bytes.
+ */
+const JID_CACHE_ENTRIES = 4096;
+const jidCache = new Map<number, { readonly bytes: Uint8Array; readonly bareJid: string }>();
+
 /** normalizeJid of UTF-8 bytes; undefined if they are not strict UTF-8 (string:lowercase/1 crashes: -1). */
 export function bareJidFromUtf8(b: Uint8Array, from: number, to: number): string | undefined {
+  let hash = 0x811c9dc5;
+  for (let i = from; i < to; i++) hash = Math.imul(hash ^ b[i], 0x01000193);
+  const cached = jidCache.get(hash);
+  if (cached !== undefined && sameBytes(cached.bytes, b, from, to)) return cached.bareJid;
+  const bareJid = computeBareJid(b, from, to);
+  if (bareJid !== undefined && to - from <= 1024) {
+    if (jidCache.size >= JID_CACHE_ENTRIES) jidCache.clear();
+    jidCache.set(hash, { bytes: b.slice(from, to), bareJid });
+  }
+  return bareJid;
+}
+
+function sameBytes(cached: Uint8Array, b: Uint8Array, from: number, to: number): boolean {
+  if (cached.length !== to - from) return false;
+  for (let i = 0; i < cached.length; i++) if (cached[i] !== b[from + i]) return false;
+  return true;
+}
+
+function computeBareJid(b: Uint8Array, from: number, to: number): string | undefined {
   let ascii = true;
   for (let i = from; i < to; i++) {
     if (b[i] >= 0x80) {
