@@ -12,19 +12,19 @@ import { termEnds } from './eterm-validate.js';
 export function skipTerm(b: Uint8Array, pos: number): number {
   for (;;) {
     switch (b[pos]) {
-      case T.SMALL_INTEGER_EXT: return pos + 2;
-      case T.INTEGER_EXT: return pos + 5;
-      case T.NEW_FLOAT_EXT: return pos + 9;
-      case T.SMALL_BIG_EXT: return pos + 3 + b[pos + 1];
-      case T.LARGE_BIG_EXT: return pos + 6 + T.readU32(b, pos + 1);
-      case T.ATOM_EXT: case T.ATOM_UTF8_EXT: return pos + 3 + T.readU16(b, pos + 1);
-      case T.SMALL_ATOM_EXT: case T.SMALL_ATOM_UTF8_EXT: return pos + 2 + b[pos + 1];
-      case T.BINARY_EXT: return pos + 5 + T.readU32(b, pos + 1);
-      case T.BIT_BINARY_EXT: return pos + 6 + T.readU32(b, pos + 1);
-      case T.STRING_EXT: return pos + 3 + T.readU16(b, pos + 1);
-      case T.NIL_EXT: return pos + 1;
-      case T.SMALL_TUPLE_EXT: case T.LARGE_TUPLE_EXT: case T.MAP_EXT: return termEnds[pos];
-      case T.LIST_EXT: pos = termEnds[pos]; break; // then pass the tail
+      case 97 /* SMALL_INTEGER_EXT */: return pos + 2;
+      case 98 /* INTEGER_EXT */: return pos + 5;
+      case 70 /* NEW_FLOAT_EXT */: return pos + 9;
+      case 110 /* SMALL_BIG_EXT */: return pos + 3 + b[pos + 1];
+      case 111 /* LARGE_BIG_EXT */: return pos + 6 + T.readU32(b, pos + 1);
+      case 100 /* ATOM_EXT */: case T.ATOM_UTF8_EXT: return pos + 3 + T.readU16(b, pos + 1);
+      case 115 /* SMALL_ATOM_EXT */: case T.SMALL_ATOM_UTF8_EXT: return pos + 2 + b[pos + 1];
+      case 109 /* BINARY_EXT */: return pos + 5 + T.readU32(b, pos + 1);
+      case 77 /* BIT_BINARY_EXT */: return pos + 6 + T.readU32(b, pos + 1);
+      case 107 /* STRING_EXT */: return pos + 3 + T.readU16(b, pos + 1);
+      case 106 /* NIL_EXT */: return pos + 1;
+      case 104 /* SMALL_TUPLE_EXT */: case 105 /* LARGE_TUPLE_EXT */: case 116 /* MAP_EXT */: return termEnds[pos];
+      case 108 /* LIST_EXT */: pos = termEnds[pos]; break; // then pass the tail
       default: throw new Error(`skipTerm: tag ${b[pos]} at byte ${pos} was not validated`);
     }
   }
@@ -40,12 +40,12 @@ export let binaryLength = 0;
  */
 export function binaryAt(b: Uint8Array, pos: number): boolean {
   const tag = b[pos];
-  if (tag === T.BINARY_EXT) {
+  if (tag === 109 /* BINARY_EXT */) {
     binaryStart = pos + 5;
     binaryLength = T.readU32(b, pos + 1);
     return true;
   }
-  if (tag === T.BIT_BINARY_EXT) {
+  if (tag === 77 /* BIT_BINARY_EXT */) {
     const n = T.readU32(b, pos + 1);
     if (n !== 0 && b[pos + 5] !== 8) return false;
     binaryStart = pos + 6;
@@ -68,10 +68,10 @@ export function atomEquals(b: Uint8Array, pos: number, name: Uint8Array): boolea
   const tag = b[pos];
   let from: number;
   let n: number;
-  if (tag === T.ATOM_EXT || tag === T.ATOM_UTF8_EXT) {
+  if (tag === 100 /* ATOM_EXT */ || tag === T.ATOM_UTF8_EXT) {
     n = T.readU16(b, pos + 1);
     from = pos + 3;
-  } else if (tag === T.SMALL_ATOM_EXT || tag === T.SMALL_ATOM_UTF8_EXT) {
+  } else if (tag === 115 /* SMALL_ATOM_EXT */ || tag === T.SMALL_ATOM_UTF8_EXT) {
     n = b[pos + 1];
     from = pos + 2;
   } else {
@@ -85,14 +85,14 @@ export function atomEquals(b: Uint8Array, pos: number, name: Uint8Array): boolea
 /** Arity of the tuple at pos, or -1 if the term is not a tuple. */
 export function tupleArity(b: Uint8Array, pos: number): number {
   const tag = b[pos];
-  if (tag === T.SMALL_TUPLE_EXT) return b[pos + 1];
-  if (tag === T.LARGE_TUPLE_EXT) return T.readU32(b, pos + 1);
+  if (tag === 104 /* SMALL_TUPLE_EXT */) return b[pos + 1];
+  if (tag === 105 /* LARGE_TUPLE_EXT */) return T.readU32(b, pos + 1);
   return -1;
 }
 
 /** Offset of the first element of the tuple at pos (a tuple, as tupleArity said). */
 export function tupleFirst(b: Uint8Array, pos: number): number {
-  return b[pos] === T.SMALL_TUPLE_EXT ? pos + 2 : pos + 5;
+  return b[pos] === 104 /* SMALL_TUPLE_EXT */ ? pos + 2 : pos + 5;
 }
 
 /** Offset of element `n` (1-based, as in Erlang's element/2) of the tuple at pos. */
@@ -116,8 +116,8 @@ export function keyfind(b: Uint8Array, pos: number, n: number, matches: (b: Uint
   let p = pos;
   for (;;) {
     const tag = b[p];
-    if (tag === T.NIL_EXT || tag === T.STRING_EXT) return NOT_FOUND; // a charlist holds only integers
-    if (tag !== T.LIST_EXT) return BADARG;
+    if (tag === 106 /* NIL_EXT */ || tag === 107 /* STRING_EXT */) return NOT_FOUND; // a charlist holds only integers
+    if (tag !== 108 /* LIST_EXT */) return BADARG;
     const count = T.readU32(b, p + 1);
     p += 5;
     for (let i = 0; i < count; i++) {
@@ -126,6 +126,32 @@ export function keyfind(b: Uint8Array, pos: number, n: number, matches: (b: Uint
       p = skipTerm(b, p);
     }
     // p is now the tail: another list continues the search, anything else ends it.
+  }
+}
+
+/** keyfind where Key is a binary: element N must be that binary (the common case, without a callback). */
+export function keyfindBinary(b: Uint8Array, pos: number, n: number, key: Uint8Array): number {
+  let p = pos;
+  for (;;) {
+    const tag = b[p];
+    if (tag === 106 /* NIL_EXT */ || tag === 107 /* STRING_EXT */) return NOT_FOUND;
+    if (tag !== 108 /* LIST_EXT */) return BADARG;
+    const count = T.readU32(b, p + 1);
+    p += 5;
+    for (let i = 0; i < count; i++) {
+      const t = b[p];
+      if (t === 104 /* SMALL_TUPLE_EXT */ || t === 105 /* LARGE_TUPLE_EXT */) {
+        const arity = t === 104 ? b[p + 1] : T.readU32(b, p + 1);
+        if (arity >= n) {
+          let e = t === 104 ? p + 2 : p + 5;
+          for (let k = 1; k < n; k++) e = skipTerm(b, e);
+          if (binaryEquals(b, e, key)) return p;
+        }
+        p = termEnds[p];
+      } else {
+        p = skipTerm(b, p);
+      }
+    }
   }
 }
 

@@ -15,7 +15,7 @@
  */
 import { fail, type Answer } from './answer.js';
 import {
-  atomEquals, BADARG, binaryAt, binaryEquals, binaryLength, binaryStart, findMapKey, keyfind, NOT_FOUND,
+  atomEquals, BADARG, binaryAt, binaryEquals, binaryLength, binaryStart, findMapKey, keyfind, keyfindBinary, NOT_FOUND,
   skipTerm, tupleArity, tupleElement, tupleFirst,
 } from './eterm-cursor.js';
 import { inflateCompressedTerm } from './eterm-inflate.js';
@@ -37,7 +37,6 @@ const ITEM = ascii('item');
 const JID = ascii('jid');
 
 const isTypeKey = (b: Uint8Array, pos: number): boolean => binaryEquals(b, pos, TYPE);
-const isItemName = (b: Uint8Array, pos: number): boolean => binaryEquals(b, pos, ITEM);
 const isJidKey = (b: Uint8Array, pos: number): boolean => binaryEquals(b, pos, JID);
 const isXmlnsKey = (b: Uint8Array, pos: number): boolean => binaryEquals(b, pos, XMLNS);
 
@@ -45,10 +44,10 @@ const mapPositions: number[] = [];
 
 export function extractFromEterm(payload: Uint8Array, limits: DecodeLimits): Answer {
   if (payload.length === 0) return fail('malformed', 'empty payload');
-  if (payload[0] !== T.VERSION_MAGIC) return fail('malformed', `not an Erlang external term: first byte ${payload[0]}, not 131`);
+  if (payload[0] !== 131 /* VERSION_MAGIC */) return fail('malformed', `not an Erlang external term: first byte ${payload[0]}, not 131`);
   let b = payload;
   let root = 1;
-  if (payload.length > 1 && payload[1] === T.COMPRESSED) {
+  if (payload.length > 1 && payload[1] === 80 /* COMPRESSED */) {
     const inflated = inflateCompressedTerm(payload, limits);
     if (!(inflated instanceof Uint8Array)) return inflated;
     b = inflated;
@@ -93,7 +92,7 @@ function applyRules(b: Uint8Array, root: number): Answer {
   const xChildren = skipTerm(b, skipTerm(b, xName));
 
   // Rule 4
-  const item = keyfind(b, xChildren, 2, isItemName);
+  const item = keyfindBinary(b, xChildren, 2, ITEM);
   if (item === BADARG) return fail('malformed', 'the x children are not a proper list (keyfind of item fails)');
   if (item === NOT_FOUND) return fail('malformed', 'the muc#user x has no item');
   if (tupleArity(b, item) !== 4 || !atomEquals(b, tupleFirst(b, item), XMLEL)) {
@@ -121,12 +120,11 @@ const NOT_A_PAIR = -3;
  * (exml 4). @returns the value's offset, NOT_FOUND, BADARG or NOT_A_PAIR.
  */
 function attributeValue(b: Uint8Array, attrs: number, jid = false): number {
-  const isKey = jid ? isJidKey : isTypeKey;
-  if (b[attrs] === T.MAP_EXT) {
-    const key = findMapKey(b, attrs, isKey);
+  if (b[attrs] === 116 /* MAP_EXT */) {
+    const key = findMapKey(b, attrs, jid ? isJidKey : isTypeKey);
     return key === NOT_FOUND ? NOT_FOUND : skipTerm(b, key);
   }
-  const pair = keyfind(b, attrs, 1, isKey);
+  const pair = keyfindBinary(b, attrs, 1, jid ? JID : TYPE);
   if (pair < 0) return pair;
   if (tupleArity(b, pair) !== 2) return NOT_A_PAIR;
   return tupleElement(b, pair, 2);
@@ -134,7 +132,7 @@ function attributeValue(b: Uint8Array, attrs: number, jid = false): number {
 
 /** Does the term equal [{<<"xmlns">>, ?MUC_USER}] (or, exml 4, #{<<"xmlns">> => ?MUC_USER})? */
 function isMucUserAttributes(b: Uint8Array, pos: number): boolean {
-  if (b[pos] === T.MAP_EXT) {
+  if (b[pos] === 116 /* MAP_EXT */) {
     if (T.readU32(b, pos + 1) !== 1) return false;
     return isXmlnsKey(b, pos + 5) && binaryEquals(b, skipTerm(b, pos + 5), MUC_USER);
   }
@@ -143,9 +141,9 @@ function isMucUserAttributes(b: Uint8Array, pos: number): boolean {
   let seen = 0;
   for (;;) {
     const tag = b[p];
-    if (tag === T.NIL_EXT) return seen === 1;
-    if (tag === T.STRING_EXT) return seen === 1 && T.readU16(b, p + 1) === 0;
-    if (tag !== T.LIST_EXT) return false;
+    if (tag === 106 /* NIL_EXT */) return seen === 1;
+    if (tag === 107 /* STRING_EXT */) return seen === 1 && T.readU16(b, p + 1) === 0;
+    if (tag !== 108 /* LIST_EXT */) return false;
     const count = T.readU32(b, p + 1);
     p += 5;
     for (let i = 0; i < count; i++) {

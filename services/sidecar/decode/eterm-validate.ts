@@ -9,6 +9,9 @@
  * must be finite; bignums of any sign byte and with leading zero digits are fine up to
  * MAX_BIG_BYTES; atoms hold at most 255 characters and UTF-8 atoms must be strict UTF-8;
  * a map must not repeat a key (checked by the caller through `mapPositions`).
+ *
+ * The switches name their tags as number literals (with the name beside): an imported constant
+ * is not folded by V8 here, and the switch would become a chain of loads and compares.
  */
 import * as T from './eterm-tags.js';
 import { countStrictUtf8CodePoints } from './utf8.js';
@@ -56,38 +59,38 @@ export function validateTerm(b: Uint8Array, start: number, maxDepth: number, map
     let children = 0;
     let kind = FRAME_OTHER;
     switch (tag) {
-      case T.SMALL_INTEGER_EXT:
+      case 97 /* SMALL_INTEGER_EXT */:
         pos += 2;
         break;
-      case T.INTEGER_EXT:
+      case 98 /* INTEGER_EXT */:
         pos += 5;
         break;
-      case T.NEW_FLOAT_EXT: {
+      case 70 /* NEW_FLOAT_EXT */: {
         if (pos + 9 > end) return `truncated float at byte ${tagPos}`;
         // An all-ones exponent is NaN or infinity: binary_to_term refuses both.
         if ((b[pos + 1] & 0x7f) === 0x7f && (b[pos + 2] & 0xf0) === 0xf0) return `non-finite float at byte ${tagPos}`;
         pos += 9;
         break;
       }
-      case T.SMALL_BIG_EXT:
+      case 110 /* SMALL_BIG_EXT */:
         if (pos + 2 > end) return `truncated bignum at byte ${tagPos}`;
         pos += 3 + b[pos + 1];
         break;
-      case T.LARGE_BIG_EXT: {
+      case 111 /* LARGE_BIG_EXT */: {
         if (pos + 5 > end) return `truncated bignum at byte ${tagPos}`;
         const n = T.readU32(b, pos + 1);
         if (n > T.MAX_BIG_BYTES) return `bignum of ${n} bytes at byte ${tagPos} is larger than Erlang allows`;
         pos += 6 + n;
         break;
       }
-      case T.ATOM_EXT: {
+      case 100 /* ATOM_EXT */: {
         if (pos + 3 > end) return `truncated atom at byte ${tagPos}`;
         const n = T.readU16(b, pos + 1);
         if (n > T.MAX_ATOM_CHARACTERS) return `atom of ${n} characters at byte ${tagPos}`;
         pos += 3 + n;
         break;
       }
-      case T.SMALL_ATOM_EXT:
+      case 115 /* SMALL_ATOM_EXT */:
         if (pos + 2 > end) return `truncated atom at byte ${tagPos}`;
         pos += 2 + b[pos + 1];
         break;
@@ -105,11 +108,11 @@ export function validateTerm(b: Uint8Array, start: number, maxDepth: number, map
         pos = from + n;
         break;
       }
-      case T.BINARY_EXT:
+      case 109 /* BINARY_EXT */:
         if (pos + 5 > end) return `truncated binary at byte ${tagPos}`;
         pos += 5 + T.readU32(b, pos + 1);
         break;
-      case T.BIT_BINARY_EXT: {
+      case 77 /* BIT_BINARY_EXT */: {
         if (pos + 6 > end) return `truncated bitstring at byte ${tagPos}`;
         const n = T.readU32(b, pos + 1);
         const bits = b[pos + 5];
@@ -117,24 +120,24 @@ export function validateTerm(b: Uint8Array, start: number, maxDepth: number, map
         pos += 6 + n;
         break;
       }
-      case T.STRING_EXT:
+      case 107 /* STRING_EXT */:
         if (pos + 3 > end) return `truncated string at byte ${tagPos}`;
         pos += 3 + T.readU16(b, pos + 1);
         break;
-      case T.NIL_EXT:
+      case 106 /* NIL_EXT */:
         pos += 1;
         break;
-      case T.SMALL_TUPLE_EXT:
+      case 104 /* SMALL_TUPLE_EXT */:
         if (pos + 2 > end) return `truncated tuple at byte ${tagPos}`;
         children = b[pos + 1];
         pos += 2;
         break;
-      case T.LARGE_TUPLE_EXT:
+      case 105 /* LARGE_TUPLE_EXT */:
         if (pos + 5 > end) return `truncated tuple at byte ${tagPos}`;
         children = T.readU32(b, pos + 1);
         pos += 5;
         break;
-      case T.LIST_EXT:
+      case 108 /* LIST_EXT */:
         if (pos + 5 > end) return `truncated list at byte ${tagPos}`;
         children = T.readU32(b, pos + 1);
         kind = FRAME_LIST;
@@ -144,7 +147,7 @@ export function validateTerm(b: Uint8Array, start: number, maxDepth: number, map
           continue; // [] ++ Tail: the tail follows and stands for the whole list
         }
         break;
-      case T.MAP_EXT:
+      case 116 /* MAP_EXT */:
         if (pos + 5 > end) return `truncated map at byte ${tagPos}`;
         children = T.readU32(b, pos + 1) * 2;
         mapPositions.push(tagPos);
@@ -170,7 +173,7 @@ export function validateTerm(b: Uint8Array, start: number, maxDepth: number, map
       sp++;
       continue;
     }
-    if (tag === T.SMALL_TUPLE_EXT || tag === T.LARGE_TUPLE_EXT || tag === T.MAP_EXT) ends[tagPos] = pos;
+    if (tag === 104 /* SMALL_TUPLE_EXT */ || tag === 105 /* LARGE_TUPLE_EXT */ || tag === 116 /* MAP_EXT */) ends[tagPos] = pos;
     // A term is complete: count it off its container, closing every container it completes.
     for (;;) {
       if (sp === 0) return pos;
