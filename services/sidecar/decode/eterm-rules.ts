@@ -57,7 +57,14 @@ export function extractFromEterm(payload: Uint8Array, limits: DecodeLimits): Ans
   const end = validateTerm(b, root, limits.maxDepth, mapPositions);
   if (typeof end === 'string') return fail('malformed', end);
   if (mapPositions.length > 0) {
-    const duplicate = findDuplicateMapKey(b, mapPositions);
+    let duplicate: string | undefined;
+    try {
+      duplicate = findDuplicateMapKey(b, mapPositions);
+    } catch (error) {
+      // Comparing keys recurses; only a depth limit raised far above the default can exhaust the stack.
+      if (!(error instanceof RangeError)) throw error;
+      duplicate = 'map keys nested too deeply to compare';
+    }
     if (duplicate !== undefined) return fail('malformed', duplicate);
   }
   return applyRules(b, root);

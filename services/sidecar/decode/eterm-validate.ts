@@ -102,9 +102,18 @@ export function validateTerm(b: Uint8Array, start: number, maxDepth: number, map
         const n = small ? b[pos + 1] : T.readU16(b, pos + 1);
         const from = pos + header;
         if (from + n > end) return `truncated atom at byte ${tagPos}`;
-        const chars = countStrictUtf8CodePoints(b, from, from + n);
-        if (chars < 0) return `invalid UTF-8 in atom at byte ${tagPos}`;
-        if (chars > T.MAX_ATOM_CHARACTERS) return `atom of ${chars} characters at byte ${tagPos}`;
+        let ascii = true;
+        for (let i = from; i < from + n; i++) {
+          if (b[i] >= 0x80) {
+            ascii = false;
+            break;
+          }
+        }
+        if (!ascii || n > T.MAX_ATOM_CHARACTERS) {
+          const chars = countStrictUtf8CodePoints(b, from, from + n);
+          if (chars < 0) return `invalid UTF-8 in atom at byte ${tagPos}`;
+          if (chars > T.MAX_ATOM_CHARACTERS) return `atom of ${chars} characters at byte ${tagPos}`;
+        }
         pos = from + n;
         break;
       }
