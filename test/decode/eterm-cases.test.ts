@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { extractSenderJid, isSuccess } from '../../services/sidecar/decode/index.js';
 import { erlangCases } from '../support/erlang-payloads.js';
+import { useReusableInflater } from '../../services/sidecar/decode/eterm-inflate.js';
 import { asReference, describe } from './answer-match.js';
 
 const cases = erlangCases().filter((c) => c.format === 'eterm');
@@ -37,4 +38,13 @@ test('the reference example answers the reference JID', () => {
   assert.ok(c);
   assert.deepEqual(c.expected, { jid: 'gżegżółka@brzęczyszczykiewicz.pl' });
   assert.deepEqual(asReference(extractSenderJid(c.payload, 'eterm')), c.expected);
+});
+
+test('the per-payload zlib.inflateSync fallback answers every case as the reused handle does', () => {
+  try {
+    useReusableInflater(false);
+    for (const c of cases) assert.deepEqual(asReference(extractSenderJid(c.payload, 'eterm')), c.expected, c.name);
+  } finally {
+    useReusableInflater(true);
+  }
 });
