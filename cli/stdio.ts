@@ -174,6 +174,11 @@ const stdio: Subcommand = {
     }
     const diagnostic = parsed.values.verbose ? (line: string) => process.stderr.write(`${line}\n`) : undefined;
     const session = new StdioSession(format, limits, diagnostic);
+    // A reader that goes away (head, a closed pipe) ends us quietly, as it would the reference.
+    process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EPIPE') throw error;
+      process.exit(1);
+    });
     for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
       // Answers completed before a bad record still go out, in order.
       await write(session.push(chunk));
