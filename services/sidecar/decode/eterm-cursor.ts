@@ -55,11 +55,21 @@ export function binaryAt(b: Uint8Array, pos: number): boolean {
   return false;
 }
 
-/** Is the term at pos the binary holding exactly these bytes? */
+/** Is the term at pos the binary holding exactly these bytes? (Locals only: this runs for every attribute.) */
 export function binaryEquals(b: Uint8Array, pos: number, expected: Uint8Array): boolean {
-  if (!binaryAt(b, pos) || binaryLength !== expected.length) return false;
-  const from = binaryStart;
-  for (let i = 0; i < expected.length; i++) if (b[from + i] !== expected[i]) return false;
+  const tag = b[pos];
+  let from: number;
+  if (tag === 109 /* BINARY_EXT */) {
+    from = pos + 5;
+  } else if (tag === 77 /* BIT_BINARY_EXT */) {
+    if (b[pos + 5] !== 8 && T.readU32(b, pos + 1) !== 0) return false;
+    from = pos + 6;
+  } else {
+    return false;
+  }
+  const n = expected.length;
+  if (T.readU32(b, pos + 1) !== n) return false;
+  for (let i = 0; i < n; i++) if (b[from + i] !== expected[i]) return false;
   return true;
 }
 

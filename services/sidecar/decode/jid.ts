@@ -97,8 +97,13 @@ const jidCache = new Map<number, { readonly bytes: Uint8Array; readonly bareJid:
 
 /** normalizeJid of UTF-8 bytes; undefined if they are not strict UTF-8 (string:lowercase/1 crashes: -1). */
 export function bareJidFromUtf8(b: Uint8Array, from: number, to: number): string | undefined {
-  let hash = 0x811c9dc5;
-  for (let i = from; i < to; i++) hash = Math.imul(hash ^ b[i], 0x01000193);
+  // A cheap key: the length and up to 8 bytes from each end. Two values sharing it only evict
+  // each other; the byte comparison below keeps answers exact.
+  const n = to - from;
+  let hash = Math.imul(0x811c9dc5 ^ n, 0x01000193);
+  const head = Math.min(n, 8);
+  for (let i = 0; i < head; i++) hash = Math.imul(hash ^ b[from + i], 0x01000193);
+  for (let i = Math.max(head, n - 8); i < n; i++) hash = Math.imul(hash ^ b[from + i], 0x01000193);
   const cached = jidCache.get(hash);
   if (cached !== undefined && sameBytes(cached.bytes, b, from, to)) return cached.bareJid;
   const bareJid = computeBareJid(b, from, to);
