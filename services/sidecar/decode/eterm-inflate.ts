@@ -41,7 +41,7 @@ interface ReusableInflater {
 }
 
 let reusable: ReusableInflater | undefined | null;
-let reusedOutput = new Uint8Array(64 * 1024);
+let reusedOutput: Uint8Array = Buffer.allocUnsafeSlow(64 * 1024);
 
 function reusableInflater(): ReusableInflater | null {
   if (reusable !== undefined) return reusable;
@@ -80,10 +80,10 @@ function inflateReusing(inflater: ReusableInflater, payload: Uint8Array, declare
   const room = declared + 1;
   let out: Uint8Array;
   if (room <= REUSED_OUTPUT_BYTES) {
-    if (reusedOutput.length < room) reusedOutput = new Uint8Array(Math.min(REUSED_OUTPUT_BYTES, Math.max(room, reusedOutput.length * 2)));
+    if (reusedOutput.length < room) reusedOutput = Buffer.allocUnsafeSlow(Math.min(REUSED_OUTPUT_BYTES, Math.max(room, reusedOutput.length * 2)));
     out = reusedOutput;
   } else {
-    out = new Uint8Array(room);
+    out = Buffer.allocUnsafeSlow(room);
   }
   inflater.error = undefined;
   inflater.handle.writeSync(constants.Z_FINISH, payload, COMPRESSED_HEADER_BYTES, payload.length - COMPRESSED_HEADER_BYTES, out, 0, room);

@@ -45,10 +45,12 @@ const mapPositions: number[] = [];
 export function extractFromEterm(payload: Uint8Array, limits: DecodeLimits): Answer {
   if (payload.length === 0) return fail('malformed', 'empty payload');
   if (payload[0] !== 131 /* VERSION_MAGIC */) return fail('malformed', `not an Erlang external term: first byte ${payload[0]}, not 131`);
-  let b = payload;
+  // One array type through the reader keeps V8's element loads monomorphic: Buffers are what
+  // stdio, gRPC and the database drivers hand over, so a plain Uint8Array gets a Buffer view.
+  let b: Uint8Array = Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
   let root = 1;
   if (payload.length > 1 && payload[1] === 80 /* COMPRESSED */) {
-    const inflated = inflateCompressedTerm(payload, limits);
+    const inflated = inflateCompressedTerm(b, limits);
     if (!(inflated instanceof Uint8Array)) return inflated;
     b = inflated;
     root = 0;
