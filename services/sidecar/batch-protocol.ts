@@ -14,8 +14,10 @@ export interface WorkerSettings {
 }
 
 export interface BatchTask {
-  /** The raw ExtractSenderJidRequest message; transferred. */
+  /** Holds the raw ExtractSenderJidRequest message at [offset, offset + length); transferred. */
   readonly request: ArrayBuffer;
+  readonly offset: number;
+  readonly length: number;
 }
 
 /** Outcome names, in the order of BatchAnswered.outcomes; also the `outcome` label of the items metric. */

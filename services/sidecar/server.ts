@@ -140,12 +140,10 @@ export async function startSidecar(options: StartOptions = {}): Promise<RunningS
     if (batchesInPool >= config.poolSize + config.maxQueuedBatches) {
       return { ok: false, startedAt, failure: queueFull() };
     }
-    // One copy, into memory the worker then owns: grpc's buffer may share its memory with others.
-    const packed = new ArrayBuffer(request.byteLength);
-    new Uint8Array(packed).set(request);
+    const task = handOver(request);
     batchesInPool++;
     try {
-      const outcome = await pool.run({ request: packed }, { transferList: [packed], signal });
+      const outcome = await pool.run(task, { transferList: [task.request], signal });
       if (outcome.kind === 'refused') {
         return { ok: false, startedAt, failure: new CallFailure(grpc.status[outcome.status], outcome.message) };
       }
@@ -386,6 +384,29 @@ export async function startSidecar(options: StartOptions = {}): Promise<RunningS
   return { address, metricsAddress: metricsServer?.address ?? null, config, shutdown };
 }
 
+/** Bytes of gRPC's message framing (compressed flag, length) before a message in its buffer. */
+const GRPC_FRAME_HEADER_BYTES = 5;
+
+/**
+ * The request's memory, for transfer to a worker. grpc-js gathers each message larger than a few
+ * KiB into a buffer of its own (the framed message: 5 header bytes, then the message to the end)
+ * and keeps no use for it once the handler has it: that buffer is given away as it is, with no
+ * copy. Anything else (a small message in Buffer's shared pool, any other layout) is copied once
+ * into memory of its own.
+ */
+export function handOver(request: Buffer): BatchTask {
+  const memory = request.buffer;
+  const ownsItsMemory =
+    memory instanceof ArrayBuffer &&
+    memory.byteLength > Buffer.poolSize &&
+    request.byteOffset <= GRPC_FRAME_HEADER_BYTES &&
+    request.byteOffset + request.byteLength === memory.byteLength;
+  if (ownsItsMemory) return { request: memory, offset: request.byteOffset, length: request.byteLength };
+  const copy = new ArrayBuffer(request.byteLength);
+  new Uint8Array(copy).set(request);
+  return { request: copy, offset: 0, length: copy.byteLength };
+}
+
 /**
  * Serving starts once the workers answer: an empty batch per worker loads the decoder in each, so
  * the first real calls do not pay for it, and a pool that cannot decode fails start-up, not calls.
@@ -393,7 +414,7 @@ export async function startSidecar(options: StartOptions = {}): Promise<RunningS
 async function warmUp(pool: Piscina<BatchTask, BatchOutcome>, poolSize: number, log: Logger): Promise<void> {
   let lastError: unknown = null;
   for (let attempt = 1; attempt <= WARM_UP_ATTEMPTS; attempt++) {
-    const runs = await Promise.allSettled(Array.from({ length: poolSize }, () => pool.run({ request: new ArrayBuffer(0) })));
+    const runs = await Promise.allSettled(Array.from({ length: poolSize }, () => pool.run({ request: new ArrayBuffer(0), offset: 0, length: 0 })));
     const failed = runs.find((run): run is PromiseRejectedResult => run.status === 'rejected');
     if (failed === undefined) return;
     lastError = failed.reason;

@@ -48,7 +48,7 @@ function decodeFormatOf(itemFormat: PayloadFormat, batchFormat: PayloadFormat): 
 export function answerBatch(task: BatchTask, options: WorkerSettings): BatchOutcome {
   let request: ExtractSenderJidRequest;
   try {
-    request = ExtractSenderJidRequest.decode(new Uint8Array(task.request));
+    request = ExtractSenderJidRequest.decode(new Uint8Array(task.request, task.offset, task.length));
   } catch (error) {
     return {
       kind: 'refused',
