@@ -11,7 +11,7 @@ import { workerData } from 'node:worker_threads';
 import type { PayloadFormat as DecodeFormat } from './decode/answer.js';
 import { extractSenderJid } from './decode/extract.js';
 import { splitBareJid } from './decode/jid.js';
-import { OUTCOMES, type BatchOutcome, type BatchTask, type Outcome, type WorkerSettings } from './batch-protocol.js';
+import { OUTCOMES, type BatchOutcome, type BatchRefused, type BatchTask, type Outcome, type WorkerSettings } from './batch-protocol.js';
 import {
   ErrorCode,
   ExtractSenderJidRequest,
@@ -32,17 +32,23 @@ const FAILURE_CODE = {
   jid_without_domain: ErrorCode.ERROR_CODE_JID_WITHOUT_DOMAIN,
 } as const;
 
-function decodeFormatOf(itemFormat: PayloadFormat, batchFormat: PayloadFormat): DecodeFormat {
-  const format = itemFormat !== PayloadFormat.PAYLOAD_FORMAT_UNSPECIFIED ? itemFormat : batchFormat;
+/** The decoder's format for a wire format, or null for a value this version does not know. */
+function decodeFormatOf(format: PayloadFormat): DecodeFormat | null {
   switch (format) {
     case PayloadFormat.PAYLOAD_FORMAT_ETERM:
       return 'eterm';
     case PayloadFormat.PAYLOAD_FORMAT_XML:
       return 'xml';
-    default:
-      // UNSPECIFIED and AUTO; an enum value unknown to this version is also best sniffed.
+    case PayloadFormat.PAYLOAD_FORMAT_UNSPECIFIED:
+    case PayloadFormat.PAYLOAD_FORMAT_AUTO:
       return 'auto';
+    default:
+      return null;
   }
+}
+
+function unknownFormat(format: number, where: string): BatchRefused {
+  return { kind: 'refused', status: 'INVALID_ARGUMENT', message: `unknown PayloadFormat ${format} ${where}: it is not guessed` };
 }
 
 export function answerBatch(task: BatchTask, options: WorkerSettings): BatchOutcome {
@@ -64,6 +70,8 @@ export function answerBatch(task: BatchTask, options: WorkerSettings): BatchOutc
       message: `batch of ${count} items is over the limit max-items-per-batch=${options.maxItemsPerBatch} (--max-items-per-batch)`,
     };
   }
+  const batchFormat = decodeFormatOf(request.format);
+  if (batchFormat === null) return unknownFormat(request.format, 'for the batch');
   const outcomes = new Array<number>(OUTCOMES.length).fill(0);
   const results = new Array<Result>(count);
   let decoderBug: string | null = null;
@@ -75,10 +83,12 @@ export function answerBatch(task: BatchTask, options: WorkerSettings): BatchOutc
     if (options.stallWorkerOnKey !== null && item.key === options.stallWorkerOnKey) {
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, options.stallMs); // a long, blocking batch
     }
+    const format = item.format === PayloadFormat.PAYLOAD_FORMAT_UNSPECIFIED ? batchFormat : decodeFormatOf(item.format);
+    if (format === null) return unknownFormat(item.format, `for item ${i} (key ${JSON.stringify(item.key)})`);
     let outcome: Outcome;
     let result: Result;
     try {
-      const answer = extractSenderJid(item.payload, decodeFormatOf(item.format, request.format), options.limits);
+      const answer = extractSenderJid(item.payload, format, options.limits);
       if ('jid' in answer) {
         const split = splitBareJid(answer.jid);
         if ('reason' in split) {

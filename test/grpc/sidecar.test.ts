@@ -72,13 +72,20 @@ describe('SenderJidService', () => {
     assert.deepEqual(await client.extract([]), []);
   });
 
-  it('refuses bytes that are not an ExtractSenderJidRequest with INVALID_ARGUMENT', async () => {
+  it('refuses bytes that are not an ExtractSenderJidRequest, or unknown formats, with INVALID_ARGUMENT', async () => {
     const raw = rawClient(sidecar.address);
     try {
       // Field 2 (items) claims 100 bytes and has 2.
       const error = await grpcFailure(rawUnary(raw, Buffer.from([0x12, 100, 1, 2])).result);
       assert.equal(error.code, grpc.status.INVALID_ARGUMENT);
       assert.match(error.details, /not a valid ExtractSenderJidRequest/);
+      // A format this version does not know is refused, not guessed: batch field 1 = 9; item field 3 = 7.
+      const batchFormat = await grpcFailure(rawUnary(raw, Buffer.from([0x08, 9])).result);
+      assert.equal(batchFormat.code, grpc.status.INVALID_ARGUMENT);
+      assert.match(batchFormat.details, /unknown PayloadFormat 9 for the batch/);
+      const itemFormat = await grpcFailure(rawUnary(raw, Buffer.from([0x12, 5, 0x12, 1, 0x6b, 0x18, 7])).result);
+      assert.equal(itemFormat.code, grpc.status.INVALID_ARGUMENT);
+      assert.match(itemFormat.details, /unknown PayloadFormat 7 for item 0 \(key "k"\)/);
     } finally {
       raw.close();
     }
