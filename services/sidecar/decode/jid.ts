@@ -109,7 +109,8 @@ export function bareJidFromUtf8(b: Uint8Array, from: number, to: number): string
   const bareJid = computeBareJid(b, from, to);
   if (bareJid !== undefined && to - from <= 1024) {
     if (jidCache.size >= JID_CACHE_ENTRIES) jidCache.clear();
-    jidCache.set(hash, { bytes: b.slice(from, to), bareJid });
+    // A copy: b may be a Buffer (whose slice() is a view) over the inflater's reused output.
+    jidCache.set(hash, { bytes: Uint8Array.prototype.slice.call(b, from, to), bareJid });
   }
   return bareJid;
 }
