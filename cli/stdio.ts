@@ -97,8 +97,10 @@ export class StdioSession {
   }
 
   private startRecord(): void {
-    if (!/^[0-9]+$/.test(this.lengthLine)) this.badLengthLine();
-    const length = Number(this.lengthLine);
+    // What binary_to_integer/1 takes (an optional sign, decimal digits), and not negative.
+    if (!/^[+-]?[0-9]+$/.test(this.lengthLine)) this.badLengthLine();
+    const length = Math.abs(Number(this.lengthLine)) === 0 ? 0 : Number(this.lengthLine);
+    if (length < 0 || !Number.isSafeInteger(length)) this.badLengthLine();
     this.lengthLine = '';
     this.declaredLength = length;
     this.remaining = length;
