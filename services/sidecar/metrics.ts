@@ -11,6 +11,7 @@ import { OUTCOMES } from './batch-protocol.js';
 export interface PoolGauges {
   queuedBatches(): number;
   busyWorkers(): number;
+  callsInFlight(): number;
 }
 
 export class SidecarMetrics {
@@ -58,6 +59,14 @@ export class SidecarMetrics {
       registers,
       collect() {
         this.set(pool.busyWorkers());
+      },
+    });
+    new Gauge({
+      name: 'mim_sender_jid_calls_in_flight',
+      help: 'SenderJidService calls begun and not yet finished (requests still arriving included)',
+      registers,
+      collect() {
+        this.set(pool.callsInFlight());
       },
     });
     collectDefaultMetrics({ register: this.registry, prefix: 'mim_sender_jid_' });

@@ -110,29 +110,48 @@ export async function startSidecar(options: StartOptions = {}): Promise<RunningS
 
   /** Batches handed to the pool and not yet settled (running or queued). */
   let batchesInPool = 0;
-  /** Calls (unary or stream) not yet finished: shutdown waits for these, not for health watches. */
+  /** SenderJidService calls not yet finished: shutdown waits for these, not for health watches. */
   let callsInFlight = 0;
   let callsDone: (() => void) | null = null;
 
   const metrics = new SidecarMetrics({
     queuedBatches: () => pool.queueSize,
     busyWorkers: () => Math.max(0, Math.min(config.poolSize, batchesInPool - pool.queueSize)),
+    callsInFlight: () => callsInFlight,
   });
 
-  /** How to end each call in flight with a status, for a shutdown whose grace period is over. */
+  /**
+   * Counts SenderJidService calls from their first byte to their status (or cancellation), so that
+   * a shutdown also waits for a call whose request is still arriving (its handler has not run yet).
+   */
+  const countCalls: grpc.ServerInterceptor = (method, call) => {
+    if (!method.path.startsWith(`/${SERVICE_NAME}/`)) return new grpc.ServerInterceptingCall(call);
+    let counted = false;
+    const finished = (): void => {
+      if (!counted) return;
+      counted = false;
+      callsInFlight--;
+      if (callsInFlight === 0 && callsDone !== null) callsDone();
+    };
+    return new grpc.ServerInterceptingCall(call, {
+      start: (next) => {
+        counted = true;
+        callsInFlight++;
+        next({ onCancel: finished });
+      },
+      sendStatus: (status, next) => {
+        next(status);
+        finished();
+      },
+    });
+  };
+
+  /** How to end each call being answered with a status, for a shutdown whose grace period is over. */
   const inFlightEnders = new Set<(failure: CallFailure) => void>();
 
   function callStarted(endWith: (failure: CallFailure) => void): () => void {
-    callsInFlight++;
     inFlightEnders.add(endWith);
-    let ended = false;
-    return () => {
-      if (ended) return;
-      ended = true;
-      callsInFlight--;
-      inFlightEnders.delete(endWith);
-      if (callsInFlight === 0 && callsDone !== null) callsDone();
-    };
+    return () => inFlightEnders.delete(endWith);
   }
 
   async function dispatch(request: Buffer, signal: AbortSignal): Promise<Dispatched> {
@@ -296,6 +315,7 @@ export async function startSidecar(options: StartOptions = {}): Promise<RunningS
   const server = new grpc.Server({
     'grpc.max_receive_message_length': config.maxRequestBytes,
     'grpc.max_send_message_length': -1,
+    interceptors: [countCalls],
   });
   server.addService(RAW_SERVICE, handlers);
 

@@ -9,9 +9,9 @@ import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
-import { SidecarClient } from '../../clients/sidecar-client.js';
+import { SidecarClient, type ExtractResult } from '../../clients/sidecar-client.js';
 import { startSidecarProcess } from '../support/sidecar-process.js';
-import { assertAnswers, grpcFailure, itemsCounted } from './grpc-test-kit.js';
+import { assertAnswers, grpcFailure, itemsCounted, metricValue } from './grpc-test-kit.js';
 import { asItems, payloadCases } from './payloads.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -64,9 +64,42 @@ describe('mim-sender-jid serve', () => {
       assert.ok(sidecar.metricsAddress !== null);
       assert.equal(await itemsCounted(sidecar.metricsAddress!), 3);
       const text = await (await fetch(`http://${sidecar.metricsAddress}/metrics`)).text();
-      for (const name of ['mim_sender_jid_items_total{outcome="jid"}', 'mim_sender_jid_batch_duration_seconds_bucket', 'mim_sender_jid_queue_depth', 'mim_sender_jid_busy_workers']) {
+      for (const name of ['mim_sender_jid_items_total{outcome="jid"}', 'mim_sender_jid_batch_duration_seconds_bucket', 'mim_sender_jid_queue_depth', 'mim_sender_jid_busy_workers', 'mim_sender_jid_calls_in_flight']) {
         assert.ok(text.includes(name), `metrics include ${name}`);
       }
+    } finally {
+      client.close();
+      await sidecar.stop();
+    }
+  });
+
+  it('on SIGTERM: a unary call in flight is answered, then exit 0', async () => {
+    const sidecar = await startSidecarProcess(['--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', '--pool-size', '1']);
+    const client = new SidecarClient({ address: sidecar.address, maxRetries: 0 });
+    try {
+      const cases = payloadCases().compressed;
+      const big = Array.from({ length: 10_000 }, (_, i) => cases[i % cases.length]);
+      const items = big.map((c, i) => ({ key: String(i), payload: c.payload }));
+      // SIGTERM once the server has the call (its request may still be arriving); a call that
+      // finished before it was seen is simply made again (bounded).
+      let answer: Promise<ExtractResult[]> | null = null;
+      for (let attempt = 0; attempt < 5 && answer === null; attempt++) {
+        const call = client.extract(items);
+        call.catch(() => {});
+        let settled = false;
+        void call.finally(() => (settled = true));
+        while (!settled) {
+          if ((await metricValue(sidecar.metricsAddress!, 'mim_sender_jid_calls_in_flight')) >= 1) {
+            answer = call;
+            break;
+          }
+        }
+        if (answer === null) await call;
+      }
+      assert.ok(answer !== null, 'a call was seen in flight');
+      sidecar.child.kill('SIGTERM');
+      assertAnswers(await answer, big, items.map((i) => i.key));
+      assert.equal(await sidecar.exited(15_000), 0);
     } finally {
       client.close();
       await sidecar.stop();
