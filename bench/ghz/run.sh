@@ -68,6 +68,8 @@ scenario stream-10x1000    10000 --call "$stream" -D "$data/stream-10x1000.json"
 # Half the target rate: 100,000 items/s = 1,000 calls/s of 100 items; the latency target is p99 < 50 ms.
 scenario unary-batch-100-at-1000rps 100 --call "$unary" -D "$data/batch-100.json" -c 16 --rps 1000
 
-echo
-echo "bench/ghz: ghz $GHZ_VERSION, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); reports in bench/results/ghz/"
-node dist/bench/ghz/summarize.js "${summary_args[@]}"
+{
+  echo
+  echo "bench/ghz: $(date -u '+%Y-%m-%d %H:%M UTC'), ghz $GHZ_VERSION, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); reports in bench/results/ghz/"
+  node dist/bench/ghz/summarize.js "${summary_args[@]}"
+} | tee "$results/summary.txt"
