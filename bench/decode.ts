@@ -72,9 +72,12 @@ function main(): void {
     if (wrong > 0) console.log(`!! ${name}: ${wrong} answers differ from Erlang's`);
   }
 
-  const etermPayloads = eterm.map((r) => r.payload);
-  const compressedPayloads = compressed.map((r) => r.payload);
-  const xmlPayloads = xml.map((r) => r.payload);
+  // Each payload its own Buffer, one format's payloads allocated together, as a database driver
+  // hands rows over (not views into the generator's file, where the three formats interleave).
+  const own = (rs: PayloadRecord[]): Uint8Array[] => rs.map((r) => Buffer.from(r.payload));
+  const etermPayloads = own(eterm);
+  const compressedPayloads = own(compressed);
+  const xmlPayloads = own(xml);
   let sink = 0;
   const byteScan = (p: Uint8Array): void => {
     let x = 0;
