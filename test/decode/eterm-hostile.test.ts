@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { deflateSync } from 'node:zlib';
 import { DEFAULT_DECODE_LIMITS, extractSenderJid, isSuccess, type Answer } from '../../services/sidecar/decode/index.js';
-import { describe } from './answer-match.js';
+import { erlangOracle } from '../support/erlang-payloads.js';
+import { asReference, describe } from './answer-match.js';
 
 function u32(n: number): Buffer {
   const b = Buffer.alloc(4);
@@ -91,4 +92,33 @@ test('element counts far beyond the data are truncation, found at once', (t) => 
     const payload = Buffer.concat([Buffer.of(131), header, Buffer.alloc(100, 97)]);
     assertRefused(timed(t, `tag ${tag} announcing a huge count`, () => extractSenderJid(payload, 'eterm')), 'malformed');
   }
+});
+
+test('the depth limit counts as Erlang nests: a charlist is a level, a list tail is not', () => {
+  // [[..."ab"...]] nested exactly `depth` lists deep, the innermost holding a charlist; and the
+  // same depth reached through list tails (which do not nest).
+  const oracleDepth = 8;
+  const lists = (depth: number, inner: Buffer): Buffer =>
+    Buffer.concat([Buffer.of(131), Buffer.concat(Array(depth).fill(Buffer.concat([Buffer.of(108), u32(1)]))), inner, Buffer.alloc(depth, 106)]);
+  const charlist = Buffer.of(107, 0, 2, 97, 98);
+  const limits = { ...DEFAULT_DECODE_LIMITS, maxDepth: oracleDepth };
+  const detail = (a: Answer): string => (isSuccess(a) ? '' : a.detail);
+  assert.match(detail(extractSenderJid(lists(oracleDepth, charlist), 'eterm', limits)), /nested deeper/);
+  assert.doesNotMatch(detail(extractSenderJid(lists(oracleDepth - 1, charlist), 'eterm', limits)), /nested deeper/);
+  assert.doesNotMatch(detail(extractSenderJid(lists(oracleDepth, Buffer.of(106)), 'eterm', limits)), /nested deeper/);
+  const tails = Buffer.concat([Buffer.of(131), Buffer.concat(Array(50).fill(Buffer.concat([Buffer.of(108), u32(1), Buffer.of(97, 1)]))), Buffer.of(106)]);
+  assert.doesNotMatch(detail(extractSenderJid(tails, 'eterm', limits)), /nested deeper/);
+  // Inside a real message (root tuple, attribute list, attribute pair: 3 levels), the Erlang
+  // oracle told the same limit agrees where the limit starts to bite.
+  const nestedValue = (depth: number, inner: Buffer): Buffer => lists(depth, inner).subarray(1);
+  const withDeepAttribute = (value: Buffer): Buffer => message([pair('type', 'groupchat'), tuple(bin('deep'), value)], 'Deep@Example.com/r');
+  const payloads = [
+    withDeepAttribute(nestedValue(oracleDepth - 3, charlist)),
+    withDeepAttribute(nestedValue(oracleDepth - 4, charlist)),
+    withDeepAttribute(nestedValue(oracleDepth - 3, Buffer.of(106))),
+    withDeepAttribute(nestedValue(oracleDepth - 2, Buffer.of(106))),
+  ];
+  const erlang = erlangOracle(payloads, oracleDepth);
+  assert.ok(erlang.some((a) => 'jid' in a) && erlang.some((a) => 'code' in a), JSON.stringify(erlang));
+  assert.deepEqual(payloads.map((p) => asReference(extractSenderJid(p, 'eterm', limits))), erlang);
 });

@@ -137,10 +137,14 @@ export function validateTerm(b: Uint8Array, start: number, maxDepth: number, map
         pos += 6 + n;
         break;
       }
-      case 107 /* STRING_EXT */:
+      case 107 /* STRING_EXT */: {
         if (pos + 3 > end) return `truncated string at byte ${tagPos}`;
-        pos += 3 + T.readU16(b, pos + 1);
+        const n = T.readU16(b, pos + 1);
+        // A charlist is a list: one level of nesting, like a LIST_EXT of small integers.
+        if (n > 0 && sp >= maxDepth) return `terms nested deeper than the limit of ${maxDepth} at byte ${tagPos}`;
+        pos += 3 + n;
         break;
+      }
       case 106 /* NIL_EXT */:
         pos += 1;
         break;
