@@ -29,6 +29,7 @@ export const CHECKPOINT_TABLE = 'mim_sender_jid_checkpoint';
 export const MAX_JID_PART_BYTES = 250;
 const EXACT_COUNT_BELOW = 2_000_000;
 const INSERT_ATTEMPTS = 5;
+const LOCK_WAIT_TIMEOUT_S = 10;
 
 export const MYSQL_SCHEMA_STATEMENTS = {
   column: 'ALTER TABLE mam_muc_message ADD COLUMN sender_id INT UNSIGNED;',
@@ -86,16 +87,13 @@ export function mysqlUpdateSql(rows: readonly { roomId: string; id: string; send
         : `SELECT ${integerLiteral(r.roomId)}, ${integerLiteral(r.id)}, ${integerLiteral(r.senderId)}`,
     )
     .join(' UNION ALL ');
-  // The batch is one contiguous stretch of the primary key: bounding m by its first and last key
-  // keeps the scan (and InnoDB's row locks) to that range instead of the whole table.
-  const first = rows[0];
-  const last = rows[rows.length - 1];
-  const [r1, i1, r2, i2] = [first.roomId, first.id, last.roomId, last.id].map(integerLiteral);
+  // No key-range bound here (unlike PostgreSQL): MySQL turns `(room_id > a OR (room_id = a AND
+  // id >= b))` into a scan of whole rooms, and a multi-table UPDATE locks every row it scans, so
+  // neighbouring batches (and other shards) would wait on each other. Driving the join from the
+  // derived table (eq_ref on the primary key) locks exactly the batch's rows.
   return (
     `UPDATE mam_muc_message m JOIN (${derived}) v ON m.room_id = v.room_id AND m.id = v.id ` +
-    `SET m.sender_id = v.sid WHERE m.sender_id IS NULL` +
-    ` AND (m.room_id > ${r1} OR (m.room_id = ${r1} AND m.id >= ${i1}))` +
-    ` AND (m.room_id < ${r2} OR (m.room_id = ${r2} AND m.id <= ${i2}))`
+    `SET m.sender_id = v.sid WHERE m.sender_id IS NULL`
   );
 }
 
@@ -129,6 +127,10 @@ export class MysqlBackend implements Backend {
       // No gap locks, and locks on rows that do not match are released: concurrent batch
       // transactions touch disjoint key ranges and must not block each other.
       connection.query('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED');
+      // A batch waits (in this process) for the one before it to commit while holding its row
+      // locks; should that ever meet a lock the earlier batch needs, fail fast and retry instead
+      // of InnoDB's default 50 s.
+      connection.query(`SET SESSION innodb_lock_wait_timeout = ${LOCK_WAIT_TIMEOUT_S}`);
     });
   }
 
