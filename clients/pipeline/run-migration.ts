@@ -217,11 +217,18 @@ export async function runMigration(options: MigrationOptions): Promise<Migration
     let previous: Promise<void> = Promise.resolve();
     const inFlight: Promise<void>[] = [];
     let firstError: { error: unknown } | null = null;
+    const pageSize = (): number => (options.limit === undefined ? batchSize : Math.min(batchSize, options.limit - read));
+    const readNext = (): Promise<SourceRow[]> | null => {
+      const size = pageSize();
+      if (size <= 0 || signal?.aborted || firstError !== null) return null;
+      const page = backend.readPage(after, size, shard);
+      page.catch(() => {}); // awaited below, or abandoned after a failure elsewhere
+      return page;
+    };
 
-    while (!signal?.aborted && firstError === null) {
-      const remaining = options.limit === undefined ? batchSize : Math.min(batchSize, options.limit - read);
-      if (remaining <= 0) break;
-      const rows = await backend.readPage(after, remaining, shard);
+    let next = readNext();
+    while (next !== null) {
+      const rows = await next;
       if (rows.length === 0) {
         reachedEnd = true;
         break;
@@ -235,7 +242,10 @@ export async function runMigration(options: MigrationOptions): Promise<Migration
       });
       previous = batch;
       inFlight.push(batch);
+      // Read the next page while the batches in flight are decoded and written.
+      next = readNext();
       while (inFlight.length >= concurrency) await inFlight.shift()!.catch(() => {});
+      if (firstError !== null || signal?.aborted) break;
     }
     await Promise.allSettled(inFlight);
     if (firstError !== null) throw (firstError as { error: unknown }).error;
