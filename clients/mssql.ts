@@ -5,7 +5,7 @@
  */
 import sql from 'mssql';
 import { isTransientNetworkError } from './pipeline/retry.js';
-import { awaitEarlierBatches, EarlierBatchFailedError, Mutex, SenderIdCache } from './pipeline/sender-id-cache.js';
+import { awaitEarlierBatches, EarlierBatchFailedError, Mutex, SenderIdCache, senderCacheKey, senderIdsOf } from './pipeline/sender-id-cache.js';
 import type { Backend, RowKey, SchemaStatus, SenderWrite, ShardSpec, SourceRow, VerifySample, WriteOutcome } from './pipeline/types.js';
 import {
   checkMssqlStorable,
@@ -141,22 +141,23 @@ export class MssqlBackend implements Backend {
     return checkMssqlStorable(user, server);
   }
 
-  async resolveSenderIds(writes: readonly SenderWrite[]): Promise<void> {
-    const missing = this.cache.missing(writes);
-    if (missing.length === 0) return;
+  async resolveSenderIds(writes: readonly SenderWrite[]): Promise<Map<string, string>> {
+    const { ids, missing } = this.cache.lookup(writes);
+    if (missing.length === 0) return ids;
     const select = async (): Promise<number> => {
       let found = 0;
       for (const statement of selectSendersStatements(missing)) {
         for (const r of (await this.run(statement)).rows) {
           const pair = missing[Number(r.pair)];
           this.cache.set(pair.server, pair.user, String(r.id));
+          ids.set(senderCacheKey(pair.server, pair.user), String(r.id));
           found++;
         }
       }
       return found;
     };
     for (let attempt = 1; ; attempt++) {
-      if ((await select()) >= missing.length) return;
+      if ((await select()) >= missing.length) return ids;
       try {
         for (const statement of insertSendersStatements(missing)) await this.run(statement);
       } catch (error) {
@@ -170,13 +171,13 @@ export class MssqlBackend implements Backend {
   }
 
   async writeBatch(writes: readonly SenderWrite[], checkpoint: RowKey, shard: ShardSpec, beforeCommit: Promise<void>): Promise<WriteOutcome> {
-    await this.resolving.run(() => this.resolveSenderIds(writes));
+    const senderIds = senderIdsOf(writes, await this.resolving.run(() => this.resolveSenderIds(writes)));
     const pool = await this.ready();
     const transaction = new sql.Transaction(pool);
     await transaction.begin();
     try {
       let written = 0;
-      const rows = writes.map((w) => ({ roomId: w.key.roomId, id: w.key.id, senderId: this.cache.get(w.server, w.user)! }));
+      const rows = writes.map((w, i) => ({ roomId: w.key.roomId, id: w.key.id, senderId: senderIds[i] }));
       for (const statement of updateStatements(rows)) written += (await this.run(statement, transaction)).rowsAffected;
       await awaitEarlierBatches(beforeCommit);
       await this.run(saveCheckpointStatement(shard, checkpoint), transaction);

@@ -11,7 +11,7 @@
  */
 import mysql from 'mysql2/promise';
 import { isTransientNetworkError } from './pipeline/retry.js';
-import { awaitEarlierBatches, EarlierBatchFailedError, Mutex, SenderIdCache } from './pipeline/sender-id-cache.js';
+import { awaitEarlierBatches, EarlierBatchFailedError, Mutex, SenderIdCache, senderCacheKey, senderIdsOf } from './pipeline/sender-id-cache.js';
 import {
   shardName,
   type Backend,
@@ -212,17 +212,20 @@ export class MysqlBackend implements Backend {
     return checkMysqlStorable(user, server);
   }
 
-  async resolveSenderIds(writes: readonly SenderWrite[]): Promise<void> {
-    const missing = this.cache.missing(writes);
-    if (missing.length === 0) return;
+  async resolveSenderIds(writes: readonly SenderWrite[]): Promise<Map<string, string>> {
+    const { ids, missing } = this.cache.lookup(writes);
+    if (missing.length === 0) return ids;
     const params = missing.flatMap((p) => [p.server, p.user]);
     const tuples = missing.map(() => '(?, ?)').join(', ');
     const select = async (): Promise<number> => {
       const rows = await this.rows(`SELECT id, server, user_name FROM mam_server_user WHERE (server, user_name) IN (${tuples})`, params);
-      for (const r of rows) this.cache.set(text(r.server), text(r.user_name), String(r.id));
+      for (const r of rows) {
+        this.cache.set(text(r.server), text(r.user_name), String(r.id));
+        ids.set(senderCacheKey(text(r.server), text(r.user_name)), String(r.id));
+      }
       return rows.length;
     };
-    if ((await select()) === missing.length) return;
+    if ((await select()) === missing.length) return ids;
     // Another shard (or MongooseIM) inserting an overlapping set can still make InnoDB pick us as
     // a deadlock victim: the insert is idempotent, so try again.
     for (let attempt = 1; ; attempt++) {
@@ -239,17 +242,18 @@ export class MysqlBackend implements Backend {
     if (found !== missing.length) {
       throw new Error(`mam_server_user: ${missing.length - found} of ${missing.length} senders still missing after insert`);
     }
+    return ids;
   }
 
   async writeBatch(writes: readonly SenderWrite[], checkpoint: RowKey, shard: ShardSpec, beforeCommit: Promise<void>): Promise<WriteOutcome> {
-    await this.resolving.run(() => this.resolveSenderIds(writes));
+    const senderIds = senderIdsOf(writes, await this.resolving.run(() => this.resolveSenderIds(writes)));
     const connection = await this.pool.getConnection();
     let broken = false;
     try {
       await connection.beginTransaction();
       let written = 0;
       if (writes.length > 0) {
-        const rows = writes.map((w) => ({ roomId: w.key.roomId, id: w.key.id, senderId: this.cache.get(w.server, w.user)! }));
+        const rows = writes.map((w, i) => ({ roomId: w.key.roomId, id: w.key.id, senderId: senderIds[i] }));
         const [result] = await connection.query(mysqlUpdateSql(rows));
         written = (result as mysql.ResultSetHeader).affectedRows;
       }

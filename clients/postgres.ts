@@ -11,7 +11,7 @@
  *   still NULL, plus the checkpoint upsert, in one transaction.
  */
 import pg from 'pg';
-import { Mutex, SenderIdCache, awaitEarlierBatches, EarlierBatchFailedError } from './pipeline/sender-id-cache.js';
+import { Mutex, SenderIdCache, awaitEarlierBatches, EarlierBatchFailedError, senderCacheKey, senderIdsOf } from './pipeline/sender-id-cache.js';
 import { isTransientNetworkError } from './pipeline/retry.js';
 import {
   shardName,
@@ -56,6 +56,11 @@ export class PostgresBackend implements Backend {
     this.pool = new pg.Pool({ connectionString: options.url, max: options.poolSize ?? 6 });
     // An idle client losing its server must not crash the process; the next query reconnects.
     this.pool.on('error', () => {});
+    // Nor one that loses it while checked out between two queries (the server's "terminating
+    // connection" notice arrives as an event): the next query on it fails, which is what counts.
+    this.pool.on('connect', (client) => {
+      client.on('error', () => {});
+    });
   }
 
   async checkSchema(): Promise<SchemaStatus> {
@@ -147,9 +152,9 @@ export class PostgresBackend implements Backend {
   }
 
   /** Ids of every pair, creating the missing `mam_server_user` rows (committed, race-safe). */
-  async resolveSenderIds(writes: readonly SenderWrite[]): Promise<void> {
-    const missing = this.cache.missing(writes);
-    if (missing.length === 0) return;
+  async resolveSenderIds(writes: readonly SenderWrite[]): Promise<Map<string, string>> {
+    const { ids, missing } = this.cache.lookup(writes);
+    if (missing.length === 0) return ids;
     const servers = missing.map((p) => p.server);
     const users = missing.map((p) => p.user);
     const select = async (): Promise<number> => {
@@ -159,10 +164,13 @@ export class PostgresBackend implements Backend {
              ON u.server = p.server AND u.user_name = p.user_name`,
         [servers, users],
       );
-      for (const r of rows) this.cache.set(r.server, r.user_name, r.id);
+      for (const r of rows) {
+        this.cache.set(r.server, r.user_name, r.id);
+        ids.set(senderCacheKey(r.server, r.user_name), r.id);
+      }
       return rows.length;
     };
-    if ((await select()) === missing.length) return;
+    if ((await select()) === missing.length) return ids;
     await this.pool.query(
       `INSERT INTO mam_server_user (server, user_name)
          SELECT p.server, p.user_name FROM unnest($1::text[], $2::text[]) AS p(server, user_name)
@@ -173,18 +181,13 @@ export class PostgresBackend implements Backend {
     if (found !== missing.length) {
       throw new Error(`mam_server_user: ${missing.length - found} of ${missing.length} senders still missing after insert`);
     }
+    return ids;
   }
 
   async writeBatch(writes: readonly SenderWrite[], checkpoint: RowKey, shard: ShardSpec, beforeCommit: Promise<void>): Promise<WriteOutcome> {
-    await this.resolving.run(() => this.resolveSenderIds(writes));
-    const roomIds: string[] = [];
-    const ids: string[] = [];
-    const senderIds: string[] = [];
-    for (const w of writes) {
-      roomIds.push(w.key.roomId);
-      ids.push(w.key.id);
-      senderIds.push(this.cache.get(w.server, w.user)!);
-    }
+    const senderIds = senderIdsOf(writes, await this.resolving.run(() => this.resolveSenderIds(writes)));
+    const roomIds = writes.map((w) => w.key.roomId);
+    const ids = writes.map((w) => w.key.id);
     const client = await this.pool.connect();
     let broken: Error | undefined;
     // While checked out (e.g. waiting for the batch before to commit) a lost connection is

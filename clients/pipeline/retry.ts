@@ -11,7 +11,9 @@ export function isTransientNetworkError(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   if (typeof code === 'string' && NETWORK_ERROR_CODES.has(code)) return true;
   const message = error instanceof Error ? error.message : String(error);
-  return /Connection terminated|connection lost|socket hang up|read ECONNRESET|closed the connection/i.test(message);
+  // pg: "Connection terminated unexpectedly", "Client has encountered a connection error and is
+  // not queryable" (a pooled client whose server went away between two queries).
+  return /Connection terminated|connection lost|socket hang up|read ECONNRESET|closed the connection|is not queryable/i.test(message);
 }
 
 export function isTransientDecodeError(error: unknown): boolean {

@@ -25,20 +25,41 @@ export class SenderIdCache {
   }
 
   /**
-   * The distinct pairs of `writes` not in the cache, sorted: every process inserts in the same
-   * order, so concurrent inserts of overlapping sets cannot deadlock on the unique index.
+   * The batch's own id map (filled from the cache; the caller adds what it resolves, so a cache
+   * emptied meanwhile by another batch cannot lose an id), and the distinct pairs not in the
+   * cache, sorted: every process inserts in the same order, so concurrent inserts of overlapping
+   * sets cannot deadlock on the unique index.
    */
-  missing(writes: readonly { user: string; server: string }[]): { server: string; user: string }[] {
+  lookup(writes: readonly { user: string; server: string }[]): { ids: Map<string, string>; missing: { server: string; user: string }[] } {
+    const ids = new Map<string, string>();
     const seen = new Set<string>();
     const out: { server: string; user: string }[] = [];
     for (const w of writes) {
       const key = senderCacheKey(w.server, w.user);
-      if (this.ids.has(key) || seen.has(key)) continue;
+      if (ids.has(key) || seen.has(key)) continue;
+      const id = this.ids.get(key);
+      if (id !== undefined) {
+        ids.set(key, id);
+        continue;
+      }
       seen.add(key);
       out.push({ server: w.server, user: w.user });
     }
-    return out.sort((a, b) => (a.server < b.server ? -1 : a.server > b.server ? 1 : a.user < b.user ? -1 : a.user > b.user ? 1 : 0));
+    return { ids, missing: sortPairs(out) };
   }
+}
+
+function sortPairs(out: { server: string; user: string }[]): { server: string; user: string }[] {
+  return out.sort((a, b) => (a.server < b.server ? -1 : a.server > b.server ? 1 : a.user < b.user ? -1 : a.user > b.user ? 1 : 0));
+}
+
+/** The id of each write's sender from the batch's map; a missing one is a bug, never a NULL written. */
+export function senderIdsOf(writes: readonly { user: string; server: string }[], ids: ReadonlyMap<string, string>): string[] {
+  return writes.map((w) => {
+    const id = ids.get(senderCacheKey(w.server, w.user));
+    if (id === undefined) throw new Error(`no mam_server_user id resolved for ${w.user}@${w.server}`);
+    return id;
+  });
 }
 
 /** Runs tasks one at a time: id resolution of concurrent batches in one process is serialised (most pairs are cached anyway). */

@@ -97,3 +97,19 @@ test('progress line: rate and ETA from the estimate', () => {
   assert.match(line, /5,000 rows\/s/);
   assert.match(line, /ETA 0:10/);
 });
+
+test('sender id cache: the batch keeps its own ids even if the shared cache is emptied meanwhile', async () => {
+  const { SenderIdCache, senderCacheKey, senderIdsOf } = await import('../../clients/pipeline/sender-id-cache.js');
+  const cache = new SenderIdCache(2);
+  cache.set('h', 'a', '1');
+  const writes = [{ user: 'b', server: 'h' }, { user: 'a', server: 'h' }, { user: 'c', server: 'g' }, { user: 'b', server: 'h' }];
+  const { ids, missing } = cache.lookup(writes);
+  assert.deepEqual(missing, [{ server: 'g', user: 'c' }, { server: 'h', user: 'b' }], 'distinct, sorted, cached ones left out');
+  ids.set(senderCacheKey('h', 'b'), '2');
+  cache.set('h', 'b', '2');
+  cache.set('g', 'c', '3'); // full: the shared cache forgets everything
+  ids.set(senderCacheKey('g', 'c'), '3');
+  assert.equal(cache.get('h', 'a'), undefined);
+  assert.deepEqual(senderIdsOf(writes, ids), ['2', '1', '3', '2']);
+  assert.throws(() => senderIdsOf([{ user: 'z', server: 'h' }], ids), /no mam_server_user id resolved for z@h/);
+});

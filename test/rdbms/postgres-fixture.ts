@@ -21,6 +21,7 @@ export async function startPostgresFixture(): Promise<DatabaseFixture> {
       const url = adminUrl.replace(/\/postgres$/, `/${name}`);
       const pool = new pg.Pool({ connectionString: url, max: 2 });
       pool.on('error', () => {});
+      pool.on('connect', (client) => client.on('error', () => {}));
       for (const statement of MONGOOSEIM_33_PG_SCHEMA) await pool.query(statement);
       return {
         url,
