@@ -10,7 +10,8 @@ import { XMLParser } from 'fast-xml-parser';
 import { isSuccess } from '../services/sidecar/decode/answer.js';
 import { DEFAULT_DECODE_LIMITS } from '../services/sidecar/decode/limits.js';
 import { extractFromXml } from '../services/sidecar/decode/xml-rules.js';
-import { realisticMessage, seededRandom } from '../test/support/xml-messages.js';
+import { realisticMessage } from '../test/support/xml-messages.js';
+import { seededRandom } from '../test/support/seeded-random.js';
 
 const { values } = parseArgs({
   options: {

@@ -6,6 +6,7 @@
  */
 import type pg from 'pg';
 import { mucMessage, termToBinary, termToCompressedBinary, xmlTerm } from '../test/support/term-encoder.js';
+import { seededRandom } from '../test/support/seeded-random.js';
 
 const WORDS = ['hello', 'meeting', 'at', 'noon', 'zażółć', 'gęślą', 'jaźń', 'ok', 'see', 'you', 'thanks', 'Ελλάδα', '🙂', 'lunch', 'deploy', 'done'];
 const DOMAINS = ['example.com', 'Example.org', 'chat.example.net', 'brzęczyszczykiewicz.pl'];
@@ -17,17 +18,6 @@ export interface FilledArchive {
   readonly senders: number;
   /** Rows whose sender cannot be written (they stay NULL and go to the report). */
   readonly undecodable: number;
-}
-
-/** A tiny deterministic PRNG: the same rows on every run. */
-function mulberry32(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export function demoPayload(n: number, random: () => number, senders: number): { payload: Buffer; undecodable: boolean } {
@@ -42,7 +32,7 @@ export function demoPayload(n: number, random: () => number, senders: number): {
 }
 
 export async function fillDemoArchive(client: pg.Client, rows: number, seed = 42): Promise<FilledArchive> {
-  const random = mulberry32(seed);
+  const random = seededRandom(seed);
   const rooms = Math.max(1, Math.min(1000, Math.ceil(rows / 500)));
   const senders = Math.max(1, Math.min(50_000, Math.ceil(rows / 20)));
   const roomIds: number[] = [];

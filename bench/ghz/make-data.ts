@@ -1,8 +1,8 @@
 /**
  * Writes ghz's request data for the load tests: batches of 1, 100 and 1,000 archived MUC
  * messages as MongooseIM 3.3 stores them in RDBMS (term_to_binary(Packet, [compressed]), made
- * by a real Erlang VM), base64 in ghz's JSON, plus the same batches as XML for a mixed-format
- * check. Messages vary in sender, resource, id and body length (20 to 600 characters).
+ * by a real Erlang VM), base64 in ghz's JSON. Messages vary in sender, resource, id and body
+ * length (20 to 600 characters).
  *
  *   node dist/bench/ghz/make-data.js OUT_DIR
  */
@@ -10,20 +10,12 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { erlangEncode } from '../../test/support/term-encoder-erlang.js';
 import { mucMessage, xmlTerm } from '../../test/support/term-encoder.js';
+import { seededRandom } from '../../test/support/seeded-random.js';
 
 const DISTINCT_MESSAGES = 1_000;
 const BATCH_SIZES = [1, 100, 1_000] as const;
 /** Messages per stream call in the streaming scenario. */
 export const STREAM_BATCHES_PER_CALL = 10;
-
-/** A small deterministic generator, so that every run sends the same data. */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    return state / 2 ** 32;
-  };
-}
 
 const WORDS = ['hello', 'meeting', 'tomorrow', 'deploy', 'zażółć', 'gęślą', 'jaźń', 'ok', 'thanks', 'review', 'the', 'build', 'is', 'green', '👍', 'lunch?'];
 
@@ -40,7 +32,7 @@ function body(random: () => number): string {
 }
 
 function main(outDir: string): void {
-  const random = seeded(20260325);
+  const random = seededRandom(20260325);
   const specs = Array.from({ length: DISTINCT_MESSAGES }, (_, i) => ({
     jid: `User${i % 250}@Example${i % 7}.COM/res-${Math.floor(random() * 1e6)}`,
     id: `m${i}-${Math.floor(random() * 1e9)}`,

@@ -10,6 +10,7 @@ import { test } from 'node:test';
 import { extractSenderJid } from '../../services/sidecar/decode/index.js';
 import { erlangCases, erlangOracle, erlangRandomMessages } from '../support/erlang-payloads.js';
 import { asReference, describe, hex } from './answer-match.js';
+import { seededRandom } from '../support/seeded-random.js';
 
 type Term =
   | { t: 'atom'; name: Buffer }
@@ -92,20 +93,10 @@ function encode(term: Term, random: () => number): Buffer {
   }
 }
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const SEED = Number(process.env.DECODE_FUZZ_SEED ?? Date.now() % 1_000_000_007);
 
 test(`equivalent encodings answer alike, for Erlang and for us (seed ${SEED})`, () => {
-  const random = rng(SEED);
+  const random = seededRandom(SEED);
   // Uncompressed originals without pids, funs, maps and the like, which the small parser does not read.
   const originals = [...erlangCases(), ...erlangRandomMessages(200, SEED % 100_000)]
     .filter((r) => r.format === 'eterm' && r.payload[0] === 131 && r.payload[1] !== 80)

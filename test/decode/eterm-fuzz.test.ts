@@ -11,21 +11,10 @@ import { deflateSync, inflateSync } from 'node:zlib';
 import { extractSenderJid } from '../../services/sidecar/decode/index.js';
 import { erlangCases, erlangOracle, erlangRandomMessages } from '../support/erlang-payloads.js';
 import { asReference, describe, hex } from './answer-match.js';
+import { seededRandom } from '../support/seeded-random.js';
 
 const SEED = Number(process.env.DECODE_FUZZ_SEED ?? Date.now() % 1_000_000_007);
 const MUTANTS = Number(process.env.DECODE_FUZZ_CASES ?? 6000);
-
-/** mulberry32: small, seeded, good enough to pick mutations. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const INTERESTING_TAGS = [70, 77, 80, 82, 88, 89, 90, 97, 98, 99, 100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111, 112, 113, 114, 115, 116, 117, 118, 119, 120, 0, 255];
 
@@ -109,7 +98,7 @@ function concat(...parts: Uint8Array[]): Uint8Array {
 }
 
 test(`differential fuzzing against binary_to_term: ${MUTANTS} mutants, seed ${SEED}`, (t) => {
-  const random = rng(SEED);
+  const random = seededRandom(SEED);
   const bases = [
     ...erlangCases().filter((c) => c.format === 'eterm'),
     ...erlangRandomMessages(150, SEED % 100_000).filter((r) => r.format === 'eterm'),

@@ -18,7 +18,8 @@ import { DEFAULT_DECODE_LIMITS } from '../../services/sidecar/decode/limits.js';
 import { normalizeJid } from '../../services/sidecar/decode/jid.js';
 import { extractFromXml } from '../../services/sidecar/decode/xml-rules.js';
 import { askXmerl, type OracleAnswer } from '../support/xmerl-oracle.js';
-import { MUC_USER, mutate, seededRandom, variedMessage } from '../support/xml-messages.js';
+import { MUC_USER, mutate, variedMessage } from '../support/xml-messages.js';
+import { seededRandom } from '../support/seeded-random.js';
 
 const BASE_SEED = Number(process.env.XML_FUZZ_SEED ?? 20190626);
 const VARIED = 3000;

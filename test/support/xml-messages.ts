@@ -4,19 +4,7 @@
  * differential tests and its benchmark. The same seed always gives the same payloads.
  */
 
-export type Rand = () => number;
-
-/** mulberry32: small, fast, good enough to spread test cases. */
-export function seededRandom(seed: number): Rand {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import type { Rand } from './seeded-random.js';
 
 export const pick = <T>(rand: Rand, items: readonly T[]): T => items[Math.floor(rand() * items.length)];
 export const chance = (rand: Rand, p: number): boolean => rand() < p;
