@@ -7,6 +7,7 @@
  * progress, checkpoints, rate limits and reports live once in the pipeline.
  */
 import type { PayloadFormat } from '../../services/sidecar/decode/answer.js';
+import type { ErrorCodeName, ExtractItem, ExtractResult, ExtractStream } from '../sidecar-client.js';
 
 /** Primary key of `mam_muc_message`, as decimal strings: ids are 64-bit and must not lose precision. */
 export interface RowKey {
@@ -103,29 +104,9 @@ export interface Backend {
   close(): Promise<void>;
 }
 
-// The decoding stream, structurally identical to `ExtractStream` of clients/sidecar-client.ts, so
-// that the pipeline works with the gRPC client and with an in-process adapter alike.
-export type ErrorCodeName =
-  | 'malformed'
-  | 'not_groupchat'
-  | 'payload_too_large'
-  | 'jid_without_local_part'
-  | 'jid_without_domain';
-
-export interface ExtractItem {
-  key: string;
-  payload: Uint8Array;
-  format?: PayloadFormat;
-}
-
-export type ExtractResult =
-  | { key: string; ok: true; bareJid: string; user: string; server: string }
-  | { key: string; ok: false; code: ErrorCodeName; detail: string };
-
-export interface ExtractStream {
-  extract(items: ExtractItem[]): Promise<ExtractResult[]>;
-  end(): Promise<void>;
-}
+// The decoding stream is the sidecar client's (one definition of items, results and error codes);
+// tests drive the same pipeline with an in-process adapter of the same shape.
+export type { ErrorCodeName, ExtractItem, ExtractResult, ExtractStream };
 
 /** Opens a fresh decoding stream (again after a failure). */
 export type OpenExtractStream = (format: PayloadFormat) => ExtractStream | Promise<ExtractStream>;
