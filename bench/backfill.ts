@@ -151,12 +151,15 @@ async function main(): Promise<void> {
       backends: { type: 'string', default: 'postgres,mariadb' },
       'batch-size': { type: 'string', default: '2000' },
       concurrency: { type: 'string', default: '4' },
+      // Decoding threads of migrate's in-process sidecar (default: its own, the core count).
+      workers: { type: 'string' },
       // The tests' server settings (fsync off...) instead of the servers' durable defaults.
       'fast-server': { type: 'boolean', default: false },
     },
   });
   const sizes = values.rows.split(',').map(Number);
   const migrateArgs = ['--apply-schema', '--batch-size', values['batch-size'], '--concurrency', values.concurrency, '--progress-interval', '3600'];
+  if (values.workers !== undefined) migrateArgs.push('--workers', values.workers);
   const results: Figures[] = [];
   for (const backend of values.backends.split(',')) {
     for (const rows of sizes) {
