@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { startCli, runCli } from '../support/cli-process.js';
+import { REFERENCE_EXAMPLE_XML } from '../support/reference-example.js';
 import { erlangCases, erlangRandomMessages, referenceOutput, type PayloadRecord } from '../support/erlang-payloads.js';
 
 const record = (payload: Uint8Array): Buffer => Buffer.concat([Buffer.from(`${payload.length}\n`), payload]);
@@ -11,19 +12,7 @@ const expectedOutput = (records: readonly PayloadRecord[]): Buffer => Buffer.con
 const cases = erlangCases();
 const referenceEterm = cases.find((c) => c.name === 'reference example (minor 1)');
 
-/** The XML example file of the reference tool (storage reference 6.4): pretty-printed, final newline included. */
-const REFERENCE_XML = Buffer.from(`<message from='coven@chat.shakespeare.lit/firstwitch'
-    id='162BEBB1-F6DB-4D9A-9BD8-CFDCC801A0B2'
-    to='hecate@shakespeare.lit/broom'
-    type='groupchat'>
-  <body>Zażółć gęślą jaźń</body>
-  <x xmlns='http://jabber.org/protocol/muc#user'>
-    <item affiliation='none'
-          jid='gżegżółka@brzęczyszczykiewicz.pl'
-          role='participant'/>
-  </x>
-</message>
-`);
+const REFERENCE_XML = Buffer.from(REFERENCE_EXAMPLE_XML);
 
 test('the reference example answers 37\\ngżegżółka@brzęczyszczykiewicz.pl, as eterm and as xml', async (t) => {
   assert.ok(referenceEterm);

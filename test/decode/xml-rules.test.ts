@@ -10,6 +10,7 @@ import { isSuccess, type Answer } from '../../services/sidecar/decode/answer.js'
 import { DEFAULT_DECODE_LIMITS, type DecodeLimits } from '../../services/sidecar/decode/limits.js';
 import { extractFromXml } from '../../services/sidecar/decode/xml-rules.js';
 import { askXmerl, type OracleAnswer } from '../support/xmerl-oracle.js';
+import { REFERENCE_EXAMPLE_XML } from '../support/reference-example.js';
 
 type Expected = { jid: string } | '-1' | '-2';
 
@@ -30,20 +31,6 @@ const ALICE = { jid: 'alice@example.com' };
 const bytes = (...parts: (string | number[])[]): Uint8Array =>
   Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'utf8') : Buffer.from(p))));
 
-/** tools/migration/sender-jid-from-mam-message.example.xml of MongooseIM, after its `427\n` line. */
-const REFERENCE_EXAMPLE = `<message xmlns='jabber:client'
-        from='coven@chat.shakespeare.lit/firstwitch'
-        id='162BEBB1-F6DB-4D9A-9BD8-CFDCC801A0B2'
-        type='groupchat'>
-        <body>Zażółć gęślą jaźń</body>
-        <x xmlns='http://jabber.org/protocol/muc#user'>
-          <item affiliation='none'
-                jid='gżegżółka@brzęczyszczykiewicz.pl'
-                role='participant' />
-        </x>
-      </message>
-`;
-
 /** Never sent to xmerl: it would try to expand it. */
 const BILLION_LAUGHS = `<!DOCTYPE lolz [<!ENTITY lol "lol">`
   + Array.from({ length: 9 }, (_, k) => `<!ENTITY lol${k + 1} "${`&lol${k === 0 ? '' : k};`.repeat(10)}">`).join('')
@@ -51,12 +38,12 @@ const BILLION_LAUGHS = `<!DOCTYPE lolz [<!ENTITY lol "lol">`
 
 const CASES: readonly Case[] = [
   // The reference tool's own example and its 2023 companions.
-  { name: 'reference example (pretty-printed coven@chat.shakespeare.lit message)', payload: REFERENCE_EXAMPLE,
+  { name: 'reference example (pretty-printed coven@chat.shakespeare.lit message)', payload: REFERENCE_EXAMPLE_XML,
     expected: { jid: 'gżegżółka@brzęczyszczykiewicz.pl' } },
   { name: 'reference unsupported_input example: a type=chat message', expected: '-2',
     payload: "<message from='a@localhost' to='b@localhost' type='chat'>\n    <body>Zażółć gęślą jaźń</body>\n</message>\n" },
   { name: 'reference malformed_input example: <item_malformed>', expected: '-1',
-    payload: REFERENCE_EXAMPLE.replace('<item ', '<item_malformed ') },
+    payload: REFERENCE_EXAMPLE_XML.replace('<item ', '<item_malformed ') },
 
   // Rule 1: well-formedness.
   { name: 'rule 1: duplicate attribute', payload: msg({ inside: "<a b='1' b='2'/>" }), expected: '-1' },
@@ -186,7 +173,7 @@ describe('xml rules, case by case, against xmerl', () => {
   });
 
   it('the reference example is the 427 bytes of the reference tool', () => {
-    assert.equal(Buffer.byteLength(REFERENCE_EXAMPLE, 'utf8'), 427);
+    assert.equal(Buffer.byteLength(REFERENCE_EXAMPLE_XML, 'utf8'), 427);
   });
 
   CASES.forEach((c, k) => {
