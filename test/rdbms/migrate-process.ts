@@ -4,6 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { stopAtExit } from '../support/stop-at-exit.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url)); // dist/test/rdbms -> repo
 
@@ -14,24 +15,19 @@ export interface MigrateProcess {
   kill9(): void;
 }
 
-const alive = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const child of alive) child.kill('SIGKILL');
-});
-
 export function startMigrateProcess(args: readonly string[]): MigrateProcess {
   const child = spawn(process.execPath, ['bin/mim-sender-jid.js', 'migrate', ...args], {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  alive.add(child);
+  const forgetAtExit = stopAtExit(() => void child.kill('SIGKILL'));
   let stdout = '';
   let stderr = '';
   child.stdout?.on('data', (c: Buffer) => (stdout += c.toString()));
   child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
   const done = new Promise<{ status: number | string; stdout: string; stderr: string }>((resolve) => {
     child.on('exit', (code, signal) => {
-      alive.delete(child);
+      forgetAtExit();
       resolve({ status: code ?? signal ?? 'unknown', stdout, stderr });
     });
   });

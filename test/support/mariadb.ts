@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import { freeLoopbackPort } from './postgres-free-port.js';
+import { stopAtExit } from './stop-at-exit.js';
 
 export const MARIADBD = process.env.MIM_MARIADBD ?? '/usr/sbin/mariadbd';
 export const MARIADB_INSTALL_DB = process.env.MIM_MARIADB_INSTALL_DB ?? '/usr/bin/mariadb-install-db';
@@ -25,17 +26,6 @@ export interface MariadbServer {
   stopServer(): Promise<void>;
   startServer(): Promise<void>;
   stop(): Promise<void>;
-}
-
-const running = new Set<() => void>();
-let exitHandlerInstalled = false;
-
-function installExitHandler(): void {
-  if (exitHandlerInstalled) return;
-  exitHandlerInstalled = true;
-  process.on('exit', () => {
-    for (const kill of running) kill();
-  });
 }
 
 export async function startMariadb(options: { database?: string; durable?: boolean } = {}): Promise<MariadbServer> {
@@ -77,8 +67,7 @@ export async function startMariadb(options: { database?: string; durable?: boole
   const killNow = (): void => {
     if (child !== null && child.exitCode === null) child.kill('SIGKILL');
   };
-  installExitHandler();
-  running.add(killNow);
+  const forgetAtExit = stopAtExit(killNow);
 
   const startServer = async (): Promise<void> => {
     const proc = spawn(MARIADBD, args, { stdio: 'ignore' });
@@ -112,7 +101,7 @@ export async function startMariadb(options: { database?: string; durable?: boole
     await startServer();
   } catch (error) {
     killNow();
-    running.delete(killNow);
+    forgetAtExit();
     rmSync(root, { recursive: true, force: true });
     throw error;
   }
@@ -137,7 +126,7 @@ export async function startMariadb(options: { database?: string; durable?: boole
         await stopServer();
       } finally {
         killNow();
-        running.delete(killNow);
+        forgetAtExit();
         rmSync(root, { recursive: true, force: true });
       }
     },

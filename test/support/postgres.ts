@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { freeLoopbackPort } from './postgres-free-port.js';
+import { stopAtExit } from './stop-at-exit.js';
 
 export const PG_BIN_DIR = process.env.MIM_PG_BIN_DIR ?? '/usr/lib/postgresql/15/bin';
 const RUN_AS = 'postgres';
@@ -27,23 +28,6 @@ export interface PostgresServer {
   startServer(): void;
   /** Stops the server and removes its files. Idempotent. */
   stop(): Promise<void>;
-}
-
-const running = new Set<() => void>();
-let exitHandlerInstalled = false;
-
-function installExitHandler(): void {
-  if (exitHandlerInstalled) return;
-  exitHandlerInstalled = true;
-  process.on('exit', () => {
-    for (const stop of running) stop();
-  });
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      for (const stop of running) stop();
-      process.exit(130);
-    });
-  }
 }
 
 function asServerUser(command: string, args: string[]): [string, string[]] {
@@ -104,13 +88,12 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
       // exit path: best effort
     }
   };
-  installExitHandler();
-  running.add(stopQuietly);
+  const forgetAtExit = stopAtExit(stopQuietly);
   try {
     startServer();
   } catch (error) {
     const log = existsSync(logFile) ? readFileSync(logFile, 'utf8') : '';
-    running.delete(stopQuietly);
+    forgetAtExit();
     throw new Error(`${(error as Error).message}\nserver log:\n${log}`);
   }
   const database = options.database ?? 'mim';
@@ -135,7 +118,7 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
       try {
         stopServer('immediate');
       } finally {
-        running.delete(stopQuietly);
+        forgetAtExit();
         rmSync(root, { recursive: true, force: true });
       }
     },
