@@ -10,7 +10,7 @@
  */
 import { inflateSync } from 'node:zlib';
 import { XMLParser } from 'fast-xml-parser';
-import { extractSenderJid, isSuccess, referenceCode, type Answer } from '../services/sidecar/decode/index.js';
+import { extractSenderJid, isSuccess, referenceCode, type Answer } from '../services/decode/index.js';
 import { erlangRandomMessages, type ExpectedAnswer, type PayloadRecord } from '../test/support/erlang-payloads.js';
 
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 100_000);

@@ -7,9 +7,7 @@
  */
 import { parseArgs } from 'node:util';
 import { XMLParser } from 'fast-xml-parser';
-import { isSuccess } from '../services/sidecar/decode/answer.js';
-import { DEFAULT_DECODE_LIMITS } from '../services/sidecar/decode/limits.js';
-import { extractFromXml } from '../services/sidecar/decode/xml-rules.js';
+import { isSuccess, DEFAULT_DECODE_LIMITS, extractFromXml } from '../services/decode/index.js';
 import { realisticMessage } from '../test/support/xml-messages.js';
 import { seededRandom } from '../test/support/seeded-random.js';
 

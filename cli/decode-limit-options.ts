@@ -2,7 +2,7 @@
  * The decode limits as command-line flags, shared by `stdio` and `extract`
  * (same names as the sidecar's flags).
  */
-import { DEFAULT_DECODE_LIMITS, type DecodeLimits } from '../services/sidecar/decode/index.js';
+import { DEFAULT_DECODE_LIMITS, type DecodeLimits } from '../services/decode/index.js';
 
 export const DECODE_LIMIT_OPTIONS = {
   'max-payload-bytes': { type: 'string' },

@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { extractSenderJid, isSuccess, referenceCode, type PayloadFormat } from '../services/sidecar/decode/index.js';
+import { extractSenderJid, isSuccess, referenceCode, type PayloadFormat } from '../services/decode/index.js';
 import type { Subcommand } from './cli.js';
 import { DECODE_LIMIT_HELP, DECODE_LIMIT_OPTIONS, decodeLimitsFromFlags } from './decode-limit-options.js';
 

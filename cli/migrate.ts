@@ -18,7 +18,7 @@ import {
   SchemaNotReadyError,
 } from '../clients/pipeline/run-migration.js';
 import { shardName, type Backend, type ShardSpec } from '../clients/pipeline/types.js';
-import type { PayloadFormat } from '../services/sidecar/decode/answer.js';
+import type { PayloadFormat } from '../services/decode/index.js';
 import type { Subcommand } from './cli.js';
 
 export const URL_ENV = 'MIM_SENDER_JID_DB_URL';

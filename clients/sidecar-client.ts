@@ -12,7 +12,7 @@
  * (`.code`, `.details`), for the caller to decide.
  */
 import * as grpc from '@grpc/grpc-js';
-import type { PayloadFormat } from '../services/sidecar/decode/answer.js';
+import type { PayloadFormat } from '../services/decode/index.js';
 import {
   ErrorCode,
   ExtractSenderJidRequest,

@@ -3,7 +3,7 @@
  * load balancer), or one started in this process on a free loopback port, so that one command
  * does everything.
  */
-import type { PayloadFormat } from '../../services/sidecar/decode/answer.js';
+import type { PayloadFormat } from '../../services/decode/index.js';
 import type { OpenExtractStream } from './types.js';
 
 export interface Decoder {

@@ -5,7 +5,7 @@
  * page is read; commits happen strictly in key order, so the checkpoint never passes a batch that
  * is not committed, and a restart resumes exactly where the last commit left off.
  */
-import type { PayloadFormat } from '../../services/sidecar/decode/answer.js';
+import type { PayloadFormat } from '../../services/decode/index.js';
 import { SILENT_PROGRESS, type ProgressReporter, type ProgressSnapshot } from './progress.js';
 import { TokenBucket, sleep } from './rate-limiter.js';
 import type { NotWrittenRow, ReportSink } from './report.js';

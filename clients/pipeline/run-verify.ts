@@ -2,7 +2,7 @@
  * `verify`: re-decodes a random sample of rows that have `sender_id` and compares the decoded
  * sender with the `mam_server_user` row the id points at.
  */
-import type { PayloadFormat } from '../../services/sidecar/decode/answer.js';
+import type { PayloadFormat } from '../../services/decode/index.js';
 import type { Backend, OpenExtractStream, RowKey } from './types.js';
 
 export const DEFAULT_VERIFY_SAMPLE = 1000;

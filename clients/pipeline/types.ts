@@ -1,27 +1,26 @@
 /**
- * The contract between the shared migration pipeline and a database backend.
+ * The seam between the pipeline (written once: partitions, paging, overlap, ordering, retries,
+ * progress, checkpoints, reports, dry run, verify) and a backend (only what differs per store).
  *
- * A backend adds only what differs per database: its schema step, how to read one page of rows
- * still missing `sender_id`, how to resolve sender ids and write one batch together with the
- * checkpoint, a row estimate, and a sample for `verify`. Paging order, overlap, retries,
- * progress, checkpoints, rate limits and reports live once in the pipeline.
+ * A backend is generic over three types of its own:
+ * - `Key`: what names one record (SQL `{roomId, id}`, Cassandra `(room_jid, with_nick, id)`,
+ *   Elasticsearch `_id`, Riak bucket + key);
+ * - `Cursor`: a position inside one partition, after which the walk continues (a keyset key, a
+ *   token, a search cursor, a listing position);
+ * - `Write`: what one record gets written (SQL `{user, server}`, Cassandra/ES the bare JID, Riak
+ *   `mam_type` + `msg_owner_jid`).
+ * The pipeline never looks inside any of them.
  */
-import type { PayloadFormat } from '../../services/sidecar/decode/answer.js';
+import type { PayloadFormat } from '../../services/decode/index.js';
 import type { ErrorCodeName, ExtractItem, ExtractResult, ExtractStream } from '../sidecar-client.js';
 
-/** Primary key of `mam_muc_message`, as decimal strings: ids are 64-bit and must not lose precision. */
-export interface RowKey {
-  readonly roomId: string;
-  readonly id: string;
-}
+// The decoding stream is the sidecar client's (one definition of items, results and error codes).
+export type { ErrorCodeName, ExtractItem, ExtractResult, ExtractStream };
 
-/** One archived message whose `sender_id` is still NULL. */
-export interface SourceRow {
-  readonly key: RowKey;
-  readonly payload: Uint8Array;
-}
+/** Opens a fresh decoding stream (again after a failure). */
+export type OpenExtractStream = (format: PayloadFormat) => ExtractStream | Promise<ExtractStream>;
 
-/** `--shard K/N`: this process handles the rows whose `room_id % N = K`. */
+/** `--shard K/N`: this process handles a disjoint 1/N of the partitions (for SQL: `room_id % N = K`). */
 export interface ShardSpec {
   readonly index: number;
   readonly count: number;
@@ -29,87 +28,153 @@ export interface ShardSpec {
 
 export const WHOLE_TABLE: ShardSpec = Object.freeze({ index: 0, count: 1 });
 
-/** Name of a shard's checkpoint row: `K/N`. */
+/** Name of a shard: `K/N`. */
 export function shardName(shard: ShardSpec): string {
   return `${shard.index}/${shard.count}`;
 }
 
-/** A decoded, split sender for one row: the row will get the id of `(server, user)`. */
-export interface SenderWrite {
-  readonly key: RowKey;
-  readonly user: string;
-  readonly server: string;
+/**
+ * Why a record was not written: a decoding failure (the decoder's error codes), a JID the store
+ * cannot hold, or a write the store refused for that one record (not retried).
+ */
+export type NotWrittenReason = ErrorCodeName | 'jid_not_storable' | 'write_refused';
+
+/**
+ * One part of the data, walked in order by one walker at a time; several partitions are walked
+ * concurrently. Its `name` is stable across runs: checkpoints and logs use it.
+ */
+export interface Partition {
+  readonly name: string;
+}
+
+export interface SourceRecord<Key> {
+  readonly key: Key;
+  readonly payload: Uint8Array;
+}
+
+export interface Page<Key, Cursor> {
+  /** Records that still need their write (a backend that cannot filter in the query filters here). */
+  readonly records: readonly SourceRecord<Key>[];
+  /** Where the next page starts; also the checkpoint once this page's batch is written. */
+  readonly cursor: Cursor;
+  /** True when nothing is left after `cursor` in this partition. */
+  readonly end: boolean;
+}
+
+/** How much one page may hold: a page stops at whichever limit it reaches first. */
+export interface PageLimits {
+  readonly rows: number;
+  readonly bytes: number;
+}
+
+/** The backend's verdict on one decoding answer. */
+export type Decision<Write> =
+  | { readonly write: Write }
+  | { readonly reason: NotWrittenReason; readonly detail: string };
+
+export interface NotWrittenRecord<Key> {
+  readonly key: Key;
+  readonly reason: NotWrittenReason;
+  readonly detail: string;
+}
+
+export interface PlannedWrite<Key, Write> {
+  readonly key: Key;
+  readonly write: Write;
+}
+
+export interface WriteOutcome<Key> {
+  /** Records this batch changed (records changed meanwhile by someone else are not counted). */
+  readonly written: number;
+  /** Records the store refused one by one (never retried): reported. */
+  readonly refused?: readonly NotWrittenRecord<Key>[];
 }
 
 export interface SchemaStatus {
-  /** True when `sender_id` and its index exist. */
+  /** True when everything the backfill writes exists. */
   readonly ready: boolean;
   /** What is missing, in words. */
   readonly missing: string[];
-  /** The statements of the upgrade guide (storage reference §7) that would fix it. */
+  /** The upgrade guide's statements (or requests) that would fix it. */
   readonly statements: string[];
 }
 
-export interface WriteOutcome {
-  /** Rows whose `sender_id` this batch set (rows set meanwhile by someone else are not counted). */
-  readonly written: number;
-}
+/**
+ * Where a partition's place is kept:
+ * - `in-write`: the backend stores `cursor` inside the batch's own transaction (`writeBatch`
+ *   receives it and must commit both together, after `earlierCommitted` resolved);
+ * - `after-write`: the pipeline calls `saveCheckpoint` once the batch and every earlier batch of
+ *   the partition are written (writes are idempotent, so a batch written twice is harmless);
+ * - `none`: the data itself says what is done (records already written are not read again).
+ */
+export type CheckpointMode = 'in-write' | 'after-write' | 'none';
 
-/** A row with `sender_id` set, joined with its `mam_server_user` row (null when that id is absent). */
-export interface VerifySample {
-  readonly key: RowKey;
+/** One sampled record for `verify`: its payload and what the store holds for it. */
+export interface VerifySample<Key> {
+  readonly key: Key;
   readonly payload: Uint8Array;
-  readonly senderId: string;
-  readonly user: string | null;
-  readonly server: string | null;
+  /** What the store holds, in words, for mismatch lines. */
+  readonly stored: string;
 }
 
-export interface Backend {
-  /** `postgres`, `mysql`, `mssql`: used in logs, report and checkpoint names. */
+export interface Mismatch {
+  readonly kind: string;
+  readonly detail: string;
+}
+
+export interface Backend<Key = unknown, Cursor = unknown, Write = unknown> {
+  /** `postgres`, `cassandra`, ...: logs, report and checkpoint names. */
   readonly name: string;
+  /** The payload format this store keeps unless told otherwise (`--format`). */
+  readonly defaultFormat: PayloadFormat;
+  readonly checkpointMode: CheckpointMode;
+
+  /** The key's own field names and values, for report lines, logs and `verify` output. */
+  describeKey(key: Key): Record<string, string>;
+  /** A cursor in words, for the "resuming ... after ..." log line. */
+  describeCursor(cursor: Cursor): string;
+
   checkSchema(): Promise<SchemaStatus>;
-  /** Runs the missing statements of `checkSchema()`; returns the statements run. */
+  /** Runs what `checkSchema()` found missing; returns what it ran. */
   applySchema(): Promise<string[]>;
-  /** Creates our own checkpoint table when missing (not MongooseIM's schema, so no flag needed). */
-  ensureCheckpointTable(): Promise<void>;
-  /** The last key committed for this shard, or null (also when the checkpoint table does not exist). */
-  readCheckpoint(shard: ShardSpec): Promise<RowKey | null>;
-  deleteCheckpoint(shard: ShardSpec): Promise<void>;
-  /** A cheap estimate of the rows this shard still has to walk, for the progress bar's ETA. */
-  estimateRows(shard: ShardSpec): Promise<number>;
-  /** Up to `limit` rows with `sender_id IS NULL`, keys strictly after `after`, in `(room_id, id)` order. */
-  readPage(after: RowKey | null, limit: number, shard: ShardSpec): Promise<SourceRow[]>;
+
+  /** This shard's partitions, the same names on every run. */
+  partitions(shard: ShardSpec): Promise<Partition[]>;
+  /** Creates the backend's own checkpoint store when missing (not MongooseIM's schema). */
+  prepareCheckpoints?(): Promise<void>;
+  /** The partition's saved place, or null (also when the store has none yet). */
+  readCheckpoint?(partition: Partition): Promise<Cursor | null>;
+  /** `after-write` only. */
+  saveCheckpoint?(partition: Partition, cursor: Cursor): Promise<void>;
+  deleteCheckpoint?(partition: Partition): Promise<void>;
+  /** A cheap estimate of the records these partitions still hold, for the progress line (0: unknown). */
+  estimate(partitions: readonly Partition[]): Promise<number>;
+
+  readPage(partition: Partition, after: Cursor | null, limits: PageLimits): Promise<Page<Key, Cursor>>;
+  /** What to write for one answer, or why not (the store's rules: a JID too long, `-2` for Riak, ...). */
+  decide(record: SourceRecord<Key>, answer: ExtractResult): Decision<Write>;
   /**
-   * Null when `(user, server)` can be stored in `mam_server_user`, else why not (too long for the
-   * column, a character the column cannot hold). Checked before writing so that one bad JID
-   * cannot fail a whole batch forever.
-   */
-  checkStorable(user: string, server: string): string | null;
-  /**
-   * Resolves every sender to its `mam_server_user` id (creating missing rows), then sets
-   * `sender_id` where still NULL and stores `checkpoint` for `shard`, both in one transaction.
-   * `beforeCommit` resolves when every earlier batch has committed: the checkpoint may never pass
-   * an uncommitted batch, so the commit waits for it (the statements before it do not).
+   * Writes one batch (possibly empty: the cursor still advances). `earlierCommitted` resolves
+   * when every earlier batch of this partition is written; a backend with `in-write` checkpoints
+   * commits only after it, and stores `cursor` in the same transaction.
    */
   writeBatch(
-    writes: readonly SenderWrite[],
-    checkpoint: RowKey,
-    shard: ShardSpec,
-    beforeCommit: Promise<void>,
-  ): Promise<WriteOutcome>;
-  /** Up to `size` random rows with `sender_id` set, joined with their `mam_server_user` row. */
-  sampleForVerify(size: number): Promise<VerifySample[]>;
-  /** True for errors worth a retry after a pause: connection lost, server restarting, deadlock. */
+    partition: Partition,
+    writes: readonly PlannedWrite<Key, Write>[],
+    cursor: Cursor,
+    earlierCommitted: Promise<void>,
+  ): Promise<WriteOutcome<Key>>;
+
+  /** Up to `size` random records that already have their write, with what the store holds. */
+  sampleForVerify(size: number): Promise<VerifySample<Key>[]>;
+  /** Null when the stored value is what `answer` says it should be, else the mismatch. */
+  verifyAnswer(sample: VerifySample<Key>, answer: ExtractResult): Promise<Mismatch | null> | Mismatch | null;
+
+  /** True for errors worth a retry after a pause: connection lost, node restarting, overloaded. */
   isTransient(error: unknown): boolean;
   close(): Promise<void>;
 }
 
-// The decoding stream is the sidecar client's (one definition of items, results and error codes);
-// tests drive the same pipeline with an in-process adapter of the same shape.
-export type { ErrorCodeName, ExtractItem, ExtractResult, ExtractStream };
-
-/** Opens a fresh decoding stream (again after a failure). */
-export type OpenExtractStream = (format: PayloadFormat) => ExtractStream | Promise<ExtractStream>;
-
-/** Why a row was not written: a decoding failure, or a JID the column cannot store. */
-export type NotWrittenReason = ErrorCodeName | 'jid_not_storable';
+/** A backend of any key, cursor and write types (what the CLI and the pipeline hold). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyBackend = Backend<any, any, any>;

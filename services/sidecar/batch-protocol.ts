@@ -2,7 +2,7 @@
  * What the server and a worker say to each other: one task per batch, one outcome per task.
  * Kept apart from worker.ts so that the main thread never loads the decoder.
  */
-import type { DecodeLimits } from './decode/limits.js';
+import type { DecodeLimits } from '../decode/index.js';
 
 export interface WorkerSettings {
   readonly limits: DecodeLimits;

@@ -7,7 +7,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
-import { DEFAULT_DECODE_LIMITS, type DecodeLimits } from './decode/limits.js';
+import { DEFAULT_DECODE_LIMITS, type DecodeLimits } from '../decode/index.js';
 
 export const DEFAULT_LISTEN = '127.0.0.1:50051';
 export const DEFAULT_METRICS_LISTEN = '127.0.0.1:9464';

@@ -8,9 +8,7 @@
  * never copied. The encoded response comes back as one buffer.
  */
 import { workerData } from 'node:worker_threads';
-import type { PayloadFormat as DecodeFormat } from './decode/answer.js';
-import { extractSenderJid } from './decode/extract.js';
-import { splitBareJid } from './decode/jid.js';
+import { type PayloadFormat as DecodeFormat, extractSenderJid, splitBareJid } from '../decode/index.js';
 import { OUTCOMES, type BatchOutcome, type BatchRefused, type BatchTask, type Outcome, type WorkerSettings } from './batch-protocol.js';
 import {
   ErrorCode,

@@ -1,5 +1,5 @@
 /** Comparing our Answer with the answer Erlang computed. */
-import { isSuccess, referenceCode, type Answer } from '../../services/sidecar/decode/index.js';
+import { isSuccess, referenceCode, type Answer } from '../../services/decode/index.js';
 import type { ExpectedAnswer } from '../support/erlang-payloads.js';
 
 /** Our answer in the reference's terms: the JID, or '-1' / '-2'. */

@@ -1,9 +1,9 @@
 /** Every named case the Erlang generator makes (semantics page rules 0-7, Unicode, compression) answers as Erlang does. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { extractSenderJid, isSuccess } from '../../services/sidecar/decode/index.js';
+import { extractSenderJid, isSuccess } from '../../services/decode/index.js';
 import { erlangCases } from '../support/erlang-payloads.js';
-import { useReusableInflater } from '../../services/sidecar/decode/eterm-inflate.js';
+import { useReusableInflater } from '../../services/decode/eterm-inflate.js';
 import { asReference, describe } from './answer-match.js';
 
 const cases = erlangCases().filter((c) => c.format === 'eterm');

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { deflateSync, inflateSync } from 'node:zlib';
-import { extractSenderJid } from '../../services/sidecar/decode/index.js';
+import { extractSenderJid } from '../../services/decode/index.js';
 import { erlangCases, erlangOracle, erlangRandomMessages } from '../support/erlang-payloads.js';
 import { asReference, describe, hex } from './answer-match.js';
 import { seededRandom } from '../support/seeded-random.js';

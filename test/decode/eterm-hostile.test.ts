@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { deflateSync } from 'node:zlib';
-import { DEFAULT_DECODE_LIMITS, extractSenderJid, isSuccess, type Answer } from '../../services/sidecar/decode/index.js';
+import { DEFAULT_DECODE_LIMITS, extractSenderJid, isSuccess, type Answer } from '../../services/decode/index.js';
 import { erlangOracle } from '../support/erlang-payloads.js';
 import { asReference, describe } from './answer-match.js';
 

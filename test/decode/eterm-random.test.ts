@@ -1,7 +1,7 @@
 /** Realistic messages made by Erlang: eterm, compressed eterm (and xml through 'auto') answer as Erlang does. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { extractSenderJid } from '../../services/sidecar/decode/index.js';
+import { extractSenderJid } from '../../services/decode/index.js';
 import { erlangRandomMessages } from '../support/erlang-payloads.js';
 import { asReference, describe } from './answer-match.js';
 

@@ -1,7 +1,7 @@
 /** JID lower-casing against Erlang's own string:lowercase/1, code point by code point; splitting. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { lowercasePerCodePoint, normalizeJid, splitBareJid } from '../../services/sidecar/decode/index.js';
+import { lowercasePerCodePoint, normalizeJid, splitBareJid } from '../../services/decode/index.js';
 import { erlangLowercaseTable } from '../support/erlang-payloads.js';
 
 test('every code point lower-cases as string:lowercase/1 does', () => {

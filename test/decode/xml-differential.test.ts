@@ -13,10 +13,10 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { XMLParser } from 'fast-xml-parser';
-import { isSuccess, type Answer } from '../../services/sidecar/decode/answer.js';
-import { DEFAULT_DECODE_LIMITS } from '../../services/sidecar/decode/limits.js';
-import { normalizeJid } from '../../services/sidecar/decode/jid.js';
-import { extractFromXml } from '../../services/sidecar/decode/xml-rules.js';
+import { isSuccess, type Answer } from '../../services/decode/answer.js';
+import { DEFAULT_DECODE_LIMITS } from '../../services/decode/limits.js';
+import { normalizeJid } from '../../services/decode/jid.js';
+import { extractFromXml } from '../../services/decode/xml-rules.js';
 import { askXmerl, type OracleAnswer } from '../support/xmerl-oracle.js';
 import { MUC_USER, mutate, variedMessage } from '../support/xml-messages.js';
 import { seededRandom } from '../support/seeded-random.js';

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { XML_LETTER_RANGES, XML_NAME_CHAR_RANGES, isNameChar, isNameStartChar } from '../../services/sidecar/decode/xml-name-chars.js';
+import { XML_LETTER_RANGES, XML_NAME_CHAR_RANGES, isNameChar, isNameStartChar } from '../../services/decode/xml-name-chars.js';
 import { xmerlNameCharRanges } from '../support/xmerl-oracle.js';
 
 describe('xml name characters', () => {

@@ -6,9 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import { isSuccess, type Answer } from '../../services/sidecar/decode/answer.js';
-import { DEFAULT_DECODE_LIMITS, type DecodeLimits } from '../../services/sidecar/decode/limits.js';
-import { extractFromXml } from '../../services/sidecar/decode/xml-rules.js';
+import { isSuccess, type Answer } from '../../services/decode/answer.js';
+import { DEFAULT_DECODE_LIMITS, type DecodeLimits } from '../../services/decode/limits.js';
+import { extractFromXml } from '../../services/decode/xml-rules.js';
 import { askXmerl, type OracleAnswer } from '../support/xmerl-oracle.js';
 import { REFERENCE_EXAMPLE_XML } from '../support/reference-example.js';
 
