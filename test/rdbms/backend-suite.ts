@@ -11,7 +11,7 @@ import { MemoryReport } from '../../clients/pipeline/report.js';
 import type { ProgressReporter } from '../../clients/pipeline/progress.js';
 import { buildDataset, PREEXISTING_USERS, ROOMS, type DatasetRow, type Expected } from './dataset.js';
 import { pairKey, rowKey, type DatabaseFixture, type TestDatabase } from './fixture.js';
-import { openInProcessStream } from './in-process-stream.js';
+import { openInProcessStream } from '../support/in-process-stream.js';
 
 const BATCH_SIZE = 16;
 const CONCURRENCY = 3;

@@ -16,8 +16,8 @@ import { PostgresBackend } from '../../clients/postgres.js';
 import { freeLoopbackPort } from '../support/postgres-free-port.js';
 import { MONGOOSEIM_33_PG_SCHEMA, startPostgres, type PostgresServer } from '../support/postgres.js';
 import { startSidecarProcess, type SidecarProcess } from '../support/sidecar-process.js';
-import { openInProcessStream } from './in-process-stream.js';
-import { startMigrateProcess } from './migrate-process.js';
+import { openInProcessStream } from '../support/in-process-stream.js';
+import { startMigrateProcess } from '../support/migrate-process.js';
 
 const KILL_ROWS = 200_000;
 const KILLS = 5;

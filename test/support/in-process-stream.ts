@@ -3,9 +3,9 @@
  * answered in order like the sidecar client's stream. Lets the pipeline suites isolate the
  * database side; the end-to-end suites use the real sidecar.
  */
-import type { PayloadFormat } from '../../services/decode/answer.js';
-import { extractSenderJid } from '../../services/decode/extract.js';
-import { splitBareJid } from '../../services/decode/jid.js';
+import type { PayloadFormat } from '../../services/decode/index.js';
+import { extractSenderJid } from '../../services/decode/index.js';
+import { splitBareJid } from '../../services/decode/index.js';
 import type { ExtractItem, ExtractResult, ExtractStream } from '../../clients/pipeline/types.js';
 
 export function inProcessExtract(items: readonly ExtractItem[], format: PayloadFormat): ExtractResult[] {

@@ -4,9 +4,9 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { stopAtExit } from '../support/stop-at-exit.js';
+import { stopAtExit } from './stop-at-exit.js';
 
-const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url)); // dist/test/rdbms -> repo
+const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url)); // dist/test/support -> repo
 
 export interface MigrateProcess {
   readonly child: ChildProcess;
