@@ -1,0 +1,248 @@
+/**
+ * MongooseIM's Cassandra MUC archive as a pipeline backend. Every message is stored twice: the
+ * `with_nick = ''` copy gets the sender's bare JID, as MongooseIM 3.4 writes it; the nick copies
+ * get `''` (again as 3.4 writes them) only with `fillNickCopies`. A nick copy's `''` does not depend
+ * on what its payload says, so it is written whatever the decoder answers (its payload is still
+ * decoded with the batch: one batch, one answer per record, no special path in the pipeline).
+ * Writes are single-row prepared UPDATEs, idempotent, so a batch written twice after a crash is
+ * harmless and the `after-write` checkpoints may lag behind the data.
+ */
+import type { Client } from 'cassandra-driver';
+import { senderOf } from '../../pipeline/decisions.js';
+import type {
+  Backend,
+  Decision,
+  ExtractResult,
+  Mismatch,
+  NotWrittenRecord,
+  Page,
+  PageLimits,
+  Partition,
+  PlannedWrite,
+  SchemaStatus,
+  ShardSpec,
+  SourceRecord,
+  VerifySample,
+  WriteOutcome,
+} from '../../pipeline/types.js';
+import { describeRangeCursor, describeRowKey, type RangeCursor, type RowKey } from './keys.js';
+import { RangeReader, type ScannedRow } from './range-reader.js';
+import { CHECKPOINT_TABLE, MESSAGE_TABLE, applySchema, checkSchema, createCheckpointTableStatement } from './schema.js';
+import { MAX_TOKEN, MIN_TOKEN, rangeNamed, rangesOfShard } from './token-ranges.js';
+import { isTransientCassandraError } from './transient-errors.js';
+
+/** Writes in flight per batch: the driver spreads them over its connections (token-aware). */
+const WRITES_IN_FLIGHT_PER_BATCH = 32;
+/**
+ * A value of an indexed column becomes a partition key of the index table, and partition keys are
+ * at most 65,535 bytes: a longer JID would be refused by the node, so it is reported instead.
+ */
+export const MAX_FROM_JID_BYTES = 65_535;
+
+export interface CassandraBackendOptions {
+  readonly client: Client;
+  /** Validated CQL identifier. */
+  readonly keyspace: string;
+  readonly consistency: number;
+  readonly fillNickCopies: boolean;
+  /** Random source of `verify`'s sample (seeded by tests). */
+  readonly random?: () => number;
+}
+
+/** The value written into `from_jid`: a bare JID for the `''` copy, `''` for a nick copy. */
+export type FromJid = string;
+
+export class CassandraBackend implements Backend<RowKey, RangeCursor, FromJid> {
+  readonly name = 'cassandra';
+  readonly defaultFormat = 'eterm' as const;
+  readonly checkpointMode = 'after-write' as const;
+
+  private readonly client: Client;
+  private readonly keyspace: string;
+  private readonly table: string;
+  private readonly consistency: number;
+  private readonly fillNickCopies: boolean;
+  private readonly random: () => number;
+  private readonly reader: RangeReader;
+  /** Checkpoints of a walk with nick copies are not those of one without: the second must still visit them. */
+  private readonly walkPrefix: string;
+
+  constructor(options: CassandraBackendOptions) {
+    this.client = options.client;
+    this.keyspace = options.keyspace;
+    this.table = `${options.keyspace}.${MESSAGE_TABLE}`;
+    this.consistency = options.consistency;
+    this.fillNickCopies = options.fillNickCopies;
+    this.random = options.random ?? Math.random;
+    this.walkPrefix = options.fillNickCopies ? 'blank-and-nick-copies' : 'blank-copies';
+    this.reader = new RangeReader({
+      client: this.client,
+      table: this.table,
+      consistency: this.consistency,
+      wanted: (row) => this.needsWrite(row),
+    });
+  }
+
+  private needsWrite(row: ScannedRow): boolean {
+    if (row.from_jid !== null) return false;
+    return row.with_nick === '' || this.fillNickCopies;
+  }
+
+  describeKey(key: RowKey): Record<string, string> {
+    return describeRowKey(key);
+  }
+
+  describeCursor(cursor: RangeCursor): string {
+    return describeRangeCursor(cursor);
+  }
+
+  checkSchema(): Promise<SchemaStatus> {
+    return checkSchema(this.client, this.keyspace);
+  }
+
+  applySchema(): Promise<string[]> {
+    return applySchema(this.client, this.keyspace);
+  }
+
+  async partitions(shard: ShardSpec): Promise<Partition[]> {
+    return rangesOfShard(shard);
+  }
+
+  async prepareCheckpoints(): Promise<void> {
+    await this.client.execute(createCheckpointTableStatement(this.keyspace));
+  }
+
+  private checkpointName(partition: Partition): string {
+    return `${this.walkPrefix}/${partition.name}`;
+  }
+
+  async readCheckpoint(partition: Partition): Promise<RangeCursor | null> {
+    let result;
+    try {
+      result = await this.client.execute(
+        `SELECT token, room_jid, with_nick, id FROM ${this.keyspace}.${CHECKPOINT_TABLE} WHERE walk = ?`,
+        [this.checkpointName(partition)],
+        { prepare: true, consistency: this.consistency },
+      );
+    } catch (error) {
+      // No table yet: nothing was ever saved (a dry run never creates it).
+      if (/unconfigured table/i.test((error as Error).message)) return null;
+      throw error;
+    }
+    const row = result.rows[0];
+    if (row === undefined) return null;
+    return {
+      token: String(row['token']),
+      roomJid: row['room_jid'] as string,
+      withNick: row['with_nick'] as string,
+      id: String(row['id']),
+    };
+  }
+
+  async saveCheckpoint(partition: Partition, cursor: RangeCursor): Promise<void> {
+    await this.client.execute(
+      `INSERT INTO ${this.keyspace}.${CHECKPOINT_TABLE} (walk, token, room_jid, with_nick, id, updated_at) VALUES (?, ?, ?, ?, ?, toTimestamp(now()))`,
+      [this.checkpointName(partition), BigInt(cursor.token), cursor.roomJid, cursor.withNick, BigInt(cursor.id)],
+      { prepare: true, consistency: this.consistency, isIdempotent: true },
+    );
+  }
+
+  async deleteCheckpoint(partition: Partition): Promise<void> {
+    await this.client.execute(`DELETE FROM ${this.keyspace}.${CHECKPOINT_TABLE} WHERE walk = ?`, [this.checkpointName(partition)], {
+      prepare: true,
+      consistency: this.consistency,
+      isIdempotent: true,
+    });
+  }
+
+  /** Unknown: counting rows in Cassandra means reading them all. */
+  async estimate(): Promise<number> {
+    return 0;
+  }
+
+  readPage(partition: Partition, after: RangeCursor | null, limits: PageLimits): Promise<Page<RowKey, RangeCursor>> {
+    return this.reader.readPage(rangeNamed(partition.name), after, limits);
+  }
+
+  decide(record: SourceRecord<RowKey>, answer: ExtractResult): Decision<FromJid> {
+    if (record.key.withNick !== '') return { write: '' };
+    return this.senderJid(answer);
+  }
+
+  private senderJid(answer: ExtractResult): Decision<FromJid> {
+    const sender = senderOf(answer);
+    if (!('write' in sender)) return sender;
+    const bytes = Buffer.byteLength(sender.write.bareJid, 'utf8');
+    if (bytes > MAX_FROM_JID_BYTES) {
+      return { reason: 'jid_not_storable', detail: `JID of ${bytes} bytes: an indexed from_jid holds at most ${MAX_FROM_JID_BYTES}` };
+    }
+    return { write: sender.write.bareJid };
+  }
+
+  async writeBatch(_partition: Partition, writes: readonly PlannedWrite<RowKey, FromJid>[]): Promise<WriteOutcome<RowKey>> {
+    const update = `UPDATE ${this.table} SET from_jid = ? WHERE room_jid = ? AND with_nick = ? AND id = ?`;
+    const refused: NotWrittenRecord<RowKey>[] = [];
+    let transient: unknown = null;
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < writes.length && transient === null) {
+        const { key, write } = writes[next++];
+        try {
+          await this.client.execute(update, [write, key.roomJid, key.withNick, BigInt(key.id)], {
+            prepare: true,
+            consistency: this.consistency,
+            isIdempotent: true,
+          });
+        } catch (error) {
+          // A node that is down or slow fails the whole batch (retried from the last checkpoint);
+          // a row the node refuses is reported and the batch goes on.
+          if (isTransientCassandraError(error)) transient ??= error;
+          else refused.push({ key, reason: 'write_refused', detail: (error as Error).message });
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(WRITES_IN_FLIGHT_PER_BATCH, writes.length) }, worker));
+    if (transient !== null) throw transient;
+    return { written: writes.length - refused.length, refused };
+  }
+
+  /**
+   * Random `''` copies that have a sender: each try starts at a random token and takes one row
+   * of the first page there, so the sample spreads over the ring (bounded tries, never a full scan).
+   */
+  async sampleForVerify(size: number): Promise<VerifySample<RowKey>[]> {
+    const found = new Map<string, VerifySample<RowKey>>();
+    const query = `SELECT room_jid, with_nick, id, from_jid, message FROM ${this.table} WHERE token(room_jid, with_nick) > ? LIMIT 200`;
+    const maxTries = size * 4 + 10;
+    for (let tries = 0; tries < maxTries && found.size < size; tries++) {
+      const span = MAX_TOKEN - MIN_TOKEN;
+      const start = MIN_TOKEN + (span * BigInt(Math.floor(this.random() * 1_000_000))) / 1_000_000n;
+      const result = await this.client.execute(query, [start], { prepare: true, consistency: this.consistency, fetchSize: 200 });
+      const candidates = result.rows.filter((r) => r['with_nick'] === '' && typeof r['from_jid'] === 'string' && r['from_jid'] !== '');
+      if (candidates.length === 0) continue;
+      const row = candidates[Math.floor(this.random() * candidates.length)];
+      const key: RowKey = { roomJid: row['room_jid'] as string, withNick: '', id: String(row['id']) };
+      found.set(`${key.roomJid}\u0000${key.id}`, { key, payload: (row['message'] as Buffer | null) ?? Buffer.alloc(0), stored: row['from_jid'] as string });
+    }
+    return [...found.values()];
+  }
+
+  verifyAnswer(sample: VerifySample<RowKey>, answer: ExtractResult): Mismatch | null {
+    const decision = this.senderJid(answer);
+    if (!('write' in decision)) {
+      return { kind: 'set_but_undecodable', detail: `from_jid is '${sample.stored}' but the payload gives no sender: ${decision.reason} (${decision.detail})` };
+    }
+    if (decision.write !== sample.stored) {
+      return { kind: 'different_sender', detail: `from_jid is '${sample.stored}', the payload says '${decision.write}'` };
+    }
+    return null;
+  }
+
+  isTransient(error: unknown): boolean {
+    return isTransientCassandraError(error);
+  }
+
+  async close(): Promise<void> {
+    await this.client.shutdown();
+  }
+}

@@ -1,0 +1,137 @@
+/**
+ * Reads one token range in order with driver paging, and picks the rows that still need a write.
+ * A walk keeps the driver's page state between two `readPage` calls of the same range, so the
+ * usual path is one query per driver page; a walk resumed from a stored cursor (a new run, or a
+ * retry after an error) first reads the rest of the cursor's own partition, then the partitions
+ * of larger tokens. Never `ALLOW FILTERING`: the only filter is on the token, which the node
+ * answers from its own partition order.
+ */
+import type { Client } from 'cassandra-driver';
+import type { Page, PageLimits, SourceRecord } from '../../pipeline/types.js';
+import { sameCursor, type RangeCursor, type RowKey } from './keys.js';
+import type { TokenRange } from './token-ranges.js';
+
+const COLUMNS = 'token(room_jid, with_nick) AS t, room_jid, with_nick, id, from_jid, message';
+
+/** Rows per driver page: a page of records holds about half as many records as rows scanned (two copies per message). */
+const MIN_FETCH_SIZE = 100;
+const MAX_FETCH_SIZE = 5000;
+
+export interface ScannedRow {
+  readonly t: bigint;
+  readonly room_jid: string;
+  readonly with_nick: string;
+  readonly id: bigint;
+  readonly from_jid: string | null;
+  readonly message: Buffer | null;
+}
+
+export interface ReaderOptions {
+  readonly client: Client;
+  readonly table: string;
+  readonly consistency: number;
+  /** Which scanned rows become records; the rest are passed over (already done, or not ours). */
+  readonly wanted: (row: ScannedRow) => boolean;
+}
+
+type Query = { readonly cql: string; readonly params: unknown[] };
+
+/** One range's walk from a cursor: queued queries, the current driver page, the page state. */
+class RangeWalk {
+  private readonly queries: Query[];
+  private rows: ScannedRow[] = [];
+  private next = 0;
+  private pageState: string | undefined;
+  private queryStarted = false;
+  position: RangeCursor | null;
+
+  constructor(range: TokenRange, after: RangeCursor | null, table: string) {
+    this.position = after;
+    const scan = (fromToken: bigint): Query => ({
+      cql: `SELECT ${COLUMNS} FROM ${table} WHERE token(room_jid, with_nick) > ? AND token(room_jid, with_nick) <= ?`,
+      params: [fromToken, range.end],
+    });
+    this.queries =
+      after === null
+        ? [scan(range.start)]
+        : [
+            {
+              cql: `SELECT ${COLUMNS} FROM ${table} WHERE room_jid = ? AND with_nick = ? AND id < ?`,
+              params: [after.roomJid, after.withNick, BigInt(after.id)],
+            },
+            scan(BigInt(after.token)),
+          ];
+  }
+
+  /** The next row, or null at the end of the range. */
+  async take(options: ReaderOptions, fetchSize: number): Promise<ScannedRow | null> {
+    while (this.next >= this.rows.length) {
+      const query = this.queries[0];
+      if (query === undefined) return null;
+      if (this.queryStarted && this.pageState === undefined) {
+        this.queries.shift();
+        this.queryStarted = false;
+        continue;
+      }
+      const result = await options.client.execute(query.cql, query.params, {
+        prepare: true,
+        fetchSize,
+        pageState: this.pageState,
+        consistency: options.consistency,
+        isIdempotent: true,
+      });
+      this.queryStarted = true;
+      this.pageState = result.pageState ?? undefined;
+      this.rows = result.rows as unknown as ScannedRow[];
+      this.next = 0;
+    }
+    const row = this.rows[this.next++];
+    this.position = { token: row.t.toString(), roomJid: row.room_jid, withNick: row.with_nick, id: row.id.toString() };
+    return row;
+  }
+
+  /** True when nothing is buffered and no query has pages left. */
+  get exhausted(): boolean {
+    if (this.next < this.rows.length) return false;
+    if (this.queries.length > 1) return false;
+    return this.queries.length === 0 || (this.queryStarted && this.pageState === undefined);
+  }
+}
+
+export class RangeReader {
+  private readonly walks = new Map<string, RangeWalk>();
+
+  constructor(private readonly options: ReaderOptions) {}
+
+  async readPage(range: TokenRange, after: RangeCursor | null, limits: PageLimits): Promise<Page<RowKey, RangeCursor>> {
+    let walk = this.walks.get(range.name);
+    if (walk === undefined || !sameCursor(walk.position, after)) {
+      walk = new RangeWalk(range, after, this.options.table);
+      this.walks.set(range.name, walk);
+    }
+    const fetchSize = Math.min(MAX_FETCH_SIZE, Math.max(MIN_FETCH_SIZE, limits.rows * 2));
+    // Bounds a page's work when most rows are done already (a re-run): the cursor still advances.
+    const scanLimit = limits.rows * 2 + MIN_FETCH_SIZE;
+    const records: SourceRecord<RowKey>[] = [];
+    let bytes = 0;
+    let scanned = 0;
+    try {
+      while (records.length < limits.rows && bytes < limits.bytes && scanned < scanLimit) {
+        const row = await walk.take(this.options, fetchSize);
+        if (row === null) break;
+        scanned++;
+        if (!this.options.wanted(row)) continue;
+        const payload = row.message ?? Buffer.alloc(0);
+        records.push({ key: { roomJid: row.room_jid, withNick: row.with_nick, id: row.id.toString() }, payload });
+        bytes += payload.length;
+      }
+    } catch (error) {
+      // A failed fetch leaves the walk's page state unusable: the retry starts from its cursor.
+      this.walks.delete(range.name);
+      throw error;
+    }
+    const end = walk.exhausted;
+    if (end) this.walks.delete(range.name);
+    return { records, cursor: walk.position, end };
+  }
+}

@@ -1,0 +1,76 @@
+/**
+ * The upgrade guide's step 1 for Cassandra (`from_jid` and its secondary index), checked through
+ * `system_schema` and applied idempotently, plus the small table where our walks keep their place.
+ */
+import type { Client } from 'cassandra-driver';
+import type { SchemaStatus } from '../../pipeline/types.js';
+
+export const MESSAGE_TABLE = 'mam_muc_message';
+export const CHECKPOINT_TABLE = 'mim_sender_jid_checkpoint';
+/** The name `CREATE INDEX ON mam_muc_message (from_jid)` (the guide's statement) gives its index. */
+export const FROM_JID_INDEX = 'mam_muc_message_from_jid_idx';
+
+export function addColumnStatement(keyspace: string): string {
+  return `ALTER TABLE ${keyspace}.${MESSAGE_TABLE} ADD from_jid varchar`;
+}
+
+export function createIndexStatement(keyspace: string): string {
+  return `CREATE INDEX IF NOT EXISTS ${FROM_JID_INDEX} ON ${keyspace}.${MESSAGE_TABLE} (from_jid)`;
+}
+
+export function createCheckpointTableStatement(keyspace: string): string {
+  return (
+    `CREATE TABLE IF NOT EXISTS ${keyspace}.${CHECKPOINT_TABLE} (` +
+    'walk varchar PRIMARY KEY, token bigint, room_jid varchar, with_nick varchar, id bigint, updated_at timestamp)'
+  );
+}
+
+interface Found {
+  readonly hasColumn: boolean;
+  readonly hasIndex: boolean;
+}
+
+async function inspect(client: Client, keyspace: string): Promise<Found> {
+  const name = keyspace.toLowerCase(); // unquoted CQL identifiers are case-folded
+  const columns = await client.execute(
+    'SELECT column_name FROM system_schema.columns WHERE keyspace_name = ? AND table_name = ?',
+    [name, MESSAGE_TABLE],
+    { prepare: true },
+  );
+  if (columns.rows.length === 0) {
+    throw new Error(
+      `keyspace '${keyspace}' has no table ${MESSAGE_TABLE}: is it MongooseIM's MAM keyspace (--keyspace), with mod_mam_muc_cassandra_arch's schema?`,
+    );
+  }
+  const hasColumn = columns.rows.some((r) => r['column_name'] === 'from_jid');
+  const indexes = await client.execute(
+    'SELECT options FROM system_schema.indexes WHERE keyspace_name = ? AND table_name = ?',
+    [name, MESSAGE_TABLE],
+    { prepare: true },
+  );
+  // Any index on the column counts, whatever its name (the guide's statement leaves it unnamed).
+  const hasIndex = indexes.rows.some((r) => (r['options'] as Record<string, string> | null)?.['target'] === 'from_jid');
+  return { hasColumn, hasIndex };
+}
+
+export async function checkSchema(client: Client, keyspace: string): Promise<SchemaStatus> {
+  const found = await inspect(client, keyspace);
+  const missing: string[] = [];
+  const statements: string[] = [];
+  if (!found.hasColumn) {
+    missing.push(`column from_jid of ${keyspace}.${MESSAGE_TABLE}`);
+    statements.push(addColumnStatement(keyspace));
+  }
+  if (!found.hasIndex) {
+    missing.push(`the secondary index on ${keyspace}.${MESSAGE_TABLE} (from_jid) (MongooseIM 3.4's GDPR lookup uses it)`);
+    statements.push(createIndexStatement(keyspace));
+  }
+  return { ready: missing.length === 0, missing, statements };
+}
+
+/** Runs what is missing; the driver waits for schema agreement after each statement. */
+export async function applySchema(client: Client, keyspace: string): Promise<string[]> {
+  const { statements } = await checkSchema(client, keyspace);
+  for (const statement of statements) await client.execute(statement);
+  return statements;
+}
