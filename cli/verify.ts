@@ -1,62 +1,64 @@
 /**
- * `mim-sender-jid verify postgres|mysql|mssql --url URL [--sample N]`: re-decodes a random sample
- * of rows that have sender_id and reports every row whose mam_server_user row disagrees.
+ * `mim-sender-jid verify KIND [flags] [--sample N]`: re-decodes a random sample of records that
+ * already have their sender and reports every record whose stored sender disagrees.
  */
-import { parseArgs } from 'node:util';
-import { openBackend } from '../clients/pipeline/open-backend.js';
-import { openDecoder } from '../clients/pipeline/open-decoder.js';
+import { openDecoder } from '../clients/decoder-client/index.js';
 import { DEFAULT_VERIFY_SAMPLE, runVerify } from '../clients/pipeline/run-verify.js';
-import type { Backend } from '../clients/pipeline/types.js';
+import type { AnyBackend } from '../clients/pipeline/types.js';
 import type { Subcommand } from './cli.js';
-import { COMMON_OPTIONS, parseCommon, parseCount, UsageError, URL_ENV } from './migrate.js';
+import { backendList, backendOf, DECODER_USAGE, describeFailure, parseCommand, parseCount, UsageError, type ParsedCommand } from './options.js';
 
-const USAGE = `usage: mim-sender-jid verify postgres|mysql|mssql --url URL [--sample N] [--sidecar HOST:PORT] [--format F]
+async function usage(kind?: string, own?: string): Promise<string> {
+  return `usage: mim-sender-jid verify ${kind ?? 'KIND'} [options] [--sample N]
 
-Re-decodes N random rows that have sender_id (default ${DEFAULT_VERIFY_SAMPLE}) and compares the sender in the
-payload with the mam_server_user row that sender_id points at. Prints one JSON line per mismatch on
-stdout and a summary on stderr; exit status 0 when all match, 3 when any mismatch, 1 on error.
-(The sample is drawn with ORDER BY random(): a full scan of the rows with sender_id.)
-
-  --url URL            database URL (or env ${URL_ENV})
-  --sample N           rows to check (default ${DEFAULT_VERIFY_SAMPLE})
-  --sidecar HOST:PORT  decode with a running sidecar; default: one started in this process
-  --format F           eterm (default), xml, auto`;
+Re-decodes N random records that already have their sender (default ${DEFAULT_VERIFY_SAMPLE}) and compares
+the sender in the payload with what the store holds. Prints one JSON line per mismatch on stdout
+and a summary on stderr; exit status 0 when all match, 3 when any mismatch, 1 on error.
+${kind === undefined ? `\nKIND:\n${await backendList()}\n` : ''}${own ? `\n${kind} options:\n${own}\n` : ''}
+  --sample N             records to check (default ${DEFAULT_VERIFY_SAMPLE})
+${DECODER_USAGE}`;
+}
 
 async function run(argv: string[]): Promise<number> {
-  let common;
+  let command: ParsedCommand;
   let sample: number;
+  let kind: string | undefined;
   try {
-    const { values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: { ...COMMON_OPTIONS, sample: { type: 'string' } },
-    });
-    if (values.help) {
-      process.stdout.write(USAGE + '\n');
+    const definition = await backendOf(argv);
+    if (definition === null) {
+      process.stdout.write((await usage()) + '\n');
+      return argv.length === 0 ? 2 : 0;
+    }
+    kind = definition.kind;
+    if (argv.includes('--help') || argv.includes('-h')) {
+      process.stdout.write((await usage(kind, definition.usage)) + '\n');
       return 0;
     }
-    common = parseCommon(positionals, values);
-    sample = parseCount('sample', values.sample) ?? DEFAULT_VERIFY_SAMPLE;
+    command = parseCommand(argv, definition, { sample: { type: 'string' } });
+    sample = parseCount('sample', command.values.sample) ?? DEFAULT_VERIFY_SAMPLE;
   } catch (error) {
-    if (!(error instanceof UsageError) && (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') !== true) throw error;
-    process.stderr.write(`mim-sender-jid verify: ${(error as Error).message}\n${USAGE}\n`);
+    if (!(error instanceof UsageError)) throw error;
+    process.stderr.write(`mim-sender-jid verify: ${error.message}\n(mim-sender-jid verify ${kind ?? ''} --help for the options)\n`);
     return 2;
   }
-  let backend: Backend | undefined;
+  let backend: AnyBackend | undefined;
   let decoder;
   try {
-    backend = await openBackend(common.kind, common.url, 2);
-    decoder = await openDecoder({ sidecar: common.sidecar, maxInFlightBatches: 2, workers: common.workers, tls: common.tls });
-    const summary = await runVerify({ backend, openStream: decoder.openStream, format: common.format, sample });
+    backend = await command.definition.open(command.values, { command: 'verify', concurrency: 2, log: (line) => void process.stderr.write(`verify: ${line}\n`) });
+    decoder = await openDecoder({ sidecar: command.decoder.sidecar, maxInFlightBatches: 2, workers: command.decoder.workers, tls: command.decoder.tls });
+    const summary = await runVerify({ backend, openStream: decoder.openStream, format: command.decoder.format, sample });
     for (const m of summary.mismatches) {
-      process.stdout.write(JSON.stringify({ room_id: m.key.roomId, id: m.key.id, sender_id: m.senderId, kind: m.kind, detail: m.detail }) + '\n');
+      process.stdout.write(JSON.stringify({ ...m.fields, stored: m.stored, kind: m.kind, detail: m.detail }) + '\n');
     }
-    process.stderr.write(
-      `verify ${common.kind}: ${summary.checked} rows checked, ${summary.matching} match, ${summary.mismatches.length} mismatch${summary.mismatches.length === 1 ? '' : 'es'}\n`,
-    );
-    return summary.mismatches.length === 0 ? 0 : 3;
+    const n = summary.mismatches.length;
+    process.stderr.write(`verify ${backend.name}: ${summary.checked} records checked, ${summary.matching} match, ${n} mismatch${n === 1 ? '' : 'es'}\n`);
+    return n === 0 ? 0 : 3;
   } catch (error) {
-    process.stderr.write(`mim-sender-jid verify: failed: ${error instanceof Error ? error.message : String(error)}\n`);
+    if (error instanceof UsageError) {
+      process.stderr.write(`mim-sender-jid verify: ${error.message}\n`);
+      return 2;
+    }
+    process.stderr.write(`mim-sender-jid verify: failed: ${describeFailure(error)}\n`);
     return 1;
   } finally {
     await decoder?.close().catch(() => {});
@@ -65,7 +67,7 @@ async function run(argv: string[]): Promise<number> {
 }
 
 const verify: Subcommand = {
-  summary: 're-decode a sample of migrated rows and report mismatches with mam_server_user',
+  summary: 're-decode a sample of migrated records and report mismatches with what the store holds',
   run,
 };
 export default verify;

@@ -40,9 +40,9 @@ export class UsageError extends Error {
 }
 
 const BACKEND_MODULES: Record<string, () => Promise<{ default: BackendDefinition }>> = {
-  postgres: () => import('./postgres.js'),
-  mysql: () => import('./mysql.js'),
-  mssql: () => import('./mssql.js'),
+  postgres: () => import('./sql/postgres.js'),
+  mysql: () => import('./sql/mysql.js'),
+  mssql: () => import('./sql/mssql.js'),
   cassandra: () => import('./cassandra/definition.js'),
   elasticsearch: () => import('./elasticsearch/definition.js'),
   riak: () => import('./riak/definition.js'),

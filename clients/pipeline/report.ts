@@ -1,37 +1,43 @@
 /**
- * The JSONL report of every row not written: one line per row, `{room_id, id, reason, detail}`.
- * Lines are appended after their batch commits, so a retried batch is not reported twice; a run
- * resumed from its checkpoint appends to the same file (`--reset` truncates it).
+ * The JSONL report of every record not written: one line per record, the backend's own key
+ * fields (`room_id`/`id` for SQL, `room_jid`/`with_nick`/`id` for Cassandra, ...) then `reason`
+ * and `detail`. Lines are appended after their batch commits, so a retried batch is not reported
+ * twice; a run resumed from its checkpoint appends to the same file (`--reset` truncates it).
  */
-import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { NotWrittenReason, RowKey } from './types.js';
+import type { NotWrittenReason } from './types.js';
 
-export interface NotWrittenRow {
-  readonly key: RowKey;
+export interface ReportedRecord<Key = unknown> {
+  readonly key: Key;
+  /** The key as the backend names its fields. */
+  readonly fields: Record<string, string>;
   readonly reason: NotWrittenReason;
   readonly detail: string;
 }
 
 export interface ReportSink {
-  append(rows: readonly NotWrittenRow[]): void;
+  append(rows: readonly ReportedRecord[]): void;
   close(): void;
 }
 
-export function reportLine(row: NotWrittenRow): string {
-  return JSON.stringify({ room_id: row.key.roomId, id: row.key.id, reason: row.reason, detail: row.detail }) + '\n';
+export function reportLine(row: ReportedRecord): string {
+  return JSON.stringify({ ...row.fields, reason: row.reason, detail: row.detail }) + '\n';
 }
 
 /** Synchronous appends: one small write per batch, done before the next batch is accounted. */
 export class JsonlReport implements ReportSink {
   private fd: number | null;
+  /** Lines the file held before this run (earlier runs of the same shard). */
+  readonly linesBefore: number;
 
   constructor(readonly path: string, truncate: boolean) {
     mkdirSync(dirname(path), { recursive: true });
+    this.linesBefore = truncate || !existsSync(path) ? 0 : countLines(path);
     this.fd = openSync(path, truncate ? 'w' : 'a');
   }
 
-  append(rows: readonly NotWrittenRow[]): void {
+  append(rows: readonly ReportedRecord[]): void {
     if (rows.length === 0 || this.fd === null) return;
     writeSync(this.fd, rows.map(reportLine).join(''));
   }
@@ -42,10 +48,17 @@ export class JsonlReport implements ReportSink {
   }
 }
 
-export class MemoryReport implements ReportSink {
-  readonly rows: NotWrittenRow[] = [];
-  append(rows: readonly NotWrittenRow[]): void {
-    this.rows.push(...rows);
+function countLines(path: string): number {
+  const bytes = readFileSync(path);
+  let lines = 0;
+  for (let i = bytes.indexOf(10); i !== -1; i = bytes.indexOf(10, i + 1)) lines++;
+  return lines;
+}
+
+export class MemoryReport<Key = any> implements ReportSink {
+  readonly rows: ReportedRecord<Key>[] = [];
+  append(rows: readonly ReportedRecord[]): void {
+    this.rows.push(...(rows as ReportedRecord<Key>[]));
   }
   close(): void {}
 }

@@ -1,55 +1,61 @@
 /**
- * The backfill, backend-agnostic: read pages by keyset, decode each page as one batch through the
- * decoding stream, write each batch back with its checkpoint. Reading, decoding and writing
- * overlap: up to `concurrency` batches are in flight (being decoded or written) while the next
- * page is read; commits happen strictly in key order, so the checkpoint never passes a batch that
- * is not committed, and a restart resumes exactly where the last commit left off.
+ * The backfill, for any backend: walk the shard's partitions (several at once), read each
+ * partition page by page, decode each page as one batch, let the backend decide per answer what
+ * to write, write each batch and keep the partition's place. Reading, decoding and writing
+ * overlap: up to `concurrency` batches are in flight across partitions while the next pages are
+ * read. Batches of one partition commit strictly in order, so a checkpoint never passes a batch
+ * that is not written, and a restart resumes exactly where the last commit left off.
  */
 import type { PayloadFormat } from '../../services/decode/index.js';
 import { SILENT_PROGRESS, type ProgressReporter, type ProgressSnapshot } from './progress.js';
 import { TokenBucket, sleep } from './rate-limiter.js';
-import type { NotWrittenRow, ReportSink } from './report.js';
+import type { ReportedRecord, ReportSink } from './report.js';
+import { awaitEarlierBatches, EarlierBatchFailedError } from './ordering.js';
 import { DEFAULT_BACKOFF, backoffDelay, isTransientDecodeError, type BackoffPolicy } from './retry.js';
 import {
   WHOLE_TABLE,
   shardName,
-  type Backend,
+  type AnyBackend,
   type ExtractResult,
   type ExtractStream,
-  type NotWrittenReason,
+  type NotWrittenRecord,
   type OpenExtractStream,
-  type RowKey,
-  type SenderWrite,
+  type Page,
+  type Partition,
+  type PlannedWrite,
   type ShardSpec,
-  type SourceRow,
+  type SourceRecord,
 } from './types.js';
 
 export const DEFAULT_BATCH_SIZE = 2000;
 export const DEFAULT_CONCURRENCY = 4;
 export const DEFAULT_MAX_RETRIES = 20;
-/** Largest batch accepted: a batch is one statement and (usually) one decode request; the sidecar takes 10,000 items per request by default. */
+/** Largest batch accepted: a batch is one write (one statement, one bulk request) and one decode request. */
 export const MAX_BATCH_SIZE = 10_000;
-/** A page's payloads go to the decoder in requests of at most this many bytes (the sidecar refuses requests over 64 MiB by default). */
-export const MAX_DECODE_REQUEST_BYTES = 16 * 1024 * 1024;
+/** Payload bytes one page may hold (`--max-batch-bytes`): bounds memory whatever the payload sizes. */
+export const DEFAULT_MAX_BATCH_BYTES = 32 * 1024 * 1024;
 export const MAX_CONCURRENCY = 64;
 const SCHEMA_ATTEMPTS = 5;
 
 export interface MigrationOptions {
-  readonly backend: Backend;
+  readonly backend: AnyBackend;
   readonly openStream: OpenExtractStream;
+  /** Default: the backend's own (`eterm` for SQL and Cassandra, `xml` for Elasticsearch and Riak). */
   readonly format?: PayloadFormat;
   readonly batchSize?: number;
+  readonly maxBatchBytes?: number;
+  /** Batches in flight (decoding or writing), across partitions. */
   readonly concurrency?: number;
-  /** Most rows to walk in this run. */
+  /** Most records to walk in this run. */
   readonly limit?: number;
   readonly shard?: ShardSpec;
-  /** Decode and report, write nothing (no ids created, no checkpoint). */
+  /** Decode and report, write nothing (no checkpoint either). */
   readonly dryRun?: boolean;
-  /** Rows per second, averaged; undefined = uncapped. */
+  /** Records per second, averaged; undefined = uncapped. */
   readonly maxRate?: number;
-  /** Run the upgrade guide's schema statements when `sender_id` or its index is missing. */
+  /** Run the upgrade guide's schema step when something is missing. */
   readonly applySchema?: boolean;
-  /** Forget this shard's checkpoint and walk from the first key. */
+  /** Forget this shard's checkpoints and walk from the start. */
   readonly reset?: boolean;
   readonly report: ReportSink;
   readonly progress?: ProgressReporter;
@@ -64,13 +70,13 @@ export interface MigrationSummary {
   readonly backend: string;
   readonly shard: string;
   readonly dryRun: boolean;
-  /** Rows decoded and accounted for in this run. */
+  /** Records decoded and accounted for in this run. */
   readonly processed: number;
-  /** Rows whose sender_id was set (in a dry run: would be set). */
+  /** Records written (in a dry run: that would be written). */
   readonly written: number;
-  /** Rows decoded fine whose sender_id someone else set meanwhile. */
+  /** Records decoded fine that someone else wrote meanwhile. */
   readonly skipped: number;
-  /** Rows left untouched, by reason; each one is in the report. */
+  /** Records left untouched, by reason; each one is in the report. */
   readonly failedByReason: Record<string, number>;
   readonly failed: number;
   readonly durationMs: number;
@@ -78,16 +84,17 @@ export interface MigrationSummary {
   readonly retries: number;
   /** True when the run stopped on the signal (Ctrl-C) before the end. */
   readonly interrupted: boolean;
-  /** True when the walk reached the end of the table (not stopped by --limit or the signal). */
+  /** True when every partition was walked to its end (not stopped by --limit or the signal). */
   readonly reachedEnd: boolean;
-  readonly startedAfter: RowKey | null;
-  readonly lastKey: RowKey | null;
+  readonly partitions: number;
+  /** Partitions that started from a saved checkpoint. */
+  readonly resumedPartitions: number;
 }
 
 export class SchemaNotReadyError extends Error {
-  constructor(readonly missing: string[], readonly statements: string[]) {
+  constructor(readonly backendName: string, readonly missing: string[], readonly statements: string[]) {
     super(
-      `mam_muc_message is not ready for the backfill: ${missing.join('; ')}.\n` +
+      `the ${backendName} archive is not ready for the backfill: ${missing.join('; ')}.\n` +
         `Run these statements (the MongooseIM 3.3.0 -> 3.4.0 upgrade guide's step 1), or pass --apply-schema:\n` +
         statements.map((s) => `  ${s}`).join('\n'),
     );
@@ -102,48 +109,64 @@ class Counters {
   failed = 0;
   readonly failedByReason: Record<string, number> = {};
 
-  account(processed: number, written: number, resolved: number, notWritten: readonly NotWrittenRow[]): void {
+  account(processed: number, written: number, planned: number, notWritten: readonly ReportedRecord[]): void {
     this.processed += processed;
     this.written += written;
-    this.skipped += resolved - written;
+    this.skipped += Math.max(0, planned - written);
     this.failed += notWritten.length;
     for (const row of notWritten) this.failedByReason[row.reason] = (this.failedByReason[row.reason] ?? 0) + 1;
   }
 }
 
-/** Splits decoded results into rows to write and rows to report. */
-export function classifyResults(
-  rows: readonly SourceRow[],
-  results: readonly ExtractResult[],
-  checkStorable: (user: string, server: string) => string | null,
-): { writes: SenderWrite[]; notWritten: NotWrittenRow[] } {
-  if (results.length !== rows.length) {
-    throw new Error(`decoding answered ${results.length} results for a batch of ${rows.length} rows`);
+/** Bounds the batches in flight across every partition. */
+class Slots {
+  private free: number;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(count: number) {
+    this.free = count;
   }
-  const writes: SenderWrite[] = [];
-  const notWritten: NotWrittenRow[] = [];
-  for (let i = 0; i < rows.length; i++) {
-    const row = rows[i];
-    const result = results[i];
-    if (result.key !== String(i)) {
-      throw new Error(`decoding answered key ${result.key} at position ${i}: results out of order`);
+
+  async acquire(): Promise<void> {
+    if (this.free > 0) {
+      this.free--;
+      return;
     }
-    if (!result.ok) {
-      notWritten.push({ key: row.key, reason: result.code, detail: result.detail });
-      continue;
-    }
-    const reason: NotWrittenReason | null =
-      result.user === '' ? 'jid_without_local_part' : result.server === '' ? 'jid_without_domain' : null;
-    if (reason !== null) {
-      notWritten.push({ key: row.key, reason, detail: `JID '${result.bareJid}' cannot be split into user and server` });
-      continue;
-    }
-    const unstorable = checkStorable(result.user, result.server);
-    if (unstorable !== null) {
-      notWritten.push({ key: row.key, reason: 'jid_not_storable', detail: `JID '${result.bareJid}': ${unstorable}` });
-      continue;
-    }
-    writes.push({ key: row.key, user: result.user, server: result.server });
+    await new Promise<void>((resolve) => this.waiting.push(resolve));
+  }
+
+  release(): void {
+    const next = this.waiting.shift();
+    if (next !== undefined) next();
+    else this.free++;
+  }
+}
+
+interface PartitionState {
+  readonly partition: Partition;
+  /** The cursor after the last batch committed (or accounted, in a dry run). */
+  committed: unknown;
+  done: boolean;
+}
+
+/** Splits a batch's answers into planned writes and reported records, checking that they answer this batch. */
+export function decideBatch<Key, Write>(
+  backend: Pick<AnyBackend, 'decide'>,
+  records: readonly SourceRecord<Key>[],
+  answers: readonly ExtractResult[],
+): { writes: PlannedWrite<Key, Write>[]; notWritten: NotWrittenRecord<Key>[] } {
+  if (answers.length !== records.length) {
+    throw new Error(`decoding answered ${answers.length} results for a batch of ${records.length} records`);
+  }
+  const writes: PlannedWrite<Key, Write>[] = [];
+  const notWritten: NotWrittenRecord<Key>[] = [];
+  for (let i = 0; i < records.length; i++) {
+    const record = records[i];
+    const answer = answers[i];
+    if (answer.key !== String(i)) throw new Error(`decoding answered key ${answer.key} at position ${i}: results out of order`);
+    const decision = backend.decide(record, answer);
+    if ('write' in decision) writes.push({ key: record.key, write: decision.write as Write });
+    else notWritten.push({ key: record.key, reason: decision.reason, detail: decision.detail });
   }
   return { writes, notWritten };
 }
@@ -152,45 +175,39 @@ export async function runMigration(options: MigrationOptions): Promise<Migration
   const backend = options.backend;
   const shard = options.shard ?? WHOLE_TABLE;
   const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
+  const maxBatchBytes = options.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES;
   const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
-  const format = options.format ?? 'eterm';
+  const format = options.format ?? backend.defaultFormat;
   const dryRun = options.dryRun ?? false;
   const maxRetries = options.maxRetries ?? DEFAULT_MAX_RETRIES;
   const backoff = options.backoff ?? DEFAULT_BACKOFF;
   const progress = options.progress ?? SILENT_PROGRESS;
   const log = options.log ?? (() => {});
   const signal = options.signal;
-  validate(batchSize, concurrency, shard, options.limit, options.maxRate);
+  validate(batchSize, maxBatchBytes, concurrency, shard, options.limit, options.maxRate);
 
-  const schema = await backend.checkSchema();
-  if (!schema.ready) {
-    if (!options.applySchema) throw new SchemaNotReadyError(schema.missing, schema.statements);
-    if (dryRun) {
-      throw new SchemaNotReadyError([...schema.missing, 'a dry run never changes the schema'], schema.statements);
-    }
-    // Several shards started together all try: a statement that loses the race fails, and the
-    // next attempt runs only what is still missing.
-    for (let attempt = 1; ; attempt++) {
-      try {
-        for (const statement of await backend.applySchema()) log(`schema: ran ${statement}`);
-        break;
-      } catch (error) {
-        if (attempt >= SCHEMA_ATTEMPTS) throw error;
-        await sleep(100 * attempt);
-        if ((await backend.checkSchema()).ready) break;
-      }
-    }
-  }
-  if (!dryRun) {
-    await backend.ensureCheckpointTable().catch(async () => {
-      // CREATE TABLE IF NOT EXISTS can still collide when shards start together: once more.
-      await backend.ensureCheckpointTable();
+  await prepareSchema(backend, options.applySchema === true, dryRun, log);
+  const partitions = await backend.partitions(shard);
+  const canCheckpoint = backend.checkpointMode !== 'none';
+  if (!dryRun && canCheckpoint) {
+    await backend.prepareCheckpoints?.().catch(async () => {
+      // CREATE ... IF NOT EXISTS can still collide when shards start together: once more.
+      await backend.prepareCheckpoints?.();
     });
-    if (options.reset) await backend.deleteCheckpoint(shard);
+    if (options.reset) for (const p of partitions) await backend.deleteCheckpoint?.(p);
   }
-  const startedAfter = options.reset ? null : await backend.readCheckpoint(shard);
-  if (startedAfter !== null) log(`resuming shard ${shardName(shard)} after (room_id ${startedAfter.roomId}, id ${startedAfter.id})`);
-  let estimate = await backend.estimateRows(shard);
+  const states: PartitionState[] = [];
+  let resumedPartitions = 0;
+  for (const partition of partitions) {
+    const saved = options.reset || !canCheckpoint ? null : ((await backend.readCheckpoint?.(partition)) ?? null);
+    if (saved !== null) {
+      resumedPartitions++;
+      if (partitions.length <= 4) log(`resuming partition ${partition.name} after ${backend.describeCursor(saved)}`);
+    }
+    states.push({ partition, committed: saved, done: false });
+  }
+  if (resumedPartitions > 0 && partitions.length > 4) log(`resuming ${resumedPartitions} of ${partitions.length} partitions from their checkpoints`);
+  let estimate = await backend.estimate(partitions);
   if (options.limit !== undefined) estimate = Math.min(estimate, options.limit);
 
   const bucket = options.maxRate === undefined ? null : new TokenBucket(options.maxRate, Math.min(options.maxRate, batchSize));
@@ -203,68 +220,102 @@ export async function runMigration(options: MigrationOptions): Promise<Migration
     estimate,
     elapsedMs: performance.now() - started,
   });
-
-  // The last key whose batch is committed (or, in a dry run, accounted): retries resume after it.
-  let committedKey: RowKey | null = startedAfter;
-  let reachedEnd = false;
+  // Records handed out to batches in this run, reserved before each read so that --limit holds
+  // across partitions read at the same time.
+  let reserved = 0;
   let retries = 0;
 
+  const report = (notWritten: readonly NotWrittenRecord<unknown>[]): ReportedRecord[] =>
+    notWritten.map((r) => ({ key: r.key, fields: backend.describeKey(r.key), reason: r.reason, detail: r.detail }));
+
   const runOnce = async (stream: ExtractStream): Promise<void> => {
-    // The end only counts once every batch before it committed: a failed attempt walks again.
-    reachedEnd = false;
-    let after = committedKey;
-    let read = counters.processed;
-    let previous: Promise<void> = Promise.resolve();
-    const inFlight: Promise<void>[] = [];
+    const slots = new Slots(concurrency);
     let firstError: { error: unknown } | null = null;
-    const pageSize = (): number => (options.limit === undefined ? batchSize : Math.min(batchSize, options.limit - read));
-    const readNext = (): Promise<SourceRow[]> | null => {
-      const size = pageSize();
-      if (size <= 0 || signal?.aborted || firstError !== null) return null;
-      const page = backend.readPage(after, size, shard);
-      page.catch(() => {}); // awaited below, or abandoned after a failure elsewhere
-      return page;
+    const stopped = (): boolean => firstError !== null || signal?.aborted === true;
+    const queue = states.filter((s) => !s.done);
+
+    const processBatch = async (state: PartitionState, page: Page<unknown, unknown>, previous: Promise<void>): Promise<void> => {
+      const records = page.records;
+      const answers = records.length === 0 ? [] : await stream.extract(records.map((r, i) => ({ key: String(i), payload: r.payload })));
+      const { writes, notWritten } = decideBatch(backend, records, answers);
+      let written = writes.length;
+      let refused: readonly NotWrittenRecord<unknown>[] = [];
+      if (dryRun) {
+        await awaitEarlierBatches(previous);
+      } else {
+        const outcome = await backend.writeBatch(state.partition, writes, page.cursor, previous);
+        written = outcome.written;
+        refused = outcome.refused ?? [];
+        await awaitEarlierBatches(previous);
+        if (backend.checkpointMode === 'after-write' && page.cursor !== null) await backend.saveCheckpoint!(state.partition, page.cursor);
+      }
+      const reported = report([...notWritten, ...refused]);
+      counters.account(records.length, written, writes.length - refused.length, reported);
+      options.report.append(reported);
+      state.committed = page.cursor;
+      progress.update(snapshot());
     };
 
-    let next = readNext();
-    while (next !== null) {
-      const rows = await next;
-      if (rows.length === 0) {
-        reachedEnd = true;
-        break;
+    const walk = async (state: PartitionState): Promise<void> => {
+      let after = state.committed;
+      let previous: Promise<void> = Promise.resolve();
+      const read = (): Promise<{ page: Page<unknown, unknown>; asked: number }> | null => {
+        const rows = options.limit === undefined ? batchSize : Math.min(batchSize, options.limit - reserved);
+        if (rows <= 0 || stopped()) return null;
+        reserved += rows;
+        const pending = backend.readPage(state.partition, after, { rows, bytes: maxBatchBytes }).then(
+          (page) => {
+            reserved -= rows - page.records.length;
+            return { page, asked: rows };
+          },
+          (error: unknown) => {
+            reserved -= rows;
+            throw error;
+          },
+        );
+        pending.catch(() => {}); // awaited below, or abandoned after a failure elsewhere
+        return pending;
+      };
+      let next = read();
+      while (next !== null) {
+        const { page } = await next;
+        if (page.records.length === 0 && page.end) {
+          await previous;
+          state.done = true;
+          return;
+        }
+        if (bucket !== null && page.records.length > 0) await sleep(bucket.reserve(page.records.length), signal);
+        after = page.cursor;
+        await slots.acquire();
+        const batch = processBatch(state, page, previous).finally(() => slots.release());
+        batch.catch((error: unknown) => {
+          firstError ??= { error };
+        });
+        previous = batch;
+        if (page.end) {
+          await batch;
+          state.done = true;
+          return;
+        }
+        // Read the next page while this partition's batches are decoded and written.
+        next = read();
       }
-      if (bucket !== null) await sleep(bucket.reserve(rows.length), signal);
-      after = rows[rows.length - 1].key;
-      read += rows.length;
-      const batch = processBatch(stream, rows, previous);
-      batch.catch((error: unknown) => {
-        firstError ??= { error };
-      });
-      previous = batch;
-      inFlight.push(batch);
-      // Read the next page while the batches in flight are decoded and written.
-      next = readNext();
-      while (inFlight.length >= concurrency) await inFlight.shift()!.catch(() => {});
-      if (firstError !== null || signal?.aborted) break;
-    }
-    await Promise.allSettled(inFlight);
-    if (firstError !== null) throw (firstError as { error: unknown }).error;
-  };
-
-  const processBatch = async (stream: ExtractStream, rows: SourceRow[], previous: Promise<void>): Promise<void> => {
-    const results = await decodeInRequests(stream, rows, format);
-    const { writes, notWritten } = classifyResults(rows, results, (u, s) => backend.checkStorable(u, s));
-    const lastKey = rows[rows.length - 1].key;
-    let written = writes.length;
-    if (dryRun) {
       await previous;
-    } else {
-      written = (await backend.writeBatch(writes, lastKey, shard, previous)).written;
-    }
-    counters.account(rows.length, written, writes.length, notWritten);
-    options.report.append(notWritten);
-    committedKey = lastKey;
-    progress.update(snapshot());
+    };
+
+    const walkers: Promise<void>[] = [];
+    const takeNext = async (): Promise<void> => {
+      for (let state = queue.shift(); state !== undefined && !stopped(); state = queue.shift()) {
+        try {
+          await walk(state);
+        } catch (error) {
+          firstError ??= { error };
+        }
+      }
+    };
+    for (let i = 0; i < Math.min(concurrency, queue.length); i++) walkers.push(takeNext());
+    await Promise.all(walkers);
+    if (firstError !== null) throw (firstError as { error: unknown }).error;
   };
 
   for (;;) {
@@ -274,10 +325,11 @@ export async function runMigration(options: MigrationOptions): Promise<Migration
       await runOnce(stream);
       break;
     } catch (error) {
-      if (!(backend.isTransient(error) || isTransientDecodeError(error)) || retries >= maxRetries) throw error;
+      const cause = error instanceof EarlierBatchFailedError ? error.causeError : error;
+      if (!(backend.isTransient(cause) || isTransientDecodeError(cause)) || retries >= maxRetries) throw cause;
       retries++;
       const delay = backoffDelay(retries, backoff);
-      log(`retry ${retries}/${maxRetries} in ${delay} ms after: ${error instanceof Error ? error.message : String(error)}`);
+      log(`retry ${retries}/${maxRetries} in ${delay} ms after: ${cause instanceof Error ? cause.message : String(cause)}`);
       await sleep(delay, signal);
       if (signal?.aborted) break;
     } finally {
@@ -287,6 +339,7 @@ export async function runMigration(options: MigrationOptions): Promise<Migration
 
   const durationMs = performance.now() - started;
   progress.finish(snapshot());
+  const reachedEnd = states.every((s) => s.done);
   return {
     backend: backend.name,
     shard: shardName(shard),
@@ -301,32 +354,36 @@ export async function runMigration(options: MigrationOptions): Promise<Migration
     retries,
     interrupted: signal?.aborted === true && !reachedEnd,
     reachedEnd,
-    startedAfter,
-    lastKey: committedKey,
+    partitions: partitions.length,
+    resumedPartitions,
   };
 }
 
-/** Decodes a page, split into requests of bounded size (a few huge payloads must not make one giant request). */
-async function decodeInRequests(stream: ExtractStream, rows: readonly SourceRow[], format: PayloadFormat): Promise<ExtractResult[]> {
-  const requests: Promise<ExtractResult[]>[] = [];
-  let items: { key: string; payload: Uint8Array; format: PayloadFormat }[] = [];
-  let bytes = 0;
-  rows.forEach((row, i) => {
-    if (items.length > 0 && bytes + row.payload.length > MAX_DECODE_REQUEST_BYTES) {
-      requests.push(stream.extract(items));
-      items = [];
-      bytes = 0;
+async function prepareSchema(backend: AnyBackend, apply: boolean, dryRun: boolean, log: (line: string) => void): Promise<void> {
+  const schema = await backend.checkSchema();
+  if (schema.ready) return;
+  if (!apply) throw new SchemaNotReadyError(backend.name, schema.missing, schema.statements);
+  if (dryRun) throw new SchemaNotReadyError(backend.name, [...schema.missing, 'a dry run never changes the schema'], schema.statements);
+  // Several shards started together all try: a statement that loses the race fails, and the
+  // next attempt runs only what is still missing.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      for (const statement of await backend.applySchema()) log(`schema: ran ${statement}`);
+      return;
+    } catch (error) {
+      if (attempt >= SCHEMA_ATTEMPTS) throw error;
+      await sleep(100 * attempt);
+      if ((await backend.checkSchema()).ready) return;
     }
-    items.push({ key: String(i), payload: row.payload, format });
-    bytes += row.payload.length;
-  });
-  if (items.length > 0) requests.push(stream.extract(items));
-  return (await Promise.all(requests)).flat();
+  }
 }
 
-function validate(batchSize: number, concurrency: number, shard: ShardSpec, limit?: number, maxRate?: number): void {
+function validate(batchSize: number, maxBatchBytes: number, concurrency: number, shard: ShardSpec, limit?: number, maxRate?: number): void {
   if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > MAX_BATCH_SIZE) {
     throw new RangeError(`--batch-size must be an integer from 1 to ${MAX_BATCH_SIZE}, got ${batchSize}`);
+  }
+  if (!Number.isInteger(maxBatchBytes) || maxBatchBytes < 1) {
+    throw new RangeError(`--max-batch-bytes must be a positive integer, got ${maxBatchBytes}`);
   }
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > MAX_CONCURRENCY) {
     throw new RangeError(`--concurrency must be an integer from 1 to ${MAX_CONCURRENCY}, got ${concurrency}`);
@@ -338,11 +395,11 @@ function validate(batchSize: number, concurrency: number, shard: ShardSpec, limi
     throw new RangeError(`--limit must be a non-negative integer, got ${limit}`);
   }
   if (maxRate !== undefined && !(maxRate > 0)) {
-    throw new RangeError(`--max-rate must be a positive number of rows per second, got ${maxRate}`);
+    throw new RangeError(`--max-rate must be a positive number of records per second, got ${maxRate}`);
   }
 }
 
-export function formatSummary(summary: MigrationSummary, reportPath?: string): string {
+export function formatSummary(summary: MigrationSummary, reportPath?: string, reportLinesBefore?: number): string {
   const n = (x: number): string => x.toLocaleString('en-US');
   const reasons = Object.entries(summary.failedByReason)
     .sort(([a], [b]) => a.localeCompare(b))
@@ -351,16 +408,19 @@ export function formatSummary(summary: MigrationSummary, reportPath?: string): s
   const state = summary.interrupted
     ? 'interrupted (resume by running the same command again)'
     : summary.reachedEnd
-      ? 'done (end of table reached)'
+      ? 'done (end reached)'
       : 'stopped at --limit (resume by running the same command again)';
   const lines = [
-    `${summary.dryRun ? 'dry run' : 'migration'} ${summary.backend}, shard ${summary.shard}: ${state}`,
-    `  rows processed  ${n(summary.processed)}`,
+    `${summary.dryRun ? 'dry run' : 'migration'} ${summary.backend}, shard ${summary.shard} (${n(summary.partitions)} partition${summary.partitions === 1 ? '' : 's'}): ${state}`,
+    `  records         ${n(summary.processed)}`,
     `  ${summary.dryRun ? 'would write    ' : 'written        '} ${n(summary.written)}`,
-    `  skipped         ${n(summary.skipped)}  (sender_id set meanwhile by someone else)`,
+    `  skipped         ${n(summary.skipped)}  (written meanwhile by someone else)`,
     `  failed          ${n(summary.failed)}${reasons ? `  (${reasons})` : ''}`,
-    `  duration        ${(summary.durationMs / 1000).toFixed(1)} s, ${n(Math.round(summary.rowsPerSecond))} rows/s, ${summary.retries} retries`,
+    `  duration        ${(summary.durationMs / 1000).toFixed(1)} s, ${n(Math.round(summary.rowsPerSecond))} records/s, ${summary.retries} retries`,
   ];
-  if (reportPath !== undefined) lines.push(`  report          ${reportPath}${summary.failed > 0 ? '' : ' (empty)'}`);
+  if (reportPath !== undefined) {
+    const before = reportLinesBefore ?? 0;
+    lines.push(`  report          ${reportPath}: ${n(summary.failed)} line${summary.failed === 1 ? '' : 's'} added by this run, ${n(before + summary.failed)} in the file`);
+  }
   return lines.join('\n');
 }

@@ -12,9 +12,9 @@
  * The pipeline never looks inside any of them.
  */
 import type { PayloadFormat } from '../../services/decode/index.js';
-import type { ErrorCodeName, ExtractItem, ExtractResult, ExtractStream } from '../sidecar-client.js';
+import type { ErrorCodeName, ExtractItem, ExtractResult, ExtractStream } from '../decoder-client/types.js';
 
-// The decoding stream is the sidecar client's (one definition of items, results and error codes).
+// The decoding stream is the decoder client's (one definition of items, results and error codes).
 export type { ErrorCodeName, ExtractItem, ExtractResult, ExtractStream };
 
 /** Opens a fresh decoding stream (again after a failure). */
@@ -55,8 +55,11 @@ export interface SourceRecord<Key> {
 export interface Page<Key, Cursor> {
   /** Records that still need their write (a backend that cannot filter in the query filters here). */
   readonly records: readonly SourceRecord<Key>[];
-  /** Where the next page starts; also the checkpoint once this page's batch is written. */
-  readonly cursor: Cursor;
+  /**
+   * Where the next page starts; also the checkpoint once this page's batch is written. Null only
+   * on an empty last page of a partition that was never walked (nothing to write, nothing to keep).
+   */
+  readonly cursor: Cursor | null;
   /** True when nothing is left after `cursor` in this partition. */
   readonly end: boolean;
 }

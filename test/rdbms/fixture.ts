@@ -1,5 +1,5 @@
 /** What the shared backend suite needs from a database under test. */
-import type { Backend } from '../../clients/pipeline/types.js';
+import type { SqlBackend } from '../../clients/backends/sql/sql-backend.js';
 import type { Pair } from './dataset.js';
 
 export interface MessageRow {
@@ -14,7 +14,7 @@ export interface UserRow extends Pair {
 
 export interface TestDatabase {
   readonly url: string;
-  backend(): Backend;
+  backend(): SqlBackend;
   insertUsers(pairs: readonly Pair[]): Promise<Map<string, string>>;
   insertMessages(rows: readonly MessageRow[]): Promise<void>;
   /** `room_id:id` -> sender_id (null when not set). */

@@ -1,6 +1,6 @@
 /** The shared backend suite's view of a real MariaDB (test/support/mariadb.ts). */
 import mysql from 'mysql2/promise';
-import { MysqlBackend } from '../../clients/mysql.js';
+import { MysqlBackend } from '../../clients/backends/sql/mysql.js';
 import { MONGOOSEIM_33_MYSQL_SCHEMA, startMariadb } from '../support/mariadb.js';
 import type { DatabaseFixture, TestDatabase, UserRow } from './fixture.js';
 import { rowKey } from './fixture.js';

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import sql from 'mssql';
-import { bindStatement, MssqlBackend } from '../../clients/mssql.js';
+import { bindStatement, MssqlBackend } from '../../clients/backends/sql/mssql.js';
 import {
   checkMssqlStorable,
   insertSendersStatements,
@@ -20,8 +20,8 @@ import {
   selectSendersStatements,
   updateStatements,
   type MssqlStatement,
-} from '../../clients/mssql-sql.js';
-import { freeLoopbackPort } from '../support/postgres-free-port.js';
+} from '../../clients/backends/sql/mssql-statements.js';
+import { freeLoopbackPort } from '../../cli/demo/free-port.js';
 
 /** Every @name in the text is a parameter, every parameter is used, no name twice. */
 function assertParamsConsistent(statement: MssqlStatement): void {

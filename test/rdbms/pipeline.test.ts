@@ -4,10 +4,11 @@ import { test } from 'node:test';
 import { describeProgress } from '../../clients/pipeline/progress.js';
 import { TokenBucket } from '../../clients/pipeline/rate-limiter.js';
 import { backoffDelay } from '../../clients/pipeline/retry.js';
-import { classifyResults } from '../../clients/pipeline/run-migration.js';
-import { checkPostgresStorable } from '../../clients/postgres.js';
-import { checkMysqlStorable, mysqlPageSql, mysqlUpdateSql } from '../../clients/mysql.js';
-import type { ExtractResult, SourceRow } from '../../clients/pipeline/types.js';
+import { decideBatch } from '../../clients/pipeline/run-migration.js';
+import { checkPostgresStorable, PostgresBackend } from '../../clients/backends/sql/postgres.js';
+import { checkMysqlStorable, mysqlPageSql, mysqlUpdateSql } from '../../clients/backends/sql/mysql.js';
+import type { ExtractResult } from '../../clients/pipeline/types.js';
+import type { SourceRow } from '../../clients/backends/sql/sql-backend.js';
 
 function fakeClock(): { now(): number; advance(ms: number): void } {
   let t = 1000;
@@ -44,7 +45,9 @@ test('token bucket refuses a rate that is not positive', () => {
   assert.throws(() => new TokenBucket(Number.NaN), RangeError);
 });
 
-test('classifyResults: writes, failures, unsplittable and unstorable JIDs, order checked', () => {
+test('decideBatch with the SQL rules: writes, failures, unsplittable and unstorable JIDs, order checked', async () => {
+  // The backend's decide needs no connection: the pool connects lazily.
+  const backend = new PostgresBackend({ url: 'postgres://127.0.0.1:1/none' });
   const rows: SourceRow[] = [1, 2, 3, 4].map((n) => ({ key: { roomId: '1', id: String(n) }, payload: new Uint8Array() }));
   const results: ExtractResult[] = [
     { key: '0', ok: true, bareJid: 'a@b', user: 'a', server: 'b' },
@@ -52,11 +55,12 @@ test('classifyResults: writes, failures, unsplittable and unstorable JIDs, order
     { key: '2', ok: true, bareJid: 'x@b', user: 'x'.repeat(251), server: 'b' },
     { key: '3', ok: true, bareJid: '@b', user: '', server: 'b' },
   ];
-  const { writes, notWritten } = classifyResults(rows, results, checkPostgresStorable);
-  assert.deepEqual(writes, [{ key: rows[0].key, user: 'a', server: 'b' }]);
+  const { writes, notWritten } = decideBatch(backend, rows, results);
+  assert.deepEqual(writes, [{ key: rows[0].key, write: { bareJid: 'a@b', user: 'a', server: 'b' } }]);
   assert.deepEqual(notWritten.map((r) => [r.key.id, r.reason]), [['2', 'not_groupchat'], ['3', 'jid_not_storable'], ['4', 'jid_without_local_part']]);
-  assert.throws(() => classifyResults(rows, [results[1], results[0], results[2], results[3]], checkPostgresStorable), /out of order/);
-  assert.throws(() => classifyResults(rows, results.slice(1), checkPostgresStorable), /3 results for a batch of 4/);
+  assert.throws(() => decideBatch(backend, rows, [results[1], results[0], results[2], results[3]]), /out of order/);
+  assert.throws(() => decideBatch(backend, rows, results.slice(1)), /3 results for a batch of 4/);
+  await backend.close();
 });
 
 test('storable: PostgreSQL counts characters, MySQL binary columns count bytes', () => {
@@ -99,7 +103,7 @@ test('progress line: rate and ETA from the estimate', () => {
 });
 
 test('sender id cache: the batch keeps its own ids even if the shared cache is emptied meanwhile', async () => {
-  const { SenderIdCache, senderCacheKey, senderIdsOf } = await import('../../clients/pipeline/sender-id-cache.js');
+  const { SenderIdCache, senderCacheKey, senderIdsOf } = await import('../../clients/backends/sql/sender-id-cache.js');
   const cache = new SenderIdCache(2);
   cache.set('h', 'a', '1');
   const writes = [{ user: 'b', server: 'h' }, { user: 'a', server: 'h' }, { user: 'c', server: 'g' }, { user: 'b', server: 'h' }];

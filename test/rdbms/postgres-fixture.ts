@@ -1,7 +1,8 @@
 /** The shared backend suite's view of a real PostgreSQL (test/support/postgres.ts). */
 import pg from 'pg';
-import { PostgresBackend } from '../../clients/postgres.js';
-import { MONGOOSEIM_33_PG_SCHEMA, startPostgres } from '../support/postgres.js';
+import { PostgresBackend } from '../../clients/backends/sql/postgres.js';
+import { MONGOOSEIM_33_PG_SCHEMA } from '../../cli/demo/mongooseim-33-schema.js';
+import { startPostgres } from '../support/postgres.js';
 import type { DatabaseFixture, TestDatabase, UserRow } from './fixture.js';
 import { rowKey } from './fixture.js';
 

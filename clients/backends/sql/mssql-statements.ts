@@ -6,7 +6,8 @@
  * Bulk statements join on a `VALUES` table constructor with parameters, split into chunks that
  * stay under SQL Server's 2,100 parameters per request.
  */
-import { shardName, type RowKey, type ShardSpec } from './pipeline/types.js';
+import { shardName, type ShardSpec } from '../../pipeline/types.js';
+import type { RowKey } from './sql-backend.js';
 
 export type MssqlParamType = 'BigInt' | 'NVarChar' | 'Int';
 

@@ -4,9 +4,12 @@
  * Verified up to the driver only: no SQL Server runs on our machines (see the README).
  */
 import sql from 'mssql';
-import { isTransientNetworkError } from './pipeline/retry.js';
-import { awaitEarlierBatches, EarlierBatchFailedError, Mutex, SenderIdCache, senderCacheKey, senderIdsOf } from './pipeline/sender-id-cache.js';
-import type { Backend, RowKey, SchemaStatus, SenderWrite, ShardSpec, SourceRow, VerifySample, WriteOutcome } from './pipeline/types.js';
+import { isTransientNetworkError } from '../../pipeline/retry.js';
+import { Mutex, SenderIdCache, senderCacheKey, senderIdsOf } from './sender-id-cache.js';
+import { awaitEarlierBatches, EarlierBatchFailedError } from '../../pipeline/ordering.js';
+import type { SchemaStatus, ShardSpec } from '../../pipeline/types.js';
+import { UsageError, type BackendDefinition } from '../registry.js';
+import { sqlVerifySample, SqlBackend, type RowKey, type SenderWrite, type SourceRow, type SqlVerifySample } from './sql-backend.js';
 import {
   checkMssqlStorable,
   deleteCheckpointStatement,
@@ -25,7 +28,7 @@ import {
   verifySampleStatement,
   type MssqlParamType,
   type MssqlStatement,
-} from './mssql-sql.js';
+} from './mssql-statements.js';
 
 const EXACT_COUNT_BELOW = 2_000_000;
 const MAX_INSERT_ATTEMPTS = 5;
@@ -59,7 +62,7 @@ export interface MssqlBackendOptions {
 
 type Row = Record<string, unknown>;
 
-export class MssqlBackend implements Backend {
+export class MssqlBackend extends SqlBackend {
   readonly name = 'mssql';
   private readonly pool: sql.ConnectionPool;
   private connected: Promise<sql.ConnectionPool> | null = null;
@@ -67,6 +70,7 @@ export class MssqlBackend implements Backend {
   private readonly resolving = new Mutex();
 
   constructor(options: MssqlBackendOptions) {
+    super();
     const config = mssqlConfigFromUrl(options.url);
     this.pool =
       typeof config === 'string'
@@ -111,20 +115,20 @@ export class MssqlBackend implements Backend {
     return statements;
   }
 
-  async ensureCheckpointTable(): Promise<void> {
+  async prepareCheckpoints(): Promise<void> {
     await this.run({ sql: MSSQL_CHECKPOINT_TABLE_SQL, params: [] });
   }
 
-  async readCheckpoint(shard: ShardSpec): Promise<RowKey | null> {
+  protected async readShardCheckpoint(shard: ShardSpec): Promise<RowKey | null> {
     const [row] = (await this.run(readCheckpointStatement(shard))).rows;
     return row === undefined ? null : { roomId: String(row.last_room_id), id: String(row.last_id) };
   }
 
-  async deleteCheckpoint(shard: ShardSpec): Promise<void> {
+  protected async deleteShardCheckpoint(shard: ShardSpec): Promise<void> {
     await this.run(deleteCheckpointStatement(shard));
   }
 
-  async estimateRows(shard: ShardSpec): Promise<number> {
+  protected async estimateRows(shard: ShardSpec): Promise<number> {
     const [total] = (await this.run({ sql: MSSQL_ROW_ESTIMATE_SQL, params: [] })).rows;
     const n = Number(total?.n ?? -1);
     if (n >= EXACT_COUNT_BELOW) return Math.round(n / shard.count);
@@ -132,7 +136,7 @@ export class MssqlBackend implements Backend {
     return Number(exact.n);
   }
 
-  async readPage(after: RowKey | null, limit: number, shard: ShardSpec): Promise<SourceRow[]> {
+  protected async readRows(after: RowKey | null, limit: number, shard: ShardSpec): Promise<SourceRow[]> {
     const { rows } = await this.run(pageStatement(after, limit, shard));
     return rows.map((r) => ({ key: { roomId: String(r.room_id), id: String(r.id) }, payload: r.message as Buffer }));
   }
@@ -170,7 +174,7 @@ export class MssqlBackend implements Backend {
     }
   }
 
-  async writeBatch(writes: readonly SenderWrite[], checkpoint: RowKey, shard: ShardSpec, beforeCommit: Promise<void>): Promise<WriteOutcome> {
+  protected async writeRows(writes: readonly SenderWrite[], checkpoint: RowKey, shard: ShardSpec, beforeCommit: Promise<void>): Promise<{ written: number }> {
     const senderIds = senderIdsOf(writes, await this.resolving.run(() => this.resolveSenderIds(writes)));
     const pool = await this.ready();
     const transaction = new sql.Transaction(pool);
@@ -189,15 +193,9 @@ export class MssqlBackend implements Backend {
     }
   }
 
-  async sampleForVerify(size: number): Promise<VerifySample[]> {
+  async sampleForVerify(size: number): Promise<SqlVerifySample[]> {
     const { rows } = await this.run(verifySampleStatement(size));
-    return rows.map((r) => ({
-      key: { roomId: String(r.room_id), id: String(r.id) },
-      payload: r.message as Buffer,
-      senderId: String(r.sender_id),
-      user: r.user_name === null ? null : String(r.user_name),
-      server: r.server === null ? null : String(r.server),
-    }));
+    return rows.map((r) => sqlVerifySample({ roomId: String(r.room_id), id: String(r.id) }, r.message as Buffer, String(r.sender_id), r.user_name === null ? null : String(r.user_name), r.server === null ? null : String(r.server)));
   }
 
   isTransient(error: unknown): boolean {
@@ -213,3 +211,15 @@ export class MssqlBackend implements Backend {
     await this.pool.close();
   }
 }
+
+const definition: BackendDefinition = {
+  kind: 'mssql',
+  summary: 'Microsoft SQL Server (verified up to the driver only): sets mam_muc_message.sender_id',
+  flags: {},
+  usage: '',
+  async open(values, context) {
+    if (typeof values.url !== 'string') throw new UsageError(`--url is required (or set MIM_SENDER_JID_DB_URL)`);
+    return new MssqlBackend({ url: values.url as string, poolSize: context.concurrency + 2 });
+  },
+};
+export default definition;

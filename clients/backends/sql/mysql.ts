@@ -10,19 +10,12 @@
  *   plus the checkpoint upsert, in one transaction.
  */
 import mysql from 'mysql2/promise';
-import { isTransientNetworkError } from './pipeline/retry.js';
-import { awaitEarlierBatches, EarlierBatchFailedError, Mutex, SenderIdCache, senderCacheKey, senderIdsOf } from './pipeline/sender-id-cache.js';
-import {
-  shardName,
-  type Backend,
-  type RowKey,
-  type SchemaStatus,
-  type SenderWrite,
-  type ShardSpec,
-  type SourceRow,
-  type VerifySample,
-  type WriteOutcome,
-} from './pipeline/types.js';
+import { isTransientNetworkError } from '../../pipeline/retry.js';
+import { Mutex, SenderIdCache, senderCacheKey, senderIdsOf } from './sender-id-cache.js';
+import { awaitEarlierBatches, EarlierBatchFailedError } from '../../pipeline/ordering.js';
+import { shardName, type SchemaStatus, type ShardSpec } from '../../pipeline/types.js';
+import { UsageError, type BackendDefinition } from '../registry.js';
+import { sqlVerifySample, SqlBackend, type RowKey, type SenderWrite, type SourceRow, type SqlVerifySample } from './sql-backend.js';
 
 export const CHECKPOINT_TABLE = 'mim_sender_jid_checkpoint';
 /** `varchar(250) CHARACTER SET binary` in `mam_server_user`: MySQL counts bytes there. */
@@ -108,13 +101,14 @@ export interface MysqlBackendOptions {
 
 type Row = Record<string, unknown>;
 
-export class MysqlBackend implements Backend {
+export class MysqlBackend extends SqlBackend {
   readonly name = 'mysql';
   private readonly pool: mysql.Pool;
   private readonly cache = new SenderIdCache();
   private readonly resolving = new Mutex();
 
   constructor(options: MysqlBackendOptions) {
+    super();
     this.pool = mysql.createPool({
       uri: options.url,
       connectionLimit: options.poolSize ?? 6,
@@ -169,7 +163,7 @@ export class MysqlBackend implements Backend {
     return statements;
   }
 
-  async ensureCheckpointTable(): Promise<void> {
+  async prepareCheckpoints(): Promise<void> {
     await this.pool.query(
       `CREATE TABLE IF NOT EXISTS ${CHECKPOINT_TABLE} (
          shard VARCHAR(64) NOT NULL PRIMARY KEY,
@@ -179,7 +173,7 @@ export class MysqlBackend implements Backend {
     );
   }
 
-  async readCheckpoint(shard: ShardSpec): Promise<RowKey | null> {
+  protected async readShardCheckpoint(shard: ShardSpec): Promise<RowKey | null> {
     const [t] = await this.rows(
       `SELECT COUNT(*) AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?`,
       [CHECKPOINT_TABLE],
@@ -189,11 +183,11 @@ export class MysqlBackend implements Backend {
     return row === undefined ? null : { roomId: String(row.last_room_id), id: String(row.last_id) };
   }
 
-  async deleteCheckpoint(shard: ShardSpec): Promise<void> {
+  protected async deleteShardCheckpoint(shard: ShardSpec): Promise<void> {
     await this.pool.query(`DELETE FROM ${CHECKPOINT_TABLE} WHERE shard = ?`, [shardName(shard)]);
   }
 
-  async estimateRows(shard: ShardSpec): Promise<number> {
+  protected async estimateRows(shard: ShardSpec): Promise<number> {
     const [t] = await this.rows(
       `SELECT TABLE_ROWS AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'mam_muc_message'`,
     );
@@ -203,7 +197,7 @@ export class MysqlBackend implements Backend {
     return Number(c.n);
   }
 
-  async readPage(after: RowKey | null, limit: number, shard: ShardSpec): Promise<SourceRow[]> {
+  protected async readRows(after: RowKey | null, limit: number, shard: ShardSpec): Promise<SourceRow[]> {
     const rows = await this.rows(mysqlPageSql(after, limit, shard));
     return rows.map((r) => ({ key: { roomId: String(r.room_id), id: String(r.id) }, payload: r.message as Buffer }));
   }
@@ -245,7 +239,7 @@ export class MysqlBackend implements Backend {
     return ids;
   }
 
-  async writeBatch(writes: readonly SenderWrite[], checkpoint: RowKey, shard: ShardSpec, beforeCommit: Promise<void>): Promise<WriteOutcome> {
+  protected async writeRows(writes: readonly SenderWrite[], checkpoint: RowKey, shard: ShardSpec, beforeCommit: Promise<void>): Promise<{ written: number }> {
     const senderIds = senderIdsOf(writes, await this.resolving.run(() => this.resolveSenderIds(writes)));
     const connection = await this.pool.getConnection();
     let broken = false;
@@ -273,19 +267,13 @@ export class MysqlBackend implements Backend {
     }
   }
 
-  async sampleForVerify(size: number): Promise<VerifySample[]> {
+  async sampleForVerify(size: number): Promise<SqlVerifySample[]> {
     const rows = await this.rows(
       `SELECT m.room_id, m.id, m.message, m.sender_id, u.server, u.user_name
          FROM mam_muc_message m LEFT JOIN mam_server_user u ON u.id = m.sender_id
         WHERE m.sender_id IS NOT NULL ORDER BY RAND() LIMIT ${Math.floor(size)}`,
     );
-    return rows.map((r) => ({
-      key: { roomId: String(r.room_id), id: String(r.id) },
-      payload: r.message as Buffer,
-      senderId: String(r.sender_id),
-      user: r.user_name === null ? null : text(r.user_name),
-      server: r.server === null ? null : text(r.server),
-    }));
+    return rows.map((r) => sqlVerifySample({ roomId: String(r.room_id), id: String(r.id) }, r.message as Buffer, String(r.sender_id), r.user_name === null ? null : text(r.user_name), r.server === null ? null : text(r.server)));
   }
 
   isTransient(error: unknown): boolean {
@@ -316,3 +304,15 @@ export function checkMysqlStorable(user: string, server: string): string | null 
   }
   return null;
 }
+
+const definition: BackendDefinition = {
+  kind: 'mysql',
+  summary: 'MySQL / MariaDB: sets mam_muc_message.sender_id',
+  flags: {},
+  usage: '',
+  async open(values, context) {
+    if (typeof values.url !== 'string') throw new UsageError(`--url is required (or set MIM_SENDER_JID_DB_URL)`);
+    return new MysqlBackend({ url: values.url as string, poolSize: context.concurrency + 2 });
+  },
+};
+export default definition;

@@ -11,19 +11,12 @@
  *   still NULL, plus the checkpoint upsert, in one transaction.
  */
 import pg from 'pg';
-import { Mutex, SenderIdCache, awaitEarlierBatches, EarlierBatchFailedError, senderCacheKey, senderIdsOf } from './pipeline/sender-id-cache.js';
-import { isTransientNetworkError } from './pipeline/retry.js';
-import {
-  shardName,
-  type Backend,
-  type RowKey,
-  type SchemaStatus,
-  type SenderWrite,
-  type ShardSpec,
-  type SourceRow,
-  type VerifySample,
-  type WriteOutcome,
-} from './pipeline/types.js';
+import { Mutex, SenderIdCache, senderCacheKey, senderIdsOf } from './sender-id-cache.js';
+import { awaitEarlierBatches, EarlierBatchFailedError } from '../../pipeline/ordering.js';
+import { isTransientNetworkError } from '../../pipeline/retry.js';
+import { shardName, type SchemaStatus, type ShardSpec } from '../../pipeline/types.js';
+import { UsageError, type BackendDefinition } from '../registry.js';
+import { sqlVerifySample, SqlBackend, type RowKey, type SenderWrite, type SourceRow, type SqlVerifySample } from './sql-backend.js';
 
 export const CHECKPOINT_TABLE = 'mim_sender_jid_checkpoint';
 /** `varchar(250)` in `mam_server_user`: PostgreSQL counts characters. */
@@ -46,13 +39,14 @@ export interface PostgresBackendOptions {
   readonly poolSize?: number;
 }
 
-export class PostgresBackend implements Backend {
+export class PostgresBackend extends SqlBackend {
   readonly name = 'postgres';
   private readonly pool: pg.Pool;
   private readonly cache = new SenderIdCache();
   private readonly resolving = new Mutex();
 
   constructor(options: PostgresBackendOptions) {
+    super();
     this.pool = new pg.Pool({ connectionString: options.url, max: options.poolSize ?? 6 });
     // An idle client losing its server must not crash the process; the next query reconnects.
     this.pool.on('error', () => {});
@@ -92,7 +86,7 @@ export class PostgresBackend implements Backend {
     return statements;
   }
 
-  async ensureCheckpointTable(): Promise<void> {
+  async prepareCheckpoints(): Promise<void> {
     await this.pool.query(
       `CREATE TABLE IF NOT EXISTS ${CHECKPOINT_TABLE} (
          shard text PRIMARY KEY,
@@ -102,7 +96,7 @@ export class PostgresBackend implements Backend {
     );
   }
 
-  async readCheckpoint(shard: ShardSpec): Promise<RowKey | null> {
+  protected async readShardCheckpoint(shard: ShardSpec): Promise<RowKey | null> {
     const { rows } = await this.pool.query<{ exists: boolean }>(`SELECT to_regclass($1) IS NOT NULL AS exists`, [CHECKPOINT_TABLE]);
     if (!rows[0].exists) return null;
     const result = await this.pool.query<{ last_room_id: string; last_id: string }>(
@@ -113,11 +107,11 @@ export class PostgresBackend implements Backend {
     return row === undefined ? null : { roomId: row.last_room_id, id: row.last_id };
   }
 
-  async deleteCheckpoint(shard: ShardSpec): Promise<void> {
+  protected async deleteShardCheckpoint(shard: ShardSpec): Promise<void> {
     await this.pool.query(`DELETE FROM ${CHECKPOINT_TABLE} WHERE shard = $1`, [shardName(shard)]);
   }
 
-  async estimateRows(shard: ShardSpec): Promise<number> {
+  protected async estimateRows(shard: ShardSpec): Promise<number> {
     const { rows } = await this.pool.query<{ reltuples: number }>(
       `SELECT reltuples::float8 AS reltuples FROM pg_class WHERE oid = to_regclass('mam_muc_message')`,
     );
@@ -130,7 +124,7 @@ export class PostgresBackend implements Backend {
     return Number(exact.rows[0].n);
   }
 
-  async readPage(after: RowKey | null, limit: number, shard: ShardSpec): Promise<SourceRow[]> {
+  protected async readRows(after: RowKey | null, limit: number, shard: ShardSpec): Promise<SourceRow[]> {
     const params: unknown[] = [];
     let where = 'sender_id IS NULL';
     if (after !== null) {
@@ -184,7 +178,7 @@ export class PostgresBackend implements Backend {
     return ids;
   }
 
-  async writeBatch(writes: readonly SenderWrite[], checkpoint: RowKey, shard: ShardSpec, beforeCommit: Promise<void>): Promise<WriteOutcome> {
+  protected async writeRows(writes: readonly SenderWrite[], checkpoint: RowKey, shard: ShardSpec, beforeCommit: Promise<void>): Promise<{ written: number }> {
     const senderIds = senderIdsOf(writes, await this.resolving.run(() => this.resolveSenderIds(writes)));
     const roomIds = writes.map((w) => w.key.roomId);
     const ids = writes.map((w) => w.key.id);
@@ -221,7 +215,7 @@ export class PostgresBackend implements Backend {
     }
   }
 
-  async sampleForVerify(size: number): Promise<VerifySample[]> {
+  async sampleForVerify(size: number): Promise<SqlVerifySample[]> {
     const { rows } = await this.pool.query<{ room_id: number; id: string; message: Buffer; sender_id: string; server: string | null; user_name: string | null }>(
       `SELECT m.room_id, m.id, m.message, m.sender_id::text AS sender_id, u.server, u.user_name
          FROM mam_muc_message m LEFT JOIN mam_server_user u ON u.id = m.sender_id
@@ -229,13 +223,7 @@ export class PostgresBackend implements Backend {
         ORDER BY random() LIMIT $1`,
       [size],
     );
-    return rows.map((r) => ({
-      key: { roomId: String(r.room_id), id: r.id },
-      payload: r.message,
-      senderId: r.sender_id,
-      user: r.user_name,
-      server: r.server,
-    }));
+    return rows.map((r) => sqlVerifySample({ roomId: String(r.room_id), id: r.id }, r.message, r.sender_id, r.user_name, r.server));
   }
 
   isTransient(error: unknown): boolean {
@@ -277,3 +265,15 @@ export function checkPostgresStorable(user: string, server: string): string | nu
   }
   return null;
 }
+
+const definition: BackendDefinition = {
+  kind: 'postgres',
+  summary: 'PostgreSQL: sets mam_muc_message.sender_id',
+  flags: {},
+  usage: '',
+  async open(values, context) {
+    if (typeof values.url !== 'string') throw new UsageError(`--url is required (or set MIM_SENDER_JID_DB_URL)`);
+    return new PostgresBackend({ url: values.url as string, poolSize: context.concurrency + 2 });
+  },
+};
+export default definition;

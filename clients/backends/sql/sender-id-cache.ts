@@ -72,19 +72,3 @@ export class Mutex {
     return result;
   }
 }
-
-/** Ordered commits: waits for the batch before, rolling back this one if that one failed. */
-export async function awaitEarlierBatches(beforeCommit: Promise<void>): Promise<void> {
-  try {
-    await beforeCommit;
-  } catch (error) {
-    throw new EarlierBatchFailedError(error);
-  }
-}
-
-export class EarlierBatchFailedError extends Error {
-  constructor(readonly causeError: unknown) {
-    super(`an earlier batch failed: ${causeError instanceof Error ? causeError.message : String(causeError)}`);
-    this.name = 'EarlierBatchFailedError';
-  }
-}

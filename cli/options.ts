@@ -1,0 +1,126 @@
+/**
+ * What `migrate` and `verify` share: the backend as first argument with its own flags, the
+ * database URL, and where decoding happens (in this process, or a sidecar with optional TLS).
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { BACKEND_KINDS, loadBackend, UsageError, type BackendDefinition, type FlagSpec, type FlagValues } from '../clients/backends/registry.js';
+import type { ShardSpec } from '../clients/pipeline/types.js';
+import type { PayloadFormat } from '../services/decode/index.js';
+
+export { UsageError };
+
+export const URL_ENV = 'MIM_SENDER_JID_DB_URL';
+
+export const DECODER_FLAGS: Readonly<Record<string, FlagSpec>> = {
+  url: { type: 'string' },
+  sidecar: { type: 'string' },
+  'sidecar-ca': { type: 'string' },
+  'sidecar-cert': { type: 'string' },
+  'sidecar-key': { type: 'string' },
+  workers: { type: 'string' },
+  format: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+};
+
+export const DECODER_USAGE = `  --url URL              the store's URL (or env ${URL_ENV}); for SQL postgres://, mysql://, mssql://
+  --sidecar HOST:PORT    decode with a running sidecar; default: decoding threads in this process
+  --sidecar-ca PEM       TLS to --sidecar: CA that signed its certificate
+  --sidecar-cert PEM     with --sidecar-key: our client certificate (mutual TLS)
+  --sidecar-key PEM      private key of --sidecar-cert
+  --workers N            decoding threads in this process (default: core count)
+  --format F             payload format: eterm, xml, auto (default: the backend's own)`;
+
+export interface DecoderArgs {
+  readonly sidecar: string | undefined;
+  readonly workers: number | undefined;
+  readonly format: PayloadFormat | undefined;
+  /** TLS to a remote sidecar: CA to check it, and our certificate and key for mutual TLS. */
+  readonly tls: { ca?: Buffer; cert?: Buffer; key?: Buffer } | undefined;
+}
+
+export interface ParsedCommand {
+  readonly definition: BackendDefinition;
+  readonly values: FlagValues;
+  readonly decoder: DecoderArgs;
+}
+
+export function parseCount(name: string, value: unknown, min = 1): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || !/^\d+$/.test(value) || Number(value) < min || !Number.isSafeInteger(Number(value))) {
+    throw new UsageError(`--${name} must be a whole number >= ${min}, got '${String(value)}'`);
+  }
+  return Number(value);
+}
+
+export function parseShard(value: unknown): ShardSpec {
+  if (value === undefined) return { index: 0, count: 1 };
+  const m = typeof value === 'string' ? /^(\d+)\/(\d+)$/.exec(value) : null;
+  if (m === null || Number(m[2]) < 1 || Number(m[1]) >= Number(m[2])) {
+    throw new UsageError(`--shard must be K/N with 0 <= K < N (e.g. 0/4), got '${String(value)}'`);
+  }
+  return { index: Number(m[1]), count: Number(m[2]) };
+}
+
+/** The backend named by the first argument, or null when the first argument asks for help. */
+export async function backendOf(argv: readonly string[]): Promise<BackendDefinition | null> {
+  const first = argv[0];
+  if (first === undefined || first === '-h' || first === '--help') return null;
+  if (first.startsWith('-')) throw new UsageError(`the backend comes first: one of ${BACKEND_KINDS.join(', ')}, got '${first}'`);
+  return loadBackend(first);
+}
+
+/** Parses `KIND [flags]` with the common flags, the command's own and the backend's (a backend's flag wins a name clash). */
+export function parseCommand(argv: readonly string[], definition: BackendDefinition, commandFlags: Readonly<Record<string, FlagSpec>>): ParsedCommand {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv.slice(1), allowPositionals: true, options: { ...DECODER_FLAGS, ...commandFlags, ...definition.flags } });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const { values, positionals } = parsed;
+  if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
+  const url = (values.url as string | undefined) ?? process.env[URL_ENV];
+  const withUrl: FlagValues = { ...(values as FlagValues), url: url === '' ? undefined : url };
+  return { definition, values: withUrl, decoder: parseDecoderArgs(withUrl) };
+}
+
+function parseDecoderArgs(values: FlagValues): DecoderArgs {
+  const format = values.format as string | undefined;
+  if (format !== undefined && format !== 'eterm' && format !== 'xml' && format !== 'auto') {
+    throw new UsageError(`--format must be eterm, xml or auto, got '${format}'`);
+  }
+  const sidecar = values.sidecar as string | undefined;
+  if (sidecar !== undefined && !/^[^\s:]+:\d+$|^\[[0-9a-fA-F:]+\]:\d+$/.test(sidecar)) {
+    throw new UsageError(`--sidecar must be HOST:PORT, got '${sidecar}'`);
+  }
+  const tlsFiles = { ca: values['sidecar-ca'], cert: values['sidecar-cert'], key: values['sidecar-key'] } as Record<string, string | undefined>;
+  let tls: DecoderArgs['tls'];
+  if (Object.values(tlsFiles).some((v) => v !== undefined)) {
+    if (sidecar === undefined) throw new UsageError('--sidecar-ca/--sidecar-cert/--sidecar-key need --sidecar HOST:PORT');
+    if ((tlsFiles.cert === undefined) !== (tlsFiles.key === undefined)) throw new UsageError('--sidecar-cert and --sidecar-key go together');
+    tls = {};
+    for (const [name, path] of Object.entries(tlsFiles)) {
+      if (path === undefined) continue;
+      try {
+        tls[name as 'ca' | 'cert' | 'key'] = readFileSync(path);
+      } catch (error) {
+        throw new UsageError(`--sidecar-${name}: cannot read ${path}: ${(error as Error).message}`);
+      }
+    }
+  }
+  return { sidecar, workers: parseCount('workers', values.workers), format: format as PayloadFormat | undefined, tls };
+}
+
+/** Every backend's one-line summary, for the usage text. */
+export async function backendList(): Promise<string> {
+  const lines: string[] = [];
+  for (const kind of BACKEND_KINDS) lines.push(`  ${kind.padEnd(14)} ${(await loadBackend(kind)).summary}`);
+  return lines.join('\n');
+}
+
+/** An error for the user: one line, no stack, unless it is a bug. */
+export function describeFailure(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  return String(error);
+}
