@@ -4,7 +4,7 @@
 # (`npm run gen:check`, run by test/run.sh so that CI catches a proto edited without `npm run gen`).
 #
 # Two outputs:
-#  - mongooseim/mam/v1/sender_jid.ts: message codecs and grpc-js service definitions (ts-proto, buf.gen.yaml);
+#  - mongooseim/mam/v1/sender_jid.ts: message codecs and a plain service description (ts-proto, buf.gen.yaml);
 #  - descriptor-set.ts: the FileDescriptorSet of proto/ and of grpc.health.v1, for server reflection
 #    (grpcurl and ghz need no proto file) without parsing .proto files at run time.
 set -euo pipefail

@@ -1,50 +1,60 @@
 /**
- * Where payloads are decoded: a running sidecar (`--sidecar HOST:PORT`, e.g. several behind a
- * load balancer), or one started in this process on a free loopback port, so that one command
- * does everything.
+ * The one way to decode batches: `openDecoder()` gives decoding streams, either straight from a
+ * pool of decoding workers in this process (the default), or over gRPC from a running sidecar
+ * (`--sidecar HOST:PORT`, e.g. several behind a load balancer). Both run the same worker on the
+ * same encoded batches and answer alike; both cut a batch of any size into requests that fit.
+ *
+ *   in-process.ts      the pool path (no socket)
+ *   remote-stream.ts   SidecarClient: the gRPC path, also for direct use from TypeScript
+ *   request-sizing.ts  cutting batches into requests, joining the answers
+ *   batch-codec.ts     a batch as the workers read it, their answer as results
  */
-import type { PayloadFormat } from '../../services/decode/index.js';
-import type { OpenExtractStream } from './types.js';
+import { InProcessDecoder } from './in-process.js';
+import { SidecarClient } from './remote-stream.js';
+import type { ExtractStream, PayloadFormat } from './types.js';
+
+export type { ErrorCodeName, ExtractItem, ExtractResult, ExtractStream, PayloadFormat } from './types.js';
+export { SidecarClient, type SidecarClientOptions } from './remote-stream.js';
+export { InProcessDecoder, type InProcessDecoderOptions } from './in-process.js';
 
 export interface Decoder {
-  readonly openStream: OpenExtractStream;
-  /** `in-process sidecar on 127.0.0.1:PORT` or `sidecar at HOST:PORT`. */
+  /** A fresh decoding stream (again after a failure). */
+  openStream(format: PayloadFormat): ExtractStream;
+  /** `in-process decoding pool (N workers)` or `sidecar at HOST:PORT`. */
   readonly description: string;
   close(): Promise<void>;
 }
 
 export interface DecoderOptions {
-  /** HOST:PORT of a running sidecar; undefined starts one in this process. */
+  /** HOST:PORT of a running sidecar; undefined decodes in this process. */
   readonly sidecar?: string;
-  /** Batches in flight on one stream. */
+  /** Requests in flight on one stream. */
   readonly maxInFlightBatches: number;
-  /** Decoding threads of the in-process sidecar (default: its own, the core count). */
+  /** Decoding threads in this process (default: the core count); not used with a sidecar. */
   readonly workers?: number;
+  /** TLS to the sidecar (omit for plaintext). */
   readonly tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer } | undefined;
 }
 
 export async function openDecoder(options: DecoderOptions): Promise<Decoder> {
-  const { SidecarClient } = await import('../sidecar-client.js');
-  let shutdown: () => Promise<void> = async () => {};
-  let address = options.sidecar;
-  if (address === undefined) {
-    const { startSidecar } = await import('../../services/sidecar/server.js');
-    const running = await startSidecar({
-      listen: '127.0.0.1:0',
-      metricsListen: null,
-      logLevel: 'warn',
-      ...(options.workers === undefined ? {} : { poolSize: options.workers }),
+  if (options.sidecar === undefined) {
+    const pool = await InProcessDecoder.start({
+      maxInFlightBatches: options.maxInFlightBatches,
+      ...(options.workers === undefined ? {} : { workers: options.workers }),
     });
-    address = running.address;
-    shutdown = () => running.shutdown(1000);
+    return {
+      openStream: (format) => pool.openStream(format),
+      description: `in-process decoding pool (${pool.workers} workers)`,
+      close: () => pool.close(),
+    };
   }
+  const address = options.sidecar;
   const client = new SidecarClient({ address, maxInFlightBatches: options.maxInFlightBatches, tls: options.tls });
   return {
-    openStream: (format: PayloadFormat) => client.openStream(format),
-    description: options.sidecar === undefined ? `in-process sidecar on ${address}` : `sidecar at ${address}`,
+    openStream: (format) => client.openStream(format),
+    description: `sidecar at ${address}`,
     async close() {
       client.close();
-      await shutdown();
     },
   };
 }

@@ -1,56 +1,41 @@
 /**
- * The typed client of the sidecar (SenderJidService): the backend clients are built on it.
+ * The typed client of a remote sidecar (SenderJidService over gRPC), used by `--sidecar` and by
+ * anyone talking to a sidecar from TypeScript.
  *
- * - `extract()`: one batch, one unary call; UNAVAILABLE (server restarting, connection lost) is
- *   retried with exponential backoff and jitter.
- * - `openStream().extract()`: batches over one ExtractSenderJidStream with a bounded number of
- *   batches in flight; answers come back in order; on UNAVAILABLE the stream is reopened and the
- *   unanswered batches are sent again, in order (decoding is pure, so a resent batch is harmless).
+ * - `extract()`: one batch, one unary call, as given (no cutting: the server's limits apply);
+ *   UNAVAILABLE (server restarting, connection lost) is retried with exponential backoff and jitter.
+ * - `openStream().extract()`: batches of any size over one ExtractSenderJidStream. The stream
+ *   first learns the server's request limits (initial metadata, see
+ *   services/sidecar/request-limits.ts) and cuts each batch into requests that fit; a bounded
+ *   number of requests are in flight; answers come back in order; on UNAVAILABLE the stream is
+ *   reopened and the unanswered requests are sent again, in order (decoding is pure, so a resent
+ *   request is harmless).
  *
  * Requests are encoded once, so a retry does not encode again. Every other failure (bad
  * argument, RESOURCE_EXHAUSTED, a dead worker's INTERNAL) rejects with the grpc ServiceError
  * (`.code`, `.details`), for the caller to decide.
  */
 import * as grpc from '@grpc/grpc-js';
-import type { PayloadFormat } from '../services/decode/index.js';
-import {
-  ErrorCode,
-  ExtractSenderJidRequest,
-  ExtractSenderJidResponse,
-  PayloadFormat as WireFormat,
-  SenderJidServiceService,
-} from '../services/sidecar/gen/mongooseim/mam/v1/sender_jid.js';
+import { SenderJidServiceDefinition } from '../../services/sidecar/gen/mongooseim/mam/v1/sender_jid.js';
+import { DEFAULT_REQUEST_LIMITS, requestLimitsFrom, type RequestLimits } from '../../services/sidecar/request-limits.js';
+import { decodeAnswers, encodeBatch } from './batch-codec.js';
+import { isServiceError, serviceError } from './decode-errors.js';
+import { extractInRequests } from './request-sizing.js';
+import type { ExtractItem, ExtractResult, ExtractStream, PayloadFormat } from './types.js';
 
-export type { PayloadFormat };
-
-export interface ExtractItem {
-  key: string;
-  payload: Uint8Array;
-  format?: PayloadFormat;
-}
-export type ErrorCodeName = 'malformed' | 'not_groupchat' | 'payload_too_large' | 'jid_without_local_part' | 'jid_without_domain';
-export type ExtractResult =
-  | { key: string; ok: true; bareJid: string; user: string; server: string }
-  | { key: string; ok: false; code: ErrorCodeName; detail: string };
+export { decodeAnswers, encodeBatch, isServiceError };
 
 export interface SidecarClientOptions {
   /** host:port of the sidecar. */
   address: string;
   /** TLS (omit for plaintext): ca checks the server; cert and key are the client's, for mutual TLS. */
   tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer } | undefined;
-  /** Stream: batches sent and not yet answered (default 4). */
+  /** Stream: requests sent and not yet answered (default 4). */
   maxInFlightBatches?: number;
   /** Unary: deadline of one call; stream: longest wait for the next answer (default 60 s). */
   deadlineMs?: number;
   /** Retries after UNAVAILABLE before giving up (default 8: at least ~8 s, at most ~16 s of waiting). */
   maxRetries?: number;
-}
-
-export interface ExtractStream {
-  /** Resolves with this batch's results, in order; waits for capacity when maxInFlightBatches are unanswered;
-   *  on UNAVAILABLE reopens the stream and resends unanswered batches (bounded retries with backoff). */
-  extract(items: ExtractItem[]): Promise<ExtractResult[]>;
-  end(): Promise<void>;
 }
 
 export const DEFAULT_MAX_IN_FLIGHT_BATCHES = 4;
@@ -59,66 +44,12 @@ export const DEFAULT_MAX_RETRIES = 8;
 const BACKOFF_FIRST_MS = 100;
 const BACKOFF_MAX_MS = 5_000;
 
-const UNARY_PATH = SenderJidServiceService.extractSenderJid.path;
-const STREAM_PATH = SenderJidServiceService.extractSenderJidStream.path;
-
-const WIRE_FORMAT: Record<PayloadFormat, WireFormat> = {
-  eterm: WireFormat.PAYLOAD_FORMAT_ETERM,
-  xml: WireFormat.PAYLOAD_FORMAT_XML,
-  auto: WireFormat.PAYLOAD_FORMAT_AUTO,
-};
-
-const CODE_NAME: Partial<Record<ErrorCode, ErrorCodeName>> = {
-  [ErrorCode.ERROR_CODE_MALFORMED]: 'malformed',
-  [ErrorCode.ERROR_CODE_NOT_GROUPCHAT]: 'not_groupchat',
-  [ErrorCode.ERROR_CODE_PAYLOAD_TOO_LARGE]: 'payload_too_large',
-  [ErrorCode.ERROR_CODE_JID_WITHOUT_LOCAL_PART]: 'jid_without_local_part',
-  [ErrorCode.ERROR_CODE_JID_WITHOUT_DOMAIN]: 'jid_without_domain',
-};
+const methodPath = (method: { readonly name: string }): string => `/${SenderJidServiceDefinition.fullName}/${method.name}`;
+const UNARY_PATH = methodPath(SenderJidServiceDefinition.methods.extractSenderJid);
+const STREAM_PATH = methodPath(SenderJidServiceDefinition.methods.extractSenderJidStream);
 
 const passBytes = (bytes: Buffer): Buffer => bytes;
 const noop = (): void => {};
-
-/** Encodes a batch once; retries resend these bytes. */
-export function encodeBatch(items: readonly ExtractItem[], format?: PayloadFormat): Buffer {
-  const bytes = ExtractSenderJidRequest.encode({
-    format: format === undefined ? WireFormat.PAYLOAD_FORMAT_UNSPECIFIED : WIRE_FORMAT[format],
-    items: items.map((item) => ({
-      key: item.key,
-      payload: item.payload,
-      format: item.format === undefined ? WireFormat.PAYLOAD_FORMAT_UNSPECIFIED : WIRE_FORMAT[item.format],
-    })),
-  }).finish();
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
-
-/** Decodes an answer and checks it answers this batch: one result per item, keys in order. */
-export function decodeAnswers(items: readonly { key: string }[], bytes: Uint8Array): ExtractResult[] {
-  const { results } = ExtractSenderJidResponse.decode(bytes);
-  if (results.length !== items.length) {
-    throw new Error(`sidecar answered ${results.length} results for a batch of ${items.length} items`);
-  }
-  return results.map((result, i) => {
-    const key = items[i].key;
-    if (result.key !== key) throw new Error(`sidecar answered key ${JSON.stringify(result.key)} at ${i}, expected ${JSON.stringify(key)}`);
-    if (result.jid !== undefined) {
-      return { key, ok: true, bareJid: result.jid.bareJid, user: result.jid.user, server: result.jid.server };
-    }
-    if (result.error !== undefined) {
-      const code = CODE_NAME[result.error.code];
-      if (code === undefined) {
-        // A code newer than this client: still a failure for this item, never a guessed JID.
-        return { key, ok: false, code: 'malformed', detail: `unknown error code ${result.error.code}: ${result.error.detail}` };
-      }
-      return { key, ok: false, code, detail: result.error.detail };
-    }
-    throw new Error(`sidecar answered neither a jid nor an error for key ${JSON.stringify(key)}`);
-  });
-}
-
-export function isServiceError(error: unknown): error is grpc.ServiceError {
-  return error instanceof Error && typeof (error as Partial<grpc.ServiceError>).code === 'number';
-}
 
 function isUnavailable(error: unknown): boolean {
   return isServiceError(error) && error.code === grpc.status.UNAVAILABLE;
@@ -135,10 +66,6 @@ export function backoffMs(attempt: number): number {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-function serviceError(code: grpc.status, details: string): grpc.ServiceError {
-  return Object.assign(new Error(`${code} ${grpc.status[code]}: ${details}`), { code, details, metadata: new grpc.Metadata() });
-}
 
 export class SidecarClient {
   private readonly client: grpc.Client;
@@ -221,6 +148,9 @@ class OrderedStream implements ExtractStream {
   /** Sent (or to be resent after a reopen) and not answered yet, oldest first. */
   private readonly unanswered: PendingBatch[] = [];
   private readonly waitingForRoom: (() => void)[] = [];
+  /** The request limits the server of the current call announced; null until its metadata came. */
+  private limits: RequestLimits | null = null;
+  private readonly waitingForLimits: { resolve(limits: RequestLimits): void; reject(error: unknown): void }[] = [];
   private failure: unknown = null;
   private ended = false;
   private reopening = false;
@@ -238,7 +168,7 @@ class OrderedStream implements ExtractStream {
 
   extract(items: ExtractItem[]): Promise<ExtractResult[]> {
     if (this.ended) return Promise.reject(new Error('extract() after end() on a sidecar stream'));
-    const answer = this.extractInOrder(items);
+    const answer = this.extractSized(items);
     // end() waits for every batch asked before it, also those still waiting for room.
     const settled = answer.then(noop, noop);
     this.outstanding.add(settled);
@@ -246,12 +176,31 @@ class OrderedStream implements ExtractStream {
     return answer;
   }
 
+  private async extractSized(items: ExtractItem[]): Promise<ExtractResult[]> {
+    const limits = this.limits ?? (await this.learnLimits());
+    return extractInRequests(items, limits, (request) => this.extractInOrder(request));
+  }
+
+  /** Opens the call if need be and waits for the server's limits (its initial metadata). */
+  private learnLimits(): Promise<RequestLimits> {
+    if (this.failure !== null) return Promise.reject(this.failure);
+    return new Promise<RequestLimits>((resolve, reject) => {
+      this.waitingForLimits.push({ resolve, reject });
+      if (!this.reopening) {
+        this.ensureCall();
+        // A server that never answers the call's headers is as stuck as one that never answers a batch.
+        this.armWatchdog();
+      }
+    });
+  }
+
   private async extractInOrder(items: ExtractItem[]): Promise<ExtractResult[]> {
-    const request = encodeBatch(items, this.format);
     while (this.failure === null && this.unanswered.length >= this.client.maxInFlightBatches) {
       await new Promise<void>((resolve) => this.waitingForRoom.push(resolve));
     }
     if (this.failure !== null) throw this.failure;
+    // Encoded once there is room, so a big batch cut in many requests holds one copy per request in flight.
+    const request = encodeBatch(items, this.format);
     return new Promise<ExtractResult[]>((resolve, reject) => {
       const batch: PendingBatch = { items, request, resolve, reject };
       this.unanswered.push(batch);
@@ -282,14 +231,35 @@ class OrderedStream implements ExtractStream {
     const call = this.client.openBidi();
     this.call = call;
     this.callClosed = new Promise<void>((resolve) => call.on('status', () => resolve()));
+    call.on('metadata', (metadata: grpc.Metadata) => this.onMetadata(call, metadata));
     call.on('data', (response: Buffer) => this.onAnswer(call, response));
     call.on('error', (error: unknown) => this.onCallError(call, error));
     call.on('status', (status: grpc.StatusObject) => {
-      if (status.code === grpc.status.OK && call === this.call && this.unanswered.length > 0) {
-        this.fail(new Error(`sidecar ended the stream with ${this.unanswered.length} batches unanswered`));
-      }
+      if (status.code !== grpc.status.OK || call !== this.call) return;
+      if (this.unanswered.length > 0) this.fail(new Error(`sidecar ended the stream with ${this.unanswered.length} batches unanswered`));
+      else if (this.waitingForLimits.length > 0) this.fail(new Error('sidecar ended the stream before sending its headers'));
+      else this.call = null; // nothing lost: the next request opens a new call
     });
     return call;
+  }
+
+  private onMetadata(call: grpc.ClientDuplexStream<Buffer, Buffer>, metadata: grpc.Metadata): void {
+    if (call !== this.call) return;
+    let limits: RequestLimits;
+    try {
+      const first = (name: string): string | undefined => {
+        const values = metadata.get(name);
+        return values.length === 0 ? undefined : String(values[0]);
+      };
+      // A server that announces nothing (another implementation) is assumed to run the defaults.
+      limits = requestLimitsFrom(first) ?? DEFAULT_REQUEST_LIMITS;
+    } catch (error) {
+      this.fail(error);
+      return;
+    }
+    this.limits = limits;
+    if (this.unanswered.length === 0) this.stopWatchdog();
+    for (const waiter of this.waitingForLimits.splice(0)) waiter.resolve(limits);
   }
 
   private onAnswer(call: grpc.ClientDuplexStream<Buffer, Buffer>, response: Buffer): void {
@@ -322,6 +292,12 @@ class OrderedStream implements ExtractStream {
       setTimeout(() => {
         this.reopening = false;
         if (this.failure !== null) return;
+        // The new call announces its server's limits again; requests already cut are resent as
+        // they are (a sidecar restarted with lower limits refuses them: the stream then fails).
+        if (this.waitingForLimits.length > 0) {
+          this.ensureCall();
+          this.armWatchdog();
+        }
         for (const batch of this.unanswered) this.send(batch);
       }, backoffMs(attempt));
       return;
@@ -336,6 +312,7 @@ class OrderedStream implements ExtractStream {
     this.call = null;
     call?.cancel();
     for (const batch of this.unanswered.splice(0)) batch.reject(this.failure);
+    for (const waiter of this.waitingForLimits.splice(0)) waiter.reject(this.failure);
     for (const wake of this.waitingForRoom.splice(0)) wake();
   }
 

@@ -12,19 +12,19 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
-import { Piscina } from 'piscina';
 import { pino, type Logger } from 'pino';
 import { configFrom, decodeLimitsOf, parseHostPort, type SidecarConfig } from './config.js';
+import { startDecodingPool } from './decoding-pool.js';
 import { FILE_DESCRIPTOR_SET_BASE64 } from './gen/descriptor-set.js';
-import { SenderJidServiceService, protobufPackage } from './gen/mongooseim/mam/v1/sender_jid.js';
+import { SenderJidServiceDefinition, protobufPackage } from './gen/mongooseim/mam/v1/sender_jid.js';
 import { SidecarMetrics } from './metrics.js';
-import { OUTCOMES, type BatchOutcome, type BatchTask, type WorkerSettings } from './batch-protocol.js';
+import { requestLimitsHeaders } from './request-limits.js';
+import { OUTCOMES, type BatchTask, type WorkerSettings } from './batch-protocol.js';
 
 export const SERVICE_NAME = `${protobufPackage}.SenderJidService`;
 
 /** At shutdown, time for the last answers to leave before connections are cut. */
 const FLUSH_BEFORE_CLOSE_MS = 200;
-const WARM_UP_ATTEMPTS = 3;
 
 export interface RunningSidecar {
   /** host:port actually bound (the real port when 0 was asked). */
@@ -48,22 +48,32 @@ type RawMethod<RequestStream extends boolean, ResponseStream extends boolean> = 
 
 const identity = (bytes: Buffer): Buffer => bytes;
 
+/** The HTTP/2 path of a method of SenderJidService, e.g. `/mongooseim.mam.v1.SenderJidService/ExtractSenderJid`. */
+export function methodPath(method: { readonly name: string }): string {
+  return `/${SenderJidServiceDefinition.fullName}/${method.name}`;
+}
+
+/** A grpc-js method definition from the generated plain description, with byte-for-byte (de)serializers. */
+function rawMethod<Req extends boolean, Res extends boolean>(
+  key: string,
+  method: { readonly name: string; readonly requestStream: Req; readonly responseStream: Res },
+): RawMethod<Req, Res> {
+  return {
+    path: methodPath(method),
+    originalName: key,
+    requestStream: method.requestStream,
+    responseStream: method.responseStream,
+    requestSerialize: identity,
+    requestDeserialize: identity,
+    responseSerialize: identity,
+    responseDeserialize: identity,
+  };
+}
+
 /** The service with byte-for-byte (de)serializers: workers do the protobuf work. */
 const RAW_SERVICE = {
-  extractSenderJid: {
-    ...SenderJidServiceService.extractSenderJid,
-    requestSerialize: identity,
-    requestDeserialize: identity,
-    responseSerialize: identity,
-    responseDeserialize: identity,
-  } as RawMethod<false, false>,
-  extractSenderJidStream: {
-    ...SenderJidServiceService.extractSenderJidStream,
-    requestSerialize: identity,
-    requestDeserialize: identity,
-    responseSerialize: identity,
-    responseDeserialize: identity,
-  } as RawMethod<true, true>,
+  extractSenderJid: rawMethod('extractSenderJid', SenderJidServiceDefinition.methods.extractSenderJid),
+  extractSenderJidStream: rawMethod('extractSenderJidStream', SenderJidServiceDefinition.methods.extractSenderJidStream),
 };
 
 /** A call's failure, as the grpc status it ends with. */
@@ -95,28 +105,18 @@ export async function startSidecar(options: StartOptions = {}): Promise<RunningS
     stallWorkerOnKey: config.testHooks?.stallWorkerOnKey ?? null,
     stallMs: config.testHooks?.stallMs ?? 0,
   };
-  const pool = new Piscina<BatchTask, BatchOutcome>({
-    filename: new URL('./worker.js', import.meta.url).href,
-    minThreads: config.poolSize,
-    maxThreads: config.poolSize,
-    maxQueue: config.maxQueuedBatches,
-    concurrentTasksPerWorker: 1,
-    idleTimeout: 2 ** 31 - 1, // a sidecar keeps its workers warm
-    workerData: workerSettings,
-  });
-  // Without a listener piscina would throw; a worker failing at start-up must be seen in the logs.
-  pool.on('error', (error: unknown) => log.error({ err: error }, 'worker pool error'));
-  await warmUp(pool, config.poolSize, log);
+  const pool = await startDecodingPool({ settings: workerSettings, poolSize: config.poolSize, maxQueuedBatches: config.maxQueuedBatches, log });
+  /** Sent as the initial metadata of every stream, so that clients cut their batches to fit. */
+  const limitsMetadata = new grpc.Metadata();
+  for (const [name, value] of requestLimitsHeaders(config)) limitsMetadata.set(name, value);
 
-  /** Batches handed to the pool and not yet settled (running or queued). */
-  let batchesInPool = 0;
   /** SenderJidService calls not yet finished: shutdown waits for these, not for health watches. */
   let callsInFlight = 0;
   let callsDone: (() => void) | null = null;
 
   const metrics = new SidecarMetrics({
     queuedBatches: () => pool.queueSize,
-    busyWorkers: () => Math.max(0, Math.min(config.poolSize, batchesInPool - pool.queueSize)),
+    busyWorkers: () => Math.max(0, Math.min(config.poolSize, pool.batchesInPool - pool.queueSize)),
     callsInFlight: () => callsInFlight,
   });
 
@@ -156,48 +156,13 @@ export async function startSidecar(options: StartOptions = {}): Promise<RunningS
 
   async function dispatch(request: Buffer, signal: AbortSignal): Promise<Dispatched> {
     const startedAt = performance.now();
-    if (batchesInPool >= config.poolSize + config.maxQueuedBatches) {
-      return { ok: false, startedAt, failure: queueFull() };
+    const result = await pool.run(handOver(request), signal);
+    if (!result.ok) return { ok: false, startedAt, failure: new CallFailure(grpc.status[result.status], result.message) };
+    const { outcomes, response } = result.answered;
+    for (let i = 0; i < OUTCOMES.length; i++) {
+      if (outcomes[i] > 0) metrics.items.inc({ outcome: OUTCOMES[i] }, outcomes[i]);
     }
-    const task = handOver(request);
-    batchesInPool++;
-    try {
-      const outcome = await pool.run(task, { transferList: [task.request], signal });
-      if (outcome.kind === 'refused') {
-        return { ok: false, startedAt, failure: new CallFailure(grpc.status[outcome.status], outcome.message) };
-      }
-      for (let i = 0; i < OUTCOMES.length; i++) {
-        if (outcome.outcomes[i] > 0) metrics.items.inc({ outcome: OUTCOMES[i] }, outcome.outcomes[i]);
-      }
-      if (outcome.decoderBug !== null) log.error({ bug: outcome.decoderBug }, 'decoder threw; item answered as malformed');
-      const bytes = outcome.response;
-      return { ok: true, startedAt, response: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) };
-    } catch (error) {
-      return { ok: false, startedAt, failure: failureOf(error, signal) };
-    } finally {
-      batchesInPool--;
-    }
-  }
-
-  function queueFull(): CallFailure {
-    return new CallFailure(
-      grpc.status.RESOURCE_EXHAUSTED,
-      `all ${config.poolSize} workers are busy and max-queued-batches=${config.maxQueuedBatches} batches wait (--max-queued-batches); retry later`,
-    );
-  }
-
-  function failureOf(error: unknown, signal: AbortSignal): CallFailure {
-    const message = error instanceof Error ? error.message : String(error);
-    if (signal.aborted || (error instanceof Error && error.name === 'AbortError')) {
-      return new CallFailure(grpc.status.CANCELLED, 'the call was cancelled; its batch was abandoned');
-    }
-    if (/task queue is at limit/i.test(message)) return queueFull();
-    if (/worker exited/i.test(message)) {
-      log.error({ err: message }, 'a worker died decoding a batch; it is replaced and only that batch fails');
-      return new CallFailure(grpc.status.INTERNAL, `the worker decoding this batch died (${message}); only this batch failed, retry it`);
-    }
-    log.error({ err: error }, 'batch failed');
-    return new CallFailure(grpc.status.INTERNAL, `batch failed: ${message}`);
+    return { ok: true, startedAt, response: Buffer.from(response.buffer, response.byteOffset, response.byteLength) };
   }
 
   function record(rpc: string, result: Dispatched, code: grpc.status): void {
@@ -242,6 +207,8 @@ export async function startSidecar(options: StartOptions = {}): Promise<RunningS
    * cannot take at once (backpressure) also stops the answering until 'drain'.
    */
   function answerStream(call: grpc.ServerDuplexStream<Buffer, Buffer>): void {
+    // Before anything else: the client waits for these limits to cut its first batch.
+    call.sendMetadata(limitsMetadata.clone());
     const done = callStarted((failure) => finish(failure));
     limitReadAhead(call);
     const abort = new AbortController();
@@ -425,23 +392,6 @@ export function handOver(request: Buffer): BatchTask {
   const copy = new ArrayBuffer(request.byteLength);
   new Uint8Array(copy).set(request);
   return { request: copy, offset: 0, length: copy.byteLength };
-}
-
-/**
- * Serving starts once the workers answer: an empty batch per worker loads the decoder in each, so
- * the first real calls do not pay for it, and a pool that cannot decode fails start-up, not calls.
- */
-async function warmUp(pool: Piscina<BatchTask, BatchOutcome>, poolSize: number, log: Logger): Promise<void> {
-  let lastError: unknown = null;
-  for (let attempt = 1; attempt <= WARM_UP_ATTEMPTS; attempt++) {
-    const runs = await Promise.allSettled(Array.from({ length: poolSize }, () => pool.run({ request: new ArrayBuffer(0), offset: 0, length: 0 })));
-    const failed = runs.find((run): run is PromiseRejectedResult => run.status === 'rejected');
-    if (failed === undefined) return;
-    lastError = failed.reason;
-    log.warn({ err: lastError, attempt }, 'a decoding worker failed its warm-up batch');
-  }
-  await pool.destroy();
-  throw new Error(`the decoding workers cannot start: ${lastError instanceof Error ? lastError.message : String(lastError)}`);
 }
 
 function serverCredentials(config: SidecarConfig): grpc.ServerCredentials {

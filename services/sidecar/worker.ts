@@ -16,7 +16,7 @@ import {
   ExtractSenderJidResponse,
   PayloadFormat,
   type Result,
-} from './gen/messages-only/mongooseim/mam/v1/sender_jid.js';
+} from './gen/mongooseim/mam/v1/sender_jid.js';
 
 const settings = workerData as WorkerSettings | undefined;
 
@@ -121,7 +121,7 @@ export function answerBatch(task: BatchTask, options: WorkerSettings): BatchOutc
 
 /** The piscina entry point. */
 export default function runBatch(task: BatchTask): BatchOutcome {
-  if (settings === undefined) throw new Error('worker.ts runs in a piscina pool started by server.ts');
+  if (settings === undefined) throw new Error('worker.ts runs in a piscina pool started by decoding-pool.ts');
   // The answer goes back by structured clone: one copy of the encoded response, small next to
   // decoding the batch. (Transferring it would need piscina's move(), i.e. loading the CommonJS
   // piscina package in the worker, which this module graph avoids: see buf.gen.yaml.)

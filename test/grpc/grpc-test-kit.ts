@@ -4,7 +4,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import assert from 'node:assert/strict';
-import type { ExtractResult } from '../../clients/sidecar-client.js';
+import type { ExtractResult } from '../../clients/decoder-client/index.js';
 import type { Case } from './payloads.js';
 
 export const UNARY_PATH = '/mongooseim.mam.v1.SenderJidService/ExtractSenderJid';

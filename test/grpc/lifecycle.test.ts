@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { SidecarClient, decodeAnswers, encodeBatch, type ExtractItem } from '../../clients/sidecar-client.js';
+import type { ExtractItem } from '../../clients/decoder-client/index.js';
+import { SidecarClient, decodeAnswers, encodeBatch } from '../../clients/decoder-client/remote-stream.js';
 import { startSidecar, type RunningSidecar } from '../../services/sidecar/server.js';
 import { assertAnswers, grpcFailure, itemsCounted, metricValue, rawClient, rawStream, rawUnary, waitFor } from './grpc-test-kit.js';
 import { asItems, payloadCases } from './payloads.js';

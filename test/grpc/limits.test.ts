@@ -4,9 +4,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { SidecarClient, encodeBatch } from '../../clients/sidecar-client.js';
+import { SidecarClient, encodeBatch } from '../../clients/decoder-client/remote-stream.js';
 import { startSidecar, type RunningSidecar } from '../../services/sidecar/server.js';
-import { grpcFailure, metricValue, rawClient, rawUnary, waitFor } from './grpc-test-kit.js';
+import { grpcFailure, metricValue, rawClient, rawStream, rawUnary, waitFor } from './grpc-test-kit.js';
 import { LONG_BODY_CHARS, payloadCases } from './payloads.js';
 
 const MAX_ITEMS = 5;
@@ -53,12 +53,25 @@ describe('limits', () => {
     assert.equal(error.code, grpc.status.INVALID_ARGUMENT);
     assert.match(error.details, /max-items-per-batch=5/);
     assert.match(error.details, /6 items/);
-    // The same on a stream: the stream ends with the status.
+    // The same on a raw stream: the stream ends with the status.
+    const raw = rawClient(sidecar.address);
+    try {
+      const call = rawStream(raw);
+      const status = new Promise<grpc.StatusObject>((resolve) => call.on('status', resolve));
+      call.on('error', () => {});
+      call.write(encodeBatch(items(MAX_ITEMS + 1)));
+      call.end();
+      const streamStatus = await status;
+      assert.equal(streamStatus.code, grpc.status.INVALID_ARGUMENT);
+      assert.match(streamStatus.details, /max-items-per-batch/);
+    } finally {
+      raw.close();
+    }
+    // The client's stream learns the limit from the stream's headers and cuts the batch to fit.
     const stream = client.openStream();
-    const streamError = await grpcFailure(stream.extract(items(MAX_ITEMS + 1)));
-    assert.equal(streamError.code, grpc.status.INVALID_ARGUMENT);
-    assert.match(streamError.details, /max-items-per-batch/);
-    await assert.rejects(stream.end());
+    const answered = await stream.extract(items(MAX_ITEMS + 1));
+    assert.deepEqual(answered.map((r) => r.key), items(MAX_ITEMS + 1).map((i) => i.key));
+    await stream.end();
   });
 
   it('bytes per payload and decompressed size: that item fails with PAYLOAD_TOO_LARGE, the batch goes on', async () => {

@@ -9,7 +9,7 @@ import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
-import { SidecarClient, type ExtractResult } from '../../clients/sidecar-client.js';
+import { SidecarClient, type ExtractResult } from '../../clients/decoder-client/index.js';
 import { startSidecarProcess } from '../support/sidecar-process.js';
 import { assertAnswers, grpcFailure, itemsCounted, metricValue } from './grpc-test-kit.js';
 import { asItems, payloadCases } from './payloads.js';

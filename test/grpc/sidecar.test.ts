@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { SidecarClient, type ExtractItem } from '../../clients/sidecar-client.js';
+import { SidecarClient, type ExtractItem } from '../../clients/decoder-client/index.js';
 import { startSidecar, type RunningSidecar } from '../../services/sidecar/server.js';
 import { assertAnswers, grpcFailure, rawClient, rawUnary } from './grpc-test-kit.js';
 import { TRUNCATED_TERM, asItems, payloadCases, type Case } from './payloads.js';

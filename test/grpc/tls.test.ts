@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { SidecarClient } from '../../clients/sidecar-client.js';
+import { SidecarClient } from '../../clients/decoder-client/index.js';
 import { startSidecar, type RunningSidecar } from '../../services/sidecar/server.js';
 import { makeTestCertificates, type TestCertificates } from '../support/tls-certificates.js';
 import { assertAnswers, grpcFailure } from './grpc-test-kit.js';

@@ -6,20 +6,6 @@
 
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
-import {
-  type CallOptions,
-  type ChannelCredentials,
-  Client,
-  type ClientDuplexStream,
-  type ClientOptions,
-  type ClientUnaryCall,
-  type handleBidiStreamingCall,
-  type handleUnaryCall,
-  makeGenericClientConstructor,
-  type Metadata,
-  type ServiceError,
-  type UntypedServiceImplementation,
-} from "@grpc/grpc-js";
 
 export const protobufPackage = "mongooseim.mam.v1";
 
@@ -537,89 +523,35 @@ export const Failure: MessageFns<Failure> = {
 };
 
 /** SenderJidService extracts the sender's bare JID from archived MUC messages. */
-export type SenderJidServiceService = typeof SenderJidServiceService;
-export const SenderJidServiceService = {
-  /** ExtractSenderJid answers one batch. */
-  extractSenderJid: {
-    path: "/mongooseim.mam.v1.SenderJidService/ExtractSenderJid" as const,
-    requestStream: false as const,
-    responseStream: false as const,
-    requestSerialize: (value: ExtractSenderJidRequest): Buffer =>
-      Buffer.from(ExtractSenderJidRequest.encode(value).finish()),
-    requestDeserialize: (value: Buffer): ExtractSenderJidRequest => ExtractSenderJidRequest.decode(value),
-    responseSerialize: (value: ExtractSenderJidResponse): Buffer =>
-      Buffer.from(ExtractSenderJidResponse.encode(value).finish()),
-    responseDeserialize: (value: Buffer): ExtractSenderJidResponse => ExtractSenderJidResponse.decode(value),
-  },
-  /**
-   * ExtractSenderJidStream answers batches in the order they were sent, one response per
-   * request. The server reads the next batch only when it has room for it, so a producer
-   * faster than the workers is slowed down by HTTP/2 flow control instead of filling memory.
-   */
-  extractSenderJidStream: {
-    path: "/mongooseim.mam.v1.SenderJidService/ExtractSenderJidStream" as const,
-    requestStream: true as const,
-    responseStream: true as const,
-    requestSerialize: (value: ExtractSenderJidRequest): Buffer =>
-      Buffer.from(ExtractSenderJidRequest.encode(value).finish()),
-    requestDeserialize: (value: Buffer): ExtractSenderJidRequest => ExtractSenderJidRequest.decode(value),
-    responseSerialize: (value: ExtractSenderJidResponse): Buffer =>
-      Buffer.from(ExtractSenderJidResponse.encode(value).finish()),
-    responseDeserialize: (value: Buffer): ExtractSenderJidResponse => ExtractSenderJidResponse.decode(value),
+export type SenderJidServiceDefinition = typeof SenderJidServiceDefinition;
+export const SenderJidServiceDefinition = {
+  name: "SenderJidService",
+  fullName: "mongooseim.mam.v1.SenderJidService",
+  methods: {
+    /** ExtractSenderJid answers one batch. */
+    extractSenderJid: {
+      name: "ExtractSenderJid",
+      requestType: ExtractSenderJidRequest as typeof ExtractSenderJidRequest,
+      requestStream: false,
+      responseType: ExtractSenderJidResponse as typeof ExtractSenderJidResponse,
+      responseStream: false,
+      options: {},
+    },
+    /**
+     * ExtractSenderJidStream answers batches in the order they were sent, one response per
+     * request. The server reads the next batch only when it has room for it, so a producer
+     * faster than the workers is slowed down by HTTP/2 flow control instead of filling memory.
+     */
+    extractSenderJidStream: {
+      name: "ExtractSenderJidStream",
+      requestType: ExtractSenderJidRequest as typeof ExtractSenderJidRequest,
+      requestStream: true,
+      responseType: ExtractSenderJidResponse as typeof ExtractSenderJidResponse,
+      responseStream: true,
+      options: {},
+    },
   },
 } as const;
-
-export interface SenderJidServiceServer extends UntypedServiceImplementation {
-  /** ExtractSenderJid answers one batch. */
-  extractSenderJid: handleUnaryCall<ExtractSenderJidRequest, ExtractSenderJidResponse>;
-  /**
-   * ExtractSenderJidStream answers batches in the order they were sent, one response per
-   * request. The server reads the next batch only when it has room for it, so a producer
-   * faster than the workers is slowed down by HTTP/2 flow control instead of filling memory.
-   */
-  extractSenderJidStream: handleBidiStreamingCall<ExtractSenderJidRequest, ExtractSenderJidResponse>;
-}
-
-export interface SenderJidServiceClient extends Client {
-  /** ExtractSenderJid answers one batch. */
-  extractSenderJid(
-    request: ExtractSenderJidRequest,
-    callback: (error: ServiceError | null, response: ExtractSenderJidResponse) => void,
-  ): ClientUnaryCall;
-  extractSenderJid(
-    request: ExtractSenderJidRequest,
-    metadata: Metadata,
-    callback: (error: ServiceError | null, response: ExtractSenderJidResponse) => void,
-  ): ClientUnaryCall;
-  extractSenderJid(
-    request: ExtractSenderJidRequest,
-    metadata: Metadata,
-    options: Partial<CallOptions>,
-    callback: (error: ServiceError | null, response: ExtractSenderJidResponse) => void,
-  ): ClientUnaryCall;
-  /**
-   * ExtractSenderJidStream answers batches in the order they were sent, one response per
-   * request. The server reads the next batch only when it has room for it, so a producer
-   * faster than the workers is slowed down by HTTP/2 flow control instead of filling memory.
-   */
-  extractSenderJidStream(): ClientDuplexStream<ExtractSenderJidRequest, ExtractSenderJidResponse>;
-  extractSenderJidStream(
-    options: Partial<CallOptions>,
-  ): ClientDuplexStream<ExtractSenderJidRequest, ExtractSenderJidResponse>;
-  extractSenderJidStream(
-    metadata: Metadata,
-    options?: Partial<CallOptions>,
-  ): ClientDuplexStream<ExtractSenderJidRequest, ExtractSenderJidResponse>;
-}
-
-export const SenderJidServiceClient = makeGenericClientConstructor(
-  SenderJidServiceService,
-  "mongooseim.mam.v1.SenderJidService",
-) as unknown as {
-  new (address: string, credentials: ChannelCredentials, options?: Partial<ClientOptions>): SenderJidServiceClient;
-  service: typeof SenderJidServiceService;
-  serviceName: string;
-};
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
 

@@ -1,0 +1,150 @@
+/**
+ * Decoding in this process, without a loopback hop: batches go straight to the piscina pool of
+ * decoding workers (services/sidecar/decoding-pool.ts), the same worker and batch protocol a
+ * sidecar runs. A request is encoded once into memory of its own, transferred (not copied) to a
+ * worker, and its encoded answer comes back by structured clone; no socket, no HTTP/2 framing,
+ * no second parse on the main thread, which also drives the database.
+ *
+ * Same contract as the remote stream: batches of any size are cut to the same limits (so a
+ * batch spreads over the workers the same way), at most maxInFlightBatches requests per stream
+ * are in the pool, answers come back in order, and a failure is a grpc-style ServiceError
+ * (INTERNAL for a worker that died) that ends the stream.
+ */
+import { availableParallelism } from 'node:os';
+import * as grpc from '@grpc/grpc-js';
+import { pino, type Logger } from 'pino';
+import type { BatchTask, WorkerSettings } from '../../services/sidecar/batch-protocol.js';
+import { DEFAULT_DECODE_LIMITS, type DecodeLimits } from '../../services/decode/index.js';
+import { startDecodingPool, type DecodingPool } from '../../services/sidecar/decoding-pool.js';
+import { DEFAULT_REQUEST_LIMITS, type RequestLimits } from '../../services/sidecar/request-limits.js';
+import { decodeAnswers, encodeBatch } from './batch-codec.js';
+import { serviceError } from './decode-errors.js';
+import { extractInRequests } from './request-sizing.js';
+import type { ExtractItem, ExtractResult, ExtractStream, PayloadFormat } from './types.js';
+
+export interface InProcessDecoderOptions {
+  /** Decoding threads (default: the core count). */
+  readonly workers?: number;
+  /** Requests of one stream in the pool at once. */
+  readonly maxInFlightBatches: number;
+  /** How batches are cut (default: a sidecar's defaults, 10,000 items and 64 MiB per request). */
+  readonly requestLimits?: RequestLimits;
+  /** Decoding limits of the workers (default: the decoder's, as a sidecar's). */
+  readonly decodeLimits?: DecodeLimits;
+  /** Worker deaths and decoder bugs are logged here (default: JSON on stdout at level warn). */
+  readonly logger?: Logger;
+}
+
+export class InProcessDecoder {
+  private constructor(
+    private readonly pool: DecodingPool,
+    readonly requestLimits: RequestLimits,
+    readonly maxInFlightBatches: number,
+  ) {}
+
+  /** Starts the workers and waits until each has loaded the decoder. */
+  static async start(options: InProcessDecoderOptions): Promise<InProcessDecoder> {
+    const requestLimits = options.requestLimits ?? DEFAULT_REQUEST_LIMITS;
+    const settings: WorkerSettings = {
+      limits: options.decodeLimits ?? DEFAULT_DECODE_LIMITS,
+      maxItemsPerBatch: requestLimits.maxItemsPerBatch,
+      crashWorkerOnKey: null,
+      stallWorkerOnKey: null,
+      stallMs: 0,
+    };
+    const log = options.logger ?? pino({ level: 'warn', base: { service: 'mim-sender-jid' } });
+    const poolSize = options.workers ?? availableParallelism();
+    // No queue bound: every stream bounds its own requests in flight, and nothing here is shared
+    // with strangers (a sidecar's --max-queued-batches protects it from its many callers).
+    const pool = await startDecodingPool({ settings, poolSize, maxQueuedBatches: null, log });
+    return new InProcessDecoder(pool, requestLimits, positive(options.maxInFlightBatches));
+  }
+
+  get workers(): number {
+    return this.pool.poolSize;
+  }
+
+  openStream(format?: PayloadFormat): ExtractStream {
+    return new PoolStream(this.pool, this.requestLimits, this.maxInFlightBatches, format);
+  }
+
+  close(): Promise<void> {
+    return this.pool.destroy();
+  }
+}
+
+function positive(value: number): number {
+  if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`maxInFlightBatches must be a whole number >= 1, got ${value}`);
+  return value;
+}
+
+const noop = (): void => {};
+
+class PoolStream implements ExtractStream {
+  private inFlight = 0;
+  private readonly waitingForRoom: (() => void)[] = [];
+  private failure: unknown = null;
+  private ended = false;
+  /** Every extract() not yet settled (a promise that never rejects). */
+  private readonly outstanding = new Set<Promise<void>>();
+
+  constructor(
+    private readonly pool: DecodingPool,
+    private readonly limits: RequestLimits,
+    private readonly maxInFlight: number,
+    private readonly format: PayloadFormat | undefined,
+  ) {}
+
+  extract(items: ExtractItem[]): Promise<ExtractResult[]> {
+    if (this.ended) return Promise.reject(new Error('extract() after end() on a decoding stream'));
+    if (this.failure !== null) return Promise.reject(this.failure);
+    const answer = extractInRequests(items, this.limits, (request) => this.decode(request));
+    const settled = answer.then(noop, noop);
+    this.outstanding.add(settled);
+    void settled.then(() => this.outstanding.delete(settled));
+    return answer;
+  }
+
+  async end(): Promise<void> {
+    this.ended = true;
+    await Promise.all([...this.outstanding]);
+    if (this.failure !== null) throw this.failure;
+  }
+
+  private async decode(items: ExtractItem[]): Promise<ExtractResult[]> {
+    while (this.failure === null && this.inFlight >= this.maxInFlight) {
+      await new Promise<void>((resolve) => this.waitingForRoom.push(resolve));
+    }
+    if (this.failure !== null) throw this.failure;
+    this.inFlight++;
+    try {
+      const result = await this.pool.run(taskOf(encodeBatch(items, this.format)));
+      if (!result.ok) throw this.fail(serviceError(grpc.status[result.status], result.message));
+      return decodeAnswers(items, result.answered.response);
+    } catch (error) {
+      throw this.fail(error);
+    } finally {
+      this.inFlight--;
+      this.waitingForRoom.shift()?.();
+    }
+  }
+
+  /** The first failure ends the stream, as a failed call ends a remote one; returns it. */
+  private fail(error: unknown): unknown {
+    if (this.failure === null) this.failure = error;
+    for (const wake of this.waitingForRoom.splice(0)) wake();
+    return this.failure;
+  }
+}
+
+/** The encoded request as a task whose memory the worker may take (transfer detaches it here). */
+function taskOf(request: Buffer): BatchTask {
+  const memory = request.buffer;
+  if (memory instanceof ArrayBuffer && request.byteOffset === 0 && request.byteLength === memory.byteLength) {
+    return { request: memory, offset: 0, length: request.byteLength };
+  }
+  // Not the exact-size array encodeBatch makes: never transfer memory something else may share.
+  const copy = new ArrayBuffer(request.byteLength);
+  new Uint8Array(copy).set(request);
+  return { request: copy, offset: 0, length: copy.byteLength };
+}
