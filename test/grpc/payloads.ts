@@ -5,7 +5,7 @@
  */
 import { erlangEncode } from '../support/term-encoder-erlang.js';
 import { MUC_USER_NS, mucMessage, xmlTerm, type MucMessageSpec } from '../support/term-encoder.js';
-import type { ErrorCodeName, ExtractItem } from '../../clients/sidecar-client.js';
+import type { ErrorCodeName, ExtractItem } from '../../clients/decoder-client/index.js';
 
 export type Expected = { readonly bareJid: string; readonly user: string; readonly server: string } | { readonly code: ErrorCodeName };
 
