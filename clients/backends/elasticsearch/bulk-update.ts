@@ -1,0 +1,74 @@
+/**
+ * One batch as one `_bulk` request of partial updates (`{"doc": {"from_jid": ...}}`). Every item's
+ * answer is read: items the node refused for load (429, 503) are sent again after a pause, other
+ * refusals are reported for that one document.
+ */
+import type { NotWrittenRecord, PlannedWrite, WriteOutcome } from '../../pipeline/types.js';
+import { sleep } from '../../pipeline/rate-limiter.js';
+import { indexPath, type IndexLayout } from './index-layout.js';
+import { SearchHttpError, errorOf, isTransientStatus, type SearchHttp } from './search-http.js';
+
+/** Rounds of re-sending refused items before the batch fails as transient (the pipeline retries it). */
+export const ITEM_RETRY_ROUNDS = 12;
+const FIRST_PAUSE_MS = 50;
+const LONGEST_PAUSE_MS = 3_000;
+
+interface BulkItem {
+  update?: { _id: string; status: number; result?: string; error?: { type?: string; reason?: string } };
+}
+
+interface BulkBody {
+  errors: boolean;
+  items: BulkItem[];
+}
+
+export interface BulkStats {
+  /** Items re-sent after a 429/503 refusal, over the backend's life. */
+  itemsRetried: number;
+}
+
+export async function writeBulk(
+  http: SearchHttp,
+  layout: IndexLayout,
+  writes: readonly PlannedWrite<string, string>[],
+  stats: BulkStats,
+): Promise<WriteOutcome<string>> {
+  let pending = writes;
+  let written = 0;
+  const refused: NotWrittenRecord<string>[] = [];
+  for (let round = 0; pending.length > 0; round++) {
+    if (round > 0) {
+      if (round > ITEM_RETRY_ROUNDS) {
+        throw new SearchHttpError(429, 'es_rejected_execution_exception', `_bulk: ${pending.length} updates still refused for load after ${ITEM_RETRY_ROUNDS} rounds`);
+      }
+      stats.itemsRetried += pending.length;
+      await sleep(Math.min(LONGEST_PAUSE_MS, FIRST_PAUSE_MS * 2 ** (round - 1)) * (0.5 + Math.random() / 2));
+    }
+    const lines: unknown[] = [];
+    for (const w of pending) {
+      lines.push({ update: { _id: w.key, ...(layout.type === undefined ? {} : { _type: layout.type }) } });
+      lines.push({ doc: { from_jid: w.write } });
+    }
+    const path = `${indexPath(layout)}/_bulk`;
+    const response = await http.request<BulkBody>('POST', path, undefined, lines);
+    if (response.status >= 300) throw errorOf('POST', path, response);
+    const items = response.body.items;
+    if (items.length !== pending.length) throw new Error(`_bulk answered ${items.length} items for ${pending.length} updates`);
+    const again: PlannedWrite<string, string>[] = [];
+    items.forEach((item, i) => {
+      const result = item.update;
+      if (result === undefined) throw new Error(`_bulk item ${i} is not an update answer: ${JSON.stringify(item).slice(0, 200)}`);
+      if (result.status < 300) {
+        // `noop`: it already held this value (a batch written again after a restart).
+        written++;
+      } else if (isTransientStatus(result.status)) {
+        again.push(pending[i]);
+      } else {
+        const why = result.error?.type === 'document_missing_exception' ? 'document deleted meanwhile' : `${result.error?.type ?? 'error'}: ${result.error?.reason ?? ''}`;
+        refused.push({ key: pending[i].key, reason: 'write_refused', detail: `_bulk update HTTP ${result.status}: ${why}` });
+      }
+    });
+    pending = again;
+  }
+  return { written, refused };
+}

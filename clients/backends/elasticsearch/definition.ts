@@ -1,0 +1,52 @@
+/** `migrate elasticsearch` / `verify elasticsearch`: flags, usage, and opening the backend. */
+import { CREDENTIAL_FLAGS, CREDENTIAL_USAGE, readCredentials, readTlsFiles } from '../credentials.js';
+import { UsageError, type BackendDefinition, type FlagValues, type OpenContext } from '../registry.js';
+import { ElasticsearchBackend } from './elasticsearch-backend.js';
+import { DEFAULT_INDEX } from './index-layout.js';
+import { SearchHttp } from './search-http.js';
+
+/** Nodes from `--url`: comma-separated http(s) URLs, without credentials in them. */
+export function parseNodes(url: string | undefined): URL[] {
+  if (url === undefined || url.trim() === '') throw new UsageError('elasticsearch needs --url http://HOST:9200 (several nodes: comma-separated)');
+  return url.split(',').map((part) => {
+    let node: URL;
+    try {
+      node = new URL(part.trim());
+    } catch {
+      throw new UsageError(`--url: '${part.trim()}' is not a URL (expected http://HOST:PORT)`);
+    }
+    if (node.protocol !== 'http:' && node.protocol !== 'https:') throw new UsageError(`--url: ${node.protocol} is not http: or https:`);
+    if (node.username !== '' || node.password !== '') throw new UsageError('--url must not hold credentials (they would show in ps): use --username and --password-file');
+    return node;
+  });
+}
+
+const definition: BackendDefinition = {
+  kind: 'elasticsearch',
+  summary: 'Elasticsearch 6/7 or OpenSearch 1/2: set from_jid in the MUC archive index',
+  flags: {
+    index: { type: 'string' },
+    type: { type: 'string' },
+    ...CREDENTIAL_FLAGS,
+  },
+  usage: `  --url URL[,URL...]     Elasticsearch/OpenSearch nodes, e.g. http://127.0.0.1:9200
+  --index NAME           MUC archive index (default ${DEFAULT_INDEX})
+  --type NAME            mapping type of an Elasticsearch 5/6 typed index (MongooseIM 3.3: muc);
+                         omit on Elasticsearch 7+ and OpenSearch
+${CREDENTIAL_USAGE}`,
+  async open(values: FlagValues, context: OpenContext) {
+    const nodes = parseNodes(values.url as string | undefined);
+    const index = (values.index as string | undefined) ?? DEFAULT_INDEX;
+    if (index === '' || /[\s,*"<>|?\\/]/.test(index)) throw new UsageError(`--index: '${index}' is not an index name`);
+    const type = values.type as string | undefined;
+    if (type !== undefined && !/^[A-Za-z0-9_-]+$/.test(type)) throw new UsageError(`--type: '${type}' is not a mapping type name`);
+    const credentials = readCredentials(values);
+    const tls = readTlsFiles(values);
+    if (tls !== undefined && nodes.some((n) => n.protocol !== 'https:')) throw new UsageError('--tls-* given but --url is not https://');
+    const http = new SearchHttp({ nodes, credentials, tls, maxSockets: Math.max(4, context.concurrency * 2) });
+    context.log(`elasticsearch: ${http.describeNodes()}, index ${index}${type === undefined ? '' : `, type ${type}`}${credentials === undefined ? '' : `, as ${credentials.username}`}`);
+    return new ElasticsearchBackend(http, { index, ...(type === undefined ? {} : { type }) });
+  },
+};
+
+export default definition;

@@ -1,0 +1,152 @@
+/**
+ * The Elasticsearch / OpenSearch backend on the generic pipeline: partitions are `mam_id` ranges
+ * (partition-plan.ts), pages come from `search_after` over the documents still without
+ * `from_jid` (page-reader.ts), a batch is one `_bulk` of partial updates (bulk-update.ts), and a
+ * partition's place is kept after each write in our own checkpoint index (checkpoint-store.ts).
+ */
+import { senderOf } from '../../pipeline/decisions.js';
+import type {
+  Backend,
+  Decision,
+  ExtractResult,
+  Mismatch,
+  Page,
+  PageLimits,
+  Partition,
+  PlannedWrite,
+  SchemaStatus,
+  ShardSpec,
+  SourceRecord,
+  VerifySample,
+  WriteOutcome,
+} from '../../pipeline/types.js';
+import { writeBulk, type BulkStats } from './bulk-update.js';
+import { CheckpointStore, type SortCursor } from './checkpoint-store.js';
+import { applyMapping, checkMapping, indexPath, type IndexLayout } from './index-layout.js';
+import { pendingQuery, readPage } from './page-reader.js';
+import { measurePlan, rangesOf, type MamIdRange, type PartitionPlan } from './partition-plan.js';
+import { isTransientSearchError, type SearchHttp } from './search-http.js';
+
+/** Lucene refuses a keyword term longer than this many UTF-8 bytes. */
+export const MAX_KEYWORD_BYTES = 32_766;
+
+export class ElasticsearchBackend implements Backend<string, SortCursor, string> {
+  readonly name = 'elasticsearch';
+  readonly defaultFormat = 'xml' as const;
+  readonly checkpointMode = 'after-write' as const;
+  readonly bulkStats: BulkStats = { itemsRetried: 0 };
+  private readonly checkpoints: CheckpointStore;
+  /** Measured by `partitions()` when no plan is stored yet; stored by `prepareCheckpoints()`. */
+  private unsavedPlan: PartitionPlan | null = null;
+
+  constructor(
+    private readonly http: SearchHttp,
+    readonly layout: IndexLayout,
+  ) {
+    this.checkpoints = new CheckpointStore(http, layout.index);
+  }
+
+  describeKey(key: string): Record<string, string> {
+    return { _index: this.layout.index, _id: key };
+  }
+
+  describeCursor(cursor: SortCursor): string {
+    return `mam_id ${cursor.mamId} (room ${cursor.room})`;
+  }
+
+  checkSchema(): Promise<SchemaStatus> {
+    return checkMapping(this.http, this.layout);
+  }
+
+  applySchema(): Promise<string[]> {
+    return applyMapping(this.http, this.layout);
+  }
+
+  async partitions(shard: ShardSpec): Promise<Partition[]> {
+    let plan = await this.checkpoints.readPlan();
+    if (plan === null) {
+      plan = await measurePlan(this.http, this.layout);
+      this.unsavedPlan = plan;
+    }
+    return rangesOf(plan, shard);
+  }
+
+  async prepareCheckpoints(): Promise<void> {
+    await this.checkpoints.prepare();
+    if (this.unsavedPlan === null) return;
+    const held = await this.checkpoints.createPlan(this.unsavedPlan);
+    if (held.cuts.join() !== this.unsavedPlan.cuts.join()) {
+      throw new Error('another process stored a different partition plan at the same moment (shards started together on a fresh index): run again, it will use the stored plan');
+    }
+    this.unsavedPlan = null;
+  }
+
+  readCheckpoint(partition: Partition): Promise<SortCursor | null> {
+    return this.checkpoints.read(partition.name);
+  }
+
+  saveCheckpoint(partition: Partition, cursor: SortCursor): Promise<void> {
+    return this.checkpoints.save(partition.name, cursor);
+  }
+
+  deleteCheckpoint(partition: Partition): Promise<void> {
+    return this.checkpoints.delete(partition.name);
+  }
+
+  async estimate(partitions: readonly Partition[]): Promise<number> {
+    if (partitions.length === 0) return 0;
+    const body = await this.http.ok<{ count: number }>('POST', `${indexPath(this.layout)}/_count`, { query: pendingQuery(partitions as MamIdRange[]) });
+    return body.count;
+  }
+
+  readPage(partition: Partition, after: SortCursor | null, limits: PageLimits): Promise<Page<string, SortCursor>> {
+    return readPage(this.http, this.layout, partition as MamIdRange, after, limits);
+  }
+
+  decide(_record: SourceRecord<string>, answer: ExtractResult): Decision<string> {
+    const sender = senderOf(answer);
+    if (!('write' in sender)) return sender;
+    if (Buffer.byteLength(sender.write.bareJid, 'utf8') > MAX_KEYWORD_BYTES) {
+      return { reason: 'jid_not_storable', detail: `JID of ${Buffer.byteLength(sender.write.bareJid, 'utf8')} bytes: a keyword holds at most ${MAX_KEYWORD_BYTES}` };
+    }
+    return { write: sender.write.bareJid };
+  }
+
+  async writeBatch(_partition: Partition, writes: readonly PlannedWrite<string, string>[]): Promise<WriteOutcome<string>> {
+    // Partial updates are idempotent: no need to wait for earlier batches before sending.
+    if (writes.length === 0) return { written: 0 };
+    return writeBulk(this.http, this.layout, writes, this.bulkStats);
+  }
+
+  async sampleForVerify(size: number): Promise<VerifySample<string>[]> {
+    const body = await this.http.ok<{ hits: { hits: { _id: string; _source?: { message?: unknown; from_jid?: unknown } }[] } }>(
+      'POST',
+      `${indexPath(this.layout)}/_search`,
+      {
+        size,
+        query: { function_score: { query: { exists: { field: 'from_jid' } }, random_score: {} } },
+        _source: ['message', 'from_jid'],
+      },
+    );
+    return body.hits.hits.map((hit) => ({
+      key: hit._id,
+      payload: Buffer.from(typeof hit._source?.message === 'string' ? hit._source.message : '', 'utf8'),
+      stored: typeof hit._source?.from_jid === 'string' ? hit._source.from_jid : JSON.stringify(hit._source?.from_jid ?? null),
+    }));
+  }
+
+  verifyAnswer(sample: VerifySample<string>, answer: ExtractResult): Mismatch | null {
+    const decision = this.decide(sample, answer);
+    if (!('write' in decision)) return { kind: 'has_from_jid_but_undecodable', detail: `from_jid '${sample.stored}', but the message gives ${decision.reason}: ${decision.detail}` };
+    if (decision.write !== sample.stored) return { kind: 'from_jid_differs', detail: `from_jid '${sample.stored}', the message says '${decision.write}'` };
+    return null;
+  }
+
+  isTransient(error: unknown): boolean {
+    return isTransientSearchError(error);
+  }
+
+  async close(): Promise<void> {
+    this.http.close();
+  }
+}

@@ -1,0 +1,172 @@
+/**
+ * The HTTP side of the Elasticsearch/OpenSearch backend: JSON and NDJSON requests over Node's own
+ * keep-alive agents, to one of several nodes. No search client library: Elastic's 7.14+ clients
+ * refuse OpenSearch and OpenSearch's speaks only to OpenSearch, while the handful of REST calls
+ * we make are the same on Elasticsearch 6/7 and OpenSearch 1/2 (measured: no slower either,
+ * README). A password only ever goes into the Authorization header, never into a message.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import type { Credentials, TlsFiles } from '../credentials.js';
+
+/** A request that waits longer is abandoned (and counts as transient). */
+const REQUEST_TIMEOUT_MS = 120_000;
+
+export class SearchHttpError extends Error {
+  override readonly name = 'SearchHttpError';
+  constructor(
+    readonly status: number,
+    /** The server's error type, e.g. `index_not_found_exception`, or '' when none. */
+    readonly type: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The connection failed (refused, reset, timed out) before any answer. */
+export class SearchConnectionError extends Error {
+  override readonly name = 'SearchConnectionError';
+}
+
+export interface SearchResponse<T = unknown> {
+  readonly status: number;
+  readonly body: T;
+}
+
+export interface SearchHttpOptions {
+  readonly nodes: readonly URL[];
+  readonly credentials?: Credentials;
+  readonly tls?: TlsFiles;
+  /** Sockets per node. */
+  readonly maxSockets: number;
+}
+
+/** Statuses worth a retry: overloaded, restarting, no shard available yet. */
+export function isTransientStatus(status: number): boolean {
+  return status === 429 || status === 502 || status === 503 || status === 504;
+}
+
+export class SearchHttp {
+  private next = 0;
+  private readonly httpAgent: http.Agent;
+  private readonly httpsAgent: https.Agent;
+  private readonly authorization: string | undefined;
+
+  constructor(private readonly options: SearchHttpOptions) {
+    if (options.nodes.length === 0) throw new Error('no node URL');
+    this.httpAgent = new http.Agent({ keepAlive: true, maxSockets: options.maxSockets });
+    this.httpsAgent = new https.Agent({ keepAlive: true, maxSockets: options.maxSockets, ...options.tls });
+    this.authorization = options.credentials === undefined
+      ? undefined
+      : `Basic ${Buffer.from(`${options.credentials.username}:${options.credentials.password}`).toString('base64')}`;
+  }
+
+  /** The nodes, without any user information, for logs. */
+  describeNodes(): string {
+    return this.options.nodes.map((u) => u.origin).join(',');
+  }
+
+  /**
+   * Sends one request, trying the next node when a node cannot be reached; answers with any
+   * HTTP status (callers read per-status meanings, e.g. 404). `body` is JSON, or NDJSON lines.
+   */
+  async request<T = unknown>(method: string, path: string, body?: unknown, ndjson?: readonly unknown[]): Promise<SearchResponse<T>> {
+    const payload = ndjson !== undefined
+      ? Buffer.from(ndjson.map((line) => JSON.stringify(line)).join('\n') + '\n', 'utf8')
+      : body === undefined ? undefined : Buffer.from(JSON.stringify(body), 'utf8');
+    const contentType = ndjson !== undefined ? 'application/x-ndjson' : 'application/json';
+    let lastError: Error | undefined;
+    for (let attempt = 0; attempt < this.options.nodes.length; attempt++) {
+      const node = this.options.nodes[this.next++ % this.options.nodes.length];
+      try {
+        return await this.send<T>(node, method, path, payload, contentType);
+      } catch (error) {
+        if (!(error instanceof SearchConnectionError)) throw error;
+        lastError = error;
+      }
+    }
+    throw lastError!;
+  }
+
+  /** As `request`, but any status >= 300 is thrown as a `SearchHttpError`. */
+  async ok<T = unknown>(method: string, path: string, body?: unknown, ndjson?: readonly unknown[]): Promise<T> {
+    const response = await this.request<T>(method, path, body, ndjson);
+    if (response.status >= 300) throw errorOf(method, path, response);
+    return response.body;
+  }
+
+  close(): void {
+    this.httpAgent.destroy();
+    this.httpsAgent.destroy();
+  }
+
+  private send<T>(node: URL, method: string, path: string, payload: Buffer | undefined, contentType: string): Promise<SearchResponse<T>> {
+    const secure = node.protocol === 'https:';
+    const basePath = node.pathname.replace(/\/$/, '');
+    const headers: Record<string, string | number> = { accept: 'application/json' };
+    if (payload !== undefined) {
+      headers['content-type'] = contentType;
+      headers['content-length'] = payload.length;
+    }
+    if (this.authorization !== undefined) headers.authorization = this.authorization;
+    const describe = `${method} ${node.origin}${basePath}${path.split('?')[0]}`;
+    return new Promise((resolve, reject) => {
+      const req = (secure ? https : http).request({
+        protocol: node.protocol,
+        hostname: node.hostname,
+        port: node.port,
+        method,
+        path: basePath + path,
+        headers,
+        agent: secure ? this.httpsAgent : this.httpAgent,
+        timeout: REQUEST_TIMEOUT_MS,
+      }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', (e) => reject(new SearchConnectionError(`${describe}: ${e.message}`)));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let body: unknown = text;
+          if (text !== '' && (res.headers['content-type'] ?? '').includes('json')) {
+            try {
+              body = JSON.parse(text);
+            } catch {
+              reject(new SearchConnectionError(`${describe}: answer is not JSON (${text.slice(0, 200)})`));
+              return;
+            }
+          }
+          resolve({ status: res.statusCode ?? 0, body: body as T });
+        });
+      });
+      req.on('timeout', () => req.destroy(new Error(`no answer within ${REQUEST_TIMEOUT_MS / 1000} s`)));
+      req.on('error', (e) => reject(new SearchConnectionError(`${describe}: ${e.message}`)));
+      req.end(payload);
+    });
+  }
+}
+
+interface ErrorBody {
+  error?: { type?: string; reason?: string; root_cause?: { type?: string; reason?: string }[] } | string;
+}
+
+export function errorOf(method: string, path: string, response: SearchResponse): SearchHttpError {
+  const body = response.body as ErrorBody | string;
+  let type = '';
+  let reason = typeof body === 'string' ? body.slice(0, 300) : '';
+  if (typeof body === 'object' && body !== null && body.error !== undefined) {
+    if (typeof body.error === 'string') reason = body.error;
+    else {
+      type = body.error.type ?? '';
+      reason = body.error.reason ?? body.error.root_cause?.[0]?.reason ?? '';
+    }
+  }
+  return new SearchHttpError(response.status, type, `${method} ${path.split('?')[0]}: HTTP ${response.status}${type ? ` ${type}` : ''}${reason ? `: ${reason}` : ''}`);
+}
+
+/** Transient: no answer at all, or an answer that says "later". */
+export function isTransientSearchError(error: unknown): boolean {
+  if (error instanceof SearchConnectionError) return true;
+  if (error instanceof SearchHttpError) return isTransientStatus(error.status);
+  return false;
+}
