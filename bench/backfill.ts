@@ -9,7 +9,7 @@
  *
  * Both servers are started like in the tests (Debian's binaries, loopback) but with their durable
  * defaults (fsync, commit flushes; `--fast-server` for the tests' fsync-off settings). Rows are
- * MongooseIM 3.3-shaped compressed eterm payloads from the JS term encoder (cli/demo-data.ts).
+ * MongooseIM 3.3-shaped compressed eterm payloads from the JS term encoder (cli/demo/demo-data.ts).
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -17,9 +17,10 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
-import { demoPayload, fillDemoArchive } from '../cli/demo-data.js';
+import { demoPayload, fillDemoArchive } from '../cli/demo/demo-data.js';
 import { MONGOOSEIM_33_MYSQL_SCHEMA, startMariadb } from '../test/support/mariadb.js';
-import { MONGOOSEIM_33_PG_SCHEMA, startPostgres } from '../test/support/postgres.js';
+import { MONGOOSEIM_33_PG_SCHEMA } from '../cli/demo/mongooseim-33-schema.js';
+import { startPostgres } from '../test/support/postgres.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const RSS_POLL_MS = 100;

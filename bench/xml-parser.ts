@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import { XMLParser } from 'fast-xml-parser';
 import { isSuccess, DEFAULT_DECODE_LIMITS, extractFromXml } from '../services/decode/index.js';
 import { realisticMessage } from '../test/support/xml-messages.js';
-import { seededRandom } from '../test/support/seeded-random.js';
+import { seededRandom } from '../cli/demo/seeded-random.js';
 
 const { values } = parseArgs({
   options: {

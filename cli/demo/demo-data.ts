@@ -5,8 +5,8 @@
  * few rows no migration can write (not groupchat, truncated, JID without local part).
  */
 import type pg from 'pg';
-import { mucMessage, termToBinary, termToCompressedBinary, xmlTerm } from '../test/support/term-encoder.js';
-import { seededRandom } from '../test/support/seeded-random.js';
+import { mucMessage, termToBinary, termToCompressedBinary, xmlTerm } from './term-encoder.js';
+import { seededRandom } from './seeded-random.js';
 
 const WORDS = ['hello', 'meeting', 'at', 'noon', 'zażółć', 'gęślą', 'jaźń', 'ok', 'see', 'you', 'thanks', 'Ελλάδα', '🙂', 'lunch', 'deploy', 'done'];
 const DOMAINS = ['example.com', 'Example.org', 'chat.example.net', 'brzęczyszczykiewicz.pl'];

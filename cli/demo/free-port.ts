@@ -1,4 +1,8 @@
-/** A free TCP port on loopback (bound and released: a tiny race, fine for tests). */
+/**
+ * A free TCP port on loopback for the demo's PostgreSQL and the tests' servers: bound and released,
+ * so another process could take it in between (a tiny race; the server then fails to start with a
+ * clear "address in use" message, and a second run picks another port).
+ */
 import { createServer } from 'node:net';
 
 export function freeLoopbackPort(): Promise<number> {

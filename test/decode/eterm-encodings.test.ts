@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import { extractSenderJid } from '../../services/decode/index.js';
 import { erlangCases, erlangOracle, erlangRandomMessages } from '../support/erlang-payloads.js';
 import { asReference, describe, hex } from './answer-match.js';
-import { seededRandom } from '../support/seeded-random.js';
+import { seededRandom } from '../../cli/demo/seeded-random.js';
 
 type Term =
   | { t: 'atom'; name: Buffer }

@@ -11,7 +11,7 @@ import { deflateSync, inflateSync } from 'node:zlib';
 import { extractSenderJid } from '../../services/decode/index.js';
 import { erlangCases, erlangOracle, erlangRandomMessages } from '../support/erlang-payloads.js';
 import { asReference, describe, hex } from './answer-match.js';
-import { seededRandom } from '../support/seeded-random.js';
+import { seededRandom } from '../../cli/demo/seeded-random.js';
 
 const SEED = Number(process.env.DECODE_FUZZ_SEED ?? Date.now() % 1_000_000_007);
 const MUTANTS = Number(process.env.DECODE_FUZZ_CASES ?? 6000);

@@ -19,7 +19,7 @@ import { normalizeJid } from '../../services/decode/jid.js';
 import { extractFromXml } from '../../services/decode/xml-rules.js';
 import { askXmerl, type OracleAnswer } from '../support/xmerl-oracle.js';
 import { MUC_USER, mutate, variedMessage } from '../support/xml-messages.js';
-import { seededRandom } from '../support/seeded-random.js';
+import { seededRandom } from '../../cli/demo/seeded-random.js';
 
 const BASE_SEED = Number(process.env.XML_FUZZ_SEED ?? 20190626);
 const VARIED = 3000;

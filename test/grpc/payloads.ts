@@ -4,7 +4,7 @@
  * The expected answers come from the construction, never from the decoder under test.
  */
 import { erlangEncode } from '../support/term-encoder-erlang.js';
-import { MUC_USER_NS, mucMessage, xmlTerm, type MucMessageSpec } from '../support/term-encoder.js';
+import { MUC_USER_NS, mucMessage, xmlTerm, type MucMessageSpec } from '../../cli/demo/term-encoder.js';
 import type { ErrorCodeName, ExtractItem } from '../../clients/decoder-client/index.js';
 
 export type Expected = { readonly bareJid: string; readonly user: string; readonly server: string } | { readonly code: ErrorCodeName };

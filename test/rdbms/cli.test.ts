@@ -11,7 +11,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { freeLoopbackPort } from '../support/postgres-free-port.js';
+import { freeLoopbackPort } from '../../cli/demo/free-port.js';
 import { startSidecarProcess } from '../support/sidecar-process.js';
 import { makeTestCertificates, type TestCertificates } from '../support/tls-certificates.js';
 import { startPostgresFixture } from './postgres-fixture.js';

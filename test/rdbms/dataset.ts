@@ -5,7 +5,7 @@
  */
 import type { NotWrittenReason } from '../../clients/pipeline/types.js';
 import { erlangEncode } from '../support/term-encoder-erlang.js';
-import { mucMessage, termToBinary, xmlTerm, type MucMessageSpec } from '../support/term-encoder.js';
+import { mucMessage, termToBinary, xmlTerm, type MucMessageSpec } from '../../cli/demo/term-encoder.js';
 
 export interface Pair {
   readonly server: string;

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { erlangEncode } from '../support/term-encoder-erlang.js';
-import { atom, bin, int, list, mucMessage, termToBinary, termToCompressedBinary, tuple, xmlTerm, type Term } from '../support/term-encoder.js';
+import { atom, bin, int, list, mucMessage, termToBinary, termToCompressedBinary, tuple, xmlTerm, type Term } from '../../cli/demo/term-encoder.js';
 
 const samples: Term[] = [
   xmlTerm(mucMessage({ jid: 'Alice@Example.COM/Phone' })),

@@ -9,7 +9,7 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
-import { freeLoopbackPort } from './postgres-free-port.js';
+import { freeLoopbackPort } from '../../cli/demo/free-port.js';
 import { stopAtExit } from './stop-at-exit.js';
 
 export const MARIADBD = process.env.MIM_MARIADBD ?? '/usr/sbin/mariadbd';

@@ -9,7 +9,8 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { freeLoopbackPort } from './postgres-free-port.js';
+import { freeLoopbackPort } from '../../cli/demo/free-port.js';
+import { MONGOOSEIM_33_PG_SCHEMA } from '../../cli/demo/mongooseim-33-schema.js';
 import { stopAtExit } from './stop-at-exit.js';
 
 export const PG_BIN_DIR = process.env.MIM_PG_BIN_DIR ?? '/usr/lib/postgresql/15/bin';
@@ -124,22 +125,6 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
     },
   };
 }
-
-/** MongooseIM 3.3.0's `priv/pg.sql` tables for the MUC archive (no sender_id yet). */
-export const MONGOOSEIM_33_PG_SCHEMA = [
-  `CREATE TABLE mam_server_user(
-     id SERIAL UNIQUE PRIMARY KEY,
-     server varchar(250) NOT NULL,
-     user_name varchar(250) NOT NULL)`,
-  `CREATE UNIQUE INDEX i_mam_server_user_name ON mam_server_user USING btree (server, user_name)`,
-  `CREATE TABLE mam_muc_message(
-     id BIGINT NOT NULL,
-     room_id INT NOT NULL,
-     nick_name varchar(250) NOT NULL,
-     message bytea NOT NULL,
-     search_body text,
-     PRIMARY KEY(room_id, id))`,
-];
 
 export async function createMongooseIm33Schema(url: string): Promise<void> {
   const client = new pg.Client({ connectionString: url });

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Term } from './term-encoder.js';
+import type { Term } from '../../cli/demo/term-encoder.js';
 
 const ERL_TIMEOUT_MS = 120_000;
 

@@ -4,7 +4,7 @@
  * differential tests and its benchmark. The same seed always gives the same payloads.
  */
 
-import type { Rand } from './seeded-random.js';
+import type { Rand } from '../../cli/demo/seeded-random.js';
 
 export const pick = <T>(rand: Rand, items: readonly T[]): T => items[Math.floor(rand() * items.length)];
 export const chance = (rand: Rand, p: number): boolean => rand() < p;
