@@ -1,0 +1,191 @@
+/**
+ * The pipeline on a backend of the test suite's own (memory-backend.ts): many partitions, a write
+ * on `-2`, after-write and no checkpoints, kill -9. Payloads and their answers come from a real
+ * Erlang VM; every record's end state is computed from Erlang's answer, never hard-coded.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { MemoryReport } from '../../clients/pipeline/report.js';
+import { runMigration, type MigrationOptions } from '../../clients/pipeline/run-migration.js';
+import { runVerify } from '../../clients/pipeline/run-verify.js';
+import type { CheckpointMode } from '../../clients/pipeline/types.js';
+import { erlangCases, erlangRandomMessages, type PayloadRecord } from '../support/erlang-payloads.js';
+import { openInProcessStream } from '../support/in-process-stream.js';
+import { seededRandom } from '../support/seeded-random.js';
+import { stopAtExit } from '../support/stop-at-exit.js';
+import { MemoryBackend, readWrites, writeArchive } from './memory-backend.js';
+
+const SEED = Number(process.env.TEST_SEED ?? Date.now() % 1_000_000);
+process.stdout.write(`# generic pipeline: seed ${SEED} (TEST_SEED=${SEED} replays it)\n`);
+const PARTITIONS = 7;
+const FAST_BACKOFF = { baseMs: 20, maxMs: 100 };
+
+/** What the record must end with, from Erlang's answer: the store's rule for each answer. */
+function expectedValue(record: PayloadRecord, partition: string): string | null {
+  const e = record.expected;
+  if ('code' in e) return e.code === '-2' ? `pm:${partition}` : null;
+  const at = e.jid.indexOf('@');
+  return at > 0 && at < e.jid.length - 1 ? `muc:${e.jid}` : null;
+}
+
+interface Fixture {
+  dir: string;
+  expected: Map<string, string | null>;
+}
+
+let records: PayloadRecord[];
+const dirs: string[] = [];
+
+function fixture(recordsPerPartition: number): Fixture {
+  const dir = mkdtempSync(join(tmpdir(), 'memory-backend-'));
+  dirs.push(dir);
+  const rand = seededRandom(SEED);
+  const expected = new Map<string, string | null>();
+  const partitions = Array.from({ length: PARTITIONS }, (_, n) => {
+    const name = `p${n}`;
+    const payloads: Uint8Array[] = [];
+    for (let i = 0; i < recordsPerPartition; i++) {
+      const record = records[Math.floor(rand() * records.length)];
+      payloads.push(record.payload);
+      expected.set(`${name}:${i}`, expectedValue(record, name));
+    }
+    return { name, payloads };
+  });
+  writeArchive(dir, partitions);
+  return { dir, expected };
+}
+
+function assertEndState(f: Fixture, actual = readWrites(f.dir)): void {
+  for (const [key, value] of f.expected) assert.equal(actual.get(key) ?? null, value, `record ${key}`);
+  assert.equal(actual.size, [...f.expected.values()].filter((v) => v !== null).length, 'nothing else written');
+}
+
+async function migrate(f: Fixture, mode: CheckpointMode, extra: Partial<MigrationOptions> = {}, setup?: (b: MemoryBackend) => void) {
+  const backend = new MemoryBackend(f.dir, mode);
+  setup?.(backend);
+  const report = new MemoryReport();
+  const summary = await runMigration({ backend, openStream: openInProcessStream, report, batchSize: 25, concurrency: 4, backoff: FAST_BACKOFF, ...extra });
+  return { summary, report, backend };
+}
+
+before(() => {
+  records = [...erlangCases(), ...erlangRandomMessages(300, SEED)];
+  assert.ok(records.some((r) => 'code' in r.expected && r.expected.code === '-2'), 'the corpus has -2 answers');
+  assert.ok(records.some((r) => 'code' in r.expected && r.expected.code === '-1'), 'the corpus has -1 answers');
+});
+after(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+for (const mode of ['in-write', 'after-write', 'none'] as const) {
+  describe(`checkpoints ${mode}`, () => {
+    test('every partition walked, several at once; -2 written as pm; failures reported once with the key fields', async () => {
+      const f = fixture(120);
+      const { summary, report, backend } = await migrate(f, mode);
+      assertEndState(f);
+      assert.equal(summary.reachedEnd, true);
+      assert.equal(summary.partitions, PARTITIONS);
+      assert.equal(summary.processed, f.expected.size);
+      assert.ok(backend.maxPartitionsReadingAtOnce > 1, `partitions read at once: ${backend.maxPartitionsReadingAtOnce}`);
+      const failed = [...f.expected].filter(([, v]) => v === null).map(([k]) => k).sort();
+      assert.deepEqual(report.rows.map((r) => `${r.fields.partition}:${r.fields.index}`).sort(), failed);
+      assert.ok(report.rows.every((r) => r.detail.length > 0));
+      const verified = await runVerify({ backend, openStream: openInProcessStream, sample: 50 });
+      assert.equal(verified.checked, 50);
+      assert.deepEqual(verified.mismatches, []);
+    });
+
+    test('--limit then the rest: each record walked once, the end state of one run', async () => {
+      const f = fixture(60);
+      const first = await migrate(f, mode, { limit: 101 });
+      assert.equal(first.summary.processed, 101);
+      assert.equal(first.summary.reachedEnd, false);
+      const second = await migrate(f, mode);
+      assert.equal(second.summary.reachedEnd, true);
+      if (mode !== 'none') assert.ok(second.summary.resumedPartitions > 0, 'resumed from checkpoints');
+      // Without checkpoints, failed records are read again (nothing marks them done): that is the price.
+      const failedRead = mode === 'none' ? first.report.rows.length : 0;
+      assert.equal(first.summary.processed + second.summary.processed, f.expected.size + failedRead);
+      assertEndState(f);
+      const third = await migrate(f, mode);
+      assert.equal(third.summary.written, 0, 'a run after the end writes nothing');
+    });
+
+    test('--shard 0/2 and 1/2 together cover every partition exactly once', async () => {
+      const f = fixture(40);
+      const [a, b] = await Promise.all([0, 1].map((index) => migrate(f, mode, { shard: { index, count: 2 } })));
+      assert.equal(a.summary.partitions + b.summary.partitions, PARTITIONS);
+      assert.equal(a.summary.processed + b.summary.processed, f.expected.size);
+      assertEndState(f);
+    });
+
+    test('a transient write failure is retried from the last committed place', async () => {
+      const f = fixture(50);
+      const { summary } = await migrate(f, mode, {}, (b) => (b.failWriteBatch = 5));
+      assert.equal(summary.retries, 1);
+      assertEndState(f);
+    });
+  });
+}
+
+describe('kill -9', () => {
+  const runner = fileURLToPath(new URL('./memory-backend-runner.js', import.meta.url));
+  const run = (dir: string, mode: CheckpointMode) => {
+    const child = spawn(process.execPath, [runner, dir, mode, '15'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const forget = stopAtExit(() => void child.kill('SIGKILL'));
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const done = new Promise<{ code: number | null; signal: string | null; out: string }>((resolve) =>
+      child.on('exit', (code, signal) => {
+        forget();
+        resolve({ code, signal, out });
+      }),
+    );
+    return { child, done };
+  };
+  const size = (file: string): number => {
+    try {
+      return statSync(file).size;
+    } catch {
+      return 0;
+    }
+  };
+
+  for (const mode of ['after-write', 'none'] as const) {
+    test(`${mode}: killed five times after observed progress, re-run to the end, same state as an uninterrupted run`, async () => {
+      const reference = fixture(700);
+      const whole = await run(reference.dir, mode).done;
+      assert.equal(whole.code, 0);
+      assertEndState(reference);
+      const f = fixture(700);
+      // Progress is what the store kept: the file that grows after each batch.
+      const progressFile = join(f.dir, mode === 'none' ? 'writes.jsonl' : 'checkpoints.jsonl');
+      const rand = seededRandom(SEED + 1);
+      let kills = 0;
+      for (let attempt = 0; attempt < 30 && kills < 5; attempt++) {
+        const before = size(progressFile);
+        const { child, done } = run(f.dir, mode);
+        const deadline = Date.now() + 60_000;
+        while (size(progressFile) <= before && child.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+        await new Promise((r) => setTimeout(r, Math.floor(rand() * 50)));
+        if (child.exitCode !== null) break; // finished before the kill: nothing left to interrupt
+        child.kill('SIGKILL');
+        const end = await done;
+        assert.equal(end.signal, 'SIGKILL');
+        assert.ok(size(progressFile) > before, 'killed after progress');
+        kills++;
+      }
+      assert.equal(kills, 5, 'five kills landed mid-run');
+      const last = await run(f.dir, mode).done;
+      assert.equal(last.code, 0);
+      assert.equal((JSON.parse(last.out) as { reachedEnd: boolean }).reachedEnd, true);
+      assert.deepEqual(readWrites(f.dir), readWrites(reference.dir));
+      assertEndState(f);
+    });
+  }
+});

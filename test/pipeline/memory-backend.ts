@@ -1,0 +1,159 @@
+/**
+ * A backend written in the test suite: an archive of partitions kept in a directory, to drive the
+ * real pipeline through what no SQL backend does: many partitions, a write on `-2` (as Riak's
+ * `pm`), no transactions (`after-write` checkpoints), no checkpoints at all (`none`: written
+ * records are passed over), and kill -9 (everything it keeps is appended to files with one write
+ * call, so a killed process leaves whole lines behind).
+ *
+ * Layout of DIR: `archive.json` (partitions and base64 payloads, written by the test), then
+ * `writes.jsonl` (`{p, i, v}` per record written) and `checkpoints.jsonl` (`{p, c}`), appended.
+ */
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { senderOf } from '../../clients/pipeline/decisions.js';
+import type { Backend, CheckpointMode, Decision, ExtractResult, Mismatch, Page, PageLimits, Partition, PlannedWrite, ShardSpec, SourceRecord, VerifySample, WriteOutcome } from '../../clients/pipeline/types.js';
+
+export interface MemoryKey {
+  readonly p: string;
+  readonly i: number;
+}
+
+export interface MemoryArchive {
+  readonly partitions: { readonly name: string; readonly payloads: string[] }[];
+}
+
+export function writeArchive(dir: string, partitions: { name: string; payloads: Uint8Array[] }[]): void {
+  const archive: MemoryArchive = { partitions: partitions.map((p) => ({ name: p.name, payloads: p.payloads.map((b) => Buffer.from(b).toString('base64')) })) };
+  writeFileSync(join(dir, 'archive.json'), JSON.stringify(archive));
+}
+
+/** Every record's written value, `p:i` -> value, as the files say. */
+export function readWrites(dir: string): Map<string, string> {
+  const file = join(dir, 'writes.jsonl');
+  const state = new Map<string, string>();
+  if (!existsSync(file)) return state;
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    if (line === '') continue;
+    const w = JSON.parse(line) as { p: string; i: number; v: string; c?: number };
+    if (w.c !== undefined) continue; // a checkpoint kept with its batch (in-write)
+    state.set(`${w.p}:${w.i}`, w.v);
+  }
+  return state;
+}
+
+export class MemoryBackend implements Backend<MemoryKey, number, string> {
+  readonly name = 'memory';
+  readonly defaultFormat = 'auto' as const;
+  private readonly payloads = new Map<string, Buffer[]>();
+  private readonly written: Map<string, string>;
+  /** Partitions with a readPage in progress now, and the most seen at once. */
+  private reading = 0;
+  maxPartitionsReadingAtOnce = 0;
+  writeBatches = 0;
+  /** Test knob: the write of this batch number (1-based) fails once with a transient error. */
+  failWriteBatch: number | null = null;
+
+  constructor(
+    private readonly dir: string,
+    readonly checkpointMode: CheckpointMode,
+    private readonly writeDelayMs = 0,
+  ) {
+    const archive = JSON.parse(readFileSync(join(dir, 'archive.json'), 'utf8')) as MemoryArchive;
+    for (const p of archive.partitions) this.payloads.set(p.name, p.payloads.map((b) => Buffer.from(b, 'base64')));
+    this.written = readWrites(dir);
+  }
+
+  describeKey(key: MemoryKey): Record<string, string> {
+    return { partition: key.p, index: String(key.i) };
+  }
+  describeCursor(cursor: number): string {
+    return `index ${cursor}`;
+  }
+  async checkSchema() {
+    return { ready: true, missing: [], statements: [] };
+  }
+  async applySchema(): Promise<string[]> {
+    return [];
+  }
+  async partitions(shard: ShardSpec): Promise<Partition[]> {
+    return [...this.payloads.keys()].filter((_, i) => i % shard.count === shard.index).map((name) => ({ name }));
+  }
+  /** In-write checkpoints share the writes' file: one append holds a batch and its checkpoint. */
+  private get checkpointFile(): string {
+    return join(this.dir, this.checkpointMode === 'in-write' ? 'writes.jsonl' : 'checkpoints.jsonl');
+  }
+  async readCheckpoint(partition: Partition): Promise<number | null> {
+    const file = this.checkpointFile;
+    if (!existsSync(file)) return null;
+    let last: number | null = null;
+    for (const line of readFileSync(file, 'utf8').split('\n')) {
+      if (line === '') continue;
+      const entry = JSON.parse(line) as { p: string; c?: number };
+      if (entry.p === partition.name && entry.c !== undefined) last = entry.c < 0 ? null : entry.c;
+    }
+    return last;
+  }
+  async saveCheckpoint(partition: Partition, cursor: number): Promise<void> {
+    appendFileSync(this.checkpointFile, JSON.stringify({ p: partition.name, c: cursor }) + '\n');
+  }
+  async deleteCheckpoint(partition: Partition): Promise<void> {
+    await this.saveCheckpoint(partition, -1);
+  }
+  async estimate(partitions: readonly Partition[]): Promise<number> {
+    return partitions.reduce((n, p) => n + this.payloads.get(p.name)!.length, 0);
+  }
+
+  async readPage(partition: Partition, after: number | null, limits: PageLimits): Promise<Page<MemoryKey, number>> {
+    this.maxPartitionsReadingAtOnce = Math.max(this.maxPartitionsReadingAtOnce, ++this.reading);
+    await new Promise((resolve) => setTimeout(resolve, 1));
+    this.reading--;
+    const all = this.payloads.get(partition.name)!;
+    const records: SourceRecord<MemoryKey>[] = [];
+    let i = (after ?? -1) + 1;
+    let bytes = 0;
+    for (; i < all.length && records.length < limits.rows; i++) {
+      if (records.length > 0 && bytes + all[i].length > limits.bytes) break;
+      // Without checkpoints the data says what is done: written records are not read again.
+      if (this.checkpointMode === 'none' && this.written.has(`${partition.name}:${i}`)) continue;
+      records.push({ key: { p: partition.name, i }, payload: all[i] });
+      bytes += all[i].length;
+    }
+    return { records, cursor: i - 1 < 0 ? null : i - 1, end: i >= all.length };
+  }
+
+  decide(record: SourceRecord<MemoryKey>, answer: ExtractResult): Decision<string> {
+    if (!answer.ok && answer.code === 'not_groupchat') return { write: `pm:${record.key.p}` };
+    const sender = senderOf(answer);
+    return 'write' in sender ? { write: `muc:${sender.write.bareJid}` } : sender;
+  }
+
+  async writeBatch(partition: Partition, writes: readonly PlannedWrite<MemoryKey, string>[], cursor: number, earlier: Promise<void>): Promise<WriteOutcome<MemoryKey>> {
+    if (++this.writeBatches === this.failWriteBatch) throw Object.assign(new Error('injected: node unavailable'), { transient: true });
+    if (this.writeDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.writeDelayMs));
+    const lines = writes.map((w) => JSON.stringify({ p: w.key.p, i: w.key.i, v: w.write }) + '\n').join('');
+    if (this.checkpointMode === 'in-write') {
+      await earlier;
+      // One write call for both: what a transaction gives a real store.
+      appendFileSync(this.checkpointFile, lines + JSON.stringify({ p: partition.name, c: cursor }) + '\n');
+    } else if (lines !== '') {
+      appendFileSync(join(this.dir, 'writes.jsonl'), lines);
+    }
+    for (const w of writes) this.written.set(`${w.key.p}:${w.key.i}`, w.write);
+    return { written: writes.length };
+  }
+
+  async sampleForVerify(size: number): Promise<VerifySample<MemoryKey>[]> {
+    return [...this.written].slice(0, size).map(([k, v]) => {
+      const [p, i] = [k.slice(0, k.lastIndexOf(':')), Number(k.slice(k.lastIndexOf(':') + 1))];
+      return { key: { p, i }, payload: this.payloads.get(p)![i], stored: v };
+    });
+  }
+  verifyAnswer(sample: VerifySample<MemoryKey>, answer: ExtractResult): Mismatch | null {
+    const decision = this.decide(sample, answer);
+    return 'write' in decision && decision.write === sample.stored ? null : { kind: 'differs', detail: `payload says ${JSON.stringify(decision)}` };
+  }
+  isTransient(error: unknown): boolean {
+    return (error as { transient?: boolean }).transient === true;
+  }
+  async close(): Promise<void> {}
+}
