@@ -21,6 +21,7 @@ import type { Subcommand } from './cli.js';
 import { backendList, backendOf, DECODER_USAGE, describeFailure, parseCommand, parseCount, parseShard, UsageError, type ParsedCommand } from './options.js';
 
 const DEFAULT_PROGRESS_INTERVAL_S = 10;
+const DEFAULT_STOP_GRACE_S = 30;
 
 const MIGRATE_FLAGS: Readonly<Record<string, FlagSpec>> = {
   'batch-size': { type: 'string' },
@@ -35,6 +36,7 @@ const MIGRATE_FLAGS: Readonly<Record<string, FlagSpec>> = {
   report: { type: 'string' },
   'max-retries': { type: 'string' },
   'progress-interval': { type: 'string' },
+  'stop-grace': { type: 'string' },
 };
 
 const MIGRATE_USAGE = `  --batch-size N         records per page, decode request and write (default ${DEFAULT_BATCH_SIZE})
@@ -48,7 +50,8 @@ const MIGRATE_USAGE = `  --batch-size N         records per page, decode request
   --reset                forget this shard's checkpoints and start from the beginning (truncates the report)
   --report PATH          JSONL of records not written (default ./mim-sender-jid-report-KIND-shard-K-of-N.jsonl)
   --max-retries N        retries of transient failures (connection lost, node restart) (default ${DEFAULT_MAX_RETRIES})
-  --progress-interval S  seconds between progress lines when stderr is not a terminal (default ${DEFAULT_PROGRESS_INTERVAL_S})`;
+  --progress-interval S  seconds between progress lines when stderr is not a terminal (default ${DEFAULT_PROGRESS_INTERVAL_S})
+  --stop-grace S         after Ctrl-C or SIGTERM, seconds given to the batches in flight before quitting anyway (default ${DEFAULT_STOP_GRACE_S})`;
 
 async function usage(kind?: string, own?: string): Promise<string> {
   return `usage: mim-sender-jid migrate ${kind ?? 'KIND'} [options]
@@ -75,6 +78,7 @@ interface MigrateArgs {
   readonly limit: number | undefined;
   readonly maxRetries: number;
   readonly progressInterval: number;
+  readonly stopGraceS: number;
   readonly maxRate: number | undefined;
 }
 
@@ -94,6 +98,7 @@ function parseMigrate(command: ParsedCommand): MigrateArgs {
     limit: parseCount('limit', v.limit, 0),
     maxRetries: parseCount('max-retries', v['max-retries'], 0) ?? DEFAULT_MAX_RETRIES,
     progressInterval: parseCount('progress-interval', v['progress-interval']) ?? DEFAULT_PROGRESS_INTERVAL_S,
+    stopGraceS: parseCount('stop-grace', v['stop-grace']) ?? DEFAULT_STOP_GRACE_S,
     maxRate,
   };
 }
@@ -129,8 +134,14 @@ async function run(argv: string[]): Promise<number> {
       process.stderr.write('\nmigrate: second Ctrl-C, quitting now (the checkpoints are at the last committed batches)\n');
       process.exit(130);
     }
-    process.stderr.write('\nmigrate: stopping after the batches in flight (Ctrl-C again to quit at once)\n');
+    process.stderr.write(`\nmigrate: stopping after the batches in flight, at most ${args.stopGraceS} s (Ctrl-C again to quit at once)\n`);
     stop.abort();
+    // A batch blocked in the store (a lock held by someone else, a node that stopped answering)
+    // must not keep the process alive: what is committed stays committed, the rest is redone.
+    setTimeout(() => {
+      process.stderr.write(`migrate: batches still in flight after ${args.stopGraceS} s, quitting (the checkpoints are at the last committed batches)\n`);
+      process.exit(130);
+    }, args.stopGraceS * 1000).unref();
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
