@@ -14,6 +14,8 @@ export interface SortCursor {
   /** Decimal: message ids exceed 2^53. */
   readonly mamId: string;
   readonly room: string;
+  /** The partition's walk reached its end (on an empty partition `mamId`/`room` are ''). */
+  readonly done?: boolean;
 }
 
 const docPath = (id: string): string => `/${CHECKPOINT_INDEX}/_doc/${encodeURIComponent(id)}`;
@@ -60,7 +62,7 @@ export class CheckpointStore {
     const source = (await this.get(`${this.archiveIndex}:${partition}`)) as { mam_id?: unknown; room?: unknown } | null;
     if (source === null) return null;
     if (typeof source.mam_id !== 'string' || typeof source.room !== 'string') return null;
-    return { mamId: source.mam_id, room: source.room };
+    return { mamId: source.mam_id, room: source.room, ...((source as { done?: unknown }).done === true ? { done: true } : {}) };
   }
 
   async save(partition: string, cursor: SortCursor): Promise<void> {
@@ -69,6 +71,7 @@ export class CheckpointStore {
       partition,
       mam_id: cursor.mamId,
       room: cursor.room,
+      done: cursor.done === true,
       saved_at: new Date().toISOString(),
     });
   }

@@ -38,6 +38,9 @@ export class ElasticsearchBackend implements Backend<string, SortCursor, string>
   private readonly checkpoints: CheckpointStore;
   /** Measured by `partitions()` when no plan is stored yet; stored by `prepareCheckpoints()`. */
   private unsavedPlan: PartitionPlan | null = null;
+  private shardPartitions: readonly Partition[] = [];
+  /** Checkpoints of this shard's partitions as this run found them (null: start over). */
+  private found: Promise<Map<string, SortCursor | null>> | null = null;
 
   constructor(
     private readonly http: SearchHttp,
@@ -51,6 +54,7 @@ export class ElasticsearchBackend implements Backend<string, SortCursor, string>
   }
 
   describeCursor(cursor: SortCursor): string {
+    if (cursor.done === true) return 'its end';
     return `mam_id ${cursor.mamId} (room ${cursor.room})`;
   }
 
@@ -68,7 +72,9 @@ export class ElasticsearchBackend implements Backend<string, SortCursor, string>
       plan = await measurePlan(this.http, this.layout);
       this.unsavedPlan = plan;
     }
-    return rangesOf(plan, shard);
+    this.shardPartitions = rangesOf(plan, shard);
+    this.found = null;
+    return [...this.shardPartitions];
   }
 
   async prepareCheckpoints(): Promise<void> {
@@ -81,8 +87,24 @@ export class ElasticsearchBackend implements Backend<string, SortCursor, string>
     this.unsavedPlan = null;
   }
 
-  readCheckpoint(partition: Partition): Promise<SortCursor | null> {
-    return this.checkpoints.read(partition.name);
+  /**
+   * Resumes an interrupted walk; a walk that had reached its end everywhere starts over, so that
+   * a re-run reports the documents that still cannot be decoded again (and writes nothing new).
+   */
+  async readCheckpoint(partition: Partition): Promise<SortCursor | null> {
+    this.found ??= this.readShardCheckpoints();
+    return (await this.found).get(partition.name) ?? null;
+  }
+
+  private async readShardCheckpoints(): Promise<Map<string, SortCursor | null>> {
+    const found = new Map<string, SortCursor | null>();
+    for (const p of this.shardPartitions) found.set(p.name, await this.checkpoints.read(p.name));
+    const cursors = [...found.values()];
+    if (cursors.length > 0 && cursors.every((c) => c?.done === true)) {
+      for (const p of this.shardPartitions) await this.checkpoints.delete(p.name);
+      return new Map();
+    }
+    return found;
   }
 
   saveCheckpoint(partition: Partition, cursor: SortCursor): Promise<void> {

@@ -40,6 +40,7 @@ export async function readPage(
   after: SortCursor | null,
   limits: PageLimits,
 ): Promise<Page<string, SortCursor>> {
+  if (after?.done === true) return { records: [], cursor: after, end: true };
   const body = await http.ok<SearchBody>('POST', `${indexPath(layout)}/_search`, {
     size: limits.rows,
     query: pendingQuery([range]),
@@ -65,7 +66,8 @@ export async function readPage(
     records.push({ key: hit._id, payload });
     cursor = cursorOf(hit);
   }
-  return { records, cursor, end: hits.length < limits.rows };
+  if (hits.length < limits.rows) return { records, cursor: { ...(cursor ?? { mamId: '', room: '' }), done: true }, end: true };
+  return { records, cursor, end: false };
 }
 
 function cursorOf(hit: Hit): SortCursor {

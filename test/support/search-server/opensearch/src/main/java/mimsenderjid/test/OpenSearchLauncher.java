@@ -7,6 +7,7 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CountDownLatch;
+import org.opensearch.analysis.common.CommonAnalysisPlugin;
 import org.opensearch.common.logging.LogConfigurator;
 import org.opensearch.common.settings.Settings;
 import org.opensearch.env.Environment;
@@ -38,7 +39,7 @@ public final class OpenSearchLauncher {
 
     private static final class ClasspathPluginNode extends Node {
         ClasspathPluginNode(Environment environment) {
-            super(environment, List.of(Netty4Plugin.class), true);
+            super(environment, List.of(Netty4Plugin.class, CommonAnalysisPlugin.class), true);
         }
     }
 
