@@ -7,7 +7,7 @@
  * stay under SQL Server's 2,100 parameters per request.
  */
 import { shardName, type ShardSpec } from '../../pipeline/types.js';
-import type { RowKey } from './sql-backend.js';
+import type { RowKey, SqlDialect, SqlStatement } from './sql-dialect.js';
 
 export type MssqlParamType = 'BigInt' | 'NVarChar' | 'Int';
 
@@ -17,10 +17,7 @@ export interface MssqlParam {
   readonly value: string | number;
 }
 
-export interface MssqlStatement {
-  readonly sql: string;
-  readonly params: readonly MssqlParam[];
-}
+export type MssqlStatement = SqlStatement<MssqlParam>;
 
 /** SQL Server refuses requests with more than 2,100 parameters; keep a margin. */
 export const MSSQL_MAX_PARAMS = 2000;
@@ -169,6 +166,30 @@ export function verifySampleStatement(size: number): MssqlStatement {
     params: [{ name: 'size', type: 'Int', value: size }],
   };
 }
+
+/** Duplicate key (2627, 2601): a concurrent insert of the same sender won; select again. */
+const DUPLICATE_KEY_ERRORS = new Set([2627, 2601]);
+
+export const MSSQL_DIALECT: SqlDialect<MssqlParam> = {
+  archiveTableNotFound: '(dbo.mam_muc_message)',
+  schemaCheck: { sql: MSSQL_SCHEMA_CHECK_SQL, params: [] },
+  schemaStatements: MSSQL_SCHEMA_STATEMENTS,
+  checkpointTable: CHECKPOINT_TABLE,
+  checkpointTableCheck: { sql: `SELECT CASE WHEN OBJECT_ID('${CHECKPOINT_TABLE}', 'U') IS NULL THEN 0 ELSE 1 END AS present`, params: [] },
+  createCheckpointTable: MSSQL_CHECKPOINT_TABLE_SQL,
+  readCheckpoint: readCheckpointStatement,
+  deleteCheckpoint: deleteCheckpointStatement,
+  saveCheckpoint: saveCheckpointStatement,
+  rowEstimate: { sql: MSSQL_ROW_ESTIMATE_SQL, params: [] },
+  exactCount: estimateStatement,
+  page: (after, limits, shard) => pageStatement(after, limits.rows, shard),
+  selectSenders: selectSendersStatements,
+  insertSenders: insertSendersStatements,
+  isInsertRace: (error) => DUPLICATE_KEY_ERRORS.has((error as { number?: unknown } | null)?.number as number),
+  update: updateStatements,
+  verifySample: verifySampleStatement,
+  checkStorable: checkMssqlStorable,
+};
 
 export function checkMssqlStorable(user: string, server: string): string | null {
   for (const [name, value] of [['user_name', user], ['server', server]] as const) {

@@ -1,13 +1,15 @@
 /**
- * What the three SQL backends (PostgreSQL, MySQL/MariaDB, MSSQL) share on the generic seam: the
- * key is the primary key `(room_id, id)`, the cursor is the last key committed, one partition per
- * `--shard K/N` (`room_id % N = K`) walked as one keyset, the checkpoint committed in the batch's
- * own transaction, and a sender written as the id of its `mam_server_user` row. A dialect supplies
- * the statements and the driver.
+ * What the three SQL backends (PostgreSQL, MySQL/MariaDB, MSSQL) share on the generic seam, written
+ * once: the key is the primary key `(room_id, id)`, the cursor is the last key committed, one
+ * partition per `--shard K/N` (`room_id % N = K`) walked as one keyset, the checkpoint committed
+ * in the batch's own transaction, and a sender written as the id of its `mam_server_user` row.
+ * A dialect supplies its statements as data and a thin driver adapter (sql-dialect.ts).
  */
 import { senderOf, type Sender } from '../../pipeline/decisions.js';
+import { awaitEarlierBatches, EarlierBatchFailedError } from '../../pipeline/ordering.js';
 import {
   shardName,
+  type AnyBackend,
   type Backend,
   type Decision,
   type ExtractResult,
@@ -22,12 +24,15 @@ import {
   type VerifySample,
   type WriteOutcome,
 } from '../../pipeline/types.js';
+import { UsageError, type BackendDefinition } from '../registry.js';
+import { senderIdsOf } from './sender-id-cache.js';
+import { SenderIdResolver } from './sender-id-resolver.js';
+import { text, truthy, type RowKey, type SqlDialect, type SqlDriver, type SqlRow, type SqlStatement } from './sql-dialect.js';
 
-/** Primary key of `mam_muc_message`, as decimal strings: ids are 64-bit and must not lose precision. */
-export interface RowKey {
-  readonly roomId: string;
-  readonly id: string;
-}
+export type { RowKey } from './sql-dialect.js';
+
+/** Below this many rows in the statistics, count exactly (statistics of small or fresh tables are poor). */
+export const EXACT_COUNT_BELOW = 2_000_000;
 
 export type SourceRow = SourceRecord<RowKey>;
 
@@ -49,32 +54,26 @@ export interface SqlPartition extends Partition {
   readonly shard: ShardSpec;
 }
 
-export abstract class SqlBackend implements Backend<RowKey, RowKey, Sender> {
-  abstract readonly name: string;
+export class SqlBackend<P = unknown> implements Backend<RowKey, RowKey, Sender> {
   readonly defaultFormat = 'eterm' as const;
   readonly checkpointMode = 'in-write' as const;
+  private readonly senderIds: SenderIdResolver<P>;
 
-  abstract checkSchema(): Promise<SchemaStatus>;
-  abstract applySchema(): Promise<string[]>;
-  abstract prepareCheckpoints(): Promise<void>;
-  /** The last key committed for this shard, or null (also when the checkpoint table does not exist). */
-  protected abstract readShardCheckpoint(shard: ShardSpec): Promise<RowKey | null>;
-  protected abstract deleteShardCheckpoint(shard: ShardSpec): Promise<void>;
-  /** A cheap estimate of the rows this shard still has to walk. */
-  protected abstract estimateRows(shard: ShardSpec): Promise<number>;
-  /** Up to `limit` rows with `sender_id IS NULL`, keys strictly after `after`, in `(room_id, id)` order. */
-  protected abstract readRows(after: RowKey | null, limit: number, shard: ShardSpec): Promise<SourceRow[]>;
-  /** Null when `(user, server)` fits `mam_server_user`, else why not (checked before writing, so one bad JID cannot fail a batch forever). */
-  abstract checkStorable(user: string, server: string): string | null;
-  /**
-   * Resolves every sender to its `mam_server_user` id (creating missing rows), then sets
-   * `sender_id` where still NULL and stores `checkpoint` for `shard`, both in one transaction,
-   * committed only after `beforeCommit` (every earlier batch committed) resolves.
-   */
-  protected abstract writeRows(writes: readonly SenderWrite[], checkpoint: RowKey, shard: ShardSpec, beforeCommit: Promise<void>): Promise<{ written: number }>;
-  abstract sampleForVerify(size: number): Promise<SqlVerifySample[]>;
-  abstract isTransient(error: unknown): boolean;
-  abstract close(): Promise<void>;
+  constructor(
+    readonly name: string,
+    protected readonly dialect: SqlDialect<P>,
+    protected readonly driver: SqlDriver<P>,
+  ) {
+    this.senderIds = new SenderIdResolver(dialect, driver);
+  }
+
+  private async rows(statement: SqlStatement<P>): Promise<SqlRow[]> {
+    return (await this.driver.query(statement)).rows;
+  }
+
+  private statement(sql: string): SqlStatement<P> {
+    return { sql, params: [] };
+  }
 
   describeKey(key: RowKey): Record<string, string> {
     return { room_id: key.roomId, id: key.id };
@@ -84,16 +83,50 @@ export abstract class SqlBackend implements Backend<RowKey, RowKey, Sender> {
     return `(room_id ${key.roomId}, id ${key.id})`;
   }
 
+  async checkSchema(): Promise<SchemaStatus> {
+    const [r] = await this.rows(this.dialect.schemaCheck);
+    if (!truthy(r?.has_table)) throw new Error(`table mam_muc_message not found ${this.dialect.archiveTableNotFound}: is this a MongooseIM database?`);
+    const missing: string[] = [];
+    const statements: string[] = [];
+    if (!truthy(r.has_column)) {
+      missing.push('column sender_id is missing');
+      statements.push(this.dialect.schemaStatements.column);
+    }
+    if (!truthy(r.has_index)) {
+      missing.push('index i_mam_muc_message_sender_id is missing');
+      statements.push(this.dialect.schemaStatements.index);
+    }
+    return { ready: missing.length === 0, missing, statements };
+  }
+
+  async applySchema(): Promise<string[]> {
+    const { statements } = await this.checkSchema();
+    for (const statement of statements) await this.driver.query(this.statement(statement));
+    return statements;
+  }
+
   async partitions(shard: ShardSpec): Promise<SqlPartition[]> {
     return [{ name: shardName(shard), shard }];
   }
 
-  readCheckpoint(partition: SqlPartition): Promise<RowKey | null> {
-    return this.readShardCheckpoint(partition.shard);
+  private async checkpointTableExists(): Promise<boolean> {
+    const [r] = await this.rows(this.dialect.checkpointTableCheck);
+    return truthy(r?.present);
   }
 
-  deleteCheckpoint(partition: SqlPartition): Promise<void> {
-    return this.deleteShardCheckpoint(partition.shard);
+  async prepareCheckpoints(): Promise<void> {
+    await this.driver.query(this.statement(this.dialect.createCheckpointTable));
+  }
+
+  /** The last key committed for this shard, or null (also when the checkpoint table does not exist). */
+  async readCheckpoint(partition: SqlPartition): Promise<RowKey | null> {
+    if (!(await this.checkpointTableExists())) return null;
+    const [row] = await this.rows(this.dialect.readCheckpoint(partition.shard));
+    return row === undefined ? null : { roomId: String(row.last_room_id), id: String(row.last_id) };
+  }
+
+  async deleteCheckpoint(partition: SqlPartition): Promise<void> {
+    await this.driver.query(this.dialect.deleteCheckpoint(partition.shard));
   }
 
   async estimate(partitions: readonly SqlPartition[]): Promise<number> {
@@ -102,10 +135,24 @@ export abstract class SqlBackend implements Backend<RowKey, RowKey, Sender> {
     return total;
   }
 
+  private async estimateRows(shard: ShardSpec): Promise<number> {
+    const [statistics] = await this.rows(this.dialect.rowEstimate);
+    const n = Number(statistics?.n ?? -1);
+    if (n >= EXACT_COUNT_BELOW) return Math.round(n / shard.count);
+    const [exact] = await this.rows(this.dialect.exactCount(shard));
+    return Number(exact.n);
+  }
+
   async readPage(partition: SqlPartition, after: RowKey | null, limits: PageLimits): Promise<Page<RowKey, RowKey>> {
-    const rows = await this.readRows(after, limits.rows, partition.shard);
+    const rows = await this.rows(this.dialect.page(after, limits, partition.shard));
+    const records: SourceRow[] = rows.map((r) => ({ key: { roomId: String(r.room_id), id: String(r.id) }, payload: r.message as Buffer }));
     // A short page is the last: the query asked for `limits.rows`.
-    return { records: rows, cursor: rows.length > 0 ? rows[rows.length - 1].key : after, end: rows.length < limits.rows };
+    return { records, cursor: records.length > 0 ? records[records.length - 1].key : after, end: records.length < limits.rows };
+  }
+
+  /** Null when `(user, server)` fits `mam_server_user`, else why not (checked before writing, so one bad JID cannot fail a batch forever). */
+  checkStorable(user: string, server: string): string | null {
+    return this.dialect.checkStorable(user, server);
   }
 
   decide(_record: SourceRow, answer: ExtractResult): Decision<Sender> {
@@ -116,14 +163,58 @@ export abstract class SqlBackend implements Backend<RowKey, RowKey, Sender> {
     return unstorable === null ? decision : { reason: 'jid_not_storable', detail: `JID '${bareJid}': ${unstorable}` };
   }
 
+  /** Ids of every sender, creating the missing `mam_server_user` rows (committed, race-safe). */
+  resolveSenderIds(writes: readonly SenderWrite[]): Promise<Map<string, string>> {
+    return this.senderIds.resolve(writes);
+  }
+
+  /**
+   * Resolves every sender to its `mam_server_user` id, then sets `sender_id` where still NULL and
+   * stores the checkpoint, both in one transaction committed only after every earlier batch.
+   */
   async writeBatch(
     partition: SqlPartition,
     writes: readonly PlannedWrite<RowKey, Sender>[],
     cursor: RowKey,
     earlierCommitted: Promise<void>,
   ): Promise<WriteOutcome<RowKey>> {
-    const rows = writes.map((w) => ({ key: w.key, user: w.write.user, server: w.write.server }));
-    return this.writeRows(rows, cursor, partition.shard, earlierCommitted);
+    const senders = writes.map((w) => ({ key: w.key, user: w.write.user, server: w.write.server }));
+    const senderIds = senderIdsOf(senders, await this.resolveSenderIds(senders));
+    const rows = senders.map((w, i) => ({ roomId: w.key.roomId, id: w.key.id, senderId: senderIds[i] }));
+    const transaction = await this.driver.begin();
+    let broken = false;
+    try {
+      let written = 0;
+      for (const statement of rows.length === 0 ? [] : this.dialect.update(rows)) written += (await transaction.query(statement)).rowCount;
+      await awaitEarlierBatches(earlierCommitted);
+      await transaction.query(this.dialect.saveCheckpoint(partition.shard, cursor));
+      await transaction.commit();
+      return { written };
+    } catch (error) {
+      await transaction.rollback().catch(() => {
+        broken = true;
+      });
+      // A connection that failed mid-transaction is not given back to the pool (one that only
+      // heard of an earlier batch's failure is fine).
+      if (!(error instanceof EarlierBatchFailedError) && this.driver.isTransient(error)) broken = true;
+      throw error;
+    } finally {
+      transaction.release(broken);
+    }
+  }
+
+  /** Up to `size` random rows that already have a sender, with what `sender_id` points at. */
+  async sampleForVerify(size: number): Promise<SqlVerifySample[]> {
+    const rows = await this.rows(this.dialect.verifySample(size));
+    return rows.map((r) =>
+      sqlVerifySample(
+        { roomId: String(r.room_id), id: String(r.id) },
+        r.message as Buffer,
+        String(r.sender_id),
+        r.user_name === null ? null : text(r.user_name),
+        r.server === null ? null : text(r.server),
+      ),
+    );
   }
 
   verifyAnswer(sample: SqlVerifySample, answer: ExtractResult): Mismatch | null {
@@ -139,6 +230,16 @@ export abstract class SqlBackend implements Backend<RowKey, RowKey, Sender> {
     }
     return null;
   }
+
+  isTransient(error: unknown): boolean {
+    // Failed only because the batch before it failed: as transient as that failure.
+    if (error instanceof EarlierBatchFailedError) return this.isTransient(error.causeError);
+    return this.driver.isTransient(error);
+  }
+
+  async close(): Promise<void> {
+    await this.driver.close();
+  }
 }
 
 /** `stored` of a verify sample: what `sender_id` points at, in words. */
@@ -148,4 +249,18 @@ export function describeStoredSender(senderId: string, user: string | null, serv
 
 export function sqlVerifySample(key: RowKey, payload: Uint8Array, senderId: string, user: string | null, server: string | null): SqlVerifySample {
   return { key, payload, senderId, user, server, stored: describeStoredSender(senderId, user, server) };
+}
+
+/** The CLI's entry for a SQL backend: `--url`, and a pool of one connection per batch in flight plus the reader's. */
+export function sqlBackendDefinition(kind: string, summary: string, open: (options: { url: string; poolSize: number }) => AnyBackend): BackendDefinition {
+  return {
+    kind,
+    summary,
+    flags: {},
+    usage: '',
+    async open(values, context) {
+      if (typeof values.url !== 'string') throw new UsageError(`--url is required (or set MIM_SENDER_JID_DB_URL)`);
+      return open({ url: values.url, poolSize: context.concurrency + 2 });
+    },
+  };
 }

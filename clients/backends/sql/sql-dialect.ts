@@ -1,0 +1,110 @@
+/**
+ * What a SQL dialect hands the shared base (sql-backend.ts): its statements, as data (text plus
+ * the driver's parameters, so they are testable without a server), and a thin driver adapter
+ * (run a statement, a transaction, a session of its own, which errors are worth a retry).
+ * Everything else (the write skeleton, id resolution, checkpoints, the schema step, the
+ * exact-count threshold) is written once in the base.
+ *
+ * Every statement answers with the column names given here, whatever the dialect.
+ */
+import type { PageLimits, ShardSpec } from '../../pipeline/types.js';
+
+/** Primary key of `mam_muc_message`, as decimal strings: ids are 64-bit and must not lose precision. */
+export interface RowKey {
+  readonly roomId: string;
+  readonly id: string;
+}
+
+/** `P` is the driver's parameter: a plain value (pg, mysql2) or a typed, named one (mssql). */
+export interface SqlStatement<P = unknown> {
+  readonly sql: string;
+  readonly params: readonly P[];
+}
+
+export type SqlRow = Record<string, unknown>;
+
+export interface SqlResult {
+  readonly rows: SqlRow[];
+  /** Rows changed by a write statement. */
+  readonly rowCount: number;
+}
+
+export interface SqlRunner<P> {
+  query(statement: SqlStatement<P>): Promise<SqlResult>;
+}
+
+export interface SqlTransaction<P> extends SqlRunner<P> {
+  commit(): Promise<void>;
+  rollback(): Promise<void>;
+  /** Gives the connection back; a `broken` one is discarded, never reused. */
+  release(broken: boolean): void;
+}
+
+export interface SqlDriver<P> extends SqlRunner<P> {
+  begin(): Promise<SqlTransaction<P>>;
+  /** Connection lost, server restarting, deadlock victim, lock wait timeout, ... */
+  isTransient(error: unknown): boolean;
+  close(): Promise<void>;
+}
+
+export interface SenderPair {
+  readonly server: string;
+  readonly user: string;
+}
+
+export interface SenderIdRow {
+  readonly roomId: string;
+  readonly id: string;
+  readonly senderId: string;
+}
+
+export interface SqlDialect<P> {
+  /** Where `mam_muc_message` was looked for, for the "not a MongooseIM database" error. */
+  readonly archiveTableNotFound: string;
+  /** One row: `has_table`, `has_column`, `has_index` (counts or booleans). */
+  readonly schemaCheck: SqlStatement<P>;
+  /** The upgrade guide's statements, verbatim. */
+  readonly schemaStatements: { readonly column: string; readonly index: string };
+
+  readonly checkpointTable: string;
+  /** One row: `present` (count or boolean). */
+  readonly checkpointTableCheck: SqlStatement<P>;
+  /** Also what a DBA is asked to run when we may not create it ourselves. */
+  readonly createCheckpointTable: string;
+  /** Zero or one row: `last_room_id`, `last_id`. */
+  readCheckpoint(shard: ShardSpec): SqlStatement<P>;
+  deleteCheckpoint(shard: ShardSpec): SqlStatement<P>;
+  /** Upsert, run inside the batch's transaction. */
+  saveCheckpoint(shard: ShardSpec, key: RowKey): SqlStatement<P>;
+
+  /** One row: `n`, the statistics' row count of the whole table (negative or null: unknown). */
+  readonly rowEstimate: SqlStatement<P>;
+  /** One row: `n`, the shard's rows still without `sender_id`. */
+  exactCount(shard: ShardSpec): SqlStatement<P>;
+  /** Up to `limits.rows` rows with `sender_id IS NULL` after `after` in `(room_id, id)` order: `room_id`, `id`, `message`. */
+  page(after: RowKey | null, limits: PageLimits, shard: ShardSpec): SqlStatement<P>;
+
+  /** Rows of `id` with either `pair` (the index in `pairs`) or `server` and `user_name`. */
+  selectSenders(pairs: readonly SenderPair[]): SqlStatement<P>[];
+  /** Inserts that skip (or fail on the unique key for) pairs that exist meanwhile. */
+  insertSenders(pairs: readonly SenderPair[]): SqlStatement<P>[];
+  /** A concurrent insert's failure that another select and insert settle (deadlock victim, duplicate key). */
+  isInsertRace(error: unknown): boolean;
+  /** Sets `sender_id` only where it is still NULL. */
+  update(rows: readonly SenderIdRow[]): SqlStatement<P>[];
+  /** `room_id`, `id`, `message`, `sender_id`, `server`, `user_name` of random rows with a sender. */
+  verifySample(size: number): SqlStatement<P>;
+
+  /** Null when `(user, server)` fits `mam_server_user`, else why not. */
+  checkStorable(user: string, server: string): string | null;
+}
+
+/** Counts, booleans and decimal strings as drivers return them. */
+export function truthy(value: unknown): boolean {
+  return value === true || (value !== null && value !== undefined && value !== false && Number(value) > 0);
+}
+
+/** Binary columns (MySQL's `varbinary`) come back as bytes. */
+export function text(value: unknown): string {
+  return Buffer.isBuffer(value) ? value.toString('utf8') : String(value);
+}
