@@ -4,7 +4,7 @@
  * including PostgreSQL's bytea text form `\x...` (and `0x...`, whitespace ignored).
  * Prints the JID (exit 0), or `-1`/`-2` followed by the reason and detail (exit 1).
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { extractSenderJid, isSuccess, referenceCode, type PayloadFormat } from '../services/decode/index.js';
 import type { Subcommand } from './cli.js';
@@ -58,13 +58,21 @@ const extract: Subcommand = {
       return 2;
     }
     const source = parsed.positionals[0];
-    let raw: Buffer;
+    // Never read more than a payload within the limit can take (hex text: two digits a byte, plus
+    // a prefix and some white space): input from outside is bounded before it is held.
+    const readLimit = parsed.values.hex ? 2 * limits.maxPayloadBytes + HEX_SLACK_BYTES : limits.maxPayloadBytes;
+    let input: { bytes: Buffer; truncated: boolean };
     try {
-      raw = source === '-' ? await readStdin() : readFileSync(source);
+      input = source === '-' ? await readStdin(readLimit) : readFileUpTo(source, readLimit);
     } catch (error) {
       process.stderr.write(`mim-sender-jid extract: cannot read ${source}: ${(error as Error).message}\n`);
       return 2;
     }
+    if (input.truncated) {
+      process.stdout.write(`-1 payload_too_large: input is over ${readLimit} bytes (maxPayloadBytes ${limits.maxPayloadBytes}${parsed.values.hex ? ', as hex' : ''}); reading stopped there\n`);
+      return 1;
+    }
+    const raw = input.bytes;
     let payload: Uint8Array = raw;
     if (parsed.values.hex) {
       const decoded = parseHexPayload(raw.toString('latin1'));
@@ -84,10 +92,34 @@ const extract: Subcommand = {
   },
 };
 
-async function readStdin(): Promise<Buffer> {
+const HEX_SLACK_BYTES = 4096;
+
+/** Reads stdin up to `limit` bytes; stops reading (and says so) as soon as there is more. */
+async function readStdin(limit: number): Promise<{ bytes: Buffer; truncated: boolean }> {
   const parts: Buffer[] = [];
-  for await (const chunk of process.stdin as AsyncIterable<Buffer>) parts.push(chunk);
-  return Buffer.concat(parts);
+  let length = 0;
+  for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
+    parts.push(chunk);
+    length += chunk.length;
+    if (length > limit) {
+      process.stdin.destroy();
+      return { bytes: Buffer.alloc(0), truncated: true };
+    }
+  }
+  return { bytes: Buffer.concat(parts), truncated: false };
+}
+
+function readFileUpTo(path: string, limit: number): { bytes: Buffer; truncated: boolean } {
+  const fd = openSync(path, 'r');
+  try {
+    if (fstatSync(fd).size > limit) return { bytes: Buffer.alloc(0), truncated: true };
+    const buffer = Buffer.alloc(limit + 1);
+    let length = 0;
+    for (let n = 1; n > 0 && length <= limit; length += n) n = readSync(fd, buffer, length, buffer.length - length, null);
+    return length > limit ? { bytes: Buffer.alloc(0), truncated: true } : { bytes: buffer.subarray(0, length), truncated: false };
+  } finally {
+    closeSync(fd);
+  }
 }
 
 export default extract;

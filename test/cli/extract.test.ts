@@ -41,3 +41,27 @@ test('extract refuses input that is not hex under --hex, and unknown formats', a
   assert.equal(badFormat.code, 2);
   assert.match(badFormat.stderr, /--format must be/);
 });
+
+test('extract stops reading stdin at the payload limit instead of holding all of it', async () => {
+  const { spawn } = await import('node:child_process');
+  const { CLI_LAUNCHER } = await import('../support/cli-process.js');
+  const child = spawn(process.execPath, [CLI_LAUNCHER, 'extract', '-'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stdin.on('error', () => undefined); // it stops reading: EPIPE is the point
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const chunk = Buffer.alloc(1024 * 1024);
+  const offered = 512; // MiB: far more than the 1 MiB limit
+  let written = 0;
+  let done = false;
+  void exited.then(() => (done = true));
+  for (let i = 0; i < offered && !done; i++) {
+    const more = child.stdin.write(chunk);
+    written++;
+    if (!more) await Promise.race([new Promise((r) => child.stdin.once('drain', r)), exited]);
+  }
+  child.stdin.end();
+  assert.equal(await exited, 1);
+  assert.match(out, /^-1 payload_too_large: input is over 1048576 bytes/);
+  assert.ok(written < 16, `the child took ${written} MiB of ${offered} before stopping`);
+});
