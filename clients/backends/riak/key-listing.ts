@@ -10,7 +10,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { jsonObjects } from './json-object-stream.js';
-import { RiakHttpError, statusError, type RiakHttp } from './riak-http.js';
+import { RiakHttpError, RiakTimeoutError, statusError, type RiakHttp } from './riak-http.js';
 
 export type ListingMode = 'stream' | '2i';
 
@@ -65,6 +65,28 @@ export async function indexPage(http: RiakHttp, bucketType: string, bucket: stri
   return { keys: body.keys as string[], ...(typeof body.continuation === 'string' ? { continuation: body.continuation } : {}) };
 }
 
+/** The response's chunks, each awaited at most `timeoutMs` (a stalled listing is a transient failure). */
+async function* withReadDeadline(response: IncomingMessage, timeoutMs: number): AsyncGenerator<Buffer> {
+  const chunks = response[Symbol.asyncIterator]();
+  for (;;) {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const error = new RiakTimeoutError(`a streamed listing sent nothing for ${timeoutMs} ms`);
+        response.destroy(error);
+        reject(error);
+      }, timeoutMs);
+    });
+    try {
+      const step = await Promise.race([chunks.next(), deadline]);
+      if (step.done) return;
+      yield step.value as Buffer;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
 /** The lists of a streamed listing, one per JSON object; an in-stream error is thrown (transient). */
 async function* streamedParts(http: RiakHttp, path: string, field: 'keys' | 'buckets', what: string): AsyncGenerator<string[]> {
   const response: IncomingMessage = await http.stream(path);
@@ -74,7 +96,7 @@ async function* streamedParts(http: RiakHttp, path: string, field: 'keys' | 'buc
       for await (const chunk of response) parts.push(chunk as Buffer);
       throw statusError(what, { status: response.statusCode ?? 0, contentType: String(response.headers['content-type'] ?? ''), body: Buffer.concat(parts) });
     }
-    for await (const object of jsonObjects(response)) {
+    for await (const object of jsonObjects(withReadDeadline(response, http.timeoutMs))) {
       const part = object as Record<string, unknown>;
       if ('error' in part) throw new RiakHttpError(`${what}: Riak ended the listing with error ${JSON.stringify(part.error)}`, 503, true);
       const list = part[field];

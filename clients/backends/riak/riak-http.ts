@@ -79,9 +79,19 @@ export class RiakHttp {
     return { status: response.statusCode ?? 0, contentType: String(response.headers['content-type'] ?? ''), body: Buffer.concat(parts) };
   }
 
-  /** A streamed GET: the response, to be read chunk by chunk (each read bounded by the deadline). */
+  /**
+   * A streamed GET: the response, to be read chunk by chunk. Its socket has no idle deadline once
+   * the headers are in: the reader pauses it while the pipeline catches up, and bounds each of
+   * its own reads instead (`timeoutMs`).
+   */
   async stream(path: string): Promise<IncomingMessage> {
-    return this.open('GET', path);
+    const response = await this.open('GET', path, undefined, false);
+    response.socket?.setTimeout(0);
+    return response;
+  }
+
+  get timeoutMs(): number {
+    return this.options.timeoutMs;
   }
 
   close(): void {
@@ -89,7 +99,7 @@ export class RiakHttp {
     this.httpsAgent.destroy();
   }
 
-  private open(method: string, path: string, body?: { type: string; bytes: Buffer }): Promise<IncomingMessage> {
+  private open(method: string, path: string, body?: { type: string; bytes: Buffer }, idleDeadline = true): Promise<IncomingMessage> {
     const node = this.options.nodes[this.next++ % this.options.nodes.length];
     const secure = node.protocol === 'https:';
     const headers: Record<string, string | number> = { Accept: 'application/json, application/xml;q=0.9, */*;q=0.5' };
@@ -109,8 +119,8 @@ export class RiakHttp {
         headers,
         agent: secure ? this.httpsAgent : this.httpAgent,
       }, (response) => {
-        // The deadline also covers every pause while the body streams in.
-        response.setTimeout?.(this.options.timeoutMs, () => response.destroy(new RiakTimeoutError(`no answer from ${node.host} for ${this.options.timeoutMs} ms`)));
+        // The deadline also covers every pause while a (small) body comes in.
+        if (idleDeadline) response.setTimeout(this.options.timeoutMs, () => response.destroy(new RiakTimeoutError(`no answer from ${node.host} for ${this.options.timeoutMs} ms`)));
         resolve(response);
       });
       request.setTimeout(this.options.timeoutMs, () => request.destroy(new RiakTimeoutError(`no answer from ${node.host} for ${this.options.timeoutMs} ms`)));
