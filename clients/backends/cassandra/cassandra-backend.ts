@@ -120,7 +120,7 @@ export class CassandraBackend implements Backend<RowKey, RangeCursor, FromJid> {
     let result;
     try {
       result = await this.client.execute(
-        `SELECT token, room_jid, with_nick, id FROM ${this.keyspace}.${CHECKPOINT_TABLE} WHERE walk = ?`,
+        `SELECT last_token, room_jid, with_nick, id FROM ${this.keyspace}.${CHECKPOINT_TABLE} WHERE walk = ?`,
         [this.checkpointName(partition)],
         { prepare: true, consistency: this.consistency },
       );
@@ -132,7 +132,7 @@ export class CassandraBackend implements Backend<RowKey, RangeCursor, FromJid> {
     const row = result.rows[0];
     if (row === undefined) return null;
     return {
-      token: String(row['token']),
+      token: String(row['last_token']),
       roomJid: row['room_jid'] as string,
       withNick: row['with_nick'] as string,
       id: String(row['id']),
@@ -141,7 +141,7 @@ export class CassandraBackend implements Backend<RowKey, RangeCursor, FromJid> {
 
   async saveCheckpoint(partition: Partition, cursor: RangeCursor): Promise<void> {
     await this.client.execute(
-      `INSERT INTO ${this.keyspace}.${CHECKPOINT_TABLE} (walk, token, room_jid, with_nick, id, updated_at) VALUES (?, ?, ?, ?, ?, toTimestamp(now()))`,
+      `INSERT INTO ${this.keyspace}.${CHECKPOINT_TABLE} (walk, last_token, room_jid, with_nick, id, updated_at) VALUES (?, ?, ?, ?, ?, toTimestamp(now()))`,
       [this.checkpointName(partition), BigInt(cursor.token), cursor.roomJid, cursor.withNick, BigInt(cursor.id)],
       { prepare: true, consistency: this.consistency, isIdempotent: true },
     );

@@ -23,7 +23,7 @@ const definition: BackendDefinition = {
     'fill-nick-copies': { type: 'boolean' },
     ...CREDENTIAL_FLAGS,
   },
-  usage: `  --contact-points H[:P],...  nodes to connect to first (port 9042 unless given); required
+  usage: `  --contact-points LIST  HOST[:PORT],... to connect to first (port 9042 unless given); required
   --keyspace KS          MongooseIM's keyspace (default ${DEFAULT_KEYSPACE})
   --local-dc DC          the data centre to read and write in (default ${DEFAULT_LOCAL_DC})
   --consistency LEVEL    for reads and writes (default ${DEFAULT_CONSISTENCY}; ONE, QUORUM, LOCAL_ONE, ...)

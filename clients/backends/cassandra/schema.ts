@@ -21,7 +21,7 @@ export function createIndexStatement(keyspace: string): string {
 export function createCheckpointTableStatement(keyspace: string): string {
   return (
     `CREATE TABLE IF NOT EXISTS ${keyspace}.${CHECKPOINT_TABLE} (` +
-    'walk varchar PRIMARY KEY, token bigint, room_jid varchar, with_nick varchar, id bigint, updated_at timestamp)'
+    'walk varchar PRIMARY KEY, last_token bigint, room_jid varchar, with_nick varchar, id bigint, updated_at timestamp)'
   );
 }
 
