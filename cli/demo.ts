@@ -9,7 +9,7 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { openDecoder } from '../clients/pipeline/open-decoder.js';
+import { openDecoder } from '../clients/decoder-client/index.js';
 import { StreamProgress } from '../clients/pipeline/progress.js';
 import { JsonlReport } from '../clients/pipeline/report.js';
 import { formatSummary, runMigration } from '../clients/pipeline/run-migration.js';

@@ -100,7 +100,7 @@ test('migrate refuses a table without sender_id and prints the statement; --appl
       '--sidecar-ca', certificates.ca.path, '--batch-size', '10', '--report', report,
     ]);
     assert.equal(migrated.status, 0, migrated.stderr);
-    assert.match(migrated.stdout, /done \(end of table reached\)/);
+    assert.match(migrated.stdout, /done \(end reached\)/);
     assert.match(migrated.stderr, /decoding with the sidecar at 127\.0\.0\.1:/);
     const lines = readFileSync(report, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { reason: string });
     const failed = Number(/failed +(\d+)/.exec(migrated.stdout)![1]);
@@ -127,7 +127,7 @@ test('migrate refuses a table without sender_id and prints the statement; --appl
 test('the demo (npm run demo) runs end to end on a small embedded PostgreSQL', async () => {
   const result = await command(['demo', '--rows', '3000', '--report', join(dir, 'demo.jsonl')]);
   assert.equal(result.status, 0, result.stderr);
-  assert.match(result.stdout, /rows processed +3,000/);
+  assert.match(result.stdout, /records +3,000/);
   assert.match(result.stdout, /verify: \d+ random migrated rows re-decoded, 0 mismatches/);
   assert.match(result.stderr, /demo OK/);
 });

@@ -120,12 +120,12 @@ test(`kill -9 at ${KILLS} random moments of a ${KILL_ROWS}-row run, re-run until
     assert.ok(rerun < 5, 'the re-runs never finished');
     const result = await startMigrateProcess(args).done;
     assert.equal(result.status, 0, result.stderr);
-    if (/done \(end of table reached\)/.test(result.stdout)) break;
+    if (/done \(end reached\)/.test(result.stdout)) break;
   }
   assertSameEnd(await state(victimUrl), await state(referenceUrl));
   // And a run after the end is a no-op.
   const again = await startMigrateProcess(args).done;
-  assert.match(again.stdout, /rows processed +0\n/);
+  assert.match(again.stdout, /records +0\n/);
 });
 
 test('the sidecar stopped mid-run: the migration retries and finishes', async () => {
@@ -147,7 +147,7 @@ test('the sidecar stopped mid-run: the migration retries and finishes', async ()
     sidecar = await startSidecarProcess(listen);
     const result = await run.done;
     assert.equal(result.status, 0, result.stderr);
-    assert.match(result.stdout, /done \(end of table reached\)/);
+    assert.match(result.stdout, /done \(end reached\)/);
   } finally {
     await sidecar?.stop();
   }
@@ -166,11 +166,11 @@ test('Ctrl-C (SIGINT) stops the command after the batches in flight; the next ru
   assert.equal(stopped.status, 130, stopped.stderr);
   assert.match(stopped.stdout, /interrupted/);
   assert.match(stopped.stderr, /stopping after the batches in flight/);
-  const processed = Number(/rows processed +([\d,]+)/.exec(stopped.stdout)![1].replace(/,/g, ''));
+  const processed = Number(/records +([\d,]+)/.exec(stopped.stdout)![1].replace(/,/g, ''));
   assert.ok(processed > 0 && processed < SIDECAR_ROWS);
   const finished = await startMigrateProcess(args).done;
   assert.equal(finished.status, 0, finished.stderr);
-  const rest = Number(/rows processed +([\d,]+)/.exec(finished.stdout)![1].replace(/,/g, ''));
+  const rest = Number(/records +([\d,]+)/.exec(finished.stdout)![1].replace(/,/g, ''));
   assert.equal(processed + rest, SIDECAR_ROWS, 'the second run starts exactly after the last committed batch');
   assertSameEnd(await state(victimUrl), await state(referenceUrl));
 });
