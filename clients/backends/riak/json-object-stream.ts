@@ -8,7 +8,7 @@
 /** Largest single object accepted: a chunk holds one vnode's batch of keys, far below this. */
 const MAX_OBJECT_CHARS = 64 * 1024 * 1024;
 
-export async function* jsonObjects(chunks: AsyncIterable<Buffer | string>): AsyncGenerator<unknown> {
+export async function* jsonObjects(chunks: AsyncIterable<Buffer | string> | Iterable<Buffer | string>): AsyncGenerator<unknown> {
   const decoder = new TextDecoder('utf-8');
   let buffer = '';
   let depth = 0;
