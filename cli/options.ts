@@ -23,8 +23,8 @@ export const DECODER_FLAGS: Readonly<Record<string, FlagSpec>> = {
   help: { type: 'boolean', short: 'h' },
 };
 
-export const DECODER_USAGE = `  --url URL              the store's URL (or env ${URL_ENV}); for SQL postgres://, mysql://, mssql://
-  --sidecar HOST:PORT    decode with a running sidecar; default: decoding threads in this process
+/** `--url` is parsed here for every backend (env ${URL_ENV}); each backend's usage says what its URL is. */
+export const DECODER_USAGE = `  --sidecar HOST:PORT    decode with a running sidecar; default: decoding threads in this process
   --sidecar-ca PEM       TLS to --sidecar: CA that signed its certificate
   --sidecar-cert PEM     with --sidecar-key: our client certificate (mutual TLS)
   --sidecar-key PEM      private key of --sidecar-cert

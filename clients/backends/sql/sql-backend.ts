@@ -2,7 +2,8 @@
  * What the three SQL backends (PostgreSQL, MySQL/MariaDB, MSSQL) share on the generic seam, written
  * once: the key is the primary key `(room_id, id)`, the cursor is the last key committed, one
  * partition per `--shard K/N` (`room_id % N = K`) walked as one keyset, the checkpoint committed
- * in the batch's own transaction, and a sender written as the id of its `mam_server_user` row.
+ * in the batch's own transaction, a sender written as the id of its `mam_server_user` row, and a
+ * session lock per shard held for the run.
  * A dialect supplies its statements as data and a thin driver adapter (sql-dialect.ts).
  */
 import { senderOf, type Sender } from '../../pipeline/decisions.js';
@@ -27,7 +28,8 @@ import {
 import { UsageError, type BackendDefinition } from '../registry.js';
 import { senderIdsOf } from './sender-id-cache.js';
 import { SenderIdResolver } from './sender-id-resolver.js';
-import { text, truthy, type RowKey, type SqlDialect, type SqlDriver, type SqlRow, type SqlStatement } from './sql-dialect.js';
+import { CheckpointTableError, ShardBusyError } from './sql-errors.js';
+import { shardLockName, text, truthy, type RowKey, type SqlDialect, type SqlDriver, type SqlRow, type SqlSession, type SqlStatement } from './sql-dialect.js';
 
 export type { RowKey } from './sql-dialect.js';
 
@@ -58,6 +60,8 @@ export class SqlBackend<P = unknown> implements Backend<RowKey, RowKey, Sender> 
   readonly defaultFormat = 'eterm' as const;
   readonly checkpointMode = 'in-write' as const;
   private readonly senderIds: SenderIdResolver<P>;
+  /** The connection holding this run's shard lock. */
+  private lock: { readonly session: SqlSession<P>; readonly shard: ShardSpec } | null = null;
 
   constructor(
     readonly name: string,
@@ -109,13 +113,40 @@ export class SqlBackend<P = unknown> implements Backend<RowKey, RowKey, Sender> 
     return [{ name: shardName(shard), shard }];
   }
 
+  /**
+   * A second process on the same shard would update the same rows: it is refused at once rather
+   * than left to wait on (or deadlock with) the first. The lock lives on a session of its own, so
+   * it ends with this process whatever happens to it.
+   */
+  async acquireShard(shard: ShardSpec): Promise<void> {
+    const session = await this.driver.openSession();
+    let acquired = false;
+    try {
+      const [r] = (await session.query(this.dialect.lockShard(shard))).rows;
+      acquired = truthy(r?.acquired);
+    } finally {
+      if (!acquired) await session.close().catch(() => {});
+    }
+    if (!acquired) throw new ShardBusyError(shard, shardLockName(shard));
+    this.lock = { session, shard };
+  }
+
   private async checkpointTableExists(): Promise<boolean> {
     const [r] = await this.rows(this.dialect.checkpointTableCheck);
     return truthy(r?.present);
   }
 
+  /** Checks before creating: `CREATE TABLE IF NOT EXISTS` needs CREATE even when a DBA made the table beforehand. */
   async prepareCheckpoints(): Promise<void> {
-    await this.driver.query(this.statement(this.dialect.createCheckpointTable));
+    if (await this.checkpointTableExists()) return;
+    try {
+      await this.driver.query(this.statement(this.dialect.createCheckpointTable));
+    } catch (error) {
+      if (this.driver.isTransient(error)) throw error;
+      // Another shard's process may have created it meanwhile.
+      if (await this.checkpointTableExists()) return;
+      throw new CheckpointTableError(this.dialect.checkpointTable, this.dialect.createCheckpointTable, error);
+    }
   }
 
   /** The last key committed for this shard, or null (also when the checkpoint table does not exist). */
@@ -146,8 +177,10 @@ export class SqlBackend<P = unknown> implements Backend<RowKey, RowKey, Sender> 
   async readPage(partition: SqlPartition, after: RowKey | null, limits: PageLimits): Promise<Page<RowKey, RowKey>> {
     const rows = await this.rows(this.dialect.page(after, limits, partition.shard));
     const records: SourceRow[] = rows.map((r) => ({ key: { roomId: String(r.room_id), id: String(r.id) }, payload: r.message as Buffer }));
-    // A short page is the last: the query asked for `limits.rows`.
-    return { records, cursor: records.length > 0 ? records[records.length - 1].key : after, end: records.length < limits.rows };
+    const candidates = rows.length === 0 ? 0 : Number(rows[0].candidates);
+    // The last page: the keyset found fewer rows than asked, and the byte bound cut none of them.
+    const end = candidates < limits.rows && records.length === candidates;
+    return { records, cursor: records.length > 0 ? records[records.length - 1].key : after, end };
   }
 
   /** Null when `(user, server)` fits `mam_server_user`, else why not (checked before writing, so one bad JID cannot fail a batch forever). */
@@ -181,12 +214,15 @@ export class SqlBackend<P = unknown> implements Backend<RowKey, RowKey, Sender> 
     const senders = writes.map((w) => ({ key: w.key, user: w.write.user, server: w.write.server }));
     const senderIds = senderIdsOf(senders, await this.resolveSenderIds(senders));
     const rows = senders.map((w, i) => ({ roomId: w.key.roomId, id: w.key.id, senderId: senderIds[i] }));
+    // Wait for the batch before *before* taking any row lock: a transaction that waited here
+    // holding its locks could be waited on by one that it waits for (through another process on
+    // the same rows), a cycle inside clients that no server's deadlock detector sees.
+    await awaitEarlierBatches(earlierCommitted);
     const transaction = await this.driver.begin();
     let broken = false;
     try {
       let written = 0;
       for (const statement of rows.length === 0 ? [] : this.dialect.update(rows)) written += (await transaction.query(statement)).rowCount;
-      await awaitEarlierBatches(earlierCommitted);
       await transaction.query(this.dialect.saveCheckpoint(partition.shard, cursor));
       await transaction.commit();
       return { written };
@@ -194,9 +230,8 @@ export class SqlBackend<P = unknown> implements Backend<RowKey, RowKey, Sender> 
       await transaction.rollback().catch(() => {
         broken = true;
       });
-      // A connection that failed mid-transaction is not given back to the pool (one that only
-      // heard of an earlier batch's failure is fine).
-      if (!(error instanceof EarlierBatchFailedError) && this.driver.isTransient(error)) broken = true;
+      // A connection that failed mid-transaction is not given back to the pool.
+      if (this.driver.isTransient(error)) broken = true;
       throw error;
     } finally {
       transaction.release(broken);
@@ -238,6 +273,13 @@ export class SqlBackend<P = unknown> implements Backend<RowKey, RowKey, Sender> 
   }
 
   async close(): Promise<void> {
+    const lock = this.lock;
+    this.lock = null;
+    if (lock !== null) {
+      // Closing the session would release it too; unlocking first says so explicitly.
+      await lock.session.query(this.dialect.unlockShard(lock.shard)).catch(() => {});
+      await lock.session.close().catch(() => {});
+    }
     await this.driver.close();
   }
 }
@@ -257,7 +299,7 @@ export function sqlBackendDefinition(kind: string, summary: string, open: (optio
     kind,
     summary,
     flags: {},
-    usage: '',
+    usage: `  --url URL              the database (or env MIM_SENDER_JID_DB_URL): postgres://, mysql://, mssql:// or an ADO string`,
     async open(values, context) {
       if (typeof values.url !== 'string') throw new UsageError(`--url is required (or set MIM_SENDER_JID_DB_URL)`);
       return open({ url: values.url, poolSize: context.concurrency + 2 });
