@@ -24,11 +24,29 @@ ${DECODE_LIMIT_HELP}
 
 /** A length line longer than this cannot be a number we accept: report it rather than buffer on. */
 const MAX_LENGTH_LINE_BYTES = 32;
+/** The fast path reads a length line of at most this many digits (well inside Number's safe integers). */
+const FAST_LENGTH_DIGITS = 15;
+const NEWLINE = 0x0a;
+const DIGIT_0 = 0x30;
+const DIGIT_9 = 0x39;
+const EMPTY = new Uint8Array(0);
+/** Room for the answers of one chunk; grown when a chunk needs more. */
+const INITIAL_OUTPUT_BYTES = 16 * 1024;
 
 export class StdioProtocolError extends Error {}
 
-/** The record parser and answerer, separate from the process streams so that it can be driven by any input. */
+/**
+ * The record parser and answerer, separate from the process streams so that it can be driven by any input.
+ *
+ * The hot path is per record, so it allocates nothing the decoder does not need: a length line of
+ * plain digits followed by its whole payload in the same chunk is read straight from the bytes, the
+ * payload is handed to the decoder as a view of the chunk, and answers are written as bytes into
+ * one output buffer per chunk. Everything else (a length line or payload split across reads, signs,
+ * over-long or bad length lines, skipped oversized payloads) takes the general path below, which
+ * keeps the protocol's exact rules.
+ */
 export class StdioSession {
+  /** A length line being read across chunks (general path); '' between records. */
   private lengthLine = '';
   /** Payload bytes still to come for the current record; -1 while a length line is being read. */
   private remaining = -1;
@@ -36,7 +54,8 @@ export class StdioSession {
   private skipping = false;
   private declaredLength = 0;
   private recordNumber = 0;
-  private out: string[] = [];
+  private out: Buffer = Buffer.allocUnsafe(INITIAL_OUTPUT_BYTES);
+  private outLength = 0;
 
   constructor(
     private readonly format: PayloadFormat,
@@ -48,11 +67,12 @@ export class StdioSession {
   protocolError: StdioProtocolError | undefined;
 
   /**
-   * Consumes one chunk of input; returns the answers it completed (maybe ''), including those
-   * before a protocol error, which is then left in protocolError.
+   * Consumes one chunk of input; returns the answers it completed (maybe empty), including those
+   * before a protocol error, which is then left in protocolError. The returned bytes are the
+   * caller's: the session writes later answers elsewhere.
    */
-  push(chunk: Uint8Array): string {
-    if (this.protocolError) return '';
+  push(chunk: Uint8Array): Buffer {
+    if (this.protocolError) return Buffer.alloc(0);
     try {
       this.consume(chunk);
     } catch (error) {
@@ -63,19 +83,46 @@ export class StdioSession {
   }
 
   private consume(chunk: Uint8Array): void {
+    const end = chunk.length;
+    const maxPayloadBytes = this.limits.maxPayloadBytes;
     let pos = 0;
-    while (pos < chunk.length) {
+    while (pos < end) {
       if (this.remaining < 0) {
-        const newline = chunk.indexOf(0x0a, pos);
-        const end = newline < 0 ? chunk.length : newline;
-        this.lengthLine += Buffer.from(chunk.buffer, chunk.byteOffset + pos, end - pos).toString('latin1');
+        if (this.lengthLine === '') {
+          // Fast path: DIGITS\n and the whole payload in this chunk.
+          let i = pos;
+          let length = 0;
+          const digitsEnd = Math.min(end, pos + FAST_LENGTH_DIGITS);
+          while (i < digitsEnd) {
+            const c = chunk[i];
+            if (c < DIGIT_0 || c > DIGIT_9) break;
+            length = length * 10 + (c - DIGIT_0);
+            i++;
+          }
+          if (i > pos && i < end && chunk[i] === NEWLINE) {
+            const start = i + 1;
+            if (length <= end - start && length <= maxPayloadBytes) {
+              this.recordNumber++;
+              this.answer(length === 0 ? EMPTY : chunk.subarray(start, start + length));
+              pos = start + length;
+              continue;
+            }
+            pos = start;
+            this.startRecord(length);
+            continue;
+          }
+        }
+        // General path: the length line, maybe in pieces, checked as binary_to_integer/1 reads it.
+        const newline = chunk.indexOf(NEWLINE, pos);
+        const lineEnd = newline < 0 ? end : newline;
+        this.lengthLine += Buffer.from(chunk.buffer, chunk.byteOffset + pos, lineEnd - pos).toString('latin1');
         if (this.lengthLine.length > MAX_LENGTH_LINE_BYTES) this.badLengthLine();
         if (newline < 0) break;
         pos = newline + 1;
-        this.startRecord();
+        this.startRecord(this.parseLengthLine());
         continue;
       }
-      const take = Math.min(this.remaining, chunk.length - pos);
+      const take = Math.min(this.remaining, end - pos);
       if (!this.skipping) this.payloadParts.push(chunk.subarray(pos, pos + take));
       this.remaining -= take;
       pos += take;
@@ -96,12 +143,17 @@ export class StdioSession {
     throw new StdioProtocolError(`record ${this.recordNumber + 1}: length line '${printable(this.lengthLine)}' is not a byte count`);
   }
 
-  private startRecord(): void {
+  private parseLengthLine(): number {
     // What binary_to_integer/1 takes (an optional sign, decimal digits), and not negative.
     if (!/^[+-]?[0-9]+$/.test(this.lengthLine)) this.badLengthLine();
     const length = Math.abs(Number(this.lengthLine)) === 0 ? 0 : Number(this.lengthLine);
     if (length < 0 || !Number.isSafeInteger(length)) this.badLengthLine();
     this.lengthLine = '';
+    return length;
+  }
+
+  /** A record whose payload is not (all) in the chunk at hand, or is skipped: gathered or counted down. */
+  private startRecord(length: number): void {
     this.declaredLength = length;
     this.remaining = length;
     this.skipping = length > this.limits.maxPayloadBytes;
@@ -113,40 +165,113 @@ export class StdioSession {
     this.recordNumber++;
     this.remaining = -1;
     if (this.skipping) {
-      this.failure('-1', `payload_too_large: payload of ${this.declaredLength} bytes is over the limit of ${this.limits.maxPayloadBytes} (maxPayloadBytes)`);
+      this.writeFailure(MINUS_ONE);
+      this.diagnostic?.(`mim-sender-jid stdio: record ${this.recordNumber}: -1 (payload_too_large: payload of ${this.declaredLength} bytes is over the limit of ${this.limits.maxPayloadBytes} (maxPayloadBytes))`);
       return;
     }
     const parts = this.payloadParts;
     this.payloadParts = [];
-    const payload = parts.length === 1 ? parts[0] : Buffer.concat(parts);
+    this.answer(parts.length === 1 ? parts[0] : parts.length === 0 ? EMPTY : Buffer.concat(parts));
+  }
+
+  private answer(payload: Uint8Array): void {
     const answer = extractSenderJid(payload, this.format, this.limits);
     if (isSuccess(answer)) {
-      this.out.push(`${Buffer.byteLength(answer.jid)}\n${answer.jid}`);
-    } else {
-      this.failure(referenceCode(answer), `${answer.reason}: ${answer.detail}`);
+      this.writeJid(answer.jid);
+      return;
     }
+    const code = referenceCode(answer);
+    this.writeFailure(code === '-2' ? MINUS_TWO : MINUS_ONE);
+    this.diagnostic?.(`mim-sender-jid stdio: record ${this.recordNumber}: ${code} (${answer.reason}: ${answer.detail})`);
   }
 
-  private failure(code: '-1' | '-2', why: string): void {
-    this.out.push(`${code}\n`);
-    this.diagnostic?.(`mim-sender-jid stdio: record ${this.recordNumber}: ${code} (${why})`);
+  private writeFailure(code: Uint8Array): void {
+    this.reserve(3);
+    this.out.set(code, this.outLength);
+    this.outLength += 3;
   }
 
-  private takeOutput(): string {
-    if (this.out.length === 0) return '';
-    const text = this.out.join('');
-    this.out = [];
-    return text;
+  /** `LENGTH\nJID`, LENGTH in UTF-8 bytes, encoded here: JIDs are short, a call into the runtime costs more. */
+  private writeJid(jid: string): void {
+    const n = jid.length;
+    let bytes = 0;
+    for (let i = 0; i < n; i++) {
+      const c = jid.charCodeAt(i);
+      if (c < 0x80) bytes += 1;
+      else if (c < 0x800) bytes += 2;
+      else if (c >= 0xd800 && c <= 0xdbff && i + 1 < n && isLowSurrogate(jid.charCodeAt(i + 1))) {
+        bytes += 4;
+        i++;
+      } else bytes += 3; // a lone surrogate becomes U+FFFD, as Buffer.from(string) writes it
+    }
+    const digits = decimalDigits(bytes);
+    this.reserve(digits + 1 + bytes);
+    const out = this.out;
+    const at = this.outLength;
+    let q = at + digits;
+    out[q] = NEWLINE;
+    for (let v = bytes; q > at; v = Math.floor(v / 10)) out[--q] = DIGIT_0 + (v % 10);
+    let p = at + digits + 1;
+    for (let i = 0; i < n; i++) {
+      let c = jid.charCodeAt(i);
+      if (c < 0x80) {
+        out[p++] = c;
+      } else if (c < 0x800) {
+        out[p++] = 0xc0 | (c >> 6);
+        out[p++] = 0x80 | (c & 0x3f);
+      } else if (c >= 0xd800 && c <= 0xdbff && i + 1 < n && isLowSurrogate(jid.charCodeAt(i + 1))) {
+        c = 0x10000 + ((c - 0xd800) << 10) + (jid.charCodeAt(++i) - 0xdc00);
+        out[p++] = 0xf0 | (c >> 18);
+        out[p++] = 0x80 | ((c >> 12) & 0x3f);
+        out[p++] = 0x80 | ((c >> 6) & 0x3f);
+        out[p++] = 0x80 | (c & 0x3f);
+      } else {
+        if (c >= 0xd800 && c <= 0xdfff) c = 0xfffd;
+        out[p++] = 0xe0 | (c >> 12);
+        out[p++] = 0x80 | ((c >> 6) & 0x3f);
+        out[p++] = 0x80 | (c & 0x3f);
+      }
+    }
+    this.outLength = p;
   }
+
+  private reserve(bytes: number): void {
+    if (this.outLength + bytes <= this.out.length) return;
+    const bigger = Buffer.allocUnsafe(Math.max(2 * this.out.length, this.outLength + bytes));
+    this.out.copy(bigger, 0, 0, this.outLength);
+    this.out = bigger;
+  }
+
+  private takeOutput(): Buffer {
+    if (this.outLength === 0) return Buffer.alloc(0);
+    const done = this.out.subarray(0, this.outLength);
+    // The bytes handed out may still be queued for writing: later answers go to a fresh buffer.
+    this.out = Buffer.allocUnsafe(this.out.length);
+    this.outLength = 0;
+    return done;
+  }
+}
+
+const MINUS_ONE = Buffer.from('-1\n');
+const MINUS_TWO = Buffer.from('-2\n');
+
+function isLowSurrogate(c: number): boolean {
+  return c >= 0xdc00 && c <= 0xdfff;
+}
+
+function decimalDigits(n: number): number {
+  let digits = 1;
+  for (let v = n; v >= 10; v = Math.floor(v / 10)) digits++;
+  return digits;
 }
 
 function printable(s: string): string {
   return JSON.stringify(s.length > MAX_LENGTH_LINE_BYTES ? `${s.slice(0, MAX_LENGTH_LINE_BYTES)}...` : s).slice(1, -1);
 }
 
-function write(text: string): Promise<void> | undefined {
-  if (text === '') return undefined;
-  if (process.stdout.write(text)) return undefined;
+function write(bytes: Buffer): Promise<void> | undefined {
+  if (bytes.length === 0) return undefined;
+  if (process.stdout.write(bytes)) return undefined;
   return new Promise((resolve) => process.stdout.once('drain', resolve));
 }
 

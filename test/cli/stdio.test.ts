@@ -92,6 +92,46 @@ test('an interactive caller gets each answer before sending the next record', as
   assert.equal(await cli.end(), 0);
 });
 
+test('an interactive caller that sends a record in pieces gets its answer when the last byte is in, without more input', async (t) => {
+  const records = erlangRandomMessages(6, 21);
+  const cli = startCli(t, ['stdio', 'auto']);
+  for (const r of records) {
+    const bytes = record(r.payload);
+    const newline = bytes.indexOf(0x0a);
+    // The length line in two writes, then the payload in three; the answer comes after the last.
+    const cuts = [0, 1, newline + 1, newline + 2, newline + 1 + Math.floor(r.payload.length / 2), bytes.length];
+    for (let i = 0; i + 1 < cuts.length; i++) {
+      if (cuts[i + 1] > cuts[i]) cli.write(bytes.subarray(cuts[i], cuts[i + 1]));
+      // Let each piece be read on its own, so the records really arrive in pieces.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    const want = referenceOutput(r.expected);
+    assert.deepEqual(await cli.read(want.length), want, r.name);
+  }
+  assert.equal(await cli.end(), 0);
+});
+
+test('length lines as binary_to_integer reads them: signs, leading zeros, more digits than a fast read takes', async (t) => {
+  const good = erlangRandomMessages(4, 8).filter((r) => r.format === 'eterm');
+  const lines = (n: number): string[] => [`+${n}`, `000${n}`, `${String(n).padStart(30, '0')}`, `+${String(n).padStart(31, '0')}`];
+  const input: Buffer[] = [];
+  const want: Buffer[] = [];
+  for (const r of good) {
+    for (const line of lines(r.payload.length)) {
+      input.push(Buffer.from(`${line}\n`), Buffer.from(r.payload));
+      want.push(referenceOutput(r.expected));
+    }
+  }
+  // Empty payloads written as -0, +0 and 00: -1 each, and the stream goes on.
+  input.push(Buffer.from('-0\n+0\n00\n'), record(good[0].payload));
+  want.push(Buffer.from('-1\n-1\n-1\n'), referenceOutput(good[0].expected));
+  for (const chunk of [undefined, 1, 5]) {
+    const result = await runCli(t, ['stdio', 'eterm'], Buffer.concat(input), chunk);
+    assert.equal(result.code, 0, result.stderr);
+    assert.ok(result.stdout.equals(Buffer.concat(want)), `chunk ${chunk}: differs at byte ${firstDifference(result.stdout, Buffer.concat(want))}`);
+  }
+});
+
 function firstDifference(a: Buffer, b: Buffer): number {
   const n = Math.min(a.length, b.length);
   for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;

@@ -11,6 +11,7 @@ import { extractSenderJid } from '../../services/decode/index.js';
 import { erlangCases, erlangOracle, erlangRandomMessages } from '../support/erlang-payloads.js';
 import { asReference, describe, hex } from './answer-match.js';
 import { seededRandom } from '../../cli/demo/seeded-random.js';
+import { fuzzSeed } from '../support/fuzz-seed.js';
 
 type Term =
   | { t: 'atom'; name: Buffer }
@@ -93,7 +94,7 @@ function encode(term: Term, random: () => number): Buffer {
   }
 }
 
-const SEED = Number(process.env.DECODE_FUZZ_SEED ?? Date.now() % 1_000_000_007);
+const SEED = fuzzSeed('DECODE_FUZZ_SEED', 'equivalent eterm encodings');
 
 test(`equivalent encodings answer alike, for Erlang and for us (seed ${SEED})`, () => {
   const random = seededRandom(SEED);

@@ -3,7 +3,8 @@
  * (byte flips, tag swaps, truncation, appended and inserted bytes, wrong compressed sizes, broken
  * zlib streams, mutations inside the compressed term), then Erlang answers every mutant in one
  * batch (binary_to_term + the reference rules) and we must answer the same for each.
- * Seeded: DECODE_FUZZ_SEED=<n> replays a run; the seed is printed on failure.
+ * Seeded: DECODE_FUZZ_SEED=<n> replays a run; the seed is printed when the file loads, on every run,
+ * and again in a failure.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -12,8 +13,9 @@ import { extractSenderJid } from '../../services/decode/index.js';
 import { erlangCases, erlangOracle, erlangRandomMessages } from '../support/erlang-payloads.js';
 import { asReference, describe, hex } from './answer-match.js';
 import { seededRandom } from '../../cli/demo/seeded-random.js';
+import { fuzzSeed } from '../support/fuzz-seed.js';
 
-const SEED = Number(process.env.DECODE_FUZZ_SEED ?? Date.now() % 1_000_000_007);
+const SEED = fuzzSeed('DECODE_FUZZ_SEED', 'eterm differential fuzzing');
 const MUTANTS = Number(process.env.DECODE_FUZZ_CASES ?? 6000);
 
 const INTERESTING_TAGS = [70, 77, 80, 82, 88, 89, 90, 97, 98, 99, 100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111, 112, 113, 114, 115, 116, 117, 118, 119, 120, 0, 255];

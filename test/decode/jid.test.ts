@@ -1,8 +1,26 @@
-/** JID lower-casing against Erlang's own string:lowercase/1, code point by code point; splitting. */
+/**
+ * JID lower-casing against Erlang's own string:lowercase/1, code point by code point; whole JIDs
+ * (lower-casing in context, the cut at the first slash) against the reference's rules run by
+ * Erlang (erlangOracle); splitting.
+ */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { lowercasePerCodePoint, normalizeJid, splitBareJid } from '../../services/decode/index.js';
-import { erlangLowercaseTable } from '../support/erlang-payloads.js';
+import { mucMessage, termToBinary, xmlTerm } from '../../cli/demo/term-encoder.js';
+import { erlangLowercaseTable, erlangOracle } from '../support/erlang-payloads.js';
+
+/**
+ * What the reference answers for each JID: each goes into an archived MUC message's item jid, and
+ * Erlang decodes the payload and applies the reference's rules (string:lowercase/1, then
+ * string:split/2 at "/"). The expectations are Erlang's, never written by hand.
+ */
+function erlangBareJids(jids: readonly string[]): string[] {
+  const answers = erlangOracle(jids.map((jid) => termToBinary(xmlTerm(mucMessage({ jid })))));
+  return answers.map((answer, i) => {
+    assert.ok('jid' in answer, `Erlang gave no JID for ${JSON.stringify(jids[i])}: ${JSON.stringify(answer)}`);
+    return answer.jid;
+  });
+}
 
 test('every code point lower-cases as string:lowercase/1 does', () => {
   const erlang = erlangLowercaseTable();
@@ -18,18 +36,22 @@ test('every code point lower-cases as string:lowercase/1 does', () => {
   assert.deepEqual(differences, []);
 });
 
-test('no final-sigma rule, full mappings, cut at the first slash', () => {
-  assert.equal(normalizeJid('ΣΑΣ@Example.COM/Res/x'), 'σασ@example.com');
-  assert.equal(normalizeJid('İ@x'), 'i\u0307@x');
-  assert.equal(normalizeJid('ẞ@x'), 'ß@x');
-  assert.equal(normalizeJid('Gżegżółka@Brzęczyszczykiewicz.PL'), 'gżegżółka@brzęczyszczykiewicz.pl');
-  assert.equal(normalizeJid(''), '');
-  assert.equal(normalizeJid('/only-resource'), '');
-});
-
-test('a slash joined to a combining mark does not split (string:split/2 works on grapheme clusters)', () => {
-  assert.equal(normalizeJid('a@b/\u0301r/s'), 'a@b/\u0301r');
-  assert.equal(normalizeJid('a@b\u0600/r'), 'a@b\u0600');
+test('whole JIDs answer as Erlang answers: no final-sigma rule, full mappings, cut at the first slash', () => {
+  const jids = [
+    'ΣΑΣ@Example.COM/Res/x', // final sigma: JavaScript's toLowerCase() says σας
+    'ὈΔΥΣΣΕΎΣ@x', // a sigma at the end of a word inside the JID
+    'İ@x', // U+0130: i + U+0307 (full mapping)
+    'ẞ@x',
+    'Gżegżółka@Brzęczyszczykiewicz.PL',
+    '',
+    '/only-resource',
+    'a@b/\u0301r/s', // a slash joined to a combining mark does not split (grapheme clusters)
+    'a@b\u0600/r', // a prepended concatenation mark before the slash
+  ];
+  const erlang = erlangBareJids(jids);
+  jids.forEach((jid, i) => assert.equal(normalizeJid(jid), erlang[i], `${JSON.stringify(jid)}: Erlang ${JSON.stringify(erlang[i])}`));
+  // The sigma case is one where per-character lower-casing and JavaScript's differ: it tests something.
+  assert.notEqual(erlang[0], 'ΣΑΣ@Example.COM'.toLowerCase());
 });
 
 test('splitBareJid splits at the first @ and names what is missing', () => {

@@ -141,6 +141,25 @@ describe('a worker that dies', () => {
   });
 });
 
+/**
+ * A batch that holds the only worker until the test cancels its call: with it, batches of the call
+ * under test stay queued for as long as the test looks at them (no time window to race), and the
+ * test lets them through by cancelling, which frees the worker at once ('stops the work of a
+ * cancelled call' above).
+ */
+function holdTheWorker(address: string): { readonly release: () => Promise<void> } {
+  const ok = payloadCases().compressed[0];
+  const client = rawClient(address);
+  const call = rawUnary(client, encodeBatch([{ key: 'stall', payload: ok.payload }]));
+  return {
+    release: async () => {
+      call.call.cancel();
+      assert.equal((await grpcFailure(call.result)).code, grpc.status.CANCELLED);
+      client.close();
+    },
+  };
+}
+
 describe('stream flow control', () => {
   const WINDOW = 2;
   let sidecar: RunningSidecar;
@@ -149,31 +168,34 @@ describe('stream flow control', () => {
       listen: '127.0.0.1:0',
       metricsListen: '127.0.0.1:0',
       logLevel: 'silent',
-      poolSize: 2,
+      poolSize: 1,
       streamWindowBatches: WINDOW,
+      testHooks: { stallWorkerOnKey: 'stall', stallMs: STALL_MS },
     });
   });
   after(async () => {
     await sidecar?.shutdown(1_000);
   });
 
-  it('a producer that never reads answers is held back; the server keeps at most its window in work', async () => {
+  it('a producer that never reads answers is held back; the server keeps exactly its window in work', async () => {
     const metrics = sidecar.metricsAddress!;
+    const inWork = async (): Promise<number> =>
+      (await metricValue(metrics, 'mim_sender_jid_busy_workers')) + (await metricValue(metrics, 'mim_sender_jid_queue_depth'));
     const cases = payloadCases();
     const batchCases = Array.from({ length: 200 }, (_, i) => cases.compressed[i % cases.compressed.length]);
+    // The only worker is held by another call: every batch the server takes from the stream waits
+    // in the queue, where the metrics see it, until the test lets the worker go.
+    const holder = holdTheWorker(sidecar.address);
+    await waitFor('the worker to be held', async () => (await metricValue(metrics, 'mim_sender_jid_busy_workers')) === 1);
     const client = rawClient(sidecar.address);
     const BATCHES = 400;
+    let released = false;
     try {
       const stream = rawStream(client);
       stream.on('error', () => {});
       stream.pause(); // the producer does not read answers (yet)
       let written = 0;
       let backpressured = false;
-      let maxInWork = 0;
-      const sample = async (): Promise<void> => {
-        const inWork = (await metricValue(metrics, 'mim_sender_jid_busy_workers')) + (await metricValue(metrics, 'mim_sender_jid_queue_depth'));
-        maxInWork = Math.max(maxInWork, inWork);
-      };
       // Write as fast as grpc lets us, never waiting for answers, until a write is refused.
       while (written < BATCHES) {
         const keys = batchCases.map((_, i) => `b${written}-i${i}`);
@@ -183,15 +205,21 @@ describe('stream flow control', () => {
           backpressured = true;
           break;
         }
-        if (written % 10 === 0) await sample();
       }
       assert.ok(backpressured, `all ${BATCHES} batches were taken without backpressure: the server read ahead without bound`);
+      assert.ok(written > WINDOW, `only ${written} batches written`);
+      // The lower bound: the server does take its window from the stream (1 is the holder's batch)...
+      await waitFor(`${WINDOW} batches of the stream in work`, async () => (await inWork()) === 1 + WINDOW);
+      // ...and not one more, although many more were written.
+      let most = 0;
       for (let i = 0; i < 20; i++) {
-        await sample();
+        most = Math.max(most, await inWork());
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
-      assert.ok(maxInWork <= WINDOW, `the server had ${maxInWork} batches of one stream in work, window ${WINDOW}`);
-      // Now read: every answer arrives, in order.
+      assert.equal(most, 1 + WINDOW, `batches in work besides the holder's: window ${WINDOW}`);
+      // Let the worker go, then read: every answer arrives, in order.
+      await holder.release();
+      released = true;
       const answers: Buffer[] = [];
       stream.on('data', (answer: Buffer) => answers.push(answer));
       const status = new Promise<grpc.StatusObject>((resolve) => stream.on('status', resolve));
@@ -204,13 +232,13 @@ describe('stream flow control', () => {
         assertAnswers(decodeAnswers(keys.map((key) => ({ key })), answer), batchCases, keys);
       });
     } finally {
+      if (!released) await holder.release().catch(() => {});
       client.close();
     }
   });
 });
 
 describe('client stream bound', () => {
-  const STALL = 3_000; // long enough to be seen under load; the test waits for it once
   let sidecar: RunningSidecar;
   before(async () => {
     sidecar = await startSidecar({
@@ -219,7 +247,7 @@ describe('client stream bound', () => {
       logLevel: 'silent',
       poolSize: 1,
       streamWindowBatches: 4,
-      testHooks: { stallWorkerOnKey: 'stall', stallMs: STALL },
+      testHooks: { stallWorkerOnKey: 'stall', stallMs: STALL_MS },
     });
   });
   after(async () => {
@@ -228,25 +256,33 @@ describe('client stream bound', () => {
 
   it('keeps at most maxInFlightBatches unanswered, although the server would take more', async () => {
     const metrics = sidecar.metricsAddress!;
+    const inWork = async (): Promise<number> =>
+      (await metricValue(metrics, 'mim_sender_jid_busy_workers')) + (await metricValue(metrics, 'mim_sender_jid_queue_depth'));
     const ok = payloadCases().compressed[0];
+    // Another call holds the only worker until released: the stream's batches wait in the queue.
+    const holder = holdTheWorker(sidecar.address);
+    await waitFor('the worker to be held', async () => (await metricValue(metrics, 'mim_sender_jid_busy_workers')) === 1);
     const client = new SidecarClient({ address: sidecar.address, maxInFlightBatches: 2 });
+    let released = false;
     try {
       const stream = client.openStream();
-      // The first batch holds the only worker for a while; the client may send one more, not four.
-      const pending = ['stall', 'b1', 'b2', 'b3', 'b4', 'b5'].map((key) => stream.extract([{ key, payload: ok.payload }]));
-      const inWork = async () => (await metricValue(metrics, 'mim_sender_jid_busy_workers')) + (await metricValue(metrics, 'mim_sender_jid_queue_depth'));
-      await waitFor('two batches in work', async () => (await inWork()) === 2);
+      // The server would take four batches of the stream (its window); the client sends two, not five.
+      const pending = ['b1', 'b2', 'b3', 'b4', 'b5'].map((key) => stream.extract([{ key, payload: ok.payload }]));
+      await waitFor('two batches of the stream in work', async () => (await inWork()) === 1 + 2);
       let most = 0;
       for (let i = 0; i < 15; i++) {
         most = Math.max(most, await inWork());
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
-      assert.equal(most, 2, 'batches of the stream in work while the first one stalls');
+      assert.equal(most, 1 + 2, 'batches of the stream in work (besides the holder\'s) while the worker is held');
+      await holder.release();
+      released = true;
       const answers = await Promise.all(pending);
-      assert.deepEqual(answers.map((results) => results.map((r) => r.key)), [['stall'], ['b1'], ['b2'], ['b3'], ['b4'], ['b5']]);
+      assert.deepEqual(answers.map((results) => results.map((r) => r.key)), [['b1'], ['b2'], ['b3'], ['b4'], ['b5']]);
       assert.ok(answers.every((results) => results[0].ok));
       await stream.end();
     } finally {
+      if (!released) await holder.release().catch(() => {});
       client.close();
     }
   });
