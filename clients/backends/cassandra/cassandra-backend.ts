@@ -31,8 +31,35 @@ import { CHECKPOINT_TABLE, MESSAGE_TABLE, applySchema, checkSchema, createCheckp
 import { MAX_TOKEN, MIN_TOKEN, rangeNamed, rangesOfShard } from './token-ranges.js';
 import { isTransientCassandraError } from './transient-errors.js';
 
-/** Writes in flight per batch: the driver spreads them over its connections (token-aware). */
-const WRITES_IN_FLIGHT_PER_BATCH = 32;
+/** Writes (single rows or single-partition batches) in flight per batch, spread by the driver over its connections. */
+const GROUPS_IN_FLIGHT_PER_BATCH = 16;
+/**
+ * Rows of one partition written as one unlogged batch: at most this many, and at most this many
+ * bytes of keys and values, under the node's default `batch_size_warn_threshold` (5 KiB) so that
+ * the backfill fills no server log with warnings.
+ */
+const ROWS_PER_GROUP = 50;
+const BYTES_PER_GROUP = 4_000;
+
+/** Writes grouped by Cassandra partition (`room_jid`, `with_nick`), each group cut to the limits above. */
+export function groupByPartition<W extends { key: RowKey; write: string }>(writes: readonly W[]): W[][] {
+  const byPartition = new Map<string, W[][]>();
+  const sizes = new Map<W[], number>();
+  for (const write of writes) {
+    const partitionKey = `${write.key.roomJid}\u0000${write.key.withNick}`;
+    const bytes = Buffer.byteLength(write.key.roomJid) + Buffer.byteLength(write.key.withNick) + Buffer.byteLength(write.write) + 16;
+    const groups = byPartition.get(partitionKey) ?? [];
+    let last = groups[groups.length - 1];
+    if (last === undefined || last.length >= ROWS_PER_GROUP || (sizes.get(last) ?? 0) + bytes > BYTES_PER_GROUP) {
+      last = [];
+      groups.push(last);
+      byPartition.set(partitionKey, groups);
+    }
+    last.push(write);
+    sizes.set(last, (sizes.get(last) ?? 0) + bytes);
+  }
+  return [...byPartition.values()].flat();
+}
 /**
  * A value of an indexed column becomes a partition key of the index table, and partition keys are
  * at most 65,535 bytes: a longer JID would be refused by the node, so it is reported instead.
@@ -180,30 +207,48 @@ export class CassandraBackend implements Backend<RowKey, RangeCursor, FromJid> {
   }
 
   async writeBatch(_partition: Partition, writes: readonly PlannedWrite<RowKey, FromJid>[]): Promise<WriteOutcome<RowKey>> {
-    const update = `UPDATE ${this.table} SET from_jid = ? WHERE room_jid = ? AND with_nick = ? AND id = ?`;
     const refused: NotWrittenRecord<RowKey>[] = [];
     let transient: unknown = null;
+    const groups = groupByPartition(writes);
     let next = 0;
     const worker = async (): Promise<void> => {
-      while (next < writes.length && transient === null) {
-        const { key, write } = writes[next++];
+      while (next < groups.length && transient === null) {
+        const group = groups[next++];
         try {
-          await this.client.execute(update, [write, key.roomJid, key.withNick, BigInt(key.id)], {
-            prepare: true,
-            consistency: this.consistency,
-            isIdempotent: true,
-          });
+          await this.writeGroup(group);
         } catch (error) {
-          // A node that is down or slow fails the whole batch (retried from the last checkpoint);
-          // a row the node refuses is reported and the batch goes on.
-          if (isTransientCassandraError(error)) transient ??= error;
-          else refused.push({ key, reason: 'write_refused', detail: (error as Error).message });
+          // A node that is down or slow fails the whole batch (retried from the last checkpoint).
+          if (isTransientCassandraError(error)) {
+            transient ??= error;
+            return;
+          }
+          // The node refused the group: row by row, so that only the rows it refuses are reported.
+          for (const write of group) {
+            try {
+              await this.writeGroup([write]);
+            } catch (rowError) {
+              if (isTransientCassandraError(rowError)) {
+                transient ??= rowError;
+                return;
+              }
+              refused.push({ key: write.key, reason: 'write_refused', detail: (rowError as Error).message });
+            }
+          }
         }
       }
     };
-    await Promise.all(Array.from({ length: Math.min(WRITES_IN_FLIGHT_PER_BATCH, writes.length) }, worker));
+    await Promise.all(Array.from({ length: Math.min(GROUPS_IN_FLIGHT_PER_BATCH, groups.length) }, worker));
     if (transient !== null) throw transient;
     return { written: writes.length - refused.length, refused };
+  }
+
+  /** One row: a plain UPDATE; several rows of one partition: one unlogged batch, applied by the node as one mutation. */
+  private async writeGroup(group: readonly PlannedWrite<RowKey, FromJid>[]): Promise<void> {
+    const update = `UPDATE ${this.table} SET from_jid = ? WHERE room_jid = ? AND with_nick = ? AND id = ?`;
+    const params = (w: PlannedWrite<RowKey, FromJid>): unknown[] => [w.write, w.key.roomJid, w.key.withNick, BigInt(w.key.id)];
+    const options = { prepare: true, consistency: this.consistency, isIdempotent: true };
+    if (group.length === 1) await this.client.execute(update, params(group[0]), options);
+    else await this.client.batch(group.map((w) => ({ query: update, params: params(w) })), { ...options, logged: false });
   }
 
   /**
