@@ -188,6 +188,8 @@ export async function runMigration(options: MigrationOptions): Promise<Migration
 
   await prepareSchema(backend, options.applySchema === true, dryRun, log);
   const partitions = await backend.partitions(shard);
+  // Before any checkpoint is read: a second process on the same shard stops here, at once.
+  if (!dryRun) await backend.acquireShard?.(shard);
   const canCheckpoint = backend.checkpointMode !== 'none';
   if (!dryRun && canCheckpoint) {
     await backend.prepareCheckpoints?.().catch(async () => {

@@ -143,6 +143,13 @@ export interface Backend<Key = unknown, Cursor = unknown, Write = unknown> {
 
   /** This shard's partitions, the same names on every run. */
   partitions(shard: ShardSpec): Promise<Partition[]>;
+  /**
+   * Optional: claims `shard` for this process until `close()`, without waiting, and throws a
+   * plain message when another process holds it (two processes writing the same rows only race
+   * each other; the SQL backends use a session-level lock of the database). The pipeline calls it
+   * right after `partitions()`, except in a dry run (which writes nothing).
+   */
+  acquireShard?(shard: ShardSpec): Promise<void>;
   /** Creates the backend's own checkpoint store when missing (not MongooseIM's schema). */
   prepareCheckpoints?(): Promise<void>;
   /** The partition's saved place, or null (also when the store has none yet). */

@@ -22,6 +22,13 @@ interface Seeded {
   /** `room_id:id` -> what the migration must end with. */
   readonly expected: Map<string, Expected>;
   readonly preexistingIds: Map<string, string>;
+  /** Payload bytes of each row, in primary key order. */
+  readonly payloadSizes: number[];
+}
+
+/** `(room_id, id)` order, the primary key's. */
+function byKey(a: { roomId: string; id: string }, b: { roomId: string; id: string }): number {
+  return Number(BigInt(a.roomId) - BigInt(b.roomId)) || (BigInt(a.id) < BigInt(b.id) ? -1 : BigInt(a.id) > BigInt(b.id) ? 1 : 0);
 }
 
 export function backendSuite(start: () => Promise<DatabaseFixture>): void {
@@ -50,7 +57,8 @@ export function backendSuite(start: () => Promise<DatabaseFixture>): void {
       return { roomId, id: r.id, payload: r.payload };
     });
     await db.insertMessages(rows);
-    return { db, expected, preexistingIds };
+    const payloadSizes = [...rows].sort(byKey).map((r) => r.payload.length);
+    return { db, expected, preexistingIds, payloadSizes };
   }
 
   function migrate(db: TestDatabase, extra: Partial<MigrationOptions> = {}): Promise<MigrationSummary & { report: MemoryReport }> {
@@ -208,6 +216,56 @@ export function backendSuite(start: () => Promise<DatabaseFixture>): void {
     // Generous lower bound only: the first BATCH_SIZE rows are free (burst), the rest at 1000/s.
     assert.ok(seconds >= ((summary.processed - BATCH_SIZE) / 1000) * 0.9, `took ${seconds}s for ${summary.processed} rows`);
     await assertMigratedCorrectly(s);
+  });
+
+  test('--max-batch-bytes: pages stop at the byte bound (or hold one payload), cut in the query, and the walk ends right', async () => {
+    const s = await seeded();
+    const bound = 3000;
+    // The pages the bound must make: a row joins a page while the page stays within the bound
+    // (or while the page's payloads so far are empty); at most BATCH_SIZE rows.
+    let expectedPages = 0;
+    for (let i = 0; i < s.payloadSizes.length; expectedPages++) {
+      let bytes = 0;
+      for (let rows = 0; i < s.payloadSizes.length && rows < BATCH_SIZE && (bytes === 0 || bytes + s.payloadSizes[i] <= bound); rows++) bytes += s.payloadSizes[i++];
+    }
+    let pages = 0;
+    const countPages: ProgressReporter = { update: () => void pages++, finish() {} };
+    const summary = await migrate(s.db, { maxBatchBytes: bound, progress: countPages });
+    assert.ok(expectedPages > s.payloadSizes.length / BATCH_SIZE + 1, 'the bound is what cuts most pages here');
+    assert.equal(pages, expectedPages);
+    assert.equal(summary.reachedEnd, true);
+    await assertMigratedCorrectly(s);
+  });
+
+  test('a batch waiting for the batch before it holds no row lock meanwhile (nothing for another process to wait on)', async () => {
+    const s = await seeded();
+    const backend = s.db.backend();
+    try {
+      await backend.applySchema();
+      await backend.prepareCheckpoints();
+      const [partition] = await backend.partitions({ index: 0, count: 1 });
+      const writes = [...s.expected].flatMap(([key, e]) => {
+        if (!('sender' in e)) return [];
+        const [roomId, id] = key.split(':');
+        return [{ key: { roomId, id }, write: { bareJid: `${e.sender.user}@${e.sender.server}`, user: e.sender.user, server: e.sender.server } }];
+      }).sort((a, b) => byKey(a.key, b.key)).slice(0, 5); // a batch is a stretch of the key order
+      // The earlier batch: we learn when the write starts waiting for it, and let it go later.
+      let reached!: () => void;
+      const waiting = new Promise<void>((resolve) => (reached = resolve));
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      const earlier = { then: (ok: () => void, fail: (e: unknown) => void) => (reached(), gate.then(ok, fail)) } as unknown as Promise<void>;
+      const written = backend.writeBatch(partition, writes, writes[writes.length - 1].key, earlier);
+      await waiting;
+      // Another session takes each row's lock without waiting: refused if the batch held it.
+      for (const w of writes) {
+        await s.db.execute(`SELECT id FROM mam_muc_message WHERE room_id = ${w.key.roomId} AND id = ${w.key.id} FOR UPDATE NOWAIT`);
+      }
+      release();
+      assert.deepEqual(await written, { written: writes.length });
+    } finally {
+      await backend.close();
+    }
   });
 
   test('verify agrees after a migration and finds planted mismatches', async () => {

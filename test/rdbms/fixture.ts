@@ -23,6 +23,10 @@ export interface TestDatabase {
   setSenderId(roomId: string, id: string, senderId: string): Promise<void>;
   tableExists(name: string): Promise<boolean>;
   columnExists(table: string, column: string): Promise<boolean>;
+  /** Runs statements as the database's administrator (grants, resets, planting states). */
+  execute(...statements: string[]): Promise<void>;
+  /** The same database as `url`, connecting as another (password-less) user. */
+  urlAs(user: string): string;
   close(): Promise<void>;
 }
 

@@ -9,8 +9,8 @@ let databaseCounter = 0;
 type Row = Record<string, unknown>;
 const text = (v: unknown): string => (Buffer.isBuffer(v) ? v.toString('utf8') : String(v));
 
-export async function startMariadbFixture(): Promise<DatabaseFixture> {
-  const server = await startMariadb();
+export async function startMariadbFixture(options: { grants?: boolean } = {}): Promise<DatabaseFixture> {
+  const server = await startMariadb(options);
   const baseUrl = server.url.replace(/\/[^/]+$/, '');
   return {
     name: 'mariadb',
@@ -67,6 +67,10 @@ export async function startMariadbFixture(): Promise<DatabaseFixture> {
           );
           return Number(result[0].n) > 0;
         },
+        async execute(...statements) {
+          for (const statement of statements) await pool.query(statement);
+        },
+        urlAs: (user) => url.replace('mysql://root@', `mysql://${user}@`),
         async close() {
           await pool.end();
         },

@@ -75,6 +75,10 @@ export async function startPostgresFixture(): Promise<DatabaseFixture> {
           );
           return rows.length > 0;
         },
+        async execute(...statements) {
+          for (const statement of statements) await pool.query(statement);
+        },
+        urlAs: (user) => url.replace('postgres://postgres@', `postgres://${user}@`),
         async close() {
           await pool.end();
         },

@@ -28,7 +28,8 @@ export interface MariadbServer {
   stop(): Promise<void>;
 }
 
-export async function startMariadb(options: { database?: string; durable?: boolean } = {}): Promise<MariadbServer> {
+/** `grants`: check privileges (tests of a user without CREATE); by default every user may do anything. */
+export async function startMariadb(options: { database?: string; durable?: boolean; grants?: boolean } = {}): Promise<MariadbServer> {
   for (const binary of [MARIADBD, MARIADB_INSTALL_DB]) {
     if (!existsSync(binary)) throw new Error(`${binary} not found (install Debian's mariadb-server: test/support/install-system-deps.sh)`);
   }
@@ -54,7 +55,7 @@ export async function startMariadb(options: { database?: string; durable?: boole
     '--bind-address=127.0.0.1',
     `--pid-file=${join(root, 'mariadb.pid')}`,
     `--log-error=${logFile}`,
-    '--skip-grant-tables',
+    ...(options.grants ? [] : ['--skip-grant-tables']),
     '--skip-log-bin',
     // Tests trade durability for speed; `durable` keeps InnoDB's defaults (flush at commit, doublewrite).
     ...(options.durable ? [] : ['--innodb-flush-log-at-trx-commit=0', '--innodb-doublewrite=0']),

@@ -15,8 +15,9 @@ export interface MigrateProcess {
   kill9(): void;
 }
 
-export function startMigrateProcess(args: readonly string[]): MigrateProcess {
-  const child = spawn(process.execPath, ['bin/mim-sender-jid.js', 'migrate', ...args], {
+/** `nodeOptions`: flags for the child's node before the launcher (e.g. `--import` of a probe). */
+export function startMigrateProcess(args: readonly string[], nodeOptions: readonly string[] = []): MigrateProcess {
+  const child = spawn(process.execPath, [...nodeOptions, 'bin/mim-sender-jid.js', 'migrate', ...args], {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -7,7 +7,7 @@
  * stay under SQL Server's 2,100 parameters per request.
  */
 import { shardName, type ShardSpec } from '../../pipeline/types.js';
-import type { RowKey, SqlDialect, SqlStatement } from './sql-dialect.js';
+import { byteBoundedPageSql, shardLockName, type RowKey, type SqlDialect, type SqlStatement } from './sql-dialect.js';
 
 export type MssqlParamType = 'BigInt' | 'NVarChar' | 'Int';
 
@@ -85,8 +85,10 @@ export function estimateStatement(shard: ShardSpec): MssqlStatement {
 export const MSSQL_ROW_ESTIMATE_SQL =
   `SELECT SUM(p.rows) AS n FROM sys.partitions p WHERE p.object_id = OBJECT_ID('dbo.mam_muc_message') AND p.index_id IN (0, 1)`;
 
-/** Keyset page in the clustered primary key's order. */
-export function pageStatement(after: RowKey | null, limit: number, shard: ShardSpec): MssqlStatement {
+const PAGE_COLUMNS = 'CAST(room_id AS varchar(20)) AS room_id, CAST(id AS varchar(20)) AS id, message';
+
+/** Keyset page in the clustered primary key's order (`columns`: what each row answers with). */
+export function pageStatement(after: RowKey | null, limit: number, shard: ShardSpec, columns = PAGE_COLUMNS): MssqlStatement {
   const params: MssqlParam[] = [{ name: 'limit', type: 'Int', value: limit }];
   let where = 'sender_id IS NULL';
   if (after !== null) {
@@ -96,9 +98,23 @@ export function pageStatement(after: RowKey | null, limit: number, shard: ShardS
   const sf = shardFilter(shard);
   return {
     sql:
-      `SELECT TOP (@limit) CAST(room_id AS varchar(20)) AS room_id, CAST(id AS varchar(20)) AS id, message ` +
+      `SELECT TOP (@limit) ${columns} ` +
       `FROM dbo.mam_muc_message WHERE ${where}${sf.sql} ORDER BY room_id, id`,
     params: [...params, ...sf.params],
+  };
+}
+
+/** The keyset of `pageStatement` (keys and `DATALENGTH`), cut at `limits.bytes` in the query. */
+export function boundedPageStatement(after: RowKey | null, limits: { rows: number; bytes: number }, shard: ShardSpec): MssqlStatement {
+  const keyset = pageStatement(after, limits.rows, shard, 'room_id, id, DATALENGTH(message) AS len');
+  return {
+    sql: byteBoundedPageSql({
+      keyset: keyset.sql,
+      bytes: '@bytes',
+      table: 'dbo.mam_muc_message',
+      columns: 'CAST(m.room_id AS varchar(20)) AS room_id, CAST(m.id AS varchar(20)) AS id, m.message, k.candidates',
+    }),
+    params: [...keyset.params, { name: 'bytes', type: 'BigInt', value: limits.bytes }],
   };
 }
 
@@ -182,12 +198,22 @@ export const MSSQL_DIALECT: SqlDialect<MssqlParam> = {
   saveCheckpoint: saveCheckpointStatement,
   rowEstimate: { sql: MSSQL_ROW_ESTIMATE_SQL, params: [] },
   exactCount: estimateStatement,
-  page: (after, limits, shard) => pageStatement(after, limits.rows, shard),
+  page: boundedPageStatement,
   selectSenders: selectSendersStatements,
   insertSenders: insertSendersStatements,
   isInsertRace: (error) => DUPLICATE_KEY_ERRORS.has((error as { number?: unknown } | null)?.number as number),
   update: updateStatements,
   verifySample: verifySampleStatement,
+  lockShard: (shard) => ({
+    sql:
+      `DECLARE @result int; EXEC @result = sp_getapplock @Resource = @resource, @LockMode = 'Exclusive', @LockOwner = 'Session', @LockTimeout = 0; ` +
+      `SELECT CASE WHEN @result >= 0 THEN 1 ELSE 0 END AS acquired`,
+    params: [{ name: 'resource', type: 'NVarChar', value: shardLockName(shard) }],
+  }),
+  unlockShard: (shard) => ({
+    sql: `EXEC sp_releaseapplock @Resource = @resource, @LockOwner = 'Session'`,
+    params: [{ name: 'resource', type: 'NVarChar', value: shardLockName(shard) }],
+  }),
   checkStorable: checkMssqlStorable,
 };
 

@@ -7,7 +7,7 @@
 import sql from 'mssql';
 import { isTransientNetworkError } from '../../pipeline/retry.js';
 import { SqlBackend, sqlBackendDefinition } from './sql-backend.js';
-import type { SqlDriver, SqlResult, SqlTransaction } from './sql-dialect.js';
+import type { SqlDriver, SqlResult, SqlSession, SqlTransaction } from './sql-dialect.js';
 import { MSSQL_DIALECT, mssqlConfigFromUrl, type MssqlParam, type MssqlParamType, type MssqlStatement } from './mssql-statements.js';
 
 /** Deadlock victim, lock timeout, Azure SQL's transient errors, server shutting down. */
@@ -36,6 +36,11 @@ async function run(request: sql.Request, statement: MssqlStatement): Promise<Sql
   return { rows: (result.recordset ?? []) as Record<string, unknown>[], rowCount: result.rowsAffected.reduce((a, b) => a + b, 0) };
 }
 
+function poolConfig(url: string, pool: sql.PoolOpts<sql.Connection>): sql.config {
+  const config = mssqlConfigFromUrl(url);
+  return { ...(typeof config === 'string' ? sql.ConnectionPool.parseConnectionString(config) : config), pool };
+}
+
 export interface MssqlBackendOptions {
   readonly url: string;
   readonly poolSize?: number;
@@ -45,10 +50,8 @@ export class MssqlDriver implements SqlDriver<MssqlParam> {
   private readonly pool: sql.ConnectionPool;
   private connected: Promise<sql.ConnectionPool> | null = null;
 
-  constructor(options: MssqlBackendOptions) {
-    const config = mssqlConfigFromUrl(options.url);
-    this.pool =
-      typeof config === 'string' ? new sql.ConnectionPool(config) : new sql.ConnectionPool({ ...config, pool: { max: options.poolSize ?? 6 } });
+  constructor(private readonly options: MssqlBackendOptions) {
+    this.pool = new sql.ConnectionPool(poolConfig(options.url, { max: options.poolSize ?? 6 }));
     this.pool.on('error', () => {});
   }
 
@@ -75,6 +78,14 @@ export class MssqlDriver implements SqlDriver<MssqlParam> {
       // The driver gives the connection back on commit or rollback, and drops a broken one itself.
       release: () => {},
     };
+  }
+
+  /** A pool of exactly one connection, never reaped while idle: the session the lock belongs to. */
+  async openSession(): Promise<SqlSession<MssqlParam>> {
+    const pool = new sql.ConnectionPool(poolConfig(this.options.url, { max: 1, min: 1, idleTimeoutMillis: 2 ** 31 - 1 }));
+    pool.on('error', () => {});
+    await pool.connect();
+    return { query: (statement) => run(pool.request(), statement), close: () => pool.close() };
   }
 
   isTransient(error: unknown): boolean {

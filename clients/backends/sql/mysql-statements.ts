@@ -2,14 +2,17 @@
  * The MySQL / MariaDB dialect of the backfill, as data (MongooseIM 3.3 schema):
  * - pages: `WHERE sender_id IS NULL AND (room_id > r OR (room_id = r AND id > i))` in primary key
  *   order (keyset, never OFFSET). Keys are inlined as validated integer literals: MySQL compares a
- *   BIGINT column with a string parameter as doubles, which would lose ids beyond 2^53;
+ *   BIGINT column with a string parameter as doubles, which would lose ids beyond 2^53; cut at
+ *   the byte bound by `LENGTH(message)`;
+ * - the shard lock: `GET_LOCK(name, 0)` (never waits), named after the database too, since
+ *   MySQL's user locks are server-wide;
  * - ids: `(server, user_name) IN (...)`, `INSERT IGNORE` for the missing ones (the unique
  *   constraint settles races; a deadlock victim tries again);
  * - write: `UPDATE ... JOIN (derived table of (room_id, id, sid)) ... WHERE sender_id IS NULL`
  *   plus the checkpoint upsert.
  */
 import { shardName, type ShardSpec } from '../../pipeline/types.js';
-import type { RowKey, SqlDialect, SqlStatement } from './sql-dialect.js';
+import { byteBoundedPageSql, shardLockName, type RowKey, type SqlDialect, type SqlStatement } from './sql-dialect.js';
 
 export const CHECKPOINT_TABLE = 'mim_sender_jid_checkpoint';
 /** `varchar(250) CHARACTER SET binary` in `mam_server_user`: MySQL counts bytes there. */
@@ -52,9 +55,10 @@ export function mysqlShardCondition(shard: ShardSpec): string {
   return shard.count === 1 ? '' : ` AND room_id % ${shard.count} = ${shard.index}`;
 }
 
-export function mysqlPageSql(after: RowKey | null, limit: number, shard: ShardSpec): string {
+/** Keyset page in primary key order (`columns`: what each row answers with). */
+export function mysqlPageSql(after: RowKey | null, limit: number, shard: ShardSpec, columns = 'room_id, id, message'): string {
   return (
-    `SELECT room_id, id, message FROM mam_muc_message WHERE sender_id IS NULL` +
+    `SELECT ${columns} FROM mam_muc_message WHERE sender_id IS NULL` +
     mysqlKeysetCondition(after) +
     mysqlShardCondition(shard) +
     ` ORDER BY room_id, id LIMIT ${Math.floor(limit)}`
@@ -88,6 +92,9 @@ export function checkMysqlStorable(user: string, server: string): string | null 
   return null;
 }
 
+/** At most 64 characters (15 + 40), one per database and shard. */
+const MYSQL_LOCK_NAME_SQL = `CONCAT('mim_sender_jid:', SHA1(CONCAT(DATABASE(), ' ', ?)))`;
+
 const statement = (sql: string, params: readonly unknown[] = []): SqlStatement => ({ sql, params });
 const tableIn = (name: string): string =>
   `SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = '${name}'`;
@@ -110,7 +117,15 @@ export const MYSQL_DIALECT: SqlDialect<unknown> = {
     `SELECT TABLE_ROWS AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'mam_muc_message'`,
   ),
   exactCount: (shard) => statement(`SELECT COUNT(*) AS n FROM mam_muc_message WHERE sender_id IS NULL${mysqlShardCondition(shard)}`),
-  page: (after, limits, shard) => statement(mysqlPageSql(after, limits.rows, shard)),
+  page: (after, limits, shard) =>
+    statement(
+      byteBoundedPageSql({
+        keyset: mysqlPageSql(after, limits.rows, shard, 'room_id, id, LENGTH(message) AS len'),
+        bytes: integerLiteral(String(Math.floor(limits.bytes))),
+        table: 'mam_muc_message',
+        columns: 'm.room_id, m.id, m.message, k.candidates',
+      }),
+    ),
   selectSenders: (pairs) => [
     statement(
       `SELECT id, server, user_name FROM mam_server_user WHERE (server, user_name) IN (${pairs.map(() => '(?, ?)').join(', ')})`,
@@ -128,5 +143,7 @@ export const MYSQL_DIALECT: SqlDialect<unknown> = {
          FROM mam_muc_message m LEFT JOIN mam_server_user u ON u.id = m.sender_id
         WHERE m.sender_id IS NOT NULL ORDER BY RAND() LIMIT ${Math.floor(size)}`,
     ),
+  lockShard: (shard) => statement(`SELECT GET_LOCK(${MYSQL_LOCK_NAME_SQL}, 0) AS acquired`, [shardLockName(shard)]),
+  unlockShard: (shard) => statement(`SELECT RELEASE_LOCK(${MYSQL_LOCK_NAME_SQL}) AS released`, [shardLockName(shard)]),
   checkStorable: checkMysqlStorable,
 };

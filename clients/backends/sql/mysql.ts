@@ -5,7 +5,7 @@
 import mysql from 'mysql2/promise';
 import { isTransientNetworkError } from '../../pipeline/retry.js';
 import { SqlBackend, sqlBackendDefinition } from './sql-backend.js';
-import type { SqlDriver, SqlResult, SqlStatement, SqlTransaction } from './sql-dialect.js';
+import type { SqlDriver, SqlResult, SqlSession, SqlStatement, SqlTransaction } from './sql-dialect.js';
 import { MYSQL_DIALECT } from './mysql-statements.js';
 
 export {
@@ -37,12 +37,15 @@ const TRANSIENT_CODES = new Set([
 /** Server gone / lost (2006, 2013), shutdown in progress (1053), lock wait timeout (1205), deadlock (1213), killed (1927). */
 const TRANSIENT_ERRNOS = new Set([1053, 1205, 1213, 1927, 2006, 2013]);
 
+/** Ids beyond 2^53 come back as strings; senders in any script. */
+const CONNECTION_OPTIONS = { supportBigNumbers: true, bigNumberStrings: true, charset: 'utf8mb4' } as const;
+
 export interface MysqlBackendOptions {
   readonly url: string;
   readonly poolSize?: number;
 }
 
-type Queryable = Pick<mysql.Pool, 'query'> | Pick<mysql.PoolConnection, 'query'>;
+type Queryable = Pick<mysql.Pool, 'query'> | Pick<mysql.Connection, 'query'>;
 
 async function run(on: Queryable, statement: SqlStatement): Promise<SqlResult> {
   const [result] = await on.query(statement.sql, statement.params as unknown[]);
@@ -53,14 +56,8 @@ async function run(on: Queryable, statement: SqlStatement): Promise<SqlResult> {
 export class MysqlDriver implements SqlDriver<unknown> {
   private readonly pool: mysql.Pool;
 
-  constructor(options: MysqlBackendOptions) {
-    this.pool = mysql.createPool({
-      uri: options.url,
-      connectionLimit: options.poolSize ?? 6,
-      supportBigNumbers: true,
-      bigNumberStrings: true,
-      charset: 'utf8mb4',
-    });
+  constructor(private readonly options: MysqlBackendOptions) {
+    this.pool = mysql.createPool({ uri: options.url, connectionLimit: options.poolSize ?? 6, ...CONNECTION_OPTIONS });
     this.pool.on('connection', (connection) => {
       connection.on('error', () => {});
       // No gap locks, and locks on rows that do not match are released: concurrent batch
@@ -90,6 +87,13 @@ export class MysqlDriver implements SqlDriver<unknown> {
       rollback: () => connection.rollback(),
       release: (broken) => (broken ? connection.destroy() : connection.release()),
     };
+  }
+
+  async openSession(): Promise<SqlSession<unknown>> {
+    const connection = await mysql.createConnection({ uri: this.options.url, ...CONNECTION_OPTIONS });
+    // Losing the session loses only its lock; the run's own queries notice a lost server.
+    connection.on('error', () => {});
+    return { query: (statement) => run(connection, statement), close: () => connection.end() };
   }
 
   isTransient(error: unknown): boolean {

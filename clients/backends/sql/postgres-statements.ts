@@ -1,13 +1,15 @@
 /**
  * The PostgreSQL dialect of the backfill, as data (MongooseIM 3.3 schema):
  * - pages: `WHERE sender_id IS NULL AND (room_id, id) > ($1, $2) ORDER BY room_id, id LIMIT n`,
- *   the primary key's order (keyset, never OFFSET);
+ *   the primary key's order (keyset, never OFFSET), cut at the byte bound by `octet_length`
+ *   (which reads a TOASTed value's size without fetching it);
+ * - the shard lock: a session advisory lock, `pg_try_advisory_lock` (never waits);
  * - ids: the batch's distinct pairs as `unnest` arrays, `INSERT ... ON CONFLICT DO NOTHING`;
  * - write: `UPDATE ... FROM unnest($1::int[], $2::bigint[], $3::int[])` only where sender_id is
  *   still NULL, plus the checkpoint upsert.
  */
 import { shardName, type ShardSpec } from '../../pipeline/types.js';
-import type { SqlDialect, SqlStatement } from './sql-dialect.js';
+import { byteBoundedPageSql, shardLockName, type SqlDialect, type SqlStatement } from './sql-dialect.js';
 
 export const CHECKPOINT_TABLE = 'mim_sender_jid_checkpoint';
 /** `varchar(250)` in `mam_server_user`: PostgreSQL counts characters. */
@@ -85,8 +87,16 @@ export const POSTGRES_DIALECT: SqlDialect<unknown> = {
     }
     const sf = shardFilter(shard, params.length + 1);
     where += sf.sql;
-    params.push(...sf.params, limits.rows);
-    return statement(`SELECT room_id, id::text AS id, message FROM mam_muc_message WHERE ${where} ORDER BY room_id, id LIMIT $${params.length}`, params);
+    params.push(...sf.params, limits.rows, limits.bytes);
+    return statement(
+      byteBoundedPageSql({
+        keyset: `SELECT room_id, id, octet_length(message) AS len FROM mam_muc_message WHERE ${where} ORDER BY room_id, id LIMIT $${params.length - 1}`,
+        bytes: `$${params.length}::bigint`,
+        table: 'mam_muc_message',
+        columns: 'm.room_id, m.id::text AS id, m.message, k.candidates::int AS candidates',
+      }),
+      params,
+    );
   },
   selectSenders: (pairs) => [
     statement(
@@ -121,5 +131,7 @@ export const POSTGRES_DIALECT: SqlDialect<unknown> = {
         ORDER BY random() LIMIT $1`,
       [size],
     ),
+  lockShard: (shard) => statement(`SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS acquired`, [shardLockName(shard)]),
+  unlockShard: (shard) => statement(`SELECT pg_advisory_unlock(hashtextextended($1, 0)) AS released`, [shardLockName(shard)]),
   checkStorable: checkPostgresStorable,
 };

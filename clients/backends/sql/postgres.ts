@@ -5,7 +5,7 @@
 import pg from 'pg';
 import { isTransientNetworkError } from '../../pipeline/retry.js';
 import { SqlBackend, sqlBackendDefinition } from './sql-backend.js';
-import type { SqlDriver, SqlResult, SqlStatement, SqlTransaction } from './sql-dialect.js';
+import type { SqlDriver, SqlResult, SqlSession, SqlStatement, SqlTransaction } from './sql-dialect.js';
 import { POSTGRES_DIALECT } from './postgres-statements.js';
 
 export { checkPostgresStorable, CHECKPOINT_TABLE, MAX_JID_PART_CHARS, PG_SCHEMA_STATEMENTS, POSTGRES_CHECKPOINT_SQL, POSTGRES_UPDATE_SQL } from './postgres-statements.js';
@@ -29,7 +29,7 @@ async function run(client: pg.Pool | pg.PoolClient | pg.Client, statement: SqlSt
 export class PgDriver implements SqlDriver<unknown> {
   private readonly pool: pg.Pool;
 
-  constructor(options: PostgresBackendOptions) {
+  constructor(private readonly options: PostgresBackendOptions) {
     this.pool = new pg.Pool({ connectionString: options.url, max: options.poolSize ?? 6 });
     // An idle client losing its server must not crash the process; the next query reconnects.
     this.pool.on('error', () => {});
@@ -68,6 +68,14 @@ export class PgDriver implements SqlDriver<unknown> {
       rollback: async () => void (await client.query('ROLLBACK')),
       release,
     };
+  }
+
+  async openSession(): Promise<SqlSession<unknown>> {
+    const client = new pg.Client({ connectionString: this.options.url });
+    // Losing the session loses only its lock; the run's own queries notice a lost server.
+    client.on('error', () => {});
+    await client.connect();
+    return { query: (statement) => run(client, statement), close: () => client.end() };
   }
 
   isTransient(error: unknown): boolean {

@@ -3,7 +3,7 @@
  * the driver's parameters, so they are testable without a server), and a thin driver adapter
  * (run a statement, a transaction, a session of its own, which errors are worth a retry).
  * Everything else (the write skeleton, id resolution, checkpoints, the schema step, the
- * exact-count threshold) is written once in the base.
+ * exact-count threshold, the shard lock) is written once in the base.
  *
  * Every statement answers with the column names given here, whatever the dialect.
  */
@@ -40,8 +40,14 @@ export interface SqlTransaction<P> extends SqlRunner<P> {
   release(broken: boolean): void;
 }
 
+/** One connection outside the pool, held for the whole run: session-scoped locks live on it. */
+export interface SqlSession<P> extends SqlRunner<P> {
+  close(): Promise<void>;
+}
+
 export interface SqlDriver<P> extends SqlRunner<P> {
   begin(): Promise<SqlTransaction<P>>;
+  openSession(): Promise<SqlSession<P>>;
   /** Connection lost, server restarting, deadlock victim, lock wait timeout, ... */
   isTransient(error: unknown): boolean;
   close(): Promise<void>;
@@ -81,7 +87,12 @@ export interface SqlDialect<P> {
   readonly rowEstimate: SqlStatement<P>;
   /** One row: `n`, the shard's rows still without `sender_id`. */
   exactCount(shard: ShardSpec): SqlStatement<P>;
-  /** Up to `limits.rows` rows with `sender_id IS NULL` after `after` in `(room_id, id)` order: `room_id`, `id`, `message`. */
+  /**
+   * Up to `limits.rows` rows with `sender_id IS NULL` after `after` in `(room_id, id)` order, cut
+   * inside the query once their payloads pass `limits.bytes` (the first row always comes, so a
+   * page is at most `limits.bytes` or one payload), so rows past the cut never reach us:
+   * `room_id`, `id`, `message`, and `candidates`, how many rows the keyset found before the cut.
+   */
   page(after: RowKey | null, limits: PageLimits, shard: ShardSpec): SqlStatement<P>;
 
   /** Rows of `id` with either `pair` (the index in `pairs`) or `server` and `user_name`. */
@@ -95,6 +106,10 @@ export interface SqlDialect<P> {
   /** `room_id`, `id`, `message`, `sender_id`, `server`, `user_name` of random rows with a sender. */
   verifySample(size: number): SqlStatement<P>;
 
+  /** One row: `acquired` (1/true when this session now holds the shard's lock; never waits). */
+  lockShard(shard: ShardSpec): SqlStatement<P>;
+  unlockShard(shard: ShardSpec): SqlStatement<P>;
+
   /** Null when `(user, server)` fits `mam_server_user`, else why not. */
   checkStorable(user: string, server: string): string | null;
 }
@@ -107,4 +122,24 @@ export function truthy(value: unknown): boolean {
 /** Binary columns (MySQL's `varbinary`) come back as bytes. */
 export function text(value: unknown): string {
   return Buffer.isBuffer(value) ? value.toString('utf8') : String(value);
+}
+
+/**
+ * A page cut by payload bytes inside the database: `keyset` picks up to N keys with the length of
+ * their payloads (`room_id`, `id`, `len`, in key order); a running sum over them keeps the rows
+ * up to `bytes` (and always the first), and only those rows' payloads are read and sent.
+ */
+export function byteBoundedPageSql(options: { keyset: string; bytes: string; table: string; columns: string }): string {
+  return (
+    `SELECT ${options.columns} FROM (` +
+    `SELECT room_id, id, len, SUM(len) OVER (ORDER BY room_id, id ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS running, ` +
+    `COUNT(*) OVER () AS candidates FROM (${options.keyset}) s) k ` +
+    `JOIN ${options.table} m ON m.room_id = k.room_id AND m.id = k.id ` +
+    `WHERE k.running <= ${options.bytes} OR k.running = k.len ORDER BY m.room_id, m.id`
+  );
+}
+
+/** Name of the shard's lock, the same in every process and version. */
+export function shardLockName(shard: ShardSpec): string {
+  return `mim_sender_jid shard ${shard.index}/${shard.count}`;
 }
