@@ -4,6 +4,7 @@
  * read of both copies back for the assertions.
  */
 import cassandra from 'cassandra-driver';
+import { isTransientCassandraError } from '../../clients/backends/cassandra/transient-errors.js';
 import type { ArchivedMessage } from './dataset.js';
 
 export async function connectTestClient(contactPoint: string): Promise<cassandra.Client> {
@@ -33,6 +34,7 @@ export async function createMongooseIm33Keyspace(client: cassandra.Client, keysp
 /** Bytes of one single-partition UNLOGGED batch while loading (the node refuses batches over 50 KiB). */
 const LOAD_BATCH_BYTES = 40_000;
 const LOAD_IN_FLIGHT = 16;
+const LOAD_ATTEMPTS = 5;
 
 /**
  * Writes both copies of every message (3.3 never sets from_jid; 3.4's rows, `alreadyFrom`, get
@@ -70,11 +72,21 @@ export async function loadMessages(client: cassandra.Client, keyspace: string, m
     if (batch.length > 0) batches.push(batch);
   }
   let next = 0;
+  const write = (batch: { query: string; params: unknown[] }[]) =>
+    batch.length === 1 ? client.execute(batch[0].query, batch[0].params, { prepare: true }) : client.batch(batch, { prepare: true, logged: false });
   const worker = async (): Promise<void> => {
     while (next < batches.length) {
       const batch = batches[next++];
-      if (batch.length === 1) await client.execute(batch[0].query, batch[0].params, { prepare: true });
-      else await client.batch(batch, { prepare: true, logged: false });
+      // Inserts are idempotent: a write timeout on a busy shared machine is tried again (bounded).
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await write(batch);
+          break;
+        } catch (error) {
+          if (attempt >= LOAD_ATTEMPTS || !isTransientCassandraError(error)) throw error;
+          await new Promise((r) => setTimeout(r, 500 * attempt));
+        }
+      }
     }
   };
   await Promise.all(Array.from({ length: LOAD_IN_FLIGHT }, worker));
