@@ -12,8 +12,13 @@ npm run build
 npm run lint:proto
 npm run gen:check
 
-# The Python example's virtual environment (pinned grpcio) and its generated stubs.
+# The polyglot examples and tools, so that downloads happen (and fail loudly) before the suites:
+# the Python example's virtual environment (pinned grpcio) and stubs, the Go example (pinned
+# plugins from the Go module proxy), the Java example (pinned grpc-java from Maven Central), grpcurl.
 bash clients/python/setup.sh
+bash clients/go/setup.sh
+bash clients/java/setup.sh
+bash test/support/install-grpcurl.sh
 
 # Every compiled test file, one process each (node:test), one file at a time: suites start real
 # servers and the machine has two cores.
