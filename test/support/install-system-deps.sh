@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suites start for real: an Erlang VM (the decoder's oracle),
-# PostgreSQL and MariaDB servers, and openssl for test certificates. Idempotent and quiet when
+# PostgreSQL and MariaDB servers, openssl for test certificates, and Java 17 with Maven (Cassandra,
+# OpenSearch and Elasticsearch are started from Maven Central's jars; the Java example is built with
+# Maven). Go 1.26 (the Go example, grpcurl, ghz) comes with the machine. Idempotent and quiet when
 # everything is already there; needs root (as on our machines and in CI) otherwise.
 set -euo pipefail
 
-packages=(erlang-base erlang-xmerl mariadb-server postgresql openssl)
+packages=(erlang-base erlang-xmerl mariadb-server postgresql openssl openjdk-17-jdk-headless maven)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
