@@ -11,6 +11,7 @@ import { MemoryReport } from '../../clients/pipeline/report.js';
 import type { ProgressReporter } from '../../clients/pipeline/progress.js';
 import { buildDataset, PREEXISTING_USERS, ROOMS, type DatasetRow, type Expected } from './dataset.js';
 import { pairKey, rowKey, type DatabaseFixture, type TestDatabase } from './fixture.js';
+import type { SqlBackend } from '../../clients/backends/sql/sql-backend.js';
 import { openInProcessStream } from '../support/in-process-stream.js';
 
 const BATCH_SIZE = 16;
@@ -61,9 +62,13 @@ export function backendSuite(start: () => Promise<DatabaseFixture>): void {
     return { db, expected, preexistingIds, payloadSizes };
   }
 
-  function migrate(db: TestDatabase, extra: Partial<MigrationOptions> = {}): Promise<MigrationSummary & { report: MemoryReport }> {
+  function migrate(
+    db: TestDatabase,
+    extra: Partial<MigrationOptions> = {},
+    wrap: (backend: SqlBackend) => SqlBackend = (b) => b,
+  ): Promise<MigrationSummary & { report: MemoryReport }> {
     const report = new MemoryReport();
-    const backend = db.backend();
+    const backend = wrap(db.backend());
     return runMigration({
       backend,
       openStream: openInProcessStream,
@@ -208,13 +213,14 @@ export function backendSuite(start: () => Promise<DatabaseFixture>): void {
     await assertMigratedCorrectly(s);
   });
 
-  test('--max-rate slows the walk down', async () => {
+  // How fast --max-rate lets the walk go is the token bucket's arithmetic, tested on a fake clock
+  // (pipeline.test.ts); a wall-clock bound here could only be flaky. What is left to check on a
+  // real database is that a capped walk (paced pages) still ends exactly right.
+  test('--max-rate: a capped walk ends exactly like an uncapped one', async () => {
     const s = await seeded();
-    const started = performance.now();
-    const summary = await migrate(s.db, { maxRate: 1000 });
-    const seconds = (performance.now() - started) / 1000;
-    // Generous lower bound only: the first BATCH_SIZE rows are free (burst), the rest at 1000/s.
-    assert.ok(seconds >= ((summary.processed - BATCH_SIZE) / 1000) * 0.9, `took ${seconds}s for ${summary.processed} rows`);
+    const summary = await migrate(s.db, { maxRate: 2000 });
+    assert.equal(summary.reachedEnd, true);
+    assert.equal(summary.processed, s.expected.size);
     await assertMigratedCorrectly(s);
   });
 
@@ -296,17 +302,32 @@ export function backendSuite(start: () => Promise<DatabaseFixture>): void {
 
   test('the database restarted mid-run: the migration retries and finishes', async () => {
     const s = await seeded();
-    let batches = 0;
-    let restarted: Promise<void> | null = null;
-    const restartOnce: ProgressReporter = {
-      update() {
-        if (++batches === 3) restarted = fixture.restartServer();
-      },
-      finish() {},
-    };
-    const summary = await migrate(s.db, { progress: restartOnce, maxRetries: 100 });
-    assert.notEqual(restarted, null);
-    await restarted;
+    // The same on every server, whether stopping it blocks or not: the third write meets the
+    // server stopped (its connections cut), and the server starts again only once that write
+    // has failed, so the run must retry to finish.
+    let writes = 0;
+    let failedWhileDown = false;
+    const stopDuringThirdWrite = (backend: SqlBackend): SqlBackend =>
+      new Proxy(backend, {
+        get(target, property) {
+          const value = Reflect.get(target, property, target) as unknown;
+          if (property !== 'writeBatch') return typeof value === 'function' ? value.bind(target) : value;
+          return async (...args: Parameters<SqlBackend['writeBatch']>) => {
+            if (++writes !== 3) return target.writeBatch(...args);
+            await fixture.stopServer();
+            try {
+              return await target.writeBatch(...args);
+            } catch (error) {
+              failedWhileDown = true;
+              throw error;
+            } finally {
+              await fixture.startServer();
+            }
+          };
+        },
+      });
+    const summary = await migrate(s.db, { maxRetries: 100 }, stopDuringThirdWrite);
+    assert.ok(failedWhileDown, 'a write failed while the server was down');
     assert.ok(summary.retries >= 1, 'the restart cost at least one retry');
     assert.equal(summary.reachedEnd, true);
     assert.equal(summary.report.rows.length, expectedFailures(s).length, 'no row reported twice');

@@ -56,13 +56,16 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function seeded(): Promise<TestDatabase> {
+/** The database, and the dataset's known failures as `room_id:id reason`, sorted. */
+async function seeded(): Promise<{ db: TestDatabase; failures: string[] }> {
   const db = await fixture.freshDatabase();
   databases.push(db);
   const ids = await db.insertUsers([...ROOMS, ...PREEXISTING_USERS]);
   const roomIds = ROOMS.map((r) => ids.get(pairKey(r))!);
-  await db.insertMessages(buildDataset(3).map((r) => ({ roomId: roomIds[r.roomIndex], id: r.id, payload: r.payload })));
-  return db;
+  const dataset = buildDataset(3);
+  await db.insertMessages(dataset.map((r) => ({ roomId: roomIds[r.roomIndex], id: r.id, payload: r.payload })));
+  const failures = dataset.flatMap((r) => ('reason' in r.expected ? [`${roomIds[r.roomIndex]}:${r.id} ${r.expected.reason}`] : [])).sort();
+  return { db, failures };
 }
 
 test('usage errors exit 2 with a specific message', async () => {
@@ -83,7 +86,7 @@ test('usage errors exit 2 with a specific message', async () => {
 });
 
 test('migrate refuses a table without sender_id and prints the statement; --apply-schema migrates through a TLS sidecar; verify exits 0, then 3 on a planted mismatch', async () => {
-  const db = await seeded();
+  const { db, failures } = await seeded();
   const refused = await command(['migrate', 'postgres', '--url', db.url, '--report', join(dir, 'refused.jsonl')]);
   assert.equal(refused.status, 1);
   assert.match(refused.stderr, /ALTER TABLE mam_muc_message ADD COLUMN sender_id INT;/);
@@ -102,9 +105,9 @@ test('migrate refuses a table without sender_id and prints the statement; --appl
     assert.equal(migrated.status, 0, migrated.stderr);
     assert.match(migrated.stdout, /done \(end reached\)/);
     assert.match(migrated.stderr, /decoding with the sidecar at 127\.0\.0\.1:/);
-    const lines = readFileSync(report, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { reason: string });
-    const failed = Number(/failed +(\d+)/.exec(migrated.stdout)![1]);
-    assert.equal(lines.length, failed);
+    const lines = readFileSync(report, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { room_id: string; id: string; reason: string });
+    assert.deepEqual(lines.map((l) => `${l.room_id}:${l.id} ${l.reason}`).sort(), failures, "the report holds exactly the dataset's failures");
+    assert.equal(Number(/failed +(\d+)/.exec(migrated.stdout)![1]), failures.length);
 
     const verified = await command(['verify', 'postgres', '--url', db.url, '--sidecar', `127.0.0.1:${port}`, '--sidecar-ca', certificates.ca.path]);
     assert.equal(verified.status, 0, verified.stderr);

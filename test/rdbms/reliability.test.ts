@@ -1,7 +1,8 @@
 /**
- * Reliability on real processes and a real PostgreSQL: the migrate command killed with SIGKILL at
- * random moments of a 200,000-row run, re-run until done, must end exactly like an uninterrupted
- * run; a sidecar process stopped mid-run must cost retries, not the run.
+ * Reliability on real processes and a real PostgreSQL: the migrate command killed with SIGKILL
+ * after 1 to 3 observed commits (seeded), five times in a 200,000-row run, re-run until done, must
+ * end exactly like an uninterrupted run; a sidecar process stopped mid-run must cost a retry, not
+ * the run. Moments are chosen by watching the checkpoint, never by wall-clock delays.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -18,11 +19,50 @@ import { MONGOOSEIM_33_PG_SCHEMA } from '../../cli/demo/mongooseim-33-schema.js'
 import { startPostgres, type PostgresServer } from '../support/postgres.js';
 import { startSidecarProcess, type SidecarProcess } from '../support/sidecar-process.js';
 import { openInProcessStream } from '../support/in-process-stream.js';
-import { startMigrateProcess } from '../support/migrate-process.js';
+import { startMigrateProcess, type MigrateProcess } from '../support/migrate-process.js';
+import { seededRandom } from '../../cli/demo/seeded-random.js';
 
 const KILL_ROWS = 200_000;
 const KILLS = 5;
 const SIDECAR_ROWS = 40_000;
+const SEED = Number(process.env.MIM_TEST_SEED ?? 20240611);
+/** Between progress polls; how long anything takes is never asserted. */
+const POLL_MS = 25;
+
+/** The shard's checkpoint as `room_id:id` (null before the first commit). */
+async function checkpointOf(url: string): Promise<string | null> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ k: string }>(
+      `SELECT last_room_id || ':' || last_id AS k FROM mim_sender_jid_checkpoint WHERE shard = '0/1'`,
+    );
+    return rows[0]?.k ?? null;
+  } catch {
+    return null; // the table does not exist yet
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * Resolves once the checkpoint has advanced `commits` times past `from` while `run` runs, with the
+ * last one seen; resolves early (`ended`) if the run ends first.
+ */
+async function afterCommits(url: string, run: MigrateProcess, from: string | null, commits: number): Promise<{ ended: boolean; checkpoint: string | null }> {
+  let ended = false;
+  void run.done.then(() => (ended = true));
+  let seen = from;
+  for (let advanced = 0; advanced < commits; ) {
+    if (ended) return { ended, checkpoint: seen };
+    const now = await checkpointOf(url);
+    if (now !== seen) {
+      advanced++;
+      seen = now;
+    } else await new Promise((r) => setTimeout(r, POLL_MS));
+  }
+  return { ended, checkpoint: seen };
+}
 
 let server: PostgresServer;
 let reportDir: string;
@@ -95,27 +135,27 @@ function assertSameEnd(actual: Awaited<ReturnType<typeof state>>, expected: Awai
   assert.deepEqual(actual.users, expected.users);
 }
 
-test(`kill -9 at ${KILLS} random moments of a ${KILL_ROWS}-row run, re-run until done: same end as an uninterrupted run`, async () => {
+test(`kill -9 ${KILLS} times, each after 1 to 3 observed commits (seeded), re-run until done: same end as an uninterrupted run`, async () => {
   const [referenceUrl, victimUrl] = await Promise.all([archive('reference', KILL_ROWS), archive('victim', KILL_ROWS)]);
   await uninterrupted(referenceUrl);
   const args = ['postgres', '--url', victimUrl, '--apply-schema', '--batch-size', '1000', '--report', join(reportDir, 'kill.jsonl'), '--progress-interval', '3600'];
-  const delays: number[] = [];
-  let kills = 0;
-  for (let attempt = 0; kills < KILLS && attempt < 3 * KILLS; attempt++) {
+  console.log(`# seed ${SEED} (MIM_TEST_SEED)`);
+  const random = seededRandom(SEED);
+  const killedAt: string[] = [];
+  for (let kill = 0; kill < KILLS; kill++) {
+    const before = await checkpointOf(victimUrl);
     const run = startMigrateProcess(args);
-    // After start-up (~1 s: node, in-process sidecar, pool), somewhere in the middle of the work.
-    const delay = 900 + Math.floor(Math.random() * 1600);
-    delays.push(delay);
-    const timer = setTimeout(() => run.kill9(), delay);
+    // Killed between two commits, after 1 to 3 of them: every kill lands after real progress.
+    const commits = 1 + Math.floor(random() * 3);
+    const { ended, checkpoint } = await afterCommits(victimUrl, run, before, commits);
+    run.kill9();
     const result = await run.done;
-    clearTimeout(timer);
-    if (result.status === 'SIGKILL') kills++;
-    else {
-      assert.equal(result.status, 0, result.stderr);
-      break;
-    }
+    assert.equal(ended, false, `run ${kill} ended before its ${commits} commits (kills so far at ${killedAt.join(', ')}): ${result.stderr}`);
+    assert.equal(result.status, 'SIGKILL');
+    assert.notEqual(checkpoint, before, 'the checkpoint advanced before the kill');
+    killedAt.push(`${commits} commits after ${before ?? 'the start'}`);
   }
-  assert.equal(kills, KILLS, `killed ${kills} times (delays ${delays.join(', ')} ms): the run ended before ${KILLS} kills`);
+  assert.equal(killedAt.length, KILLS);
   for (let rerun = 0; ; rerun++) {
     assert.ok(rerun < 5, 'the re-runs never finished');
     const result = await startMigrateProcess(args).done;
@@ -139,15 +179,20 @@ test('the sidecar stopped mid-run: the migration retries and finishes', async ()
       'postgres', '--url', victimUrl, '--apply-schema', '--sidecar', `127.0.0.1:${port}`,
       '--batch-size', '500', '--max-rate', '10000', '--report', join(reportDir, 'sidecar.jsonl'),
     ]);
-    await new Promise((r) => setTimeout(r, 1500));
-    assert.equal(run.child.exitCode, null, 'still running when the sidecar stops');
+    let stderr = '';
+    run.child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
+    const progress = await afterCommits(victimUrl, run, null, 1);
+    assert.equal(progress.ended, false, 'still running when the sidecar stops');
     await sidecar.stop();
     sidecar = null;
-    await new Promise((r) => setTimeout(r, 1500));
+    // The sidecar comes back only once the run has noticed and scheduled a retry.
+    while (!/migrate: retry \d+\//.test(stderr) && run.child.exitCode === null) await new Promise((r) => setTimeout(r, POLL_MS));
     sidecar = await startSidecarProcess(listen);
     const result = await run.done;
     assert.equal(result.status, 0, result.stderr);
+    assert.match(result.stderr, /migrate: retry 1\/\d+ in \d+ ms after: /, 'the stopped sidecar cost a retry');
     assert.match(result.stdout, /done \(end reached\)/);
+    assert.match(result.stdout, /duration .* [1-9]\d* retries/);
   } finally {
     await sidecar?.stop();
   }
@@ -159,8 +204,8 @@ test('Ctrl-C (SIGINT) stops the command after the batches in flight; the next ru
   await uninterrupted(referenceUrl);
   const args = ['postgres', '--url', victimUrl, '--apply-schema', '--batch-size', '500', '--report', join(reportDir, 'sigint.jsonl')];
   const run = startMigrateProcess([...args, '--max-rate', '10000']);
-  await new Promise((r) => setTimeout(r, 2000));
-  assert.equal(run.child.exitCode, null, 'still running when interrupted');
+  const progress = await afterCommits(victimUrl, run, null, 1);
+  assert.equal(progress.ended, false, 'still running when interrupted');
   run.child.kill('SIGINT');
   const stopped = await run.done;
   assert.equal(stopped.status, 130, stopped.stderr);
