@@ -1,8 +1,9 @@
 /**
  * The JSONL report of every record not written: one line per record, the backend's own key
  * fields (`room_id`/`id` for SQL, `room_jid`/`with_nick`/`id` for Cassandra, ...) then `reason`
- * and `detail`. Lines are appended after their batch commits, so a retried batch is not reported
- * twice; a run resumed from its checkpoint appends to the same file (`--reset` truncates it).
+ * and `detail`. Lines are appended before their batch commits, so that a crash can repeat a line
+ * (the batch is walked again on resume) but never lose one; within one run a record is reported
+ * once. A run resumed from its checkpoint appends to the same file (`--reset` truncates it).
  */
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -53,6 +54,21 @@ function countLines(path: string): number {
   let lines = 0;
   for (let i = bytes.indexOf(10); i !== -1; i = bytes.indexOf(10, i + 1)) lines++;
   return lines;
+}
+
+/** Keys reported in this run (up to `cap`, so that memory stays bounded): a retried batch is not reported twice. */
+export class ReportedInThisRun {
+  private readonly keys = new Set<string>();
+
+  constructor(private readonly cap = 1_000_000) {}
+
+  /** True the first time this record is seen. */
+  firstTime(record: ReportedRecord): boolean {
+    const key = JSON.stringify(record.fields);
+    if (this.keys.has(key)) return false;
+    if (this.keys.size < this.cap) this.keys.add(key);
+    return true;
+  }
 }
 
 export class MemoryReport<Key = any> implements ReportSink {

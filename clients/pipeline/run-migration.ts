@@ -9,7 +9,7 @@
 import type { PayloadFormat } from '../../services/decode/index.js';
 import { SILENT_PROGRESS, type ProgressReporter, type ProgressSnapshot } from './progress.js';
 import { TokenBucket, sleep } from './rate-limiter.js';
-import type { ReportedRecord, ReportSink } from './report.js';
+import { ReportedInThisRun, type ReportedRecord, type ReportSink } from './report.js';
 import { awaitEarlierBatches, EarlierBatchFailedError } from './ordering.js';
 import { DEFAULT_BACKOFF, backoffDelay, isTransientDecodeError, type BackoffPolicy } from './retry.js';
 import {
@@ -227,8 +227,11 @@ export async function runMigration(options: MigrationOptions): Promise<Migration
   let reserved = 0;
   let retries = 0;
 
-  const report = (notWritten: readonly NotWrittenRecord<unknown>[]): ReportedRecord[] =>
+  const reportedInThisRun = new ReportedInThisRun();
+  const describe = (notWritten: readonly NotWrittenRecord<unknown>[]): ReportedRecord[] =>
     notWritten.map((r) => ({ key: r.key, fields: backend.describeKey(r.key), reason: r.reason, detail: r.detail }));
+  // Before the batch commits: a crash may repeat a line on resume, never lose one.
+  const report = (records: readonly ReportedRecord[]): void => options.report.append(records.filter((r) => reportedInThisRun.firstTime(r)));
 
   const runOnce = async (stream: ExtractStream): Promise<void> => {
     const slots = new Slots(concurrency);
@@ -240,20 +243,21 @@ export async function runMigration(options: MigrationOptions): Promise<Migration
       const records = page.records;
       const answers = records.length === 0 ? [] : await stream.extract(records.map((r, i) => ({ key: String(i), payload: r.payload })));
       const { writes, notWritten } = decideBatch(backend, records, answers);
+      const failed = describe(notWritten);
+      report(failed);
       let written = writes.length;
-      let refused: readonly NotWrittenRecord<unknown>[] = [];
+      let refused: ReportedRecord[] = [];
       if (dryRun) {
         await awaitEarlierBatches(previous);
       } else {
         const outcome = await backend.writeBatch(state.partition, writes, page.cursor, previous);
         written = outcome.written;
-        refused = outcome.refused ?? [];
+        refused = describe(outcome.refused ?? []);
+        report(refused);
         await awaitEarlierBatches(previous);
         if (backend.checkpointMode === 'after-write' && page.cursor !== null) await backend.saveCheckpoint!(state.partition, page.cursor);
       }
-      const reported = report([...notWritten, ...refused]);
-      counters.account(records.length, written, writes.length - refused.length, reported);
-      options.report.append(reported);
+      counters.account(records.length, written, writes.length - refused.length, [...failed, ...refused]);
       state.committed = page.cursor;
       progress.update(snapshot());
     };
