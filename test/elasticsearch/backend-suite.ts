@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ElasticsearchBackend } from '../../clients/backends/elasticsearch/elasticsearch-backend.js';
+import { CHECKPOINT_INDEX } from '../../clients/backends/elasticsearch/checkpoint-store.js';
 import { SearchHttp } from '../../clients/backends/elasticsearch/search-http.js';
 import { MemoryReport } from '../../clients/pipeline/report.js';
 import { runMigration, SchemaNotReadyError } from '../../clients/pipeline/run-migration.js';
@@ -22,19 +23,52 @@ import { buildArchive, loadArchive as loadWithMapping, type CreateOptions, misma
 
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
+/** Short pauses between re-sends of items refused for load: the 429 test sees many rounds. */
+const TEST_BULK_RETRY = { rounds: 40, firstPauseMs: 5, longestPauseMs: 200 };
+/** Short pauses between the pipeline's retries too. */
+const TEST_BACKOFF = { baseMs: 20, maxMs: 500 };
+
+/** MongooseIM's mapping type on Elasticsearch 6 (`--type muc`), undefined on typeless servers. */
+let mappingType: string | undefined;
+
 function backendFor(server: SearchServer, index: string): ElasticsearchBackend {
-  return new ElasticsearchBackend(new SearchHttp({ nodes: [new URL(server.url)], maxSockets: 8 }), { index });
+  return new ElasticsearchBackend(new SearchHttp({ nodes: [new URL(server.url)], maxSockets: 8 }), { index, ...(mappingType === undefined ? {} : { type: mappingType }) }, TEST_BULK_RETRY);
+}
+
+interface Snapshot {
+  /** `_id` -> `_version`/`_seq_no`/`_primary_term` and the `_source` as stored. */
+  readonly docs: Map<string, string>;
+  /** Index and delete operations the primaries have seen since the node started. */
+  readonly operations: string;
+}
+
+/** Every document of a (small) index with its version and sequence number, and the index's write counters. */
+async function snapshot(url: string, index: string): Promise<Snapshot> {
+  await searchCall(url, 'POST', `/${index}/_refresh`);
+  const body = (await searchCall(url, 'POST', `/${index}/_search`, JSON.stringify({ size: 10_000, version: true, seq_no_primary_term: true, query: { match_all: {} } }))) as {
+    hits: { hits: { _id: string; _version: number; _seq_no: number; _primary_term: number; _source: unknown }[] };
+  };
+  assert.ok(body.hits.hits.length < 10_000, 'snapshot: index small enough for one page');
+  const docs = new Map(body.hits.hits.map((h) => [h._id, `${h._version}/${h._seq_no}/${h._primary_term} ${JSON.stringify(h._source)}`]));
+  const stats = (await searchCall(url, 'GET', `/${index}/_stats/indexing`)) as { indices: Record<string, { primaries: { indexing: { index_total: number; delete_total: number } } }> };
+  const indexing = stats.indices[index].primaries.indexing;
+  return { docs, operations: `index_total ${indexing.index_total}, delete_total ${indexing.delete_total}` };
 }
 
 function expectedFailures(docs: readonly ArchiveDocument[]): Map<string, string> {
   return new Map(docs.flatMap((d) => ('reason' in d.expected ? [[d.id, d.expected.reason] as [string, string]] : [])));
 }
 
-export function backendSuite(product: SearchProduct): void {
+/** `typed`: MongooseIM's Elasticsearch 5/6 index with mapping type `muc` (Elasticsearch 6.8 only). */
+export function backendSuite(product: SearchProduct, { typed = false }: { typed?: boolean } = {}): void {
   const bodyAnalyzer = product === 'opensearch' ? 'english' : 'standard';
-  const loadArchive = (url: string, docs: readonly ArchiveDocument[], options: CreateOptions): Promise<void> => loadWithMapping(url, docs, { bodyAnalyzer, ...options });
+  mappingType = typed ? 'muc' : undefined;
+  const loadArchive = (url: string, docs: readonly ArchiveDocument[], options: CreateOptions): Promise<void> => loadWithMapping(url, docs, { bodyAnalyzer, typed, ...options });
+  const mappingPath = (index: string): string => (typed ? `/${index}/_mapping/muc` : `/${index}/_mapping`);
+  const updatePath = (index: string, id: string): string => (typed ? `/${index}/muc/${encodeURIComponent(id)}/_update` : `/${index}/_update/${encodeURIComponent(id)}`);
+  const typeArgs = typed ? ['--type', 'muc'] : [];
   const seed = Number(process.env.TEST_SEED ?? Date.now() % 1_000_000);
-  describe(`${product} backend (seed ${seed})`, () => {
+  describe(`${product} backend${typed ? ' (typed index, --type muc)' : ''} (seed ${seed})`, () => {
     let server: SearchServer;
     let docs: ArchiveDocument[];
     const tmp = mkdtempSync(join(tmpdir(), `mim-${product}-suite-`));
@@ -43,7 +77,7 @@ export function backendSuite(product: SearchProduct): void {
       console.log(`seed ${seed} (TEST_SEED=${seed} repeats this run)`);
       // A write queue of 4 with 4 bulks of 3 shards in flight: some bulk items are refused with 429.
       server = await startSearchServer(product, { settings: { 'thread_pool.write.queue_size': '4' } });
-      docs = buildArchive(4000, seed, 25);
+      docs = buildArchive(3000, seed, 25);
     });
     after(async () => {
       await server?.stop();
@@ -56,13 +90,14 @@ export function backendSuite(product: SearchProduct): void {
       try {
         await assert.rejects(
           runMigration({ backend, openStream: openInProcessStream, report: new MemoryReport() }),
-          (e: unknown) => e instanceof SchemaNotReadyError && e.message.includes('PUT /schema_check/_mapping {"properties":{"from_jid":{"type":"keyword"}}}'),
+          (e: unknown) => e instanceof SchemaNotReadyError && e.message.includes(`PUT ${mappingPath('schema_check')} {"properties":{"from_jid":{"type":"keyword"}}}`),
         );
-        assert.deepEqual(await backend.applySchema(), ['PUT /schema_check/_mapping {"properties":{"from_jid":{"type":"keyword"}}}']);
+        assert.deepEqual(await backend.applySchema(), [`PUT ${mappingPath('schema_check')} {"properties":{"from_jid":{"type":"keyword"}}}`]);
         assert.deepEqual(await backend.applySchema(), [], 'a second apply changes nothing');
         assert.equal((await backend.checkSchema()).ready, true);
-        const mapping = (await searchCall(server.url, 'GET', '/schema_check/_mapping')) as Record<string, { mappings: { properties: Record<string, { type: string }> } }>;
-        assert.equal(mapping.schema_check.mappings.properties.from_jid.type, 'keyword');
+        const mapping = (await searchCall(server.url, 'GET', '/schema_check/_mapping')) as Record<string, { mappings: Record<string, unknown> }>;
+        const properties = (typed ? (mapping.schema_check.mappings.muc as { properties: unknown }).properties : mapping.schema_check.mappings.properties) as Record<string, { type: string }>;
+        assert.equal(properties.from_jid.type, 'keyword');
       } finally {
         await backend.close();
       }
@@ -72,9 +107,20 @@ export function backendSuite(product: SearchProduct): void {
       const missing = backendFor(server, 'no_such_index');
       await assert.rejects(missing.checkSchema(), /index 'no_such_index' does not exist/);
       await missing.close();
-      const typed = new ElasticsearchBackend(new SearchHttp({ nodes: [new URL(server.url)], maxSockets: 2 }), { index: 'schema_check', type: 'muc' });
-      await assert.rejects(typed.checkSchema(), /no mapping type 'muc'.*drop --type/);
-      await typed.close();
+      const wrongType = (type: string | undefined): ElasticsearchBackend =>
+        new ElasticsearchBackend(new SearchHttp({ nodes: [new URL(server.url)], maxSockets: 2 }), { index: 'schema_check', ...(type === undefined ? {} : { type }) });
+      if (typed) {
+        const typeless = wrongType(undefined);
+        await assert.rejects(typeless.checkSchema(), /has mapping type 'muc'.*add --type muc/);
+        await typeless.close();
+        const other = wrongType('pm');
+        await assert.rejects(other.checkSchema(), /no mapping type 'pm'/);
+        await other.close();
+      } else {
+        const other = wrongType('muc');
+        await assert.rejects(other.checkSchema(), /no mapping type 'muc'.*drop --type/);
+        await other.close();
+      }
     });
 
     it('migrates every document, reports every failure by _id, ends; a re-run reports them again and writes nothing', async () => {
@@ -82,7 +128,8 @@ export function backendSuite(product: SearchProduct): void {
       const backend = backendFor(server, 'muc_messages');
       try {
         const report = new MemoryReport<string>();
-        const summary = await runMigration({ backend, openStream: openInProcessStream, report, applySchema: true, batchSize: 300, concurrency: 4 });
+        const summary = await runMigration({ backend, openStream: openInProcessStream, report, applySchema: true, batchSize: 300, concurrency: 2, backoff: TEST_BACKOFF });
+        console.log(`${product}: migration of ${summary.processed} documents in ${(summary.durationMs / 1000).toFixed(1)} s, ${summary.retries} pipeline retries, ${backend.bulkStats.refusedByStatus[429] ?? 0} items refused with 429`);
         assert.equal(summary.reachedEnd, true);
         const failures = expectedFailures(docs);
         assert.ok(failures.size > 50, `the dataset has failures of every kind (${failures.size})`);
@@ -92,15 +139,56 @@ export function backendSuite(product: SearchProduct): void {
         // so the count can fall short of the documents written; the documents themselves are exact.
         assert.ok(summary.written > 0 && summary.written <= docs.length - failures.size, `written ${summary.written}`);
         assert.deepEqual(mismatches(docs, await readFromJids(server.url, 'muc_messages')), []);
-        console.log(`${product}: ${backend.bulkStats.itemsRetried} bulk items re-sent after 429/503`);
-        assert.ok(backend.bulkStats.itemsRetried > 0, 'the tiny write queue refused some items with 429, and they were re-sent');
 
+        const archiveBefore = await snapshot(server.url, 'muc_messages');
         const again = new MemoryReport<string>();
-        const second = await runMigration({ backend, openStream: openInProcessStream, report: again, batchSize: 300 });
+        const second = await runMigration({ backend, openStream: openInProcessStream, report: again, batchSize: 300, backoff: TEST_BACKOFF });
+        console.log(`${product}: re-run over ${second.processed} documents in ${(second.durationMs / 1000).toFixed(1)} s`);
         assert.equal(second.reachedEnd, true);
         assert.equal(second.written, 0);
         assert.deepEqual(new Map(again.rows.map((r) => [r.fields._id, r.reason])), failures);
-        assert.deepEqual(mismatches(docs, await readFromJids(server.url, 'muc_messages')), []);
+        assert.equal(again.rows.length, failures.size, 'each failure reported once again');
+        assert.deepEqual(await snapshot(server.url, 'muc_messages'), archiveBefore, 'a run after the end changes no document of the archive');
+      } finally {
+        await backend.close();
+      }
+    });
+
+    it('a --dry-run after a complete walk changes nothing, not even our checkpoint index', async () => {
+      const archiveBefore = await snapshot(server.url, 'muc_messages');
+      const checkpointsBefore = await snapshot(server.url, CHECKPOINT_INDEX);
+      assert.ok([...checkpointsBefore.docs.keys()].some((id) => id.startsWith('muc_messages:p')), 'the walk left checkpoints');
+      const backend = backendFor(server, 'muc_messages');
+      try {
+        const report = new MemoryReport<string>();
+        const dry = await runMigration({ backend, openStream: openInProcessStream, report, dryRun: true, applySchema: true, batchSize: 300 });
+        assert.equal(dry.reachedEnd, true);
+        assert.equal(dry.written, 0, 'everything decodable already has from_jid');
+        // It walked from the start (the walk had ended), so it sees every failure again.
+        assert.deepEqual(new Map(report.rows.map((r) => [r.fields._id, r.reason])), expectedFailures(docs));
+      } finally {
+        await backend.close();
+      }
+      assert.deepEqual(await snapshot(server.url, CHECKPOINT_INDEX), checkpointsBefore, 'checkpoint index untouched');
+      assert.deepEqual(await snapshot(server.url, 'muc_messages'), archiveBefore, 'archive index untouched');
+    });
+
+    it('items refused with 429 by a write queue of 4 are re-sent until the result is exact', async () => {
+      const subset = docs.slice(0, 1500);
+      await loadArchive(server.url, subset, { index: 'muc_pressure', shards: 3 });
+      const backend = backendFor(server, 'muc_pressure');
+      try {
+        const report = new MemoryReport<string>();
+        // 8 bulks of 3 shards each in flight against 2 write threads and a queue of 4.
+        const summary = await runMigration({ backend, openStream: openInProcessStream, report, applySchema: true, batchSize: 40, concurrency: 8, backoff: TEST_BACKOFF, maxRetries: 100 });
+        assert.equal(summary.reachedEnd, true);
+        const refused = backend.bulkStats.refusedByStatus[429] ?? 0;
+        console.log(`${product}: ${refused} bulk items refused with 429, ${backend.bulkStats.itemsRetried} re-sent, ${summary.retries} pipeline retries`);
+        assert.ok(refused > 0, 'the tiny write queue refused some items with 429');
+        assert.ok(backend.bulkStats.itemsRetried >= refused, 'every refused item was sent again');
+        assert.deepEqual(new Map(report.rows.map((r) => [r.fields._id, r.reason])), expectedFailures(subset));
+        assert.equal(report.rows.length, expectedFailures(subset).size, 'each failure reported once');
+        assert.deepEqual(mismatches(subset, await readFromJids(server.url, 'muc_pressure')), []);
       } finally {
         await backend.close();
       }
@@ -113,10 +201,10 @@ export function backendSuite(product: SearchProduct): void {
         assert.equal(clean.checked, 200);
         assert.deepEqual(clean.mismatches, []);
         const victim = docs.find((d) => 'fromJid' in d.expected)!;
-        await searchCall(server.url, 'POST', `/muc_messages/_update/${encodeURIComponent(victim.id)}?refresh=true`, JSON.stringify({ doc: { from_jid: 'mallory@evil.example' } }));
+        await searchCall(server.url, 'POST', `${updatePath('muc_messages', victim.id)}?refresh=true`, JSON.stringify({ doc: { from_jid: 'mallory@evil.example' } }));
         const all = await runVerify({ backend, openStream: openInProcessStream, sample: docs.length });
         assert.deepEqual(all.mismatches.map((m) => [m.fields._id, m.kind]), [[victim.id, 'from_jid_differs']]);
-        await searchCall(server.url, 'POST', `/muc_messages/_update/${encodeURIComponent(victim.id)}?refresh=true`, JSON.stringify({ doc: { from_jid: (victim.expected as { fromJid: string }).fromJid } }));
+        await searchCall(server.url, 'POST', `${updatePath('muc_messages', victim.id)}?refresh=true`, JSON.stringify({ doc: { from_jid: (victim.expected as { fromJid: string }).fromJid } }));
       } finally {
         await backend.close();
       }
@@ -129,7 +217,7 @@ export function backendSuite(product: SearchProduct): void {
       const passwordFile = join(tmp, 'password');
       writeFileSync(passwordFile, `${secret}\n`);
       const reportPath = join(tmp, 'report.jsonl');
-      const run = spawnSync(process.execPath, ['bin/mim-sender-jid.js', 'migrate', 'elasticsearch', '--url', `${server.url},${server.url}/`, '--index', 'cli_archive',
+      const run = spawnSync(process.execPath, ['bin/mim-sender-jid.js', 'migrate', 'elasticsearch', '--url', `${server.url},${server.url}/`, '--index', 'cli_archive', ...typeArgs,
         '--apply-schema', '--username', 'admin', '--password-file', passwordFile, '--report', reportPath, '--batch-size', '100'], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 300_000 });
       assert.equal(run.status, 0, `exit 0 expected:\n${run.stdout}\n${run.stderr}`);
       const reportText = readFileSync(reportPath, 'utf8');
@@ -138,7 +226,7 @@ export function backendSuite(product: SearchProduct): void {
       assert.deepEqual(new Map(reported.map((r) => [r._id, r.reason])), expectedFailures(subset));
       assert.deepEqual(mismatches(subset, await readFromJids(server.url, 'cli_archive')), []);
 
-      const verify = spawnSync(process.execPath, ['bin/mim-sender-jid.js', 'verify', 'elasticsearch', '--url', server.url, '--index', 'cli_archive'], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 120_000 });
+      const verify = spawnSync(process.execPath, ['bin/mim-sender-jid.js', 'verify', 'elasticsearch', '--url', server.url, '--index', 'cli_archive', ...typeArgs], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 120_000 });
       assert.equal(verify.status, 0, `verify exit 0 expected:\n${verify.stdout}\n${verify.stderr}`);
     });
   });

@@ -1,5 +1,5 @@
 /**
- * A real single-node OpenSearch 2.19.6 or Elasticsearch 7.17.29 for tests, without Docker: the
+ * A real single-node OpenSearch 2.19.6, Elasticsearch 7.17.29 or Elasticsearch 6.8.23 for tests, without Docker: the
  * Java launcher of test/support/search-server/<product>/ (a Node subclass with classpath plugins,
  * see its source) is built by Maven into the repository's .tmp/ on first use, with the server's
  * jars from Maven Central, then run on free loopback ports in a temp home. Always stopped: by
@@ -14,7 +14,8 @@ import { fileURLToPath } from 'node:url';
 import { freeLoopbackPort } from '../../cli/demo/free-port.js';
 import { stopAtExit } from './stop-at-exit.js';
 
-export type SearchProduct = 'opensearch' | 'elasticsearch';
+/** `elasticsearch6`: Elasticsearch 6.8, the last line with mapping types (MongooseIM's `muc`). */
+export type SearchProduct = 'opensearch' | 'elasticsearch' | 'elasticsearch6';
 
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url)); // dist/test/support -> repo
 const SOURCE_DIR = join(REPO_ROOT, 'test', 'support', 'search-server');
@@ -22,8 +23,14 @@ const BUILD_DIR = join(REPO_ROOT, '.tmp', 'search-server');
 const MAIN_CLASS: Record<SearchProduct, string> = {
   opensearch: 'mimsenderjid.test.OpenSearchLauncher',
   elasticsearch: 'mimsenderjid.test.ElasticsearchLauncher',
+  elasticsearch6: 'mimsenderjid.test.Elasticsearch6Launcher',
 };
-export const SEARCH_SERVER_VERSION: Record<SearchProduct, string> = { opensearch: '2.19.6', elasticsearch: '7.17.29' };
+const LAUNCHER_SOURCE: Record<SearchProduct, string> = {
+  opensearch: 'OpenSearchLauncher.java',
+  elasticsearch: 'ElasticsearchLauncher.java',
+  elasticsearch6: 'Elasticsearch6Launcher.java',
+};
+export const SEARCH_SERVER_VERSION: Record<SearchProduct, string> = { opensearch: '2.19.6', elasticsearch: '7.17.29', elasticsearch6: '6.8.23' };
 const BUILD_TIMEOUT_MS = 600_000;
 const START_TIMEOUT_MS = 120_000;
 const STOP_TIMEOUT_MS = 30_000;
@@ -55,7 +62,7 @@ export function buildSearchLauncher(product: SearchProduct): { jar: string; lib:
   const lib = join(out, 'lib');
   const done = join(out, 'built');
   const source = join(SOURCE_DIR, product);
-  const newestSource = Math.max(...['pom.xml', `src/main/java/mimsenderjid/test/${product === 'opensearch' ? 'OpenSearch' : 'Elasticsearch'}Launcher.java`].map((f) => statSync(join(source, f)).mtimeMs));
+  const newestSource = Math.max(...['pom.xml', `src/main/java/mimsenderjid/test/${LAUNCHER_SOURCE[product]}`].map((f) => statSync(join(source, f)).mtimeMs));
   if (existsSync(done) && existsSync(jar) && statSync(done).mtimeMs >= newestSource) return { jar, lib };
   rmSync(out, { recursive: true, force: true });
   mkdirSync(out, { recursive: true });

@@ -8,10 +8,15 @@ import { sleep } from '../../pipeline/rate-limiter.js';
 import { indexPath, type IndexLayout } from './index-layout.js';
 import { SearchHttpError, errorOf, isTransientStatus, type SearchHttp } from './search-http.js';
 
-/** Rounds of re-sending refused items before the batch fails as transient (the pipeline retries it). */
-export const ITEM_RETRY_ROUNDS = 12;
-const FIRST_PAUSE_MS = 50;
-const LONGEST_PAUSE_MS = 3_000;
+/** How refused items are re-sent: pauses double from `firstPauseMs` up to `longestPauseMs` (with jitter). */
+export interface BulkRetryPolicy {
+  /** Rounds of re-sending refused items before the batch fails as transient (the pipeline retries it). */
+  readonly rounds: number;
+  readonly firstPauseMs: number;
+  readonly longestPauseMs: number;
+}
+
+export const DEFAULT_BULK_RETRY: BulkRetryPolicy = Object.freeze({ rounds: 12, firstPauseMs: 50, longestPauseMs: 3_000 });
 
 interface BulkItem {
   update?: { _id: string; status: number; result?: string; error?: { type?: string; reason?: string } };
@@ -25,6 +30,8 @@ interface BulkBody {
 export interface BulkStats {
   /** Items re-sent after a 429/503 refusal, over the backend's life. */
   itemsRetried: number;
+  /** Items refused for load, by HTTP status (`429`, `503`, ...), over the backend's life. */
+  readonly refusedByStatus: Record<number, number>;
 }
 
 export async function writeBulk(
@@ -32,17 +39,18 @@ export async function writeBulk(
   layout: IndexLayout,
   writes: readonly PlannedWrite<string, string>[],
   stats: BulkStats,
+  policy: BulkRetryPolicy = DEFAULT_BULK_RETRY,
 ): Promise<WriteOutcome<string>> {
   let pending = writes;
   let written = 0;
   const refused: NotWrittenRecord<string>[] = [];
   for (let round = 0; pending.length > 0; round++) {
     if (round > 0) {
-      if (round > ITEM_RETRY_ROUNDS) {
-        throw new SearchHttpError(429, 'es_rejected_execution_exception', `_bulk: ${pending.length} updates still refused for load after ${ITEM_RETRY_ROUNDS} rounds`);
+      if (round > policy.rounds) {
+        throw new SearchHttpError(429, 'es_rejected_execution_exception', `_bulk: ${pending.length} updates still refused for load after ${policy.rounds} rounds`);
       }
       stats.itemsRetried += pending.length;
-      await sleep(Math.min(LONGEST_PAUSE_MS, FIRST_PAUSE_MS * 2 ** (round - 1)) * (0.5 + Math.random() / 2));
+      await sleep(Math.min(policy.longestPauseMs, policy.firstPauseMs * 2 ** (round - 1)) * (0.5 + Math.random() / 2));
     }
     const lines: unknown[] = [];
     for (const w of pending) {
@@ -62,6 +70,7 @@ export async function writeBulk(
         // `noop`: it already held this value (a batch written again after a restart).
         written++;
       } else if (isTransientStatus(result.status)) {
+        stats.refusedByStatus[result.status] = (stats.refusedByStatus[result.status] ?? 0) + 1;
         again.push(pending[i]);
       } else {
         const why = result.error?.type === 'document_missing_exception' ? 'document deleted meanwhile' : `${result.error?.type ?? 'error'}: ${result.error?.reason ?? ''}`;

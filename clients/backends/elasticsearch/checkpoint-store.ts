@@ -3,7 +3,9 @@
  * partition, the last (`mam_id`, `room`) whose batch is written. Read by document id, which is
  * real-time, so a checkpoint saved just before a kill -9 is seen by the next run.
  */
-import { SearchHttpError, type SearchHttp } from './search-http.js';
+import { sleep } from '../../pipeline/rate-limiter.js';
+import { DEFAULT_BULK_RETRY, type BulkRetryPolicy } from './bulk-update.js';
+import { SearchHttpError, errorOf, isTransientStatus, type SearchHttp } from './search-http.js';
 import type { PartitionPlan } from './partition-plan.js';
 import { validPlan } from './partition-plan.js';
 
@@ -25,6 +27,8 @@ export class CheckpointStore {
     private readonly http: SearchHttp,
     /** The archive index whose walk this is. */
     private readonly archiveIndex: string,
+    /** A checkpoint refused for load (429/503) is sent again with these pauses, not failed at once. */
+    private readonly retry: BulkRetryPolicy = DEFAULT_BULK_RETRY,
   ) {}
 
   async prepare(): Promise<void> {
@@ -66,14 +70,22 @@ export class CheckpointStore {
   }
 
   async save(partition: string, cursor: SortCursor): Promise<void> {
-    await this.http.ok('PUT', docPath(`${this.archiveIndex}:${partition}`), {
+    const path = docPath(`${this.archiveIndex}:${partition}`);
+    const body = {
       index: this.archiveIndex,
       partition,
       mam_id: cursor.mamId,
       room: cursor.room,
       done: cursor.done === true,
       saved_at: new Date().toISOString(),
-    });
+    };
+    for (let round = 0; ; round++) {
+      const response = await this.http.request('PUT', path, body);
+      if (response.status < 300) return;
+      // Past the rounds the error goes up as transient, and the pipeline retries the batch.
+      if (!isTransientStatus(response.status) || round >= this.retry.rounds) throw errorOf('PUT', path, response);
+      await sleep(Math.min(this.retry.longestPauseMs, this.retry.firstPauseMs * 2 ** round) * (0.5 + Math.random() / 2));
+    }
   }
 
   async delete(partition: string): Promise<void> {

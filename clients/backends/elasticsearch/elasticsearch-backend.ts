@@ -20,10 +20,10 @@ import type {
   VerifySample,
   WriteOutcome,
 } from '../../pipeline/types.js';
-import { writeBulk, type BulkStats } from './bulk-update.js';
+import { DEFAULT_BULK_RETRY, writeBulk, type BulkRetryPolicy, type BulkStats } from './bulk-update.js';
 import { CheckpointStore, type SortCursor } from './checkpoint-store.js';
 import { applyMapping, checkMapping, indexPath, type IndexLayout } from './index-layout.js';
-import { pendingQuery, readPage } from './page-reader.js';
+import { countPendingAfter, pendingQuery, readPage } from './page-reader.js';
 import { measurePlan, rangesOf, type MamIdRange, type PartitionPlan } from './partition-plan.js';
 import { isTransientSearchError, type SearchHttp } from './search-http.js';
 
@@ -34,19 +34,24 @@ export class ElasticsearchBackend implements Backend<string, SortCursor, string>
   readonly name = 'elasticsearch';
   readonly defaultFormat = 'xml' as const;
   readonly checkpointMode = 'after-write' as const;
-  readonly bulkStats: BulkStats = { itemsRetried: 0 };
+  readonly bulkStats: BulkStats = { itemsRetried: 0, refusedByStatus: {} };
   private readonly checkpoints: CheckpointStore;
   /** Measured by `partitions()` when no plan is stored yet; stored by `prepareCheckpoints()`. */
   private unsavedPlan: PartitionPlan | null = null;
   private shardPartitions: readonly Partition[] = [];
   /** Checkpoints of this shard's partitions as this run found them (null: start over). */
   private found: Promise<Map<string, SortCursor | null>> | null = null;
+  /** This run starts a finished walk over: these partitions' old checkpoints go at the first save. */
+  private finishedWalk: string[] | null = null;
+  private forgetting: Promise<void> | null = null;
 
   constructor(
     private readonly http: SearchHttp,
     readonly layout: IndexLayout,
+    /** How items refused for load are re-sent (tests shorten the pauses). */
+    private readonly bulkRetry: BulkRetryPolicy = DEFAULT_BULK_RETRY,
   ) {
-    this.checkpoints = new CheckpointStore(http, layout.index);
+    this.checkpoints = new CheckpointStore(http, layout.index, bulkRetry);
   }
 
   describeKey(key: string): Record<string, string> {
@@ -74,6 +79,8 @@ export class ElasticsearchBackend implements Backend<string, SortCursor, string>
     }
     this.shardPartitions = rangesOf(plan, shard);
     this.found = null;
+    this.finishedWalk = null;
+    this.forgetting = null;
     return [...this.shardPartitions];
   }
 
@@ -88,8 +95,10 @@ export class ElasticsearchBackend implements Backend<string, SortCursor, string>
   }
 
   /**
-   * Resumes an interrupted walk; a walk that had reached its end everywhere starts over, so that
+   * Resumes an interrupted walk. A walk that had reached its end everywhere starts over, so that
    * a re-run reports the documents that still cannot be decoded again (and writes nothing new).
+   * Starting over only reads: the finished walk's checkpoints are removed by the first checkpoint
+   * this run saves (never in a dry run, which saves none, so a dry run changes nothing at all).
    */
   async readCheckpoint(partition: Partition): Promise<SortCursor | null> {
     this.found ??= this.readShardCheckpoints();
@@ -99,15 +108,42 @@ export class ElasticsearchBackend implements Backend<string, SortCursor, string>
   private async readShardCheckpoints(): Promise<Map<string, SortCursor | null>> {
     const found = new Map<string, SortCursor | null>();
     for (const p of this.shardPartitions) found.set(p.name, await this.checkpoints.read(p.name));
-    const cursors = [...found.values()];
-    if (cursors.length > 0 && cursors.every((c) => c?.done === true)) {
-      for (const p of this.shardPartitions) await this.checkpoints.delete(p.name);
+    if (found.size > 0 && (await this.walkFinished(found))) {
+      this.finishedWalk = this.shardPartitions.map((p) => p.name);
       return new Map();
     }
     return found;
   }
 
-  saveCheckpoint(partition: Partition, cursor: SortCursor): Promise<void> {
+  /**
+   * True when no partition has anything left after its checkpoint: each one is marked done, or
+   * holds no document without from_jid after its cursor (a partition whose last page came back
+   * empty, or one that never had anything to do, keeps no `done` mark). Stops at the first
+   * partition with work left, so a resumed walk costs one count.
+   */
+  private async walkFinished(found: Map<string, SortCursor | null>): Promise<boolean> {
+    if ([...found.values()].every((c) => c === null)) return false; // never walked (or forgotten)
+    for (const p of this.shardPartitions) {
+      const cursor = found.get(p.name) ?? null;
+      if (cursor?.done === true) continue;
+      if ((await countPendingAfter(this.http, this.layout, p as MamIdRange, cursor)) > 0) return false;
+    }
+    return true;
+  }
+
+  async saveCheckpoint(partition: Partition, cursor: SortCursor): Promise<void> {
+    if (this.finishedWalk !== null) {
+      const forget = this.finishedWalk;
+      this.forgetting ??= (async () => {
+        for (const name of forget) await this.checkpoints.delete(name);
+        this.finishedWalk = null;
+      })();
+      // Failed: the next save tries again.
+      await this.forgetting.catch((error: unknown) => {
+        this.forgetting = null;
+        throw error;
+      });
+    }
     return this.checkpoints.save(partition.name, cursor);
   }
 
@@ -137,7 +173,7 @@ export class ElasticsearchBackend implements Backend<string, SortCursor, string>
   async writeBatch(_partition: Partition, writes: readonly PlannedWrite<string, string>[]): Promise<WriteOutcome<string>> {
     // Partial updates are idempotent: no need to wait for earlier batches before sending.
     if (writes.length === 0) return { written: 0 };
-    return writeBulk(this.http, this.layout, writes, this.bulkStats);
+    return writeBulk(this.http, this.layout, writes, this.bulkStats, this.bulkRetry);
   }
 
   async sampleForVerify(size: number): Promise<VerifySample<string>[]> {

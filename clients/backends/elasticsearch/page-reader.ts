@@ -33,6 +33,25 @@ export function pendingQuery(ranges: readonly MamIdRange[]): object {
   };
 }
 
+/** Documents still without from_jid in `range` after `after` (the whole range when null). */
+export async function countPendingAfter(http: SearchHttp, layout: IndexLayout, range: MamIdRange, after: SortCursor | null): Promise<number> {
+  if (after?.done === true) return 0;
+  const query = pendingQuery([range]) as { bool: { filter: object[] } };
+  if (after !== null) {
+    query.bool.filter.push({
+      bool: {
+        should: [
+          { range: { mam_id: { gt: after.mamId } } },
+          { bool: { filter: [{ term: { mam_id: after.mamId } }, { range: { room: { gt: after.room } } }] } },
+        ],
+        minimum_should_match: 1,
+      },
+    });
+  }
+  const body = await http.ok<{ count: number }>('POST', `${indexPath(layout)}/_count`, { query });
+  return body.count;
+}
+
 export async function readPage(
   http: SearchHttp,
   layout: IndexLayout,
