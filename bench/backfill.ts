@@ -57,7 +57,7 @@ async function runMigrateProcess(args: string[]): Promise<{ stdout: string; wall
 }
 
 function summaryRate(stdout: string): number {
-  const m = /([\d,]+) rows\/s/.exec(stdout);
+  const m = /([\d,]+) records\/s/.exec(stdout);
   if (m === null) throw new Error(`no rate in migrate output: ${stdout}`);
   return Number(m[1].replace(/,/g, ''));
 }

@@ -117,3 +117,22 @@ test('sender id cache: the batch keeps its own ids even if the shared cache is e
   assert.deepEqual(senderIdsOf(writes, ids), ['2', '1', '3', '2']);
   assert.throws(() => senderIdsOf([{ user: 'z', server: 'h' }], ids), /no mam_server_user id resolved for z@h/);
 });
+
+test('binary COPY: integer params inlined, anything else refused; rows parsed from the wire format', async () => {
+  const { inlineIntegerParams, parseBinaryCopy } = await import('../../clients/backends/sql/pg-binary-copy.js');
+  assert.equal(inlineIntegerParams({ sql: 'SELECT $1::int, $2, $10', params: [7, '399582233150625537', 0, 0, 0, 0, 0, 0, 0, -3] }), 'SELECT 7::int, 399582233150625537, -3');
+  assert.throws(() => inlineIntegerParams({ sql: 'SELECT $1', params: ["1; DROP TABLE x"] }), /not an integer/);
+  const field = (b: Buffer): Buffer => Buffer.concat([Buffer.from([0, 0, 0, b.length].map(Number)), b]);
+  const int4 = Buffer.alloc(4);
+  int4.writeInt32BE(42);
+  const int8 = Buffer.alloc(8);
+  int8.writeBigInt64BE(2n ** 40n);
+  const data = Buffer.concat([
+    Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1'), Buffer.alloc(8),
+    Buffer.from([0, 3]), field(int4), field(Buffer.from('12')), field(Buffer.from([0x83, 0x50])),
+    Buffer.from([0, 3]), field(int8), Buffer.from([0xff, 0xff, 0xff, 0xff]), field(Buffer.alloc(0)),
+    Buffer.from([0xff, 0xff]),
+  ]);
+  const rows = parseBinaryCopy(data, ['a', 'b', 'c'], ['integer', 'text', 'bytea']);
+  assert.deepEqual(rows.map((r) => [r.a, r.b, Buffer.from(r.c as Buffer).toString('hex')]), [['42', '12', '8350'], [String(2n ** 40n), null, '']].map((x) => x) as unknown[]);
+});

@@ -88,13 +88,16 @@ export const POSTGRES_DIALECT: SqlDialect<unknown> = {
     const sf = shardFilter(shard, params.length + 1);
     where += sf.sql;
     params.push(...sf.params, limits.rows, limits.bytes);
+    // One pass: the window runs over the keyset's rows, and a TOASTed payload stays a pointer
+    // until it is output, so payloads past the byte bound are never fetched (no join back to the
+    // table, which costs a second index lookup per row).
     return statement(
-      byteBoundedPageSql({
-        keyset: `SELECT room_id, id, octet_length(message) AS len FROM mam_muc_message WHERE ${where} ORDER BY room_id, id LIMIT $${params.length - 1}`,
-        bytes: `$${params.length}::bigint`,
-        table: 'mam_muc_message',
-        columns: 'm.room_id, m.id::text AS id, m.message, k.candidates::int AS candidates',
-      }),
+      `SELECT room_id, id::text AS id, message, candidates::int AS candidates FROM (
+         SELECT room_id, id, message, octet_length(message) AS len,
+                SUM(octet_length(message)) OVER (ORDER BY room_id, id ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS running,
+                COUNT(*) OVER () AS candidates
+           FROM (SELECT room_id, id, message FROM mam_muc_message WHERE ${where} ORDER BY room_id, id LIMIT $${params.length - 1}) s
+       ) k WHERE running <= $${params.length}::bigint OR running = len ORDER BY room_id, id`,
       params,
     );
   },

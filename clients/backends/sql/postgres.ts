@@ -5,7 +5,8 @@
 import pg from 'pg';
 import { isTransientNetworkError } from '../../pipeline/retry.js';
 import { SqlBackend, sqlBackendDefinition } from './sql-backend.js';
-import type { SqlDriver, SqlResult, SqlSession, SqlStatement, SqlTransaction } from './sql-dialect.js';
+import { copyRowsBinary } from './pg-binary-copy.js';
+import type { SqlDriver, SqlResult, SqlRow, SqlSession, SqlStatement, SqlTransaction } from './sql-dialect.js';
 import { POSTGRES_DIALECT } from './postgres-statements.js';
 
 export { checkPostgresStorable, CHECKPOINT_TABLE, MAX_JID_PART_CHARS, PG_SCHEMA_STATEMENTS, POSTGRES_CHECKPOINT_SQL, POSTGRES_UPDATE_SQL } from './postgres-statements.js';
@@ -26,6 +27,10 @@ async function run(client: pg.Pool | pg.PoolClient | pg.Client, statement: SqlSt
   return { rows: result.rows as Record<string, unknown>[], rowCount: result.rowCount ?? 0 };
 }
 
+/** The page query's columns (postgres-statements.ts: `m.room_id, m.id::text, m.message, k.candidates::int`). */
+const PAGE_COLUMNS = ['room_id', 'id', 'message', 'candidates'] as const;
+const PAGE_COLUMN_TYPES = ['integer', 'text', 'bytea', 'integer'] as const;
+
 export class PgDriver implements SqlDriver<unknown> {
   private readonly pool: pg.Pool;
 
@@ -42,6 +47,20 @@ export class PgDriver implements SqlDriver<unknown> {
 
   query(statement: SqlStatement): Promise<SqlResult> {
     return run(this.pool, statement);
+  }
+
+  /** Pages by binary COPY: payloads arrive as raw bytes, not as hex text (see pg-binary-copy.ts). */
+  async readPageRows(statement: SqlStatement): Promise<SqlRow[]> {
+    const client = await this.pool.connect();
+    let broken: Error | undefined;
+    try {
+      return await copyRowsBinary(client, statement, PAGE_COLUMNS, PAGE_COLUMN_TYPES);
+    } catch (error) {
+      broken = error as Error;
+      throw error;
+    } finally {
+      client.release(broken);
+    }
   }
 
   async begin(): Promise<SqlTransaction<unknown>> {

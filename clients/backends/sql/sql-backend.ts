@@ -175,7 +175,8 @@ export class SqlBackend<P = unknown> implements Backend<RowKey, RowKey, Sender> 
   }
 
   async readPage(partition: SqlPartition, after: RowKey | null, limits: PageLimits): Promise<Page<RowKey, RowKey>> {
-    const rows = await this.rows(this.dialect.page(after, limits, partition.shard));
+    const statement = this.dialect.page(after, limits, partition.shard);
+    const rows = this.driver.readPageRows === undefined ? await this.rows(statement) : await this.driver.readPageRows(statement);
     const records: SourceRow[] = rows.map((r) => ({ key: { roomId: String(r.room_id), id: String(r.id) }, payload: r.message as Buffer }));
     const candidates = rows.length === 0 ? 0 : Number(rows[0].candidates);
     // The last page: the keyset found fewer rows than asked, and the byte bound cut none of them.

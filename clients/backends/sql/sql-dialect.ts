@@ -46,6 +46,8 @@ export interface SqlSession<P> extends SqlRunner<P> {
 }
 
 export interface SqlDriver<P> extends SqlRunner<P> {
+  /** A faster way to read a page's rows (`room_id`, `id`, `message`, `candidates`), where the driver has one. */
+  readPageRows?(statement: SqlStatement<P>): Promise<SqlRow[]>;
   begin(): Promise<SqlTransaction<P>>;
   openSession(): Promise<SqlSession<P>>;
   /** Connection lost, server restarting, deadlock victim, lock wait timeout, ... */

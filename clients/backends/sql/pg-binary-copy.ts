@@ -1,0 +1,71 @@
+/**
+ * Reads a page with `COPY (SELECT ...) TO STDOUT (FORMAT binary)`: `pg` reads every result column
+ * as text, so a `bytea` payload crosses the wire as hex (twice its size) and is hex-decoded again;
+ * binary COPY gives the raw bytes. COPY takes no bind parameters, so the page's parameters (all
+ * integers: keys, shard, limits) are inlined as validated literals, never as text from outside.
+ */
+import type pg from 'pg';
+import { to as copyTo } from 'pg-copy-streams';
+import type { SqlRow, SqlStatement } from './sql-dialect.js';
+
+const SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
+const INTEGER = /^-?\d{1,20}$/;
+
+/** `integer`: int2, int4 or int8 by its length (a schema may have widened `room_id`); `text`: UTF-8; `bytea`: raw. */
+export type ColumnType = 'integer' | 'text' | 'bytea';
+
+/** `$n` replaced by its parameter, which must be an integer. */
+export function inlineIntegerParams(statement: SqlStatement): string {
+  return statement.sql.replace(/\$(\d+)/g, (_, n: string) => {
+    const value = statement.params[Number(n) - 1];
+    const text = typeof value === 'number' || typeof value === 'bigint' ? String(value) : value;
+    if (typeof text !== 'string' || !INTEGER.test(text)) throw new Error(`binary COPY: parameter $${n} is not an integer`);
+    return text;
+  });
+}
+
+/** The rows of a binary COPY stream: one column of `types` per field, payloads as views of one buffer. */
+export function parseBinaryCopy(data: Buffer, names: readonly string[], types: readonly ColumnType[]): SqlRow[] {
+  if (data.length < 19 || !data.subarray(0, 11).equals(SIGNATURE)) throw new Error('binary COPY: bad signature');
+  let pos = 15 + 4 + data.readUInt32BE(15); // flags, then the header extension
+  const rows: SqlRow[] = [];
+  for (;;) {
+    const fields = data.readInt16BE(pos);
+    pos += 2;
+    if (fields === -1) return rows;
+    if (fields !== types.length) throw new Error(`binary COPY: ${fields} fields, expected ${types.length}`);
+    const row: SqlRow = {};
+    for (let i = 0; i < fields; i++) {
+      const length = data.readInt32BE(pos);
+      pos += 4;
+      if (length < 0) {
+        row[names[i]] = null;
+        continue;
+      }
+      const bytes = data.subarray(pos, pos + length);
+      pos += length;
+      row[names[i]] = types[i] === 'integer' ? readInteger(bytes) : types[i] === 'text' ? bytes.toString('utf8') : bytes;
+    }
+    rows.push(row);
+  }
+}
+
+export async function copyRowsBinary(client: pg.PoolClient, statement: SqlStatement, names: readonly string[], types: readonly ColumnType[]): Promise<SqlRow[]> {
+  const stream = client.query(copyTo(`COPY (${inlineIntegerParams(statement)}) TO STDOUT (FORMAT binary)`));
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream as AsyncIterable<Buffer>) chunks.push(chunk);
+  return parseBinaryCopy(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks), names, types);
+}
+
+function readInteger(bytes: Buffer): string {
+  switch (bytes.length) {
+    case 2:
+      return String(bytes.readInt16BE(0));
+    case 4:
+      return String(bytes.readInt32BE(0));
+    case 8:
+      return String(bytes.readBigInt64BE(0));
+    default:
+      throw new Error(`binary COPY: an integer field of ${bytes.length} bytes`);
+  }
+}
