@@ -13,10 +13,11 @@
 import { availableParallelism } from 'node:os';
 import * as grpc from '@grpc/grpc-js';
 import { pino, type Logger } from 'pino';
-import type { BatchTask, WorkerSettings } from '../../services/sidecar/batch-protocol.js';
+import type { BatchBytes, WorkerSettings } from '../../services/sidecar/batch-protocol.js';
 import { DEFAULT_DECODE_LIMITS, type DecodeLimits } from '../../services/decode/index.js';
 import { startDecodingPool, type DecodingPool } from '../../services/sidecar/decoding-pool.js';
 import { DEFAULT_REQUEST_LIMITS, type RequestLimits } from '../../services/sidecar/request-limits.js';
+import { DEFAULT_MAX_REQUEST_DECOMPRESSED_BYTES, DEFAULT_TASK_SLICE_BYTES, DEFAULT_WORKER_MAX_HEAP_MB } from '../../services/sidecar/config.js';
 import { decodeAnswers, encodeBatch } from './batch-codec.js';
 import { serviceError } from './decode-errors.js';
 import { extractInRequests } from './request-sizing.js';
@@ -56,7 +57,14 @@ export class InProcessDecoder {
     const poolSize = options.workers ?? availableParallelism();
     // No queue bound: every stream bounds its own requests in flight, and nothing here is shared
     // with strangers (a sidecar's --max-queued-batches protects it from its many callers).
-    const pool = await startDecodingPool({ settings, poolSize, maxQueuedBatches: null, log });
+    const plan = {
+      maxItemsPerBatch: requestLimits.maxItemsPerBatch,
+      maxPayloadBytes: settings.limits.maxPayloadBytes,
+      maxDecompressedBytes: settings.limits.maxDecompressedBytes,
+      maxRequestDecompressedBytes: DEFAULT_MAX_REQUEST_DECOMPRESSED_BYTES,
+      taskSliceBytes: DEFAULT_TASK_SLICE_BYTES,
+    };
+    const pool = await startDecodingPool({ settings, plan, poolSize, maxQueuedBatches: null, workerMaxHeapMb: DEFAULT_WORKER_MAX_HEAP_MB, log });
     return new InProcessDecoder(pool, requestLimits, positive(options.maxInFlightBatches));
   }
 
@@ -138,7 +146,7 @@ class PoolStream implements ExtractStream {
 }
 
 /** The encoded request as a task whose memory the worker may take (transfer detaches it here). */
-function taskOf(request: Buffer): BatchTask {
+function taskOf(request: Buffer): BatchBytes {
   const memory = request.buffer;
   if (memory instanceof ArrayBuffer && request.byteOffset === 0 && request.byteLength === memory.byteLength) {
     return { request: memory, offset: 0, length: request.byteLength };

@@ -13,11 +13,29 @@ export interface WorkerSettings {
   readonly stallMs: number;
 }
 
-export interface BatchTask {
-  /** Holds the raw ExtractSenderJidRequest message at [offset, offset + length); transferred. */
+/** An encoded ExtractSenderJidRequest at [offset, offset + length) of memory the pool may take. */
+export interface BatchBytes {
   readonly request: ArrayBuffer;
   readonly offset: number;
   readonly length: number;
+}
+
+/**
+ * One worker task: the whole request (transferred), or a slice of its items (request-scan.ts)
+ * copied into memory of its own. Either way an encoded ExtractSenderJidRequest whose items the
+ * worker answers; the batch's format comes from the plan (a slice does not hold it).
+ */
+export interface BatchTask extends BatchBytes {
+  /** The batch's PayloadFormat (wire value), for items without a format of their own. */
+  readonly batchFormat: number;
+  /** Index in the whole request of the task's first item (for messages). */
+  readonly firstItem: number;
+  /** Items (task indices, ascending) over the request's inflation budget: answered PAYLOAD_TOO_LARGE undecoded. */
+  readonly overBudget: readonly number[];
+  /** The request's budget of inflated bytes (--max-request-decompressed-bytes), for the over-budget detail. */
+  readonly budgetBytes: number;
+  /** Shared flag: non-zero once the call is gone; the worker stops between items. Null: never cancelled. */
+  readonly cancel: Int32Array | null;
 }
 
 /** Outcome names, in the order of BatchAnswered.outcomes; also the `outcome` label of the items metric. */
@@ -50,4 +68,9 @@ export interface BatchRefused {
   readonly message: string;
 }
 
-export type BatchOutcome = BatchAnswered | BatchRefused;
+/** The call was cancelled while its task ran: the worker stopped early, nothing to answer. */
+export interface BatchCancelled {
+  readonly kind: 'cancelled';
+}
+
+export type BatchOutcome = BatchAnswered | BatchRefused | BatchCancelled;

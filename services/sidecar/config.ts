@@ -22,6 +22,20 @@ export const DEFAULT_MAX_QUEUED_BATCHES = 64;
 /** Batches of one stream being decoded or waiting for their turn to be answered. */
 export const DEFAULT_STREAM_WINDOW_BATCHES = 4;
 export const DEFAULT_SHUTDOWN_GRACE_MS = 10_000;
+/** Sum of the inflated sizes compressed terms of one request declare: 16 terms at the per-item limit. */
+export const DEFAULT_MAX_REQUEST_DECOMPRESSED_BYTES = 256 * 1024 * 1024;
+/** Work of one worker task (payload + declared inflated bytes); bigger requests become several tasks. */
+export const DEFAULT_TASK_SLICE_BYTES = 4 * 1024 * 1024;
+/** V8 old-generation heap of each decoding worker (piscina resourceLimits), in MiB. */
+export const DEFAULT_WORKER_MAX_HEAP_MB = 512;
+/** HTTP/2 streams (calls) at once on one connection (grpc.max_concurrent_streams). */
+export const DEFAULT_MAX_CONCURRENT_STREAMS = 100;
+/** Node's HTTP/2 session memory per connection, in MB (grpc-node.max_session_memory). */
+export const DEFAULT_MAX_SESSION_MEMORY_MB = 64;
+/** Bytes of request messages still arriving, all calls together (each counted at its announced size). */
+export const DEFAULT_MAX_ARRIVING_REQUEST_BYTES = 256 * 1024 * 1024;
+/** A request message whose bytes stop coming for this long is dropped. */
+export const DEFAULT_REQUEST_IDLE_TIMEOUT_MS = 15_000;
 
 /** Only for tests (set programmatically, never from flags or environment): see worker.ts. */
 export interface SidecarTestHooks {
@@ -54,6 +68,14 @@ export interface SidecarConfig {
   readonly maxQueuedBatches: number;
   readonly streamWindowBatches: number;
   readonly shutdownGraceMs: number;
+  readonly maxRequestDecompressedBytes: number;
+  readonly taskSliceBytes: number;
+  readonly workerMaxHeapMb: number;
+  readonly maxConcurrentStreams: number;
+  readonly maxSessionMemoryMb: number;
+  readonly maxArrivingRequestBytes: number;
+  /** 0: no timeout. */
+  readonly requestIdleTimeoutMs: number;
   readonly logLevel: LogLevel;
   readonly testHooks?: SidecarTestHooks;
 }
@@ -84,6 +106,13 @@ export function defaultConfig(): SidecarConfig {
     maxQueuedBatches: DEFAULT_MAX_QUEUED_BATCHES,
     streamWindowBatches: DEFAULT_STREAM_WINDOW_BATCHES,
     shutdownGraceMs: DEFAULT_SHUTDOWN_GRACE_MS,
+    maxRequestDecompressedBytes: DEFAULT_MAX_REQUEST_DECOMPRESSED_BYTES,
+    taskSliceBytes: DEFAULT_TASK_SLICE_BYTES,
+    workerMaxHeapMb: DEFAULT_WORKER_MAX_HEAP_MB,
+    maxConcurrentStreams: DEFAULT_MAX_CONCURRENT_STREAMS,
+    maxSessionMemoryMb: DEFAULT_MAX_SESSION_MEMORY_MB,
+    maxArrivingRequestBytes: DEFAULT_MAX_ARRIVING_REQUEST_BYTES,
+    requestIdleTimeoutMs: DEFAULT_REQUEST_IDLE_TIMEOUT_MS,
     logLevel: 'info',
   };
 }
@@ -118,6 +147,13 @@ export const SETTINGS: readonly Setting[] = [
   { flag: 'max-queued-batches', key: 'maxQueuedBatches', kind: 'count', max: 1_000_000, help: 'batches waiting for a worker, all calls together; more: RESOURCE_EXHAUSTED at once' },
   { flag: 'stream-window-batches', key: 'streamWindowBatches', kind: 'count', max: 10_000, help: 'batches of one stream in work before the server stops reading it' },
   { flag: 'shutdown-grace-ms', key: 'shutdownGraceMs', kind: 'ms', max: 3_600_000, help: 'on SIGTERM, time given to calls in flight before they are ended with UNAVAILABLE' },
+  { flag: 'max-request-decompressed-bytes', key: 'maxRequestDecompressedBytes', kind: 'bytes', max: 1024 * GiB, help: 'bytes the compressed terms of one request may inflate to, together (as they declare); items past it fail with ERROR_CODE_PAYLOAD_TOO_LARGE' },
+  { flag: 'task-slice-bytes', key: 'taskSliceBytes', kind: 'bytes', max: 4 * GiB, help: 'work of one worker task (payload bytes + inflated bytes); a bigger request is cut into tasks that take turns with other calls' },
+  { flag: 'worker-max-heap-mb', key: 'workerMaxHeapMb', kind: 'count', max: 65_536, help: 'V8 heap of each decoding worker, MiB; a batch needing more fails with RESOURCE_EXHAUSTED, the process lives on' },
+  { flag: 'max-concurrent-streams', key: 'maxConcurrentStreams', kind: 'count', max: 2 ** 31 - 1, help: 'calls (HTTP/2 streams) at once on one connection' },
+  { flag: 'max-session-memory-mb', key: 'maxSessionMemoryMb', kind: 'count', max: 1_000_000, help: "HTTP/2 memory of one connection, MB (Node's maxSessionMemory); past it new calls on it are refused" },
+  { flag: 'max-arriving-request-bytes', key: 'maxArrivingRequestBytes', kind: 'bytes', max: 1024 * GiB, help: 'request messages still arriving, all calls together, at their announced size; more: RESOURCE_EXHAUSTED at once' },
+  { flag: 'request-idle-timeout-ms', key: 'requestIdleTimeoutMs', kind: 'ms', max: 3_600_000, help: 'a request message whose bytes stop coming this long is dropped (DEADLINE_EXCEEDED); 0: never' },
   { flag: 'log-level', key: 'logLevel', kind: 'log-level', help: `JSON log level on stdout: ${LOG_LEVELS.join(', ')}` },
 ];
 
@@ -252,6 +288,9 @@ function validate(config: SidecarConfig, nameOf: (key: string) => string): void 
   if ((config.tlsCert === null) !== (config.tlsKey === null)) {
     throw new ConfigError(`${nameOf('tlsCert')} and ${nameOf('tlsKey')} go together: give both or neither`);
   }
+  if (config.maxArrivingRequestBytes < config.maxRequestBytes) {
+    throw new ConfigError(`${nameOf('maxArrivingRequestBytes')} (${config.maxArrivingRequestBytes}) is below ${nameOf('maxRequestBytes')} (${config.maxRequestBytes}): a request of the largest size could never arrive`);
+  }
   if (config.tlsClientCa !== null && config.tlsCert === null) {
     throw new ConfigError(`${nameOf('tlsClientCa')} needs TLS: give ${nameOf('tlsCert')} and ${nameOf('tlsKey')} too`);
   }
@@ -269,4 +308,11 @@ export function parseHostPort(text: string, name = 'address'): HostPort {
   const port = Number(match[3]);
   if (port > 65535) throw new ConfigError(`${name}: port ${port} is over 65535`);
   return { host: (match[1] ?? match[2]) as string, port };
+}
+
+/** True for a host only this machine can reach: localhost, 127.0.0.0/8, ::1 (and ::ffff:127.x). */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.toLowerCase();
+  if (h === 'localhost' || h === '::1' || h === '0:0:0:0:0:0:0:1') return true;
+  return /^(::ffff:)?127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
 }

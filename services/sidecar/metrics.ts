@@ -12,6 +12,10 @@ export interface PoolGauges {
   queuedBatches(): number;
   busyWorkers(): number;
   callsInFlight(): number;
+  /** Bytes (as announced) of request messages still arriving. */
+  arrivingRequestBytes(): number;
+  /** Worker threads started so far (a replaced worker counts again). */
+  workersStarted(): number;
 }
 
 export class SidecarMetrics {
@@ -67,6 +71,22 @@ export class SidecarMetrics {
       registers,
       collect() {
         this.set(pool.callsInFlight());
+      },
+    });
+    new Gauge({
+      name: 'mim_sender_jid_arriving_request_bytes',
+      help: 'Request messages still arriving, at their announced size (bounded by --max-arriving-request-bytes)',
+      registers,
+      collect() {
+        this.set(pool.arrivingRequestBytes());
+      },
+    });
+    new Gauge({
+      name: 'mim_sender_jid_workers_started',
+      help: 'Decoding worker threads started since the start: the pool size, plus one for each worker replaced',
+      registers,
+      collect() {
+        this.set(pool.workersStarted());
       },
     });
     collectDefaultMetrics({ register: this.registry, prefix: 'mim_sender_jid_' });

@@ -7,19 +7,21 @@
  * and the event loop stays responsive under load.
  */
 import { readFileSync } from 'node:fs';
+import * as http2 from 'node:http2';
 import { performance } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
 import { pino, type Logger } from 'pino';
-import { configFrom, decodeLimitsOf, parseHostPort, type SidecarConfig } from './config.js';
+import { configFrom, decodeLimitsOf, isLoopbackHost, parseHostPort, type SidecarConfig } from './config.js';
 import { startDecodingPool } from './decoding-pool.js';
 import { FILE_DESCRIPTOR_SET_BASE64 } from './gen/descriptor-set.js';
 import { SenderJidServiceDefinition, protobufPackage } from './gen/mongooseim/mam/v1/sender_jid.js';
 import { SidecarMetrics } from './metrics.js';
 import { requestLimitsHeaders } from './request-limits.js';
-import { OUTCOMES, type BatchTask, type WorkerSettings } from './batch-protocol.js';
+import type { PlanSettings } from './request-scan.js';
+import { OUTCOMES, type BatchBytes, type WorkerSettings } from './batch-protocol.js';
 
 export const SERVICE_NAME = `${protobufPackage}.SenderJidService`;
 
@@ -37,6 +39,20 @@ export interface RunningSidecar {
    * (default: config.shutdownGraceMs), then whatever is left is cancelled and the pool stopped.
    */
   shutdown(graceMs?: number): Promise<void>;
+  /** The pool's state now (also in the metrics): for tests and diagnostics. */
+  stats(): SidecarStats;
+}
+
+export interface SidecarStats {
+  readonly busyWorkers: number;
+  readonly queuedBatches: number;
+  /** Worker tasks finished since the start. */
+  readonly tasksDone: number;
+  /** Worker threads started since the start: poolSize, plus one per worker replaced. */
+  readonly workersStarted: number;
+  readonly workerThreadIds: readonly number[];
+  /** Bytes (as announced) of request messages still arriving. */
+  readonly arrivingRequestBytes: number;
 }
 
 export type StartOptions = Partial<SidecarConfig> & { listen?: string; logger?: Logger };
@@ -105,7 +121,14 @@ export async function startSidecar(options: StartOptions = {}): Promise<RunningS
     stallWorkerOnKey: config.testHooks?.stallWorkerOnKey ?? null,
     stallMs: config.testHooks?.stallMs ?? 0,
   };
-  const pool = await startDecodingPool({ settings: workerSettings, poolSize: config.poolSize, maxQueuedBatches: config.maxQueuedBatches, log });
+  const pool = await startDecodingPool({
+    settings: workerSettings,
+    plan: planSettingsOf(config),
+    poolSize: config.poolSize,
+    maxQueuedBatches: config.maxQueuedBatches,
+    workerMaxHeapMb: config.workerMaxHeapMb,
+    log,
+  });
   /** Sent as the initial metadata of every stream, so that clients cut their batches to fit. */
   const limitsMetadata = new grpc.Metadata();
   for (const [name, value] of requestLimitsHeaders(config)) limitsMetadata.set(name, value);
@@ -116,9 +139,12 @@ export async function startSidecar(options: StartOptions = {}): Promise<RunningS
 
   const metrics = new SidecarMetrics({
     queuedBatches: () => pool.queueSize,
-    busyWorkers: () => Math.max(0, Math.min(config.poolSize, pool.batchesInPool - pool.queueSize)),
+    busyWorkers: () => pool.busyWorkers,
     callsInFlight: () => callsInFlight,
+    arrivingRequestBytes: () => guard.arrivingBytes(),
+    workersStarted: () => pool.workersStarted,
   });
+  const guard = requestGuard(config, log);
 
   /**
    * Counts SenderJidService calls from their first byte to their status (or cancellation), so that
@@ -154,9 +180,9 @@ export async function startSidecar(options: StartOptions = {}): Promise<RunningS
     return () => inFlightEnders.delete(endWith);
   }
 
-  async function dispatch(request: Buffer, signal: AbortSignal): Promise<Dispatched> {
+  async function dispatch(request: Buffer, signal: AbortSignal, flow?: object): Promise<Dispatched> {
     const startedAt = performance.now();
-    const result = await pool.run(handOver(request), signal);
+    const result = await pool.run(handOver(request), flow === undefined ? { signal } : { signal, flow });
     if (!result.ok) return { ok: false, startedAt, failure: new CallFailure(grpc.status[result.status], result.message) };
     const { outcomes, response } = result.answered;
     for (let i = 0; i < OUTCOMES.length; i++) {
@@ -239,7 +265,7 @@ export async function startSidecar(options: StartOptions = {}): Promise<RunningS
     });
     call.on('data', (request: Buffer) => {
       if (finished) return;
-      inWork.push(dispatch(request, abort.signal));
+      inWork.push(dispatch(request, abort.signal, call)); // one flow: the stream's batches take turns with other calls as one
       if (inWork.length >= config.streamWindowBatches && !paused) {
         paused = true;
         call.pause();
@@ -282,7 +308,10 @@ export async function startSidecar(options: StartOptions = {}): Promise<RunningS
   const server = new grpc.Server({
     'grpc.max_receive_message_length': config.maxRequestBytes,
     'grpc.max_send_message_length': -1,
-    interceptors: [countCalls],
+    'grpc.max_concurrent_streams': config.maxConcurrentStreams,
+    'grpc-node.max_session_memory': config.maxSessionMemoryMb,
+    // The guard comes first: it is handed grpc-js's own call, whose HTTP/2 stream it watches.
+    interceptors: [guard.interceptor, countCalls],
   });
   server.addService(RAW_SERVICE, handlers);
 
@@ -315,6 +344,18 @@ export async function startSidecar(options: StartOptions = {}): Promise<RunningS
       throw new Error(`cannot serve metrics on ${config.metricsListen} (--metrics-listen): ${(error as Error).message}`);
     }
   }
+  if (config.tlsCert === null && !isLoopbackHost(host)) {
+    log.warn(
+      { address },
+      `gRPC is served WITHOUT TLS on ${address}, which is not a loopback address: anyone who can reach it can decode through this sidecar and see the payloads on the wire; give --tls-cert and --tls-key, or listen on 127.0.0.1`,
+    );
+  }
+  if (config.metricsListen !== null && !isLoopbackHost(parseHostPort(config.metricsListen, '--metrics-listen').host)) {
+    log.warn(
+      { metrics: metricsServer?.address ?? config.metricsListen },
+      `metrics are served (plain HTTP, no authentication) on ${config.metricsListen}, which is not a loopback address; use --metrics-listen 127.0.0.1:PORT unless the network is trusted`,
+    );
+  }
   log.info(
     {
       address,
@@ -328,6 +369,13 @@ export async function startSidecar(options: StartOptions = {}): Promise<RunningS
         maxDecompressedBytes: config.maxDecompressedBytes,
         maxQueuedBatches: config.maxQueuedBatches,
         streamWindowBatches: config.streamWindowBatches,
+        maxRequestDecompressedBytes: config.maxRequestDecompressedBytes,
+        taskSliceBytes: config.taskSliceBytes,
+        workerMaxHeapMb: config.workerMaxHeapMb,
+        maxConcurrentStreams: config.maxConcurrentStreams,
+        maxSessionMemoryMb: config.maxSessionMemoryMb,
+        maxArrivingRequestBytes: config.maxArrivingRequestBytes,
+        requestIdleTimeoutMs: config.requestIdleTimeoutMs,
       },
     },
     'sidecar serving',
@@ -368,7 +416,150 @@ export async function startSidecar(options: StartOptions = {}): Promise<RunningS
     return stopping;
   }
 
-  return { address, metricsAddress: metricsServer?.address ?? null, config, shutdown };
+  const stats = (): SidecarStats => ({
+    busyWorkers: pool.busyWorkers,
+    queuedBatches: pool.queueSize,
+    tasksDone: pool.tasksDone,
+    workersStarted: pool.workersStarted,
+    workerThreadIds: pool.threadIds,
+    arrivingRequestBytes: guard.arrivingBytes(),
+  });
+  return { address, metricsAddress: metricsServer?.address ?? null, config, shutdown, stats };
+}
+
+function planSettingsOf(config: SidecarConfig): PlanSettings {
+  return {
+    maxItemsPerBatch: config.maxItemsPerBatch,
+    maxPayloadBytes: config.maxPayloadBytes,
+    maxDecompressedBytes: config.maxDecompressedBytes,
+    maxRequestDecompressedBytes: config.maxRequestDecompressedBytes,
+    taskSliceBytes: config.taskSliceBytes,
+  };
+}
+
+/** The part of grpc-js's own server call (BaseServerInterceptingCall) the guard uses. */
+interface GrpcBaseCall {
+  readonly stream?: http2.ServerHttp2Stream;
+  sendStatus(status: grpc.StatusObject): void;
+}
+
+/**
+ * What the server holds for request messages still arriving, bounded. grpc-js gathers a message
+ * in memory until its last byte (up to --max-request-bytes), for as long as the client takes, and
+ * reads a stream's bytes as they come (HTTP/2 flow control does not hold them back). So the guard
+ * reads the gRPC framing of each call's stream beside grpc-js (a listener put before grpc-js's):
+ *
+ * - a message announced over --max-request-bytes is refused with RESOURCE_EXHAUSTED naming the
+ *   flag (grpc-js would refuse it too, without the flag's name);
+ * - a message is counted at its announced size from its first byte to its last, all calls
+ *   together; one that would take the count over --max-arriving-request-bytes is refused with
+ *   RESOURCE_EXHAUSTED at once (its bytes are not waited for);
+ * - a message whose bytes stop coming for --request-idle-timeout-ms is dropped (DEADLINE_EXCEEDED).
+ *
+ * A refused call gets its status, then its stream is reset, so that grpc-js lets go of the bytes
+ * it had gathered and the client stops sending.
+ */
+function requestGuard(config: SidecarConfig, log: Logger): { interceptor: grpc.ServerInterceptor; arrivingBytes(): number } {
+  let arriving = 0;
+  const interceptor: grpc.ServerInterceptor = (method, call) => {
+    const base = call as unknown as GrpcBaseCall;
+    const stream = base.stream;
+    if (!method.path.startsWith(`/${SERVICE_NAME}/`) || stream === undefined) return call as grpc.ServerInterceptingCall;
+    let header = Buffer.alloc(0);
+    let remaining = 0;
+    let reserved = 0;
+    let refused = false;
+    let timer: NodeJS.Timeout | null = null;
+    const release = (): void => {
+      arriving -= reserved;
+      reserved = 0;
+    };
+    const disarm = (): void => {
+      if (timer !== null) clearTimeout(timer);
+      timer = null;
+    };
+    const refuse = (code: grpc.status, details: string): void => {
+      if (refused) return;
+      refused = true;
+      disarm();
+      release();
+      log.warn({ path: method.path, code: grpc.status[code], details }, 'request refused while arriving');
+      // Headers already sent (a stream's limits): the status goes as trailers, once grpc-js has
+      // ended the data ('wantTrailers'); otherwise as a trailers-only response, at once.
+      const trailersLater = stream.headersSent;
+      base.sendStatus({ code, details, metadata: new grpc.Metadata() });
+      // After the status (frames leave in order): RST_STREAM(NO_ERROR) tells the client to stop
+      // sending, and grpc-js's stream, with the bytes it gathered, is released.
+      const reset = (): void => {
+        setImmediate(() => {
+          if (!stream.closed && !stream.destroyed) stream.close(http2.constants.NGHTTP2_NO_ERROR);
+        });
+      };
+      if (trailersLater) {
+        stream.once('wantTrailers', reset); // after grpc-js's own listener, which sends the trailers
+        setTimeout(reset, 1_000).unref(); // a peer that never takes the data would hold it otherwise
+      } else {
+        reset();
+      }
+    };
+    const arm = (): void => {
+      if (config.requestIdleTimeoutMs === 0) return;
+      disarm();
+      timer = setTimeout(() => {
+        refuse(
+          grpc.status.DEADLINE_EXCEEDED,
+          `no bytes of the request message came for ${config.requestIdleTimeoutMs} ms (--request-idle-timeout-ms); it was dropped with the ${reserved} bytes announced`,
+        );
+      }, config.requestIdleTimeoutMs);
+      timer.unref();
+    };
+    const onData = (chunk: Buffer): void => {
+      if (refused) return;
+      let at = 0;
+      while (at < chunk.length) {
+        if (remaining === 0) {
+          const take = Math.min(GRPC_FRAME_HEADER_BYTES - header.length, chunk.length - at);
+          header = Buffer.concat([header, chunk.subarray(at, at + take)]);
+          at += take;
+          if (header.length < GRPC_FRAME_HEADER_BYTES) break;
+          const length = header.readUInt32BE(1);
+          header = Buffer.alloc(0);
+          if (length > config.maxRequestBytes) {
+            refuse(
+              grpc.status.RESOURCE_EXHAUSTED,
+              `request message of ${length} bytes is over the limit max-request-bytes=${config.maxRequestBytes} (--max-request-bytes)`,
+            );
+            return;
+          }
+          if (arriving + length > config.maxArrivingRequestBytes) {
+            refuse(
+              grpc.status.RESOURCE_EXHAUSTED,
+              `the server already receives ${arriving} bytes of requests; ${length} more would go over max-arriving-request-bytes=${config.maxArrivingRequestBytes} (--max-arriving-request-bytes); retry later`,
+            );
+            return;
+          }
+          remaining = length;
+          reserved = length;
+          arriving += length;
+          if (remaining === 0) release();
+        } else {
+          const take = Math.min(remaining, chunk.length - at);
+          remaining -= take;
+          at += take;
+          if (remaining === 0) release();
+        }
+      }
+      if (remaining > 0 || header.length > 0) arm();
+      else disarm();
+    };
+    stream.prependListener('data', onData);
+    stream.once('close', () => {
+      disarm();
+      release();
+    });
+    return call as grpc.ServerInterceptingCall;
+  };
+  return { interceptor, arrivingBytes: () => arriving };
 }
 
 /** Bytes of gRPC's message framing (compressed flag, length) before a message in its buffer. */
@@ -381,7 +572,7 @@ const GRPC_FRAME_HEADER_BYTES = 5;
  * copy. Anything else (a small message in Buffer's shared pool, any other layout) is copied once
  * into memory of its own.
  */
-export function handOver(request: Buffer): BatchTask {
+export function handOver(request: Buffer): BatchBytes {
   const memory = request.buffer;
   const ownsItsMemory =
     memory instanceof ArrayBuffer &&

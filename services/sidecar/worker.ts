@@ -61,6 +61,8 @@ export function answerBatch(task: BatchTask, options: WorkerSettings): BatchOutc
     };
   }
   const count = request.items.length;
+  // The main thread counted the items before anything was decoded (request-scan.ts); this is a
+  // second line for a task that did not come from a plan.
   if (count > options.maxItemsPerBatch) {
     return {
       kind: 'refused',
@@ -68,23 +70,41 @@ export function answerBatch(task: BatchTask, options: WorkerSettings): BatchOutc
       message: `batch of ${count} items is over the limit max-items-per-batch=${options.maxItemsPerBatch} (--max-items-per-batch)`,
     };
   }
-  const batchFormat = decodeFormatOf(request.format);
-  if (batchFormat === null) return unknownFormat(request.format, 'for the batch');
+  const batchFormat = decodeFormatOf(task.batchFormat);
+  if (batchFormat === null) return unknownFormat(task.batchFormat, 'for the batch');
+  const cancel = task.cancel;
+  let nextOverBudget = 0;
   const outcomes = new Array<number>(OUTCOMES.length).fill(0);
   const results = new Array<Result>(count);
   let decoderBug: string | null = null;
   for (let i = 0; i < count; i++) {
+    if (cancel !== null && Atomics.load(cancel, 0) !== 0) return { kind: 'cancelled' };
     const item = request.items[i];
     if (options.crashWorkerOnKey !== null && item.key === options.crashWorkerOnKey) {
       process.exit(70); // in a worker thread this ends the thread only: a stand-in for a crash
     }
     if (options.stallWorkerOnKey !== null && item.key === options.stallWorkerOnKey) {
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, options.stallMs); // a long, blocking batch
+      // A long, blocking batch, which a cancellation ends as it ends real work: between items.
+      Atomics.wait(cancel ?? new Int32Array(new SharedArrayBuffer(4)), 0, 0, options.stallMs);
+      if (cancel !== null && Atomics.load(cancel, 0) !== 0) return { kind: 'cancelled' };
     }
     const format = item.format === PayloadFormat.PAYLOAD_FORMAT_UNSPECIFIED ? batchFormat : decodeFormatOf(item.format);
-    if (format === null) return unknownFormat(item.format, `for item ${i} (key ${JSON.stringify(item.key)})`);
+    if (format === null) return unknownFormat(item.format, `for item ${task.firstItem + i} (key ${JSON.stringify(item.key)})`);
     let outcome: Outcome;
     let result: Result;
+    if (task.overBudget[nextOverBudget] === i) {
+      nextOverBudget++;
+      outcomes[OUTCOME_INDEX.payload_too_large]++;
+      results[i] = {
+        key: item.key,
+        jid: undefined,
+        error: {
+          code: ErrorCode.ERROR_CODE_PAYLOAD_TOO_LARGE,
+          detail: `compressed term not inflated: with the items before it the request would inflate to more than ${task.budgetBytes} bytes (--max-request-decompressed-bytes)`,
+        },
+      };
+      continue;
+    }
     try {
       const answer = extractSenderJid(item.payload, format, options.limits);
       if ('jid' in answer) {
