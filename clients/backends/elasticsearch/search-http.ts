@@ -2,8 +2,8 @@
  * The HTTP side of the Elasticsearch/OpenSearch backend: JSON and NDJSON requests over Node's own
  * keep-alive agents, to one of several nodes. No search client library: Elastic's 7.14+ clients
  * refuse OpenSearch and OpenSearch's speaks only to OpenSearch, while the handful of REST calls
- * we make are the same on Elasticsearch 6/7 and OpenSearch 1/2 (measured: no slower either,
- * README). A password only ever goes into the Authorization header, never into a message.
+ * we make are the same on Elasticsearch 6/7 and OpenSearch 1/2 (not measured against those
+ * clients: see the README). A password only ever goes into the Authorization header, never into a message.
  */
 import http from 'node:http';
 import https from 'node:https';
