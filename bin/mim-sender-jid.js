@@ -9,4 +9,9 @@ if (!existsSync(fileURLToPath(entry))) {
   process.exit(2);
 }
 const { main } = await import(entry.href);
-process.exitCode = await main(process.argv.slice(2));
+const code = await main(process.argv.slice(2));
+process.exitCode = code;
+// The command is done: a driver's leftover timers (cassandra-driver re-arms reconnection attempts
+// after a node restart, even once shut down) must not keep the process alive. Output to pipes and
+// files is written synchronously on Linux, so nothing is cut; an empty event loop exits sooner.
+setTimeout(() => process.exit(code), 2000).unref();

@@ -14,7 +14,7 @@ import { MemoryReport } from '../../clients/pipeline/report.js';
 import { SchemaNotReadyError, runMigration, type MigrationOptions } from '../../clients/pipeline/run-migration.js';
 import { runVerify } from '../../clients/pipeline/run-verify.js';
 import type { Partition, PlannedWrite, ShardSpec } from '../../clients/pipeline/types.js';
-import { startCassandra, type CassandraNode } from '../support/cassandra.js';
+import { startCassandra, type CassandraNode, endProcessIfHeldOpen } from '../support/cassandra.js';
 import { openInProcessStream } from '../support/in-process-stream.js';
 import { seededRandom } from '../support/seeded-random.js';
 import { connectTestClient, createMongooseIm33Keyspace, expectedRows, loadMessages, readAllRows, rowKey } from './archive.js';
@@ -43,6 +43,7 @@ after(async () => {
   for (const backend of opened) await backend.close().catch(() => {});
   await client?.shutdown().catch(() => {});
   await node?.stop();
+  endProcessIfHeldOpen();
 });
 
 async function openBackend(keyspace: string, extra: Record<string, string | boolean> = {}): Promise<CassandraBackend> {

@@ -266,3 +266,14 @@ export async function startCassandra(): Promise<CassandraNode> {
     },
   };
 }
+
+/**
+ * cassandra-driver 4.10 can keep a shut-down client's connection pool re-arming "new connection
+ * attempt" timers when a connection was still opening during `shutdown()` (seen after a node
+ * restart: HostConnectionPool.scheduleNewConnectionAttempt from Host._checkPoolState, every ~2 s,
+ * forever). Nothing is left to do then, so once a test file has cleaned up, a process still held
+ * open by such timers after a few seconds is ended with the test runner's exit code.
+ */
+export function endProcessIfHeldOpen(graceMs = 5000): void {
+  setTimeout(() => process.exit(process.exitCode ?? 0), graceMs).unref();
+}
