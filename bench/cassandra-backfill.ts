@@ -17,7 +17,7 @@ import type { AnyBackend, ExtractStream, OpenExtractStream } from '../clients/pi
 import { connectTestClient, createMongooseIm33Keyspace, loadMessages } from '../test/cassandra/archive.js';
 import { buildRandomMessages } from '../test/cassandra/dataset.js';
 import { startCassandra } from '../test/support/cassandra.js';
-import { seededRandom } from '../test/support/seeded-random.js';
+import { seededRandom } from '../cli/demo/seeded-random.js';
 
 const { values } = parseArgs({
   options: {

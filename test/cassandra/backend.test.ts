@@ -16,7 +16,7 @@ import { runVerify } from '../../clients/pipeline/run-verify.js';
 import type { Partition, PlannedWrite, ShardSpec } from '../../clients/pipeline/types.js';
 import { startCassandra, type CassandraNode, endProcessIfHeldOpen } from '../support/cassandra.js';
 import { openInProcessStream } from '../support/in-process-stream.js';
-import { seededRandom } from '../support/seeded-random.js';
+import { seededRandom } from '../../cli/demo/seeded-random.js';
 import { connectTestClient, createMongooseIm33Keyspace, expectedRows, loadMessages, readAllRows, rowKey } from './archive.js';
 import { buildAlreadyMigrated, buildEdgeCaseMessages, buildRandomMessages, type ArchivedMessage } from './dataset.js';
 

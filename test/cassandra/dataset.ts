@@ -7,7 +7,7 @@
 import type { NotWrittenReason } from '../../clients/pipeline/types.js';
 import { mucMessage, termToBinary, xmlTerm, type MucMessageSpec } from '../../cli/demo/term-encoder.js';
 import { erlangRandomMessages } from '../support/erlang-payloads.js';
-import type { Rand } from '../support/seeded-random.js';
+import type { Rand } from '../../cli/demo/seeded-random.js';
 import { erlangEncode } from '../support/term-encoder-erlang.js';
 
 /** The sender's bare JID, or why the `''` copy stays null. */

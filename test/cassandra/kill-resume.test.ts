@@ -15,7 +15,7 @@ import type cassandra from 'cassandra-driver';
 import { startCassandra, type CassandraNode } from '../support/cassandra.js';
 import { CLI_LAUNCHER } from '../support/cli-process.js';
 import { startMigrateProcess } from '../support/migrate-process.js';
-import { seededRandom } from '../support/seeded-random.js';
+import { seededRandom } from '../../cli/demo/seeded-random.js';
 import { connectTestClient, createMongooseIm33Keyspace, expectedRows, loadMessages, readAllRows, rowKey } from './archive.js';
 import { buildRandomMessages, type ArchivedMessage } from './dataset.js';
 

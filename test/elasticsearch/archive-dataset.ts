@@ -8,7 +8,7 @@
  */
 import type { NotWrittenReason } from '../../clients/pipeline/types.js';
 import { erlangRandomMessages } from '../support/erlang-payloads.js';
-import { seededRandom } from '../support/seeded-random.js';
+import { seededRandom } from '../../cli/demo/seeded-random.js';
 
 export const ROOMS = ['coven@chat.shakespeare.lit', 'lobby@muc.example.com', 'pokój@konferencja.przykład.pl', 'r$dollar@muc.example.com'];
 const FIRST_MAM_ID = 399582233150625537n;

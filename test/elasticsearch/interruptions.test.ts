@@ -17,7 +17,7 @@ import { runMigration } from '../../clients/pipeline/run-migration.js';
 import { openInProcessStream } from '../support/in-process-stream.js';
 import { startMigrateProcess, type MigrateProcess } from '../support/migrate-process.js';
 import { startSearchServer, type SearchServer } from '../support/search-server.js';
-import { seededRandom } from '../support/seeded-random.js';
+import { seededRandom } from '../../cli/demo/seeded-random.js';
 import { buildArchive, loadArchive, mismatches, readFromJids, searchCall, type ArchiveDocument } from './archive-dataset.js';
 
 const DOCUMENTS = 100_000;

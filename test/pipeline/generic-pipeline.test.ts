@@ -16,7 +16,7 @@ import { runVerify } from '../../clients/pipeline/run-verify.js';
 import type { CheckpointMode } from '../../clients/pipeline/types.js';
 import { erlangCases, erlangRandomMessages, type PayloadRecord } from '../support/erlang-payloads.js';
 import { openInProcessStream } from '../support/in-process-stream.js';
-import { seededRandom } from '../support/seeded-random.js';
+import { seededRandom } from '../../cli/demo/seeded-random.js';
 import { stopAtExit } from '../support/stop-at-exit.js';
 import { MemoryBackend, readWrites, writeArchive } from './memory-backend.js';
 

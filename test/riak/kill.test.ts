@@ -11,7 +11,7 @@ import { openInProcessStream } from '../support/in-process-stream.js';
 import { startMigrateProcess } from '../support/migrate-process.js';
 import { riakArchive, type ArchiveObject } from '../support/riak-archive.js';
 import type { RiakDouble } from '../support/riak-double.js';
-import { seededRandom } from '../support/seeded-random.js';
+import { seededRandom } from '../../cli/demo/seeded-random.js';
 import { openBackend, startLoadedDouble, tempFiles, type TempFiles } from './fixture.js';
 
 const SEED = Number(process.env.RIAK_TEST_SEED ?? 5150);

@@ -12,7 +12,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { freeLoopbackPort } from './postgres-free-port.js';
+import { freeLoopbackPort } from '../../cli/demo/free-port.js';
 import { stopAtExit } from './stop-at-exit.js';
 
 export const CASSANDRA_VERSION = '5.0.9';

@@ -39,7 +39,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
-import { seededRandom, type Rand } from './seeded-random.js';
+import { seededRandom, type Rand } from '../../cli/demo/seeded-random.js';
 import { mochiEncode, NotUtf8Error, registerText } from './riak-json.js';
 import { stopAtExit } from './stop-at-exit.js';
 
