@@ -18,7 +18,7 @@ import {
 } from '../clients/pipeline/run-migration.js';
 import { shardName, type AnyBackend } from '../clients/pipeline/types.js';
 import type { Subcommand } from './cli.js';
-import { backendList, backendOf, DECODER_USAGE, describeFailure, parseCommand, parseCount, parseShard, UsageError, type ParsedCommand } from './options.js';
+import { backendList, DECODER_USAGE, describeFailure, parseCount, parseShard, readCommandLine, UsageError, type ParsedCommand } from './options.js';
 
 const DEFAULT_PROGRESS_INTERVAL_S = 10;
 const DEFAULT_STOP_GRACE_S = 30;
@@ -104,25 +104,8 @@ function parseMigrate(command: ParsedCommand): MigrateArgs {
 }
 
 async function run(argv: string[]): Promise<number> {
-  let args: MigrateArgs;
-  let kind: string | undefined;
-  try {
-    const definition = await backendOf(argv);
-    if (definition === null) {
-      process.stdout.write((await usage()) + '\n');
-      return argv.length === 0 ? 2 : 0;
-    }
-    kind = definition.kind;
-    if (argv.includes('--help') || argv.includes('-h')) {
-      process.stdout.write((await usage(kind, definition.usage)) + '\n');
-      return 0;
-    }
-    args = parseMigrate(parseCommand(argv, definition, MIGRATE_FLAGS));
-  } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    process.stderr.write(`mim-sender-jid migrate: ${error.message}\n(mim-sender-jid migrate ${kind ?? ''} --help for the options)\n`);
-    return 2;
-  }
+  const args = await readCommandLine('migrate', argv, MIGRATE_FLAGS, usage, parseMigrate);
+  if (typeof args === 'number') return args;
   const { command, shard } = args;
   const values = command.values;
   const reportPath = (values.report as string | undefined) ?? `mim-sender-jid-report-${command.definition.kind}-shard-${shard.index}-of-${shard.count}.jsonl`;

@@ -124,3 +124,35 @@ export function describeFailure(error: unknown): string {
   if (error instanceof Error) return error.message;
   return String(error);
 }
+
+/**
+ * The start both commands share: the backend named first, `--help` for it (or for the command),
+ * then its flags parsed; usage errors printed with a pointer to `--help`. Returns the parsed
+ * command, or the exit status when there is nothing more to do.
+ */
+export async function readCommandLine<T>(
+  command: 'migrate' | 'verify',
+  argv: readonly string[],
+  commandFlags: Readonly<Record<string, FlagSpec>>,
+  usage: (kind?: string, own?: string) => Promise<string>,
+  refine: (parsed: ParsedCommand) => T,
+): Promise<T | number> {
+  let kind: string | undefined;
+  try {
+    const definition = await backendOf(argv);
+    if (definition === null) {
+      process.stdout.write((await usage()) + '\n');
+      return argv.length === 0 ? 2 : 0;
+    }
+    kind = definition.kind;
+    if (argv.includes('--help') || argv.includes('-h')) {
+      process.stdout.write((await usage(kind, definition.usage)) + '\n');
+      return 0;
+    }
+    return refine(parseCommand(argv, definition, commandFlags));
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    process.stderr.write(`mim-sender-jid ${command}: ${error.message}\n(mim-sender-jid ${command} ${kind === undefined ? '' : `${kind} `}--help for the options)\n`);
+    return 2;
+  }
+}

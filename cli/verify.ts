@@ -6,7 +6,7 @@ import { openDecoder } from '../clients/decoder-client/index.js';
 import { DEFAULT_VERIFY_SAMPLE, runVerify } from '../clients/pipeline/run-verify.js';
 import type { AnyBackend } from '../clients/pipeline/types.js';
 import type { Subcommand } from './cli.js';
-import { backendList, backendOf, DECODER_USAGE, describeFailure, parseCommand, parseCount, UsageError, type ParsedCommand } from './options.js';
+import { backendList, DECODER_USAGE, describeFailure, parseCount, readCommandLine, UsageError } from './options.js';
 
 async function usage(kind?: string, own?: string): Promise<string> {
   return `usage: mim-sender-jid verify ${kind ?? 'KIND'} [options] [--sample N]
@@ -20,27 +20,12 @@ ${DECODER_USAGE}`;
 }
 
 async function run(argv: string[]): Promise<number> {
-  let command: ParsedCommand;
-  let sample: number;
-  let kind: string | undefined;
-  try {
-    const definition = await backendOf(argv);
-    if (definition === null) {
-      process.stdout.write((await usage()) + '\n');
-      return argv.length === 0 ? 2 : 0;
-    }
-    kind = definition.kind;
-    if (argv.includes('--help') || argv.includes('-h')) {
-      process.stdout.write((await usage(kind, definition.usage)) + '\n');
-      return 0;
-    }
-    command = parseCommand(argv, definition, { sample: { type: 'string' } });
-    sample = parseCount('sample', command.values.sample) ?? DEFAULT_VERIFY_SAMPLE;
-  } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    process.stderr.write(`mim-sender-jid verify: ${error.message}\n(mim-sender-jid verify ${kind ?? ''} --help for the options)\n`);
-    return 2;
-  }
+  const parsed = await readCommandLine('verify', argv, { sample: { type: 'string' } }, usage, (command) => ({
+    command,
+    sample: parseCount('sample', command.values.sample) ?? DEFAULT_VERIFY_SAMPLE,
+  }));
+  if (typeof parsed === 'number') return parsed;
+  const { command, sample } = parsed;
   let backend: AnyBackend | undefined;
   let decoder;
   try {

@@ -265,14 +265,14 @@ export async function runMigration(options: MigrationOptions): Promise<Migration
     const walk = async (state: PartitionState): Promise<void> => {
       let after = state.committed;
       let previous: Promise<void> = Promise.resolve();
-      const read = (): Promise<{ page: Page<unknown, unknown>; asked: number }> | null => {
+      const read = (): Promise<Page<unknown, unknown>> | null => {
         const rows = options.limit === undefined ? batchSize : Math.min(batchSize, options.limit - reserved);
         if (rows <= 0 || stopped()) return null;
         reserved += rows;
         const pending = backend.readPage(state.partition, after, { rows, bytes: maxBatchBytes }).then(
           (page) => {
             reserved -= rows - page.records.length;
-            return { page, asked: rows };
+            return page;
           },
           (error: unknown) => {
             reserved -= rows;
@@ -284,7 +284,7 @@ export async function runMigration(options: MigrationOptions): Promise<Migration
       };
       let next = read();
       while (next !== null) {
-        const { page } = await next;
+        const page = await next;
         if (page.records.length === 0 && page.end) {
           await previous;
           state.done = true;
