@@ -153,7 +153,7 @@ export class ElasticsearchBackend implements Backend<string, SortCursor, string>
 
   async estimate(partitions: readonly Partition[]): Promise<number> {
     if (partitions.length === 0) return 0;
-    const body = await this.http.ok<{ count: number }>('POST', `${indexPath(this.layout)}/_count`, { query: pendingQuery(partitions as MamIdRange[]) });
+    const body = await this.http.complete<{ count: number }>(`${indexPath(this.layout)}/_count`, { query: pendingQuery(partitions as MamIdRange[]) });
     return body.count;
   }
 
@@ -177,8 +177,7 @@ export class ElasticsearchBackend implements Backend<string, SortCursor, string>
   }
 
   async sampleForVerify(size: number): Promise<VerifySample<string>[]> {
-    const body = await this.http.ok<{ hits: { hits: { _id: string; _source?: { message?: unknown; from_jid?: unknown } }[] } }>(
-      'POST',
+    const body = await this.http.complete<{ hits: { hits: { _id: string; _source?: { message?: unknown; from_jid?: unknown } }[] } }>(
       `${indexPath(this.layout)}/_search`,
       {
         size,

@@ -48,7 +48,7 @@ export async function countPendingAfter(http: SearchHttp, layout: IndexLayout, r
       },
     });
   }
-  const body = await http.ok<{ count: number }>('POST', `${indexPath(layout)}/_count`, { query });
+  const body = await http.complete<{ count: number }>(`${indexPath(layout)}/_count`, { query });
   return body.count;
 }
 
@@ -60,7 +60,7 @@ export async function readPage(
   limits: PageLimits,
 ): Promise<Page<string, SortCursor>> {
   if (after?.done === true) return { records: [], cursor: after, end: true };
-  const body = await http.ok<SearchBody>('POST', `${indexPath(layout)}/_search`, {
+  const body = await http.complete<SearchBody>(`${indexPath(layout)}/_search`, {
     size: limits.rows,
     query: pendingQuery([range]),
     sort: [{ mam_id: 'asc' }, { room: 'asc' }],

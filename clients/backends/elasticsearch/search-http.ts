@@ -24,6 +24,15 @@ export class SearchHttpError extends Error {
   }
 }
 
+/**
+ * A search or count answered 200 from only some of the index's shards: a shard still starting
+ * after a node restart, or one that failed. Its hits are not the whole truth (a walk that took
+ * them for it would mark unfinished partitions done), so it is transient: asked again later.
+ */
+export class IncompleteSearchError extends Error {
+  override readonly name = 'IncompleteSearchError';
+}
+
 /** The connection failed (refused, reset, timed out) before any answer. */
 export class SearchConnectionError extends Error {
   override readonly name = 'SearchConnectionError';
@@ -96,6 +105,30 @@ export class SearchHttp {
     return response.body;
   }
 
+  /**
+   * A `_search` or `_count` whose answer must cover every shard. `_search` asks the server not to
+   * answer from part of the shards (Elasticsearch >= 6.3, OpenSearch); the `_shards` header is
+   * checked as well, because `_count` has no such flag and a shard not yet allocated after a
+   * restart is counted in `total` but neither as successful nor as failed.
+   */
+  async complete<T>(path: string, body: unknown): Promise<T> {
+    const searchPath = path.endsWith('/_search') ? `${path}?allow_partial_search_results=false` : path;
+    const answer = await this.ok<T & ShardsHeader>('POST', searchPath, body);
+    const shards = answer._shards;
+    if (shards !== undefined) {
+      const answered = (shards.successful ?? 0) + (shards.skipped ?? 0);
+      if ((shards.failed ?? 0) > 0 || answered < (shards.total ?? 0)) {
+        const reason = shards.failures?.[0]?.reason;
+        const why = typeof reason === 'object' && reason !== null ? `${reason.type ?? ''}${reason.reason ? `: ${reason.reason}` : ''}` : '';
+        throw new IncompleteSearchError(
+          `POST ${path}: answered by ${shards.successful ?? 0} of ${shards.total ?? 0} shards (${shards.failed ?? 0} failed${why ? `, ${why}` : ''}); a shard is starting or failing, asking again later`,
+        );
+      }
+    }
+    if ((answer as ShardsHeader).timed_out === true) throw new IncompleteSearchError(`POST ${path}: the search timed out on the server`);
+    return answer;
+  }
+
   close(): void {
     this.httpAgent.destroy();
     this.httpsAgent.destroy();
@@ -146,6 +179,11 @@ export class SearchHttp {
   }
 }
 
+interface ShardsHeader {
+  _shards?: { total?: number; successful?: number; skipped?: number; failed?: number; failures?: { reason?: { type?: string; reason?: string } }[] };
+  timed_out?: boolean;
+}
+
 interface ErrorBody {
   error?: { type?: string; reason?: string; root_cause?: { type?: string; reason?: string }[] } | string;
 }
@@ -158,7 +196,10 @@ export function errorOf(method: string, path: string, response: SearchResponse):
     if (typeof body.error === 'string') reason = body.error;
     else {
       type = body.error.type ?? '';
-      reason = body.error.reason ?? body.error.root_cause?.[0]?.reason ?? '';
+      reason = body.error.reason ?? '';
+      // "all shards failed" / "Partial shards failure" say little: the root cause says why.
+      const cause = body.error.root_cause?.[0];
+      if (cause?.reason !== undefined && cause.reason !== reason) reason = reason === '' ? cause.reason : `${reason} (${cause.type ?? 'cause'}: ${cause.reason})`;
     }
   }
   return new SearchHttpError(response.status, type, `${method} ${path.split('?')[0]}: HTTP ${response.status}${type ? ` ${type}` : ''}${reason ? `: ${reason}` : ''}`);
@@ -166,7 +207,7 @@ export function errorOf(method: string, path: string, response: SearchResponse):
 
 /** Transient: no answer at all, or an answer that says "later". */
 export function isTransientSearchError(error: unknown): boolean {
-  if (error instanceof SearchConnectionError) return true;
+  if (error instanceof SearchConnectionError || error instanceof IncompleteSearchError) return true;
   if (error instanceof SearchHttpError) return isTransientStatus(error.status);
   return false;
 }
