@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { BACKEND_KINDS, loadBackend, UsageError, type BackendDefinition, type FlagSpec, type FlagValues } from '../clients/backends/registry.js';
 import type { ShardSpec } from '../clients/pipeline/types.js';
+import { parseSidecarTarget, SidecarTargetError, tlsProblem, type ParsedSidecarTarget } from '../clients/decoder-client/sidecar-target.js';
 import type { PayloadFormat } from '../services/decode/index.js';
 
 export { UsageError };
@@ -24,7 +25,13 @@ export const DECODER_FLAGS: Readonly<Record<string, FlagSpec>> = {
 };
 
 /** `--url` is parsed here for every backend (env ${URL_ENV}); each backend's usage says what its URL is. */
-export const DECODER_USAGE = `  --sidecar HOST:PORT    decode with a running sidecar; default: decoding threads in this process
+export const DECODER_USAGE = `  --sidecar TARGET       decode with running sidecars; default: decoding threads in this process.
+                         TARGET: HOST:PORT (one sidecar); HOST:PORT,HOST:PORT,... (several:
+                         IP addresses as they are, [v6]:PORT in brackets; host names looked up
+                         once at start, never again); dns:///NAME:PORT (every address NAME
+                         resolves to, looked up again by gRPC when a connection is lost).
+                         Several sidecars: each request goes to the next ready one (gRPC's
+                         round_robin); one that is shutting down or gone gets no new requests
   --sidecar-ca PEM       TLS to --sidecar: CA that signed its certificate
   --sidecar-cert PEM     with --sidecar-key: our client certificate (mutual TLS)
   --sidecar-key PEM      private key of --sidecar-cert
@@ -91,14 +98,22 @@ function parseDecoderArgs(values: FlagValues): DecoderArgs {
     throw new UsageError(`--format must be eterm, xml or auto, got '${format}'`);
   }
   const sidecar = values.sidecar as string | undefined;
-  if (sidecar !== undefined && !/^[^\s:]+:\d+$|^\[[0-9a-fA-F:]+\]:\d+$/.test(sidecar)) {
-    throw new UsageError(`--sidecar must be HOST:PORT, got '${sidecar}'`);
+  let target: ParsedSidecarTarget | undefined;
+  if (sidecar !== undefined) {
+    try {
+      target = parseSidecarTarget(sidecar);
+    } catch (error) {
+      if (!(error instanceof SidecarTargetError)) throw error;
+      throw new UsageError(`--sidecar: ${error.message}`);
+    }
   }
   const tlsFiles = { ca: values['sidecar-ca'], cert: values['sidecar-cert'], key: values['sidecar-key'] } as Record<string, string | undefined>;
   let tls: DecoderArgs['tls'];
   if (Object.values(tlsFiles).some((v) => v !== undefined)) {
-    if (sidecar === undefined) throw new UsageError('--sidecar-ca/--sidecar-cert/--sidecar-key need --sidecar HOST:PORT');
+    if (sidecar === undefined) throw new UsageError('--sidecar-ca/--sidecar-cert/--sidecar-key need --sidecar TARGET');
     if ((tlsFiles.cert === undefined) !== (tlsFiles.key === undefined)) throw new UsageError('--sidecar-cert and --sidecar-key go together');
+    const problem = target === undefined ? null : tlsProblem(target);
+    if (problem !== null) throw new UsageError(`--sidecar: ${problem}`);
     tls = {};
     for (const [name, path] of Object.entries(tlsFiles)) {
       if (path === undefined) continue;

@@ -1,11 +1,14 @@
 /**
  * The one way to decode batches: `openDecoder()` gives decoding streams, either straight from a
  * pool of decoding workers in this process (the default), or over gRPC from a running sidecar
- * (`--sidecar HOST:PORT`, e.g. several behind a load balancer). Both run the same worker on the
- * same encoded batches and answer alike; both cut a batch of any size into requests that fit.
+ * (`--sidecar HOST:PORT`; or several sidecars, `HOST:PORT,HOST:PORT` or `dns:///NAME:PORT`,
+ * balanced by grpc-js's round_robin). Both run the same worker on the same encoded batches and
+ * answer alike; both cut a batch of any size into requests that fit.
  *
  *   in-process.ts      the pool path (no socket)
  *   remote-stream.ts   SidecarClient: the gRPC path, also for direct use from TypeScript
+ *   balanced-stream.ts the gRPC path over several sidecars: one balanced unary call per request
+ *   sidecar-target.ts  what --sidecar may name, and the grpc-js target it becomes
  *   request-sizing.ts  cutting batches into requests, joining the answers
  *   batch-codec.ts     a batch as the workers read it, their answer as results
  */
@@ -15,20 +18,24 @@ import type { ExtractStream, PayloadFormat } from './types.js';
 
 export type { ErrorCodeName, ExtractItem, ExtractResult, ExtractStream, PayloadFormat } from './types.js';
 export { SidecarClient, type SidecarClientOptions } from './remote-stream.js';
+export { parseSidecarTarget, resolveSidecarTarget, SidecarTargetError, type SidecarTarget } from './sidecar-target.js';
 export { InProcessDecoder, type InProcessDecoderOptions } from './in-process.js';
 
 export interface Decoder {
   /** A fresh decoding stream (again after a failure). */
   openStream(format: PayloadFormat): ExtractStream;
-  /** `in-process decoding pool (N workers)` or `sidecar at HOST:PORT`. */
+  /** `in-process decoding pool (N workers)`, `sidecar at HOST:PORT` or `N sidecars at ... (round_robin)`. */
   readonly description: string;
   close(): Promise<void>;
 }
 
 export interface DecoderOptions {
-  /** HOST:PORT of a running sidecar; undefined decodes in this process. */
+  /**
+   * HOST:PORT of a running sidecar, or several (`HOST:PORT,HOST:PORT,...`, whose host names are
+   * looked up once here, or `dns:///NAME:PORT`); undefined decodes in this process.
+   */
   readonly sidecar?: string;
-  /** Requests in flight on one stream. */
+  /** Requests in flight on one stream (with several sidecars: across all of them). */
   readonly maxInFlightBatches: number;
   /** Decoding threads in this process (default: the core count); not used with a sidecar. */
   readonly workers?: number;
@@ -49,10 +56,18 @@ export async function openDecoder(options: DecoderOptions): Promise<Decoder> {
     };
   }
   const address = options.sidecar;
-  const client = new SidecarClient({ address, maxInFlightBatches: options.maxInFlightBatches, tls: options.tls });
+  const client = await SidecarClient.open({ address, maxInFlightBatches: options.maxInFlightBatches, tls: options.tls });
+  const { target } = client;
+  let description = `sidecar at ${address}`;
+  if (target.balanced) {
+    description =
+      target.addresses === null
+        ? `sidecars at ${address} (every address grpc-js resolves, round_robin)`
+        : `${target.addresses.length} sidecars at ${target.addresses.join(',')} (round_robin)`;
+  }
   return {
     openStream: (format) => client.openStream(format),
-    description: `sidecar at ${address}`,
+    description,
     async close() {
       client.close();
     },

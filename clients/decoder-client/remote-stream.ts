@@ -14,23 +14,52 @@
  * Requests are encoded once, so a retry does not encode again. Every other failure (bad
  * argument, RESOURCE_EXHAUSTED, a dead worker's INTERNAL) rejects with the grpc ServiceError
  * (`.code`, `.details`), for the caller to decide.
+ *
+ * Several sidecars: `address` may also be a list `HOST:PORT,HOST:PORT,...` or `dns:///NAME:PORT`
+ * (sidecar-target.ts; a list naming hosts needs `SidecarClient.open()`, which looks them up).
+ * The channel then balances with grpc-js's own round_robin policy (service config below; no
+ * balancer of ours), and `openStream()` is a BalancedStream (balanced-stream.ts): one unary call
+ * per request, since round_robin picks a sidecar per call and a bidi stream would stay on one.
+ * A single HOST:PORT goes exactly the way it always went: grpc-js's default target and policy,
+ * one bidi stream per openStream().
+ *
+ * What keeps new requests off a sidecar that is draining (SIGTERM): grpc-js 1.14 does NOT
+ * implement client-side health checking (gRFC A17): its service-config parser ignores
+ * `healthCheckConfig`, and its subchannels report themselves healthy always (Subchannel.isHealthy()
+ * returns true, addHealthStateWatcher is a no-op), so the sidecar's health NOT_SERVING is not
+ * seen by this channel (it is for Kubernetes readiness probes, which take the pod out of a
+ * headless Service's DNS answers, i.e. out of what dns:/// resolves to). What does work: the
+ * draining sidecar calls grpc-js's server.tryShutdown(), which stops listening and closes every
+ * HTTP/2 session with GOAWAY (Node's Http2Session.close()). On GOAWAY grpc-js's transport reports
+ * a disconnect, the subchannel goes READY -> IDLE, and round_robin rebuilds its picker from the
+ * READY subchannels only; its reconnect attempt is refused (nobody listens any more), so that
+ * address stays out until it serves again. A call that races the GOAWAY is refused by the server
+ * (REFUSED_STREAM) and retried transparently by grpc-js on another pick; calls already running
+ * there finish within the sidecar's --shutdown-grace-ms, or end UNAVAILABLE and are retried
+ * here. A sidecar killed outright drops its connection: same state change, and its calls in
+ * flight end UNAVAILABLE ("Connection dropped") and are retried here.
  */
 import * as grpc from '@grpc/grpc-js';
 import { SenderJidServiceDefinition } from '../../services/sidecar/gen/mongooseim/mam/v1/sender_jid.js';
 import { DEFAULT_REQUEST_LIMITS, requestLimitsFrom, type RequestLimits } from '../../services/sidecar/request-limits.js';
 import { decodeAnswers, encodeBatch } from './batch-codec.js';
+import { BalancedStream, type UnaryCalls } from './balanced-stream.js';
 import { isServiceError, serviceError } from './decode-errors.js';
 import { extractInRequests } from './request-sizing.js';
+import { literalSidecarTarget, resolveSidecarTarget, SidecarTargetError, type SidecarTarget } from './sidecar-target.js';
 import type { ExtractItem, ExtractResult, ExtractStream, PayloadFormat } from './types.js';
 
 export { decodeAnswers, encodeBatch, isServiceError };
 
 export interface SidecarClientOptions {
-  /** host:port of the sidecar. */
+  /** host:port of the sidecar; or several: `host:port,host:port,...` or `dns:///NAME:PORT` (balanced). */
   address: string;
   /** TLS (omit for plaintext): ca checks the server; cert and key are the client's, for mutual TLS. */
   tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer } | undefined;
-  /** Stream: requests sent and not yet answered (default 4). */
+  /**
+   * Stream: requests sent and not yet answered (default 4; balanced: 4 per resolved address of
+   * a list, or 16 for dns:///, see DEFAULT_BALANCED_IN_FLIGHT_PER_SIDECAR).
+   */
   maxInFlightBatches?: number;
   /** Unary: deadline of one call; stream: longest wait for the next answer (default 60 s). */
   deadlineMs?: number;
@@ -41,6 +70,19 @@ export interface SidecarClientOptions {
 export const DEFAULT_MAX_IN_FLIGHT_BATCHES = 4;
 export const DEFAULT_DEADLINE_MS = 60_000;
 export const DEFAULT_MAX_RETRIES = 8;
+/**
+ * Balanced targets: the default bound on requests in flight is this many per sidecar. One
+ * sidecar is kept busy by DEFAULT_MAX_IN_FLIGHT_BATCHES requests (one decoding while the next
+ * arrive and the last answer leaves); round_robin hands out requests in turn, so N sidecars need
+ * N times that for each to have as much work as a lone sidecar would. A list says N at start;
+ * dns:/// does not (grpc-js resolves it, and the answer changes), so it gets a fixed
+ * DEFAULT_DNS_MAX_IN_FLIGHT_BATCHES, four sidecars' worth. Only a default: a caller's own bound
+ * wins (`migrate` passes its --concurrency, which bounds its batches in flight anyway).
+ */
+export const DEFAULT_BALANCED_IN_FLIGHT_PER_SIDECAR = DEFAULT_MAX_IN_FLIGHT_BATCHES;
+export const DEFAULT_DNS_MAX_IN_FLIGHT_BATCHES = 16;
+/** grpc-js's own round_robin, chosen through the channel's service config. */
+export const ROUND_ROBIN_SERVICE_CONFIG = JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] });
 const BACKOFF_FIRST_MS = 100;
 const BACKOFF_MAX_MS = 5_000;
 
@@ -67,25 +109,59 @@ export function backoffMs(attempt: number): number {
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-export class SidecarClient {
+export class SidecarClient implements UnaryCalls {
   private readonly client: grpc.Client;
   readonly maxInFlightBatches: number;
   readonly deadlineMs: number;
   readonly maxRetries: number;
+  /** What the channel connects to: one sidecar, or several balanced by round_robin. */
+  readonly target: SidecarTarget;
 
-  constructor(opts: SidecarClientOptions) {
+  /**
+   * `opts.address` may name one sidecar, a list of IP addresses, or dns:///NAME:PORT; a list
+   * naming hosts must be looked up first: use `SidecarClient.open()`.
+   */
+  constructor(opts: SidecarClientOptions, target?: SidecarTarget) {
     const credentials =
       opts.tls === undefined
         ? grpc.credentials.createInsecure()
         : grpc.credentials.createSsl(opts.tls.ca ?? null, opts.tls.key ?? null, opts.tls.cert ?? null);
-    this.client = new grpc.Client(opts.address, credentials, {
-      // A batch of 10,000 answers can exceed grpc's default 4 MiB; the server bounds what it sends.
-      'grpc.max_receive_message_length': -1,
-      'grpc.max_send_message_length': -1,
-    });
-    this.maxInFlightBatches = positive(opts.maxInFlightBatches ?? DEFAULT_MAX_IN_FLIGHT_BATCHES, 'maxInFlightBatches');
+    const resolved = target ?? literalSidecarTarget(opts.address, opts.tls !== undefined);
+    if (resolved === null) {
+      throw new SidecarTargetError(`'${opts.address}' names hosts: use SidecarClient.open() (or openDecoder()), which looks them up first`);
+    }
+    this.target = resolved;
+    if (!resolved.balanced) {
+      this.client = new grpc.Client(opts.address, credentials, {
+        // A batch of 10,000 answers can exceed grpc's default 4 MiB; the server bounds what it sends.
+        'grpc.max_receive_message_length': -1,
+        'grpc.max_send_message_length': -1,
+      });
+    } else {
+      const serverName = resolved.tlsServerName;
+      this.client = new grpc.Client(resolved.grpcTarget, credentials, {
+        'grpc.max_receive_message_length': -1,
+        'grpc.max_send_message_length': -1,
+        'grpc.service_config': ROUND_ROBIN_SERVICE_CONFIG,
+        // No service config from DNS TXT records: the balancing is ours to choose, not the zone's.
+        'grpc.service_config_disable_resolution': 1,
+        // A list of names became IP addresses: the certificates are still checked against the name.
+        ...(serverName === undefined ? {} : { 'grpc.ssl_target_name_override': serverName, 'grpc.default_authority': serverName }),
+      });
+    }
+    const defaultInFlight = !resolved.balanced
+      ? DEFAULT_MAX_IN_FLIGHT_BATCHES
+      : resolved.addresses === null
+        ? DEFAULT_DNS_MAX_IN_FLIGHT_BATCHES
+        : DEFAULT_BALANCED_IN_FLIGHT_PER_SIDECAR * resolved.addresses.length;
+    this.maxInFlightBatches = positive(opts.maxInFlightBatches ?? defaultInFlight, 'maxInFlightBatches');
     this.deadlineMs = positive(opts.deadlineMs ?? DEFAULT_DEADLINE_MS, 'deadlineMs');
     this.maxRetries = Math.max(0, Math.floor(opts.maxRetries ?? DEFAULT_MAX_RETRIES));
+  }
+
+  /** A client for any target `--sidecar` takes: the host names of a list are looked up first (once). */
+  static async open(opts: SidecarClientOptions): Promise<SidecarClient> {
+    return new SidecarClient(opts, await resolveSidecarTarget(opts.address, { tls: opts.tls !== undefined }));
   }
 
   /** One batch over the unary rpc. Results in the items' order. */
@@ -103,7 +179,7 @@ export class SidecarClient {
   }
 
   openStream(format?: PayloadFormat): ExtractStream {
-    return new OrderedStream(this, format);
+    return this.target.balanced ? new BalancedStream(this, format) : new OrderedStream(this, format);
   }
 
   close(): void {
@@ -113,6 +189,30 @@ export class SidecarClient {
   /** @internal */
   openBidi(): grpc.ClientDuplexStream<Buffer, Buffer> {
     return this.client.makeBidiStreamRequest(STREAM_PATH, passBytes, passBytes, new grpc.Metadata(), {});
+  }
+
+  /** @internal (BalancedStream) */
+  retryDelayMs(attempt: number): number {
+    return backoffMs(attempt);
+  }
+
+  /** @internal (BalancedStream) One unary call, with the server's initial metadata. */
+  unaryCall(request: Buffer): { call: grpc.ClientUnaryCall; answer: Promise<{ response: Buffer; metadata: grpc.Metadata | null }> } {
+    let metadata: grpc.Metadata | null = null;
+    let call!: grpc.ClientUnaryCall;
+    const answer = new Promise<{ response: Buffer; metadata: grpc.Metadata | null }>((resolve, reject) => {
+      call = this.client.makeUnaryRequest(
+        UNARY_PATH,
+        passBytes,
+        passBytes,
+        request,
+        new grpc.Metadata(),
+        { deadline: Date.now() + this.deadlineMs },
+        (error, response) => (error ? reject(error) : resolve({ response: response as Buffer, metadata })),
+      );
+    });
+    call.on('metadata', (received: grpc.Metadata) => (metadata = received));
+    return { call, answer };
   }
 
   private unary(request: Buffer): Promise<Buffer> {

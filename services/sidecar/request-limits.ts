@@ -1,9 +1,11 @@
 /**
  * The two limits that decide how a client must cut its batches into requests, and how the server
- * tells them: as initial metadata (response headers) of every ExtractSenderJidStream, sent before
- * any answer. No contract change: a client that ignores the headers works as before, and one that
- * reads them never sends a request the server must refuse. Behind a load balancer each stream
- * learns the limits of the sidecar that actually serves it.
+ * tells them: as initial metadata (response headers) of every ExtractSenderJidStream and every
+ * unary ExtractSenderJid, sent before any answer. No contract change: a client that ignores the
+ * headers works as before, and one that reads them never sends a request the server must refuse.
+ * Behind a load balancer each stream learns the limits of the sidecar that actually serves it;
+ * a client balancing unary calls over several sidecars learns them once, from one of them
+ * (clients/decoder-client/balanced-stream.ts), and assumes they all share them.
  */
 import { DEFAULT_MAX_ITEMS_PER_BATCH, DEFAULT_MAX_REQUEST_BYTES } from './config.js';
 

@@ -129,7 +129,10 @@ export async function startSidecar(options: StartOptions = {}): Promise<RunningS
     workerMaxHeapMb: config.workerMaxHeapMb,
     log,
   });
-  /** Sent as the initial metadata of every stream, so that clients cut their batches to fit. */
+  /**
+   * Sent as the initial metadata of every call (stream or unary), so that clients cut their
+   * batches to fit; a client balancing unary calls over several sidecars learns them from one.
+   */
   const limitsMetadata = new grpc.Metadata();
   for (const [name, value] of requestLimitsHeaders(config)) limitsMetadata.set(name, value);
 
@@ -198,6 +201,8 @@ export async function startSidecar(options: StartOptions = {}): Promise<RunningS
 
   const handlers: grpc.UntypedServiceImplementation = {
     extractSenderJid(call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) {
+      // The limits, as a stream announces them: a balanced client probes them with an empty request.
+      call.sendMetadata(limitsMetadata.clone());
       const abort = new AbortController();
       let answered = false;
       const done = callStarted((failure) => {
@@ -385,6 +390,14 @@ export async function startSidecar(options: StartOptions = {}): Promise<RunningS
   async function shutdown(graceMs: number = config.shutdownGraceMs): Promise<void> {
     stopping ??= (async () => {
       log.info({ callsInFlight, graceMs }, 'shutting down: health NOT_SERVING, finishing calls in flight');
+      // Two signals, for two audiences. NOT_SERVING is for whoever polls the health service
+      // (Kubernetes readiness probes drop the pod from a headless Service's DNS answers, so that
+      // dns:/// targets stop resolving to it); grpc-js 1.14 clients do not watch it (no
+      // client-side health checking). What keeps a grpc-js round_robin client's new calls off
+      // this sidecar is tryShutdown(): it stops listening and closes each HTTP/2 session with
+      // GOAWAY, on which the client's subchannel leaves READY and round_robin stops picking it
+      // (its reconnect is refused); calls already here go on until they end or the grace is over.
+      // See clients/decoder-client/remote-stream.ts.
       health.setStatus('', 'NOT_SERVING');
       health.setStatus(SERVICE_NAME, 'NOT_SERVING');
       const closed = new Promise<void>((resolve) => server.tryShutdown(() => resolve()));

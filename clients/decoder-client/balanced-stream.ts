@@ -1,0 +1,195 @@
+/**
+ * The ExtractStream of a SidecarClient whose target names several sidecars (a list, or
+ * dns:///NAME:PORT). The channel balances with grpc-js's round_robin policy, which picks a
+ * sidecar per CALL: a bidi stream stays on the sidecar it was opened on for its whole life, so
+ * here every request is its own unary ExtractSenderJid call, and every request is balanced.
+ *
+ * The same guarantees as the single-sidecar stream (remote-stream.ts):
+ * - requests are cut to the server's limits, learned once per stream from a probe: an empty
+ *   request (no items; the sidecar answers it without decoding anything) whose initial metadata
+ *   carries the limits, as every stream's does (services/sidecar/request-limits.ts). ASSUMPTION:
+ *   every sidecar behind one target runs with the same --max-items-per-batch and
+ *   --max-request-bytes (one Deployment, one configuration); a sidecar with lower limits than
+ *   the one probed refuses the requests that exceed them (INVALID_ARGUMENT or RESOURCE_EXHAUSTED),
+ *   and the stream fails with that error. A sidecar that announces nothing is assumed to run
+ *   the defaults, as on a stream;
+ * - at most maxInFlightBatches requests are sent and not yet handed back, and answers are handed
+ *   back in the order the requests were made (a request answered early waits for the ones
+ *   before it, and keeps its place in flight until then, so memory stays bounded);
+ * - UNAVAILABLE (a sidecar killed, shutting down, not reachable) is retried per request with the
+ *   client's backoff, up to maxRetries times; round_robin sends the retry to a sidecar that is
+ *   READY. Decoding is pure, so a request answered twice is harmless;
+ * - each call has the client's deadline (deadlineMs); DEADLINE_EXCEEDED and every other failure
+ *   fail the stream (this request and every later one), as on a bidi stream.
+ */
+import type * as grpc from '@grpc/grpc-js';
+import { DEFAULT_REQUEST_LIMITS, requestLimitsFrom, type RequestLimits } from '../../services/sidecar/request-limits.js';
+import { decodeAnswers, encodeBatch } from './batch-codec.js';
+import { isServiceError } from './decode-errors.js';
+import { extractInRequests } from './request-sizing.js';
+import type { ExtractItem, ExtractResult, ExtractStream, PayloadFormat } from './types.js';
+
+/** What the balanced stream needs from its SidecarClient. */
+export interface UnaryCalls {
+  readonly maxInFlightBatches: number;
+  readonly maxRetries: number;
+  /** Wait before retry `attempt` (0-based) after UNAVAILABLE. */
+  retryDelayMs(attempt: number): number;
+  /** One unary call with the client's deadline: the answer and the server's initial metadata. */
+  unaryCall(request: Buffer): { call: grpc.ClientUnaryCall; answer: Promise<{ response: Buffer; metadata: grpc.Metadata | null }> };
+}
+
+const UNAVAILABLE = 14;
+
+interface PendingRequest {
+  readonly items: readonly ExtractItem[];
+  readonly request: Buffer;
+  /** The sidecar's answer, once it came (it may wait here for the requests before it). */
+  response: Buffer | null;
+  resolve(results: ExtractResult[]): void;
+  reject(error: unknown): void;
+}
+
+const noop = (): void => {};
+
+export class BalancedStream implements ExtractStream {
+  /** Requests made and not handed back yet, oldest first. */
+  private readonly unanswered: PendingRequest[] = [];
+  private readonly waitingForRoom: (() => void)[] = [];
+  private limits: RequestLimits | null = null;
+  private learning: Promise<RequestLimits> | null = null;
+  private failure: unknown = null;
+  private ended = false;
+  /** Calls in progress and backoff waits, to stop at once when the stream fails. */
+  private readonly calls = new Set<grpc.ClientUnaryCall>();
+  private readonly waits = new Set<{ timer: NodeJS.Timeout; wake(): void }>();
+  /** Every extract() not yet settled (a promise that never rejects). */
+  private readonly outstanding = new Set<Promise<void>>();
+
+  constructor(
+    private readonly client: UnaryCalls,
+    private readonly format: PayloadFormat | undefined,
+  ) {}
+
+  extract(items: ExtractItem[]): Promise<ExtractResult[]> {
+    if (this.ended) return Promise.reject(new Error('extract() after end() on a sidecar stream'));
+    const answer = this.extractSized(items);
+    const settled = answer.then(noop, noop);
+    this.outstanding.add(settled);
+    void settled.then(() => this.outstanding.delete(settled));
+    return answer;
+  }
+
+  async end(): Promise<void> {
+    this.ended = true;
+    await Promise.all([...this.outstanding]);
+    if (this.failure !== null) throw this.failure;
+  }
+
+  private async extractSized(items: ExtractItem[]): Promise<ExtractResult[]> {
+    const limits = this.limits ?? (await this.learnLimits());
+    return extractInRequests(items, limits, (request) => this.extractInOrder(request));
+  }
+
+  /** One probe per stream, shared by every extract() that waits for it. */
+  private learnLimits(): Promise<RequestLimits> {
+    if (this.failure !== null) return Promise.reject(this.failure);
+    this.learning ??= this.withRetries(encodeBatch([], this.format)).then(
+      ({ metadata }) => {
+        const first = (name: string): string | undefined => {
+          const values = metadata?.get(name) ?? [];
+          return values.length === 0 ? undefined : String(values[0]);
+        };
+        // Throws on a header that is present but not a whole number: the stream fails.
+        const limits = requestLimitsFrom(first) ?? DEFAULT_REQUEST_LIMITS;
+        this.limits = limits;
+        return limits;
+      },
+    );
+    return this.learning.catch((error: unknown) => {
+      this.fail(error);
+      throw this.failure;
+    });
+  }
+
+  private async extractInOrder(items: ExtractItem[]): Promise<ExtractResult[]> {
+    while (this.failure === null && this.unanswered.length >= this.client.maxInFlightBatches) {
+      await new Promise<void>((resolve) => this.waitingForRoom.push(resolve));
+    }
+    if (this.failure !== null) throw this.failure;
+    // Encoded once there is room (a retry resends these bytes).
+    const request = encodeBatch(items, this.format);
+    return new Promise<ExtractResult[]>((resolve, reject) => {
+      const pending: PendingRequest = { items, request, response: null, resolve, reject };
+      this.unanswered.push(pending);
+      this.withRetries(request).then(
+        ({ response }) => {
+          pending.response = response;
+          this.handBack();
+        },
+        (error: unknown) => this.fail(error),
+      );
+    });
+  }
+
+  /** One request, as many calls as UNAVAILABLE takes (each picked anew by round_robin). */
+  private async withRetries(request: Buffer): Promise<{ response: Buffer; metadata: grpc.Metadata | null }> {
+    for (let attempt = 0; ; attempt++) {
+      if (this.failure !== null) throw this.failure;
+      const { call, answer } = this.client.unaryCall(request);
+      this.calls.add(call);
+      try {
+        return await answer;
+      } catch (error) {
+        if (this.failure !== null) throw this.failure;
+        const unavailable = isServiceError(error) && error.code === UNAVAILABLE;
+        if (!unavailable || attempt >= this.client.maxRetries) throw error;
+      } finally {
+        this.calls.delete(call);
+      }
+      await this.pause(this.client.retryDelayMs(attempt));
+    }
+  }
+
+  /** Hands back, in order, every answer no earlier request is still waiting for. */
+  private handBack(): void {
+    while (this.failure === null && this.unanswered.length > 0 && this.unanswered[0].response !== null) {
+      const pending = this.unanswered.shift()!;
+      try {
+        pending.resolve(decodeAnswers(pending.items, pending.response!));
+      } catch (error) {
+        pending.reject(error);
+        this.fail(error);
+        return;
+      }
+      this.waitingForRoom.shift()?.();
+    }
+  }
+
+  private pause(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const wait = {
+        timer: setTimeout(() => {
+          this.waits.delete(wait);
+          resolve();
+        }, ms),
+        wake: resolve,
+      };
+      this.waits.add(wait);
+    });
+  }
+
+  /** The first failure ends the stream: calls cancelled, every request waiting rejected. */
+  private fail(error: unknown): void {
+    if (this.failure !== null) return;
+    this.failure = error;
+    for (const call of [...this.calls]) call.cancel();
+    for (const wait of [...this.waits]) {
+      clearTimeout(wait.timer);
+      wait.wake();
+    }
+    this.waits.clear();
+    for (const pending of this.unanswered.splice(0)) pending.reject(error);
+    for (const wake of this.waitingForRoom.splice(0)) wake();
+  }
+}
