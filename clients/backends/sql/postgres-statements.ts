@@ -80,14 +80,42 @@ export const POSTGRES_DIALECT: SqlDialect<unknown> = {
   },
   page(after, limits, shard) {
     const params: unknown[] = [];
-    let where = 'sender_id IS NULL';
-    if (after !== null) {
-      params.push(after.roomId, after.id);
-      where += ' AND (room_id, id) > ($1::int, $2::bigint)';
+    const param = (value: unknown): string => {
+      params.push(value);
+      return `$${params.length}`;
+    };
+    let candidates: string;
+    if (shard.count === 1) {
+      let where = 'sender_id IS NULL';
+      if (after !== null) where += ` AND (room_id, id) > (${param(after.roomId)}::int, ${param(after.id)}::bigint)`;
+      candidates = `SELECT room_id, id, message FROM mam_muc_message WHERE ${where} ORDER BY room_id, id LIMIT ${param(limits.rows)}`;
+    } else {
+      // A shard is the rooms with room_id % N = K. Filtering one keyset walk by that expression
+      // makes every shard read the whole table, and PostgreSQL, estimating the filter at 0.5%,
+      // picks a sequential scan and a sort for every page (measured: 40 ms against 2 ms per page
+      // at 100,000 rows, growing with the table). So the page visits the shard's rooms instead:
+      // the table's distinct room_ids in order, one index probe each (a recursive CTE, evaluated
+      // only as far as the LIMIT pulls it), and for each room of the shard its rows in id order
+      // from the primary key. A LATERAL subquery runs as a nested loop over the rooms in the
+      // order they are found, so the first LIMIT rows are the keyset's next ones.
+      const fromRoom = after === null ? '' : ` WHERE room_id >= ${param(after.roomId)}::int`;
+      const keyset = after === null ? '' : ` AND (room_id, id) > (${param(after.roomId)}::int, ${param(after.id)}::bigint)`;
+      const count = param(shard.count);
+      const index = param(shard.index);
+      const rows = param(limits.rows);
+      candidates = `WITH RECURSIVE rooms(room_id) AS (
+             SELECT min(room_id) FROM mam_muc_message${fromRoom}
+             UNION ALL
+             SELECT (SELECT min(m.room_id) FROM mam_muc_message m WHERE m.room_id > rooms.room_id) FROM rooms WHERE rooms.room_id IS NOT NULL
+           )
+           SELECT m.room_id, m.id, m.message FROM rooms r
+             CROSS JOIN LATERAL (SELECT room_id, id, message FROM mam_muc_message
+                                  WHERE room_id = r.room_id AND sender_id IS NULL${keyset}
+                                  ORDER BY id LIMIT ${rows}) m
+            WHERE r.room_id IS NOT NULL AND r.room_id % ${count} = ${index}
+            LIMIT ${rows}`;
     }
-    const sf = shardFilter(shard, params.length + 1);
-    where += sf.sql;
-    params.push(...sf.params, limits.rows, limits.bytes);
+    const maxBytes = param(limits.bytes);
     // One pass: the window runs over the keyset's rows, and a TOASTed payload stays a pointer
     // until it is output, so payloads past the byte bound are never fetched (no join back to the
     // table, which costs a second index lookup per row).
@@ -96,8 +124,8 @@ export const POSTGRES_DIALECT: SqlDialect<unknown> = {
          SELECT room_id, id, message, octet_length(message) AS len,
                 SUM(octet_length(message)) OVER (ORDER BY room_id, id ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS running,
                 COUNT(*) OVER () AS candidates
-           FROM (SELECT room_id, id, message FROM mam_muc_message WHERE ${where} ORDER BY room_id, id LIMIT $${params.length - 1}) s
-       ) k WHERE running <= $${params.length}::bigint OR running = len ORDER BY room_id, id`,
+           FROM (${candidates}) s
+       ) k WHERE running <= ${maxBytes}::bigint OR running = len ORDER BY room_id, id`,
       params,
     );
   },

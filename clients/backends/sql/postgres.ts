@@ -27,22 +27,37 @@ async function run(client: pg.Pool | pg.PoolClient | pg.Client, statement: SqlSt
   return { rows: result.rows as Record<string, unknown>[], rowCount: result.rowCount ?? 0 };
 }
 
+function quietPool(pool: pg.Pool): pg.Pool {
+  // An idle client losing its server must not crash the process; the next query reconnects.
+  pool.on('error', () => {});
+  // Nor one that loses it while checked out between two queries (the server's "terminating
+  // connection" notice arrives as an event): the next query on it fails, which is what counts.
+  pool.on('connect', (client) => {
+    client.on('error', () => {});
+  });
+  return pool;
+}
+
 /** The page query's columns (postgres-statements.ts: `m.room_id, m.id::text, m.message, k.candidates::int`). */
 const PAGE_COLUMNS = ['room_id', 'id', 'message', 'candidates'] as const;
 const PAGE_COLUMN_TYPES = ['integer', 'text', 'bytea', 'integer'] as const;
 
+/**
+ * Sessions that read pages: a page must reach the archive through its primary key, in key order,
+ * stopping at the page's end. Left to itself the planner may read a whole room (a bitmap scan and
+ * a sort) when it believes rooms are small, which for one huge room means reading the rest of it
+ * for every page; a sequential scan would read the table.
+ */
+export const PAGE_READER_SETTINGS = '-c enable_seqscan=off -c enable_bitmapscan=off';
+
 export class PgDriver implements SqlDriver<unknown> {
   private readonly pool: pg.Pool;
+  private readonly pageReaders: pg.Pool;
 
   constructor(private readonly options: PostgresBackendOptions) {
-    this.pool = new pg.Pool({ connectionString: options.url, max: options.poolSize ?? 6 });
-    // An idle client losing its server must not crash the process; the next query reconnects.
-    this.pool.on('error', () => {});
-    // Nor one that loses it while checked out between two queries (the server's "terminating
-    // connection" notice arrives as an event): the next query on it fails, which is what counts.
-    this.pool.on('connect', (client) => {
-      client.on('error', () => {});
-    });
+    this.pool = quietPool(new pg.Pool({ connectionString: options.url, max: options.poolSize ?? 6 }));
+    // A shard's pages are read one after another (the next one at most prefetched).
+    this.pageReaders = quietPool(new pg.Pool({ connectionString: options.url, max: 2, options: PAGE_READER_SETTINGS }));
   }
 
   query(statement: SqlStatement): Promise<SqlResult> {
@@ -51,7 +66,7 @@ export class PgDriver implements SqlDriver<unknown> {
 
   /** Pages by binary COPY: payloads arrive as raw bytes, not as hex text (see pg-binary-copy.ts). */
   async readPageRows(statement: SqlStatement): Promise<SqlRow[]> {
-    const client = await this.pool.connect();
+    const client = await this.pageReaders.connect();
     let broken: Error | undefined;
     try {
       return await copyRowsBinary(client, statement, PAGE_COLUMNS, PAGE_COLUMN_TYPES);
@@ -104,7 +119,7 @@ export class PgDriver implements SqlDriver<unknown> {
   }
 
   async close(): Promise<void> {
-    await this.pool.end();
+    await Promise.all([this.pool.end(), this.pageReaders.end()]);
   }
 }
 
