@@ -66,7 +66,7 @@ ${DECODER_USAGE}
 walk:
 ${MIGRATE_USAGE}
 
-exit status: 0 done (or --limit reached), 130 interrupted, 1 failed, 2 bad usage`;
+exit status: 0 done (or --limit reached), 130 interrupted, 1 failed, 2 bad usage, 4 schema step not done`;
 }
 
 interface MigrateArgs {
@@ -166,7 +166,9 @@ async function run(argv: string[]): Promise<number> {
     }
     if (error instanceof SchemaNotReadyError) {
       process.stderr.write(`mim-sender-jid migrate: ${error.message}\n`);
-      return 1;
+      // Its own status: running again changes nothing until someone applies the schema (an
+      // Indexed Job fails at once on it instead of retrying every shard).
+      return 4;
     }
     process.stderr.write(`mim-sender-jid migrate: failed: ${describeFailure(error)}\n`);
     if (process.env.MIM_SENDER_JID_DEBUG && error instanceof Error && error.stack) process.stderr.write(error.stack + '\n');
