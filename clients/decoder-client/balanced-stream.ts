@@ -23,10 +23,11 @@
  *   fail the stream (this request and every later one), as on a bidi stream.
  */
 import type * as grpc from '@grpc/grpc-js';
-import { DEFAULT_REQUEST_LIMITS, requestLimitsFrom, type RequestLimits } from '../../services/sidecar/request-limits.js';
+import type { RequestLimits } from '../../services/sidecar/request-limits.js';
 import { decodeAnswers, encodeBatch } from './batch-codec.js';
-import { isServiceError } from './decode-errors.js';
-import { extractInRequests } from './request-sizing.js';
+import { isUnavailable } from './decode-errors.js';
+import { announcedLimits, extractInRequests } from './request-sizing.js';
+import { UnsettledBatches } from './unsettled-batches.js';
 import type { ExtractItem, ExtractResult, ExtractStream, PayloadFormat } from './types.js';
 
 /** What the balanced stream needs from its SidecarClient. */
@@ -39,8 +40,6 @@ export interface UnaryCalls {
   unaryCall(request: Buffer): { call: grpc.ClientUnaryCall; answer: Promise<{ response: Buffer; metadata: grpc.Metadata | null }> };
 }
 
-const UNAVAILABLE = 14;
-
 interface PendingRequest {
   readonly items: readonly ExtractItem[];
   readonly request: Buffer;
@@ -49,8 +48,6 @@ interface PendingRequest {
   resolve(results: ExtractResult[]): void;
   reject(error: unknown): void;
 }
-
-const noop = (): void => {};
 
 export class BalancedStream implements ExtractStream {
   /** Requests made and not handed back yet, oldest first. */
@@ -63,8 +60,7 @@ export class BalancedStream implements ExtractStream {
   /** Calls in progress and backoff waits, to stop at once when the stream fails. */
   private readonly calls = new Set<grpc.ClientUnaryCall>();
   private readonly waits = new Set<{ timer: NodeJS.Timeout; wake(): void }>();
-  /** Every extract() not yet settled (a promise that never rejects). */
-  private readonly outstanding = new Set<Promise<void>>();
+  private readonly unsettled = new UnsettledBatches();
 
   constructor(
     private readonly client: UnaryCalls,
@@ -73,16 +69,12 @@ export class BalancedStream implements ExtractStream {
 
   extract(items: ExtractItem[]): Promise<ExtractResult[]> {
     if (this.ended) return Promise.reject(new Error('extract() after end() on a sidecar stream'));
-    const answer = this.extractSized(items);
-    const settled = answer.then(noop, noop);
-    this.outstanding.add(settled);
-    void settled.then(() => this.outstanding.delete(settled));
-    return answer;
+    return this.unsettled.track(this.extractSized(items));
   }
 
   async end(): Promise<void> {
     this.ended = true;
-    await Promise.all([...this.outstanding]);
+    await this.unsettled.allSettled();
     if (this.failure !== null) throw this.failure;
   }
 
@@ -96,12 +88,8 @@ export class BalancedStream implements ExtractStream {
     if (this.failure !== null) return Promise.reject(this.failure);
     this.learning ??= this.withRetries(encodeBatch([], this.format)).then(
       ({ metadata }) => {
-        const first = (name: string): string | undefined => {
-          const values = metadata?.get(name) ?? [];
-          return values.length === 0 ? undefined : String(values[0]);
-        };
         // Throws on a header that is present but not a whole number: the stream fails.
-        const limits = requestLimitsFrom(first) ?? DEFAULT_REQUEST_LIMITS;
+        const limits = announcedLimits(metadata);
         this.limits = limits;
         return limits;
       },
@@ -142,8 +130,7 @@ export class BalancedStream implements ExtractStream {
         return await answer;
       } catch (error) {
         if (this.failure !== null) throw this.failure;
-        const unavailable = isServiceError(error) && error.code === UNAVAILABLE;
-        if (!unavailable || attempt >= this.client.maxRetries) throw error;
+        if (!isUnavailable(error) || attempt >= this.client.maxRetries) throw error;
       } finally {
         this.calls.delete(call);
       }

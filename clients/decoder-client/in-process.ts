@@ -21,6 +21,7 @@ import { DEFAULT_MAX_REQUEST_DECOMPRESSED_BYTES, DEFAULT_TASK_SLICE_BYTES, DEFAU
 import { decodeAnswers, encodeBatch } from './batch-codec.js';
 import { serviceError } from './decode-errors.js';
 import { extractInRequests } from './request-sizing.js';
+import { UnsettledBatches } from './unsettled-batches.js';
 import type { ExtractItem, ExtractResult, ExtractStream, PayloadFormat } from './types.js';
 
 export interface InProcessDecoderOptions {
@@ -86,15 +87,12 @@ function positive(value: number): number {
   return value;
 }
 
-const noop = (): void => {};
-
 class PoolStream implements ExtractStream {
   private inFlight = 0;
   private readonly waitingForRoom: (() => void)[] = [];
   private failure: unknown = null;
   private ended = false;
-  /** Every extract() not yet settled (a promise that never rejects). */
-  private readonly outstanding = new Set<Promise<void>>();
+  private readonly unsettled = new UnsettledBatches();
 
   constructor(
     private readonly pool: DecodingPool,
@@ -106,16 +104,12 @@ class PoolStream implements ExtractStream {
   extract(items: ExtractItem[]): Promise<ExtractResult[]> {
     if (this.ended) return Promise.reject(new Error('extract() after end() on a decoding stream'));
     if (this.failure !== null) return Promise.reject(this.failure);
-    const answer = extractInRequests(items, this.limits, (request) => this.decode(request));
-    const settled = answer.then(noop, noop);
-    this.outstanding.add(settled);
-    void settled.then(() => this.outstanding.delete(settled));
-    return answer;
+    return this.unsettled.track(extractInRequests(items, this.limits, (request) => this.decode(request)));
   }
 
   async end(): Promise<void> {
     this.ended = true;
-    await Promise.all([...this.outstanding]);
+    await this.unsettled.allSettled();
     if (this.failure !== null) throw this.failure;
   }
 

@@ -41,11 +41,12 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { SenderJidServiceDefinition } from '../../services/sidecar/gen/mongooseim/mam/v1/sender_jid.js';
-import { DEFAULT_REQUEST_LIMITS, requestLimitsFrom, type RequestLimits } from '../../services/sidecar/request-limits.js';
+import type { RequestLimits } from '../../services/sidecar/request-limits.js';
 import { decodeAnswers, encodeBatch } from './batch-codec.js';
 import { BalancedStream, type UnaryCalls } from './balanced-stream.js';
-import { isServiceError, serviceError } from './decode-errors.js';
-import { extractInRequests } from './request-sizing.js';
+import { isServiceError, isUnavailable, serviceError } from './decode-errors.js';
+import { announcedLimits, extractInRequests } from './request-sizing.js';
+import { UnsettledBatches } from './unsettled-batches.js';
 import { literalSidecarTarget, resolveSidecarTarget, SidecarTargetError, type SidecarTarget } from './sidecar-target.js';
 import type { ExtractItem, ExtractResult, ExtractStream, PayloadFormat } from './types.js';
 
@@ -91,11 +92,6 @@ const UNARY_PATH = methodPath(SenderJidServiceDefinition.methods.extractSenderJi
 const STREAM_PATH = methodPath(SenderJidServiceDefinition.methods.extractSenderJidStream);
 
 const passBytes = (bytes: Buffer): Buffer => bytes;
-const noop = (): void => {};
-
-function isUnavailable(error: unknown): boolean {
-  return isServiceError(error) && error.code === grpc.status.UNAVAILABLE;
-}
 
 /**
  * Exponential backoff with "equal jitter": retry n waits between half and all of 100 ms * 2^n
@@ -169,7 +165,7 @@ export class SidecarClient implements UnaryCalls {
     const request = encodeBatch(items, format);
     for (let attempt = 0; ; attempt++) {
       try {
-        const response = await this.unary(request);
+        const { response } = await this.unaryCall(request).answer;
         return decodeAnswers(items, response);
       } catch (error) {
         if (!isUnavailable(error) || attempt >= this.maxRetries) throw error;
@@ -196,7 +192,7 @@ export class SidecarClient implements UnaryCalls {
     return backoffMs(attempt);
   }
 
-  /** @internal (BalancedStream) One unary call, with the server's initial metadata. */
+  /** One unary call, with the server's initial metadata (extract() and BalancedStream). @internal */
   unaryCall(request: Buffer): { call: grpc.ClientUnaryCall; answer: Promise<{ response: Buffer; metadata: grpc.Metadata | null }> } {
     let metadata: grpc.Metadata | null = null;
     let call!: grpc.ClientUnaryCall;
@@ -213,20 +209,6 @@ export class SidecarClient implements UnaryCalls {
     });
     call.on('metadata', (received: grpc.Metadata) => (metadata = received));
     return { call, answer };
-  }
-
-  private unary(request: Buffer): Promise<Buffer> {
-    return new Promise((resolve, reject) => {
-      this.client.makeUnaryRequest(
-        UNARY_PATH,
-        passBytes,
-        passBytes,
-        request,
-        new grpc.Metadata(),
-        { deadline: Date.now() + this.deadlineMs },
-        (error, response) => (error ? reject(error) : resolve(response as Buffer)),
-      );
-    });
   }
 }
 
@@ -258,8 +240,7 @@ class OrderedStream implements ExtractStream {
   private retries = 0;
   private watchdog: NodeJS.Timeout | null = null;
   private callClosed: Promise<void> = Promise.resolve();
-  /** Every extract() not yet settled (a promise that never rejects). */
-  private readonly outstanding = new Set<Promise<void>>();
+  private readonly unsettled = new UnsettledBatches();
 
   constructor(
     private readonly client: SidecarClient,
@@ -268,12 +249,7 @@ class OrderedStream implements ExtractStream {
 
   extract(items: ExtractItem[]): Promise<ExtractResult[]> {
     if (this.ended) return Promise.reject(new Error('extract() after end() on a sidecar stream'));
-    const answer = this.extractSized(items);
-    // end() waits for every batch asked before it, also those still waiting for room.
-    const settled = answer.then(noop, noop);
-    this.outstanding.add(settled);
-    void settled.then(() => this.outstanding.delete(settled));
-    return answer;
+    return this.unsettled.track(this.extractSized(items));
   }
 
   private async extractSized(items: ExtractItem[]): Promise<ExtractResult[]> {
@@ -310,7 +286,7 @@ class OrderedStream implements ExtractStream {
 
   async end(): Promise<void> {
     this.ended = true;
-    await Promise.all([...this.outstanding]);
+    await this.unsettled.allSettled();
     this.stopWatchdog();
     if (this.call !== null) {
       this.call.end();
@@ -347,12 +323,7 @@ class OrderedStream implements ExtractStream {
     if (call !== this.call) return;
     let limits: RequestLimits;
     try {
-      const first = (name: string): string | undefined => {
-        const values = metadata.get(name);
-        return values.length === 0 ? undefined : String(values[0]);
-      };
-      // A server that announces nothing (another implementation) is assumed to run the defaults.
-      limits = requestLimitsFrom(first) ?? DEFAULT_REQUEST_LIMITS;
+      limits = announcedLimits(metadata);
     } catch (error) {
       this.fail(error);
       return;

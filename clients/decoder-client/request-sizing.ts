@@ -4,7 +4,8 @@
  * ExtractStream.extract() thinks in batches of its own choosing (a page, a verify sample); only
  * the client knows what the server at the other end takes.
  */
-import type { RequestLimits } from '../../services/sidecar/request-limits.js';
+import type { Metadata } from '@grpc/grpc-js';
+import { DEFAULT_REQUEST_LIMITS, requestLimitsFrom, type RequestLimits } from '../../services/sidecar/request-limits.js';
 import type { ExtractItem, ExtractResult } from './types.js';
 
 /**
@@ -79,4 +80,17 @@ export async function extractInRequests(
   const parts = planRequests(items, limits);
   const answers = await Promise.all(parts.map((part) => ('send' in part ? send(part.send) : [part.answer])));
   return answers.flat();
+}
+
+/**
+ * The limits a sidecar announced in a call's initial metadata (services/sidecar/request-limits.ts).
+ * A server that announces nothing (another implementation) is assumed to run the defaults; a
+ * header that is present but not a whole number throws.
+ */
+export function announcedLimits(metadata: Metadata | null): RequestLimits {
+  const first = (name: string): string | undefined => {
+    const values = metadata?.get(name) ?? [];
+    return values.length === 0 ? undefined : String(values[0]);
+  };
+  return requestLimitsFrom(first) ?? DEFAULT_REQUEST_LIMITS;
 }

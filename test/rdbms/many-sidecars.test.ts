@@ -12,14 +12,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { erlangRandomMessages } from '../support/erlang-payloads.js';
 import { startMigrateProcess } from '../support/migrate-process.js';
 import { startSidecarProcess, type SidecarProcess } from '../support/sidecar-process.js';
 import { metricValue } from '../grpc/grpc-test-kit.js';
-import { ROOMS } from './dataset.js';
-import { pairKey, rowKey, type DatabaseFixture, type TestDatabase } from './fixture.js';
+import type { DatabaseFixture, TestDatabase } from './fixture.js';
 import { startPostgresFixture } from './postgres-fixture.js';
-import { expectedPair, wrongRows, type ExpectedSenders } from './random-archive.js';
+import { seedRandomArchive, wrongRows, type ExpectedSenders } from './random-archive.js';
 
 /** Messages Erlang encodes (plain and compressed eterm of each), each stored COPIES times: 200,000 rows. */
 const MESSAGES = 4_000;
@@ -29,7 +27,6 @@ const BATCH_SIZE = 1000;
 /** Batches each sidecar must have answered before the two are stopped (of 200 pages: well before the end). */
 const STOP_AFTER_BATCHES = 15;
 const POLL_MS = 25;
-const FIRST_MESSAGE_ID = 399582233150625537n;
 
 const unaryOk = (metrics: string): Promise<number> => metricValue(metrics, 'mim_sender_jid_batches_total{rpc="unary",status="OK"}');
 
@@ -42,21 +39,7 @@ before(async () => {
   console.log(`# seed ${SEED} (MIM_TEST_SEED)`);
   fixture = await startPostgresFixture();
   db = await fixture.freshDatabase();
-  const ids = await db.insertUsers(ROOMS);
-  const roomIds = ROOMS.map((r) => ids.get(pairKey(r))!);
-  // Erlang's encodings and answers for a few thousand messages, each stored many times under its
-  // own id: enough rows for a run of several seconds without minutes of Erlang.
-  const records = erlangRandomMessages(MESSAGES, SEED).filter((r) => r.format === 'eterm');
-  expected = new Map();
-  const rows = [];
-  for (let n = 0; n < records.length * COPIES; n++) {
-    const record = records[n % records.length];
-    const roomId = roomIds[n % roomIds.length];
-    const id = String(FIRST_MESSAGE_ID + BigInt(n) * 256n);
-    expected.set(rowKey(roomId, id), 'jid' in record.expected ? expectedPair(record.expected.jid) : null);
-    rows.push({ roomId, id, payload: Buffer.from(record.payload) });
-  }
-  await db.insertMessages(rows);
+  expected = await seedRandomArchive(db, MESSAGES, SEED, COPIES);
   dir = mkdtempSync(join(tmpdir(), 'mim-many-sidecars-'));
 });
 after(async () => {

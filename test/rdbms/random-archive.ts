@@ -19,13 +19,17 @@ export function expectedPair(jid: string): string | null {
   return pairKey({ user: jid.slice(0, at), server: jid.slice(at + 1) });
 }
 
-/** Fills `db` with `messages` x 2 rows (plain and compressed eterm of each message). */
-export async function seedRandomArchive(db: TestDatabase, messages: number, seed: number): Promise<ExpectedSenders> {
+/**
+ * Fills `db` with `messages` x 2 x `copies` rows: the plain and compressed eterm of each message,
+ * each stored `copies` times under its own id (many rows without minutes of Erlang).
+ */
+export async function seedRandomArchive(db: TestDatabase, messages: number, seed: number, copies = 1): Promise<ExpectedSenders> {
   const ids = await db.insertUsers(ROOMS);
   const roomIds = ROOMS.map((r) => ids.get(pairKey(r))!);
   const records = erlangRandomMessages(messages, seed).filter((r) => r.format === 'eterm');
   const expected: ExpectedSenders = new Map();
-  const rows = records.map((r, n) => {
+  const rows = Array.from({ length: records.length * copies }, (_, n) => {
+    const r = records[n % records.length];
     const roomId = roomIds[n % roomIds.length];
     const id = String(FIRST_MESSAGE_ID + BigInt(n) * 256n);
     expected.set(rowKey(roomId, id), 'jid' in r.expected ? expectedPair(r.expected.jid) : null);

@@ -10,7 +10,7 @@ import { after, before, test } from 'node:test';
 import pg from 'pg';
 import { POSTGRES_DIALECT } from '../../clients/backends/sql/postgres-statements.js';
 import { inlineIntegerParams } from '../../clients/backends/sql/pg-binary-copy.js';
-import { PAGE_READER_SETTINGS } from '../../clients/backends/sql/postgres.js';
+import { PAGE_READER_SETTINGS, PgDriver } from '../../clients/backends/sql/postgres.js';
 import { pairKey, type DatabaseFixture, type TestDatabase } from './fixture.js';
 import { startPostgresFixture } from './postgres-fixture.js';
 
@@ -50,8 +50,9 @@ before(async () => {
     'VACUUM ANALYZE mam_muc_message',
   );
   // The settings the backend's page readers run with.
-  client = new pg.Client({ connectionString: db.url, options: PAGE_READER_SETTINGS });
+  client = new pg.Client({ connectionString: db.url });
   await client.connect();
+  await client.query(PAGE_READER_SETTINGS);
 });
 after(async () => {
   await client?.end().catch(() => {});
@@ -82,3 +83,17 @@ for (const shard of [{ index: 1, count: 4 }, { index: 0, count: 1 }]) {
     }
   });
 }
+
+test("the backend's page readers run with those settings, first thing in each session", async () => {
+  const driver = new PgDriver({ url: db.url });
+  try {
+    // Two at once: both sessions of the reader pool.
+    const sessions = await Promise.all([0, 1].map(() => driver.readPageRows({
+      sql: "SELECT pg_backend_pid() AS room_id, current_setting('enable_seqscan') || '/' || current_setting('enable_bitmapscan') AS id, ''::bytea AS message, 0 AS candidates",
+      params: [],
+    })));
+    for (const rows of sessions) assert.equal(rows[0].id, 'off/off');
+  } finally {
+    await driver.close();
+  }
+});

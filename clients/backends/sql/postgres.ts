@@ -46,9 +46,11 @@ const PAGE_COLUMN_TYPES = ['integer', 'text', 'bytea', 'integer'] as const;
  * Sessions that read pages: a page must reach the archive through its primary key, in key order,
  * stopping at the page's end. Left to itself the planner may read a whole room (a bitmap scan and
  * a sort) when it believes rooms are small, which for one huge room means reading the rest of it
- * for every page; a sequential scan would read the table.
+ * for every page; a sequential scan would read the table. Sent as the session's first statements,
+ * not as connection options, which would replace any `options` of the operator's URL (such as a
+ * search_path) or PGOPTIONS.
  */
-export const PAGE_READER_SETTINGS = '-c enable_seqscan=off -c enable_bitmapscan=off';
+export const PAGE_READER_SETTINGS = 'SET enable_seqscan = off; SET enable_bitmapscan = off';
 
 export class PgDriver implements SqlDriver<unknown> {
   private readonly pool: pg.Pool;
@@ -57,7 +59,9 @@ export class PgDriver implements SqlDriver<unknown> {
   constructor(private readonly options: PostgresBackendOptions) {
     this.pool = quietPool(new pg.Pool({ connectionString: options.url, max: options.poolSize ?? 6 }));
     // A shard's pages are read one after another (the next one at most prefetched).
-    this.pageReaders = quietPool(new pg.Pool({ connectionString: options.url, max: 2, options: PAGE_READER_SETTINGS }));
+    this.pageReaders = quietPool(new pg.Pool({ connectionString: options.url, max: 2 }));
+    // Queued before any page query of the new session; should it fail, so does the page (retried).
+    this.pageReaders.on('connect', (client) => void client.query(PAGE_READER_SETTINGS).catch(() => {}));
   }
 
   query(statement: SqlStatement): Promise<SqlResult> {
