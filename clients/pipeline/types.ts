@@ -125,6 +125,31 @@ export interface Mismatch {
   readonly detail: string;
 }
 
+/**
+ * One record as `verify --complete` walks it: every record of a partition, written or not. A
+ * written record carries what the store holds (the backend's own `VerifySample`, as
+ * `sampleForVerify` returns it, so that `verifyAnswer` judges it); an unwritten one only its key
+ * and payload (`stored` is then the empty string).
+ */
+export type ScannedRecord<Key> = VerifySample<Key> & { readonly written: boolean };
+
+export interface ScanPage<Key, Cursor> {
+  /** Every record after the cursor, written or not, in the walk's own order. */
+  readonly records: readonly ScannedRecord<Key>[];
+  readonly cursor: Cursor | null;
+  readonly end: boolean;
+}
+
+/**
+ * What the store says still lacks its write in one shard, for the end-of-run accounting: the
+ * keys (at most `max`), and whether that is all of them.
+ */
+export interface UnwrittenKeys<Key> {
+  readonly keys: readonly Key[];
+  /** False when the store holds more than `max` such records (only the first `max` are listed). */
+  readonly complete: boolean;
+}
+
 export interface Backend<Key = unknown, Cursor = unknown, Write = unknown> {
   /** `postgres`, `cassandra`, ...: logs, report and checkpoint names. */
   readonly name: string;
@@ -179,6 +204,22 @@ export interface Backend<Key = unknown, Cursor = unknown, Write = unknown> {
   sampleForVerify(size: number): Promise<VerifySample<Key>[]>;
   /** Null when the stored value is what `answer` says it should be, else the mismatch. */
   verifyAnswer(sample: VerifySample<Key>, answer: ExtractResult): Promise<Mismatch | null> | Mismatch | null;
+
+  /**
+   * `verify --complete`: one page of every record of the partition, written or not, from the
+   * same partitions and cursors as the walk (a record the walk would visit is visited here).
+   */
+  scanPage?(partition: Partition, after: Cursor | null, limits: PageLimits): Promise<ScanPage<Key, Cursor>>;
+
+  /**
+   * The end-of-run accounting: the records of `shard` that still lack their write, listed by a
+   * query the store serves cheaply (an index: SQL's `sender_id IS NULL`, a search's
+   * `must_not exists`). Absent where only a full scan could say (Cassandra, Riak); the summary
+   * then says so and points at `verify --complete`.
+   */
+  unwrittenKeys?(shard: ShardSpec, max: number): Promise<UnwrittenKeys<Key>>;
+  /** Why `unwrittenKeys` is absent, in words for the summary (e.g. "counting is a full scan in Cassandra"). */
+  readonly noAccountingReason?: string;
 
   /** True for errors worth a retry after a pause: connection lost, node restarting, overloaded. */
   isTransient(error: unknown): boolean;
