@@ -12,6 +12,7 @@ import { bindStatement, MssqlBackend } from '../../clients/backends/sql/mssql.js
 import {
   checkMssqlStorable,
   insertSendersStatements,
+  MSSQL_DIALECT,
   MSSQL_MAX_PARAMS,
   MSSQL_SCHEMA_STATEMENTS,
   mssqlConfigFromUrl,
@@ -39,16 +40,51 @@ test('schema statements are the upgrade guide’s, verbatim', () => {
 
 test('pages: TOP (@limit), keyset after the last key in primary key order, shard filter', () => {
   const first = pageStatement(null, 500, { index: 0, count: 1 });
-  assert.match(first.sql, /^SELECT TOP \(@limit\) .* FROM dbo\.mam_muc_message WHERE sender_id IS NULL ORDER BY room_id, id$/);
+  assert.match(first.sql, /^SELECT TOP \(@limit\) .* FROM dbo\.mam_muc_message t WHERE sender_id IS NULL ORDER BY t.room_id, t.id$/);
   assert.deepEqual(first.params, [{ name: 'limit', type: 'Int', value: 500 }]);
   const next = pageStatement({ roomId: '12', id: '399582233150625537' }, 500, { index: 2, count: 3 });
-  assert.match(next.sql, /\(room_id > @after_room_id OR \(room_id = @after_room_id AND id > @after_id\)\) AND room_id % @shard_count = @shard_index ORDER BY room_id, id$/);
+  assert.match(next.sql, /\(room_id > @after_room_id OR \(room_id = @after_room_id AND id > @after_id\)\) AND room_id % @shard_count = @shard_index ORDER BY t.room_id, t.id$/);
   assert.doesNotMatch(next.sql, /OFFSET/);
   assert.deepEqual(
     next.params.map((p) => [p.name, p.type, p.value]),
     [['limit', 'Int', 500], ['after_room_id', 'BigInt', '12'], ['after_id', 'BigInt', '399582233150625537'], ['shard_count', 'Int', 3], ['shard_index', 'Int', 2]],
   );
   for (const s of [first, next]) assertParamsConsistent(s);
+});
+
+/**
+ * Every key an ORDER BY of a page statement sorts on, as written. The page casts the keys to
+ * varchar under their own names, and T-SQL resolves an unqualified ORDER BY name to a select-list
+ * alias before a table column: only a name qualified with its table or derived table is safe.
+ */
+function orderByTerms(sqlText: string): string[] {
+  return [...sqlText.matchAll(/ORDER BY ((?:[\w.]+(?: (?:ASC|DESC))?)(?:, [\w.]+(?: (?:ASC|DESC))?)*)/g)].flatMap((m) => m[1].split(', '));
+}
+
+test('pages sort by the table’s columns (qualified), never by a select-list alias, in every ORDER BY', () => {
+  const shards = [{ index: 0, count: 1 }, { index: 2, count: 3 }];
+  const statements = shards.flatMap((shard) => [
+    pageStatement(null, 10, shard),
+    pageStatement({ roomId: '9', id: '10000000' }, 10, shard),
+    MSSQL_DIALECT.page(null, { rows: 10, bytes: 1000 }, shard),
+    MSSQL_DIALECT.page({ roomId: '9', id: '10000000' }, { rows: 10, bytes: 1000 }, shard),
+  ]);
+  for (const statement of statements) {
+    const terms = orderByTerms(statement.sql);
+    assert.ok(terms.length > 0, `an ORDER BY in ${statement.sql}`);
+    // Keys only, each qualified, in primary key order.
+    for (let i = 0; i < terms.length; i += 2) {
+      assert.match(terms[i], /^\w+\.room_id$/, `${terms[i]} in ${statement.sql}`);
+      assert.match(terms[i + 1], /^\w+\.id$/, `${terms[i + 1]} in ${statement.sql}`);
+    }
+    // The qualifier is a table or derived-table alias of the statement, not a column alias.
+    for (const term of terms) {
+      const qualifier = term.split('.')[0];
+      assert.match(statement.sql, new RegExp(`(mam_muc_message|\\)) (AS )?${qualifier}\\b`), `${qualifier} names a source of ${statement.sql}`);
+    }
+  }
+  // The window of the byte bound sorts the same keys as the page.
+  assert.match(MSSQL_DIALECT.page(null, { rows: 10, bytes: 1000 }, shards[0]).sql, /OVER \(ORDER BY s\.room_id, s\.id ROWS/);
 });
 
 test('update: one UPDATE ... JOIN (VALUES ...) per chunk under the parameter limit, only where sender_id IS NULL', () => {

@@ -74,7 +74,7 @@ test('MySQL SQL: keys are inlined integers (no double comparison), anything else
   const sql = mysqlPageSql({ roomId: '7', id: '399582233150625537' }, 100, { index: 1, count: 4 });
   assert.match(sql, /room_id > 7 OR \(room_id = 7 AND id > 399582233150625537\)/);
   assert.match(sql, /room_id % 4 = 1/);
-  assert.match(sql, /ORDER BY room_id, id LIMIT 100$/);
+  assert.match(sql, /ORDER BY t.room_id, t.id LIMIT 100$/);
   assert.throws(() => mysqlPageSql({ roomId: '7 OR 1=1', id: '1' }, 1, { index: 0, count: 1 }), /not an unsigned integer/);
   const update = mysqlUpdateSql([
     { roomId: '1', id: '2', senderId: '3' },

@@ -87,7 +87,12 @@ export const MSSQL_ROW_ESTIMATE_SQL =
 
 const PAGE_COLUMNS = 'CAST(room_id AS varchar(20)) AS room_id, CAST(id AS varchar(20)) AS id, message';
 
-/** Keyset page in the clustered primary key's order (`columns`: what each row answers with). */
+/**
+ * Keyset page in the clustered primary key's order (`columns`: what each row answers with). The
+ * ORDER BY names the table's columns (`t.`): T-SQL resolves an unqualified ORDER BY name to a
+ * select-list alias first, and `columns` casts the keys to varchar under their own names, so
+ * `ORDER BY room_id, id` would make TOP pick the first rows in string order.
+ */
 export function pageStatement(after: RowKey | null, limit: number, shard: ShardSpec, columns = PAGE_COLUMNS): MssqlStatement {
   const params: MssqlParam[] = [{ name: 'limit', type: 'Int', value: limit }];
   let where = 'sender_id IS NULL';
@@ -99,7 +104,7 @@ export function pageStatement(after: RowKey | null, limit: number, shard: ShardS
   return {
     sql:
       `SELECT TOP (@limit) ${columns} ` +
-      `FROM dbo.mam_muc_message WHERE ${where}${sf.sql} ORDER BY room_id, id`,
+      `FROM dbo.mam_muc_message t WHERE ${where}${sf.sql} ORDER BY t.room_id, t.id`,
     params: [...params, ...sf.params],
   };
 }

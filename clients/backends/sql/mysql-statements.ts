@@ -55,13 +55,13 @@ export function mysqlShardCondition(shard: ShardSpec): string {
   return shard.count === 1 ? '' : ` AND room_id % ${shard.count} = ${shard.index}`;
 }
 
-/** Keyset page in primary key order (`columns`: what each row answers with). */
+/** Keyset page in primary key order (`columns`: what each row answers with; the ORDER BY names the table's columns, never an output alias). */
 export function mysqlPageSql(after: RowKey | null, limit: number, shard: ShardSpec, columns = 'room_id, id, message'): string {
   return (
-    `SELECT ${columns} FROM mam_muc_message WHERE sender_id IS NULL` +
+    `SELECT ${columns} FROM mam_muc_message t WHERE sender_id IS NULL` +
     mysqlKeysetCondition(after) +
     mysqlShardCondition(shard) +
-    ` ORDER BY room_id, id LIMIT ${Math.floor(limit)}`
+    ` ORDER BY t.room_id, t.id LIMIT ${Math.floor(limit)}`
   );
 }
 

@@ -9,7 +9,7 @@
  *   still NULL, plus the checkpoint upsert.
  */
 import { shardName, type ShardSpec } from '../../pipeline/types.js';
-import { byteBoundedPageSql, shardLockName, type SqlDialect, type SqlStatement } from './sql-dialect.js';
+import { shardLockName, type RowKey, type SqlDialect, type SqlStatement } from './sql-dialect.js';
 
 export const CHECKPOINT_TABLE = 'mim_sender_jid_checkpoint';
 /** `varchar(250)` in `mam_server_user`: PostgreSQL counts characters. */
@@ -47,6 +47,22 @@ function shardFilter(shard: ShardSpec, firstParam: number): { sql: string; param
 }
 
 const statement = (sql: string, params: readonly unknown[] = []): SqlStatement => ({ sql, params });
+
+function compareKeys(a: RowKey, b: RowKey): number {
+  const d = BigInt(a.roomId) - BigInt(b.roomId) || BigInt(a.id) - BigInt(b.id);
+  return d < 0n ? -1 : d > 0n ? 1 : 0;
+}
+
+/** The smallest and the largest key of `rows` (not empty), compared as integers. */
+export function keyRange(rows: readonly RowKey[]): [RowKey, RowKey] {
+  let low = rows[0];
+  let high = rows[0];
+  for (const r of rows) {
+    if (compareKeys(r, low) < 0) low = r;
+    if (compareKeys(r, high) > 0) high = r;
+  }
+  return [low, high];
+}
 
 export function checkPostgresStorable(user: string, server: string): string | null {
   for (const [name, value] of [['user_name', user], ['server', server]] as const) {
@@ -119,13 +135,16 @@ export const POSTGRES_DIALECT: SqlDialect<unknown> = {
     // One pass: the window runs over the keyset's rows, and a TOASTed payload stays a pointer
     // until it is output, so payloads past the byte bound are never fetched (no join back to the
     // table, which costs a second index lookup per row).
+    // Every ORDER BY names its source's columns (`s.`, `k.`): an unqualified `id` in the outer
+    // ORDER BY is the output column `id::text`, which sorts "10000000" before "9999999"; the last
+    // row, the next cursor, then jumps back, and the batch's UPDATE range comes out wrong.
     return statement(
-      `SELECT room_id, id::text AS id, message, candidates::int AS candidates FROM (
-         SELECT room_id, id, message, octet_length(message) AS len,
-                SUM(octet_length(message)) OVER (ORDER BY room_id, id ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS running,
+      `SELECT k.room_id, k.id::text AS id, k.message, k.candidates::int AS candidates FROM (
+         SELECT s.room_id, s.id, s.message, octet_length(s.message) AS len,
+                SUM(octet_length(s.message)) OVER (ORDER BY s.room_id, s.id ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS running,
                 COUNT(*) OVER () AS candidates
            FROM (${candidates}) s
-       ) k WHERE running <= ${maxBytes}::bigint OR running = len ORDER BY room_id, id`,
+       ) k WHERE k.running <= ${maxBytes}::bigint OR k.running = k.len ORDER BY k.room_id, k.id`,
       params,
     );
   },
@@ -148,8 +167,9 @@ export const POSTGRES_DIALECT: SqlDialect<unknown> = {
   // ON CONFLICT DO NOTHING settles duplicates; the sorted pairs make deadlocks unlikely, not impossible.
   isInsertRace: (error) => (error as { code?: unknown } | null)?.code === '40P01',
   update(rows) {
-    const first = rows[0];
-    const last = rows[rows.length - 1];
+    // The range is the rows' own smallest and largest key, whatever order they come in: a bound
+    // taken from the first and last row would leave out every row outside it.
+    const [first, last] = keyRange(rows);
     return [
       statement(POSTGRES_UPDATE_SQL, [rows.map((r) => r.roomId), rows.map((r) => r.id), rows.map((r) => r.senderId), first.roomId, first.id, last.roomId, last.id]),
     ];

@@ -38,7 +38,7 @@ function quietPool(pool: pg.Pool): pg.Pool {
   return pool;
 }
 
-/** The page query's columns (postgres-statements.ts: `m.room_id, m.id::text, m.message, k.candidates::int`). */
+/** The page query's columns (postgres-statements.ts: `k.room_id, k.id::text, k.message, k.candidates::int`). */
 const PAGE_COLUMNS = ['room_id', 'id', 'message', 'candidates'] as const;
 const PAGE_COLUMN_TYPES = ['integer', 'text', 'bytea', 'integer'] as const;
 

@@ -130,11 +130,14 @@ export function text(value: unknown): string {
  * A page cut by payload bytes inside the database: `keyset` picks up to N keys with the length of
  * their payloads (`room_id`, `id`, `len`, in key order); a running sum over them keeps the rows
  * up to `bytes` (and always the first), and only those rows' payloads are read and sent.
+ * Every ORDER BY is qualified with its source (`s.`, `m.`): `columns` may cast the keys to text
+ * under their own names, and an unqualified name in an ORDER BY means the output column first
+ * (T-SQL, MySQL and PostgreSQL alike), which would sort the page as text.
  */
 export function byteBoundedPageSql(options: { keyset: string; bytes: string; table: string; columns: string }): string {
   return (
     `SELECT ${options.columns} FROM (` +
-    `SELECT room_id, id, len, SUM(len) OVER (ORDER BY room_id, id ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS running, ` +
+    `SELECT s.room_id, s.id, s.len, SUM(s.len) OVER (ORDER BY s.room_id, s.id ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS running, ` +
     `COUNT(*) OVER () AS candidates FROM (${options.keyset}) s) k ` +
     `JOIN ${options.table} m ON m.room_id = k.room_id AND m.id = k.id ` +
     `WHERE k.running <= ${options.bytes} OR k.running = k.len ORDER BY m.room_id, m.id`
