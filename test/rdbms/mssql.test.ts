@@ -68,6 +68,8 @@ test('pages sort by the table’s columns (qualified), never by a select-list al
     pageStatement({ roomId: '9', id: '10000000' }, 10, shard),
     MSSQL_DIALECT.page(null, { rows: 10, bytes: 1000 }, shard),
     MSSQL_DIALECT.page({ roomId: '9', id: '10000000' }, { rows: 10, bytes: 1000 }, shard),
+    MSSQL_DIALECT.scanPage(null, { rows: 10, bytes: 1000 }, shard),
+    MSSQL_DIALECT.scanPage({ roomId: '9', id: '10000000' }, { rows: 10, bytes: 1000 }, shard),
   ]);
   for (const statement of statements) {
     const terms = orderByTerms(statement.sql);
@@ -85,6 +87,38 @@ test('pages sort by the table’s columns (qualified), never by a select-list al
   }
   // The window of the byte bound sorts the same keys as the page.
   assert.match(MSSQL_DIALECT.page(null, { rows: 10, bytes: 1000 }, shards[0]).sql, /OVER \(ORDER BY s\.room_id, s\.id ROWS/);
+});
+
+test('verify --complete scan: the walk without the sender_id IS NULL filter, each row joined to its mam_server_user row', () => {
+  for (const shard of [{ index: 0, count: 1 }, { index: 1, count: 4 }]) {
+    for (const after of [null, { roomId: '3', id: '26600000' }]) {
+      const page = MSSQL_DIALECT.page(after, { rows: 7, bytes: 500 }, shard);
+      const scan = MSSQL_DIALECT.scanPage(after, { rows: 7, bytes: 500 }, shard);
+      assert.match(page.sql, /sender_id IS NULL/);
+      assert.doesNotMatch(scan.sql, /sender_id IS NULL/);
+      assert.match(scan.sql, /LEFT JOIN dbo\.mam_server_user u ON u\.id = m\.sender_id /);
+      assert.match(scan.sql, /CAST\(m\.sender_id AS varchar\(20\)\) AS sender_id, u\.server, u\.user_name FROM/);
+      // The same keyset, bound and parameters as the walk's page: taking away what the scan
+      // adds (the sender's columns and join) and putting back the filter gives the page itself.
+      assert.deepEqual(scan.params, page.params);
+      assert.equal(scan.sql.replace(/, CAST\(m\.sender_id.*? FROM \(/, ' FROM (').replace('LEFT JOIN dbo.mam_server_user u ON u.id = m.sender_id ', '').replace(/ WHERE \(room_id/, ' WHERE sender_id IS NULL AND (room_id').replace(/ t WHERE room_id %/, ' t WHERE sender_id IS NULL AND room_id %').replace(/ t ORDER BY/, ' t WHERE sender_id IS NULL ORDER BY'), page.sql);
+      assertParamsConsistent(scan);
+    }
+  }
+});
+
+test('end-of-run accounting: keys of rows still NULL through the index on sender_id, with the shard filter', () => {
+  const whole = MSSQL_DIALECT.unwrittenKeys({ index: 0, count: 1 }, 1001);
+  assert.equal(
+    whole.sql,
+    'SELECT TOP (@limit) CAST(room_id AS varchar(20)) AS room_id, CAST(id AS varchar(20)) AS id ' +
+      'FROM dbo.mam_muc_message WITH (INDEX(i_mam_muc_message_sender_id)) WHERE sender_id IS NULL',
+  );
+  assert.deepEqual(whole.params, [{ name: 'limit', type: 'Int', value: 1001 }]);
+  const shard = MSSQL_DIALECT.unwrittenKeys({ index: 2, count: 3 }, 11);
+  assert.match(shard.sql, /WHERE sender_id IS NULL AND room_id % @shard_count = @shard_index$/);
+  for (const s of [whole, shard]) assertParamsConsistent(s);
+  assert.deepEqual(MSSQL_DIALECT.unwrittenKeysSettings, []);
 });
 
 test('update: one UPDATE ... JOIN (VALUES ...) per chunk under the parameter limit, only where sender_id IS NULL', () => {
@@ -150,6 +184,8 @@ test('URL: mssql://user:password@host:port/db?flags to the driver config; ADO st
 test('the real mssql driver accepts every statement’s parameters with the intended types', () => {
   const statements = [
     pageStatement({ roomId: '1', id: '2' }, 10, { index: 0, count: 2 }),
+    MSSQL_DIALECT.scanPage({ roomId: '1', id: '2' }, { rows: 10, bytes: 100 }, { index: 0, count: 2 }),
+    MSSQL_DIALECT.unwrittenKeys({ index: 1, count: 2 }, 10),
     ...updateStatements([{ roomId: '1', id: '399582233150625537', senderId: '3' }]),
     ...selectSendersStatements([{ server: 'ελλάδα.gr', user: 'σασ' }]),
     ...insertSendersStatements([{ server: 'example.com', user: 'zoë😀' }]),

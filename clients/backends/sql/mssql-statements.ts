@@ -93,33 +93,50 @@ const PAGE_COLUMNS = 'CAST(room_id AS varchar(20)) AS room_id, CAST(id AS varcha
  * select-list alias first, and `columns` casts the keys to varchar under their own names, so
  * `ORDER BY room_id, id` would make TOP pick the first rows in string order.
  */
-export function pageStatement(after: RowKey | null, limit: number, shard: ShardSpec, columns = PAGE_COLUMNS): MssqlStatement {
+export function pageStatement(after: RowKey | null, limit: number, shard: ShardSpec, columns = PAGE_COLUMNS, onlyUnwritten = true): MssqlStatement {
   const params: MssqlParam[] = [{ name: 'limit', type: 'Int', value: limit }];
-  let where = 'sender_id IS NULL';
+  const conditions = onlyUnwritten ? ['sender_id IS NULL'] : [];
   if (after !== null) {
-    where += ' AND (room_id > @after_room_id OR (room_id = @after_room_id AND id > @after_id))';
+    conditions.push('(room_id > @after_room_id OR (room_id = @after_room_id AND id > @after_id))');
     params.push({ name: 'after_room_id', type: 'BigInt', value: after.roomId }, { name: 'after_id', type: 'BigInt', value: after.id });
   }
   const sf = shardFilter(shard);
+  if (sf.sql !== '') conditions.push(sf.sql.replace(/^ AND /, ''));
   return {
     sql:
       `SELECT TOP (@limit) ${columns} ` +
-      `FROM dbo.mam_muc_message t WHERE ${where}${sf.sql} ORDER BY t.room_id, t.id`,
+      `FROM dbo.mam_muc_message t${conditions.length === 0 ? '' : ` WHERE ${conditions.join(' AND ')}`} ORDER BY t.room_id, t.id`,
     params: [...params, ...sf.params],
   };
 }
 
-/** The keyset of `pageStatement` (keys and `DATALENGTH`), cut at `limits.bytes` in the query. */
-export function boundedPageStatement(after: RowKey | null, limits: { rows: number; bytes: number }, shard: ShardSpec): MssqlStatement {
-  const keyset = pageStatement(after, limits.rows, shard, 'room_id, id, DATALENGTH(message) AS len');
+/**
+ * The keyset of `pageStatement` (keys and `DATALENGTH`), cut at `limits.bytes` in the query; with
+ * `scan`, every row (not only those still NULL) with its sender's `mam_server_user` row.
+ */
+export function boundedPageStatement(after: RowKey | null, limits: { rows: number; bytes: number }, shard: ShardSpec, scan = false): MssqlStatement {
+  const keyset = pageStatement(after, limits.rows, shard, 'room_id, id, DATALENGTH(message) AS len', !scan);
+  const columns = 'CAST(m.room_id AS varchar(20)) AS room_id, CAST(m.id AS varchar(20)) AS id, m.message, k.candidates';
   return {
     sql: byteBoundedPageSql({
       keyset: keyset.sql,
       bytes: '@bytes',
       table: 'dbo.mam_muc_message',
-      columns: 'CAST(m.room_id AS varchar(20)) AS room_id, CAST(m.id AS varchar(20)) AS id, m.message, k.candidates',
+      columns: scan ? `${columns}, CAST(m.sender_id AS varchar(20)) AS sender_id, u.server, u.user_name` : columns,
+      ...(scan ? { join: 'LEFT JOIN dbo.mam_server_user u ON u.id = m.sender_id' } : {}),
     }),
     params: [...keyset.params, { name: 'bytes', type: 'BigInt', value: limits.bytes }],
+  };
+}
+
+/** Keys of rows still NULL, through the index on `sender_id` (named: stale statistics must not turn it into a scan). */
+export function unwrittenKeysStatement(shard: ShardSpec, limit: number): MssqlStatement {
+  const sf = shardFilter(shard);
+  return {
+    sql:
+      `SELECT TOP (@limit) CAST(room_id AS varchar(20)) AS room_id, CAST(id AS varchar(20)) AS id ` +
+      `FROM dbo.mam_muc_message WITH (INDEX(i_mam_muc_message_sender_id)) WHERE sender_id IS NULL${sf.sql}`,
+    params: [{ name: 'limit', type: 'Int', value: limit }, ...sf.params],
   };
 }
 
@@ -203,7 +220,10 @@ export const MSSQL_DIALECT: SqlDialect<MssqlParam> = {
   saveCheckpoint: saveCheckpointStatement,
   rowEstimate: { sql: MSSQL_ROW_ESTIMATE_SQL, params: [] },
   exactCount: estimateStatement,
-  page: boundedPageStatement,
+  page: (after, limits, shard) => boundedPageStatement(after, limits, shard),
+  scanPage: (after, limits, shard) => boundedPageStatement(after, limits, shard, true),
+  unwrittenKeys: unwrittenKeysStatement,
+  unwrittenKeysSettings: [],
   selectSenders: selectSendersStatements,
   insertSenders: insertSendersStatements,
   isInsertRace: (error) => DUPLICATE_KEY_ERRORS.has((error as { number?: unknown } | null)?.number as number),

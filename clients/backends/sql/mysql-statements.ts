@@ -56,9 +56,9 @@ export function mysqlShardCondition(shard: ShardSpec): string {
 }
 
 /** Keyset page in primary key order (`columns`: what each row answers with; the ORDER BY names the table's columns, never an output alias). */
-export function mysqlPageSql(after: RowKey | null, limit: number, shard: ShardSpec, columns = 'room_id, id, message'): string {
+export function mysqlPageSql(after: RowKey | null, limit: number, shard: ShardSpec, columns = 'room_id, id, message', onlyUnwritten = true): string {
   return (
-    `SELECT ${columns} FROM mam_muc_message t WHERE sender_id IS NULL` +
+    `SELECT ${columns} FROM mam_muc_message t WHERE ${onlyUnwritten ? 'sender_id IS NULL' : 'TRUE'}` +
     mysqlKeysetCondition(after) +
     mysqlShardCondition(shard) +
     ` ORDER BY t.room_id, t.id LIMIT ${Math.floor(limit)}`
@@ -125,6 +125,24 @@ export const MYSQL_DIALECT: SqlDialect<unknown> = {
         table: 'mam_muc_message',
         columns: 'm.room_id, m.id, m.message, k.candidates',
       }),
+    ),
+  scanPage: (after, limits, shard) =>
+    statement(
+      byteBoundedPageSql({
+        keyset: mysqlPageSql(after, limits.rows, shard, 'room_id, id, LENGTH(message) AS len', false),
+        bytes: integerLiteral(String(Math.floor(limits.bytes))),
+        table: 'mam_muc_message',
+        columns: 'm.room_id, m.id, m.message, k.candidates, m.sender_id, u.server, u.user_name',
+        join: 'LEFT JOIN mam_server_user u ON u.id = m.sender_id',
+      }),
+    ),
+  // FORCE INDEX: right after a backfill the statistics may still count every row as NULL, and a
+  // scan of the table "stopping early" at the LIMIT would read all of it.
+  unwrittenKeysSettings: [],
+  unwrittenKeys: (shard, limit) =>
+    statement(
+      `SELECT room_id, id FROM mam_muc_message FORCE INDEX (i_mam_muc_message_sender_id) ` +
+        `WHERE sender_id IS NULL${mysqlShardCondition(shard)} LIMIT ${Math.floor(limit)}`,
     ),
   selectSenders: (pairs) => [
     statement(

@@ -8,8 +8,8 @@
  * - write: `UPDATE ... FROM unnest($1::int[], $2::bigint[], $3::int[])` only where sender_id is
  *   still NULL, plus the checkpoint upsert.
  */
-import { shardName, type ShardSpec } from '../../pipeline/types.js';
-import { shardLockName, type RowKey, type SqlDialect, type SqlStatement } from './sql-dialect.js';
+import { shardName, type PageLimits, type ShardSpec } from '../../pipeline/types.js';
+import { compareRowKeys, shardLockName, type RowKey, type SqlDialect, type SqlStatement } from './sql-dialect.js';
 
 export const CHECKPOINT_TABLE = 'mim_sender_jid_checkpoint';
 /** `varchar(250)` in `mam_server_user`: PostgreSQL counts characters. */
@@ -48,18 +48,13 @@ function shardFilter(shard: ShardSpec, firstParam: number): { sql: string; param
 
 const statement = (sql: string, params: readonly unknown[] = []): SqlStatement => ({ sql, params });
 
-function compareKeys(a: RowKey, b: RowKey): number {
-  const d = BigInt(a.roomId) - BigInt(b.roomId) || BigInt(a.id) - BigInt(b.id);
-  return d < 0n ? -1 : d > 0n ? 1 : 0;
-}
-
 /** The smallest and the largest key of `rows` (not empty), compared as integers. */
 export function keyRange(rows: readonly RowKey[]): [RowKey, RowKey] {
   let low = rows[0];
   let high = rows[0];
   for (const r of rows) {
-    if (compareKeys(r, low) < 0) low = r;
-    if (compareKeys(r, high) > 0) high = r;
+    if (compareRowKeys(r, low) < 0) low = r;
+    if (compareRowKeys(r, high) > 0) high = r;
   }
   return [low, high];
 }
@@ -70,6 +65,69 @@ export function checkPostgresStorable(user: string, server: string): string | nu
     if (value.includes('\u0000')) return `${name} contains a NUL character, which PostgreSQL text cannot store`;
   }
   return null;
+}
+
+/**
+ * A page of the keyset walk: the rows still NULL (`scan` false), or every row with its sender's
+ * `mam_server_user` row (`scan` true, for `verify --complete`).
+ */
+function postgresPage(after: RowKey | null, limits: PageLimits, shard: ShardSpec, scan: boolean): SqlStatement {
+  const params: unknown[] = [];
+  const param = (value: unknown): string => {
+    params.push(value);
+    return `$${params.length}`;
+  };
+  let candidates: string;
+  if (shard.count === 1) {
+    let where = scan ? 'true' : 'sender_id IS NULL';
+    if (after !== null) where += ` AND (room_id, id) > (${param(after.roomId)}::int, ${param(after.id)}::bigint)`;
+    candidates = `SELECT room_id, id, message, sender_id FROM mam_muc_message WHERE ${where} ORDER BY room_id, id LIMIT ${param(limits.rows)}`;
+  } else {
+    // A shard is the rooms with room_id % N = K. Filtering one keyset walk by that expression
+    // makes every shard read the whole table, and PostgreSQL, estimating the filter at 0.5%,
+    // picks a sequential scan and a sort for every page (measured: 40 ms against 2 ms per page
+    // at 100,000 rows, growing with the table). So the page visits the shard's rooms instead:
+    // the table's distinct room_ids in order, one index probe each (a recursive CTE, evaluated
+    // only as far as the LIMIT pulls it), and for each room of the shard its rows in id order
+    // from the primary key. A LATERAL subquery runs as a nested loop over the rooms in the
+    // order they are found, so the first LIMIT rows are the keyset's next ones.
+    const fromRoom = after === null ? '' : ` WHERE room_id >= ${param(after.roomId)}::int`;
+    const keyset = after === null ? '' : ` AND (room_id, id) > (${param(after.roomId)}::int, ${param(after.id)}::bigint)`;
+    const count = param(shard.count);
+    const index = param(shard.index);
+    const rows = param(limits.rows);
+    candidates = `WITH RECURSIVE rooms(room_id) AS (
+           SELECT min(room_id) FROM mam_muc_message${fromRoom}
+           UNION ALL
+           SELECT (SELECT min(m.room_id) FROM mam_muc_message m WHERE m.room_id > rooms.room_id) FROM rooms WHERE rooms.room_id IS NOT NULL
+         )
+         SELECT m.room_id, m.id, m.message, m.sender_id FROM rooms r
+           CROSS JOIN LATERAL (SELECT room_id, id, message, sender_id FROM mam_muc_message
+                                WHERE room_id = r.room_id${scan ? '' : ' AND sender_id IS NULL'}${keyset}
+                                ORDER BY id LIMIT ${rows}) m
+          WHERE r.room_id IS NOT NULL AND r.room_id % ${count} = ${index}
+          LIMIT ${rows}`;
+  }
+  const maxBytes = param(limits.bytes);
+  // One pass: the window runs over the keyset's rows, and a TOASTed payload stays a pointer
+  // until it is output, so payloads past the byte bound are never fetched (no join back to the
+  // table, which costs a second index lookup per row).
+  // Every ORDER BY names its source's columns (`s.`, `k.`): an unqualified `id` in the outer
+  // ORDER BY is the output column `id::text`, which sorts "10000000" before "9999999"; the last
+  // row, the next cursor, then jumps back, and the batch's UPDATE range comes out wrong.
+  const columns = scan
+    ? `k.room_id, k.id::text AS id, k.message, k.candidates::int AS candidates, k.sender_id::text AS sender_id, u.server, u.user_name`
+    : `k.room_id, k.id::text AS id, k.message, k.candidates::int AS candidates`;
+  return statement(
+    `SELECT ${columns} FROM (
+       SELECT s.room_id, s.id, s.message, s.sender_id, octet_length(s.message) AS len,
+              SUM(octet_length(s.message)) OVER (ORDER BY s.room_id, s.id ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS running,
+              COUNT(*) OVER () AS candidates
+         FROM (${candidates}) s
+     ) k${scan ? ' LEFT JOIN mam_server_user u ON u.id = k.sender_id' : ''}
+      WHERE k.running <= ${maxBytes}::bigint OR k.running = k.len ORDER BY k.room_id, k.id`,
+    params,
+  );
 }
 
 export const POSTGRES_DIALECT: SqlDialect<unknown> = {
@@ -94,58 +152,18 @@ export const POSTGRES_DIALECT: SqlDialect<unknown> = {
     const sf = shardFilter(shard, 1);
     return statement(`SELECT count(*)::text AS n FROM mam_muc_message WHERE sender_id IS NULL${sf.sql}`, sf.params);
   },
-  page(after, limits, shard) {
-    const params: unknown[] = [];
-    const param = (value: unknown): string => {
-      params.push(value);
-      return `$${params.length}`;
-    };
-    let candidates: string;
-    if (shard.count === 1) {
-      let where = 'sender_id IS NULL';
-      if (after !== null) where += ` AND (room_id, id) > (${param(after.roomId)}::int, ${param(after.id)}::bigint)`;
-      candidates = `SELECT room_id, id, message FROM mam_muc_message WHERE ${where} ORDER BY room_id, id LIMIT ${param(limits.rows)}`;
-    } else {
-      // A shard is the rooms with room_id % N = K. Filtering one keyset walk by that expression
-      // makes every shard read the whole table, and PostgreSQL, estimating the filter at 0.5%,
-      // picks a sequential scan and a sort for every page (measured: 40 ms against 2 ms per page
-      // at 100,000 rows, growing with the table). So the page visits the shard's rooms instead:
-      // the table's distinct room_ids in order, one index probe each (a recursive CTE, evaluated
-      // only as far as the LIMIT pulls it), and for each room of the shard its rows in id order
-      // from the primary key. A LATERAL subquery runs as a nested loop over the rooms in the
-      // order they are found, so the first LIMIT rows are the keyset's next ones.
-      const fromRoom = after === null ? '' : ` WHERE room_id >= ${param(after.roomId)}::int`;
-      const keyset = after === null ? '' : ` AND (room_id, id) > (${param(after.roomId)}::int, ${param(after.id)}::bigint)`;
-      const count = param(shard.count);
-      const index = param(shard.index);
-      const rows = param(limits.rows);
-      candidates = `WITH RECURSIVE rooms(room_id) AS (
-             SELECT min(room_id) FROM mam_muc_message${fromRoom}
-             UNION ALL
-             SELECT (SELECT min(m.room_id) FROM mam_muc_message m WHERE m.room_id > rooms.room_id) FROM rooms WHERE rooms.room_id IS NOT NULL
-           )
-           SELECT m.room_id, m.id, m.message FROM rooms r
-             CROSS JOIN LATERAL (SELECT room_id, id, message FROM mam_muc_message
-                                  WHERE room_id = r.room_id AND sender_id IS NULL${keyset}
-                                  ORDER BY id LIMIT ${rows}) m
-            WHERE r.room_id IS NOT NULL AND r.room_id % ${count} = ${index}
-            LIMIT ${rows}`;
-    }
-    const maxBytes = param(limits.bytes);
-    // One pass: the window runs over the keyset's rows, and a TOASTed payload stays a pointer
-    // until it is output, so payloads past the byte bound are never fetched (no join back to the
-    // table, which costs a second index lookup per row).
-    // Every ORDER BY names its source's columns (`s.`, `k.`): an unqualified `id` in the outer
-    // ORDER BY is the output column `id::text`, which sorts "10000000" before "9999999"; the last
-    // row, the next cursor, then jumps back, and the batch's UPDATE range comes out wrong.
+  page: (after, limits, shard) => postgresPage(after, limits, shard, false),
+  scanPage: (after, limits, shard) => postgresPage(after, limits, shard, true),
+  // Right after a backfill the statistics may still count every row as NULL, which makes a
+  // sequential scan look cheaper than the index on sender_id: sequential scans are off for this
+  // one statement, and it is ordered by the index's own key so that the index scan streams and
+  // stops at the LIMIT (the base sorts the keys).
+  unwrittenKeysSettings: [statement('SET LOCAL enable_seqscan = off')],
+  unwrittenKeys(shard, limit) {
+    const sf = shardFilter(shard, 2);
     return statement(
-      `SELECT k.room_id, k.id::text AS id, k.message, k.candidates::int AS candidates FROM (
-         SELECT s.room_id, s.id, s.message, octet_length(s.message) AS len,
-                SUM(octet_length(s.message)) OVER (ORDER BY s.room_id, s.id ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS running,
-                COUNT(*) OVER () AS candidates
-           FROM (${candidates}) s
-       ) k WHERE k.running <= ${maxBytes}::bigint OR k.running = k.len ORDER BY k.room_id, k.id`,
-      params,
+      `SELECT room_id, id::text AS id FROM mam_muc_message WHERE sender_id IS NULL${sf.sql} ORDER BY sender_id LIMIT $1`,
+      [limit, ...sf.params],
     );
   },
   selectSenders: (pairs) => [

@@ -19,9 +19,12 @@ import {
   type PageLimits,
   type Partition,
   type PlannedWrite,
+  type ScannedRecord,
+  type ScanPage,
   type SchemaStatus,
   type ShardSpec,
   type SourceRecord,
+  type UnwrittenKeys,
   type VerifySample,
   type WriteOutcome,
 } from '../../pipeline/types.js';
@@ -29,7 +32,7 @@ import { UsageError, type BackendDefinition } from '../registry.js';
 import { senderIdsOf } from './sender-id-cache.js';
 import { SenderIdResolver } from './sender-id-resolver.js';
 import { CheckpointTableError, ShardBusyError } from './sql-errors.js';
-import { shardLockName, text, truthy, type RowKey, type SqlDialect, type SqlDriver, type SqlRow, type SqlSession, type SqlStatement } from './sql-dialect.js';
+import { compareRowKeys, shardLockName, text, truthy, type RowKey, type SqlDialect, type SqlDriver, type SqlRow, type SqlSession, type SqlStatement } from './sql-dialect.js';
 
 export type { RowKey } from './sql-dialect.js';
 
@@ -177,11 +180,53 @@ export class SqlBackend<P = unknown> implements Backend<RowKey, RowKey, Sender> 
   async readPage(partition: SqlPartition, after: RowKey | null, limits: PageLimits): Promise<Page<RowKey, RowKey>> {
     const statement = this.dialect.page(after, limits, partition.shard);
     const rows = this.driver.readPageRows === undefined ? await this.rows(statement) : await this.driver.readPageRows(statement);
-    const records: SourceRow[] = rows.map((r) => ({ key: { roomId: String(r.room_id), id: String(r.id) }, payload: r.message as Buffer }));
-    const candidates = rows.length === 0 ? 0 : Number(rows[0].candidates);
-    // The last page: the keyset found fewer rows than asked, and the byte bound cut none of them.
-    const end = candidates < limits.rows && records.length === candidates;
-    return { records, cursor: records.length > 0 ? records[records.length - 1].key : after, end };
+    const records: SourceRow[] = rows.map((r) => ({ key: rowKeyOf(r), payload: r.message as Buffer }));
+    return { records, ...pagePlace(rows, records, after, limits) };
+  }
+
+  /**
+   * `verify --complete`: the walk's pages over every row, written or not; a written row is its
+   * verify sample (what `sender_id` points at), as `sampleForVerify` makes it.
+   */
+  async scanPage(partition: SqlPartition, after: RowKey | null, limits: PageLimits): Promise<ScanPage<RowKey, RowKey>> {
+    const rows = await this.rows(this.dialect.scanPage(after, limits, partition.shard));
+    const records = rows.map((r): ScannedRecord<RowKey> => {
+      const key = rowKeyOf(r);
+      const payload = r.message as Buffer;
+      if (r.sender_id === null || r.sender_id === undefined) return { key, payload, stored: '', written: false };
+      const sample = sqlVerifySample(key, payload, String(r.sender_id), nullableText(r.user_name), nullableText(r.server));
+      return { ...sample, written: true };
+    });
+    return { records, ...pagePlace(rows, records, after, limits) };
+  }
+
+  /**
+   * The end-of-run accounting: rows of the shard still NULL, read through the index on
+   * `sender_id` (one more than `max` tells whether there are more), in key order.
+   */
+  async unwrittenKeys(shard: ShardSpec, max: number): Promise<UnwrittenKeys<RowKey>> {
+    const statement = this.dialect.unwrittenKeys(shard, Math.max(0, Math.floor(max)) + 1);
+    let rows: SqlRow[];
+    if (this.dialect.unwrittenKeysSettings.length === 0) rows = await this.rows(statement);
+    else {
+      const transaction = await this.driver.begin();
+      let broken = false;
+      try {
+        for (const setting of this.dialect.unwrittenKeysSettings) await transaction.query(setting);
+        rows = (await transaction.query(statement)).rows;
+        await transaction.commit();
+      } catch (error) {
+        await transaction.rollback().catch(() => {
+          broken = true;
+        });
+        if (this.driver.isTransient(error)) broken = true;
+        throw error;
+      } finally {
+        transaction.release(broken);
+      }
+    }
+    const keys = rows.map(rowKeyOf).sort(compareRowKeys);
+    return { keys: keys.slice(0, max), complete: keys.length <= max };
   }
 
   /** Null when `(user, server)` fits `mam_server_user`, else why not (checked before writing, so one bad JID cannot fail a batch forever). */
@@ -242,15 +287,7 @@ export class SqlBackend<P = unknown> implements Backend<RowKey, RowKey, Sender> 
   /** Up to `size` random rows that already have a sender, with what `sender_id` points at. */
   async sampleForVerify(size: number): Promise<SqlVerifySample[]> {
     const rows = await this.rows(this.dialect.verifySample(size));
-    return rows.map((r) =>
-      sqlVerifySample(
-        { roomId: String(r.room_id), id: String(r.id) },
-        r.message as Buffer,
-        String(r.sender_id),
-        r.user_name === null ? null : text(r.user_name),
-        r.server === null ? null : text(r.server),
-      ),
-    );
+    return rows.map((r) => sqlVerifySample(rowKeyOf(r), r.message as Buffer, String(r.sender_id), nullableText(r.user_name), nullableText(r.server)));
   }
 
   verifyAnswer(sample: SqlVerifySample, answer: ExtractResult): Mismatch | null {
@@ -283,6 +320,22 @@ export class SqlBackend<P = unknown> implements Backend<RowKey, RowKey, Sender> 
     }
     await this.driver.close();
   }
+}
+
+function rowKeyOf(row: SqlRow): RowKey {
+  return { roomId: String(row.room_id), id: String(row.id) };
+}
+
+function nullableText(value: unknown): string | null {
+  return value === null || value === undefined ? null : text(value);
+}
+
+/** Where a page leaves the walk: after its last row, and whether the partition ends there. */
+function pagePlace(rows: readonly SqlRow[], records: readonly { key: RowKey }[], after: RowKey | null, limits: PageLimits): { cursor: RowKey | null; end: boolean } {
+  const candidates = rows.length === 0 ? 0 : Number(rows[0].candidates);
+  // The last page: the keyset found fewer rows than asked, and the byte bound cut none of them.
+  const end = candidates < limits.rows && records.length === candidates;
+  return { cursor: records.length > 0 ? records[records.length - 1].key : after, end };
 }
 
 /** `stored` of a verify sample: what `sender_id` points at, in words. */

@@ -96,6 +96,20 @@ export interface SqlDialect<P> {
    * `room_id`, `id`, `message`, and `candidates`, how many rows the keyset found before the cut.
    */
   page(after: RowKey | null, limits: PageLimits, shard: ShardSpec): SqlStatement<P>;
+  /**
+   * `verify --complete`: the same walk as `page` over every row, written or not, each with
+   * `sender_id` and its `mam_server_user` row (`server`, `user_name`, null when absent or when
+   * `sender_id` is NULL): `room_id`, `id`, `message`, `candidates`, `sender_id`, `server`,
+   * `user_name`.
+   */
+  scanPage(after: RowKey | null, limits: PageLimits, shard: ShardSpec): SqlStatement<P>;
+  /**
+   * `room_id`, `id` of up to `limit` rows of the shard with `sender_id IS NULL`, in any order,
+   * read through the index on `sender_id` (the guide's `i_mam_muc_message_sender_id`).
+   */
+  unwrittenKeys(shard: ShardSpec, limit: number): SqlStatement<P>;
+  /** Run first, in the same transaction as `unwrittenKeys` (planner settings local to it). */
+  readonly unwrittenKeysSettings: readonly SqlStatement<P>[];
 
   /** Rows of `id` with either `pair` (the index in `pairs`) or `server` and `user_name`. */
   selectSenders(pairs: readonly SenderPair[]): SqlStatement<P>[];
@@ -130,16 +144,18 @@ export function text(value: unknown): string {
  * A page cut by payload bytes inside the database: `keyset` picks up to N keys with the length of
  * their payloads (`room_id`, `id`, `len`, in key order); a running sum over them keeps the rows
  * up to `bytes` (and always the first), and only those rows' payloads are read and sent.
+ * `join` adds a join to the page's rows `m` (the scan's `mam_server_user`).
  * Every ORDER BY is qualified with its source (`s.`, `m.`): `columns` may cast the keys to text
  * under their own names, and an unqualified name in an ORDER BY means the output column first
  * (T-SQL, MySQL and PostgreSQL alike), which would sort the page as text.
  */
-export function byteBoundedPageSql(options: { keyset: string; bytes: string; table: string; columns: string }): string {
+export function byteBoundedPageSql(options: { keyset: string; bytes: string; table: string; columns: string; join?: string }): string {
   return (
     `SELECT ${options.columns} FROM (` +
     `SELECT s.room_id, s.id, s.len, SUM(s.len) OVER (ORDER BY s.room_id, s.id ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS running, ` +
     `COUNT(*) OVER () AS candidates FROM (${options.keyset}) s) k ` +
     `JOIN ${options.table} m ON m.room_id = k.room_id AND m.id = k.id ` +
+    (options.join === undefined ? '' : `${options.join} `) +
     `WHERE k.running <= ${options.bytes} OR k.running = k.len ORDER BY m.room_id, m.id`
   );
 }
@@ -147,4 +163,10 @@ export function byteBoundedPageSql(options: { keyset: string; bytes: string; tab
 /** Name of the shard's lock, the same in every process and version. */
 export function shardLockName(shard: ShardSpec): string {
   return `mim_sender_jid shard ${shard.index}/${shard.count}`;
+}
+
+/** `(room_id, id)` order, as integers. */
+export function compareRowKeys(a: RowKey, b: RowKey): number {
+  const d = BigInt(a.roomId) - BigInt(b.roomId) || BigInt(a.id) - BigInt(b.id);
+  return d < 0n ? -1 : d > 0n ? 1 : 0;
 }
