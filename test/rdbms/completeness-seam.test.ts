@@ -112,8 +112,8 @@ for (const [name, start] of [
           const [partition] = await backend.partitions(shard);
           const seen: ScannedRecord<RowKey>[] = [];
           let cursor: RowKey | null = null;
-          // Small pages, and a byte bound that cuts pages of two payloads.
-          const bytes = Math.floor(generatedPayload(rows[0]).length * 1.5);
+          // Pages of 3 rows, cut to 2 by the byte bound.
+          const bytes = Math.floor(generatedPayload(rows[0]).length * 2.5);
           for (let pages = 0; ; pages++) {
             assert.ok(pages < 200, 'the scan ends');
             const page = await backend.scanPage(partition, cursor, { rows: 3, bytes });
