@@ -10,7 +10,7 @@ export function serverCredentials(config: SidecarConfig): grpc.ServerCredentials
     try {
       return readFileSync(file);
     } catch (error) {
-      throw new Error(`cannot read ${flag} ${file}: ${(error as Error).message}`);
+      throw new Error(`cannot read ${flag} ${file}: ${(error as Error).message}`, { cause: error });
     }
   };
   const pair = { cert_chain: read(config.tlsCert, '--tls-cert'), private_key: read(config.tlsKey, '--tls-key') };

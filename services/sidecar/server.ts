@@ -147,7 +147,7 @@ export async function startSidecar(options: StartOptions = {}): Promise<RunningS
     );
   } catch (error) {
     await pool.destroy();
-    throw new Error(`cannot listen on ${config.listen} (--listen): ${(error as Error).message}`);
+    throw new Error(`cannot listen on ${config.listen} (--listen): ${(error as Error).message}`, { cause: error });
   }
   const address = `${host.includes(':') ? `[${host}]` : host}:${port}`;
 
@@ -158,7 +158,7 @@ export async function startSidecar(options: StartOptions = {}): Promise<RunningS
     } catch (error) {
       server.forceShutdown();
       await pool.destroy();
-      throw new Error(`cannot serve metrics on ${config.metricsListen} (--metrics-listen): ${(error as Error).message}`);
+      throw new Error(`cannot serve metrics on ${config.metricsListen} (--metrics-listen): ${(error as Error).message}`, { cause: error });
     }
   }
   if (config.tlsCert === null && !isLoopbackHost(host)) {
