@@ -13,6 +13,7 @@ import {
   DEFAULT_MAX_BATCH_BYTES,
   DEFAULT_MAX_RETRIES,
   formatSummary,
+  migrationExitStatus,
   runMigration,
   SchemaNotReadyError,
 } from '../clients/pipeline/run-migration.js';
@@ -66,7 +67,8 @@ ${DECODER_USAGE}
 walk:
 ${MIGRATE_USAGE}
 
-exit status: 0 done (or --limit reached), 130 interrupted, 1 failed, 2 bad usage, 4 schema step not done`;
+exit status: 0 done (or --limit reached), 130 interrupted, 1 failed, 2 bad usage, 4 schema step not done,
+5 the walk ended with records neither written nor reported (the next run walks the shard again)`;
 }
 
 interface MigrateArgs {
@@ -152,13 +154,14 @@ async function run(argv: string[]): Promise<number> {
       applySchema: values['apply-schema'] !== undefined && values['apply-schema'] !== false,
       reset: values.reset === true,
       report,
+      reportPath,
       progress: new StreamProgress(process.stderr, args.progressInterval * 1000),
       signal: stop.signal,
       maxRetries: args.maxRetries,
       log,
     });
     process.stdout.write(formatSummary(summary, reportPath, report.linesBefore) + '\n');
-    return summary.interrupted ? 130 : 0;
+    return migrationExitStatus(summary);
   } catch (error) {
     if (error instanceof UsageError) {
       process.stderr.write(`mim-sender-jid migrate: ${error.message}\n`);

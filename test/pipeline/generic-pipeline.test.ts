@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { MemoryReport } from '../../clients/pipeline/report.js';
-import { runMigration, type MigrationOptions } from '../../clients/pipeline/run-migration.js';
+import { JsonlReport, MemoryReport, type ReportSink } from '../../clients/pipeline/report.js';
+import { formatSummary, migrationExitStatus, runMigration, type MigrationOptions } from '../../clients/pipeline/run-migration.js';
 import { runVerify } from '../../clients/pipeline/run-verify.js';
 import type { CheckpointMode } from '../../clients/pipeline/types.js';
 import { erlangCases, erlangRandomMessages, type PayloadRecord } from '../support/erlang-payloads.js';
@@ -65,12 +65,26 @@ function assertEndState(f: Fixture, actual = readWrites(f.dir)): void {
   assert.equal(actual.size, [...f.expected.values()].filter((v) => v !== null).length, 'nothing else written');
 }
 
+/** This run's lines in memory, and every run's in the fixture's report file (as `migrate` keeps it). */
 async function migrate(f: Fixture, mode: CheckpointMode, extra: Partial<MigrationOptions> = {}, setup?: (b: MemoryBackend) => void) {
   const backend = new MemoryBackend(f.dir, mode);
   setup?.(backend);
   const report = new MemoryReport();
-  const summary = await runMigration({ backend, openStream: openInProcessStream, report, batchSize: 25, concurrency: 4, backoff: FAST_BACKOFF, ...extra });
-  return { summary, report, backend };
+  const reportPath = join(f.dir, 'report.jsonl');
+  const file = new JsonlReport(reportPath, false);
+  const both: ReportSink = {
+    append(rows) {
+      report.append(rows);
+      file.append(rows);
+    },
+    close() {},
+  };
+  try {
+    const summary = await runMigration({ backend, openStream: openInProcessStream, report: both, reportPath, batchSize: 25, concurrency: 4, backoff: FAST_BACKOFF, ...extra });
+    return { summary, report, backend };
+  } finally {
+    file.close();
+  }
 }
 
 before(() => {
@@ -183,9 +197,97 @@ describe('kill -9', () => {
       assert.equal(kills, 5, 'five kills landed mid-run');
       const last = await run(f.dir, mode).done;
       assert.equal(last.code, 0);
-      assert.equal((JSON.parse(last.out) as { reachedEnd: boolean }).reachedEnd, true);
+      const summary = JSON.parse(last.out) as { reachedEnd: boolean; accounting: unknown };
+      assert.equal(summary.reachedEnd, true);
+      // Records reported by the killed runs are in the report file, read back at the end.
+      assert.deepEqual(summary.accounting, { kind: 'complete', rewalked: 0 });
       assert.deepEqual(readWrites(f.dir), readWrites(reference.dir));
       assertEndState(f);
     });
   }
+});
+
+describe('end-of-run accounting', () => {
+  const key = (fields: Record<string, string>): string => `${fields.partition}:${fields.index}`;
+
+  for (const mode of ['in-write', 'after-write', 'none'] as const) {
+    test(`${mode}: a clean walk says every record written or reported`, async () => {
+      const f = fixture(30);
+      const { summary } = await migrate(f, mode);
+      assert.deepEqual(summary.accounting, { kind: 'complete', rewalked: 0 });
+      assert.equal(migrationExitStatus(summary), 0);
+      assert.match(formatSummary(summary), /^ {2}accounted for: every record written or reported$/m);
+    });
+
+    test(`${mode}: a walk that passes over a record ends NOT done, exit 5, the key named; the next run walks again`, async () => {
+      const f = fixture(30);
+      const dropped = 'p3:17';
+      const { summary, backend } = await migrate(f, mode, {}, (b) => (b.dropFromWalk = dropped));
+      assert.equal(summary.reachedEnd, true);
+      assert.deepEqual(summary.accounting, { kind: 'unaccounted', rechecked: true, count: 1, more: false, examples: [{ partition: 'p3', index: '17' }] });
+      assert.equal(migrationExitStatus(summary), 5);
+      const text = formatSummary(summary);
+      assert.match(text, /NOT done/);
+      assert.match(text, /accounted for: NO: 1 record neither written nor reported after walking the shard twice/);
+      assert.ok(text.includes('{"partition":"p3","index":"17"}'), text);
+      for (const p of await backend.partitions({ index: 0, count: 1 })) assert.equal(await backend.readCheckpoint(p), null, `checkpoint of ${p.name} deleted`);
+      // The walk mended: the next run walks every partition again and accounts for everything.
+      const next = await migrate(f, mode);
+      assert.equal(next.summary.resumedPartitions, 0);
+      assert.equal(next.summary.accounting?.kind, 'complete');
+      assertEndState(f);
+    });
+
+    test(`${mode}: records archived behind the walk are caught by a second walk in the same run`, async () => {
+      const f = fixture(30);
+      const extra = records.slice(0, 5);
+      let added = false;
+      const { summary, report } = await migrate(f, mode, {}, (b) => {
+        b.afterReadPage = (partition, page) => {
+          if (added || partition.name !== 'p2' || !page.end) return;
+          added = true;
+          b.addRecords('p2', extra.map((r) => r.payload));
+        };
+      });
+      assert.ok(added);
+      extra.forEach((r, n) => f.expected.set(`p2:${30 + n}`, expectedValue(r, 'p2')));
+      assert.deepEqual(summary.accounting, { kind: 'complete', rewalked: extra.length });
+      assert.equal(migrationExitStatus(summary), 0);
+      assertEndState(f);
+      const failed = [...f.expected].filter(([, v]) => v === null).map(([k]) => k).sort();
+      assert.deepEqual(report.rows.map((r) => key(r.fields)).sort(), failed, 'each failure reported once');
+      assert.equal(summary.failed, failed.length);
+    });
+  }
+
+  test('records reported by earlier runs count as reported: the report file is read back', async () => {
+    for (const withFile of [true, false]) {
+      const f = fixture(40);
+      const first = (await migrate(f, 'after-write', { limit: 150 })).summary;
+      assert.ok(first.failed > 0, 'the first run reported records');
+      assert.equal(first.accounting, undefined, 'no accounting before the end');
+      const second = (await migrate(f, 'after-write', withFile ? {} : { reportPath: undefined })).summary;
+      if (withFile) {
+        assert.deepEqual(second.accounting, { kind: 'complete', rewalked: 0 });
+      } else {
+        // Without the file the first run's failures look unaccounted: the shard is walked again.
+        assert.deepEqual(second.accounting, { kind: 'complete', rewalked: first.failed });
+      }
+      assertEndState(f);
+    }
+  });
+
+  test('a store that cannot count says so and points at verify --complete', async () => {
+    const f = fixture(10);
+    const { summary } = await migrate(f, 'after-write', {}, (b) => Object.assign(b, { unwrittenKeys: undefined }));
+    assert.deepEqual(summary.accounting, { kind: 'not-counted', reason: 'the memory backend was told not to count' });
+    assert.equal(migrationExitStatus(summary), 0);
+    assert.match(formatSummary(summary), /accounted for: not counted \(the memory backend was told not to count\); run verify --complete/);
+  });
+
+  test('a dry run and a run stopped at --limit do not account', async () => {
+    const f = fixture(10);
+    assert.equal((await migrate(f, 'after-write', { dryRun: true })).summary.accounting, undefined);
+    assert.equal((await migrate(f, 'after-write', { limit: 5 })).summary.accounting, undefined);
+  });
 });
