@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { JsonlReport, MemoryReport, type ReportSink } from '../../clients/pipeline/report.js';
 import { formatSummary, migrationExitStatus, runMigration, type MigrationOptions } from '../../clients/pipeline/run-migration.js';
-import { runVerify } from '../../clients/pipeline/run-verify.js';
+import { completeExitStatus, formatCompleteSummary, runVerify, runVerifyComplete, sampleOutcome, type CompleteFinding, type CompleteVerifyOptions } from '../../clients/pipeline/run-verify.js';
 import type { CheckpointMode } from '../../clients/pipeline/types.js';
 import { erlangCases, erlangRandomMessages, type PayloadRecord } from '../support/erlang-payloads.js';
 import { openInProcessStream } from '../support/in-process-stream.js';
@@ -289,5 +289,102 @@ describe('end-of-run accounting', () => {
     const f = fixture(10);
     assert.equal((await migrate(f, 'after-write', { dryRun: true })).summary.accounting, undefined);
     assert.equal((await migrate(f, 'after-write', { limit: 5 })).summary.accounting, undefined);
+  });
+});
+
+describe('verify --complete', () => {
+  const complete = async (f: Fixture, extra: Partial<CompleteVerifyOptions> = {}, setup?: (b: MemoryBackend) => void) => {
+    const backend = new MemoryBackend(f.dir, 'after-write');
+    setup?.(backend);
+    const findings: CompleteFinding[] = [];
+    const summary = await runVerifyComplete({
+      backend,
+      openStream: openInProcessStream,
+      reportPaths: [join(f.dir, 'report.jsonl')],
+      onFinding: (x) => findings.push(x),
+      batchSize: 7,
+      ...extra,
+    });
+    return { summary, findings };
+  };
+  const counts = (f: Fixture) => {
+    const failed = [...f.expected.values()].filter((v) => v === null).length;
+    return { written_right: f.expected.size - failed, written_wrong: 0, not_written_reported: failed, not_written_unreported: 0 };
+  };
+
+  test('after a clean run: every record written right or reported, exit 0; the same with a tiny pending set', async () => {
+    const f = fixture(30);
+    await migrate(f, 'after-write');
+    for (const pendingMax of [undefined, 2]) {
+      const { summary, findings } = await complete(f, { pendingMax });
+      assert.deepEqual(summary.counts, counts(f));
+      assert.equal(summary.scanned, f.expected.size);
+      assert.deepEqual(findings, []);
+      assert.equal(completeExitStatus(summary), 0);
+    }
+  });
+
+  test('before any run: every record not written and not reported, each listed, exit 3', async () => {
+    const f = fixture(5);
+    const { summary, findings } = await complete(f, { pendingMax: 4 });
+    assert.equal(summary.counts.not_written_unreported, f.expected.size);
+    assert.deepEqual(findings.map((x) => `${x.fields.partition}:${x.fields.index}`).sort(), [...f.expected.keys()].sort());
+    assert.ok(findings.every((x) => x.class === 'not_written_unreported' && x.stored === ''));
+    assert.equal(completeExitStatus(summary), 3);
+  });
+
+  test('finds a record the walk passed over, and a record written wrong', async () => {
+    const f = fixture(30);
+    await migrate(f, 'after-write', {}, (b) => (b.dropFromWalk = 'p5:3'));
+    const wrong = [...f.expected].find(([k, v]) => v !== null && k !== 'p5:3')![0];
+    const { summary, findings } = await complete(f, {}, (b) => b.storedOverride.set(wrong, 'muc:someone@else.example'));
+    const expectedCounts = counts(f);
+    const droppedWouldWrite = f.expected.get('p5:3') !== null;
+    assert.deepEqual(summary.counts, {
+      written_right: expectedCounts.written_right - 1 - (droppedWouldWrite ? 1 : 0),
+      written_wrong: 1,
+      not_written_reported: expectedCounts.not_written_reported - (droppedWouldWrite ? 0 : 1),
+      not_written_unreported: 1,
+    });
+    const byClass = Object.fromEntries(findings.map((x) => [x.class, x]));
+    assert.deepEqual(byClass.not_written_unreported.fields, { partition: 'p5', index: '3' });
+    assert.equal(`${byClass.written_wrong.fields.partition}:${byClass.written_wrong.fields.index}`, wrong);
+    assert.equal(byClass.written_wrong.stored, 'muc:someone@else.example');
+    assert.equal(completeExitStatus(summary), 3);
+    assert.match(formatCompleteSummary(summary), /1 written wrong, .* 1 not written and not reported$/);
+  });
+
+  test('--shard K/N walks only that shard; without the report every failure is unreported', async () => {
+    const f = fixture(12);
+    await migrate(f, 'after-write');
+    const shard = { index: 1, count: 3 };
+    const backend = new MemoryBackend(f.dir, 'after-write');
+    const names = new Set((await backend.partitions(shard)).map((p) => p.name));
+    const mine = [...f.expected].filter(([k]) => names.has(k.slice(0, k.indexOf(':'))));
+    const failed = mine.filter(([, v]) => v === null).length;
+    const { summary } = await complete(f, { shard, reportPaths: [] });
+    assert.equal(summary.scanned, mine.length);
+    assert.deepEqual(summary.counts, { written_right: mine.length - failed, written_wrong: 0, not_written_reported: 0, not_written_unreported: failed });
+  });
+
+  test('a backend without scanPage: a clear error', async () => {
+    const f = fixture(2);
+    await assert.rejects(complete(f, {}, (b) => Object.assign(b, { scanPage: undefined })), /verify --complete is not available for memory/);
+  });
+});
+
+describe('verify --sample', () => {
+  test('nothing to check is no pass: exit 3 with what to do', async () => {
+    const f = fixture(5);
+    const backend = new MemoryBackend(f.dir, 'after-write');
+    const summary = await runVerify({ backend, openStream: openInProcessStream, sample: 10 });
+    assert.equal(summary.checked, 0);
+    assert.deepEqual(sampleOutcome('memory', summary), {
+      status: 3,
+      message: 'verify memory: nothing to check: no record has its write yet; run migrate first or use --complete',
+    });
+    await migrate(f, 'after-write');
+    const after = await runVerify({ backend: new MemoryBackend(f.dir, 'after-write'), openStream: openInProcessStream, sample: 10 });
+    assert.equal(sampleOutcome('memory', after).status, 0);
   });
 });
