@@ -184,6 +184,52 @@ class Slots {
   }
 }
 
+/**
+ * `--limit`: records handed out to reads, across partitions read at the same time. A read holds
+ * its rows until its page comes back and gives back what the page did not fill (a partition's
+ * end, a page full of bytes). A walker finding nothing left waits while reads in flight may still
+ * give some back: `--limit N` walks N records whatever the partitions, never fewer because other
+ * reads held the rest for a moment.
+ */
+class LimitBudget {
+  private used = 0;
+  private held = 0;
+  private waiting: (() => void)[] = [];
+
+  constructor(private readonly limit: number | undefined) {}
+
+  /** Rows the next read may ask for (at most `want`); 0 once the limit is walked or `stopped()`. */
+  async reserve(want: number, stopped: () => boolean): Promise<number> {
+    if (this.limit === undefined) return stopped() ? 0 : want;
+    for (;;) {
+      if (stopped()) return 0;
+      const free = this.limit - this.used - this.held;
+      if (free > 0) {
+        const rows = Math.min(want, free);
+        this.held += rows;
+        return rows;
+      }
+      if (this.held === 0) return 0;
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
+    }
+  }
+
+  /** A read that held `rows` came back with `got` records (0 when it failed). */
+  settle(rows: number, got: number): void {
+    if (this.limit === undefined) return;
+    this.held -= rows;
+    this.used += got;
+    const waiting = this.waiting;
+    this.waiting = [];
+    for (const wake of waiting) wake();
+  }
+
+  /** True once the run walked its limit: no partition is worth starting. */
+  get exhausted(): boolean {
+    return this.limit !== undefined && this.used >= this.limit;
+  }
+}
+
 interface PartitionState {
   readonly partition: Partition;
   /** The cursor after the last batch committed (or accounted, in a dry run). */
@@ -264,9 +310,7 @@ export async function runMigration(options: MigrationOptions): Promise<Migration
     estimate,
     elapsedMs: performance.now() - started,
   });
-  // Records handed out to batches in this run, reserved before each read so that --limit holds
-  // across partitions read at the same time.
-  let reserved = 0;
+  const budget = new LimitBudget(options.limit);
   let retries = 0;
 
   const reportedInThisRun = new ReportedInThisRun();
@@ -311,26 +355,26 @@ export async function runMigration(options: MigrationOptions): Promise<Migration
     const walk = async (state: PartitionState): Promise<void> => {
       let after = state.committed;
       let previous: Promise<void> = Promise.resolve();
-      const read = (): Promise<Page<unknown, unknown>> | null => {
-        const rows = options.limit === undefined ? batchSize : Math.min(batchSize, options.limit - reserved);
-        if (rows <= 0 || stopped()) return null;
-        reserved += rows;
-        const pending = backend.readPage(state.partition, after, { rows, bytes: maxBatchBytes }).then(
-          (page) => {
-            reserved -= rows - page.records.length;
+      // Null when this run reads no more of the partition (--limit walked, or the run stops).
+      const read = (): Promise<Page<unknown, unknown> | null> => {
+        const pending = budget.reserve(batchSize, stopped).then(async (rows) => {
+          if (rows <= 0) return null;
+          try {
+            const page = await backend.readPage(state.partition, after, { rows, bytes: maxBatchBytes });
+            budget.settle(rows, page.records.length);
             return page;
-          },
-          (error: unknown) => {
-            reserved -= rows;
+          } catch (error) {
+            budget.settle(rows, 0);
             throw error;
-          },
-        );
+          }
+        });
         pending.catch(() => {}); // awaited below, or abandoned after a failure elsewhere
         return pending;
       };
       let next = read();
-      while (next !== null) {
+      for (;;) {
         const page = await next;
+        if (page === null) break;
         if (page.records.length === 0 && page.end) {
           await previous;
           state.done = true;
@@ -356,8 +400,9 @@ export async function runMigration(options: MigrationOptions): Promise<Migration
     };
 
     const walkers: Promise<void>[] = [];
+    // A partition is taken only while records are left to walk: the ones not taken stay not done.
     const takeNext = async (): Promise<void> => {
-      for (let state = queue.shift(); state !== undefined && !stopped(); state = queue.shift()) {
+      for (let state = budget.exhausted ? undefined : queue.shift(); state !== undefined && !stopped(); state = budget.exhausted ? undefined : queue.shift()) {
         try {
           await walk(state);
         } catch (error) {

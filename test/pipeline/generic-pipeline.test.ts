@@ -18,6 +18,8 @@ import { erlangCases, erlangRandomMessages, type PayloadRecord } from '../suppor
 import { openInProcessStream } from '../support/in-process-stream.js';
 import { seededRandom } from '../../cli/demo/seeded-random.js';
 import { stopAtExit } from '../support/stop-at-exit.js';
+import { fuzzSeed } from '../support/fuzz-seed.js';
+import fc from 'fast-check';
 import { MemoryBackend, readWrites, writeArchive } from './memory-backend.js';
 
 const SEED = Number(process.env.TEST_SEED ?? Date.now() % 1_000_000);
@@ -386,5 +388,64 @@ describe('verify --sample', () => {
     await migrate(f, 'after-write');
     const after = await runVerify({ backend: new MemoryBackend(f.dir, 'after-write'), openStream: openInProcessStream, sample: 10 });
     assert.equal(sampleOutcome('memory', after).status, 0);
+  });
+});
+
+describe('--limit N, run again and again', () => {
+  const LIMIT_SEED = fuzzSeed('PIPELINE_LIMIT_SEED', 'pipeline --limit property');
+
+  /** Runs with `limit` until the end: each run walks exactly min(limit, what is left), and the runs end. */
+  async function untilTheEnd(f: Fixture, mode: CheckpointMode, limit: number, batchSize: number, concurrency: number): Promise<number> {
+    const total = f.expected.size;
+    let walked = 0;
+    for (let run = 1; run <= Math.ceil(total / limit) + 1; run++) {
+      const { summary } = await migrate(f, mode, { limit, batchSize, concurrency });
+      assert.equal(summary.processed, Math.min(limit, total - walked), `run ${run} walks min(limit, what is left)`);
+      walked += summary.processed;
+      if (summary.reachedEnd) return run;
+    }
+    assert.fail(`not at the end after ${Math.ceil(total / limit) + 1} runs of --limit ${limit}`);
+  }
+
+  test('many partitions, a limit below a batch: every run progresses, the runs reach the end', async () => {
+    const f = fixture(20);
+    await untilTheEnd(f, 'after-write', 20, 25, 4);
+    assertEndState(f);
+  });
+
+  test('property: any partitions, limit, batch size and concurrency', async () => {
+    // Every record written (none reported): without checkpoints a reported record is read again
+    // by each run, so only written records make the count of the next run exact.
+    const good = records.filter((r) => !('code' in r.expected) && expectedValue(r, 'p') !== null);
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 12 }),
+        fc.array(fc.integer({ min: 0, max: 15 }), { minLength: 12, maxLength: 12 }),
+        fc.integer({ min: 1, max: 30 }),
+        fc.integer({ min: 1, max: 10 }),
+        fc.integer({ min: 1, max: 6 }),
+        fc.constantFrom('in-write' as const, 'after-write' as const, 'none' as const),
+        async (partitionCount, sizes, limit, batchSize, concurrency, mode) => {
+          const dir = mkdtempSync(join(tmpdir(), 'memory-limit-'));
+          dirs.push(dir);
+          const expected = new Map<string, string | null>();
+          const partitions = Array.from({ length: partitionCount }, (_, n) => {
+            const name = `p${n}`;
+            const payloads = Array.from({ length: sizes[n] }, (_, i) => {
+              const record = good[(n * 31 + i) % good.length];
+              expected.set(`${name}:${i}`, expectedValue(record, name));
+              return record.payload;
+            });
+            return { name, payloads };
+          });
+          writeArchive(dir, partitions);
+          const f = { dir, expected };
+          if (expected.size === 0) return;
+          await untilTheEnd(f, mode, limit, batchSize, concurrency);
+          assertEndState(f);
+        },
+      ),
+      { seed: LIMIT_SEED, numRuns: 40 },
+    );
   });
 });
