@@ -449,3 +449,17 @@ describe('--limit N, run again and again', () => {
     );
   });
 });
+
+test('a dry run with --reset walks from the start and leaves the checkpoints and the store as they were', async () => {
+  const f = fixture(20);
+  await migrate(f, 'after-write', { limit: 50 });
+  const backend = new MemoryBackend(f.dir, 'after-write');
+  const partitions = await backend.partitions({ index: 0, count: 1 });
+  const saved = await Promise.all(partitions.map((p) => backend.readCheckpoint(p)));
+  assert.ok(saved.some((c) => c !== null));
+  const writes = readWrites(f.dir);
+  const dry = await migrate(f, 'after-write', { dryRun: true, reset: true });
+  assert.equal(dry.summary.processed, f.expected.size, 'walked from the start');
+  assert.deepEqual(await Promise.all(partitions.map((p) => backend.readCheckpoint(p))), saved);
+  assert.deepEqual(readWrites(f.dir), writes);
+});
