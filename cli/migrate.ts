@@ -164,7 +164,7 @@ async function run(argv: string[]): Promise<number> {
       maxRetries: args.maxRetries,
       log,
     });
-    process.stdout.write(formatSummary(summary, reportPath, report.linesBefore) + '\n');
+    process.stdout.write(formatSummary(summary, reportPath) + '\n');
     return migrationExitStatus(summary);
   } catch (error) {
     if (error instanceof UsageError) {

@@ -561,7 +561,12 @@ function validate(batchSize: number, maxBatchBytes: number, concurrency: number,
   }
 }
 
-export function formatSummary(summary: MigrationSummary, reportPath?: string, reportLinesBefore?: number): string {
+/**
+ * The summary on stdout. Of the report it says only what this run appended: the file may hold
+ * lines of earlier runs (records written since), or of another process given the same path, so
+ * a count of the file's lines would say nothing true about what is left (`verify --complete` does).
+ */
+export function formatSummary(summary: MigrationSummary, reportPath?: string): string {
   const n = (x: number): string => x.toLocaleString('en-US');
   const reasons = Object.entries(summary.failedByReason)
     .sort(([a], [b]) => a.localeCompare(b))
@@ -585,8 +590,7 @@ export function formatSummary(summary: MigrationSummary, reportPath?: string, re
   ];
   if (summary.accounting !== undefined) lines.push(...formatAccounting(summary.accounting));
   if (reportPath !== undefined) {
-    const before = reportLinesBefore ?? 0;
-    lines.push(`  report          ${reportPath}: ${n(summary.failed)} line${summary.failed === 1 ? '' : 's'} added by this run, ${n(before + summary.failed)} in the file`);
+    lines.push(`  report          ${reportPath}: ${n(summary.failed)} line${summary.failed === 1 ? '' : 's'} appended by this run (lines of earlier runs stay; verify --complete tells what is left)`);
   }
   return lines.join('\n');
 }

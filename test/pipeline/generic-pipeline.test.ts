@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -462,4 +462,22 @@ test('a dry run with --reset walks from the start and leaves the checkpoints and
   assert.equal(dry.summary.processed, f.expected.size, 'walked from the start');
   assert.deepEqual(await Promise.all(partitions.map((p) => backend.readCheckpoint(p))), saved);
   assert.deepEqual(readWrites(f.dir), writes);
+});
+
+test("the summary's report line is true: two shards appending to one report each name what they appended", async () => {
+  const f = fixture(30);
+  const reportPath = join(f.dir, 'report.jsonl');
+  const lines = (): number => (existsSync(reportPath) ? readFileSync(reportPath, 'utf8').split('\n').length - 1 : 0);
+  await migrate(f, 'after-write', { limit: 60 });
+  const before = lines();
+  assert.ok(before > 0);
+  const runs = await Promise.all([0, 1].map((index) => migrate(f, 'after-write', { shard: { index, count: 2 } })));
+  const appended = runs.map(({ summary }) => {
+    const text = formatSummary(summary, reportPath);
+    assert.doesNotMatch(text, /in the file/);
+    const m = /: ([\d,]+) lines? appended by this run/.exec(text);
+    assert.ok(m, text);
+    return Number(m[1].replace(/,/g, ''));
+  });
+  assert.equal(before + appended[0] + appended[1], lines());
 });
