@@ -443,7 +443,19 @@ export async function runMigration(options: MigrationOptions): Promise<Migration
    * earlier one (the report file) reported: by key, in the store's order.
    */
   const unaccountedRecords = async (): Promise<{ unaccounted: Map<string, Record<string, string>>; listed: number; complete: boolean }> => {
-    const unwritten = await backend.unwrittenKeys!(shard, ACCOUNTING_MAX_KEYS);
+    let unwritten;
+    for (;;) {
+      try {
+        unwritten = await backend.unwrittenKeys!(shard, ACCOUNTING_MAX_KEYS);
+        break;
+      } catch (error) {
+        if (!backend.isTransient(error) || retries >= maxRetries) throw error;
+        retries++;
+        const delay = backoffDelay(retries, backoff);
+        log(`retry ${retries}/${maxRetries} in ${delay} ms after: ${error instanceof Error ? error.message : String(error)}`);
+        await sleep(delay, signal);
+      }
+    }
     const unaccounted = new Map<string, Record<string, string>>();
     for (const key of unwritten.keys) {
       const fields = backend.describeKey(key);

@@ -287,6 +287,13 @@ describe('end-of-run accounting', () => {
     assert.match(formatSummary(summary), /accounted for: not counted \(the memory backend was told not to count\); run verify --complete/);
   });
 
+  test('a transient failure of the count is retried', async () => {
+    const f = fixture(10);
+    const { summary } = await migrate(f, 'after-write', {}, (b) => (b.failUnwrittenKeysOnce = true));
+    assert.equal(summary.retries, 1);
+    assert.deepEqual(summary.accounting, { kind: 'complete', rewalked: 0 });
+  });
+
   test('a dry run and a run stopped at --limit do not account', async () => {
     const f = fixture(10);
     assert.equal((await migrate(f, 'after-write', { dryRun: true })).summary.accounting, undefined);

@@ -69,6 +69,8 @@ export class MemoryBackend implements Backend<MemoryKey, number, string> {
   writeBatches = 0;
   /** Test knob: the write of this batch number (1-based) fails once with a transient error. */
   failWriteBatch: number | null = null;
+  /** Test knob: the next `unwrittenKeys` fails with a transient error. */
+  failUnwrittenKeysOnce = false;
   /** Test knob: `readPage` passes over this record (`p:i`), as a faulty page query would. */
   dropFromWalk: string | null = null;
   /** Test knob: called with every page `readPage` returns (e.g. to archive records behind the walk). */
@@ -171,6 +173,10 @@ export class MemoryBackend implements Backend<MemoryKey, number, string> {
   }
 
   async unwrittenKeys(shard: ShardSpec, max: number): Promise<UnwrittenKeys<MemoryKey>> {
+    if (this.failUnwrittenKeysOnce) {
+      this.failUnwrittenKeysOnce = false;
+      throw Object.assign(new Error('injected: node unavailable'), { transient: true });
+    }
     const keys: MemoryKey[] = [];
     for (const { name } of await this.partitions(shard)) {
       const all = this.payloads.get(name)!;
