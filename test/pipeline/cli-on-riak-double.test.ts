@@ -1,9 +1,11 @@
 /**
- * migrate and verify through the real CLI. A dry run touches nothing of the real run: through the real CLI, on the Riak double (the fault
- * was in the shared pipeline's CLI, not in a store), with the default report paths in a directory
- * of the test's own. The real report keeps its bytes through `--dry-run --reset` and `--dry-run`;
- * a dry run's report is a file of its own. Checkpoints: the memory backend's test of the pipeline.
- * And `verify` with nothing to check does not pass.
+ * `migrate` and `verify` through the real CLI, on the Riak double (the faults tested here are in
+ * the shared pipeline and CLI, not in a store), with the default report paths in a directory of
+ * the test's own:
+ * - a dry run touches nothing of the real run: the real report keeps its bytes through
+ *   `--dry-run --reset` and `--dry-run`, and a dry run's report is a file of its own (checkpoints:
+ *   the memory backend's test of the pipeline);
+ * - `verify` with nothing to check does not pass.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
