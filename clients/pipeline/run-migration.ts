@@ -357,10 +357,11 @@ export async function runMigration(options: MigrationOptions): Promise<Migration
       let previous: Promise<void> = Promise.resolve();
       // Null when this run reads no more of the partition (--limit walked, or the run stops).
       const read = (): Promise<Page<unknown, unknown> | null> => {
+        const from = after;
         const pending = budget.reserve(batchSize, stopped).then(async (rows) => {
           if (rows <= 0) return null;
           try {
-            const page = await backend.readPage(state.partition, after, { rows, bytes: maxBatchBytes });
+            const page = await backend.readPage(state.partition, from, { rows, bytes: maxBatchBytes });
             budget.settle(rows, page.records.length);
             return page;
           } catch (error) {
