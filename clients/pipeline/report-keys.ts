@@ -84,6 +84,20 @@ export async function removeReportedKeys(path: string, pending: { delete(key: st
 }
 
 /**
+ * The keys of a report file, at most `max` of them (the first ones; a missing file holds none),
+ * streamed in.
+ */
+export async function readReportedKeySet(path: string, max: number): Promise<Set<string>> {
+  const keys = new Set<string>();
+  if (!existsSync(path)) return keys;
+  for await (const key of reportedKeys(path)) {
+    if (keys.size >= max) break;
+    keys.add(key);
+  }
+  return keys;
+}
+
+/**
  * Where `migrate` keeps the report by default: one file per backend and shard, and a file of its
  * own for a dry run (which never touches what the real run reported).
  */
