@@ -512,3 +512,16 @@ test("the summary's report line is true: two shards appending to one report each
   });
   assert.equal(before + appended[0] + appended[1], lines());
 });
+
+test('a process whose walk passes over a record exits 5 and names it', async () => {
+  const f = fixture(10);
+  const runner = fileURLToPath(new URL('./memory-backend-runner.js', import.meta.url));
+  const child = spawn(process.execPath, [runner, f.dir, 'in-write', '0', 'p2:4'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const forget = stopAtExit(() => void child.kill('SIGKILL'));
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  forget();
+  assert.equal(code, 5, stderr);
+  assert.ok(stderr.includes('{"partition":"p2","index":"4"}'), stderr);
+});
