@@ -73,6 +73,8 @@ export interface MigrationOptions {
    * runs of the shard count as reported in the end-of-run accounting.
    */
   readonly reportPath?: string;
+  /** Most keys the end-of-run accounting lists (default `ACCOUNTING_MAX_KEYS`). */
+  readonly accountingMaxKeys?: number;
   readonly progress?: ProgressReporter;
   /** Aborting stops reading; the batches in flight still commit. */
   readonly signal?: AbortSignal;
@@ -469,7 +471,7 @@ export async function runMigration(options: MigrationOptions): Promise<Migration
     let unwritten;
     for (;;) {
       try {
-        unwritten = await backend.unwrittenKeys!(shard, ACCOUNTING_MAX_KEYS);
+        unwritten = await backend.unwrittenKeys!(shard, options.accountingMaxKeys ?? ACCOUNTING_MAX_KEYS);
         break;
       } catch (error) {
         if (!backend.isTransient(error) || retries >= maxRetries) throw error;

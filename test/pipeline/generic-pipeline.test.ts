@@ -288,6 +288,21 @@ describe('end-of-run accounting', () => {
     assert.match(formatSummary(summary), /accounted for: not counted \(the memory backend was told not to count\); run verify --complete/);
   });
 
+  test('a store listing only the first keys: all reported says so; one unreported among them is named', async () => {
+    const f = fixture(30);
+    const failed = [...f.expected.values()].filter((v) => v === null).length;
+    assert.ok(failed > 3);
+    const { summary } = await migrate(f, 'after-write', { accountingMaxKeys: 3 });
+    assert.deepEqual(summary.accounting, { kind: 'partly-counted', listed: 3 });
+    assert.equal(migrationExitStatus(summary), 0);
+    assert.match(formatSummary(summary), /accounted for: the first 3 records the store lists without their write are all reported; it holds more, not listed; run verify --complete/);
+    const g = fixture(30);
+    const { summary: dropped } = await migrate(g, 'after-write', { accountingMaxKeys: 3 }, (b) => (b.dropFromWalk = 'p0:0'));
+    assert.equal(dropped.accounting?.kind, 'unaccounted');
+    assert.ok(dropped.accounting?.kind === 'unaccounted' && dropped.accounting.more && dropped.accounting.count === 1);
+    assert.match(formatSummary(dropped), /NO: at least 1 record neither written nor reported/);
+  });
+
   test('a transient failure of the count is retried', async () => {
     const f = fixture(10);
     const { summary } = await migrate(f, 'after-write', {}, (b) => (b.failUnwrittenKeysOnce = true));
