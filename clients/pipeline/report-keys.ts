@@ -3,7 +3,7 @@
  * long run may hold millions of lines, more than memory or one string can), for the end-of-run
  * accounting of `migrate` and for `verify --complete`.
  */
-import { createReadStream, existsSync, statSync } from 'node:fs';
+import { createReadStream, statSync } from 'node:fs';
 
 /**
  * The key of one report line as the store side names it: the line's JSON object without `reason`
@@ -72,15 +72,42 @@ export async function* reportedKeys(path: string): AsyncGenerator<string> {
 }
 
 /**
+ * True when `path` is a report that can be read back: a regular file. A missing path, or a device,
+ * a FIFO or a directory given as the report (`--report /dev/null`), holds no line to read back.
+ */
+export function isReadableReport(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/**
  * Removes from `pending` (keys as `reportedKeyOfLine` gives them) every key some line of the
- * report file holds; stops reading as soon as nothing is pending. A missing file holds nothing.
+ * report file holds; stops reading as soon as nothing is pending. A path that is no regular file
+ * (missing, a device) holds nothing.
  */
 export async function removeReportedKeys(path: string, pending: { delete(key: string): boolean; readonly size: number }): Promise<void> {
-  if (pending.size === 0 || !existsSync(path)) return;
+  if (pending.size === 0 || !isReadableReport(path)) return;
   for await (const key of reportedKeys(path)) {
     pending.delete(key);
     if (pending.size === 0) return;
   }
+}
+
+/**
+ * The keys of a report file, at most `max` of them (the first ones; a path that is no regular
+ * file holds none), streamed in.
+ */
+export async function readReportedKeySet(path: string, max: number): Promise<Set<string>> {
+  const keys = new Set<string>();
+  if (!isReadableReport(path)) return keys;
+  for await (const key of reportedKeys(path)) {
+    if (keys.size >= max) break;
+    keys.add(key);
+  }
+  return keys;
 }
 
 /**

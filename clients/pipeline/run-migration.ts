@@ -10,7 +10,7 @@ import type { PayloadFormat } from '../../services/decode/index.js';
 import { SILENT_PROGRESS, type ProgressReporter, type ProgressSnapshot } from './progress.js';
 import { TokenBucket, sleep } from './rate-limiter.js';
 import { ReportedInThisRun, type ReportedRecord, type ReportSink } from './report.js';
-import { removeReportedKeys } from './report-keys.js';
+import { readReportedKeySet, removeReportedKeys } from './report-keys.js';
 import { awaitEarlierBatches, EarlierBatchFailedError } from './ordering.js';
 import { DEFAULT_BACKOFF, backoffDelay, isTransientDecodeError, type BackoffPolicy } from './retry.js';
 import {
@@ -39,6 +39,11 @@ export const MAX_CONCURRENCY = 64;
 const SCHEMA_ATTEMPTS = 5;
 /** Most keys the end-of-run accounting asks the store for (they are held in memory with their fields). */
 export const ACCOUNTING_MAX_KEYS = 1_000_000;
+/**
+ * Without checkpoints, keys of the report file held so that records reported by earlier runs are
+ * passed over instead of decoded again (beyond it they are decoded and reported again, as before).
+ */
+export const REPORTED_BEFORE_MAX_KEYS = 500_000;
 /** Keys the summary names when records are neither written nor reported. */
 const ACCOUNTING_EXAMPLES = 10;
 
@@ -68,6 +73,8 @@ export interface MigrationOptions {
    * runs of the shard count as reported in the end-of-run accounting.
    */
   readonly reportPath?: string;
+  /** Most keys the end-of-run accounting lists (default `ACCOUNTING_MAX_KEYS`). */
+  readonly accountingMaxKeys?: number;
   readonly progress?: ProgressReporter;
   /** Aborting stops reading; the batches in flight still commit. */
   readonly signal?: AbortSignal;
@@ -99,6 +106,11 @@ export interface MigrationSummary {
   readonly partitions: number;
   /** Partitions that started from a saved checkpoint. */
   readonly resumedPartitions: number;
+  /**
+   * Without checkpoints (`none`): records read again that the report file already names, passed
+   * over (not decoded, not reported again, not counted toward --limit).
+   */
+  readonly reportedBefore: number;
   /**
    * The end-of-run accounting: whether every record of the shard is written or reported. Absent
    * when the walk did not reach its end, and in a dry run.
@@ -312,6 +324,18 @@ export async function runMigration(options: MigrationOptions): Promise<Migration
   });
   const budget = new LimitBudget(options.limit);
   let retries = 0;
+  // Without checkpoints nothing marks a reported record done: the store hands it out again on
+  // every run. Passed over here, a run's --limit goes to records not walked yet, so repeated
+  // --limit runs progress however many records failed at the front of the walk.
+  const reportedEarlier =
+    canCheckpoint || dryRun || options.reset || options.reportPath === undefined ? null : await readReportedKeySet(options.reportPath, REPORTED_BEFORE_MAX_KEYS);
+  let reportedBefore = 0;
+  const passOverReported = (page: Page<unknown, unknown>): Page<unknown, unknown> => {
+    if (reportedEarlier === null || reportedEarlier.size === 0) return page;
+    const records = page.records.filter((r) => !reportedEarlier.has(JSON.stringify(backend.describeKey(r.key))));
+    reportedBefore += page.records.length - records.length;
+    return records.length === page.records.length ? page : { ...page, records };
+  };
 
   const reportedInThisRun = new ReportedInThisRun();
   const describe = (notWritten: readonly NotWrittenRecord<unknown>[]): ReportedRecord[] =>
@@ -357,10 +381,11 @@ export async function runMigration(options: MigrationOptions): Promise<Migration
       let previous: Promise<void> = Promise.resolve();
       // Null when this run reads no more of the partition (--limit walked, or the run stops).
       const read = (): Promise<Page<unknown, unknown> | null> => {
+        const from = after;
         const pending = budget.reserve(batchSize, stopped).then(async (rows) => {
           if (rows <= 0) return null;
           try {
-            const page = await backend.readPage(state.partition, after, { rows, bytes: maxBatchBytes });
+            const page = passOverReported(await backend.readPage(state.partition, from, { rows, bytes: maxBatchBytes }));
             budget.settle(rows, page.records.length);
             return page;
           } catch (error) {
@@ -446,7 +471,7 @@ export async function runMigration(options: MigrationOptions): Promise<Migration
     let unwritten;
     for (;;) {
       try {
-        unwritten = await backend.unwrittenKeys!(shard, ACCOUNTING_MAX_KEYS);
+        unwritten = await backend.unwrittenKeys!(shard, options.accountingMaxKeys ?? ACCOUNTING_MAX_KEYS);
         break;
       } catch (error) {
         if (!backend.isTransient(error) || retries >= maxRetries) throw error;
@@ -529,6 +554,7 @@ export async function runMigration(options: MigrationOptions): Promise<Migration
     reachedEnd,
     partitions: partitions.length,
     resumedPartitions,
+    reportedBefore,
     ...(accounting === undefined ? {} : { accounting }),
   };
 }
@@ -598,6 +624,7 @@ export function formatSummary(summary: MigrationSummary, reportPath?: string): s
     `  ${summary.dryRun ? 'would write    ' : 'written        '} ${n(summary.written)}`,
     `  skipped         ${n(summary.skipped)}  (written meanwhile by someone else)`,
     `  failed          ${n(summary.failed)}${reasons ? `  (${reasons})` : ''}`,
+    ...(summary.reportedBefore > 0 ? [`  reported before ${n(summary.reportedBefore)}  (in the report already: not decoded again)`] : []),
     `  duration        ${(summary.durationMs / 1000).toFixed(1)} s, ${n(Math.round(summary.rowsPerSecond))} records/s, ${summary.retries} retries`,
   ];
   if (summary.accounting !== undefined) lines.push(...formatAccounting(summary.accounting));

@@ -34,7 +34,7 @@ test('streamed: every whole line, a cut last line and over-long lines passed ove
   assert.deepEqual(keys, ['1', '2', '3'].map((id) => JSON.stringify(fields(id))));
 });
 
-test('removeReportedKeys stops when nothing is pending; a missing file holds nothing; a non-file is refused', async () => {
+test('removeReportedKeys stops when nothing is pending; a missing file or a non-file holds nothing; reportedKeys refuses a non-file', async () => {
   const path = join(dir, 'small.jsonl');
   writeFileSync(path, ['a', 'b', 'c'].map((id) => reportLine({ key: null, fields: { id }, reason: 'malformed', detail: '' })).join(''));
   const pending = new Set([JSON.stringify({ id: 'b' }), JSON.stringify({ id: 'z' })]);
@@ -42,7 +42,10 @@ test('removeReportedKeys stops when nothing is pending; a missing file holds not
   assert.deepEqual([...pending], [JSON.stringify({ id: 'z' })]);
   await removeReportedKeys(join(dir, 'missing.jsonl'), pending);
   assert.equal(pending.size, 1);
-  await assert.rejects(removeReportedKeys(dir, pending), /is not a regular file/);
+  await removeReportedKeys(dir, pending);
+  await removeReportedKeys('/dev/null', pending);
+  assert.equal(pending.size, 1);
+  await assert.rejects(reportedKeys(dir).next(), /is not a regular file/);
 });
 
 test('a dry run has a report of its own', () => {

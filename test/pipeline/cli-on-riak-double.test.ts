@@ -1,8 +1,11 @@
 /**
- * A dry run touches nothing of the real run: through the real CLI, on the Riak double (the fault
- * was in the shared pipeline's CLI, not in a store), with the default report paths in a directory
- * of the test's own. The real report keeps its bytes through `--dry-run --reset` and `--dry-run`;
- * a dry run's report is a file of its own. Checkpoints: the memory backend's test of the pipeline.
+ * `migrate` and `verify` through the real CLI, on the Riak double (the faults tested here are in
+ * the shared pipeline and CLI, not in a store), with the default report paths in a directory of
+ * the test's own:
+ * - a dry run touches nothing of the real run: the real report keeps its bytes through
+ *   `--dry-run --reset` and `--dry-run`, and a dry run's report is a file of its own (checkpoints:
+ *   the memory backend's test of the pipeline);
+ * - `verify` with nothing to check does not pass.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -34,7 +37,11 @@ after(async () => {
 });
 
 function migrate(...flags: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [CLI_LAUNCHER, 'migrate', 'riak', '--url', double.url, '--workers', '1', '--batch-size', '50', ...flags], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  return cli('migrate', '--batch-size', '50', ...flags);
+}
+
+function cli(command: string, ...flags: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [CLI_LAUNCHER, command, 'riak', '--url', double.url, '--workers', '1', ...flags], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   const forget = stopAtExit(() => void child.kill('SIGKILL'));
   let stdout = '';
   let stderr = '';
@@ -52,6 +59,12 @@ function migrate(...flags: string[]): Promise<{ code: number | null; stdout: str
     });
   });
 }
+
+test('verify with nothing migrated yet: nothing to check is exit 3, not a pass', async () => {
+  const run = await cli('verify', '--sample', '10');
+  assert.equal(run.code, 3, run.stderr);
+  assert.match(run.stderr, /nothing to check: no record has its write yet; run migrate first or use --complete/);
+});
 
 test('--dry-run and --dry-run --reset leave the real report as it was; the dry run reports to its own file', async () => {
   const shard = { index: 0, count: 1 };
@@ -72,4 +85,10 @@ test('--dry-run and --dry-run --reset leave the real report as it was; the dry r
   const rest = await migrate();
   assert.equal(rest.code, 0, rest.stderr);
   assert.ok(readFileSync(real).subarray(0, kept.length).equals(kept), 'the real run appends to its own report');
+});
+
+test('verify after the migration: exit 0', async () => {
+  const run = await cli('verify', '--sample', '10');
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(run.stderr, /10 records checked, 10 match, 0 mismatches/);
 });
