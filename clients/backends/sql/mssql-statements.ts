@@ -211,6 +211,16 @@ const DUPLICATE_KEY_ERRORS = new Set([2627, 2601]);
 export const MSSQL_DIALECT: SqlDialect<MssqlParam> = {
   archiveTableNotFound: '(dbo.mam_muc_message)',
   schemaCheck: { sql: MSSQL_SCHEMA_CHECK_SQL, params: [] },
+  senderUniqueCheck: {
+    sql:
+      `SELECT COUNT(*) AS has_unique FROM sys.indexes i WHERE i.object_id = OBJECT_ID('dbo.mam_server_user') AND i.is_unique = 1 AND i.has_filter = 0 ` +
+      `AND (SELECT COUNT(*) FROM sys.index_columns c WHERE c.object_id = i.object_id AND c.index_id = i.index_id AND c.is_included_column = 0) = 2 ` +
+      `AND (SELECT COUNT(*) FROM sys.index_columns c JOIN sys.columns col ON col.object_id = c.object_id AND col.column_id = c.column_id ` +
+      `WHERE c.object_id = i.object_id AND c.index_id = i.index_id AND c.is_included_column = 0 AND col.name IN ('server', 'user_name')) = 2`,
+    params: [],
+  },
+  senderUniqueStatement:
+    'ALTER TABLE [dbo].[mam_server_user] ADD CONSTRAINT [mam_server_user$uc_mam_server_user_name] UNIQUE NONCLUSTERED ([server] ASC, [user_name] ASC);',
   schemaStatements: MSSQL_SCHEMA_STATEMENTS,
   checkpointTable: CHECKPOINT_TABLE,
   checkpointTableCheck: { sql: `SELECT CASE WHEN OBJECT_ID('${CHECKPOINT_TABLE}', 'U') IS NULL THEN 0 ELSE 1 END AS present`, params: [] },

@@ -43,6 +43,8 @@ function poolConfig(url: string, pool: sql.PoolOpts<sql.Connection>): sql.config
 
 export interface MssqlBackendOptions {
   readonly url: string;
+  /** `--single-writer`: proceed without mam_server_user's unique index (this process is its only writer). */
+  readonly singleWriter?: boolean;
   readonly poolSize?: number;
 }
 
@@ -103,7 +105,7 @@ export class MssqlDriver implements SqlDriver<MssqlParam> {
 
 export class MssqlBackend extends SqlBackend<MssqlParam> {
   constructor(options: MssqlBackendOptions) {
-    super('mssql', MSSQL_DIALECT, new MssqlDriver(options));
+    super('mssql', MSSQL_DIALECT, new MssqlDriver(options), options.singleWriter ?? false);
   }
 }
 

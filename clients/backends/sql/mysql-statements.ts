@@ -106,6 +106,12 @@ export const MYSQL_DIALECT: SqlDialect<unknown> = {
       `(SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'mam_muc_message' AND COLUMN_NAME = 'sender_id') AS has_column, ` +
       `(SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'mam_muc_message' AND INDEX_NAME = 'i_mam_muc_message_sender_id') AS has_index`,
   ),
+  senderUniqueCheck: statement(
+    `SELECT COUNT(*) AS has_unique FROM (SELECT INDEX_NAME FROM information_schema.STATISTICS ` +
+      `WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'mam_server_user' AND NON_UNIQUE = 0 GROUP BY INDEX_NAME ` +
+      `HAVING COUNT(*) = 2 AND SUM(COLUMN_NAME IN ('server', 'user_name')) = 2) u`,
+  ),
+  senderUniqueStatement: 'ALTER TABLE mam_server_user ADD CONSTRAINT uc_mam_server_user_name UNIQUE USING HASH (server, user_name);',
   schemaStatements: MYSQL_SCHEMA_STATEMENTS,
   checkpointTable: CHECKPOINT_TABLE,
   checkpointTableCheck: statement(`SELECT (${tableIn(CHECKPOINT_TABLE)}) AS present`),

@@ -42,6 +42,8 @@ const CONNECTION_OPTIONS = { supportBigNumbers: true, bigNumberStrings: true, ch
 
 export interface MysqlBackendOptions {
   readonly url: string;
+  /** `--single-writer`: proceed without mam_server_user's unique index (this process is its only writer). */
+  readonly singleWriter?: boolean;
   readonly poolSize?: number;
 }
 
@@ -114,7 +116,7 @@ export class MysqlDriver implements SqlDriver<unknown> {
 
 export class MysqlBackend extends SqlBackend<unknown> {
   constructor(options: MysqlBackendOptions) {
-    super('mysql', MYSQL_DIALECT, new MysqlDriver(options));
+    super('mysql', MYSQL_DIALECT, new MysqlDriver(options), options.singleWriter ?? false);
   }
 }
 

@@ -139,6 +139,14 @@ export const POSTGRES_DIALECT: SqlDialect<unknown> = {
             EXISTS (SELECT 1 FROM pg_indexes
                      WHERE schemaname = current_schema() AND tablename = 'mam_muc_message' AND indexname = 'i_mam_muc_message_sender_id') AS has_index`,
   ),
+  senderUniqueCheck: statement(
+    `SELECT EXISTS (
+       SELECT 1 FROM pg_index i
+        WHERE i.indrelid = to_regclass('mam_server_user') AND i.indisunique AND i.indnkeyatts = 2 AND i.indpred IS NULL
+          AND (SELECT array_agg(a.attname::text ORDER BY a.attname::text) FROM pg_attribute a
+                WHERE a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey::int2[])) = ARRAY['server', 'user_name']) AS has_unique`,
+  ),
+  senderUniqueStatement: 'CREATE UNIQUE INDEX i_mam_server_user_name ON mam_server_user USING btree (server, user_name);',
   schemaStatements: PG_SCHEMA_STATEMENTS,
   checkpointTable: CHECKPOINT_TABLE,
   checkpointTableCheck: statement(`SELECT to_regclass($1) IS NOT NULL AS present`, [CHECKPOINT_TABLE]),

@@ -18,6 +18,8 @@ const TRANSIENT_SQLSTATES = /^(08...|57P0[123]|40001|40P01|53300)$/;
 
 export interface PostgresBackendOptions {
   readonly url: string;
+  /** `--single-writer`: proceed without mam_server_user's unique index (this process is its only writer). */
+  readonly singleWriter?: boolean;
   /** Connections: the reader, plus one per batch in flight. */
   readonly poolSize?: number;
 }
@@ -129,7 +131,7 @@ export class PgDriver implements SqlDriver<unknown> {
 
 export class PostgresBackend extends SqlBackend<unknown> {
   constructor(options: PostgresBackendOptions) {
-    super('postgres', POSTGRES_DIALECT, new PgDriver(options));
+    super('postgres', POSTGRES_DIALECT, new PgDriver(options), options.singleWriter ?? false);
   }
 }
 

@@ -70,6 +70,8 @@ export class SqlBackend<P = unknown> implements Backend<RowKey, RowKey, Sender> 
     readonly name: string,
     protected readonly dialect: SqlDialect<P>,
     protected readonly driver: SqlDriver<P>,
+    /** `--single-writer`: this process is the only one inserting into `mam_server_user`. */
+    private readonly singleWriter = false,
   ) {
     this.senderIds = new SenderIdResolver(dialect, driver);
   }
@@ -93,6 +95,7 @@ export class SqlBackend<P = unknown> implements Backend<RowKey, RowKey, Sender> 
   async checkSchema(): Promise<SchemaStatus> {
     const [r] = await this.rows(this.dialect.schemaCheck);
     if (!truthy(r?.has_table)) throw new Error(`table mam_muc_message not found ${this.dialect.archiveTableNotFound}: is this a MongooseIM database?`);
+    await this.checkSenderUnique();
     const missing: string[] = [];
     const statements: string[] = [];
     if (!truthy(r.has_column)) {
@@ -104,6 +107,18 @@ export class SqlBackend<P = unknown> implements Backend<RowKey, RowKey, Sender> 
       statements.push(this.dialect.schemaStatements.index);
     }
     return { ready: missing.length === 0, missing, statements };
+  }
+
+  /**
+   * Without the unique `(server, user_name)` index, two writers inserting the same sender at once
+   * (two shards, or MongooseIM 3.4 itself) make two rows, and MongooseIM's per-sender lookup
+   * then misses the rows that point at the other one. Refused unless the operator says this
+   * process is the only writer (`--single-writer`).
+   */
+  private async checkSenderUnique(): Promise<void> {
+    const [u] = await this.rows(this.dialect.senderUniqueCheck);
+    if (truthy(u?.has_unique) || this.singleWriter) return;
+    throw new SenderIndexMissingError(this.dialect.senderUniqueStatement);
   }
 
   async applySchema(): Promise<string[]> {
@@ -122,6 +137,9 @@ export class SqlBackend<P = unknown> implements Backend<RowKey, RowKey, Sender> 
    * it ends with this process whatever happens to it.
    */
   async acquireShard(shard: ShardSpec): Promise<void> {
+    if (this.singleWriter && shard.count > 1) {
+      throw new Error(`--single-writer says one process writes mam_server_user, but --shard ${shardName(shard)} runs ${shard.count}: drop --shard, or create the unique index and drop --single-writer`);
+    }
     const session = await this.driver.openSession();
     let acquired = false;
     try {
@@ -338,6 +356,17 @@ function pagePlace(rows: readonly SqlRow[], records: readonly { key: RowKey }[],
   return { cursor: records.length > 0 ? records[records.length - 1].key : after, end };
 }
 
+export class SenderIndexMissingError extends Error {
+  constructor(statement: string) {
+    super(
+      `mam_server_user has no unique index on (server, user_name): concurrent inserts of one sender (several shards, or MongooseIM 3.4 running) ` +
+        `would make duplicate rows. Create it (after removing any duplicates): ${statement} ` +
+        `Or, when this is the only process writing mam_server_user (no --shard, MongooseIM stopped), pass --single-writer.`,
+    );
+    this.name = 'SenderIndexMissingError';
+  }
+}
+
 /** `stored` of a verify sample: what `sender_id` points at, in words. */
 export function describeStoredSender(senderId: string, user: string | null, server: string | null): string {
   return user === null || server === null ? `sender_id ${senderId} (no mam_server_user row)` : `sender_id ${senderId} = ${user}@${server}`;
@@ -348,15 +377,21 @@ export function sqlVerifySample(key: RowKey, payload: Uint8Array, senderId: stri
 }
 
 /** The CLI's entry for a SQL backend: `--url`, and a pool of one connection per batch in flight plus the reader's. */
-export function sqlBackendDefinition(kind: string, summary: string, open: (options: { url: string; poolSize: number }) => AnyBackend): BackendDefinition {
+export function sqlBackendDefinition(
+  kind: string,
+  summary: string,
+  open: (options: { url: string; poolSize: number; singleWriter: boolean }) => AnyBackend,
+): BackendDefinition {
   return {
     kind,
     summary,
-    flags: {},
-    usage: `  --url URL              the database (or env MIM_SENDER_JID_DB_URL): postgres://, mysql://, mssql:// or an ADO string`,
+    flags: { 'single-writer': { type: 'boolean' } },
+    usage:
+      `  --url URL              the database (or env MIM_SENDER_JID_DB_URL): postgres://, mysql://, mssql:// or an ADO string\n` +
+      `  --single-writer        proceed without mam_server_user's unique (server, user_name) index: this process is its only writer`,
     async open(values, context) {
       if (typeof values.url !== 'string') throw new UsageError(`--url is required (or set MIM_SENDER_JID_DB_URL)`);
-      return open({ url: values.url, poolSize: context.concurrency + 2 });
+      return open({ url: values.url, poolSize: context.concurrency + 2, singleWriter: values['single-writer'] === true });
     },
   };
 }

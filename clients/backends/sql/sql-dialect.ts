@@ -71,6 +71,13 @@ export interface SqlDialect<P> {
   readonly archiveTableNotFound: string;
   /** One row: `has_table`, `has_column`, `has_index` (counts or booleans). */
   readonly schemaCheck: SqlStatement<P>;
+  /**
+   * One row: `has_unique` (count or boolean), whether `mam_server_user` has a unique index on
+   * exactly `(server, user_name)`, the one that makes concurrent inserts of a sender settle on one row.
+   */
+  readonly senderUniqueCheck: SqlStatement<P>;
+  /** The schema's own statement for that index, shown when it is missing. */
+  readonly senderUniqueStatement: string;
   /** The upgrade guide's statements, verbatim. */
   readonly schemaStatements: { readonly column: string; readonly index: string };
 
