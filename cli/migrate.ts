@@ -6,7 +6,7 @@
 import type { FlagSpec } from '../clients/backends/registry.js';
 import { openDecoder } from '../clients/decoder-client/index.js';
 import { StreamProgress } from '../clients/pipeline/progress.js';
-import { JsonlReport } from '../clients/pipeline/report.js';
+import { JsonlReport, ReportFileError } from '../clients/pipeline/report.js';
 import {
   DEFAULT_BATCH_SIZE,
   DEFAULT_CONCURRENCY,
@@ -133,10 +133,13 @@ async function run(argv: string[]): Promise<number> {
   let decoder;
   let report: JsonlReport | undefined;
   try {
+    // Before the store is touched: a path that cannot be the report is a usage error. Emptied
+    // (--reset) only once the store is open, so that a run that cannot connect keeps its lines.
+    report = new JsonlReport(reportPath, false, values.reset !== true);
     backend = await command.definition.open(values, { command: 'migrate', concurrency: args.concurrency, log });
     decoder = await openDecoder({ sidecar: command.decoder.sidecar, maxInFlightBatches: args.concurrency, workers: command.decoder.workers, tls: command.decoder.tls });
     log(`${backend.name}, shard ${shardName(shard)}, decoding with the ${decoder.description}${values['dry-run'] ? ', DRY RUN' : ''}`);
-    report = new JsonlReport(reportPath, values.reset === true);
+    if (values.reset === true) report.truncate();
     const summary = await runMigration({
       backend,
       openStream: decoder.openStream,
@@ -160,7 +163,7 @@ async function run(argv: string[]): Promise<number> {
     process.stdout.write(formatSummary(summary, reportPath, report.linesBefore) + '\n');
     return summary.interrupted ? 130 : 0;
   } catch (error) {
-    if (error instanceof UsageError) {
+    if (error instanceof UsageError || error instanceof ReportFileError) {
       process.stderr.write(`mim-sender-jid migrate: ${error.message}\n`);
       return 2;
     }
