@@ -13,8 +13,12 @@ import {
   DEFAULT_MAX_BATCH_BYTES,
   DEFAULT_MAX_RETRIES,
   formatSummary,
+  MAX_BATCH_SIZE,
+  MAX_CONCURRENCY,
+  MAX_SHARDS,
   runMigration,
   SchemaNotReadyError,
+  validateWalkOptions,
 } from '../clients/pipeline/run-migration.js';
 import { shardName, type AnyBackend } from '../clients/pipeline/types.js';
 import type { Subcommand } from './cli.js';
@@ -39,11 +43,11 @@ const MIGRATE_FLAGS: Readonly<Record<string, FlagSpec>> = {
   'stop-grace': { type: 'string' },
 };
 
-const MIGRATE_USAGE = `  --batch-size N         records per page, decode request and write (default ${DEFAULT_BATCH_SIZE})
+const MIGRATE_USAGE = `  --batch-size N         records per page, decode request and write (default ${DEFAULT_BATCH_SIZE}, at most ${MAX_BATCH_SIZE})
   --max-batch-bytes N    payload bytes per page at most: a page stops early when full (default ${DEFAULT_MAX_BATCH_BYTES})
-  --concurrency N        batches in flight (decoding or writing) while the next pages are read (default ${DEFAULT_CONCURRENCY})
+  --concurrency N        batches in flight (decoding or writing) while the next pages are read (default ${DEFAULT_CONCURRENCY}, at most ${MAX_CONCURRENCY})
   --limit N              walk at most N records in this run
-  --shard K/N            handle only the K-th of N disjoint parts (run N processes, K = 0..N-1)
+  --shard K/N            handle only the K-th of N disjoint parts (run N processes, K = 0..N-1; N at most ${MAX_SHARDS})
   --max-rate R           at most R records per second on average (default: uncapped)
   --dry-run              decode and report, write nothing (no checkpoint either)
   --apply-schema         run the upgrade guide's schema step when something is missing
@@ -89,7 +93,7 @@ function parseMigrate(command: ParsedCommand): MigrateArgs {
     maxRate = Number(v['max-rate']);
     if (!(maxRate > 0) || !Number.isFinite(maxRate)) throw new UsageError(`--max-rate must be a positive number of records per second, got '${String(v['max-rate'])}'`);
   }
-  return {
+  const args: MigrateArgs = {
     command,
     shard: parseShard(v.shard),
     batchSize: parseCount('batch-size', v['batch-size']) ?? DEFAULT_BATCH_SIZE,
@@ -101,6 +105,19 @@ function parseMigrate(command: ParsedCommand): MigrateArgs {
     stopGraceS: parseCount('stop-grace', v['stop-grace']) ?? DEFAULT_STOP_GRACE_S,
     maxRate,
   };
+  // The pipeline's own limits, checked here too so that nothing is opened (and no schema
+  // statement runs) for a run that would be refused.
+  try {
+    validateWalkOptions(args);
+  } catch (error) {
+    if (error instanceof RangeError) throw new UsageError(error.message);
+    throw error;
+  }
+  const maxShards = command.definition.maxShards;
+  if (maxShards !== undefined && args.shard.count > maxShards) {
+    throw new UsageError(`--shard ${shardName(args.shard)}: ${command.definition.kind} is walked in ${maxShards} partitions, so at most ${maxShards} shards`);
+  }
+  return args;
 }
 
 async function run(argv: string[]): Promise<number> {

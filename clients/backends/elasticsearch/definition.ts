@@ -3,6 +3,7 @@ import { CREDENTIAL_FLAGS, CREDENTIAL_USAGE, readCredentials, readTlsFiles } fro
 import { UsageError, type BackendDefinition, type FlagValues, type OpenContext } from '../registry.js';
 import { ElasticsearchBackend } from './elasticsearch-backend.js';
 import { DEFAULT_INDEX } from './index-layout.js';
+import { PARTITION_COUNT } from './partition-plan.js';
 import { SearchHttp } from './search-http.js';
 
 /** Nodes from `--url`: comma-separated http(s) URLs, without credentials in them. */
@@ -23,6 +24,7 @@ export function parseNodes(url: string | undefined): URL[] {
 
 const definition: BackendDefinition = {
   kind: 'elasticsearch',
+  maxShards: PARTITION_COUNT,
   summary: 'Elasticsearch 6/7 or OpenSearch 1/2: set from_jid in the MUC archive index',
   flags: {
     index: { type: 'string' },
