@@ -38,16 +38,20 @@ const COUNT_CHUNK_BYTES = 1 << 20;
 export class JsonlReport implements ReportSink {
   private fd: number | null;
   private before: number;
+  /** `/dev/null`: the operator's way of keeping no report (nothing to count or truncate). */
+  private readonly isNull: boolean;
 
   /**
    * Opens (creating when missing) a regular file for appending, or throws `ReportFileError`: a
-   * device, a pipe or a directory is refused before anything is read from it (`/dev/full` reads
-   * forever, a FIFO without a reader blocks). `countExisting` false leaves `linesBefore` at 0.
+   * device (but `/dev/null`), a pipe or a directory is refused before anything is read from it
+   * (`/dev/full` reads forever, a FIFO without a reader blocks). `countExisting` false leaves `linesBefore` at 0.
    */
   constructor(readonly path: string, truncate: boolean, countExisting = !truncate) {
-    this.fd = openRegularFile(path);
+    const { fd, isNull } = openReportFile(path);
+    this.fd = fd;
+    this.isNull = isNull;
     try {
-      if (truncate) ftruncateSync(this.fd, 0);
+      if (truncate && !isNull) ftruncateSync(this.fd, 0);
       this.before = truncate || !countExisting ? 0 : countLines(this.fd);
     } catch (error) {
       closeSync(this.fd);
@@ -62,7 +66,7 @@ export class JsonlReport implements ReportSink {
 
   /** Empties the file (`--reset`), once the run is sure to start. */
   truncate(): void {
-    if (this.fd === null) return;
+    if (this.fd === null || this.isNull) return;
     ftruncateSync(this.fd, 0);
     this.before = 0;
   }
@@ -90,14 +94,25 @@ function refuse(path: string, stats: Stats): ReportFileError {
   return new ReportFileError(`--report ${path} is ${kindOf(stats)}: give the path of a regular file (created when missing)`);
 }
 
-function openRegularFile(path: string): number {
+/** The null device: accepted as a report that keeps nothing (reading it ends at once). */
+function isNullDevice(stats: Stats): boolean {
+  if (!stats.isCharacterDevice()) return false;
+  try {
+    const nullDevice = statSync('/dev/null');
+    return stats.rdev === nullDevice.rdev && nullDevice.isCharacterDevice();
+  } catch {
+    return false;
+  }
+}
+
+function openReportFile(path: string): { fd: number; isNull: boolean } {
   let existing: Stats | undefined;
   try {
     existing = statSync(path);
   } catch {
     // Missing (created below) or unreadable (open says why).
   }
-  if (existing !== undefined && !existing.isFile()) throw refuse(path, existing);
+  if (existing !== undefined && !existing.isFile() && !isNullDevice(existing)) throw refuse(path, existing);
   let fd: number;
   try {
     mkdirSync(dirname(path), { recursive: true });
@@ -108,11 +123,12 @@ function openRegularFile(path: string): number {
     throw new ReportFileError(`--report ${path}: cannot create or open it: ${(error as Error).message}`);
   }
   const opened = fstatSync(fd);
-  if (!opened.isFile()) {
+  const isNull = !opened.isFile() && isNullDevice(opened);
+  if (!opened.isFile() && !isNull) {
     closeSync(fd);
     throw refuse(path, opened);
   }
-  return fd;
+  return { fd, isNull };
 }
 
 /** Newlines in the file, read a chunk at a time: memory stays bounded whatever its size. */

@@ -51,6 +51,14 @@ test('/dev/full and /dev/stdout as --report: refused at once (exit 2), nothing r
   assertRefusedBeforeTheStore(await migrateWithReport('/dev/stdout'), /--report \/dev\/stdout is a (pipe|socket)/);
 });
 
+test('/dev/null as --report: accepted as "keep no report" (the store is reached: connection refused, exit 1)', async () => {
+  for (const extra of [[], ['--reset']]) {
+    const run = await migrateWithReport('/dev/null', ...extra);
+    assert.equal(run.status, 1, run.stderr);
+    assert.match(run.stderr, /failed:/);
+  }
+});
+
 test('a directory, or a path that cannot be created: refused (exit 2) before the store', async () => {
   const sub = join(dir, 'a-directory');
   mkdirSync(sub);
