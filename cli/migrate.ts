@@ -26,6 +26,8 @@ import { backendList, DECODER_USAGE, describeFailure, parseCount, parseShard, re
 
 const DEFAULT_PROGRESS_INTERVAL_S = 10;
 const DEFAULT_STOP_GRACE_S = 30;
+/** A stop signal this soon after the first one is the same request, not "quit now". */
+const REPEATED_SIGNAL_MS = 1000;
 
 const MIGRATE_FLAGS: Readonly<Record<string, FlagSpec>> = {
   'batch-size': { type: 'string' },
@@ -129,12 +131,18 @@ async function run(argv: string[]): Promise<number> {
   const log = (line: string): void => void process.stderr.write(`migrate: ${line}\n`);
 
   const stop = new AbortController();
+  let firstSignalAt = 0;
   const onSignal = (): void => {
     if (stop.signal.aborted) {
+      // GNU timeout signals the process and then its group, a terminal's Ctrl-C may reach a
+      // wrapper and us: a repeat within a moment is the same request. The grace period is for a
+      // person's second Ctrl-C.
+      if (performance.now() - firstSignalAt < REPEATED_SIGNAL_MS) return;
       process.stderr.write('\nmigrate: second Ctrl-C, quitting now (the checkpoints are at the last committed batches)\n');
       process.exit(130);
     }
-    process.stderr.write(`\nmigrate: stopping after the batches in flight, at most ${args.stopGraceS} s (Ctrl-C again to quit at once)\n`);
+    firstSignalAt = performance.now();
+    process.stderr.write(`\nmigrate: stopping after the batches in flight, at most ${args.stopGraceS} s (Ctrl-C again, a second or more later, to quit at once)\n`);
     stop.abort();
     // A batch blocked in the store (a lock held by someone else, a node that stopped answering)
     // must not keep the process alive: what is committed stays committed, the rest is redone.
