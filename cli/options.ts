@@ -10,6 +10,8 @@ import { parseSidecarTarget, SidecarTargetError, tlsProblem, type ParsedSidecarT
 import type { PayloadFormat } from '../services/decode/index.js';
 
 export { UsageError };
+/** An error for the user: one line, what is wrong and what to do. */
+export { describeFailure } from './describe-failure.js';
 
 export const URL_ENV = 'MIM_SENDER_JID_DB_URL';
 
@@ -132,12 +134,6 @@ export async function backendList(): Promise<string> {
   const lines: string[] = [];
   for (const kind of BACKEND_KINDS) lines.push(`  ${kind.padEnd(14)} ${(await loadBackend(kind)).summary}`);
   return lines.join('\n');
-}
-
-/** An error for the user: one line, no stack, unless it is a bug. */
-export function describeFailure(error: unknown): string {
-  if (error instanceof Error) return error.message;
-  return String(error);
 }
 
 /**
