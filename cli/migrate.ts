@@ -162,7 +162,7 @@ async function run(argv: string[]): Promise<number> {
     // (--reset) only once the store is open, so that a run that cannot connect keeps its lines.
     report = new JsonlReport(reportPath, false, values.reset !== true);
     backend = await command.definition.open(values, { command: 'migrate', concurrency: args.concurrency, log });
-    decoder = await openDecoder({ sidecar: command.decoder.sidecar, maxInFlightBatches: args.concurrency, workers: command.decoder.workers, tls: command.decoder.tls });
+    decoder = await openDecoder({ sidecar: command.decoder.sidecar, maxInFlightBatches: args.concurrency, workers: command.decoder.workers, tls: command.decoder.tls, decodeLimits: command.decoder.limits });
     log(`${backend.name}, shard ${shardName(shard)}, decoding with the ${decoder.description}${values['dry-run'] ? ', DRY RUN' : ''}`);
     if (values.reset === true) report.truncate();
     const summary = await runMigration({

@@ -30,7 +30,7 @@ async function run(argv: string[]): Promise<number> {
   let decoder;
   try {
     backend = await command.definition.open(command.values, { command: 'verify', concurrency: 2, log: (line) => void process.stderr.write(`verify: ${line}\n`) });
-    decoder = await openDecoder({ sidecar: command.decoder.sidecar, maxInFlightBatches: 2, workers: command.decoder.workers, tls: command.decoder.tls });
+    decoder = await openDecoder({ sidecar: command.decoder.sidecar, maxInFlightBatches: 2, workers: command.decoder.workers, tls: command.decoder.tls, decodeLimits: command.decoder.limits });
     const summary = await runVerify({ backend, openStream: decoder.openStream, format: command.decoder.format, sample });
     for (const m of summary.mismatches) {
       process.stdout.write(JSON.stringify({ ...m.fields, stored: m.stored, kind: m.kind, detail: m.detail }) + '\n');
