@@ -6,7 +6,7 @@
 import type { FlagSpec } from '../clients/backends/registry.js';
 import { openDecoder } from '../clients/decoder-client/index.js';
 import { StreamProgress } from '../clients/pipeline/progress.js';
-import { JsonlReport } from '../clients/pipeline/report.js';
+import { JsonlReport, ReportFileError } from '../clients/pipeline/report.js';
 import { defaultReportPath } from '../clients/pipeline/report-keys.js';
 import {
   DEFAULT_BATCH_SIZE,
@@ -14,9 +14,13 @@ import {
   DEFAULT_MAX_BATCH_BYTES,
   DEFAULT_MAX_RETRIES,
   formatSummary,
+  MAX_BATCH_SIZE,
+  MAX_CONCURRENCY,
+  MAX_SHARDS,
   migrationExitStatus,
   runMigration,
   SchemaNotReadyError,
+  validateWalkOptions,
 } from '../clients/pipeline/run-migration.js';
 import { shardName, type AnyBackend } from '../clients/pipeline/types.js';
 import type { Subcommand } from './cli.js';
@@ -24,6 +28,8 @@ import { backendList, DECODER_USAGE, describeFailure, parseCount, parseShard, re
 
 const DEFAULT_PROGRESS_INTERVAL_S = 10;
 const DEFAULT_STOP_GRACE_S = 30;
+/** A stop signal this soon after the first one is the same request, not "quit now". */
+const REPEATED_SIGNAL_MS = 1000;
 
 const MIGRATE_FLAGS: Readonly<Record<string, FlagSpec>> = {
   'batch-size': { type: 'string' },
@@ -41,11 +47,11 @@ const MIGRATE_FLAGS: Readonly<Record<string, FlagSpec>> = {
   'stop-grace': { type: 'string' },
 };
 
-const MIGRATE_USAGE = `  --batch-size N         records per page, decode request and write (default ${DEFAULT_BATCH_SIZE})
+const MIGRATE_USAGE = `  --batch-size N         records per page, decode request and write (default ${DEFAULT_BATCH_SIZE}, at most ${MAX_BATCH_SIZE})
   --max-batch-bytes N    payload bytes per page at most: a page stops early when full (default ${DEFAULT_MAX_BATCH_BYTES})
-  --concurrency N        batches in flight (decoding or writing) while the next pages are read (default ${DEFAULT_CONCURRENCY})
+  --concurrency N        batches in flight (decoding or writing) while the next pages are read (default ${DEFAULT_CONCURRENCY}, at most ${MAX_CONCURRENCY})
   --limit N              walk at most N records in this run
-  --shard K/N            handle only the K-th of N disjoint parts (run N processes, K = 0..N-1)
+  --shard K/N            handle only the K-th of N disjoint parts (run N processes, K = 0..N-1; N at most ${MAX_SHARDS})
   --max-rate R           at most R records per second on average (default: uncapped)
   --dry-run              decode and report, write nothing (no checkpoint either; its report is
                          its own: ...-dry-run.jsonl by default)
@@ -94,7 +100,7 @@ function parseMigrate(command: ParsedCommand): MigrateArgs {
     maxRate = Number(v['max-rate']);
     if (!(maxRate > 0) || !Number.isFinite(maxRate)) throw new UsageError(`--max-rate must be a positive number of records per second, got '${String(v['max-rate'])}'`);
   }
-  return {
+  const args: MigrateArgs = {
     command,
     shard: parseShard(v.shard),
     batchSize: parseCount('batch-size', v['batch-size']) ?? DEFAULT_BATCH_SIZE,
@@ -106,6 +112,19 @@ function parseMigrate(command: ParsedCommand): MigrateArgs {
     stopGraceS: parseCount('stop-grace', v['stop-grace']) ?? DEFAULT_STOP_GRACE_S,
     maxRate,
   };
+  // The pipeline's own limits, checked here too so that nothing is opened (and no schema
+  // statement runs) for a run that would be refused.
+  try {
+    validateWalkOptions(args);
+  } catch (error) {
+    if (error instanceof RangeError) throw new UsageError(error.message);
+    throw error;
+  }
+  const maxShards = command.definition.maxShards;
+  if (maxShards !== undefined && args.shard.count > maxShards) {
+    throw new UsageError(`--shard ${shardName(args.shard)}: ${command.definition.kind} is walked in ${maxShards} partitions, so at most ${maxShards} shards`);
+  }
+  return args;
 }
 
 async function run(argv: string[]): Promise<number> {
@@ -118,12 +137,18 @@ async function run(argv: string[]): Promise<number> {
   const log = (line: string): void => void process.stderr.write(`migrate: ${line}\n`);
 
   const stop = new AbortController();
+  let firstSignalAt = 0;
   const onSignal = (): void => {
     if (stop.signal.aborted) {
+      // GNU timeout signals the process and then its group, a terminal's Ctrl-C may reach a
+      // wrapper and us: a repeat within a moment is the same request. The grace period is for a
+      // person's second Ctrl-C.
+      if (performance.now() - firstSignalAt < REPEATED_SIGNAL_MS) return;
       process.stderr.write('\nmigrate: second Ctrl-C, quitting now (the checkpoints are at the last committed batches)\n');
       process.exit(130);
     }
-    process.stderr.write(`\nmigrate: stopping after the batches in flight, at most ${args.stopGraceS} s (Ctrl-C again to quit at once)\n`);
+    firstSignalAt = performance.now();
+    process.stderr.write(`\nmigrate: stopping after the batches in flight, at most ${args.stopGraceS} s (Ctrl-C again, a second or more later, to quit at once)\n`);
     stop.abort();
     // A batch blocked in the store (a lock held by someone else, a node that stopped answering)
     // must not keep the process alive: what is committed stays committed, the rest is redone.
@@ -139,10 +164,13 @@ async function run(argv: string[]): Promise<number> {
   let decoder;
   let report: JsonlReport | undefined;
   try {
+    // Before the store is touched: a path that cannot be the report is a usage error. Emptied
+    // (--reset) only once the store is open, so that a run that cannot connect keeps its lines.
+    report = new JsonlReport(reportPath, false, values.reset !== true);
     backend = await command.definition.open(values, { command: 'migrate', concurrency: args.concurrency, log });
-    decoder = await openDecoder({ sidecar: command.decoder.sidecar, maxInFlightBatches: args.concurrency, workers: command.decoder.workers, tls: command.decoder.tls });
+    decoder = await openDecoder({ sidecar: command.decoder.sidecar, maxInFlightBatches: args.concurrency, workers: command.decoder.workers, tls: command.decoder.tls, decodeLimits: command.decoder.limits });
     log(`${backend.name}, shard ${shardName(shard)}, decoding with the ${decoder.description}${values['dry-run'] ? ', DRY RUN' : ''}`);
-    report = new JsonlReport(reportPath, values.reset === true);
+    if (values.reset === true) report.truncate();
     const summary = await runMigration({
       backend,
       openStream: decoder.openStream,
@@ -167,7 +195,7 @@ async function run(argv: string[]): Promise<number> {
     process.stdout.write(formatSummary(summary, reportPath) + '\n');
     return migrationExitStatus(summary);
   } catch (error) {
-    if (error instanceof UsageError) {
+    if (error instanceof UsageError || error instanceof ReportFileError) {
       process.stderr.write(`mim-sender-jid migrate: ${error.message}\n`);
       return 2;
     }

@@ -7,9 +7,13 @@ import { parseArgs } from 'node:util';
 import { BACKEND_KINDS, loadBackend, UsageError, type BackendDefinition, type FlagSpec, type FlagValues } from '../clients/backends/registry.js';
 import type { ShardSpec } from '../clients/pipeline/types.js';
 import { parseSidecarTarget, SidecarTargetError, tlsProblem, type ParsedSidecarTarget } from '../clients/decoder-client/sidecar-target.js';
-import type { PayloadFormat } from '../services/decode/index.js';
+import type { DecodeLimits, PayloadFormat } from '../services/decode/index.js';
+import { DEFAULT_DECODE_LIMITS } from '../services/decode/index.js';
+import { DECODE_LIMIT_OPTIONS, decodeLimitsFromFlags } from './decode-limit-options.js';
 
 export { UsageError };
+/** An error for the user: one line, what is wrong and what to do. */
+export { describeFailure } from './describe-failure.js';
 
 export const URL_ENV = 'MIM_SENDER_JID_DB_URL';
 
@@ -21,6 +25,7 @@ export const DECODER_FLAGS: Readonly<Record<string, FlagSpec>> = {
   'sidecar-key': { type: 'string' },
   workers: { type: 'string' },
   format: { type: 'string' },
+  ...DECODE_LIMIT_OPTIONS,
   help: { type: 'boolean', short: 'h' },
 };
 
@@ -36,7 +41,11 @@ export const DECODER_USAGE = `  --sidecar TARGET       decode with running sidec
   --sidecar-cert PEM     with --sidecar-key: our client certificate (mutual TLS)
   --sidecar-key PEM      private key of --sidecar-cert
   --workers N            decoding threads in this process (default: core count)
-  --format F             payload format: eterm, xml, auto (default: the backend's own)`;
+  --format F             payload format: eterm, xml, auto (default: the backend's own)
+  --max-payload-bytes N  decoding in this process: largest payload decoded (default ${DEFAULT_DECODE_LIMITS.maxPayloadBytes});
+                         a larger one is reported payload_too_large. With --sidecar: the sidecar's own flag
+  --max-decompressed-bytes N, --max-depth N, --max-xml-attributes N
+                         decoding in this process: the decoder's other limits (as the sidecar's flags)`;
 
 export interface DecoderArgs {
   readonly sidecar: string | undefined;
@@ -44,6 +53,8 @@ export interface DecoderArgs {
   readonly format: PayloadFormat | undefined;
   /** TLS to a remote sidecar: CA to check it, and our certificate and key for mutual TLS. */
   readonly tls: { ca?: Buffer; cert?: Buffer; key?: Buffer } | undefined;
+  /** Limits of decoding in this process, when a flag sets one (a sidecar keeps its own). */
+  readonly limits: DecodeLimits | undefined;
 }
 
 export interface ParsedCommand {
@@ -124,7 +135,17 @@ function parseDecoderArgs(values: FlagValues): DecoderArgs {
       }
     }
   }
-  return { sidecar, workers: parseCount('workers', values.workers), format: format as PayloadFormat | undefined, tls };
+  return { sidecar, workers: parseCount('workers', values.workers), format: format as PayloadFormat | undefined, tls, limits: parseDecodeLimits(values, sidecar) };
+}
+
+function parseDecodeLimits(values: FlagValues, sidecar: string | undefined): DecodeLimits | undefined {
+  const given = Object.keys(DECODE_LIMIT_OPTIONS).filter((flag) => values[flag] !== undefined);
+  if (given.length === 0) return undefined;
+  // A remote sidecar decodes under the limits it was started with; a flag here would be ignored.
+  if (sidecar !== undefined) throw new UsageError(`--${given[0]} sets decoding in this process: with --sidecar, start the sidecars with it`);
+  const limits = decodeLimitsFromFlags(values as Record<string, string | undefined>);
+  if (typeof limits === 'string') throw new UsageError(limits);
+  return limits;
 }
 
 /** Every backend's one-line summary, for the usage text. */
@@ -132,12 +153,6 @@ export async function backendList(): Promise<string> {
   const lines: string[] = [];
   for (const kind of BACKEND_KINDS) lines.push(`  ${kind.padEnd(14)} ${(await loadBackend(kind)).summary}`);
   return lines.join('\n');
-}
-
-/** An error for the user: one line, no stack, unless it is a bug. */
-export function describeFailure(error: unknown): string {
-  if (error instanceof Error) return error.message;
-  return String(error);
 }
 
 /**

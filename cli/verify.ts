@@ -79,7 +79,7 @@ async function run(argv: string[]): Promise<number> {
   let decoder;
   try {
     backend = await command.definition.open(command.values, { command: 'verify', concurrency: 2, log });
-    decoder = await openDecoder({ sidecar: command.decoder.sidecar, maxInFlightBatches: 2, workers: command.decoder.workers, tls: command.decoder.tls });
+    decoder = await openDecoder({ sidecar: command.decoder.sidecar, maxInFlightBatches: 2, workers: command.decoder.workers, tls: command.decoder.tls, decodeLimits: command.decoder.limits });
     if (parsed.complete) {
       let reportPaths = parsed.reports;
       if (reportPaths === undefined) {

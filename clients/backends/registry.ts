@@ -30,6 +30,8 @@ export interface BackendDefinition {
   readonly flags: Readonly<Record<string, FlagSpec>>;
   /** Usage lines of those flags, aligned like the common ones. */
   readonly usage: string;
+  /** Most `--shard` processes, when the backend's partitions allow fewer than the pipeline's limit. */
+  readonly maxShards?: number;
   /** Opens the backend from the parsed flags; throws `UsageError` for a flag it cannot use. */
   open(values: FlagValues, context: OpenContext): Promise<AnyBackend>;
 }

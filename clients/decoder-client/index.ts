@@ -14,6 +14,7 @@
  */
 import { InProcessDecoder } from './in-process.js';
 import { SidecarClient } from './remote-stream.js';
+import type { DecodeLimits } from '../../services/decode/index.js';
 import type { ExtractStream, PayloadFormat } from './types.js';
 
 export type { ErrorCodeName, ExtractItem, ExtractResult, ExtractStream, PayloadFormat } from './types.js';
@@ -41,6 +42,8 @@ export interface DecoderOptions {
   readonly workers?: number;
   /** TLS to the sidecar (omit for plaintext). */
   readonly tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer } | undefined;
+  /** Decoding limits in this process (default: the decoder's); a sidecar keeps its own. */
+  readonly decodeLimits?: DecodeLimits | undefined;
 }
 
 export async function openDecoder(options: DecoderOptions): Promise<Decoder> {
@@ -48,6 +51,7 @@ export async function openDecoder(options: DecoderOptions): Promise<Decoder> {
     const pool = await InProcessDecoder.start({
       maxInFlightBatches: options.maxInFlightBatches,
       ...(options.workers === undefined ? {} : { workers: options.workers }),
+      ...(options.decodeLimits === undefined ? {} : { decodeLimits: options.decodeLimits }),
     });
     return {
       openStream: (format) => pool.openStream(format),

@@ -5,7 +5,7 @@
  * (the batch is walked again on resume) but never lose one; within one run a record is reported
  * once. A run resumed from its checkpoint appends to the same file (`--reset` truncates it).
  */
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, ftruncateSync, mkdirSync, openSync, readSync, statSync, writeSync, type Stats } from 'node:fs';
 import { dirname } from 'node:path';
 import type { NotWrittenReason } from './types.js';
 
@@ -26,16 +26,49 @@ export function reportLine(row: ReportedRecord): string {
   return JSON.stringify({ ...row.fields, reason: row.reason, detail: row.detail }) + '\n';
 }
 
+/** The report path cannot be used: the operator must give another one (a usage error). */
+export class ReportFileError extends Error {
+  override readonly name = 'ReportFileError';
+}
+
+/** Bytes read at a time when counting the lines of an existing report. */
+const COUNT_CHUNK_BYTES = 1 << 20;
+
 /** Synchronous appends: one small write per batch, done before the next batch is accounted. */
 export class JsonlReport implements ReportSink {
   private fd: number | null;
-  /** Lines the file held before this run (earlier runs of the same shard). */
-  readonly linesBefore: number;
+  private before: number;
+  /** `/dev/null`: the operator's way of keeping no report (nothing to count or truncate). */
+  private readonly isNull: boolean;
 
-  constructor(readonly path: string, truncate: boolean) {
-    mkdirSync(dirname(path), { recursive: true });
-    this.linesBefore = truncate || !existsSync(path) ? 0 : countLines(path);
-    this.fd = openSync(path, truncate ? 'w' : 'a');
+  /**
+   * Opens (creating when missing) a regular file for appending, or throws `ReportFileError`: a
+   * device (but `/dev/null`), a pipe or a directory is refused before anything is read from it
+   * (`/dev/full` reads forever, a FIFO without a reader blocks). `countExisting` false leaves `linesBefore` at 0.
+   */
+  constructor(readonly path: string, truncate: boolean, countExisting = !truncate) {
+    const { fd, isNull } = openReportFile(path);
+    this.fd = fd;
+    this.isNull = isNull;
+    try {
+      if (truncate && !isNull) ftruncateSync(this.fd, 0);
+      this.before = truncate || !countExisting ? 0 : countLines(this.fd);
+    } catch (error) {
+      closeSync(this.fd);
+      throw new ReportFileError(`--report ${path}: cannot read it: ${(error as Error).message}`);
+    }
+  }
+
+  /** Lines the file held before this run (earlier runs of the same shard). */
+  get linesBefore(): number {
+    return this.before;
+  }
+
+  /** Empties the file (`--reset`), once the run is sure to start. */
+  truncate(): void {
+    if (this.fd === null || this.isNull) return;
+    ftruncateSync(this.fd, 0);
+    this.before = 0;
   }
 
   append(rows: readonly ReportedRecord[]): void {
@@ -49,11 +82,66 @@ export class JsonlReport implements ReportSink {
   }
 }
 
-function countLines(path: string): number {
-  const bytes = readFileSync(path);
+function kindOf(stats: Stats): string {
+  if (stats.isDirectory()) return 'a directory';
+  if (stats.isFIFO()) return 'a pipe';
+  if (stats.isCharacterDevice() || stats.isBlockDevice()) return 'a device';
+  if (stats.isSocket()) return 'a socket';
+  return 'not a regular file';
+}
+
+function refuse(path: string, stats: Stats): ReportFileError {
+  return new ReportFileError(`--report ${path} is ${kindOf(stats)}: give the path of a regular file (created when missing)`);
+}
+
+/** The null device: accepted as a report that keeps nothing (reading it ends at once). */
+function isNullDevice(stats: Stats): boolean {
+  if (!stats.isCharacterDevice()) return false;
+  try {
+    const nullDevice = statSync('/dev/null');
+    return stats.rdev === nullDevice.rdev && nullDevice.isCharacterDevice();
+  } catch {
+    return false;
+  }
+}
+
+function openReportFile(path: string): { fd: number; isNull: boolean } {
+  let existing: Stats | undefined;
+  try {
+    existing = statSync(path);
+  } catch {
+    // Missing (created below) or unreadable (open says why).
+  }
+  if (existing !== undefined && !existing.isFile() && !isNullDevice(existing)) throw refuse(path, existing);
+  let fd: number;
+  try {
+    mkdirSync(dirname(path), { recursive: true });
+    // Read-write for counting its lines; non-blocking so that a FIFO swapped in after the check
+    // cannot hang the open (it is refused just below).
+    fd = openSync(path, constants.O_RDWR | constants.O_APPEND | constants.O_CREAT | constants.O_NONBLOCK, 0o644);
+  } catch (error) {
+    throw new ReportFileError(`--report ${path}: cannot create or open it: ${(error as Error).message}`);
+  }
+  const opened = fstatSync(fd);
+  const isNull = !opened.isFile() && isNullDevice(opened);
+  if (!opened.isFile() && !isNull) {
+    closeSync(fd);
+    throw refuse(path, opened);
+  }
+  return { fd, isNull };
+}
+
+/** Newlines in the file, read a chunk at a time: memory stays bounded whatever its size. */
+function countLines(fd: number): number {
+  const chunk = Buffer.allocUnsafe(COUNT_CHUNK_BYTES);
   let lines = 0;
-  for (let i = bytes.indexOf(10); i !== -1; i = bytes.indexOf(10, i + 1)) lines++;
-  return lines;
+  for (let position = 0; ; ) {
+    const n = readSync(fd, chunk, 0, chunk.length, position);
+    if (n === 0) return lines;
+    position += n;
+    const read = n === chunk.length ? chunk : chunk.subarray(0, n);
+    for (let i = read.indexOf(10); i !== -1; i = read.indexOf(10, i + 1)) lines++;
+  }
 }
 
 /** Keys reported in this run (up to `cap`, so that memory stays bounded): a retried batch is not reported twice. */

@@ -36,6 +36,12 @@ export const MAX_BATCH_SIZE = 10_000;
 /** Payload bytes one page may hold (`--max-batch-bytes`): bounds memory whatever the payload sizes. */
 export const DEFAULT_MAX_BATCH_BYTES = 32 * 1024 * 1024;
 export const MAX_CONCURRENCY = 64;
+/**
+ * Most `--shard` processes: Cassandra's ring is cut into this many ranges, and past it the
+ * database, not the walk, is the limit for every backend. A backend may allow fewer
+ * (`BackendDefinition.maxShards`).
+ */
+export const MAX_SHARDS = 64;
 const SCHEMA_ATTEMPTS = 5;
 /** Most keys the end-of-run accounting asks the store for (they are held in memory with their fields). */
 export const ACCOUNTING_MAX_KEYS = 1_000_000;
@@ -284,7 +290,7 @@ export async function runMigration(options: MigrationOptions): Promise<Migration
   const progress = options.progress ?? SILENT_PROGRESS;
   const log = options.log ?? (() => {});
   const signal = options.signal;
-  validate(batchSize, maxBatchBytes, concurrency, shard, options.limit, options.maxRate);
+  validateWalkOptions({ batchSize, maxBatchBytes, concurrency, shard, limit: options.limit, maxRate: options.maxRate });
 
   await prepareSchema(backend, options.applySchema === true, dryRun, log);
   const partitions = await backend.partitions(shard);
@@ -578,7 +584,20 @@ async function prepareSchema(backend: AnyBackend, apply: boolean, dryRun: boolea
   }
 }
 
-function validate(batchSize: number, maxBatchBytes: number, concurrency: number, shard: ShardSpec, limit?: number, maxRate?: number): void {
+/**
+ * The walk's limits, the one place they are checked: by `runMigration`, and by the command line
+ * before it opens anything (a refused flag must not follow a schema change). Throws `RangeError`
+ * naming the flag.
+ */
+export function validateWalkOptions(options: {
+  batchSize: number;
+  maxBatchBytes: number;
+  concurrency: number;
+  shard: ShardSpec;
+  limit?: number | undefined;
+  maxRate?: number | undefined;
+}): void {
+  const { batchSize, maxBatchBytes, concurrency, shard, limit, maxRate } = options;
   if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > MAX_BATCH_SIZE) {
     throw new RangeError(`--batch-size must be an integer from 1 to ${MAX_BATCH_SIZE}, got ${batchSize}`);
   }
@@ -591,6 +610,7 @@ function validate(batchSize: number, maxBatchBytes: number, concurrency: number,
   if (!Number.isInteger(shard.count) || shard.count < 1 || !Number.isInteger(shard.index) || shard.index < 0 || shard.index >= shard.count) {
     throw new RangeError(`--shard must be K/N with 0 <= K < N, got ${shard.index}/${shard.count}`);
   }
+  if (shard.count > MAX_SHARDS) throw new RangeError(`--shard ${shard.index}/${shard.count}: at most ${MAX_SHARDS} shards`);
   if (limit !== undefined && (!Number.isInteger(limit) || limit < 0)) {
     throw new RangeError(`--limit must be a non-negative integer, got ${limit}`);
   }

@@ -189,7 +189,7 @@ describe('deploy/Dockerfile, replayed in temporary directories', () => {
     );
     assert.equal(migrate.code, 1, migrate.stderr);
     assert.match(migrate.stderr, /decoding with the sidecar/);
-    assert.match(migrate.stderr, /ECONNREFUSED/);
+    assert.match(migrate.stderr, /cannot connect to 127\.0\.0\.1:1: nothing is listening there \(connection refused\)/);
 
     child.kill('SIGTERM');
     const code = await new Promise<number | null>((resolve) => (child.exitCode !== null ? resolve(child.exitCode) : child.on('exit', (c) => resolve(c))));

@@ -11,9 +11,11 @@ import {
   parseContactPoints,
   parseKeyspace,
 } from './connect.js';
+import { RANGE_COUNT } from './token-ranges.js';
 
 const definition: BackendDefinition = {
   kind: 'cassandra',
+  maxShards: RANGE_COUNT,
   summary: "MongooseIM's Cassandra MUC archive (mam_muc_message): sets from_jid on the with_nick = '' copies",
   flags: {
     'contact-points': { type: 'string' },

@@ -1,28 +1,28 @@
 /** `migrate elasticsearch` / `verify elasticsearch`: flags, usage, and opening the backend. */
 import { CREDENTIAL_FLAGS, CREDENTIAL_USAGE, readCredentials, readTlsFiles } from '../credentials.js';
 import { UsageError, type BackendDefinition, type FlagValues, type OpenContext } from '../registry.js';
+import { checkUrl } from '../url-check.js';
 import { ElasticsearchBackend } from './elasticsearch-backend.js';
 import { DEFAULT_INDEX } from './index-layout.js';
+import { PARTITION_COUNT } from './partition-plan.js';
 import { SearchHttp } from './search-http.js';
 
 /** Nodes from `--url`: comma-separated http(s) URLs, without credentials in them. */
 export function parseNodes(url: string | undefined): URL[] {
   if (url === undefined || url.trim() === '') throw new UsageError('elasticsearch needs --url http://HOST:9200 (several nodes: comma-separated)');
-  return url.split(',').map((part) => {
-    let node: URL;
-    try {
-      node = new URL(part.trim());
-    } catch {
-      throw new UsageError(`--url: '${part.trim()}' is not a URL (expected http://HOST:PORT)`);
-    }
-    if (node.protocol !== 'http:' && node.protocol !== 'https:') throw new UsageError(`--url: ${node.protocol} is not http: or https:`);
-    if (node.username !== '' || node.password !== '') throw new UsageError('--url must not hold credentials (they would show in ps): use --username and --password-file');
-    return node;
-  });
+  const parts = url.split(',');
+  return parts.map((part, i) =>
+    checkUrl(parts.length === 1 ? '--url' : `--url (node ${i + 1})`, part.trim(), {
+      schemes: ['http', 'https'],
+      example: 'http://HOST:9200',
+      credentialsElsewhere: 'use --username and --password-file',
+    }),
+  );
 }
 
 const definition: BackendDefinition = {
   kind: 'elasticsearch',
+  maxShards: PARTITION_COUNT,
   summary: 'Elasticsearch 6/7 or OpenSearch 1/2: set from_jid in the MUC archive index',
   flags: {
     index: { type: 'string' },

@@ -173,7 +173,7 @@ export class SearchHttp {
         });
       });
       req.on('timeout', () => req.destroy(new Error(`no answer within ${REQUEST_TIMEOUT_MS / 1000} s`)));
-      req.on('error', (e) => reject(new SearchConnectionError(`${describe}: ${e.message}`)));
+      req.on('error', (e) => reject(new SearchConnectionError(`${describe}: ${e.message}`, { cause: e })));
       req.end(payload);
     });
   }

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { CREDENTIAL_FLAGS, CREDENTIAL_USAGE, readCredentials, readTlsFiles } from '../credentials.js';
 import { UsageError, type BackendDefinition, type FlagValues, type OpenContext } from '../registry.js';
+import { checkUrl } from '../url-check.js';
 import type { ListingMode } from './key-listing.js';
 import { RiakHttp } from './riak-http.js';
 import { RiakBackend } from './riak-backend.js';
@@ -26,18 +27,14 @@ ${CREDENTIAL_USAGE}`;
 
 function parseNodes(raw: string | undefined): URL[] {
   if (raw === undefined || raw === '') throw new UsageError('--url is required: the Riak nodes, e.g. --url https://riak1:8098,https://riak2:8098');
-  return raw.split(',').map((part) => {
-    let url: URL;
-    try {
-      url = new URL(part.trim());
-    } catch {
-      throw new UsageError(`--url: '${part}' is not a URL (expected http(s)://HOST:8098)`);
-    }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`--url: '${url.protocol}' is not http: or https:`);
-    // A password in the URL would show in `ps` and shell history.
-    if (url.username !== '' || url.password !== '') throw new UsageError('--url must not hold credentials: use --username with --password-file or the environment');
-    return url;
-  });
+  const parts = raw.split(',');
+  return parts.map((part, i) =>
+    checkUrl(parts.length === 1 ? '--url' : `--url (node ${i + 1})`, part.trim(), {
+      schemes: ['http', 'https'],
+      example: 'https://HOST:8098',
+      credentialsElsewhere: 'use --username with --password-file or the environment',
+    }),
+  );
 }
 
 function parseCount(flag: string, raw: string | undefined, fallback: number, max: number): number {

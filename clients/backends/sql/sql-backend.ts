@@ -29,6 +29,7 @@ import {
   type WriteOutcome,
 } from '../../pipeline/types.js';
 import { UsageError, type BackendDefinition } from '../registry.js';
+import { checkUrl, type UrlRules } from '../url-check.js';
 import { senderIdsOf } from './sender-id-cache.js';
 import { SenderIdResolver } from './sender-id-resolver.js';
 import { CheckpointTableError, ShardBusyError } from './sql-errors.js';
@@ -377,6 +378,13 @@ export function sqlVerifySample(key: RowKey, payload: Uint8Array, senderId: stri
 }
 
 /** The CLI's entry for a SQL backend: `--url`, and a pool of one connection per batch in flight plus the reader's. */
+/** Each SQL backend's URL; MSSQL also takes an ADO string (`Server=...;Database=...`), passed as is. */
+const URL_RULES: Record<string, UrlRules> = {
+  postgres: { schemes: ['postgres', 'postgresql'], example: 'postgres://USER:PASSWORD@HOST:5432/DATABASE' },
+  mysql: { schemes: ['mysql', 'mariadb'], example: 'mysql://USER:PASSWORD@HOST:3306/DATABASE' },
+  mssql: { schemes: ['mssql', 'sqlserver'], example: 'mssql://USER:PASSWORD@HOST:1433/DATABASE, or an ADO string Server=...;Database=...' },
+};
+
 export function sqlBackendDefinition(
   kind: string,
   summary: string,
@@ -387,10 +395,14 @@ export function sqlBackendDefinition(
     summary,
     flags: { 'single-writer': { type: 'boolean' } },
     usage:
-      `  --url URL              the database (or env MIM_SENDER_JID_DB_URL): postgres://, mysql://, mssql:// or an ADO string\n` +
+      `  --url URL              the database (or env MIM_SENDER_JID_DB_URL): ${URL_RULES[kind]?.example ?? 'its URL'}\n` +
       `  --single-writer        proceed without mam_server_user's unique (server, user_name) index: this process is its only writer`,
     async open(values, context) {
       if (typeof values.url !== 'string') throw new UsageError(`--url is required (or set MIM_SENDER_JID_DB_URL)`);
+      const rules = URL_RULES[kind];
+      const adoString = kind === 'mssql' && !values.url.includes('://') && values.url.includes('=');
+      // Before the driver sees it: a driver's own refusal may quote the URL, password included.
+      if (rules !== undefined && !adoString) checkUrl('--url', values.url, rules);
       return open({ url: values.url, poolSize: context.concurrency + 2, singleWriter: values['single-writer'] === true });
     },
   };
