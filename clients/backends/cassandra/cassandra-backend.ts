@@ -31,6 +31,23 @@ import { CHECKPOINT_TABLE, MESSAGE_TABLE, applySchema, checkSchema, createCheckp
 import { MAX_TOKEN, MIN_TOKEN, rangeNamed, rangesOfShard } from './token-ranges.js';
 import { isTransientCassandraError } from './transient-errors.js';
 
+/** A saved place the walk cannot trust: refused with the checkpoint's name and the way out. */
+export class CorruptCheckpointError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CorruptCheckpointError';
+  }
+}
+
+/**
+ * "No such table" as Cassandra 4 words it (`unconfigured table X`) and as Cassandra 5 does
+ * (`table X does not exist`).
+ */
+export function isMissingTableError(error: unknown): boolean {
+  const message = error instanceof Error ? error.message : String(error);
+  return /unconfigured table|table \S+ does not exist/i.test(message);
+}
+
 /** Writes (single rows or single-partition batches) in flight per batch, spread by the driver over its connections. */
 const GROUPS_IN_FLIGHT_PER_BATCH = 16;
 /**
@@ -153,17 +170,38 @@ export class CassandraBackend implements Backend<RowKey, RangeCursor, FromJid> {
       );
     } catch (error) {
       // No table yet: nothing was ever saved (a dry run never creates it).
-      if (/unconfigured table/i.test((error as Error).message)) return null;
+      if (isMissingTableError(error)) return null;
       throw error;
     }
     const row = result.rows[0];
     if (row === undefined) return null;
-    return {
-      token: String(row['last_token']),
-      roomJid: row['room_jid'] as string,
-      withNick: row['with_nick'] as string,
-      id: String(row['id']),
-    };
+    return this.checkedCursor(partition, row);
+  }
+
+  /**
+   * A saved place is trusted only when it is one our walk could have saved: every column set, and
+   * a token inside the range it is saved for. Anything else (a hand edit, a row of another tool or
+   * version) is refused rather than walked from the start: the walk from the start is one flag
+   * away (`--reset`), and it is the operator's to choose once told, while a checkpoint table that
+   * holds what we never wrote may mean that something else is writing there too.
+   */
+  private checkedCursor(partition: Partition, row: Record<string, unknown>): RangeCursor {
+    const where = `checkpoint '${this.checkpointName(partition)}' in ${this.keyspace}.${CHECKPOINT_TABLE}`;
+    const fix = `run again with --reset to walk this shard from its start (writes are idempotent), or delete that row`;
+    const token = row['last_token'];
+    const roomJid = row['room_jid'];
+    const withNick = row['with_nick'];
+    const id = row['id'];
+    const missing = Object.entries({ last_token: token, room_jid: roomJid, with_nick: withNick, id })
+      .filter(([, value]) => value === null || value === undefined)
+      .map(([name]) => name);
+    if (missing.length > 0) throw new CorruptCheckpointError(`${where} is corrupt (${missing.join(', ')} null): ${fix}`);
+    const range = rangeNamed(partition.name);
+    const tokenValue = BigInt(token as bigint);
+    if (tokenValue <= range.start || tokenValue > range.end) {
+      throw new CorruptCheckpointError(`${where} holds token ${tokenValue}, outside its range (${range.start}, ${range.end}]: ${fix}`);
+    }
+    return { token: tokenValue.toString(), roomJid: roomJid as string, withNick: withNick as string, id: String(id) };
   }
 
   async saveCheckpoint(partition: Partition, cursor: RangeCursor): Promise<void> {

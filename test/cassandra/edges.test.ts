@@ -1,0 +1,172 @@
+/**
+ * Edges of the Cassandra walk against a real Cassandra 5.0 node with password authentication and
+ * Cassandra's own authorizer on (so that a role without MODIFY is a real one): a dry run on a
+ * keyspace never migrated, checkpoints that are corrupt or outside their range, a table stored
+ * `id ASC`, a role that may not write, `verify --complete`'s scan, the estimate, the driver's page
+ * size under large payloads. Small archives, one node for the file.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import cassandra from 'cassandra-driver';
+import { CassandraBackend } from '../../clients/backends/cassandra/cassandra-backend.js';
+import { connectCassandra } from '../../clients/backends/cassandra/connect.js';
+import type { RowKey } from '../../clients/backends/cassandra/keys.js';
+import { MemoryReport } from '../../clients/pipeline/report.js';
+import { runMigration, type MigrationOptions } from '../../clients/pipeline/run-migration.js';
+import { mucMessage, termToBinary, xmlTerm } from '../../cli/demo/term-encoder.js';
+import { SUPERUSER, endProcessIfHeldOpen, startCassandra, type CassandraNode } from '../support/cassandra.js';
+import { openInProcessStream } from '../support/in-process-stream.js';
+import { createMongooseIm33Keyspace, expectedRows, loadMessages, readAllRows, rowKey } from './archive.js';
+import type { ArchivedMessage } from './dataset.js';
+
+let node: CassandraNode;
+let client: cassandra.Client;
+const opened: CassandraBackend[] = [];
+
+before(async () => {
+  node = await startCassandra({ auth: true });
+  client = await connectAs(SUPERUSER);
+});
+
+after(async () => {
+  for (const backend of opened) await backend.close().catch(() => {});
+  await client?.shutdown().catch(() => {});
+  await node?.stop();
+  endProcessIfHeldOpen();
+});
+
+function connectAs(credentials: { username: string; password: string }): Promise<cassandra.Client> {
+  return connectCassandra({ contactPoints: [node.contactPoint], localDataCenter: 'datacenter1', credentials });
+}
+
+async function openBackend(
+  keyspace: string,
+  options: { fillNickCopies?: boolean; credentials?: { username: string; password: string } } = {},
+): Promise<CassandraBackend> {
+  const own = await connectAs(options.credentials ?? SUPERUSER);
+  const backend = new CassandraBackend({
+    client: own,
+    keyspace,
+    consistency: cassandra.types.consistencies.localOne,
+    fillNickCopies: options.fillNickCopies ?? false,
+  });
+  opened.push(backend);
+  return backend;
+}
+
+function migrate(backend: CassandraBackend, options: Partial<MigrationOptions> = {}) {
+  const report = new MemoryReport<RowKey>();
+  const run = runMigration({
+    backend,
+    openStream: openInProcessStream,
+    report,
+    batchSize: 20,
+    concurrency: 2,
+    applySchema: true,
+    maxRetries: 3,
+    backoff: { baseMs: 100, maxMs: 500 },
+    ...options,
+  });
+  return { report, run };
+}
+
+const payloadCache = new Map<string, Buffer>();
+function payloadFrom(jid: string, body?: string): Buffer {
+  const key = `${jid}\u0000${body ?? ''}`;
+  let payload = payloadCache.get(key);
+  if (payload === undefined) {
+    payload = Buffer.from(termToBinary(xmlTerm(mucMessage({ jid, ...(body === undefined ? {} : { body }) }))));
+    payloadCache.set(key, payload);
+  }
+  return payload;
+}
+
+/** `count` messages over `rooms` rooms, each sent by `userN@example.com/r`, ids spread from `firstId`. */
+function simpleArchive(count: number, rooms: number, firstId = 1000n): ArchivedMessage[] {
+  return Array.from({ length: count }, (_, i) => {
+    const user = `user${i % 7}`;
+    return {
+      roomJid: `room${i % rooms}@muc.example.com`,
+      nick: `nick${i % 3}`,
+      id: String(firstId + BigInt(i) * 37n),
+      payload: payloadFrom(`${user}@Example.com/r`),
+      expected: { fromJid: `${user}@example.com` },
+    };
+  });
+}
+
+async function assertEveryRow(keyspace: string, messages: readonly ArchivedMessage[], fillNickCopies = false): Promise<void> {
+  const stored = await readAllRows(client, keyspace);
+  const expected = expectedRows(messages, fillNickCopies);
+  assert.equal(stored.size, expected.size, 'row count');
+  const wrong: string[] = [];
+  for (const [key, want] of expected) {
+    const row = stored.get(key);
+    if (row?.fromJid !== want) wrong.push(`${key.replace(/\u0000/g, ' | ')}: ${JSON.stringify(row?.fromJid)}, want ${JSON.stringify(want)}`);
+  }
+  assert.deepEqual(wrong.slice(0, 5), [], `${wrong.length} rows wrong`);
+}
+
+async function nullRows(keyspace: string): Promise<number> {
+  const stored = await readAllRows(client, keyspace);
+  return [...stored.values()].filter((r) => r.withNick === '' && r.fromJid === null).length;
+}
+
+test("--dry-run on a keyspace never migrated (no checkpoint table yet) runs: Cassandra 5 says 'table ... does not exist'", async () => {
+  const keyspace = 'ks_dry_fresh';
+  await createMongooseIm33Keyspace(client, keyspace);
+  const messages = simpleArchive(30, 4);
+  await loadMessages(client, keyspace, messages);
+  const backend = await openBackend(keyspace);
+  await backend.applySchema(); // the guide's step 1, done by hand: a dry run never changes the schema
+  const { run, report } = migrate(backend, { dryRun: true });
+  const summary = await run;
+  assert.equal(summary.reachedEnd, true);
+  assert.equal(summary.processed, messages.length);
+  assert.equal(summary.written, messages.length, 'would write every record');
+  assert.equal(report.rows.length, 0);
+  assert.equal(await nullRows(keyspace), messages.length, 'a dry run writes nothing');
+  const tables = await client.execute('SELECT table_name FROM system_schema.tables WHERE keyspace_name = ?', [keyspace], { prepare: true });
+  assert.ok(!tables.rows.some((r) => r['table_name'] === 'mim_sender_jid_checkpoint'), 'a dry run creates no checkpoint table');
+});
+
+test('a checkpoint outside its own token range, or with a null column, is refused with its name and --reset; --reset then walks every row', async () => {
+  const keyspace = 'ks_bad_checkpoint';
+  await createMongooseIm33Keyspace(client, keyspace);
+  const messages = simpleArchive(200, 40);
+  await loadMessages(client, keyspace, messages);
+  const backend = await openBackend(keyspace);
+  await backend.applySchema();
+  await backend.prepareCheckpoints();
+  const table = `${keyspace}.mim_sender_jid_checkpoint`;
+  const insert = `INSERT INTO ${table} (walk, last_token, room_jid, with_nick, id) VALUES (?, ?, ?, ?, ?)`;
+  // Range 5 is (-2^63 + 5 * 2^58, -2^63 + 6 * 2^58]: the largest token is far outside it.
+  await client.execute(insert, ['blank-copies/range-05-of-64', 2n ** 63n - 1n, 'room1@muc.example.com', '', 5n], { prepare: true });
+  const outside = migrate(backend);
+  await assert.rejects(outside.run, (error: Error) => {
+    assert.match(error.message, /checkpoint 'blank-copies\/range-05-of-64' in ks_bad_checkpoint\.mim_sender_jid_checkpoint/);
+    assert.match(error.message, /holds token 9223372036854775807, outside its range/);
+    assert.match(error.message, /--reset/);
+    assert.doesNotMatch(error.message, /\n/, 'one line');
+    return true;
+  });
+  assert.equal(await nullRows(keyspace), messages.length, 'refused before any write');
+
+  // A row with a null id (what a hand edit or a partial write leaves).
+  await client.execute(`DELETE FROM ${table} WHERE walk = ?`, ['blank-copies/range-05-of-64'], { prepare: true });
+  await client.execute(`INSERT INTO ${table} (walk, last_token) VALUES (?, ?)`, ['blank-copies/range-09-of-64', -(2n ** 63n) + 9n * 2n ** 58n + 1n], { prepare: true });
+  const corrupt = migrate(backend);
+  await assert.rejects(corrupt.run, (error: Error) => {
+    assert.match(error.message, /checkpoint 'blank-copies\/range-09-of-64' in ks_bad_checkpoint\.mim_sender_jid_checkpoint is corrupt \(room_jid, with_nick, id null\)/);
+    assert.match(error.message, /--reset/);
+    assert.doesNotMatch(error.message, /BigInt/);
+    return true;
+  });
+  assert.equal(await nullRows(keyspace), messages.length, 'refused before any write');
+
+  const reset = migrate(backend, { reset: true });
+  const summary = await reset.run;
+  assert.equal(summary.reachedEnd, true);
+  assert.equal(summary.written, messages.length);
+  await assertEveryRow(keyspace, messages);
+});
