@@ -170,3 +170,50 @@ test('a checkpoint outside its own token range, or with a null column, is refuse
   assert.equal(summary.written, messages.length);
   await assertEveryRow(keyspace, messages);
 });
+
+test('a table stored CLUSTERING ORDER BY (id ASC): a run interrupted inside a partition resumes with the rest of it, every row written', async () => {
+  const keyspace = 'ks_id_asc';
+  await client.execute(`CREATE KEYSPACE ${keyspace} WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}`);
+  await client.execute(
+    `CREATE TABLE ${keyspace}.mam_muc_message (id bigint, room_jid varchar, nick_name varchar, with_nick varchar, message blob, ` +
+      'PRIMARY KEY ((room_jid, with_nick), id)) WITH CLUSTERING ORDER BY (id ASC)',
+  );
+  // One big room (its '' partition holds 150 rows) and a few small ones.
+  const messages = [...simpleArchive(150, 1, -5_000n), ...simpleArchive(12, 6, 10_000_000n).map((m) => ({ ...m, roomJid: `small-${m.roomJid}` }))];
+  await loadMessages(client, keyspace, messages);
+  const backend = await openBackend(keyspace);
+  const controller = new AbortController();
+  let stoppedAt: { roomJid: string; id: string } | undefined;
+  const save = backend.saveCheckpoint.bind(backend);
+  backend.saveCheckpoint = async (partition, cursor) => {
+    await save(partition, cursor);
+    if (cursor.roomJid === 'room0@muc.example.com' && cursor.withNick === '' && stoppedAt === undefined) {
+      stoppedAt = cursor;
+      controller.abort();
+    }
+  };
+  const first = migrate(backend, { batchSize: 10, concurrency: 1, signal: controller.signal });
+  const interrupted = await first.run;
+  assert.equal(interrupted.reachedEnd, false, 'interrupted');
+  assert.ok(stoppedAt !== undefined, 'stopped after a checkpoint inside the big partition');
+  assert.ok(BigInt(stoppedAt.id) < -5_000n + 149n * 37n, `the checkpoint (id ${stoppedAt.id}) is inside the partition, not at its end`);
+  assert.ok((await nullRows(keyspace)) > 0, 'rows left for the resumed run');
+
+  const resumed = await migrate(await openBackend(keyspace), { batchSize: 10, concurrency: 1 }).run;
+  assert.equal(resumed.reachedEnd, true);
+  assert.ok(resumed.resumedPartitions >= 1, 'the second run resumed from the checkpoint');
+  assert.equal(interrupted.written + resumed.written, messages.length, 'every record written once over both runs');
+  await assertEveryRow(keyspace, messages);
+});
+
+test('a table whose key is not ((room_jid, with_nick), id) is refused before anything is walked', async () => {
+  const keyspace = 'ks_other_shape';
+  await client.execute(`CREATE KEYSPACE ${keyspace} WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}`);
+  await client.execute(
+    `CREATE TABLE ${keyspace}.mam_muc_message (id bigint, room_jid varchar, nick_name varchar, with_nick varchar, message blob, from_jid varchar, ` +
+      'PRIMARY KEY ((room_jid, with_nick), nick_name, id))',
+  );
+  await client.execute(`CREATE INDEX ON ${keyspace}.mam_muc_message (from_jid)`);
+  const backend = await openBackend(keyspace);
+  await assert.rejects(migrate(backend).run, /PRIMARY KEY \(\(room_jid, with_nick\), nick_name, id\), not \(\(room_jid, with_nick\), id\)/);
+});

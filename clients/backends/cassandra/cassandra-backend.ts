@@ -27,7 +27,15 @@ import type {
 } from '../../pipeline/types.js';
 import { describeRangeCursor, describeRowKey, type RangeCursor, type RowKey } from './keys.js';
 import { RangeReader, type ScannedRow } from './range-reader.js';
-import { CHECKPOINT_TABLE, MESSAGE_TABLE, applySchema, checkSchema, createCheckpointTableStatement } from './schema.js';
+import {
+  CHECKPOINT_TABLE,
+  MESSAGE_TABLE,
+  applySchema,
+  checkSchema,
+  createCheckpointTableStatement,
+  readIdOrder,
+  type IdOrder,
+} from './schema.js';
 import { MAX_TOKEN, MIN_TOKEN, rangeNamed, rangesOfShard } from './token-ranges.js';
 import { isTransientCassandraError } from './transient-errors.js';
 
@@ -108,6 +116,7 @@ export class CassandraBackend implements Backend<RowKey, RangeCursor, FromJid> {
   private readonly fillNickCopies: boolean;
   private readonly random: () => number;
   private readonly reader: RangeReader;
+  private idOrderRead: Promise<IdOrder> | undefined;
   /** Checkpoints of a walk with nick copies are not those of one without: the second must still visit them. */
   private readonly walkPrefix: string;
 
@@ -149,7 +158,9 @@ export class CassandraBackend implements Backend<RowKey, RangeCursor, FromJid> {
   }
 
   async partitions(shard: ShardSpec): Promise<Partition[]> {
-    return rangesOfShard(shard);
+    const ranges = rangesOfShard(shard);
+    await this.idOrder(); // a table of another shape is refused before anything is walked
+    return ranges;
   }
 
   async prepareCheckpoints(): Promise<void> {
@@ -225,8 +236,17 @@ export class CassandraBackend implements Backend<RowKey, RangeCursor, FromJid> {
     return 0;
   }
 
-  readPage(partition: Partition, after: RangeCursor | null, limits: PageLimits): Promise<Page<RowKey, RangeCursor>> {
-    return this.reader.readPage(rangeNamed(partition.name), after, limits);
+  /** Read once per backend, on the first page (a failed read is tried again on the next). */
+  private idOrder(): Promise<IdOrder> {
+    this.idOrderRead ??= readIdOrder(this.client, this.keyspace).catch((error: unknown) => {
+      this.idOrderRead = undefined;
+      throw error;
+    });
+    return this.idOrderRead;
+  }
+
+  async readPage(partition: Partition, after: RangeCursor | null, limits: PageLimits): Promise<Page<RowKey, RangeCursor>> {
+    return this.reader.readPage(rangeNamed(partition.name), after, limits, await this.idOrder());
   }
 
   decide(record: SourceRecord<RowKey>, answer: ExtractResult): Decision<FromJid> {

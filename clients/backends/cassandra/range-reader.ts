@@ -9,6 +9,7 @@
 import type { Client } from 'cassandra-driver';
 import type { Page, PageLimits, SourceRecord } from '../../pipeline/types.js';
 import { sameCursor, type RangeCursor, type RowKey } from './keys.js';
+import type { IdOrder } from './schema.js';
 import type { TokenRange } from './token-ranges.js';
 
 const COLUMNS = 'token(room_jid, with_nick) AS t, room_jid, with_nick, id, from_jid, message';
@@ -45,7 +46,7 @@ class RangeWalk {
   private queryStarted = false;
   position: RangeCursor | null;
 
-  constructor(range: TokenRange, after: RangeCursor | null, table: string) {
+  constructor(range: TokenRange, after: RangeCursor | null, table: string, idOrder: IdOrder) {
     this.position = after;
     const scan = (fromToken: bigint): Query => ({
       cql: `SELECT ${COLUMNS} FROM ${table} WHERE token(room_jid, with_nick) > ? AND token(room_jid, with_nick) <= ?`,
@@ -56,7 +57,8 @@ class RangeWalk {
         ? [scan(range.start)]
         : [
             {
-              cql: `SELECT ${COLUMNS} FROM ${table} WHERE room_jid = ? AND with_nick = ? AND id < ?`,
+              // The rest of the cursor's partition: the ids after it in the partition's own order.
+              cql: `SELECT ${COLUMNS} FROM ${table} WHERE room_jid = ? AND with_nick = ? AND id ${idOrder === 'desc' ? '<' : '>'} ?`,
               params: [after.roomJid, after.withNick, BigInt(after.id)],
             },
             scan(BigInt(after.token)),
@@ -103,10 +105,10 @@ export class RangeReader {
 
   constructor(private readonly options: ReaderOptions) {}
 
-  async readPage(range: TokenRange, after: RangeCursor | null, limits: PageLimits): Promise<Page<RowKey, RangeCursor>> {
+  async readPage(range: TokenRange, after: RangeCursor | null, limits: PageLimits, idOrder: IdOrder): Promise<Page<RowKey, RangeCursor>> {
     let walk = this.walks.get(range.name);
     if (walk === undefined || !sameCursor(walk.position, after)) {
-      walk = new RangeWalk(range, after, this.options.table);
+      walk = new RangeWalk(range, after, this.options.table, idOrder);
       this.walks.set(range.name, walk);
     }
     const fetchSize = Math.min(MAX_FETCH_SIZE, Math.max(MIN_FETCH_SIZE, limits.rows * 2));
