@@ -6,6 +6,9 @@
  * size under large payloads. Small archives, one node for the file.
  */
 import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import cassandra from 'cassandra-driver';
 import { CassandraBackend } from '../../clients/backends/cassandra/cassandra-backend.js';
@@ -15,6 +18,7 @@ import { MemoryReport } from '../../clients/pipeline/report.js';
 import { runMigration, type MigrationOptions } from '../../clients/pipeline/run-migration.js';
 import { mucMessage, termToBinary, xmlTerm } from '../../cli/demo/term-encoder.js';
 import { SUPERUSER, endProcessIfHeldOpen, startCassandra, type CassandraNode } from '../support/cassandra.js';
+import { runCli } from '../support/cli-process.js';
 import { openInProcessStream } from '../support/in-process-stream.js';
 import { createMongooseIm33Keyspace, expectedRows, loadMessages, readAllRows, rowKey } from './archive.js';
 import type { ArchivedMessage } from './dataset.js';
@@ -216,4 +220,47 @@ test('a table whose key is not ((room_jid, with_nick), id) is refused before any
   await client.execute(`CREATE INDEX ON ${keyspace}.mam_muc_message (from_jid)`);
   const backend = await openBackend(keyspace);
   await assert.rejects(migrate(backend).run, /PRIMARY KEY \(\(room_jid, with_nick\), nick_name, id\), not \(\(room_jid, with_nick\), id\)/);
+});
+
+test('a role without MODIFY on mam_muc_message: the CLI stops at the first refused write with one line and exit 1, no checkpoint moved, nothing reported', async (t) => {
+  const keyspace = 'ks_no_modify';
+  await createMongooseIm33Keyspace(client, keyspace);
+  const messages = simpleArchive(120, 30);
+  await loadMessages(client, keyspace, messages);
+  const admin = await openBackend(keyspace);
+  await admin.applySchema();
+  await admin.prepareCheckpoints();
+  // May read the archive and keep its place, may not write the archive.
+  await client.execute("CREATE ROLE mim_reader WITH PASSWORD = 'reader-secret' AND LOGIN = true");
+  await client.execute(`GRANT SELECT ON KEYSPACE ${keyspace} TO mim_reader`);
+  await client.execute(`GRANT MODIFY ON TABLE ${keyspace}.mim_sender_jid_checkpoint TO mim_reader`);
+  const dir = mkdtempSync(join(tmpdir(), 'mim-cassandra-auth-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'password'), 'reader-secret\n');
+  const reportFile = join(dir, 'report.jsonl');
+  const result = await runCli(
+    t,
+    [
+      'migrate', 'cassandra', '--contact-points', node.contactPoint, '--keyspace', keyspace,
+      '--username', 'mim_reader', '--password-file', join(dir, 'password'),
+      '--batch-size', '20', '--concurrency', '2', '--report', reportFile, '--consistency', 'ONE',
+    ],
+    new Uint8Array(),
+  );
+  const failedLines = result.stderr.split('\n').filter((l) => l.includes('failed:'));
+  assert.equal(result.code, 1, `exit status; stderr:\n${result.stderr}`);
+  assert.equal(failedLines.length, 1, result.stderr);
+  assert.match(failedLines[0], /refuses every write to ks_no_modify\.mam_muc_message: .*MODIFY/);
+  assert.match(failedLines[0], /GRANT MODIFY ON TABLE ks_no_modify\.mam_muc_message/);
+  assert.doesNotMatch(result.stderr, /reader-secret/);
+  const saved = await client.execute(`SELECT walk FROM ${keyspace}.mim_sender_jid_checkpoint`);
+  assert.equal(saved.rows.length, 0, 'no checkpoint moved');
+  assert.equal(existsSync(reportFile) ? readFileSync(reportFile, 'utf8') : '', '', 'no record reported write_refused');
+  assert.equal(await nullRows(keyspace), messages.length);
+
+  // Once the role may write, the same command does the work.
+  await client.execute(`GRANT MODIFY ON TABLE ${keyspace}.mam_muc_message TO mim_reader`);
+  const again = await migrate(await openBackend(keyspace, { credentials: { username: 'mim_reader', password: 'reader-secret' } })).run;
+  assert.equal(again.reachedEnd, true);
+  await assertEveryRow(keyspace, messages);
 });

@@ -88,6 +88,14 @@ const JVM17_MODULE_OPTIONS = [
   '--add-opens', 'java.base/java.util=ALL-UNNAMED',
 ];
 
+/** No caches of roles and permissions: a GRANT in a test holds for the very next request. */
+const AUTH_SETTINGS = `authenticator: PasswordAuthenticator
+authorizer: CassandraAuthorizer
+role_manager: CassandraRoleManager
+roles_validity: 0ms
+permissions_validity: 0ms
+credentials_validity: 0ms`;
+
 function cassandraYaml(dir: string, nativePort: number, storagePort: number, auth: boolean): string {
   const path = (name: string): string => JSON.stringify(join(dir, name));
   return `cluster_name: mim-sender-jid-test
@@ -112,7 +120,7 @@ storage_port: ${storagePort}
 native_transport_port: ${nativePort}
 start_native_transport: true
 endpoint_snitch: SimpleSnitch
-${auth ? 'authenticator: PasswordAuthenticator\nauthorizer: CassandraAuthorizer\nrole_manager: CassandraRoleManager' : 'authenticator: AllowAllAuthenticator\nauthorizer: AllowAllAuthorizer'}
+${auth ? AUTH_SETTINGS : 'authenticator: AllowAllAuthenticator\nauthorizer: AllowAllAuthorizer'}
 memtable_heap_space: 128MiB
 memtable_offheap_space: 128MiB
 key_cache_size: 16MiB

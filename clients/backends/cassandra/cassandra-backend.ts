@@ -7,7 +7,7 @@
  * Writes are single-row prepared UPDATEs, idempotent, so a batch written twice after a crash is
  * harmless and the `after-write` checkpoints may lag behind the data.
  */
-import type { Client } from 'cassandra-driver';
+import cassandra, { type Client } from 'cassandra-driver';
 import { senderOf } from '../../pipeline/decisions.js';
 import type {
   Backend,
@@ -38,6 +38,21 @@ import {
 } from './schema.js';
 import { MAX_TOKEN, MIN_TOKEN, rangeNamed, rangesOfShard } from './token-ranges.js';
 import { isTransientCassandraError } from './transient-errors.js';
+
+/**
+ * A refusal that is not about one row but about the role: the same for every row, so reporting each
+ * one and moving on would end "done" with nothing written and every checkpoint at the end.
+ */
+export function isStoreWideWriteError(error: unknown): boolean {
+  return error instanceof cassandra.errors.ResponseError && error.code === cassandra.types.responseErrorCodes.unauthorized;
+}
+
+export class StoreWideWriteError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StoreWideWriteError';
+  }
+}
 
 /** A saved place the walk cannot trust: refused with the checkpoint's name and the way out. */
 export class CorruptCheckpointError extends Error {
@@ -163,8 +178,17 @@ export class CassandraBackend implements Backend<RowKey, RangeCursor, FromJid> {
     return ranges;
   }
 
+  /**
+   * Creates the table only when it is missing: `CREATE TABLE IF NOT EXISTS` needs CREATE permission
+   * even when the table exists, which a role made for the backfill (SELECT, MODIFY) has no need of.
+   */
   async prepareCheckpoints(): Promise<void> {
-    await this.client.execute(createCheckpointTableStatement(this.keyspace));
+    const found = await this.client.execute(
+      'SELECT table_name FROM system_schema.tables WHERE keyspace_name = ? AND table_name = ?',
+      [this.keyspace.toLowerCase(), CHECKPOINT_TABLE],
+      { prepare: true },
+    );
+    if (found.rows.length === 0) await this.client.execute(createCheckpointTableStatement(this.keyspace));
   }
 
   private checkpointName(partition: Partition): string {
@@ -267,10 +291,11 @@ export class CassandraBackend implements Backend<RowKey, RangeCursor, FromJid> {
   async writeBatch(_partition: Partition, writes: readonly PlannedWrite<RowKey, FromJid>[]): Promise<WriteOutcome<RowKey>> {
     const refused: NotWrittenRecord<RowKey>[] = [];
     let transient: unknown = null;
+    let storeWide: unknown = null;
     const groups = groupByPartition(writes);
     let next = 0;
     const worker = async (): Promise<void> => {
-      while (next < groups.length && transient === null) {
+      while (next < groups.length && transient === null && storeWide === null) {
         const group = groups[next++];
         try {
           await this.writeGroup(group);
@@ -278,6 +303,10 @@ export class CassandraBackend implements Backend<RowKey, RangeCursor, FromJid> {
           // A node that is down or slow fails the whole batch (retried from the last checkpoint).
           if (isTransientCassandraError(error)) {
             transient ??= error;
+            return;
+          }
+          if (isStoreWideWriteError(error)) {
+            storeWide ??= error;
             return;
           }
           // The node refused the group: row by row, so that only the rows it refuses are reported.
@@ -289,6 +318,10 @@ export class CassandraBackend implements Backend<RowKey, RangeCursor, FromJid> {
                 transient ??= rowError;
                 return;
               }
+              if (isStoreWideWriteError(rowError)) {
+                storeWide ??= rowError;
+                return;
+              }
               refused.push({ key: write.key, reason: 'write_refused', detail: (rowError as Error).message });
             }
           }
@@ -297,6 +330,14 @@ export class CassandraBackend implements Backend<RowKey, RangeCursor, FromJid> {
     };
     await Promise.all(Array.from({ length: Math.min(GROUPS_IN_FLIGHT_PER_BATCH, groups.length) }, worker));
     if (transient !== null) throw transient;
+    // Thrown before the pipeline saves this batch's checkpoint: the next run starts here again.
+    if (storeWide !== null) {
+      throw new StoreWideWriteError(
+        `the node refuses every write to ${this.table}: ${(storeWide as Error).message.replace(/\s+/g, ' ')}; ` +
+          `grant the role MODIFY on it (GRANT MODIFY ON TABLE ${this.table} TO <role>) and run the same command again ` +
+          `(nothing more was written, this batch's checkpoint did not move)`,
+      );
+    }
     return { written: writes.length - refused.length, refused };
   }
 
