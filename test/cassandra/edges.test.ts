@@ -13,13 +13,14 @@ import { after, before, test } from 'node:test';
 import cassandra from 'cassandra-driver';
 import { CassandraBackend } from '../../clients/backends/cassandra/cassandra-backend.js';
 import { connectCassandra } from '../../clients/backends/cassandra/connect.js';
-import type { RowKey } from '../../clients/backends/cassandra/keys.js';
+import type { RangeCursor, RowKey } from '../../clients/backends/cassandra/keys.js';
+import { WHOLE_TABLE, type ScannedRecord } from '../../clients/pipeline/types.js';
 import { MemoryReport } from '../../clients/pipeline/report.js';
 import { runMigration, type MigrationOptions } from '../../clients/pipeline/run-migration.js';
 import { mucMessage, termToBinary, xmlTerm } from '../../cli/demo/term-encoder.js';
 import { SUPERUSER, endProcessIfHeldOpen, startCassandra, type CassandraNode } from '../support/cassandra.js';
 import { runCli } from '../support/cli-process.js';
-import { openInProcessStream } from '../support/in-process-stream.js';
+import { inProcessExtract, openInProcessStream } from '../support/in-process-stream.js';
 import { createMongooseIm33Keyspace, expectedRows, loadMessages, readAllRows, rowKey } from './archive.js';
 import type { ArchivedMessage } from './dataset.js';
 
@@ -263,4 +264,67 @@ test('a role without MODIFY on mam_muc_message: the CLI stops at the first refus
   const again = await migrate(await openBackend(keyspace, { credentials: { username: 'mim_reader', password: 'reader-secret' } })).run;
   assert.equal(again.reachedEnd, true);
   await assertEveryRow(keyspace, messages);
+});
+
+/** Every record `scanPage` gives for the whole ring, pages of `rows`, alternating two backends so that half the pages start from a cursor. */
+async function scanAll(backends: readonly CassandraBackend[], rows: number): Promise<ScannedRecord<RowKey>[]> {
+  const all: ScannedRecord<RowKey>[] = [];
+  let turn = 0;
+  for (const partition of await backends[0].partitions(WHOLE_TABLE)) {
+    let after: RangeCursor | null = null;
+    for (let pages = 0; ; pages++) {
+      assert.ok(pages < 10_000, 'scan ends');
+      const page = await backends[turn++ % backends.length].scanPage(partition, after, { rows, bytes: 1 << 20 });
+      all.push(...page.records);
+      if (page.end) break;
+      assert.ok(page.cursor !== null, 'a page that is not the end has a cursor');
+      after = page.cursor;
+    }
+  }
+  return all;
+}
+
+test('scanPage (verify --complete) visits every row the walk answers for exactly once across ranges and cursors, written or not, and says what is stored', async () => {
+  const keyspace = 'ks_scan';
+  await createMongooseIm33Keyspace(client, keyspace);
+  const messages = [...simpleArchive(150, 40, -(2n ** 62n)), ...simpleArchive(40, 2, 2n ** 62n)];
+  await loadMessages(client, keyspace, messages);
+  const backend = await openBackend(keyspace);
+  await backend.applySchema();
+  assert.equal(typeof backend.noAccountingReason, 'string');
+  // Some '' copies written right, one wrong, the rest not at all; one nick copy written.
+  const set = `UPDATE ${keyspace}.mam_muc_message SET from_jid = ? WHERE room_jid = ? AND with_nick = ? AND id = ?`;
+  const stored = new Map<string, string>();
+  for (const m of messages.filter((_, i) => i % 3 === 0)) {
+    const value = m === messages[0] ? 'mallory@evil.example' : (m.expected as { fromJid: string }).fromJid;
+    await client.execute(set, [value, m.roomJid, '', BigInt(m.id)], { prepare: true });
+    stored.set(rowKey(m.roomJid, '', m.id), value);
+  }
+  await client.execute(set, ['', messages[1].roomJid, messages[1].nick, BigInt(messages[1].id)], { prepare: true });
+
+  const scanned = await scanAll([backend, await openBackend(keyspace)], 7);
+  const keys = scanned.map((r) => rowKey(r.key.roomJid, r.key.withNick, r.key.id));
+  assert.equal(new Set(keys).size, keys.length, 'no row twice');
+  assert.deepEqual(new Set(keys), new Set(messages.map((m) => rowKey(m.roomJid, '', m.id))), "every '' copy, no nick copy");
+  let mismatches = 0;
+  for (const record of scanned) {
+    const key = rowKey(record.key.roomJid, record.key.withNick, record.key.id);
+    assert.equal(record.written, stored.has(key), `written flag of ${key}`);
+    assert.equal(record.stored, stored.get(key) ?? '');
+    assert.ok(record.payload.length > 0);
+    if (record.written) {
+      const [answer] = inProcessExtract([{ key: '0', payload: record.payload }], 'eterm');
+      if (backend.verifyAnswer(record, answer) !== null) mismatches++;
+    }
+  }
+  assert.equal(mismatches, 1, 'the one wrong sender is a mismatch, the right ones are not');
+
+  // With --fill-nick-copies the nick copies are the walk's too: scanned, and '' is right for them.
+  const filling = await openBackend(keyspace, { fillNickCopies: true });
+  const withNicks = await scanAll([filling, await openBackend(keyspace, { fillNickCopies: true })], 5);
+  assert.equal(withNicks.length, messages.length * 2);
+  const nick = withNicks.find((r) => r.key.withNick !== '' && r.written);
+  assert.ok(nick !== undefined && nick.stored === '');
+  const [nickAnswer] = inProcessExtract([{ key: '0', payload: nick.payload }], 'eterm');
+  assert.equal(filling.verifyAnswer(nick, nickAnswer), null);
 });

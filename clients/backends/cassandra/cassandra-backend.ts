@@ -19,6 +19,8 @@ import type {
   PageLimits,
   Partition,
   PlannedWrite,
+  ScanPage,
+  ScannedRecord,
   SchemaStatus,
   ShardSpec,
   SourceRecord,
@@ -119,6 +121,10 @@ export interface CassandraBackendOptions {
 /** The value written into `from_jid`: a bare JID for the `''` copy, `''` for a nick copy. */
 export type FromJid = string;
 
+function keyOf(row: ScannedRow): RowKey {
+  return { roomJid: row.room_jid, withNick: row.with_nick, id: row.id.toString() };
+}
+
 export class CassandraBackend implements Backend<RowKey, RangeCursor, FromJid> {
   readonly name = 'cassandra';
   readonly defaultFormat = 'eterm' as const;
@@ -130,7 +136,9 @@ export class CassandraBackend implements Backend<RowKey, RangeCursor, FromJid> {
   private readonly consistency: number;
   private readonly fillNickCopies: boolean;
   private readonly random: () => number;
-  private readonly reader: RangeReader;
+  private readonly reader: RangeReader<SourceRecord<RowKey>>;
+  private readonly scanner: RangeReader<ScannedRecord<RowKey>>;
+  readonly noAccountingReason = 'counting the rows still without from_jid is a full scan in Cassandra: verify --complete does it';
   private idOrderRead: Promise<IdOrder> | undefined;
   /** Checkpoints of a walk with nick copies are not those of one without: the second must still visit them. */
   private readonly walkPrefix: string;
@@ -143,16 +151,23 @@ export class CassandraBackend implements Backend<RowKey, RangeCursor, FromJid> {
     this.fillNickCopies = options.fillNickCopies;
     this.random = options.random ?? Math.random;
     this.walkPrefix = options.fillNickCopies ? 'blank-and-nick-copies' : 'blank-copies';
-    this.reader = new RangeReader({
-      client: this.client,
-      table: this.table,
-      consistency: this.consistency,
-      wanted: (row) => this.needsWrite(row),
+    const common = { client: this.client, table: this.table, consistency: this.consistency };
+    this.reader = new RangeReader<SourceRecord<RowKey>>({
+      ...common,
+      pick: (row) => (this.isOurs(row) && row.from_jid === null ? { key: keyOf(row), payload: row.message ?? Buffer.alloc(0) } : null),
+    });
+    // Its own reader: its walks (driver page states) must not be taken for the migration's.
+    this.scanner = new RangeReader<ScannedRecord<RowKey>>({
+      ...common,
+      pick: (row) =>
+        this.isOurs(row)
+          ? { key: keyOf(row), payload: row.message ?? Buffer.alloc(0), stored: row.from_jid ?? '', written: row.from_jid !== null }
+          : null,
     });
   }
 
-  private needsWrite(row: ScannedRow): boolean {
-    if (row.from_jid !== null) return false;
+  /** The rows this walk answers for: the '' copies, and the nick copies with `fillNickCopies`. */
+  private isOurs(row: ScannedRow): boolean {
     return row.with_nick === '' || this.fillNickCopies;
   }
 
@@ -273,6 +288,14 @@ export class CassandraBackend implements Backend<RowKey, RangeCursor, FromJid> {
     return this.reader.readPage(rangeNamed(partition.name), after, limits, await this.idOrder());
   }
 
+  /**
+   * Every row the walk answers for, written or not, through the same ranges, cursors and resume
+   * queries as `readPage`. Written means `from_jid` set (whatever its value: `verifyAnswer` judges it).
+   */
+  async scanPage(partition: Partition, after: RangeCursor | null, limits: PageLimits): Promise<ScanPage<RowKey, RangeCursor>> {
+    return this.scanner.readPage(rangeNamed(partition.name), after, limits, await this.idOrder());
+  }
+
   decide(record: SourceRecord<RowKey>, answer: ExtractResult): Decision<FromJid> {
     if (record.key.withNick !== '') return { write: '' };
     return this.senderJid(answer);
@@ -372,6 +395,10 @@ export class CassandraBackend implements Backend<RowKey, RangeCursor, FromJid> {
   }
 
   verifyAnswer(sample: VerifySample<RowKey>, answer: ExtractResult): Mismatch | null {
+    // A nick copy holds '' whatever its payload says (as MongooseIM 3.4 writes it).
+    if (sample.key.withNick !== '') {
+      return sample.stored === '' ? null : { kind: 'different_sender', detail: `from_jid of a nick copy is '${sample.stored}', MongooseIM 3.4 writes ''` };
+    }
     const decision = this.senderJid(answer);
     if (!('write' in decision)) {
       return { kind: 'set_but_undecodable', detail: `from_jid is '${sample.stored}' but the payload gives no sender: ${decision.reason} (${decision.detail})` };

@@ -7,8 +7,8 @@
  * answers from its own partition order.
  */
 import type { Client } from 'cassandra-driver';
-import type { Page, PageLimits, SourceRecord } from '../../pipeline/types.js';
-import { sameCursor, type RangeCursor, type RowKey } from './keys.js';
+import type { PageLimits } from '../../pipeline/types.js';
+import { sameCursor, type RangeCursor } from './keys.js';
 import type { IdOrder } from './schema.js';
 import type { TokenRange } from './token-ranges.js';
 
@@ -27,12 +27,19 @@ export interface ScannedRow {
   readonly message: Buffer | null;
 }
 
-export interface ReaderOptions {
+export interface ReaderOptions<R> {
   readonly client: Client;
   readonly table: string;
   readonly consistency: number;
-  /** Which scanned rows become records; the rest are passed over (already done, or not ours). */
-  readonly wanted: (row: ScannedRow) => boolean;
+  /** The record a scanned row becomes, or null for a row passed over (already done, or not ours). */
+  readonly pick: (row: ScannedRow) => R | null;
+}
+
+/** What a reader's page holds: records with a payload, and the place after the last row scanned. */
+export interface ReadPage<R> {
+  readonly records: readonly R[];
+  readonly cursor: RangeCursor | null;
+  readonly end: boolean;
 }
 
 type Query = { readonly cql: string; readonly params: unknown[] };
@@ -66,7 +73,7 @@ class RangeWalk {
   }
 
   /** The next row, or null at the end of the range. */
-  async take(options: ReaderOptions, fetchSize: number): Promise<ScannedRow | null> {
+  async take(options: ReaderOptions<unknown>, fetchSize: number): Promise<ScannedRow | null> {
     while (this.next >= this.rows.length) {
       const query = this.queries[0];
       if (query === undefined) return null;
@@ -100,12 +107,12 @@ class RangeWalk {
   }
 }
 
-export class RangeReader {
+export class RangeReader<R extends { readonly payload: Uint8Array }> {
   private readonly walks = new Map<string, RangeWalk>();
 
-  constructor(private readonly options: ReaderOptions) {}
+  constructor(private readonly options: ReaderOptions<R>) {}
 
-  async readPage(range: TokenRange, after: RangeCursor | null, limits: PageLimits, idOrder: IdOrder): Promise<Page<RowKey, RangeCursor>> {
+  async readPage(range: TokenRange, after: RangeCursor | null, limits: PageLimits, idOrder: IdOrder): Promise<ReadPage<R>> {
     let walk = this.walks.get(range.name);
     if (walk === undefined || !sameCursor(walk.position, after)) {
       walk = new RangeWalk(range, after, this.options.table, idOrder);
@@ -114,7 +121,7 @@ export class RangeReader {
     const fetchSize = Math.min(MAX_FETCH_SIZE, Math.max(MIN_FETCH_SIZE, limits.rows * 2));
     // Bounds a page's work when most rows are done already (a re-run): the cursor still advances.
     const scanLimit = limits.rows * 2 + MIN_FETCH_SIZE;
-    const records: SourceRecord<RowKey>[] = [];
+    const records: R[] = [];
     let bytes = 0;
     let scanned = 0;
     try {
@@ -122,10 +129,10 @@ export class RangeReader {
         const row = await walk.take(this.options, fetchSize);
         if (row === null) break;
         scanned++;
-        if (!this.options.wanted(row)) continue;
-        const payload = row.message ?? Buffer.alloc(0);
-        records.push({ key: { roomJid: row.room_jid, withNick: row.with_nick, id: row.id.toString() }, payload });
-        bytes += payload.length;
+        const record = this.options.pick(row);
+        if (record === null) continue;
+        records.push(record);
+        bytes += record.payload.length;
       }
     } catch (error) {
       // A failed fetch leaves the walk's page state unusable: the retry starts from its cursor.
