@@ -15,6 +15,7 @@ import { CassandraBackend } from '../../clients/backends/cassandra/cassandra-bac
 import { connectCassandra } from '../../clients/backends/cassandra/connect.js';
 import type { RangeCursor, RowKey } from '../../clients/backends/cassandra/keys.js';
 import { WHOLE_TABLE, type ScannedRecord } from '../../clients/pipeline/types.js';
+import { describeProgress, type ProgressSnapshot } from '../../clients/pipeline/progress.js';
 import { MemoryReport } from '../../clients/pipeline/report.js';
 import { runMigration, type MigrationOptions } from '../../clients/pipeline/run-migration.js';
 import { mucMessage, termToBinary, xmlTerm } from '../../cli/demo/term-encoder.js';
@@ -327,4 +328,24 @@ test('scanPage (verify --complete) visits every row the walk answers for exactly
   assert.ok(nick !== undefined && nick.stored === '');
   const [nickAnswer] = inProcessExtract([{ key: '0', payload: nick.payload }], 'eterm');
   assert.equal(filling.verifyAnswer(nick, nickAnswer), null);
+});
+
+test("the progress line does not pass the walked count off as the total: Cassandra's estimate is unknown, and the line says so", async () => {
+  const keyspace = 'ks_progress';
+  await createMongooseIm33Keyspace(client, keyspace);
+  const messages = simpleArchive(60, 10);
+  await loadMessages(client, keyspace, messages);
+  const backend = await openBackend(keyspace);
+  const snapshots: ProgressSnapshot[] = [];
+  const progress = { update: (s: ProgressSnapshot) => snapshots.push(s), finish: (s: ProgressSnapshot) => snapshots.push(s) };
+  const summary = await migrate(backend, { progress }).run;
+  assert.equal(summary.processed, messages.length);
+  assert.ok(snapshots.length > 1);
+  for (const snapshot of snapshots) {
+    assert.equal(snapshot.estimate, 0, 'counting rows is a full scan in Cassandra: no estimate');
+    const line = describeProgress(snapshot, false);
+    assert.match(line, /rows \(total unknown\)/);
+    assert.match(line, /ETA unknown/);
+    assert.doesNotMatch(line, / \/ ~|%/);
+  }
 });
