@@ -349,3 +349,29 @@ test("the progress line does not pass the walked count off as the total: Cassand
     assert.doesNotMatch(line, / \/ ~|%/);
   }
 });
+
+test('large payloads: the driver pages the backend asks the node for stay within --max-batch-bytes (sized by the rows seen), and every row is written', async () => {
+  const keyspace = 'ks_large';
+  await createMongooseIm33Keyspace(client, keyspace);
+  const body = 'z'.repeat(200_000);
+  const messages = simpleArchive(16, 3).map((m, i) => ({ ...m, payload: payloadFrom(`user${i % 7}@Example.com/r`, body) }));
+  const largest = Math.max(...messages.map((m) => m.payload.length));
+  await loadMessages(client, keyspace, messages);
+  const backend = await openBackend(keyspace);
+  const own = (backend as unknown as { client: cassandra.Client }).client;
+  const asked: number[] = [];
+  const execute = own.execute.bind(own) as (...args: unknown[]) => Promise<unknown>;
+  // Watch what the backend asks for; the real node still answers.
+  (own as unknown as { execute: unknown }).execute = (query: string, params?: unknown, options?: { fetchSize?: number }) => {
+    if (/\bmessage\b/.test(query) && /FROM ks_large\.mam_muc_message/.test(query)) asked.push(options?.fetchSize ?? 5000);
+    return execute(query, params, options);
+  };
+  const maxBatchBytes = 500_000;
+  const summary = await migrate(backend, { batchSize: 40, concurrency: 4, maxBatchBytes }).run;
+  assert.equal(summary.written, messages.length);
+  await assertEveryRow(keyspace, messages);
+  assert.ok(asked.length > 0);
+  for (const fetchSize of asked) {
+    assert.ok(fetchSize * largest <= maxBatchBytes + largest, `asked for pages of ${fetchSize} rows of up to ${largest} bytes under a ${maxBatchBytes}-byte bound (all: ${asked.join(', ')})`);
+  }
+});

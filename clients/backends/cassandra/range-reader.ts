@@ -18,6 +18,34 @@ const COLUMNS = 'token(room_jid, with_nick) AS t, room_jid, with_nick, id, from_
 const MIN_FETCH_SIZE = 100;
 const MAX_FETCH_SIZE = 5000;
 
+/** Bytes of a row as the node builds it into a page: payload, keys, and a little for the rest. */
+function rowBytes(row: ScannedRow): number {
+  return (row.message?.length ?? 0) + Buffer.byteLength(row.room_jid) + Buffer.byteLength(row.with_nick) + (row.from_jid?.length ?? 0) + 40;
+}
+
+/**
+ * The node builds a whole driver page in its heap before sending it, and several ranges are read
+ * at once: a page sized in rows alone (100 to 5,000) is gigabytes of 1 MB payloads. So a driver page
+ * is also bounded by the page's byte limit (`--max-batch-bytes`) over the largest mean row size
+ * seen so far, and the first fetch of a reader that has seen no row asks for one row.
+ */
+class RowSizes {
+  private largestMean = 0;
+
+  observe(rows: readonly ScannedRow[]): void {
+    if (rows.length === 0) return;
+    let total = 0;
+    for (const row of rows) total += rowBytes(row);
+    this.largestMean = Math.max(this.largestMean, total / rows.length);
+  }
+
+  fetchSize(limits: PageLimits): number {
+    const byRows = Math.min(MAX_FETCH_SIZE, Math.max(MIN_FETCH_SIZE, limits.rows * 2));
+    if (this.largestMean === 0) return 1;
+    return Math.max(1, Math.min(byRows, Math.floor(limits.bytes / this.largestMean)));
+  }
+}
+
 export interface ScannedRow {
   readonly t: bigint;
   readonly room_jid: string;
@@ -73,7 +101,7 @@ class RangeWalk {
   }
 
   /** The next row, or null at the end of the range. */
-  async take(options: ReaderOptions<unknown>, fetchSize: number): Promise<ScannedRow | null> {
+  async take(options: ReaderOptions<unknown>, sizes: RowSizes, limits: PageLimits): Promise<ScannedRow | null> {
     while (this.next >= this.rows.length) {
       const query = this.queries[0];
       if (query === undefined) return null;
@@ -84,7 +112,7 @@ class RangeWalk {
       }
       const result = await options.client.execute(query.cql, query.params, {
         prepare: true,
-        fetchSize,
+        fetchSize: sizes.fetchSize(limits),
         pageState: this.pageState,
         consistency: options.consistency,
         isIdempotent: true,
@@ -92,6 +120,7 @@ class RangeWalk {
       this.queryStarted = true;
       this.pageState = result.pageState ?? undefined;
       this.rows = result.rows as unknown as ScannedRow[];
+      sizes.observe(this.rows);
       this.next = 0;
     }
     const row = this.rows[this.next++];
@@ -109,6 +138,7 @@ class RangeWalk {
 
 export class RangeReader<R extends { readonly payload: Uint8Array }> {
   private readonly walks = new Map<string, RangeWalk>();
+  private readonly sizes = new RowSizes();
 
   constructor(private readonly options: ReaderOptions<R>) {}
 
@@ -118,7 +148,6 @@ export class RangeReader<R extends { readonly payload: Uint8Array }> {
       walk = new RangeWalk(range, after, this.options.table, idOrder);
       this.walks.set(range.name, walk);
     }
-    const fetchSize = Math.min(MAX_FETCH_SIZE, Math.max(MIN_FETCH_SIZE, limits.rows * 2));
     // Bounds a page's work when most rows are done already (a re-run): the cursor still advances.
     const scanLimit = limits.rows * 2 + MIN_FETCH_SIZE;
     const records: R[] = [];
@@ -126,7 +155,7 @@ export class RangeReader<R extends { readonly payload: Uint8Array }> {
     let scanned = 0;
     try {
       while (records.length < limits.rows && bytes < limits.bytes && scanned < scanLimit) {
-        const row = await walk.take(this.options, fetchSize);
+        const row = await walk.take(this.options, this.sizes, limits);
         if (row === null) break;
         scanned++;
         const record = this.options.pick(row);
