@@ -16,7 +16,7 @@ import { connectCassandra } from '../../clients/backends/cassandra/connect.js';
 import type { RangeCursor, RowKey } from '../../clients/backends/cassandra/keys.js';
 import { WHOLE_TABLE, type ScannedRecord } from '../../clients/pipeline/types.js';
 import { describeProgress, type ProgressSnapshot } from '../../clients/pipeline/progress.js';
-import { MemoryReport } from '../../clients/pipeline/report.js';
+import { MemoryReport, reportLine } from '../../clients/pipeline/report.js';
 import { runMigration, type MigrationOptions } from '../../clients/pipeline/run-migration.js';
 import { mucMessage, termToBinary, xmlTerm } from '../../cli/demo/term-encoder.js';
 import { SUPERUSER, endProcessIfHeldOpen, startCassandra, type CassandraNode } from '../support/cassandra.js';
@@ -374,4 +374,45 @@ test('large payloads: the driver pages the backend asks the node for stay within
   for (const fetchSize of asked) {
     assert.ok(fetchSize * largest <= maxBatchBytes + largest, `asked for pages of ${fetchSize} rows of up to ${largest} bytes under a ${maxBatchBytes}-byte bound (all: ${asked.join(', ')})`);
   }
+});
+
+test('verify cassandra --complete (CLI) finds the row a walk passed over, and only it: exit 3, one line naming it; reported rows are accounted for', async (t) => {
+  const keyspace = 'ks_verify_complete';
+  await createMongooseIm33Keyspace(client, keyspace);
+  const undecodable: ArchivedMessage = { roomJid: 'room0@muc.example.com', nick: 'nick0', id: '-42', payload: Buffer.from([131, 1, 2, 3]), expected: { reason: 'malformed' } };
+  const messages = [...simpleArchive(80, 12), undecodable];
+  await loadMessages(client, keyspace, messages);
+  const backend = await openBackend(keyspace);
+  // A page reader that drops one record: neither written nor reported by the walk.
+  const dropped = messages[17];
+  const readPage = backend.readPage.bind(backend);
+  backend.readPage = async (partition, after, limits) => {
+    const page = await readPage(partition, after, limits);
+    return { ...page, records: page.records.filter((r) => !(r.key.roomJid === dropped.roomJid && r.key.id === dropped.id)) };
+  };
+  const { run, report } = migrate(backend);
+  await run;
+  assert.equal(report.rows.length, 1, 'the undecodable row is reported');
+  assert.equal(await nullRows(keyspace), 2);
+
+  const dir = mkdtempSync(join(tmpdir(), 'mim-cassandra-verify-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'password'), `${SUPERUSER.password}\n`);
+  const reportFile = join(dir, 'report.jsonl');
+  writeFileSync(reportFile, report.rows.map((r) => reportLine(r)).join(''));
+  const result = await runCli(
+    t,
+    [
+      'verify', 'cassandra', '--contact-points', node.contactPoint, '--keyspace', keyspace, '--consistency', 'ONE',
+      '--username', SUPERUSER.username, '--password-file', join(dir, 'password'), '--complete', '--report', reportFile,
+    ],
+    new Uint8Array(),
+  );
+  assert.equal(result.code, 3, result.stderr);
+  const findings = result.stdout.toString('utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, string>);
+  assert.deepEqual(
+    findings.map((f) => ({ room_jid: f['room_jid'], with_nick: f['with_nick'], id: f['id'], class: f['class'] })),
+    [{ room_jid: dropped.roomJid, with_nick: '', id: dropped.id, class: 'not_written_unreported' }],
+  );
+  assert.match(result.stderr, /1 not written and reported, 1 not written and not reported/);
 });
