@@ -194,16 +194,23 @@ export class CassandraBackend implements Backend<RowKey, RangeCursor, FromJid> {
   }
 
   /**
-   * Creates the table only when it is missing: `CREATE TABLE IF NOT EXISTS` needs CREATE permission
-   * even when the table exists, which a role made for the backfill (SELECT, MODIFY) has no need of.
+   * `CREATE TABLE IF NOT EXISTS` needs CREATE permission even when the table exists, which a role
+   * made for the backfill (SELECT, MODIFY) has no need of: refused so, an existing table is enough.
+   * (Not "look first, create if missing": a table another shard has just created can show in
+   * system_schema a moment before the node accepts statements on it.)
    */
   async prepareCheckpoints(): Promise<void> {
-    const found = await this.client.execute(
-      'SELECT table_name FROM system_schema.tables WHERE keyspace_name = ? AND table_name = ?',
-      [this.keyspace.toLowerCase(), CHECKPOINT_TABLE],
-      { prepare: true },
-    );
-    if (found.rows.length === 0) await this.client.execute(createCheckpointTableStatement(this.keyspace));
+    try {
+      await this.client.execute(createCheckpointTableStatement(this.keyspace));
+    } catch (error) {
+      if (!isStoreWideWriteError(error)) throw error;
+      const found = await this.client.execute(
+        'SELECT table_name FROM system_schema.tables WHERE keyspace_name = ? AND table_name = ?',
+        [this.keyspace.toLowerCase(), CHECKPOINT_TABLE],
+        { prepare: true },
+      );
+      if (found.rows.length === 0) throw error;
+    }
   }
 
   private checkpointName(partition: Partition): string {
