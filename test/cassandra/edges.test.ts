@@ -108,7 +108,7 @@ async function assertEveryRow(keyspace: string, messages: readonly ArchivedMessa
   const wrong: string[] = [];
   for (const [key, want] of expected) {
     const row = stored.get(key);
-    if (row?.fromJid !== want) wrong.push(`${key.replace(/\u0000/g, ' | ')}: ${JSON.stringify(row?.fromJid)}, want ${JSON.stringify(want)}`);
+    if (row?.fromJid !== want) wrong.push(`${key.split('\u0000').join(' | ')}: ${JSON.stringify(row?.fromJid)}, want ${JSON.stringify(want)}`);
   }
   assert.deepEqual(wrong.slice(0, 5), [], `${wrong.length} rows wrong`);
 }
