@@ -160,10 +160,15 @@ test('a checkpoint outside its own token range, or with a null column, is refuse
 
   // A row with a null id (what a hand edit or a partial write leaves).
   await client.execute(`DELETE FROM ${table} WHERE walk = ?`, ['blank-copies/range-05-of-64'], { prepare: true });
-  await client.execute(`INSERT INTO ${table} (walk, last_token) VALUES (?, ?)`, ['blank-copies/range-09-of-64', -(2n ** 63n) + 9n * 2n ** 58n + 1n], { prepare: true });
+  await client.execute(`INSERT INTO ${table} (walk, last_token) VALUES (?, ?)`, ['blank-copies/range-09-of-64', -(2n ** 63n) + 9n * 2n ** 58n + 1n], {
+    prepare: true,
+  });
   const corrupt = migrate(backend);
   await assert.rejects(corrupt.run, (error: Error) => {
-    assert.match(error.message, /checkpoint 'blank-copies\/range-09-of-64' in ks_bad_checkpoint\.mim_sender_jid_checkpoint is corrupt \(room_jid, with_nick, id null\)/);
+    assert.match(
+      error.message,
+      /checkpoint 'blank-copies\/range-09-of-64' in ks_bad_checkpoint\.mim_sender_jid_checkpoint is corrupt \(room_jid, with_nick, id null\)/,
+    );
     assert.match(error.message, /--reset/);
     assert.doesNotMatch(error.message, /BigInt/);
     return true;
@@ -243,9 +248,24 @@ test('a role without MODIFY on mam_muc_message: the CLI stops at the first refus
   const result = await runCli(
     t,
     [
-      'migrate', 'cassandra', '--contact-points', node.contactPoint, '--keyspace', keyspace,
-      '--username', 'mim_reader', '--password-file', join(dir, 'password'),
-      '--batch-size', '20', '--concurrency', '2', '--report', reportFile, '--consistency', 'ONE',
+      'migrate',
+      'cassandra',
+      '--contact-points',
+      node.contactPoint,
+      '--keyspace',
+      keyspace,
+      '--username',
+      'mim_reader',
+      '--password-file',
+      join(dir, 'password'),
+      '--batch-size',
+      '20',
+      '--concurrency',
+      '2',
+      '--report',
+      reportFile,
+      '--consistency',
+      'ONE',
     ],
     new Uint8Array(),
   );
@@ -372,14 +392,23 @@ test('large payloads: the driver pages the backend asks the node for stay within
   await assertEveryRow(keyspace, messages);
   assert.ok(asked.length > 0);
   for (const fetchSize of asked) {
-    assert.ok(fetchSize * largest <= maxBatchBytes + largest, `asked for pages of ${fetchSize} rows of up to ${largest} bytes under a ${maxBatchBytes}-byte bound (all: ${asked.join(', ')})`);
+    assert.ok(
+      fetchSize * largest <= maxBatchBytes + largest,
+      `asked for pages of ${fetchSize} rows of up to ${largest} bytes under a ${maxBatchBytes}-byte bound (all: ${asked.join(', ')})`,
+    );
   }
 });
 
 test('verify cassandra --complete (CLI) finds the row a walk passed over, and only it: exit 3, one line naming it; reported rows are accounted for', async (t) => {
   const keyspace = 'ks_verify_complete';
   await createMongooseIm33Keyspace(client, keyspace);
-  const undecodable: ArchivedMessage = { roomJid: 'room0@muc.example.com', nick: 'nick0', id: '-42', payload: Buffer.from([131, 1, 2, 3]), expected: { reason: 'malformed' } };
+  const undecodable: ArchivedMessage = {
+    roomJid: 'room0@muc.example.com',
+    nick: 'nick0',
+    id: '-42',
+    payload: Buffer.from([131, 1, 2, 3]),
+    expected: { reason: 'malformed' },
+  };
   const messages = [...simpleArchive(80, 12), undecodable];
   await loadMessages(client, keyspace, messages);
   const backend = await openBackend(keyspace);
@@ -403,13 +432,30 @@ test('verify cassandra --complete (CLI) finds the row a walk passed over, and on
   const result = await runCli(
     t,
     [
-      'verify', 'cassandra', '--contact-points', node.contactPoint, '--keyspace', keyspace, '--consistency', 'ONE',
-      '--username', SUPERUSER.username, '--password-file', join(dir, 'password'), '--complete', '--report', reportFile,
+      'verify',
+      'cassandra',
+      '--contact-points',
+      node.contactPoint,
+      '--keyspace',
+      keyspace,
+      '--consistency',
+      'ONE',
+      '--username',
+      SUPERUSER.username,
+      '--password-file',
+      join(dir, 'password'),
+      '--complete',
+      '--report',
+      reportFile,
     ],
     new Uint8Array(),
   );
   assert.equal(result.code, 3, result.stderr);
-  const findings = result.stdout.toString('utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, string>);
+  const findings = result.stdout
+    .toString('utf8')
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as Record<string, string>);
   assert.deepEqual(
     findings.map((f) => ({ room_jid: f['room_jid'], with_nick: f['with_nick'], id: f['id'], class: f['class'] })),
     [{ room_jid: dropped.roomJid, with_nick: '', id: dropped.id, class: 'not_written_unreported' }],
