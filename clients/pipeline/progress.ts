@@ -34,15 +34,23 @@ export function formatDuration(ms: number): string {
 
 export function describeProgress(p: ProgressSnapshot, withBar: boolean): string {
   const rate = p.elapsedMs > 0 ? (p.done * 1000) / p.elapsedMs : 0;
+  // No estimate (a store that cannot count cheaply): no total, share or ETA rather than the walked
+  // count posing as one ("N / ~N (100%), ETA 0:00" from the first page on).
+  if (p.estimate <= 0) {
+    return (
+      `${p.done.toLocaleString('en-US')} rows (total unknown), ` +
+      `${p.written.toLocaleString('en-US')} written, ${p.notWritten.toLocaleString('en-US')} not written, ` +
+      `${Math.round(rate).toLocaleString('en-US')} rows/s, elapsed ${formatDuration(p.elapsedMs)}, ETA unknown`
+    );
+  }
   const total = Math.max(p.estimate, p.done);
-  const fraction = total > 0 ? p.done / total : 0;
-  const eta = rate > 0 && total > 0 ? ((total - p.done) / rate) * 1000 : NaN;
+  const fraction = p.done / total;
+  const eta = rate > 0 ? ((total - p.done) / rate) * 1000 : NaN;
   const bar = withBar
     ? '[' + '#'.repeat(Math.round(fraction * BAR_WIDTH)).padEnd(BAR_WIDTH, '.') + '] '
     : '';
-  const of = total > 0 ? ` / ~${total.toLocaleString('en-US')}` : '';
   return (
-    `${bar}${p.done.toLocaleString('en-US')}${of} rows (${(fraction * 100).toFixed(1)}%), ` +
+    `${bar}${p.done.toLocaleString('en-US')} / ~${total.toLocaleString('en-US')} rows (${(fraction * 100).toFixed(1)}%), ` +
     `${p.written.toLocaleString('en-US')} written, ${p.notWritten.toLocaleString('en-US')} not written, ` +
     `${Math.round(rate).toLocaleString('en-US')} rows/s, elapsed ${formatDuration(p.elapsedMs)}, ETA ${formatDuration(eta)}`
   );

@@ -7,7 +7,7 @@
  * Writes are single-row prepared UPDATEs, idempotent, so a batch written twice after a crash is
  * harmless and the `after-write` checkpoints may lag behind the data.
  */
-import type { Client } from 'cassandra-driver';
+import cassandra, { type Client } from 'cassandra-driver';
 import { senderOf } from '../../pipeline/decisions.js';
 import type {
   Backend,
@@ -19,6 +19,8 @@ import type {
   PageLimits,
   Partition,
   PlannedWrite,
+  ScanPage,
+  ScannedRecord,
   SchemaStatus,
   ShardSpec,
   SourceRecord,
@@ -27,9 +29,49 @@ import type {
 } from '../../pipeline/types.js';
 import { describeRangeCursor, describeRowKey, type RangeCursor, type RowKey } from './keys.js';
 import { RangeReader, type ScannedRow } from './range-reader.js';
-import { CHECKPOINT_TABLE, MESSAGE_TABLE, applySchema, checkSchema, createCheckpointTableStatement } from './schema.js';
+import {
+  CHECKPOINT_TABLE,
+  MESSAGE_TABLE,
+  applySchema,
+  checkSchema,
+  createCheckpointTableStatement,
+  readIdOrder,
+  type IdOrder,
+} from './schema.js';
 import { MAX_TOKEN, MIN_TOKEN, rangeNamed, rangesOfShard } from './token-ranges.js';
 import { isTransientCassandraError } from './transient-errors.js';
+
+/**
+ * A refusal that is not about one row but about the role: the same for every row, so reporting each
+ * one and moving on would end "done" with nothing written and every checkpoint at the end.
+ */
+export function isStoreWideWriteError(error: unknown): boolean {
+  return error instanceof cassandra.errors.ResponseError && error.code === cassandra.types.responseErrorCodes.unauthorized;
+}
+
+export class StoreWideWriteError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StoreWideWriteError';
+  }
+}
+
+/** A saved place the walk cannot trust: refused with the checkpoint's name and the way out. */
+export class CorruptCheckpointError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CorruptCheckpointError';
+  }
+}
+
+/**
+ * "No such table" as Cassandra 4 words it (`unconfigured table X`) and as Cassandra 5 does
+ * (`table X does not exist`).
+ */
+export function isMissingTableError(error: unknown): boolean {
+  const message = error instanceof Error ? error.message : String(error);
+  return /unconfigured table|table \S+ does not exist/i.test(message);
+}
 
 /** Writes (single rows or single-partition batches) in flight per batch, spread by the driver over its connections. */
 const GROUPS_IN_FLIGHT_PER_BATCH = 16;
@@ -79,6 +121,10 @@ export interface CassandraBackendOptions {
 /** The value written into `from_jid`: a bare JID for the `''` copy, `''` for a nick copy. */
 export type FromJid = string;
 
+function keyOf(row: ScannedRow): RowKey {
+  return { roomJid: row.room_jid, withNick: row.with_nick, id: row.id.toString() };
+}
+
 export class CassandraBackend implements Backend<RowKey, RangeCursor, FromJid> {
   readonly name = 'cassandra';
   readonly defaultFormat = 'eterm' as const;
@@ -90,7 +136,10 @@ export class CassandraBackend implements Backend<RowKey, RangeCursor, FromJid> {
   private readonly consistency: number;
   private readonly fillNickCopies: boolean;
   private readonly random: () => number;
-  private readonly reader: RangeReader;
+  private readonly reader: RangeReader<SourceRecord<RowKey>>;
+  private readonly scanner: RangeReader<ScannedRecord<RowKey>>;
+  readonly noAccountingReason = 'counting the rows still without from_jid is a full scan in Cassandra: verify --complete does it';
+  private idOrderRead: Promise<IdOrder> | undefined;
   /** Checkpoints of a walk with nick copies are not those of one without: the second must still visit them. */
   private readonly walkPrefix: string;
 
@@ -102,16 +151,23 @@ export class CassandraBackend implements Backend<RowKey, RangeCursor, FromJid> {
     this.fillNickCopies = options.fillNickCopies;
     this.random = options.random ?? Math.random;
     this.walkPrefix = options.fillNickCopies ? 'blank-and-nick-copies' : 'blank-copies';
-    this.reader = new RangeReader({
-      client: this.client,
-      table: this.table,
-      consistency: this.consistency,
-      wanted: (row) => this.needsWrite(row),
+    const common = { client: this.client, table: this.table, consistency: this.consistency };
+    this.reader = new RangeReader<SourceRecord<RowKey>>({
+      ...common,
+      pick: (row) => (this.isOurs(row) && row.from_jid === null ? { key: keyOf(row), payload: row.message ?? Buffer.alloc(0) } : null),
+    });
+    // Its own reader: its walks (driver page states) must not be taken for the migration's.
+    this.scanner = new RangeReader<ScannedRecord<RowKey>>({
+      ...common,
+      pick: (row) =>
+        this.isOurs(row)
+          ? { key: keyOf(row), payload: row.message ?? Buffer.alloc(0), stored: row.from_jid ?? '', written: row.from_jid !== null }
+          : null,
     });
   }
 
-  private needsWrite(row: ScannedRow): boolean {
-    if (row.from_jid !== null) return false;
+  /** The rows this walk answers for: the '' copies, and the nick copies with `fillNickCopies`. */
+  private isOurs(row: ScannedRow): boolean {
     return row.with_nick === '' || this.fillNickCopies;
   }
 
@@ -132,11 +188,29 @@ export class CassandraBackend implements Backend<RowKey, RangeCursor, FromJid> {
   }
 
   async partitions(shard: ShardSpec): Promise<Partition[]> {
-    return rangesOfShard(shard);
+    const ranges = rangesOfShard(shard);
+    await this.idOrder(); // a table of another shape is refused before anything is walked
+    return ranges;
   }
 
+  /**
+   * `CREATE TABLE IF NOT EXISTS` needs CREATE permission even when the table exists, which a role
+   * made for the backfill (SELECT, MODIFY) has no need of: refused so, an existing table is enough.
+   * (Not "look first, create if missing": a table another shard has just created can show in
+   * system_schema a moment before the node accepts statements on it.)
+   */
   async prepareCheckpoints(): Promise<void> {
-    await this.client.execute(createCheckpointTableStatement(this.keyspace));
+    try {
+      await this.client.execute(createCheckpointTableStatement(this.keyspace));
+    } catch (error) {
+      if (!isStoreWideWriteError(error)) throw error;
+      const found = await this.client.execute(
+        'SELECT table_name FROM system_schema.tables WHERE keyspace_name = ? AND table_name = ?',
+        [this.keyspace.toLowerCase(), CHECKPOINT_TABLE],
+        { prepare: true },
+      );
+      if (found.rows.length === 0) throw error;
+    }
   }
 
   private checkpointName(partition: Partition): string {
@@ -153,17 +227,38 @@ export class CassandraBackend implements Backend<RowKey, RangeCursor, FromJid> {
       );
     } catch (error) {
       // No table yet: nothing was ever saved (a dry run never creates it).
-      if (/unconfigured table/i.test((error as Error).message)) return null;
+      if (isMissingTableError(error)) return null;
       throw error;
     }
     const row = result.rows[0];
     if (row === undefined) return null;
-    return {
-      token: String(row['last_token']),
-      roomJid: row['room_jid'] as string,
-      withNick: row['with_nick'] as string,
-      id: String(row['id']),
-    };
+    return this.checkedCursor(partition, row);
+  }
+
+  /**
+   * A saved place is trusted only when it is one our walk could have saved: every column set, and
+   * a token inside the range it is saved for. Anything else (a hand edit, a row of another tool or
+   * version) is refused rather than walked from the start: the walk from the start is one flag
+   * away (`--reset`), and it is the operator's to choose once told, while a checkpoint table that
+   * holds what we never wrote may mean that something else is writing there too.
+   */
+  private checkedCursor(partition: Partition, row: Record<string, unknown>): RangeCursor {
+    const where = `checkpoint '${this.checkpointName(partition)}' in ${this.keyspace}.${CHECKPOINT_TABLE}`;
+    const fix = `run again with --reset to walk this shard from its start (writes are idempotent), or delete that row`;
+    const token = row['last_token'];
+    const roomJid = row['room_jid'];
+    const withNick = row['with_nick'];
+    const id = row['id'];
+    const missing = Object.entries({ last_token: token, room_jid: roomJid, with_nick: withNick, id })
+      .filter(([, value]) => value === null || value === undefined)
+      .map(([name]) => name);
+    if (missing.length > 0) throw new CorruptCheckpointError(`${where} is corrupt (${missing.join(', ')} null): ${fix}`);
+    const range = rangeNamed(partition.name);
+    const tokenValue = BigInt(token as bigint);
+    if (tokenValue <= range.start || tokenValue > range.end) {
+      throw new CorruptCheckpointError(`${where} holds token ${tokenValue}, outside its range (${range.start}, ${range.end}]: ${fix}`);
+    }
+    return { token: tokenValue.toString(), roomJid: roomJid as string, withNick: withNick as string, id: String(id) };
   }
 
   async saveCheckpoint(partition: Partition, cursor: RangeCursor): Promise<void> {
@@ -187,8 +282,25 @@ export class CassandraBackend implements Backend<RowKey, RangeCursor, FromJid> {
     return 0;
   }
 
-  readPage(partition: Partition, after: RangeCursor | null, limits: PageLimits): Promise<Page<RowKey, RangeCursor>> {
-    return this.reader.readPage(rangeNamed(partition.name), after, limits);
+  /** Read once per backend, on the first page (a failed read is tried again on the next). */
+  private idOrder(): Promise<IdOrder> {
+    this.idOrderRead ??= readIdOrder(this.client, this.keyspace).catch((error: unknown) => {
+      this.idOrderRead = undefined;
+      throw error;
+    });
+    return this.idOrderRead;
+  }
+
+  async readPage(partition: Partition, after: RangeCursor | null, limits: PageLimits): Promise<Page<RowKey, RangeCursor>> {
+    return this.reader.readPage(rangeNamed(partition.name), after, limits, await this.idOrder());
+  }
+
+  /**
+   * Every row the walk answers for, written or not, through the same ranges, cursors and resume
+   * queries as `readPage`. Written means `from_jid` set (whatever its value: `verifyAnswer` judges it).
+   */
+  async scanPage(partition: Partition, after: RangeCursor | null, limits: PageLimits): Promise<ScanPage<RowKey, RangeCursor>> {
+    return this.scanner.readPage(rangeNamed(partition.name), after, limits, await this.idOrder());
   }
 
   decide(record: SourceRecord<RowKey>, answer: ExtractResult): Decision<FromJid> {
@@ -209,10 +321,11 @@ export class CassandraBackend implements Backend<RowKey, RangeCursor, FromJid> {
   async writeBatch(_partition: Partition, writes: readonly PlannedWrite<RowKey, FromJid>[]): Promise<WriteOutcome<RowKey>> {
     const refused: NotWrittenRecord<RowKey>[] = [];
     let transient: unknown = null;
+    let storeWide: unknown = null;
     const groups = groupByPartition(writes);
     let next = 0;
     const worker = async (): Promise<void> => {
-      while (next < groups.length && transient === null) {
+      while (next < groups.length && transient === null && storeWide === null) {
         const group = groups[next++];
         try {
           await this.writeGroup(group);
@@ -220,6 +333,10 @@ export class CassandraBackend implements Backend<RowKey, RangeCursor, FromJid> {
           // A node that is down or slow fails the whole batch (retried from the last checkpoint).
           if (isTransientCassandraError(error)) {
             transient ??= error;
+            return;
+          }
+          if (isStoreWideWriteError(error)) {
+            storeWide ??= error;
             return;
           }
           // The node refused the group: row by row, so that only the rows it refuses are reported.
@@ -231,6 +348,10 @@ export class CassandraBackend implements Backend<RowKey, RangeCursor, FromJid> {
                 transient ??= rowError;
                 return;
               }
+              if (isStoreWideWriteError(rowError)) {
+                storeWide ??= rowError;
+                return;
+              }
               refused.push({ key: write.key, reason: 'write_refused', detail: (rowError as Error).message });
             }
           }
@@ -239,6 +360,14 @@ export class CassandraBackend implements Backend<RowKey, RangeCursor, FromJid> {
     };
     await Promise.all(Array.from({ length: Math.min(GROUPS_IN_FLIGHT_PER_BATCH, groups.length) }, worker));
     if (transient !== null) throw transient;
+    // Thrown before the pipeline saves this batch's checkpoint: the next run starts here again.
+    if (storeWide !== null) {
+      throw new StoreWideWriteError(
+        `the node refuses every write to ${this.table}: ${(storeWide as Error).message.replace(/\s+/g, ' ')}; ` +
+          `grant the role MODIFY on it (GRANT MODIFY ON TABLE ${this.table} TO <role>) and run the same command again ` +
+          `(nothing more was written, this batch's checkpoint did not move)`,
+      );
+    }
     return { written: writes.length - refused.length, refused };
   }
 
@@ -273,6 +402,10 @@ export class CassandraBackend implements Backend<RowKey, RangeCursor, FromJid> {
   }
 
   verifyAnswer(sample: VerifySample<RowKey>, answer: ExtractResult): Mismatch | null {
+    // A nick copy holds '' whatever its payload says (as MongooseIM 3.4 writes it).
+    if (sample.key.withNick !== '') {
+      return sample.stored === '' ? null : { kind: 'different_sender', detail: `from_jid of a nick copy is '${sample.stored}', MongooseIM 3.4 writes ''` };
+    }
     const decision = this.senderJid(answer);
     if (!('write' in decision)) {
       return { kind: 'set_but_undecodable', detail: `from_jid is '${sample.stored}' but the payload gives no sender: ${decision.reason} (${decision.detail})` };

@@ -74,3 +74,38 @@ export async function applySchema(client: Client, keyspace: string): Promise<str
   for (const statement of statements) await client.execute(statement);
   return statements;
 }
+
+/** How `id` is stored inside a partition: the walk's resume query depends on it. */
+export type IdOrder = 'asc' | 'desc';
+
+/**
+ * The table's key as the walk needs it: partition key `(room_jid, with_nick)`, `id` the only
+ * clustering column. MongooseIM's schema stores `id DESC`, but a table made by hand may say
+ * `ASC`; the order is read here, not assumed, since resuming inside a partition with the wrong one
+ * passes over the rest of that partition.
+ */
+export async function readIdOrder(client: Client, keyspace: string): Promise<IdOrder> {
+  const table = `${keyspace}.${MESSAGE_TABLE}`;
+  const columns = await client.execute(
+    'SELECT column_name, kind, position, clustering_order FROM system_schema.columns WHERE keyspace_name = ? AND table_name = ?',
+    [keyspace.toLowerCase(), MESSAGE_TABLE],
+    { prepare: true },
+  );
+  if (columns.rows.length === 0) throw new Error(`keyspace '${keyspace}' has no table ${MESSAGE_TABLE}: is it MongooseIM's MAM keyspace (--keyspace)?`);
+  const ofKind = (kind: string): string[] =>
+    columns.rows
+      .filter((r) => r['kind'] === kind)
+      .sort((a, b) => Number(a['position']) - Number(b['position']))
+      .map((r) => r['column_name'] as string);
+  const partitionKey = ofKind('partition_key');
+  const clustering = ofKind('clustering');
+  if (partitionKey.join(',') !== 'room_jid,with_nick' || clustering.join(',') !== 'id') {
+    throw new Error(
+      `${table} has PRIMARY KEY ((${partitionKey.join(', ')})${clustering.map((c) => `, ${c}`).join('')}), ` +
+        `not ((room_jid, with_nick), id) as MongooseIM's schema: refusing to walk a table of another shape`,
+    );
+  }
+  const order = columns.rows.find((r) => r['column_name'] === 'id')?.['clustering_order'];
+  if (order !== 'asc' && order !== 'desc') throw new Error(`${table}: unknown clustering order '${String(order)}' of id`);
+  return order;
+}
