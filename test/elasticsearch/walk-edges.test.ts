@@ -169,4 +169,119 @@ describe('opensearch: edges of the walk', () => {
     assert.deepEqual(wrongDocs(docs, await readFromJids(server.url, 'unreadable_plan'), reported), []);
     assert.ok(Array.isArray((await readCheckpoint('plan:unreadable_plan')).cuts));
   });
+
+  it('unwrittenKeys lists the shard\'s documents without from_jid (with those without mam_id for shard 0); scanPage visits every document once', async () => {
+    const docs: EdgeDoc[] = [];
+    for (let i = 0; i < 48; i++) docs.push({ id: `a${i}/ü`, mamId: String(2_000_000 + i * 1000), room: `a${i % 2}@muc.example.com`, ...(i % 9 === 4 ? {} : { sender: `a${i}@example.com` }) });
+    for (let i = 0; i < 4; i++) docs.push({ id: `a-nomam-${i}`, room: 'a@muc.example.com', ...(i % 2 === 0 ? {} : { sender: `an${i}@example.com` }) });
+    await loadEdgeDocs(server.url, 'accounting', docs);
+    const { reported } = await migrate('accounting');
+    const undecodable = new Set(docs.filter((d) => d.sender === undefined).map((d) => d.id));
+    assert.deepEqual(reported, undecodable);
+    const backend = backendFor('accounting');
+    const whole = await backend.unwrittenKeys({ index: 0, count: 1 }, 100);
+    assert.deepEqual(new Set(whole.keys), undecodable);
+    assert.equal(whole.complete, true);
+    const cut = await backend.unwrittenKeys({ index: 0, count: 1 }, 2);
+    assert.equal(cut.keys.length, 2);
+    assert.equal(cut.complete, false);
+    const shard0 = await backend.unwrittenKeys({ index: 0, count: 2 }, 100);
+    const shard1 = await backend.unwrittenKeys({ index: 1, count: 2 }, 100);
+    assert.ok(shard0.keys.includes('a-nomam-0') && shard0.keys.includes('a-nomam-2'), 'shard 0 owns the documents without mam_id');
+    assert.equal(shard0.keys.length + shard1.keys.length, undecodable.size);
+    assert.deepEqual(new Set([...shard0.keys, ...shard1.keys]), undecodable);
+
+    const seen = new Map<string, ScannedRecord<string>>();
+    for (const partition of await backend.partitions({ index: 0, count: 1 })) {
+      let after = null;
+      for (let round = 0; round < 1000; round++) {
+        const page: { records: readonly ScannedRecord<string>[]; cursor: unknown; end: boolean } = await backend.scanPage(partition as Partition, after, { rows: 3, bytes: 1 << 20 });
+        for (const r of page.records) {
+          assert.equal(seen.has(r.key), false, `${r.key} scanned twice`);
+          seen.set(r.key, r);
+        }
+        if (page.end) break;
+        after = page.cursor as never;
+      }
+    }
+    assert.equal(seen.size, docs.length);
+    for (const d of docs) {
+      const r = seen.get(d.id)!;
+      assert.equal(r.written, d.sender !== undefined, d.id);
+      assert.equal(r.stored, d.sender ?? '', d.id);
+      assert.equal(Buffer.from(r.payload).toString('utf8'), edgeMessage(d.room, d.sender));
+    }
+  });
+
+  const checkpointsOf = async (index: string): Promise<string[]> => {
+    const ids = [...Array.from({ length: 16 }, (_, i) => `${index}:p${String(i).padStart(2, '0')}`), `${index}:no-mam-id`];
+    const body = (await searchCall(server.url, 'POST', `/${CHECKPOINT_INDEX}/_mget`, JSON.stringify({ ids }))) as { docs: { _id: string; found?: boolean }[] };
+    return body.docs.filter((d) => d.found).map((d) => d._id);
+  };
+
+  it('an index blocked for writes stops the run before any checkpoint moves, and a flood-stage block is not retried as load', async () => {
+    const docs: EdgeDoc[] = [];
+    for (let i = 0; i < 30; i++) docs.push({ id: `b${i}`, mamId: String(300 + i), room: 'b@muc.example.com', sender: `b${i}@example.com` });
+    for (const [index, setting] of [['blocked_write', 'index.blocks.write'], ['blocked_flood', 'index.blocks.read_only_allow_delete']] as const) {
+      await loadEdgeDocs(server.url, index, docs);
+      await migrate(index, { limit: 0 }); // the schema step and the plan, before the block
+      await searchCall(server.url, 'PUT', `/${index}/_settings`, JSON.stringify({ [setting]: true }));
+      const logged: string[] = [];
+      try {
+        await assert.rejects(migrate(index, { maxRetries: 3, log: (l) => logged.push(l) }), (e: Error) => /refuses writes.*cluster_block_exception.*run the same command again/s.test(e.message), setting);
+      } finally {
+        await searchCall(server.url, 'PUT', `/${index}/_settings`, JSON.stringify({ [setting]: null }));
+      }
+      assert.deepEqual(logged.filter((l) => l.startsWith('retry')), [], `${setting}: a block is not load`);
+      assert.deepEqual(await checkpointsOf(index), [], `${setting}: no checkpoint moved`);
+    }
+  });
+
+  it('an alias over several indices, or without a write index, is refused before the walk, naming the indices', async () => {
+    const docs: EdgeDoc[] = [{ id: 'x1', mamId: '1', room: 'x@muc.example.com', sender: 'x1@example.com' }];
+    await loadEdgeDocs(server.url, 'alias_a', docs);
+    await loadEdgeDocs(server.url, 'alias_b', docs);
+    await searchCall(server.url, 'POST', '/_aliases', JSON.stringify({ actions: [
+      { add: { index: 'alias_a', alias: 'two_indices' } },
+      { add: { index: 'alias_b', alias: 'two_indices' } },
+      { add: { index: 'alias_a', alias: 'no_write_index', is_write_index: false } },
+    ] }));
+    await assert.rejects(migrate('two_indices'), /--index 'two_indices' names 2 indices \(alias_a, alias_b\)/);
+    await assert.rejects(migrate('no_write_index'), /alias of index 'alias_a' without a write index/);
+    const stored = await readFromJids(server.url, 'alias_a');
+    assert.equal(stored.get('x1'), undefined, 'nothing written');
+  });
+
+  it('--index _all (or any pattern) is bad usage, exit 2, and no mapping changes', async () => {
+    await searchCall(server.url, 'PUT', '/bystander', JSON.stringify({ mappings: { properties: { other: { type: 'keyword' } } } }));
+    for (const index of ['_all', '*', 'muc_*', 'a,b', '-x', '+x']) {
+      const run = startMigrateProcess(['elasticsearch', '--url', server.url, `--index=${index}`, '--apply-schema', '--report', '/dev/null']);
+      const { status, stderr } = await run.done;
+      assert.equal(status, 2, `--index ${index}: ${stderr}`);
+      assert.match(stderr, /--index: .* is not the name of one index/);
+    }
+    const mapping = (await searchCall(server.url, 'GET', '/bystander/_mapping')) as { bystander: { mappings: { properties: Record<string, unknown> } } };
+    assert.deepEqual(Object.keys(mapping.bystander.mappings.properties), ['other']);
+  });
+
+  it('from_jid mapped as another type: exit 4 (schema step not done), with the reason', async () => {
+    await searchCall(server.url, 'PUT', '/conflict', JSON.stringify({ mappings: { properties: { ...(mucMapping(false) as { properties: object }).properties, from_jid: { type: 'long' } } } }));
+    const run = startMigrateProcess(['elasticsearch', '--url', server.url, '--index', 'conflict', '--apply-schema', '--report', '/dev/null']);
+    const { status, stderr } = await run.done;
+    assert.equal(status, 4, stderr);
+    assert.match(stderr, /maps from_jid as 'long', not keyword.*reindex/);
+    await assert.rejects(backendFor('conflict').checkSchema(), (e: unknown) => e instanceof SchemaNotReadyError);
+  });
+
+  it('--url dead,live: every request reaches the live node, however many are in flight', async () => {
+    const dead = `http://127.0.0.1:${await freeLoopbackPort()}`;
+    const http = new SearchHttp({ nodes: [new URL(dead), new URL(server.url)], maxSockets: 16 });
+    try {
+      const answers = await Promise.allSettled(Array.from({ length: 64 }, () => http.ok('GET', '/_cluster/health')));
+      const failed = answers.filter((a) => a.status === 'rejected');
+      assert.equal(failed.length, 0, `${failed.length} of 64 requests failed: ${(failed[0] as PromiseRejectedResult | undefined)?.reason}`);
+    } finally {
+      http.close();
+    }
+  });
 });

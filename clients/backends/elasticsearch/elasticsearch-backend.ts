@@ -217,11 +217,14 @@ export class ElasticsearchBackend implements Backend<string, SortCursor, string>
   /**
    * The shard's documents still without from_jid (its ranges, and the documents without mam_id
    * for the shard that walks them): a `_count`, then their ids by one scroll (a listing read
-   * once, never resumed, so it needs no unique sort), at most `max`.
+   * once, never resumed, so it needs no unique sort), at most `max`. Refreshes the index first.
    */
   async unwrittenKeys(shard: ShardSpec, max: number): Promise<UnwrittenKeys<string>> {
     if (this.plan === null) await this.partitions(shard);
     const query = pendingQuery(rangesOf(this.plan!, shard));
+    // A search sees writes only after a refresh (every second by default): without one, the
+    // last batches' documents would count as unwritten.
+    await this.http.ok('POST', `${indexPath(this.layout)}/_refresh`);
     const { count } = await this.http.complete<{ count: number }>(`${indexPath(this.layout)}/_count`, { query });
     const keys: string[] = [];
     if (count > 0 && max > 0) {
