@@ -10,6 +10,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import fc from 'fast-check';
+import { fuzzSeed } from '../support/fuzz-seed.js';
 import { ElasticsearchBackend } from '../../clients/backends/elasticsearch/elasticsearch-backend.js';
 import { CHECKPOINT_INDEX } from '../../clients/backends/elasticsearch/checkpoint-store.js';
 import { SearchHttp } from '../../clients/backends/elasticsearch/search-http.js';
@@ -283,5 +285,34 @@ describe('opensearch: edges of the walk', () => {
     } finally {
       http.close();
     }
+  });
+
+  it('property: mam_ids of every magnitude (equal ones across documents), _ids with Unicode and /: every document written right or reported', async () => {
+    const seed = fuzzSeed('ES_WALK_SEED', 'walk-edges property');
+    const mamId = fc.oneof(fc.bigInt({ min: 0n, max: (1n << 63n) - 1n }), fc.bigInt({ min: 0n, max: 1000n }), fc.constantFrom(0n, 1n, (1n << 53n) + 1n, (1n << 63n) - 1n));
+    const doc = fc.record({
+      mamId: fc.option(mamId, { nil: undefined, freq: 8 }),
+      room: fc.constantFrom('a@muc.example.com', 'ß@muc.example.com', 'z/room@muc.example.com'),
+      suffix: fc.string({ unit: 'grapheme', maxLength: 6 }),
+      decodable: fc.boolean(),
+    });
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(doc, { minLength: 1, maxLength: 40 }), fc.integer({ min: 1, max: 6 }), async (drawn, batchSize) => {
+        const index = `prop_${run++}`;
+        const docs: EdgeDoc[] = drawn.map((d, i) => ({
+          id: `${d.room}$${d.mamId ?? 'none'}/${i}${d.suffix}`,
+          ...(d.mamId === undefined ? {} : { mamId: String(d.mamId) }),
+          room: d.room,
+          ...(d.decodable || i % 7 !== 3 ? { sender: `p${i}@example.com` } : {}),
+        }));
+        await loadEdgeDocs(server.url, index, docs, 2);
+        const { summary, reported } = await migrate(index, { batchSize });
+        assert.equal(summary.reachedEnd, true);
+        assert.deepEqual(wrongDocs(docs, await readFromJids(server.url, index), reported), []);
+        await searchCall(server.url, 'DELETE', `/${index}`);
+      }),
+      { seed, numRuns: 6, endOnFailure: true },
+    );
   });
 });
