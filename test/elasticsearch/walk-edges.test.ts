@@ -16,7 +16,12 @@ import { ElasticsearchBackend } from '../../clients/backends/elasticsearch/elast
 import { CHECKPOINT_INDEX } from '../../clients/backends/elasticsearch/checkpoint-store.js';
 import { SearchHttp } from '../../clients/backends/elasticsearch/search-http.js';
 import { MemoryReport } from '../../clients/pipeline/report.js';
-import { runMigration, SchemaNotReadyError } from '../../clients/pipeline/run-migration.js';
+import { formatSummary, migrationExitStatus, runMigration, SchemaNotReadyError } from '../../clients/pipeline/run-migration.js';
+import { completeExitStatus, runVerifyComplete, type CompleteFinding } from '../../clients/pipeline/run-verify.js';
+import { reportLine } from '../../clients/pipeline/report.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Partition, ScannedRecord } from '../../clients/pipeline/types.js';
 import { freeLoopbackPort } from '../../cli/demo/free-port.js';
 import { openInProcessStream } from '../support/in-process-stream.js';
@@ -314,5 +319,41 @@ describe('opensearch: edges of the walk', () => {
       }),
       { seed, numRuns: 6, endOnFailure: true },
     );
+  });
+
+  it('a page reader that drops one document: the accounting names it (exit 5), and verify --complete finds it', async () => {
+    const docs: EdgeDoc[] = [];
+    for (let i = 0; i < 30; i++) docs.push({ id: `d${i}`, mamId: String(40_000 + i * 3), room: 'd@muc.example.com', ...(i % 10 === 2 ? {} : { sender: `d${i}@example.com` }) });
+    await loadEdgeDocs(server.url, 'dropped', docs);
+    class DroppingBackend extends ElasticsearchBackend {
+      override async readPage(...args: Parameters<ElasticsearchBackend['readPage']>) {
+        const page = await super.readPage(...args);
+        return { ...page, records: page.records.filter((r) => r.key !== 'd7') };
+      }
+    }
+    const dropping = new DroppingBackend(new SearchHttp({ nodes: [new URL(server.url)], maxSockets: 8 }), { index: 'dropped' }, TEST_BULK_RETRY);
+    backends.push(dropping);
+    const report = new MemoryReport<string>();
+    const summary = await runMigration({ backend: dropping, openStream: openInProcessStream, report, applySchema: true, backoff: TEST_BACKOFF, batchSize: 4, concurrency: 2 });
+    assert.equal(summary.accounting?.kind, 'unaccounted', JSON.stringify(summary.accounting));
+    assert.deepEqual(summary.accounting?.kind === 'unaccounted' ? summary.accounting.examples.map((e) => e._id) : [], ['d7']);
+    assert.equal(migrationExitStatus(summary), 5);
+    assert.match(formatSummary(summary), /d7/);
+
+    const tmp = mkdtempSync(join(tmpdir(), 'es-complete-'));
+    try {
+      const reportPath = join(tmp, 'report.jsonl');
+      writeFileSync(reportPath, report.rows.map((r) => reportLine(r)).join(''));
+      const findings: CompleteFinding[] = [];
+      const verified = await runVerifyComplete({ backend: backendFor('dropped'), openStream: openInProcessStream, reportPaths: [reportPath], onFinding: (f) => findings.push(f), batchSize: 4 });
+      assert.equal(verified.scanned, docs.length);
+      assert.equal(verified.counts.not_written_unreported, 1);
+      assert.equal(verified.counts.not_written_reported, 3);
+      assert.equal(verified.counts.written_wrong, 0);
+      assert.deepEqual(findings.map((f) => [f.fields._id, f.class]), [['d7', 'not_written_unreported']]);
+      assert.equal(completeExitStatus(verified), 3);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
   });
 });
