@@ -6,7 +6,7 @@
 import type { NotWrittenRecord, PlannedWrite, WriteOutcome } from '../../pipeline/types.js';
 import { sleep } from '../../pipeline/rate-limiter.js';
 import { indexPath, type IndexLayout } from './index-layout.js';
-import { SearchHttpError, errorOf, isTransientStatus, type SearchHttp } from './search-http.js';
+import { SearchHttpError, StoreBlockedError, errorOf, isBlock, isTransientStatus, type SearchHttp } from './search-http.js';
 
 /** How refused items are re-sent: pauses double from `firstPauseMs` up to `longestPauseMs` (with jitter). */
 export interface BulkRetryPolicy {
@@ -54,7 +54,8 @@ export async function writeBulk(
     }
     const lines: unknown[] = [];
     for (const w of pending) {
-      lines.push({ update: { _id: w.key, ...(layout.type === undefined ? {} : { _type: layout.type }) } });
+      // A concurrent change between the update's read and write is retried by the node itself.
+      lines.push({ update: { _id: w.key, ...(layout.type === undefined ? {} : { _type: layout.type }), retry_on_conflict: 3 } });
       lines.push({ doc: { from_jid: w.write } });
     }
     const path = `${indexPath(layout)}/_bulk`;
@@ -63,12 +64,19 @@ export async function writeBulk(
     const items = response.body.items;
     if (items.length !== pending.length) throw new Error(`_bulk answered ${items.length} items for ${pending.length} updates`);
     const again: PlannedWrite<string, string>[] = [];
+    let blocked: string | undefined;
     items.forEach((item, i) => {
       const result = item.update;
       if (result === undefined) throw new Error(`_bulk item ${i} is not an update answer: ${JSON.stringify(item).slice(0, 200)}`);
       if (result.status < 300) {
         // `noop`: it already held this value (a batch written again after a restart).
         written++;
+      } else if (isBlock(result.error?.type, result.error?.reason)) {
+        // A block is the whole index's, not this document's, and not load: stop before the checkpoint moves.
+        blocked ??= `${result.error?.type}: ${result.error?.reason ?? ''}`;
+      } else if (result.status === 409 && result.error?.type === 'version_conflict_engine_exception') {
+        // Still conflicting after the node's own retries: another writer keeps changing it (a
+        // second migration writing the same value): written meanwhile, like SQL's skipped rows.
       } else if (isTransientStatus(result.status)) {
         stats.refusedByStatus[result.status] = (stats.refusedByStatus[result.status] ?? 0) + 1;
         again.push(pending[i]);
@@ -77,7 +85,11 @@ export async function writeBulk(
         refused.push({ key: pending[i].key, reason: 'write_refused', detail: `_bulk update HTTP ${result.status}: ${why}` });
       }
     });
+    if (blocked !== undefined) {
+      throw new StoreBlockedError(`index '${layout.index}' refuses writes: ${blocked.slice(0, 400)}. Nothing after the last checkpoint counts as done; lift the block (PUT /${layout.index}/_settings {"index.blocks.write": null, "index.blocks.read_only_allow_delete": null}, after freeing disk space for a flood-stage block) and run the same command again`);
+    }
     pending = again;
   }
   return { written, refused };
 }
+

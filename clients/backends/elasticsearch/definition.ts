@@ -37,7 +37,10 @@ ${CREDENTIAL_USAGE}`,
   async open(values: FlagValues, context: OpenContext) {
     const nodes = parseNodes(values.url as string | undefined);
     const index = (values.index as string | undefined) ?? DEFAULT_INDEX;
-    if (index === '' || /[\s,*"<>|?\\/]/.test(index)) throw new UsageError(`--index: '${index}' is not an index name`);
+    // `_all`, `-x`, `+x`, wildcards and lists name many indices (a mapping change would reach every one).
+    if (index === '' || /^[_\-+]/.test(index) || /[\s,*"<>|?\\/#:]/.test(index)) {
+      throw new UsageError(`--index: '${index}' is not the name of one index (no leading _ - or +, no wildcards, commas, spaces or any of " < > | ? \\ / # :)`);
+    }
     const type = values.type as string | undefined;
     if (type !== undefined && !/^[A-Za-z0-9_-]+$/.test(type)) throw new UsageError(`--type: '${type}' is not a mapping type name`);
     const credentials = readCredentials(values);
@@ -45,7 +48,7 @@ ${CREDENTIAL_USAGE}`,
     if (tls !== undefined && nodes.some((n) => n.protocol !== 'https:')) throw new UsageError('--tls-* given but --url is not https://');
     const http = new SearchHttp({ nodes, credentials, tls, maxSockets: Math.max(4, context.concurrency * 2) });
     context.log(`elasticsearch: ${http.describeNodes()}, index ${index}${type === undefined ? '' : `, type ${type}`}${credentials === undefined ? '' : `, as ${credentials.username}`}`);
-    return new ElasticsearchBackend(http, { index, ...(type === undefined ? {} : { type }) });
+    return new ElasticsearchBackend(http, { index, ...(type === undefined ? {} : { type }) }, undefined, context.log);
   },
 };
 

@@ -14,17 +14,19 @@ import type {
   PageLimits,
   Partition,
   PlannedWrite,
+  ScanPage,
   SchemaStatus,
   ShardSpec,
   SourceRecord,
+  UnwrittenKeys,
   VerifySample,
   WriteOutcome,
 } from '../../pipeline/types.js';
 import { DEFAULT_BULK_RETRY, writeBulk, type BulkRetryPolicy, type BulkStats } from './bulk-update.js';
-import { CheckpointStore, type SortCursor } from './checkpoint-store.js';
+import { CHECKPOINT_INDEX, CheckpointStore, checkpointId, type SortCursor } from './checkpoint-store.js';
 import { applyMapping, checkMapping, indexPath, type IndexLayout } from './index-layout.js';
-import { countPendingAfter, pendingQuery, readPage } from './page-reader.js';
-import { measurePlan, rangesOf, type MamIdRange, type PartitionPlan } from './partition-plan.js';
+import { countPendingAfter, PageBudget, payloadOf, pendingQuery, readKeyedPage } from './page-reader.js';
+import { measurePlan, outsideRange, rangesOf, type MamIdRange, type PartitionPlan } from './partition-plan.js';
 import { isTransientSearchError, type SearchHttp } from './search-http.js';
 
 /** Lucene refuses a keyword term longer than this many UTF-8 bytes. */
@@ -36,8 +38,11 @@ export class ElasticsearchBackend implements Backend<string, SortCursor, string>
   readonly checkpointMode = 'after-write' as const;
   readonly bulkStats: BulkStats = { itemsRetried: 0, refusedByStatus: {} };
   private readonly checkpoints: CheckpointStore;
-  /** Measured by `partitions()` when no plan is stored yet; stored by `prepareCheckpoints()`. */
-  private unsavedPlan: PartitionPlan | null = null;
+  /** Measured by `partitions()` when no plan is stored yet (or it is unreadable); stored by `prepareCheckpoints()`. */
+  private unsavedPlan: { plan: PartitionPlan; replacing?: { seqNo: number; primaryTerm: number } } | null = null;
+  /** The plan this run walks (stored, or measured and not yet stored). */
+  private plan: PartitionPlan | null = null;
+  private readonly budget = new PageBudget();
   private shardPartitions: readonly Partition[] = [];
   /** Checkpoints of this shard's partitions as this run found them (null: start over). */
   private found: Promise<Map<string, SortCursor | null>> | null = null;
@@ -50,6 +55,7 @@ export class ElasticsearchBackend implements Backend<string, SortCursor, string>
     readonly layout: IndexLayout,
     /** How items refused for load are re-sent (tests shorten the pauses). */
     private readonly bulkRetry: BulkRetryPolicy = DEFAULT_BULK_RETRY,
+    private readonly log: (line: string) => void = () => {},
   ) {
     this.checkpoints = new CheckpointStore(http, layout.index, bulkRetry);
   }
@@ -72,11 +78,23 @@ export class ElasticsearchBackend implements Backend<string, SortCursor, string>
   }
 
   async partitions(shard: ShardSpec): Promise<Partition[]> {
-    let plan = await this.checkpoints.readPlan();
-    if (plan === null) {
+    const stored = await this.checkpoints.readPlan();
+    let plan: PartitionPlan;
+    if (stored.state === 'valid') {
+      plan = stored.plan;
+      this.unsavedPlan = null;
+    } else {
       plan = await measurePlan(this.http, this.layout);
-      this.unsavedPlan = plan;
+      if (stored.state === 'unreadable') {
+        // Safe to replace: checkpoints name their plan, so none of the old one is applied to the new.
+        this.log(`${this.checkpoints.planDocument()} is not a partition plan: cutting a new one (the walk of index '${this.layout.index}' starts over)`);
+        this.unsavedPlan = { plan, replacing: { seqNo: stored.seqNo, primaryTerm: stored.primaryTerm } };
+      } else {
+        this.unsavedPlan = { plan };
+      }
     }
+    this.plan = plan;
+    this.checkpoints.planId = plan.id;
     this.shardPartitions = rangesOf(plan, shard);
     this.found = null;
     this.finishedWalk = null;
@@ -87,8 +105,8 @@ export class ElasticsearchBackend implements Backend<string, SortCursor, string>
   async prepareCheckpoints(): Promise<void> {
     await this.checkpoints.prepare();
     if (this.unsavedPlan === null) return;
-    const held = await this.checkpoints.createPlan(this.unsavedPlan);
-    if (held.cuts.join() !== this.unsavedPlan.cuts.join()) {
+    const held = await this.checkpoints.storePlan(this.unsavedPlan.plan, this.unsavedPlan.replacing);
+    if (held.id !== this.unsavedPlan.plan.id) {
       throw new Error('another process stored a different partition plan at the same moment (shards started together on a fresh index): run again, it will use the stored plan');
     }
     this.unsavedPlan = null;
@@ -107,12 +125,33 @@ export class ElasticsearchBackend implements Backend<string, SortCursor, string>
 
   private async readShardCheckpoints(): Promise<Map<string, SortCursor | null>> {
     const found = new Map<string, SortCursor | null>();
-    for (const p of this.shardPartitions) found.set(p.name, await this.checkpoints.read(p.name));
+    for (const p of this.shardPartitions) found.set(p.name, await this.checkpointOf(p as MamIdRange));
     if (found.size > 0 && (await this.walkFinished(found))) {
       this.finishedWalk = this.shardPartitions.map((p) => p.name);
       return new Map();
     }
     return found;
+  }
+
+  /**
+   * The partition's checkpoint under this run's plan: one of another plan is a place in ranges
+   * that are not these, and is ignored (overwritten by this run's first save); one that cannot be
+   * a place in this partition is refused, never trusted (a walk after it would skip documents).
+   */
+  private async checkpointOf(range: MamIdRange): Promise<SortCursor | null> {
+    const stored = await this.checkpoints.read(range.name);
+    if (stored === null || stored.plan !== this.checkpoints.planId) return null;
+    const { mamId, room, done } = stored;
+    let problem: string | null = null;
+    if (typeof mamId !== 'string' || typeof room !== 'string') problem = `mam_id ${JSON.stringify(mamId)} and room ${JSON.stringify(room)} are not a place in the walk`;
+    else if (!(done && mamId === '' && room === '')) problem = outsideRange(range, mamId);
+    if (problem !== null) {
+      throw new Error(
+        `checkpoint ${CHECKPOINT_INDEX}/${checkpointId(this.layout.index, range.name)} is corrupt (${problem}): ` +
+          `it cannot be trusted; run again with --reset to walk this shard from the start (documents already written are not written again)`,
+      );
+    }
+    return { mamId: mamId as string, room: room as string, ...(done ? { done: true } : {}) };
   }
 
   /**
@@ -157,8 +196,51 @@ export class ElasticsearchBackend implements Backend<string, SortCursor, string>
     return body.count;
   }
 
-  readPage(partition: Partition, after: SortCursor | null, limits: PageLimits): Promise<Page<string, SortCursor>> {
-    return readPage(this.http, this.layout, partition as MamIdRange, after, limits);
+  async readPage(partition: Partition, after: SortCursor | null, limits: PageLimits): Promise<Page<string, SortCursor>> {
+    const page = await readKeyedPage(this.http, this.layout, partition as MamIdRange, after, limits, this.budget, { pending: true, source: ['message'] });
+    return { records: page.hits.map((hit) => ({ key: hit._id, payload: payloadOf(hit) })), cursor: page.cursor, end: page.end };
+  }
+
+  async scanPage(partition: Partition, after: SortCursor | null, limits: PageLimits): Promise<ScanPage<string, SortCursor>> {
+    const page = await readKeyedPage(this.http, this.layout, partition as MamIdRange, after, limits, this.budget, { pending: false, source: ['message', 'from_jid'] });
+    return {
+      records: page.hits.map((hit) => {
+        const fromJid = hit._source?.from_jid;
+        const written = fromJid !== undefined && fromJid !== null;
+        return { key: hit._id, payload: payloadOf(hit), written, stored: !written ? '' : typeof fromJid === 'string' ? fromJid : JSON.stringify(fromJid) };
+      }),
+      cursor: page.cursor,
+      end: page.end,
+    };
+  }
+
+  /**
+   * The shard's documents still without from_jid (its ranges, and the documents without mam_id
+   * for the shard that walks them): a `_count`, then their ids by one scroll (a listing read
+   * once, never resumed, so it needs no unique sort), at most `max`. Refreshes the index first.
+   */
+  async unwrittenKeys(shard: ShardSpec, max: number): Promise<UnwrittenKeys<string>> {
+    if (this.plan === null) await this.partitions(shard);
+    const query = pendingQuery(rangesOf(this.plan!, shard));
+    // A search sees writes only after a refresh (every second by default): without one, the
+    // last batches' documents would count as unwritten.
+    await this.http.ok('POST', `${indexPath(this.layout)}/_refresh`);
+    const { count } = await this.http.complete<{ count: number }>(`${indexPath(this.layout)}/_count`, { query });
+    const keys: string[] = [];
+    if (count > 0 && max > 0) {
+      type ScrollBody = { _scroll_id?: string; hits: { hits: { _id: string }[] } };
+      let body = await this.http.complete<ScrollBody>(`${indexPath(this.layout)}/_search?scroll=1m`, { size: Math.min(max, 1000), query, _source: false, sort: ['_doc'] });
+      try {
+        while (body.hits.hits.length > 0 && keys.length < max) {
+          for (const hit of body.hits.hits) if (keys.length < max) keys.push(hit._id);
+          if (keys.length >= max || body._scroll_id === undefined) break;
+          body = await this.http.complete<ScrollBody>('/_search/scroll', { scroll: '1m', scroll_id: body._scroll_id });
+        }
+      } finally {
+        if (body._scroll_id !== undefined) await this.http.request('DELETE', '/_search/scroll', { scroll_id: body._scroll_id }).catch(() => {});
+      }
+    }
+    return { keys, complete: count <= max };
   }
 
   decide(_record: SourceRecord<string>, answer: ExtractResult): Decision<string> {

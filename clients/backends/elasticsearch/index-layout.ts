@@ -3,8 +3,23 @@
  * needs. MongooseIM 3.3 wrote index `muc_messages` with mapping type `muc` (Elasticsearch 5/6);
  * Elasticsearch 7+ and OpenSearch indices are typeless. `--type` says which one we talk to.
  */
+import { SchemaNotReadyError } from '../../pipeline/run-migration.js';
 import type { SchemaStatus } from '../../pipeline/types.js';
+import { UsageError } from '../registry.js';
 import { SearchHttp, errorOf } from './search-http.js';
+
+/**
+ * `from_jid` is mapped, but not as a keyword: the schema step cannot be done by adding a field
+ * (a mapping field cannot change type in place), so it is the schema step's status (4), with
+ * its own words instead of a request to run.
+ */
+export class MappingConflictError extends SchemaNotReadyError {
+  constructor(backendName: string, readonly reason: string) {
+    super(backendName, [reason], []);
+    this.message = `the ${backendName} archive is not ready for the backfill: ${reason}`;
+    this.name = 'MappingConflictError';
+  }
+}
 
 export const DEFAULT_INDEX = 'muc_messages';
 export const FROM_JID_MAPPING = { from_jid: { type: 'keyword' } } as const;
@@ -36,7 +51,14 @@ async function readProperties(http: SearchHttp, layout: IndexLayout): Promise<Pr
   const response = await http.request<MappingsOf>('GET', `${indexPath(layout)}/_mapping`);
   if (response.status === 404) throw new Error(`index '${layout.index}' does not exist on ${http.describeNodes()} (--index names MongooseIM's MUC archive index, default ${DEFAULT_INDEX})`);
   if (response.status >= 300) throw errorOf('GET', `${indexPath(layout)}/_mapping`, response);
-  // An alias answers with the concrete index's name.
+  // An alias (or a pattern) answers with the concrete indices' names: a walk, its checkpoints and
+  // the mapping change are for one index, and writes through an alias over several fail or land
+  // in whichever index is the write index.
+  const indices = Object.keys(response.body).sort();
+  if (indices.length !== 1) {
+    throw new UsageError(`--index '${layout.index}' names ${indices.length} indices (${indices.slice(0, 10).join(', ')}${indices.length > 10 ? ', ...' : ''}): run once per index, with --index set to each one's own name`);
+  }
+  if (indices[0] !== layout.index) await checkWriteIndex(http, layout, indices[0]);
   const concrete = Object.values(response.body)[0];
   const mappings = concrete?.mappings ?? {};
   const typed = Object.keys(mappings).filter((k) => k !== 'properties' && k !== '_doc' && typeof mappings[k] === 'object' && mappings[k] !== null && 'properties' in (mappings[k] as object));
@@ -53,6 +75,15 @@ async function readProperties(http: SearchHttp, layout: IndexLayout): Promise<Pr
   return ofType.properties ?? {};
 }
 
+/** An alias over one index must let writes through (`is_write_index` not false). */
+async function checkWriteIndex(http: SearchHttp, layout: IndexLayout, concrete: string): Promise<void> {
+  const response = await http.request<Record<string, { aliases?: Record<string, { is_write_index?: boolean }> }>>('GET', `/_alias/${encodeURIComponent(layout.index)}`);
+  if (response.status >= 300) return; // not an alias after all
+  if (response.body[concrete]?.aliases?.[layout.index]?.is_write_index === false) {
+    throw new UsageError(`--index '${layout.index}' is an alias of index '${concrete}' without a write index: run with --index ${concrete}`);
+  }
+}
+
 export async function checkMapping(http: SearchHttp, layout: IndexLayout): Promise<SchemaStatus> {
   const properties = await readProperties(http, layout);
   const fromJid = properties.from_jid;
@@ -60,7 +91,10 @@ export async function checkMapping(http: SearchHttp, layout: IndexLayout): Promi
     return { ready: false, missing: [`field from_jid (keyword) in the mapping of index '${layout.index}'`], statements: [mappingRequest(layout)] };
   }
   if (fromJid.type !== 'keyword') {
-    throw new Error(`index '${layout.index}' maps from_jid as '${fromJid.type ?? 'object'}', not keyword: MongooseIM 3.4 queries it with a term filter; fix the mapping (reindex) before the backfill`);
+    throw new MappingConflictError(
+      'elasticsearch',
+      `index '${layout.index}' maps from_jid as '${fromJid.type ?? 'object'}', not keyword (MongooseIM 3.4 queries it with a term filter, and a field's type cannot change in place): reindex into an index whose mapping has from_jid as keyword, then run the backfill on it`,
+    );
   }
   return { ready: true, missing: [], statements: [] };
 }

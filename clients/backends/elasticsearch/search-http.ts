@@ -56,14 +56,40 @@ export function isTransientStatus(status: number): boolean {
   return status === 429 || status === 502 || status === 503 || status === 504;
 }
 
+/**
+ * A block of the index or the cluster (`index.blocks.write`, `read_only_allow_delete` at the disk
+ * flood stage, ...): a fault of the whole store, not load, even when answered with 429.
+ */
+export function isBlock(type: string | undefined, reason?: string): boolean {
+  return type === 'cluster_block_exception' || (reason ?? '').includes('cluster_block_exception');
+}
+
+/** A response worth sending again after a pause (load, restart), never a block. */
+export function isTransientResponse(response: SearchResponse): boolean {
+  if (!isTransientStatus(response.status)) return false;
+  const error = (response.body as ErrorBody | undefined)?.error;
+  return !(typeof error === 'object' && error !== null && (isBlock(error.type) || (error.root_cause ?? []).some((c) => isBlock(c.type))));
+}
+
+/** A block of the index or cluster: the run stops (the checkpoint does not move). */
+export class StoreBlockedError extends Error {
+  override readonly name = 'StoreBlockedError';
+}
+
+/** A node that could not be reached is tried last for this long. */
+const NODE_DOWN_MS = 10_000;
+
 export class SearchHttp {
   private next = 0;
+  /** Per node: until when it counts as down (0: up). */
+  private readonly downUntil: number[];
   private readonly httpAgent: http.Agent;
   private readonly httpsAgent: https.Agent;
   private readonly authorization: string | undefined;
 
   constructor(private readonly options: SearchHttpOptions) {
     if (options.nodes.length === 0) throw new Error('no node URL');
+    this.downUntil = options.nodes.map(() => 0);
     this.httpAgent = new http.Agent({ keepAlive: true, maxSockets: options.maxSockets });
     this.httpsAgent = new https.Agent({ keepAlive: true, maxSockets: options.maxSockets, ...options.tls });
     this.authorization = options.credentials === undefined
@@ -86,16 +112,29 @@ export class SearchHttp {
       : body === undefined ? undefined : Buffer.from(JSON.stringify(body), 'utf8');
     const contentType = ndjson !== undefined ? 'application/x-ndjson' : 'application/json';
     let lastError: Error | undefined;
-    for (let attempt = 0; attempt < this.options.nodes.length; attempt++) {
-      const node = this.options.nodes[this.next++ % this.options.nodes.length];
+    // Each request tries every node once, from its own start (not a counter shared with the
+    // requests in flight, which could send its second attempt to the node that just failed),
+    // nodes that failed lately last.
+    for (const n of this.nodeOrder()) {
       try {
-        return await this.send<T>(node, method, path, payload, contentType);
+        const response = await this.send<T>(this.options.nodes[n], method, path, payload, contentType);
+        this.downUntil[n] = 0;
+        return response;
       } catch (error) {
         if (!(error instanceof SearchConnectionError)) throw error;
+        this.downUntil[n] = Date.now() + NODE_DOWN_MS;
         lastError = error;
       }
     }
     throw lastError!;
+  }
+
+  private nodeOrder(): number[] {
+    const count = this.options.nodes.length;
+    const start = this.next++ % count;
+    const order = Array.from({ length: count }, (_, i) => (start + i) % count);
+    const now = Date.now();
+    return [...order.filter((n) => this.downUntil[n] <= now), ...order.filter((n) => this.downUntil[n] > now)];
   }
 
   /** As `request`, but any status >= 300 is thrown as a `SearchHttpError`. */
@@ -208,6 +247,6 @@ export function errorOf(method: string, path: string, response: SearchResponse):
 /** Transient: no answer at all, or an answer that says "later". */
 export function isTransientSearchError(error: unknown): boolean {
   if (error instanceof SearchConnectionError || error instanceof IncompleteSearchError) return true;
-  if (error instanceof SearchHttpError) return isTransientStatus(error.status);
+  if (error instanceof SearchHttpError) return isTransientStatus(error.status) && !isBlock(error.type, error.message);
   return false;
 }
