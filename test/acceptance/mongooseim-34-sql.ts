@@ -1,0 +1,72 @@
+/**
+ * MongooseIM 3.4.0's `get_mam_muc_gdpr_data` on PostgreSQL and MySQL/MariaDB, as
+ * mod_mam_muc_rdbms_arch and mod_mam_rdbms_user send it (docs/mongooseim-gdpr-queries.md, "RDBMS"):
+ * two SQL texts with inlined, generically escaped literals (3.4.0 prepares neither), the simple
+ * query protocol on PostgreSQL with standard_conforming_strings off, the text protocol on MySQL.
+ */
+import mysql from 'mysql2/promise';
+import pg from 'pg';
+import { splitJid } from './archive.js';
+import type { GdprRow } from './gdpr-check.js';
+
+/** mongoose_rdbms's generic escape_string (3.4.0, src/rdbms/mongoose_rdbms.erl 370-397), quotes included. */
+export function mongooseStringLiteral(value: string): string {
+  const escaped: Record<string, string> = { '\0': '\\0', '\n': '\\n', '\t': '\\t', '\b': '\\b', '\r': '\\r', "'": "''", '"': '\\"', '\\': '\\\\' };
+  return `'${value.replace(/[\0\n\t\b\r'"\\]/g, (c) => escaped[c])}'`;
+}
+
+function archiveIdQuery(jid: string): string {
+  const { user, host } = splitJid(jid);
+  return `SELECT id FROM mam_server_user WHERE server = ${mongooseStringLiteral(host)} AND user_name = ${mongooseStringLiteral(user)} LIMIT 1`;
+}
+
+function messagesQuery(archiveId: string): string {
+  if (!/^\d+$/.test(archiveId)) throw new Error(`archive id ${archiveId} is not an integer`);
+  return `SELECT id, message FROM mam_muc_message WHERE sender_id = ${archiveId} ORDER BY id`;
+}
+
+/** For each JID, the answer of MongooseIM 3.4.0 on PostgreSQL. */
+export async function postgresGdpr(url: string, jids: readonly string[]): Promise<Map<string, GdprRow[]>> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    // As mongoose_rdbms_pgsql:connect does; node-postgres sends a query without values as a
+    // simple Query message, as epgsql:squery does.
+    await client.query('SET standard_conforming_strings=off');
+    const answers = new Map<string, GdprRow[]>();
+    for (const jid of jids) {
+      const found = await client.query<{ id: string }>(archiveIdQuery(jid));
+      if (found.rows.length === 0) {
+        answers.set(jid, []);
+        continue;
+      }
+      const { rows } = await client.query<{ id: string; message: Buffer }>(messagesQuery(String(found.rows[0].id)));
+      answers.set(jid, rows.map((r) => ({ id: String(r.id), message: r.message })));
+    }
+    return answers;
+  } finally {
+    await client.end();
+  }
+}
+
+/** For each JID, the answer of MongooseIM 3.4.0 on MySQL/MariaDB. */
+export async function mysqlGdpr(url: string, jids: readonly string[]): Promise<Map<string, GdprRow[]>> {
+  const connection = await mysql.createConnection({ uri: url, supportBigNumbers: true, bigNumberStrings: true });
+  try {
+    // As mongoose_rdbms_mysql:connect does; query() without values is the text protocol (COM_QUERY).
+    await connection.query("set names 'utf8mb4';");
+    const answers = new Map<string, GdprRow[]>();
+    for (const jid of jids) {
+      const [found] = (await connection.query(archiveIdQuery(jid))) as unknown as [{ id: string | number }[]];
+      if (found.length === 0) {
+        answers.set(jid, []);
+        continue;
+      }
+      const [rows] = (await connection.query(messagesQuery(String(found[0].id)))) as unknown as [{ id: string | number; message: Buffer }[]];
+      answers.set(jid, rows.map((r) => ({ id: String(r.id), message: r.message })));
+    }
+    return answers;
+  } finally {
+    await connection.end();
+  }
+}
