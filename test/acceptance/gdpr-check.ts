@@ -50,7 +50,7 @@ export function gdprProblems(archive: AcceptanceArchive, answers: GdprAnswers, o
       const r: AcceptanceRecord | undefined = recordById.get(row.id);
       if (r !== undefined && !row.message.equals(r[options.format])) problems.push(`${jid}: message ${row.id} is not the stored payload`);
     }
-    if (options.ordered && got.some((id, i) => i > 0 && byId(got[i - 1], id) >= 0)) problems.push(`${jid}: answer not in ascending id order`);
+    if (options.ordered && got.some((id, i) => i > 0 && byId(got[i - 1], id) > 0)) problems.push(`${jid}: answer not in ascending id order`);
   }
   for (const jid of answers.keys()) if (!archive.asked.includes(jid)) problems.push(`${jid}: asked but not one of the archive's JIDs`);
   return problems;
