@@ -3,6 +3,8 @@
  * mod_mam_muc_rdbms_arch and mod_mam_rdbms_user send it (docs/mongooseim-gdpr-queries.md, "RDBMS"):
  * two SQL texts with inlined, generically escaped literals (3.4.0 prepares neither), the simple
  * query protocol on PostgreSQL with standard_conforming_strings off, the text protocol on MySQL.
+ * `prepared`: the form MongooseIM uses from 4.2.0 on (same SQL as prepared statements with bound
+ * parameters, no LIMIT on the id lookup), for archives read by later releases.
  */
 import mysql from 'mysql2/promise';
 import pg from 'pg';
@@ -25,8 +27,8 @@ function messagesQuery(archiveId: string): string {
   return `SELECT id, message FROM mam_muc_message WHERE sender_id = ${archiveId} ORDER BY id`;
 }
 
-/** For each JID, the answer of MongooseIM 3.4.0 on PostgreSQL. */
-export async function postgresGdpr(url: string, jids: readonly string[]): Promise<Map<string, GdprRow[]>> {
+/** For each JID, the answer of MongooseIM 3.4.0 (or, `prepared`, 4.2.0 and later) on PostgreSQL. */
+export async function postgresGdpr(url: string, jids: readonly string[], prepared = false): Promise<Map<string, GdprRow[]>> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
@@ -35,12 +37,18 @@ export async function postgresGdpr(url: string, jids: readonly string[]): Promis
     await client.query('SET standard_conforming_strings=off');
     const answers = new Map<string, GdprRow[]>();
     for (const jid of jids) {
-      const found = await client.query<{ id: string }>(archiveIdQuery(jid));
+      const { user, host } = splitJid(jid);
+      const found = prepared
+        ? await client.query<{ id: string }>({ name: 'mam_user_select', text: 'SELECT id FROM mam_server_user WHERE server=$1 AND user_name=$2', values: [host, user] })
+        : await client.query<{ id: string }>(archiveIdQuery(jid));
       if (found.rows.length === 0) {
         answers.set(jid, []);
         continue;
       }
-      const { rows } = await client.query<{ id: string; message: Buffer }>(messagesQuery(String(found.rows[0].id)));
+      const archiveId = String(found.rows[0].id);
+      const { rows } = prepared
+        ? await client.query<{ id: string; message: Buffer }>({ name: 'mam_muc_extract_gdpr_messages', text: 'SELECT id, message FROM mam_muc_message WHERE sender_id = $1 ORDER BY id', values: [archiveId] })
+        : await client.query<{ id: string; message: Buffer }>(messagesQuery(archiveId));
       answers.set(jid, rows.map((r) => ({ id: String(r.id), message: r.message })));
     }
     return answers;
@@ -49,20 +57,27 @@ export async function postgresGdpr(url: string, jids: readonly string[]): Promis
   }
 }
 
-/** For each JID, the answer of MongooseIM 3.4.0 on MySQL/MariaDB. */
-export async function mysqlGdpr(url: string, jids: readonly string[]): Promise<Map<string, GdprRow[]>> {
+/** For each JID, the answer of MongooseIM 3.4.0 (or, `prepared`, 4.2.0 and later) on MySQL/MariaDB. */
+export async function mysqlGdpr(url: string, jids: readonly string[], prepared = false): Promise<Map<string, GdprRow[]>> {
   const connection = await mysql.createConnection({ uri: url, supportBigNumbers: true, bigNumberStrings: true });
   try {
     // As mongoose_rdbms_mysql:connect does; query() without values is the text protocol (COM_QUERY).
     await connection.query("set names 'utf8mb4';");
     const answers = new Map<string, GdprRow[]>();
     for (const jid of jids) {
-      const [found] = (await connection.query(archiveIdQuery(jid))) as unknown as [{ id: string | number }[]];
+      const { user, host } = splitJid(jid);
+      // execute() is a server-side prepared statement (binary protocol), as mysql-otp's execute.
+      const [found] = (prepared
+        ? await connection.execute('SELECT id FROM mam_server_user WHERE server=? AND user_name=?', [host, user])
+        : await connection.query(archiveIdQuery(jid))) as unknown as [{ id: string | number }[]];
       if (found.length === 0) {
         answers.set(jid, []);
         continue;
       }
-      const [rows] = (await connection.query(messagesQuery(String(found[0].id)))) as unknown as [{ id: string | number; message: Buffer }[]];
+      const archiveId = String(found[0].id);
+      const [rows] = (prepared
+        ? await connection.execute('SELECT id, message FROM mam_muc_message WHERE sender_id = ? ORDER BY id', [archiveId])
+        : await connection.query(messagesQuery(archiveId))) as unknown as [{ id: string | number; message: Buffer }[]];
       answers.set(jid, rows.map((r) => ({ id: String(r.id), message: r.message })));
     }
     return answers;
