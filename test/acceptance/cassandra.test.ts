@@ -110,6 +110,35 @@ describe('acceptance on Cassandra: MongooseIM 3.4.0 GDPR query', () => {
     });
   }
 
+  test('after `migrate --fill-nick-copies` killed with SIGKILL and resumed, every sender still gets exactly their messages, each once', async () => {
+    const keyspace = 'ks_killed';
+    await seededKeyspace(keyspace);
+    const report = join(dir, `${keyspace}.jsonl`);
+    const args = ['cassandra', '--contact-points', node.contactPoint, '--keyspace', keyspace, '--apply-schema', '--batch-size', '16', '--report', report, '--fill-nick-copies'];
+    const findable = async (): Promise<number> => {
+      try {
+        return [...(await cassandraGdpr(keyspace, archive.senders)).values()].reduce((n, rows) => n + rows.length, 0);
+      } catch {
+        return 0; // no from_jid column or index yet
+      }
+    };
+    // Slow enough to be caught mid-way; killed once some senders can be found.
+    const run = startMigrateProcess([...args, '--max-rate', '150']);
+    let ended = false;
+    void run.done.then(() => (ended = true));
+    while (!ended && (await findable()) === 0) await new Promise((r) => setTimeout(r, 25));
+    run.kill9();
+    const killed = await run.done;
+    assert.equal(killed.status, 'SIGKILL', `the run ended before the kill: ${killed.stdout}`);
+    const found = await findable();
+    const toWrite = archive.records.filter((r) => r.sender !== null).length;
+    assert.ok(found > 0 && found < toWrite, `killed mid-way (${found} of ${toWrite} findable)`);
+    const resumed = await startMigrateProcess(args).done;
+    assert.equal(resumed.status, 0, resumed.stderr);
+    assert.deepEqual(gdprProblems(archive, await cassandraGdpr(keyspace, archive.asked), eterm), []);
+    assert.deepEqual(reportProblems(archive, readReport(report)), []);
+  });
+
   test('the check fails on a single misattributed message or a nick copy that names its sender', async () => {
     const keyspace = 'ks_wrong';
     await seededKeyspace(keyspace);
