@@ -1,0 +1,24 @@
+/** The acceptance suite on PostgreSQL: MongooseIM 3.4.0's GDPR query after the backfill (sql-suite.ts). */
+import { describe } from 'node:test';
+import pg from 'pg';
+import { startPostgresFixture } from '../rdbms/postgres-fixture.js';
+import { postgresGdpr } from './mongooseim-34-sql.js';
+import { sqlAcceptanceSuite } from './sql-suite.js';
+
+async function checkpoint(url: string): Promise<string | null> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ k: string | null }>(
+      `SELECT last_room_id || ':' || last_id AS k FROM mim_sender_jid_checkpoint WHERE shard = '0/1'`,
+    );
+    return rows[0]?.k ?? null;
+  } catch {
+    return null; // the table does not exist yet
+  } finally {
+    await client.end();
+  }
+}
+
+describe('acceptance on PostgreSQL: MongooseIM 3.4.0 GDPR query', () =>
+  sqlAcceptanceSuite({ kind: 'postgres', start: startPostgresFixture, gdpr: postgresGdpr, checkpoint }));
