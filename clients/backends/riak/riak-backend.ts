@@ -76,6 +76,8 @@ export class RiakBackend implements Backend<RiakObjectKey, RiakCursor, MamWrite>
   readonly checkpointMode = 'none' as const;
 
   private readonly walks = new Map<string, StreamWalk>();
+  /** Objects this process updated in batches the pipeline did not count (see writeBatch). */
+  private readonly uncounted = new Set<string>();
   private nextWalkId = 1;
   private readonly retry: RetryPolicy;
   private probe = { text: 0, notText: 0, decided: false, example: '' };
@@ -120,7 +122,7 @@ export class RiakBackend implements Backend<RiakObjectKey, RiakCursor, MamWrite>
   }
 
   async partitions(shard: ShardSpec): Promise<Partition[]> {
-    const buckets = await listBuckets(this.options.http, this.options.bucketType);
+    const buckets = await this.listBuckets();
     // By a hash of the name, not by position: a new week's bucket must not move the others to another shard.
     return buckets.filter((name) => fnv1a(name) % shard.count === shard.index).map((name) => ({ name }));
   }
@@ -164,24 +166,39 @@ export class RiakBackend implements Backend<RiakObjectKey, RiakCursor, MamWrite>
     return { write: { mamType: 'muc', owner: sender.write.bareJid } };
   }
 
-  async writeBatch(_partition: Partition, writes: readonly PlannedWrite<RiakObjectKey, MamWrite>[]): Promise<WriteOutcome<RiakObjectKey>> {
+  async writeBatch(_partition: Partition, writes: readonly PlannedWrite<RiakObjectKey, MamWrite>[], _cursor?: unknown, earlierCommitted?: Promise<void>): Promise<WriteOutcome<RiakObjectKey>> {
     const { http, bucketType, requestConcurrency } = this.options;
-    const outcomes = await mapBounded(writes, requestConcurrency, (w) =>
-      retrying(this.retry, isTransientRiakError, () => updateMap(http, bucketType, w.key.bucket, w.key.key, w.write, w.key.context)));
+    const settled = await mapBounded(writes, requestConcurrency, (w) =>
+      retrying(this.retry, isTransientRiakError, () => updateMap(http, bucketType, w.key.bucket, w.key.key, w.write, w.key.context)).then(
+        (outcome) => ({ outcome }),
+        (error: unknown) => ({ error }),
+      ));
     const refused: NotWrittenRecord<RiakObjectKey>[] = [];
-    outcomes.forEach((outcome, i) => {
-      if (!outcome.ok) refused.push({ key: writes[i].key, reason: 'write_refused', detail: outcome.detail });
+    const updated: RiakObjectKey[] = [];
+    let failure: { error: unknown } | null = null;
+    settled.forEach((s, i) => {
+      if ('error' in s) failure ??= { error: s.error };
+      else if (!s.outcome.ok) refused.push({ key: writes[i].key, reason: 'write_refused', detail: s.outcome.detail });
+      else updated.push(writes[i].key);
     });
-    return { written: writes.length - refused.length, refused };
+    // The pipeline counts a batch only when it and every earlier batch of the partition succeed.
+    // Objects updated in a batch that is not counted would be skipped by the next walk (both
+    // registers set) and never counted: they are remembered and counted when the walk meets them.
+    if (failure !== null) {
+      this.rememberUncounted(updated);
+      throw (failure as { error: unknown }).error;
+    }
+    await earlierCommitted?.catch(() => this.rememberUncounted(updated));
+    return { written: updated.length, refused };
   }
 
-  async sampleForVerify(size: number): Promise<VerifySample<RiakObjectKey>[]> {
+    async sampleForVerify(size: number): Promise<VerifySample<RiakObjectKey>[]> {
     const { http, bucketType } = this.options;
     // Reservoir over every key: memory bounded by the sample, whatever the archive's size.
     const capacity = size * 4;
     const reservoir: { bucket: string; key: string }[] = [];
     let seen = 0;
-    for (const bucket of await listBuckets(http, bucketType)) {
+    for (const bucket of await this.listBuckets()) {
       const walk = streamKeyWalk(http, bucketType, bucket);
       try {
         for (let keys = await walk.next(); keys !== null; keys = await walk.next()) {
@@ -239,6 +256,15 @@ export class RiakBackend implements Backend<RiakObjectKey, RiakCursor, MamWrite>
 
   // ------------------------------------------------------------------------------------------
 
+  private rememberUncounted(keys: readonly RiakObjectKey[]): void {
+    for (const key of keys) this.uncounted.add(JSON.stringify([key.bucket, key.key]));
+  }
+
+  /** Retried like key listings, fetches and updates: a listing answered 503 or cut is worth another try. */
+  private listBuckets(): Promise<string[]> {
+    return retrying(this.retry, isTransientRiakError, () => listBuckets(this.options.http, this.options.bucketType));
+  }
+
   /** The bucket's walk in memory if `after` is where it stands; otherwise a new walk from the first key. */
   private walkFor(bucket: string, after: RiakCursor | null): StreamWalk {
     const current = this.walks.get(bucket);
@@ -293,7 +319,9 @@ export class RiakBackend implements Backend<RiakObjectKey, RiakCursor, MamWrite>
       return { key: { bucket, key, problem: `packet is not text: ${map.detail}` }, payload: new Uint8Array(0) };
     }
     const r = map.registers;
-    if (isSet(r[MAM_TYPE]) && isSet(r[MSG_OWNER_JID])) return null;
+    // Written already: nothing to do, unless this process wrote it in a batch that was not
+    // counted; then it goes through again (the same registers, assigned again) to be counted.
+    if (isSet(r[MAM_TYPE]) && isSet(r[MSG_OWNER_JID]) && !this.uncounted.delete(JSON.stringify([bucket, key]))) return null;
     const context = map.context;
     const packet = r[PACKET];
     if (typeof packet !== 'string') {
