@@ -9,7 +9,7 @@ import type { PayloadFormat } from '../../../services/decode/index.js';
 import { isWrite, senderOf } from '../../pipeline/decisions.js';
 import type {
   Backend, Decision, ExtractResult, Mismatch, Page, PageLimits, Partition, PlannedWrite,
-  NotWrittenRecord, SchemaStatus, ShardSpec, SourceRecord, VerifySample, WriteOutcome,
+  NotWrittenRecord, ScanPage, ScannedRecord, SchemaStatus, ShardSpec, SourceRecord, VerifySample, WriteOutcome,
 } from '../../pipeline/types.js';
 import { archiveOwner } from './archive-key.js';
 import { mapBounded, retrying, type RetryPolicy } from './bounded.js';
@@ -133,25 +133,66 @@ export class RiakBackend implements Backend<RiakObjectKey, RiakCursor, MamWrite>
 
   async readPage(partition: Partition, after: RiakCursor | null, limits: PageLimits): Promise<Page<RiakObjectKey, RiakCursor>> {
     const bucket = partition.name;
-    let keys: string[];
-    let cursor: RiakCursor;
-    let end: boolean;
-    if (this.options.listing === '2i') {
-      const page = await retrying(this.retry, isTransientRiakError,
-        () => indexPage(this.options.http, this.options.bucketType, bucket, limits.rows, after?.continuation));
-      keys = page.keys;
-      cursor = { walk: 0, listed: (after?.listed ?? 0) + keys.length, ...(page.continuation === undefined ? {} : { continuation: page.continuation }) };
-      end = page.continuation === undefined;
-    } else {
-      const walk = this.walkFor(bucket, after);
-      keys = await this.takeKeys(bucket, walk, limits.rows);
-      cursor = { walk: walk.id, listed: walk.listed };
-      end = walk.exhausted && walk.buffer.length === 0;
-      if (end) this.walks.delete(bucket);
-    }
+    const { keys, cursor, end } = await this.listPage(bucket, after, limits.rows);
     const records = await this.fetchRecords(bucket, keys);
     this.decideFormat(end);
     return { records, cursor, end };
+  }
+
+  /**
+   * `verify --complete`: every object of the bucket, written or not, by the same listing as the
+   * walk. Riak can only tell which objects lack their registers by fetching every one.
+   */
+  async scanPage(partition: Partition, after: RiakCursor | null, limits: PageLimits): Promise<ScanPage<RiakObjectKey, RiakCursor>> {
+    const bucket = partition.name;
+    const { http, bucketType, requestConcurrency } = this.options;
+    const { keys, cursor, end } = await this.listPage(bucket, after, limits.rows);
+    const maps = await mapBounded(keys, requestConcurrency, (key) =>
+      retrying(this.retry, isTransientRiakError, () => fetchMap(http, bucketType, bucket, key)));
+    const records: ScannedRecord<RiakObjectKey>[] = [];
+    maps.forEach((map, i) => {
+      const key = keys[i];
+      if (map.kind === 'notfound') return; // deleted since the listing
+      if (map.kind === 'unrenderable') {
+        records.push({ key: { bucket, key, problem: `packet is not text: ${map.detail}` }, payload: new Uint8Array(0), stored: '', written: false });
+        return;
+      }
+      const r = map.registers;
+      const packet = r[PACKET];
+      const payload = typeof packet === 'string' ? Buffer.from(packet, 'utf8') : new Uint8Array(0);
+      const problem = typeof packet === 'string' ? {} : { problem: `the map has no ${PACKET}` };
+      const mamType = r[MAM_TYPE];
+      const owner = r[MSG_OWNER_JID];
+      if (isSet(mamType) && isSet(owner)) {
+        records.push({
+          key: { bucket, key, stored: { mamType: mamType as string, owner: owner as string }, ...problem },
+          payload,
+          stored: `mam_type=${mamType as string} msg_owner_jid=${owner as string}`,
+          written: true,
+        });
+      } else {
+        records.push({ key: { bucket, key, ...problem }, payload, stored: '', written: false });
+      }
+    });
+    return { records, cursor, end };
+  }
+
+  readonly noAccountingReason =
+    'Riak can list its objects only by listing every key and fetching every map (a full scan): run verify riak --complete to check that every object was written or reported';
+
+  /** The next keys of the bucket's listing after `after`: the `$bucket` index, or the streamed walk. */
+  private async listPage(bucket: string, after: RiakCursor | null, rows: number): Promise<{ keys: string[]; cursor: RiakCursor; end: boolean }> {
+    if (this.options.listing === '2i') {
+      const page = await retrying(this.retry, isTransientRiakError,
+        () => indexPage(this.options.http, this.options.bucketType, bucket, rows, after?.continuation));
+      const cursor = { walk: 0, listed: (after?.listed ?? 0) + page.keys.length, ...(page.continuation === undefined ? {} : { continuation: page.continuation }) };
+      return { keys: page.keys, cursor, end: page.continuation === undefined };
+    }
+    const walk = this.walkFor(bucket, after);
+    const keys = await this.takeKeys(bucket, walk, rows);
+    const end = walk.exhausted && walk.buffer.length === 0;
+    if (end) this.walks.delete(bucket);
+    return { keys, cursor: { walk: walk.id, listed: walk.listed }, end };
   }
 
   decide(record: SourceRecord<RiakObjectKey>, answer: ExtractResult): Decision<MamWrite> {
