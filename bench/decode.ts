@@ -28,7 +28,7 @@ function itemsPerSecond(payloads: readonly Uint8Array[], work: (p: Uint8Array) =
   const start = process.hrtime.bigint();
   const cpuStart = process.cpuUsage();
   const budget = BigInt(Math.round(SECONDS * 1e9));
-  let elapsed = 0n;
+  let elapsed: bigint;
   do {
     for (const p of payloads) work(p);
     items += payloads.length;

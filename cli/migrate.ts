@@ -7,12 +7,14 @@ import type { FlagSpec } from '../clients/backends/registry.js';
 import { openDecoder } from '../clients/decoder-client/index.js';
 import { StreamProgress } from '../clients/pipeline/progress.js';
 import { JsonlReport } from '../clients/pipeline/report.js';
+import { defaultReportPath } from '../clients/pipeline/report-keys.js';
 import {
   DEFAULT_BATCH_SIZE,
   DEFAULT_CONCURRENCY,
   DEFAULT_MAX_BATCH_BYTES,
   DEFAULT_MAX_RETRIES,
   formatSummary,
+  migrationExitStatus,
   runMigration,
   SchemaNotReadyError,
 } from '../clients/pipeline/run-migration.js';
@@ -45,9 +47,11 @@ const MIGRATE_USAGE = `  --batch-size N         records per page, decode request
   --limit N              walk at most N records in this run
   --shard K/N            handle only the K-th of N disjoint parts (run N processes, K = 0..N-1)
   --max-rate R           at most R records per second on average (default: uncapped)
-  --dry-run              decode and report, write nothing (no checkpoint either)
+  --dry-run              decode and report, write nothing (no checkpoint either; its report is
+                         its own: ...-dry-run.jsonl by default)
   --apply-schema         run the upgrade guide's schema step when something is missing
-  --reset                forget this shard's checkpoints and start from the beginning (truncates the report)
+  --reset                forget this shard's checkpoints and start from the beginning (truncates the
+                         report; with --dry-run: only the dry run's, and no checkpoint is touched)
   --report PATH          JSONL of records not written (default ./mim-sender-jid-report-KIND-shard-K-of-N.jsonl)
   --max-retries N        retries of transient failures (connection lost, node restart) (default ${DEFAULT_MAX_RETRIES})
   --progress-interval S  seconds between progress lines when stderr is not a terminal (default ${DEFAULT_PROGRESS_INTERVAL_S})
@@ -66,7 +70,8 @@ ${DECODER_USAGE}
 walk:
 ${MIGRATE_USAGE}
 
-exit status: 0 done (or --limit reached), 130 interrupted, 1 failed, 2 bad usage, 4 schema step not done`;
+exit status: 0 done (or --limit reached), 130 interrupted, 1 failed, 2 bad usage, 4 schema step not done,
+5 the walk ended with records neither written nor reported (the next run walks the shard again)`;
 }
 
 interface MigrateArgs {
@@ -108,7 +113,8 @@ async function run(argv: string[]): Promise<number> {
   if (typeof args === 'number') return args;
   const { command, shard } = args;
   const values = command.values;
-  const reportPath = (values.report as string | undefined) ?? `mim-sender-jid-report-${command.definition.kind}-shard-${shard.index}-of-${shard.count}.jsonl`;
+  // A dry run keeps its own report: it never truncates nor adds to what the real run reported.
+  const reportPath = (values.report as string | undefined) ?? defaultReportPath(command.definition.kind, shard, values['dry-run'] === true);
   const log = (line: string): void => void process.stderr.write(`migrate: ${line}\n`);
 
   const stop = new AbortController();
@@ -152,13 +158,14 @@ async function run(argv: string[]): Promise<number> {
       applySchema: values['apply-schema'] !== undefined && values['apply-schema'] !== false,
       reset: values.reset === true,
       report,
+      reportPath,
       progress: new StreamProgress(process.stderr, args.progressInterval * 1000),
       signal: stop.signal,
       maxRetries: args.maxRetries,
       log,
     });
-    process.stdout.write(formatSummary(summary, reportPath, report.linesBefore) + '\n');
-    return summary.interrupted ? 130 : 0;
+    process.stdout.write(formatSummary(summary, reportPath) + '\n');
+    return migrationExitStatus(summary);
   } catch (error) {
     if (error instanceof UsageError) {
       process.stderr.write(`mim-sender-jid migrate: ${error.message}\n`);

@@ -1,43 +1,118 @@
 /**
- * `mim-sender-jid verify KIND [flags] [--sample N]`: re-decodes a random sample of records that
- * already have their sender and reports every record whose stored sender disagrees.
+ * `mim-sender-jid verify KIND [flags] [--sample N | --complete]`: re-decodes a random sample of
+ * records that already have their sender and reports every record whose stored sender disagrees;
+ * `--complete` walks every record and also lists those neither written nor reported.
  */
+import { existsSync, statSync } from 'node:fs';
 import { openDecoder } from '../clients/decoder-client/index.js';
-import { DEFAULT_VERIFY_SAMPLE, runVerify } from '../clients/pipeline/run-verify.js';
-import type { AnyBackend } from '../clients/pipeline/types.js';
+import { StreamProgress } from '../clients/pipeline/progress.js';
+import { defaultReportPath } from '../clients/pipeline/report-keys.js';
+import { completeExitStatus, DEFAULT_VERIFY_SAMPLE, formatCompleteSummary, runVerify, runVerifyComplete, sampleOutcome } from '../clients/pipeline/run-verify.js';
+import { shardName, type AnyBackend } from '../clients/pipeline/types.js';
 import type { Subcommand } from './cli.js';
-import { backendList, DECODER_USAGE, describeFailure, parseCount, readCommandLine, UsageError } from './options.js';
+import { backendList, DECODER_USAGE, describeFailure, parseCount, parseShard, readCommandLine, UsageError, type ParsedCommand } from './options.js';
 
 async function usage(kind?: string, own?: string): Promise<string> {
-  return `usage: mim-sender-jid verify ${kind ?? 'KIND'} [options] [--sample N]
+  return `usage: mim-sender-jid verify ${kind ?? 'KIND'} [options] [--sample N | --complete [--shard K/N] [--report PATH ...]]
 
 Re-decodes N random records that already have their sender (default ${DEFAULT_VERIFY_SAMPLE}) and compares
 the sender in the payload with what the store holds. Prints one JSON line per mismatch on stdout
-and a summary on stderr; exit status 0 when all match, 3 when any mismatch, 1 on error.
+and a summary on stderr.
+
+--complete walks every record of the archive (or of one shard) instead: each is written and right,
+written and wrong, not written and reported, or not written and not reported (in no report file).
+Counts per class on stderr, one JSON line per record written wrong or not written and not reported
+on stdout. It reads the whole archive once: run it when migrate is done, to know what is left.
+
+exit status: 0 all match (--complete: every record written right or reported), 3 a mismatch, a
+record neither written nor reported, or nothing to check (no record has its sender yet), 1 error,
+2 bad usage.
 ${kind === undefined ? `\nKIND:\n${await backendList()}\n` : ''}${own ? `\n${kind} options:\n${own}\n` : ''}
   --sample N             records to check (default ${DEFAULT_VERIFY_SAMPLE})
+  --complete             check every record instead of a sample
+  --shard K/N            with --complete: only the K-th of N parts, as migrate --shard K/N
+  --report PATH          with --complete: a report file of migrate (repeat for several; default
+                         migrate's own for the shard, ./mim-sender-jid-report-KIND-shard-K-of-N.jsonl)
 ${DECODER_USAGE}`;
 }
 
-async function run(argv: string[]): Promise<number> {
-  const parsed = await readCommandLine('verify', argv, { sample: { type: 'string' } }, usage, (command) => ({
+const VERIFY_FLAGS = {
+  sample: { type: 'string' },
+  complete: { type: 'boolean' },
+  shard: { type: 'string' },
+  report: { type: 'string', multiple: true },
+} as const;
+
+interface VerifyArgs {
+  readonly command: ParsedCommand;
+  readonly sample: number;
+  readonly complete: boolean;
+  readonly shard: ReturnType<typeof parseShard>;
+  readonly reports: readonly string[] | undefined;
+}
+
+function parseVerify(command: ParsedCommand): VerifyArgs {
+  const v = command.values;
+  const complete = v.complete === true;
+  if (complete && v.sample !== undefined) throw new UsageError('--sample and --complete: choose one (--complete checks every record)');
+  if (!complete && (v.shard !== undefined || v.report !== undefined)) throw new UsageError('--shard and --report go with --complete');
+  const reports = v.report as string[] | undefined;
+  for (const path of reports ?? []) {
+    if (!existsSync(path)) throw new UsageError(`--report ${path}: no such file (give a report file that migrate wrote)`);
+    if (!statSync(path).isFile()) throw new UsageError(`--report ${path}: not a regular file (give a report file that migrate wrote)`);
+  }
+  return {
     command,
-    sample: parseCount('sample', command.values.sample) ?? DEFAULT_VERIFY_SAMPLE,
-  }));
+    sample: parseCount('sample', v.sample) ?? DEFAULT_VERIFY_SAMPLE,
+    complete,
+    shard: parseShard(v.shard),
+    reports,
+  };
+}
+
+async function run(argv: string[]): Promise<number> {
+  const parsed = await readCommandLine('verify', argv, VERIFY_FLAGS, usage, parseVerify);
   if (typeof parsed === 'number') return parsed;
-  const { command, sample } = parsed;
+  const { command, sample, shard } = parsed;
+  const log = (line: string): void => void process.stderr.write(`verify: ${line}\n`);
   let backend: AnyBackend | undefined;
   let decoder;
   try {
-    backend = await command.definition.open(command.values, { command: 'verify', concurrency: 2, log: (line) => void process.stderr.write(`verify: ${line}\n`) });
+    backend = await command.definition.open(command.values, { command: 'verify', concurrency: 2, log });
     decoder = await openDecoder({ sidecar: command.decoder.sidecar, maxInFlightBatches: 2, workers: command.decoder.workers, tls: command.decoder.tls });
+    if (parsed.complete) {
+      let reportPaths = parsed.reports;
+      if (reportPaths === undefined) {
+        const path = defaultReportPath(command.definition.kind, shard);
+        if (existsSync(path)) {
+          reportPaths = [path];
+        } else {
+          log(`no report at ${path} (migrate's default for shard ${shardName(shard)}): a record without its sender counts as not reported; give --report PATH`);
+          reportPaths = [];
+        }
+      }
+      const summary = await runVerifyComplete({
+        backend,
+        openStream: decoder.openStream,
+        format: command.decoder.format,
+        shard,
+        reportPaths,
+        progress: new StreamProgress(process.stderr),
+        log,
+        onFinding: (f) => {
+          process.stdout.write(JSON.stringify({ ...f.fields, class: f.class, stored: f.stored, ...(f.kind === undefined ? {} : { kind: f.kind }), detail: f.detail }) + '\n');
+        },
+      });
+      process.stderr.write(formatCompleteSummary(summary) + '\n');
+      return completeExitStatus(summary);
+    }
     const summary = await runVerify({ backend, openStream: decoder.openStream, format: command.decoder.format, sample });
     for (const m of summary.mismatches) {
       process.stdout.write(JSON.stringify({ ...m.fields, stored: m.stored, kind: m.kind, detail: m.detail }) + '\n');
     }
-    const n = summary.mismatches.length;
-    process.stderr.write(`verify ${backend.name}: ${summary.checked} records checked, ${summary.matching} match, ${n} mismatch${n === 1 ? '' : 'es'}\n`);
-    return n === 0 ? 0 : 3;
+    const outcome = sampleOutcome(backend.name, summary);
+    process.stderr.write(outcome.message + '\n');
+    return outcome.status;
   } catch (error) {
     if (error instanceof UsageError) {
       process.stderr.write(`mim-sender-jid verify: ${error.message}\n`);
@@ -52,7 +127,7 @@ async function run(argv: string[]): Promise<number> {
 }
 
 const verify: Subcommand = {
-  summary: 're-decode a sample of migrated records and report mismatches with what the store holds',
+  summary: 're-decode a sample of migrated records (or, with --complete, walk every record) and report what is wrong or missing',
   run,
 };
 export default verify;

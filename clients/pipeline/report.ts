@@ -69,6 +69,11 @@ export class ReportedInThisRun {
     if (this.keys.size < this.cap) this.keys.add(key);
     return true;
   }
+
+  /** True when this run reported the record with these key fields (`JSON.stringify(describeKey(key))`). */
+  has(key: string): boolean {
+    return this.keys.has(key);
+  }
 }
 
 export class MemoryReport<Key = any> implements ReportSink {

@@ -10,6 +10,7 @@ import type { PayloadFormat } from '../../services/decode/index.js';
 import { SILENT_PROGRESS, type ProgressReporter, type ProgressSnapshot } from './progress.js';
 import { TokenBucket, sleep } from './rate-limiter.js';
 import { ReportedInThisRun, type ReportedRecord, type ReportSink } from './report.js';
+import { readReportedKeySet, removeReportedKeys } from './report-keys.js';
 import { awaitEarlierBatches, EarlierBatchFailedError } from './ordering.js';
 import { DEFAULT_BACKOFF, backoffDelay, isTransientDecodeError, type BackoffPolicy } from './retry.js';
 import {
@@ -36,6 +37,15 @@ export const MAX_BATCH_SIZE = 10_000;
 export const DEFAULT_MAX_BATCH_BYTES = 32 * 1024 * 1024;
 export const MAX_CONCURRENCY = 64;
 const SCHEMA_ATTEMPTS = 5;
+/** Most keys the end-of-run accounting asks the store for (they are held in memory with their fields). */
+export const ACCOUNTING_MAX_KEYS = 1_000_000;
+/**
+ * Without checkpoints, keys of the report file held so that records reported by earlier runs are
+ * passed over instead of decoded again (beyond it they are decoded and reported again, as before).
+ */
+export const REPORTED_BEFORE_MAX_KEYS = 500_000;
+/** Keys the summary names when records are neither written nor reported. */
+const ACCOUNTING_EXAMPLES = 10;
 
 export interface MigrationOptions {
   readonly backend: AnyBackend;
@@ -58,6 +68,13 @@ export interface MigrationOptions {
   /** Forget this shard's checkpoints and walk from the start. */
   readonly reset?: boolean;
   readonly report: ReportSink;
+  /**
+   * The file `report` appends to, read back at the end of the walk: records reported by earlier
+   * runs of the shard count as reported in the end-of-run accounting.
+   */
+  readonly reportPath?: string;
+  /** Most keys the end-of-run accounting lists (default `ACCOUNTING_MAX_KEYS`). */
+  readonly accountingMaxKeys?: number;
   readonly progress?: ProgressReporter;
   /** Aborting stops reading; the batches in flight still commit. */
   readonly signal?: AbortSignal;
@@ -89,7 +106,43 @@ export interface MigrationSummary {
   readonly partitions: number;
   /** Partitions that started from a saved checkpoint. */
   readonly resumedPartitions: number;
+  /**
+   * Without checkpoints (`none`): records read again that the report file already names, passed
+   * over (not decoded, not reported again, not counted toward --limit).
+   */
+  readonly reportedBefore: number;
+  /**
+   * The end-of-run accounting: whether every record of the shard is written or reported. Absent
+   * when the walk did not reach its end, and in a dry run.
+   */
+  readonly accounting?: Accounting;
 }
+
+/**
+ * What the store says, after the walk, against what was written and reported:
+ * - `complete`: every record still without its write is in the report (`rewalked`: records found
+ *   neither written nor reported after the first walk and caught by a second one, e.g. rows that
+ *   a MongooseIM 3.3 node archived behind the walk);
+ * - `partly-counted`: the store lists only the first `listed` records without their write, all of
+ *   them reported; it holds more;
+ * - `unaccounted`: `count` records (at least, when `more`) are neither written nor reported, even
+ *   after walking the shard a second time (or the second walk stopped before its end: `rechecked`
+ *   false); the next run walks the shard again (the checkpoints are deleted, or are the second
+ *   walk's);
+ * - `not-counted`: the store cannot list them cheaply (`reason`); `verify --complete` can.
+ */
+export type Accounting =
+  | { readonly kind: 'complete'; readonly rewalked: number }
+  | { readonly kind: 'partly-counted'; readonly listed: number }
+  | {
+      readonly kind: 'unaccounted';
+      readonly count: number;
+      readonly more: boolean;
+      readonly examples: readonly Record<string, string>[];
+      /** False when the second walk stopped before its end (--limit, Ctrl-C): the count is the first walk's. */
+      readonly rechecked: boolean;
+    }
+  | { readonly kind: 'not-counted'; readonly reason: string };
 
 export class SchemaNotReadyError extends Error {
   constructor(readonly backendName: string, readonly missing: string[], readonly statements: string[]) {
@@ -109,12 +162,13 @@ class Counters {
   failed = 0;
   readonly failedByReason: Record<string, number> = {};
 
-  account(processed: number, written: number, planned: number, notWritten: readonly ReportedRecord[]): void {
+  /** `reported`: the records of this batch reported for the first time in this run (a record read again is counted once). */
+  account(processed: number, written: number, planned: number, reported: readonly ReportedRecord[]): void {
     this.processed += processed;
     this.written += written;
     this.skipped += Math.max(0, planned - written);
-    this.failed += notWritten.length;
-    for (const row of notWritten) this.failedByReason[row.reason] = (this.failedByReason[row.reason] ?? 0) + 1;
+    this.failed += reported.length;
+    for (const row of reported) this.failedByReason[row.reason] = (this.failedByReason[row.reason] ?? 0) + 1;
   }
 }
 
@@ -139,6 +193,52 @@ class Slots {
     const next = this.waiting.shift();
     if (next !== undefined) next();
     else this.free++;
+  }
+}
+
+/**
+ * `--limit`: records handed out to reads, across partitions read at the same time. A read holds
+ * its rows until its page comes back and gives back what the page did not fill (a partition's
+ * end, a page full of bytes). A walker finding nothing left waits while reads in flight may still
+ * give some back: `--limit N` walks N records whatever the partitions, never fewer because other
+ * reads held the rest for a moment.
+ */
+class LimitBudget {
+  private used = 0;
+  private held = 0;
+  private waiting: (() => void)[] = [];
+
+  constructor(private readonly limit: number | undefined) {}
+
+  /** Rows the next read may ask for (at most `want`); 0 once the limit is walked or `stopped()`. */
+  async reserve(want: number, stopped: () => boolean): Promise<number> {
+    if (this.limit === undefined) return stopped() ? 0 : want;
+    for (;;) {
+      if (stopped()) return 0;
+      const free = this.limit - this.used - this.held;
+      if (free > 0) {
+        const rows = Math.min(want, free);
+        this.held += rows;
+        return rows;
+      }
+      if (this.held === 0) return 0;
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
+    }
+  }
+
+  /** A read that held `rows` came back with `got` records (0 when it failed). */
+  settle(rows: number, got: number): void {
+    if (this.limit === undefined) return;
+    this.held -= rows;
+    this.used += got;
+    const waiting = this.waiting;
+    this.waiting = [];
+    for (const wake of waiting) wake();
+  }
+
+  /** True once the run walked its limit: no partition is worth starting. */
+  get exhausted(): boolean {
+    return this.limit !== undefined && this.used >= this.limit;
   }
 }
 
@@ -222,16 +322,30 @@ export async function runMigration(options: MigrationOptions): Promise<Migration
     estimate,
     elapsedMs: performance.now() - started,
   });
-  // Records handed out to batches in this run, reserved before each read so that --limit holds
-  // across partitions read at the same time.
-  let reserved = 0;
+  const budget = new LimitBudget(options.limit);
   let retries = 0;
+  // Without checkpoints nothing marks a reported record done: the store hands it out again on
+  // every run. Passed over here, a run's --limit goes to records not walked yet, so repeated
+  // --limit runs progress however many records failed at the front of the walk.
+  const reportedEarlier =
+    canCheckpoint || dryRun || options.reset || options.reportPath === undefined ? null : await readReportedKeySet(options.reportPath, REPORTED_BEFORE_MAX_KEYS);
+  let reportedBefore = 0;
+  const passOverReported = (page: Page<unknown, unknown>): Page<unknown, unknown> => {
+    if (reportedEarlier === null || reportedEarlier.size === 0) return page;
+    const records = page.records.filter((r) => !reportedEarlier.has(JSON.stringify(backend.describeKey(r.key))));
+    reportedBefore += page.records.length - records.length;
+    return records.length === page.records.length ? page : { ...page, records };
+  };
 
   const reportedInThisRun = new ReportedInThisRun();
   const describe = (notWritten: readonly NotWrittenRecord<unknown>[]): ReportedRecord[] =>
     notWritten.map((r) => ({ key: r.key, fields: backend.describeKey(r.key), reason: r.reason, detail: r.detail }));
   // Before the batch commits: a crash may repeat a line on resume, never lose one.
-  const report = (records: readonly ReportedRecord[]): void => options.report.append(records.filter((r) => reportedInThisRun.firstTime(r)));
+  const report = (records: readonly ReportedRecord[]): ReportedRecord[] => {
+    const first = records.filter((r) => reportedInThisRun.firstTime(r));
+    options.report.append(first);
+    return first;
+  };
 
   const runOnce = async (stream: ExtractStream): Promise<void> => {
     const slots = new Slots(concurrency);
@@ -243,21 +357,21 @@ export async function runMigration(options: MigrationOptions): Promise<Migration
       const records = page.records;
       const answers = records.length === 0 ? [] : await stream.extract(records.map((r, i) => ({ key: String(i), payload: r.payload })));
       const { writes, notWritten } = decideBatch(backend, records, answers);
-      const failed = describe(notWritten);
-      report(failed);
+      const failed = report(describe(notWritten));
       let written = writes.length;
+      let refusedCount = 0;
       let refused: ReportedRecord[] = [];
       if (dryRun) {
         await awaitEarlierBatches(previous);
       } else {
         const outcome = await backend.writeBatch(state.partition, writes, page.cursor, previous);
         written = outcome.written;
-        refused = describe(outcome.refused ?? []);
-        report(refused);
+        refusedCount = outcome.refused?.length ?? 0;
+        refused = report(describe(outcome.refused ?? []));
         await awaitEarlierBatches(previous);
         if (backend.checkpointMode === 'after-write' && page.cursor !== null) await backend.saveCheckpoint!(state.partition, page.cursor);
       }
-      counters.account(records.length, written, writes.length - refused.length, [...failed, ...refused]);
+      counters.account(records.length, written, writes.length - refusedCount, [...failed, ...refused]);
       state.committed = page.cursor;
       progress.update(snapshot());
     };
@@ -265,26 +379,27 @@ export async function runMigration(options: MigrationOptions): Promise<Migration
     const walk = async (state: PartitionState): Promise<void> => {
       let after = state.committed;
       let previous: Promise<void> = Promise.resolve();
-      const read = (): Promise<Page<unknown, unknown>> | null => {
-        const rows = options.limit === undefined ? batchSize : Math.min(batchSize, options.limit - reserved);
-        if (rows <= 0 || stopped()) return null;
-        reserved += rows;
-        const pending = backend.readPage(state.partition, after, { rows, bytes: maxBatchBytes }).then(
-          (page) => {
-            reserved -= rows - page.records.length;
+      // Null when this run reads no more of the partition (--limit walked, or the run stops).
+      const read = (): Promise<Page<unknown, unknown> | null> => {
+        const from = after;
+        const pending = budget.reserve(batchSize, stopped).then(async (rows) => {
+          if (rows <= 0) return null;
+          try {
+            const page = passOverReported(await backend.readPage(state.partition, from, { rows, bytes: maxBatchBytes }));
+            budget.settle(rows, page.records.length);
             return page;
-          },
-          (error: unknown) => {
-            reserved -= rows;
+          } catch (error) {
+            budget.settle(rows, 0);
             throw error;
-          },
-        );
+          }
+        });
         pending.catch(() => {}); // awaited below, or abandoned after a failure elsewhere
         return pending;
       };
       let next = read();
-      while (next !== null) {
+      for (;;) {
         const page = await next;
+        if (page === null) break;
         if (page.records.length === 0 && page.end) {
           await previous;
           state.done = true;
@@ -310,8 +425,9 @@ export async function runMigration(options: MigrationOptions): Promise<Migration
     };
 
     const walkers: Promise<void>[] = [];
+    // A partition is taken only while records are left to walk: the ones not taken stay not done.
     const takeNext = async (): Promise<void> => {
-      for (let state = queue.shift(); state !== undefined && !stopped(); state = queue.shift()) {
+      for (let state = budget.exhausted ? undefined : queue.shift(); state !== undefined && !stopped(); state = budget.exhausted ? undefined : queue.shift()) {
         try {
           await walk(state);
         } catch (error) {
@@ -324,22 +440,98 @@ export async function runMigration(options: MigrationOptions): Promise<Migration
     if (firstError !== null) throw (firstError as { error: unknown }).error;
   };
 
-  for (;;) {
-    let stream: ExtractStream | null = null;
-    try {
-      stream = await options.openStream(format);
-      await runOnce(stream);
-      break;
-    } catch (error) {
-      const cause = error instanceof EarlierBatchFailedError ? error.causeError : error;
-      if (!(backend.isTransient(cause) || isTransientDecodeError(cause)) || retries >= maxRetries) throw cause;
-      retries++;
-      const delay = backoffDelay(retries, backoff);
-      log(`retry ${retries}/${maxRetries} in ${delay} ms after: ${cause instanceof Error ? cause.message : String(cause)}`);
-      await sleep(delay, signal);
-      if (signal?.aborted) break;
-    } finally {
-      await stream?.end().catch(() => {});
+  /** Walks every partition not done yet, with retries, until each is done or the run stops. */
+  const walkShard = async (): Promise<void> => {
+    for (;;) {
+      let stream: ExtractStream | null = null;
+      try {
+        stream = await options.openStream(format);
+        await runOnce(stream);
+        break;
+      } catch (error) {
+        const cause = error instanceof EarlierBatchFailedError ? error.causeError : error;
+        if (!(backend.isTransient(cause) || isTransientDecodeError(cause)) || retries >= maxRetries) throw cause;
+        retries++;
+        const delay = backoffDelay(retries, backoff);
+        log(`retry ${retries}/${maxRetries} in ${delay} ms after: ${cause instanceof Error ? cause.message : String(cause)}`);
+        await sleep(delay, signal);
+        if (signal?.aborted) break;
+      } finally {
+        await stream?.end().catch(() => {});
+      }
+    }
+  };
+  const walkedToEnd = (): boolean => states.every((s) => s.done) && signal?.aborted !== true;
+
+  /**
+   * The records the store lists as still without their write that neither this run nor an
+   * earlier one (the report file) reported: by key, in the store's order.
+   */
+  const unaccountedRecords = async (): Promise<{ unaccounted: Map<string, Record<string, string>>; listed: number; complete: boolean }> => {
+    let unwritten;
+    for (;;) {
+      try {
+        unwritten = await backend.unwrittenKeys!(shard, options.accountingMaxKeys ?? ACCOUNTING_MAX_KEYS);
+        break;
+      } catch (error) {
+        if (!backend.isTransient(error) || retries >= maxRetries) throw error;
+        retries++;
+        const delay = backoffDelay(retries, backoff);
+        log(`retry ${retries}/${maxRetries} in ${delay} ms after: ${error instanceof Error ? error.message : String(error)}`);
+        await sleep(delay, signal);
+      }
+    }
+    const unaccounted = new Map<string, Record<string, string>>();
+    for (const key of unwritten.keys) {
+      const fields = backend.describeKey(key);
+      const id = JSON.stringify(fields);
+      if (!reportedInThisRun.has(id)) unaccounted.set(id, fields);
+    }
+    if (options.reportPath !== undefined) await removeReportedKeys(options.reportPath, unaccounted);
+    return { unaccounted, listed: unwritten.keys.length, complete: unwritten.complete };
+  };
+  const forgetCheckpoints = async (): Promise<void> => {
+    if (canCheckpoint) for (const s of states) await backend.deleteCheckpoint?.(s.partition);
+  };
+
+  await walkShard();
+  let accounting: Accounting | undefined;
+  if (!dryRun && walkedToEnd()) {
+    if (backend.unwrittenKeys === undefined) {
+      accounting = { kind: 'not-counted', reason: backend.noAccountingReason ?? `the ${backend.name} store cannot list its records without their write cheaply` };
+    } else {
+      let found = await unaccountedRecords();
+      let rewalked = 0;
+      if (found.unaccounted.size > 0) {
+        // Rows archived behind the walk (a MongooseIM 3.3 node still running) or a walk that
+        // passed over records: one more walk of the whole shard catches what it can.
+        rewalked = found.unaccounted.size;
+        log(`the walk ended with ${rewalked.toLocaleString('en-US')} record${rewalked === 1 ? '' : 's'} neither written nor reported: walking the shard again`);
+        await forgetCheckpoints();
+        for (const s of states) {
+          s.committed = null;
+          s.done = false;
+        }
+        await walkShard();
+        // Stopped before the end (--limit, Ctrl-C): the next run continues this second walk.
+        if (walkedToEnd()) found = await unaccountedRecords();
+      }
+      if (found.unaccounted.size > 0) {
+        const rechecked = walkedToEnd();
+        // The next run must walk again, not call the shard done.
+        if (rechecked) await forgetCheckpoints();
+        accounting = {
+          rechecked,
+          kind: 'unaccounted',
+          count: found.unaccounted.size,
+          more: !found.complete,
+          examples: [...found.unaccounted.values()].slice(0, ACCOUNTING_EXAMPLES),
+        };
+      } else if (!found.complete) {
+        accounting = { kind: 'partly-counted', listed: found.listed };
+      } else {
+        accounting = { kind: 'complete', rewalked };
+      }
     }
   }
 
@@ -362,6 +554,8 @@ export async function runMigration(options: MigrationOptions): Promise<Migration
     reachedEnd,
     partitions: partitions.length,
     resumedPartitions,
+    reportedBefore,
+    ...(accounting === undefined ? {} : { accounting }),
   };
 }
 
@@ -405,28 +599,68 @@ function validate(batchSize: number, maxBatchBytes: number, concurrency: number,
   }
 }
 
-export function formatSummary(summary: MigrationSummary, reportPath?: string, reportLinesBefore?: number): string {
+/**
+ * The summary on stdout. Of the report it says only what this run appended: the file may hold
+ * lines of earlier runs (records written since), or of another process given the same path, so
+ * a count of the file's lines would say nothing true about what is left (`verify --complete` does).
+ */
+export function formatSummary(summary: MigrationSummary, reportPath?: string): string {
   const n = (x: number): string => x.toLocaleString('en-US');
   const reasons = Object.entries(summary.failedByReason)
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([reason, count]) => `${reason} ${n(count)}`)
     .join(', ');
+  const unaccounted = summary.accounting?.kind === 'unaccounted';
   const state = summary.interrupted
     ? 'interrupted (resume by running the same command again)'
-    : summary.reachedEnd
-      ? 'done (end reached)'
-      : 'stopped at --limit (resume by running the same command again)';
+    : unaccounted && summary.reachedEnd
+      ? 'NOT done: the walk ended with records neither written nor reported'
+      : summary.reachedEnd
+        ? 'done (end reached)'
+        : 'stopped at --limit (resume by running the same command again)';
   const lines = [
     `${summary.dryRun ? 'dry run' : 'migration'} ${summary.backend}, shard ${summary.shard} (${n(summary.partitions)} partition${summary.partitions === 1 ? '' : 's'}): ${state}`,
     `  records         ${n(summary.processed)}`,
     `  ${summary.dryRun ? 'would write    ' : 'written        '} ${n(summary.written)}`,
     `  skipped         ${n(summary.skipped)}  (written meanwhile by someone else)`,
     `  failed          ${n(summary.failed)}${reasons ? `  (${reasons})` : ''}`,
+    ...(summary.reportedBefore > 0 ? [`  reported before ${n(summary.reportedBefore)}  (in the report already: not decoded again)`] : []),
     `  duration        ${(summary.durationMs / 1000).toFixed(1)} s, ${n(Math.round(summary.rowsPerSecond))} records/s, ${summary.retries} retries`,
   ];
+  if (summary.accounting !== undefined) lines.push(...formatAccounting(summary.accounting));
   if (reportPath !== undefined) {
-    const before = reportLinesBefore ?? 0;
-    lines.push(`  report          ${reportPath}: ${n(summary.failed)} line${summary.failed === 1 ? '' : 's'} added by this run, ${n(before + summary.failed)} in the file`);
+    lines.push(`  report          ${reportPath}: ${n(summary.failed)} line${summary.failed === 1 ? '' : 's'} appended by this run (lines of earlier runs stay; verify --complete tells what is left)`);
   }
   return lines.join('\n');
+}
+
+/** The summary's `accounted for` line (and, when records are unaccounted, the keys of the first few). */
+export function formatAccounting(accounting: Accounting): string[] {
+  const n = (x: number): string => x.toLocaleString('en-US');
+  switch (accounting.kind) {
+    case 'complete':
+      return [
+        `  accounted for: every record written or reported` +
+          (accounting.rewalked > 0 ? ` (${n(accounting.rewalked)} found without their write after the walk were caught by walking the shard again)` : ''),
+      ];
+    case 'partly-counted':
+      return [`  accounted for: the first ${n(accounting.listed)} records the store lists without their write are all reported; it holds more, not listed; run verify --complete`];
+    case 'not-counted':
+      return [`  accounted for: not counted (${accounting.reason}); run verify --complete`];
+    case 'unaccounted':
+      return [
+        `  accounted for: NO: ${accounting.more ? 'at least ' : ''}${n(accounting.count)} record${accounting.count === 1 ? '' : 's'} neither written nor reported` +
+          (accounting.rechecked
+            ? ` after walking the shard twice; the checkpoints are deleted, so the next run walks the shard again`
+            : ` after the walk; a second walk stopped before its end, and the next run continues it`) +
+          `; verify --complete lists them all. For example:`,
+        ...accounting.examples.map((fields) => `    ${JSON.stringify(fields)}`),
+      ];
+  }
+}
+
+/** `migrate`'s exit status for a run that ended without an error: 130 interrupted, 5 records neither written nor reported, else 0. */
+export function migrationExitStatus(summary: MigrationSummary): number {
+  if (summary.interrupted) return 130;
+  return summary.accounting?.kind === 'unaccounted' ? 5 : 0;
 }

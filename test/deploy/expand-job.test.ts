@@ -3,6 +3,7 @@
  * computes them (variable references, the completion index, Secrets), on small Jobs made here
  * and on the real deploy/kubernetes Jobs.
  */
+/* eslint-disable @typescript-eslint/no-explicit-any -- Kubernetes manifests are untyped YAML walked by key name */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';

@@ -25,6 +25,7 @@
  * ENTRYPOINT (`command` is null when the container does not set it), `fieldRef`s other than the
  * pod's name, namespace, labels and annotations, and `resourceFieldRef` beyond cpu and memory.
  */
+/* eslint-disable @typescript-eslint/no-explicit-any -- Kubernetes manifests are untyped YAML walked by key name */
 
 export const COMPLETION_INDEX_ENV = 'JOB_COMPLETION_INDEX';
 export const COMPLETION_INDEX_ANNOTATION = 'batch.kubernetes.io/job-completion-index';

@@ -10,6 +10,7 @@
  *      its `--help`, its defaults.
  * Each check returns problems as text (`file#document: what`); none means the manifests pass.
  */
+/* eslint-disable @typescript-eslint/no-explicit-any -- Kubernetes manifests are untyped YAML walked by key name */
 import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';

@@ -4,6 +4,7 @@
  * flags of the Jobs read by the built CLI's own parsers. Then the same checks on broken copies,
  * so that a check that stopped catching anything fails here too.
  */
+/* eslint-disable @typescript-eslint/no-explicit-any -- Kubernetes manifests are untyped YAML walked by key name */
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import {

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { handOver } from '../../services/sidecar/server.js';
+import { handOver } from '../../services/sidecar/hand-over.js';
 
 describe('handOver', () => {
   it('gives away a buffer that holds one framed message alone, without copying', () => {

@@ -11,7 +11,24 @@
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { senderOf } from '../../clients/pipeline/decisions.js';
-import type { Backend, CheckpointMode, Decision, ExtractResult, Mismatch, Page, PageLimits, Partition, PlannedWrite, ShardSpec, SourceRecord, VerifySample, WriteOutcome } from '../../clients/pipeline/types.js';
+import type {
+  Backend,
+  CheckpointMode,
+  Decision,
+  ExtractResult,
+  Mismatch,
+  Page,
+  PageLimits,
+  Partition,
+  PlannedWrite,
+  ScannedRecord,
+  ScanPage,
+  ShardSpec,
+  SourceRecord,
+  UnwrittenKeys,
+  VerifySample,
+  WriteOutcome,
+} from '../../clients/pipeline/types.js';
 
 export interface MemoryKey {
   readonly p: string;
@@ -52,6 +69,15 @@ export class MemoryBackend implements Backend<MemoryKey, number, string> {
   writeBatches = 0;
   /** Test knob: the write of this batch number (1-based) fails once with a transient error. */
   failWriteBatch: number | null = null;
+  /** Test knob: the next `unwrittenKeys` fails with a transient error. */
+  failUnwrittenKeysOnce = false;
+  /** Test knob: `readPage` passes over this record (`p:i`), as a faulty page query would. */
+  dropFromWalk: string | null = null;
+  /** Test knob: called with every page `readPage` returns (e.g. to archive records behind the walk). */
+  afterReadPage: ((partition: Partition, page: Page<MemoryKey, number>) => void) | null = null;
+  /** Test knob: the values `scanPage` says are stored, `p:i` -> value (a wrong write, as a faulty backend would make). */
+  readonly storedOverride = new Map<string, string>();
+  readonly noAccountingReason = 'the memory backend was told not to count';
 
   constructor(
     private readonly dir: string,
@@ -115,10 +141,52 @@ export class MemoryBackend implements Backend<MemoryKey, number, string> {
       if (records.length > 0 && bytes + all[i].length > limits.bytes) break;
       // Without checkpoints the data says what is done: written records are not read again.
       if (this.checkpointMode === 'none' && this.written.has(`${partition.name}:${i}`)) continue;
+      if (this.dropFromWalk === `${partition.name}:${i}`) continue;
       records.push({ key: { p: partition.name, i }, payload: all[i] });
       bytes += all[i].length;
     }
+    const page = { records, cursor: i - 1 < 0 ? null : i - 1, end: i >= all.length };
+    this.afterReadPage?.(partition, page);
+    return page;
+  }
+
+  /** Archives more records at the end of a partition (as a MongooseIM 3.3 node still running would). */
+  addRecords(partition: string, payloads: readonly Uint8Array[]): void {
+    this.payloads.get(partition)!.push(...payloads.map((b) => Buffer.from(b)));
+    const archive: MemoryArchive = { partitions: [...this.payloads].map(([name, list]) => ({ name, payloads: list.map((b) => b.toString('base64')) })) };
+    writeFileSync(join(this.dir, 'archive.json'), JSON.stringify(archive));
+  }
+
+  async scanPage(partition: Partition, after: number | null, limits: PageLimits): Promise<ScanPage<MemoryKey, number>> {
+    const all = this.payloads.get(partition.name)!;
+    const records: ScannedRecord<MemoryKey>[] = [];
+    let i = (after ?? -1) + 1;
+    let bytes = 0;
+    for (; i < all.length && records.length < limits.rows; i++) {
+      if (records.length > 0 && bytes + all[i].length > limits.bytes) break;
+      const id = `${partition.name}:${i}`;
+      const stored = this.storedOverride.get(id) ?? this.written.get(id);
+      records.push({ key: { p: partition.name, i }, payload: all[i], stored: stored ?? '', written: stored !== undefined });
+      bytes += all[i].length;
+    }
     return { records, cursor: i - 1 < 0 ? null : i - 1, end: i >= all.length };
+  }
+
+  async unwrittenKeys(shard: ShardSpec, max: number): Promise<UnwrittenKeys<MemoryKey>> {
+    if (this.failUnwrittenKeysOnce) {
+      this.failUnwrittenKeysOnce = false;
+      throw Object.assign(new Error('injected: node unavailable'), { transient: true });
+    }
+    const keys: MemoryKey[] = [];
+    for (const { name } of await this.partitions(shard)) {
+      const all = this.payloads.get(name)!;
+      for (let i = 0; i < all.length; i++) {
+        if (this.written.has(`${name}:${i}`)) continue;
+        if (keys.length >= max) return { keys, complete: false };
+        keys.push({ p: name, i });
+      }
+    }
+    return { keys, complete: true };
   }
 
   decide(record: SourceRecord<MemoryKey>, answer: ExtractResult): Decision<string> {

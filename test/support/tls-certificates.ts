@@ -57,7 +57,7 @@ export function makeTestCertificates(): TestCertificates {
   } catch (error) {
     rmSync(dir, { recursive: true, force: true });
     const stderr = (error as { stderr?: Buffer }).stderr?.toString() ?? '';
-    throw new Error(`openssl could not make test certificates: ${(error as Error).message}\n${stderr}`);
+    throw new Error(`openssl could not make test certificates: ${(error as Error).message}\n${stderr}`, { cause: error });
   }
   const file = (name: string): PemFile => ({ path: join(dir, name), pem: readFileSync(join(dir, name)) });
   return {
