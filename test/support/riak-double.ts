@@ -206,6 +206,14 @@ export class RiakDouble {
     this.scripted[kind].push(...faults);
   }
 
+  /** Removes registers of a map (names without suffix), as if they had never been written. */
+  removeRegisters(bucket: string, key: string, names: readonly string[], type = 'mam_yz'): void {
+    const map = this.store.get(type)?.get(bucket)?.get(key);
+    if (map === undefined) throw new Error(`riak double: no object ${bucket} ${key}`);
+    for (const name of names) map.registers.delete(name);
+    map.context = this.newContext();
+  }
+
   /** Removes an object, as a delete by MongooseIM (or anyone) would. */
   deleteMap(bucket: string, key: string, type = 'mam_yz'): boolean {
     return this.store.get(type)?.get(bucket)?.delete(key) ?? false;
