@@ -229,7 +229,13 @@ export class RiakBackend implements Backend<RiakObjectKey, RiakCursor, MamWrite>
       this.rememberUncounted(updated);
       throw (failure as { error: unknown }).error;
     }
-    await earlierCommitted?.catch(() => this.rememberUncounted(updated));
+    let counted = true;
+    await earlierCommitted?.catch(() => {
+      counted = false;
+      this.rememberUncounted(updated);
+    });
+    // Counted now (the pipeline counts this batch): forgotten, so that no later walk counts it again.
+    if (counted) for (const key of updated) this.uncounted.delete(JSON.stringify([key.bucket, key.key]));
     return { written: updated.length, refused };
   }
 
@@ -362,7 +368,7 @@ export class RiakBackend implements Backend<RiakObjectKey, RiakCursor, MamWrite>
     const r = map.registers;
     // Written already: nothing to do, unless this process wrote it in a batch that was not
     // counted; then it goes through again (the same registers, assigned again) to be counted.
-    if (isSet(r[MAM_TYPE]) && isSet(r[MSG_OWNER_JID]) && !this.uncounted.delete(JSON.stringify([bucket, key]))) return null;
+    if (isSet(r[MAM_TYPE]) && isSet(r[MSG_OWNER_JID]) && !this.uncounted.has(JSON.stringify([bucket, key]))) return null;
     const context = map.context;
     const packet = r[PACKET];
     if (typeof packet !== 'string') {
