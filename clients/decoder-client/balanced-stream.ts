@@ -5,14 +5,15 @@
  * here every request is its own unary ExtractSenderJid call, and every request is balanced.
  *
  * The same guarantees as the single-sidecar stream (remote-stream.ts):
- * - requests are cut to the server's limits, learned once per stream from a probe: an empty
- *   request (no items; the sidecar answers it without decoding anything) whose initial metadata
- *   carries the limits, as every stream's does (services/sidecar/request-limits.ts). ASSUMPTION:
- *   every sidecar behind one target runs with the same --max-items-per-batch and
- *   --max-request-bytes (one Deployment, one configuration); a sidecar with lower limits than
- *   the one probed refuses the requests that exceed them (INVALID_ARGUMENT or RESOURCE_EXHAUSTED),
- *   and the stream fails with that error. A sidecar that announces nothing is assumed to run
- *   the defaults, as on a stream;
+ * - requests are cut to the smallest limits any sidecar announced: openDecoder() asks every
+ *   sidecar the target names at start, each alone (sidecar-probe.ts), and gives the client that
+ *   ceiling; without it, a stream probes with an empty request (no items; the sidecar answers it
+ *   without decoding anything) whose initial metadata carries the limits, as every stream's does
+ *   (services/sidecar/request-limits.ts). Every answer's metadata lowers the limits further when
+ *   its sidecar announces less (one that joined a dns:/// name later). A sidecar that still
+ *   refuses a request for its size (INVALID_ARGUMENT, RESOURCE_EXHAUSTED) fails the stream with
+ *   an error that names the mismatch. A sidecar that announces nothing is assumed to run the
+ *   defaults, as on a stream;
  * - at most maxInFlightBatches requests are sent and not yet handed back, and answers are handed
  *   back in the order the requests were made (a request answered early waits for the ones
  *   before it, and keeps its place in flight until then, so memory stays bounded);
@@ -22,10 +23,10 @@
  * - each call has the client's deadline (deadlineMs); DEADLINE_EXCEEDED and every other failure
  *   fail the stream (this request and every later one), as on a bidi stream.
  */
-import type * as grpc from '@grpc/grpc-js';
+import * as grpc from '@grpc/grpc-js';
 import type { RequestLimits } from '../../services/sidecar/request-limits.js';
 import { decodeAnswers, encodeBatch } from './batch-codec.js';
-import { isUnavailable } from './decode-errors.js';
+import { isServiceError, isUnavailable, serviceError } from './decode-errors.js';
 import { announcedLimits, extractInRequests } from './request-sizing.js';
 import { UnsettledBatches } from './unsettled-batches.js';
 import type { ExtractItem, ExtractResult, ExtractStream, PayloadFormat } from './types.js';
@@ -34,6 +35,12 @@ import type { ExtractItem, ExtractResult, ExtractStream, PayloadFormat } from '.
 export interface UnaryCalls {
   readonly maxInFlightBatches: number;
   readonly maxRetries: number;
+  /** The smallest limits every sidecar announced at start, or null when not asked. */
+  readonly ceilingLimits: RequestLimits | null;
+  /** After DEADLINE_EXCEEDED: a fault no retry cures (a silent port, TLS mismatch), or null. */
+  diagnose(): Promise<Error | null>;
+  /** What --sidecar said, for messages. */
+  readonly target: { readonly text: string };
   /** Wait before retry `attempt` (0-based) after UNAVAILABLE. */
   retryDelayMs(attempt: number): number;
   /** One unary call with the client's deadline: the answer and the server's initial metadata. */
@@ -79,6 +86,7 @@ export class BalancedStream implements ExtractStream {
   }
 
   private async extractSized(items: ExtractItem[]): Promise<ExtractResult[]> {
+    this.limits ??= this.client.ceilingLimits;
     const limits = this.limits ?? (await this.learnLimits());
     return extractInRequests(items, limits, (request) => this.extractInOrder(request));
   }
@@ -110,14 +118,58 @@ export class BalancedStream implements ExtractStream {
     return new Promise<ExtractResult[]>((resolve, reject) => {
       const pending: PendingRequest = { items, request, response: null, resolve, reject };
       this.unanswered.push(pending);
+      const cutTo = this.limits;
       this.withRetries(request).then(
-        ({ response }) => {
+        ({ response, metadata }) => {
+          this.lowerLimits(metadata);
           pending.response = response;
           this.handBack();
         },
-        (error: unknown) => this.fail(error),
+        (error: unknown) => this.fail(this.namingMismatch(error, items.length, request.byteLength, cutTo)),
       );
     });
+  }
+
+  /** A sidecar that announces smaller limits than the stream cuts to: later requests are cut to them. */
+  private lowerLimits(metadata: grpc.Metadata | null): void {
+    if (metadata === null || this.limits === null) return;
+    let announced: RequestLimits;
+    try {
+      announced = announcedLimits(metadata);
+    } catch {
+      return; // the probe's answer already failed the stream on such a header
+    }
+    if (announced.maxItemsPerBatch < this.limits.maxItemsPerBatch || announced.maxRequestBytes < this.limits.maxRequestBytes) {
+      this.limits = {
+        maxItemsPerBatch: Math.min(announced.maxItemsPerBatch, this.limits.maxItemsPerBatch),
+        maxRequestBytes: Math.min(announced.maxRequestBytes, this.limits.maxRequestBytes),
+      };
+    }
+  }
+
+  /**
+   * A refusal for size (INVALID_ARGUMENT for items, RESOURCE_EXHAUSTED for bytes) of a request cut
+   * to limits the answering sidecar does not share: the error says so and what to do.
+   */
+  private namingMismatch(error: unknown, items: number, bytes: number, cutTo: RequestLimits | null): unknown {
+    if (!isServiceError(error) || cutTo === null) return error;
+    if (error.code !== grpc.status.INVALID_ARGUMENT && error.code !== grpc.status.RESOURCE_EXHAUSTED) return error;
+    const metadata = (error as { initialMetadata?: grpc.Metadata | null }).initialMetadata ?? null;
+    let theirs: RequestLimits | null = null;
+    try {
+      theirs = metadata === null ? null : announcedLimits(metadata);
+    } catch {
+      theirs = null;
+    }
+    const tooBig = theirs !== null && (items > theirs.maxItemsPerBatch || bytes > theirs.maxRequestBytes);
+    if (!tooBig) return error;
+    return serviceError(
+      error.code,
+      `${error.details} (a request of ${items} items, ${bytes} bytes, cut to max-items-per-batch=${cutTo.maxItemsPerBatch} and ` +
+        `max-request-bytes=${cutTo.maxRequestBytes} as announced by the others, went to a sidecar that announces max-items-per-batch=${theirs!.maxItemsPerBatch} and ` +
+        `max-request-bytes=${theirs!.maxRequestBytes}: the sidecars at ${this.client.target.text} run with different --max-items-per-batch ` +
+        `or --max-request-bytes; give them all the same)`,
+    );
   }
 
   /** One request, as many calls as UNAVAILABLE takes (each picked anew by round_robin). */
@@ -125,12 +177,15 @@ export class BalancedStream implements ExtractStream {
     for (let attempt = 0; ; attempt++) {
       if (this.failure !== null) throw this.failure;
       const { call, answer } = this.client.unaryCall(request);
+      let initialMetadata: grpc.Metadata | null = null;
+      call.on('metadata', (received: grpc.Metadata) => (initialMetadata = received));
       this.calls.add(call);
       try {
         return await answer;
       } catch (error) {
         if (this.failure !== null) throw this.failure;
-        if (!isUnavailable(error) || attempt >= this.client.maxRetries) throw error;
+        if (isServiceError(error) && error.code === grpc.status.DEADLINE_EXCEEDED) throw (await this.client.diagnose()) ?? error;
+        if (!isUnavailable(error) || attempt >= this.client.maxRetries) throw Object.assign(error as object, { initialMetadata });
       } finally {
         this.calls.delete(call);
       }

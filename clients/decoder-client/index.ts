@@ -9,18 +9,21 @@
  *   remote-stream.ts   SidecarClient: the gRPC path, also for direct use from TypeScript
  *   balanced-stream.ts the gRPC path over several sidecars: one balanced unary call per request
  *   sidecar-target.ts  what --sidecar may name, and the grpc-js target it becomes
+ *   sidecar-probe.ts   faults no retry cures (silent port, TLS mismatch), every sidecar's limits
  *   request-sizing.ts  cutting batches into requests, joining the answers
  *   batch-codec.ts     a batch as the workers read it, their answer as results
  */
 import { InProcessDecoder } from './in-process.js';
 import { SidecarClient } from './remote-stream.js';
 import type { DecodeLimits } from '../../services/decode/index.js';
+import { checkSidecars, smallestAnnouncedLimits } from './sidecar-probe.js';
 import type { ExtractStream, PayloadFormat } from './types.js';
 
 export type { ErrorCodeName, ExtractItem, ExtractResult, ExtractStream, PayloadFormat } from './types.js';
 export { SidecarClient, type SidecarClientOptions } from './remote-stream.js';
 export { parseSidecarTarget, resolveSidecarTarget, SidecarTargetError, type SidecarTarget } from './sidecar-target.js';
 export { InProcessDecoder, type InProcessDecoderOptions } from './in-process.js';
+export { SidecarFaultError } from './sidecar-probe.js';
 
 export interface Decoder {
   /** A fresh decoding stream (again after a failure). */
@@ -62,6 +65,18 @@ export async function openDecoder(options: DecoderOptions): Promise<Decoder> {
   const address = options.sidecar;
   const client = await SidecarClient.open({ address, maxInFlightBatches: options.maxInFlightBatches, tls: options.tls });
   const { target } = client;
+  try {
+    // Faults no retry cures (a silent port, TLS spoken on one side only, a certificate not
+    // trusted) end the run here, with what to fix, instead of being retried as load.
+    await checkSidecars(target, { tls: options.tls });
+    if (target.balanced) {
+      const smallest = await smallestAnnouncedLimits(target, { tls: options.tls });
+      if (smallest !== null) client.ceilingLimits = smallest.limits;
+    }
+  } catch (error) {
+    client.close();
+    throw error;
+  }
   let description = `sidecar at ${address}`;
   if (target.balanced) {
     description =

@@ -47,6 +47,7 @@ import { BalancedStream, type UnaryCalls } from './balanced-stream.js';
 import { isServiceError, isUnavailable, serviceError } from './decode-errors.js';
 import { announcedLimits, extractInRequests } from './request-sizing.js';
 import { UnsettledBatches } from './unsettled-batches.js';
+import { checkSidecars, SidecarFaultError } from './sidecar-probe.js';
 import { literalSidecarTarget, resolveSidecarTarget, SidecarTargetError, type SidecarTarget } from './sidecar-target.js';
 import type { ExtractItem, ExtractResult, ExtractStream, PayloadFormat } from './types.js';
 
@@ -66,6 +67,12 @@ export interface SidecarClientOptions {
   deadlineMs?: number;
   /** Retries after UNAVAILABLE before giving up (default 8: at least ~8 s, at most ~16 s of waiting). */
   maxRetries?: number;
+  /**
+   * Requests are never cut larger than these, whatever a stream's server announces: the smallest
+   * limits of every sidecar behind a balanced target (sidecar-probe.ts), since round_robin may
+   * hand any request to any of them.
+   */
+  ceilingLimits?: RequestLimits;
 }
 
 export const DEFAULT_MAX_IN_FLIGHT_BATCHES = 4;
@@ -112,6 +119,9 @@ export class SidecarClient implements UnaryCalls {
   readonly maxRetries: number;
   /** What the channel connects to: one sidecar, or several balanced by round_robin. */
   readonly target: SidecarTarget;
+  /** See SidecarClientOptions.ceilingLimits; set by openDecoder() once it has asked every sidecar. */
+  ceilingLimits: RequestLimits | null;
+  private readonly tls: SidecarClientOptions['tls'];
 
   /**
    * `opts.address` may name one sidecar, a list of IP addresses, or dns:///NAME:PORT; a list
@@ -153,6 +163,27 @@ export class SidecarClient implements UnaryCalls {
     this.maxInFlightBatches = positive(opts.maxInFlightBatches ?? defaultInFlight, 'maxInFlightBatches');
     this.deadlineMs = positive(opts.deadlineMs ?? DEFAULT_DEADLINE_MS, 'deadlineMs');
     this.maxRetries = Math.max(0, Math.floor(opts.maxRetries ?? DEFAULT_MAX_RETRIES));
+    this.ceilingLimits = opts.ceilingLimits ?? null;
+    this.tls = opts.tls;
+  }
+
+  /**
+   * After a wait that ran out (DEADLINE_EXCEEDED), a look below gRPC at the target's sidecars:
+   * the SidecarFaultError of one that is silent or speaks the wrong TLS (not load: the run must
+   * not retry it), or null (a busy sidecar: the deadline stands, and is retried). @internal
+   */
+  async diagnose(): Promise<SidecarFaultError | null> {
+    try {
+      await checkSidecars(this.target, { tls: this.tls });
+      return null;
+    } catch (error) {
+      return error instanceof SidecarFaultError ? error : null;
+    }
+  }
+
+  /** The limits to cut requests to, given what one server announced. @internal */
+  cutLimits(announced: RequestLimits): RequestLimits {
+    return smallerLimits(announced, this.ceilingLimits);
   }
 
   /** A client for any target `--sidecar` takes: the host names of a list are looked up first (once). */
@@ -212,6 +243,11 @@ export class SidecarClient implements UnaryCalls {
   }
 }
 
+export function smallerLimits(a: RequestLimits, b: RequestLimits | null): RequestLimits {
+  if (b === null) return a;
+  return { maxItemsPerBatch: Math.min(a.maxItemsPerBatch, b.maxItemsPerBatch), maxRequestBytes: Math.min(a.maxRequestBytes, b.maxRequestBytes) };
+}
+
 function positive(value: number, name: string): number {
   if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`${name} must be a whole number >= 1, got ${value}`);
   return value;
@@ -239,6 +275,7 @@ class OrderedStream implements ExtractStream {
   /** UNAVAILABLE errors since the last answer. */
   private retries = 0;
   private watchdog: NodeJS.Timeout | null = null;
+  private watchdogGeneration = 0;
   private callClosed: Promise<void> = Promise.resolve();
   private readonly unsettled = new UnsettledBatches();
 
@@ -323,7 +360,7 @@ class OrderedStream implements ExtractStream {
     if (call !== this.call) return;
     let limits: RequestLimits;
     try {
-      limits = announcedLimits(metadata);
+      limits = this.client.cutLimits(announcedLimits(metadata));
     } catch (error) {
       this.fail(error);
       return;
@@ -390,11 +427,18 @@ class OrderedStream implements ExtractStream {
   private armWatchdog(): void {
     this.stopWatchdog();
     this.watchdog = setTimeout(() => {
-      this.fail(serviceError(grpc.status.DEADLINE_EXCEEDED, `no answer from the sidecar within ${this.client.deadlineMs} ms`));
+      this.watchdog = null;
+      const generation = this.watchdogGeneration;
+      const deadline = serviceError(grpc.status.DEADLINE_EXCEEDED, `no answer from the sidecar within ${this.client.deadlineMs} ms`);
+      void this.client.diagnose().then((fault) => {
+        // An answer that came while we looked re-armed or stopped the watchdog: nothing to fail.
+        if (generation === this.watchdogGeneration) this.fail(fault ?? deadline);
+      });
     }, this.client.deadlineMs);
   }
 
   private stopWatchdog(): void {
+    this.watchdogGeneration++;
     if (this.watchdog !== null) clearTimeout(this.watchdog);
     this.watchdog = null;
   }

@@ -4,8 +4,8 @@
  * unary ExtractSenderJid, sent before any answer. No contract change: a client that ignores the
  * headers works as before, and one that reads them never sends a request the server must refuse.
  * Behind a load balancer each stream learns the limits of the sidecar that actually serves it;
- * a client balancing unary calls over several sidecars learns them once, from one of them
- * (clients/decoder-client/balanced-stream.ts), and assumes they all share them.
+ * a client balancing unary calls over several sidecars asks each of them and cuts to the
+ * smallest (clients/decoder-client/sidecar-probe.ts, balanced-stream.ts).
  */
 import { DEFAULT_MAX_ITEMS_PER_BATCH, DEFAULT_MAX_REQUEST_BYTES } from './config.js';
 

@@ -19,6 +19,8 @@
  *   without body, 200 with the value when `returnbody=true`; a register op is a string or
  *   `{"assign":"..."}`; map field names must match `^(.*)_(counter|set|register|flag|map)$`);
  * - timeouts and failed quorums: 503 text/plain (`handle_common_error/3`);
+ * - a node whose local Riak client cannot be had: every resource's service_available/2 answers
+ *   503 text/plain "Unable to connect to Riak: ..." before anything else, listings included;
  * - security: every resource's is_authorized/2: plain HTTP while security is on is 426 with
  *   "Security is enabled and Riak does not accept credentials over HTTP. Try HTTPS instead.";
  *   missing or wrong credentials 401 with `WWW-Authenticate: Basic realm="Riak"`;
@@ -63,7 +65,15 @@ export interface RiakDoubleFaults {
   streamReset: number;
   /** Share of streamed listings ended with `{"error":"timeout"}` after at least one chunk. */
   streamTimeout: number;
+  /** Share of listings (buckets, keys, `$bucket` pages) answered 503 before any chunk (service_available/2). */
+  listingUnavailable: number;
 }
+
+/**
+ * A fault for one coming listing, in order (`failNextListings`): 503 before any chunk, or a
+ * stream cut (connection reset) or ended by `{"error":"timeout"}` after its first chunk.
+ */
+export type ListingFault = '503' | 'cut' | 'timeout';
 
 export interface RiakDoubleOptions {
   readonly seed: number;
@@ -88,6 +98,8 @@ export interface RiakDoubleStats {
   injectedResets: number;
   injectedStreamResets: number;
   injectedStreamTimeouts: number;
+  /** Listings answered 503 before any chunk. */
+  injectedListing503: number;
   /** Requests answered 426 (plain HTTP while security is on). */
   refusedPlainHttp: number;
   /** Requests answered 406 (a POST without Content-Type: application/json). */
@@ -107,8 +119,10 @@ const INSECURE_MESSAGE = 'Security is enabled and Riak does not accept credentia
 export class RiakDouble {
   readonly stats: RiakDoubleStats = {
     fetches: 0, updates: 0, listings: 0, schemaPuts: 0, injected503: 0, injectedResets: 0,
-    injectedStreamResets: 0, injectedStreamTimeouts: 0, refusedPlainHttp: 0, refusedContentType: 0,
+    injectedStreamResets: 0, injectedStreamTimeouts: 0, injectedListing503: 0, refusedPlainHttp: 0, refusedContentType: 0,
   };
+  /** Scripted faults of the next listings, per kind (see failNextListings). */
+  private readonly scripted = { buckets: [] as ListingFault[], keys: [] as ListingFault[] };
   readonly faults: RiakDoubleFaults;
   /** bucket type -> bucket -> key -> map */
   private readonly store = new Map<string, Map<string, Map<string, StoredMap>>>();
@@ -122,7 +136,7 @@ export class RiakDouble {
 
   constructor(private readonly options: RiakDoubleOptions) {
     this.rand = seededRandom(options.seed);
-    this.faults = { unavailable: 0, slow: 0, slowMs: 0, reset: 0, streamReset: 0, streamTimeout: 0, ...options.faults };
+    this.faults = { unavailable: 0, slow: 0, slowMs: 0, reset: 0, streamReset: 0, streamTimeout: 0, listingUnavailable: 0, ...options.faults };
     for (const type of options.bucketTypes ?? ['mam_yz']) this.store.set(type, new Map());
   }
 
@@ -185,6 +199,24 @@ export class RiakDouble {
     for (const [bucket, keys] of this.bucketsOf(type)) {
       for (const key of keys.keys()) yield { bucket, key, registers: this.getMap(bucket, key, type)! };
     }
+  }
+
+  /** The next listings of `kind` (bucket listings, or key listings and `$bucket` pages) meet these faults, in order. */
+  failNextListings(kind: 'buckets' | 'keys', faults: readonly ListingFault[]): void {
+    this.scripted[kind].push(...faults);
+  }
+
+  /** Removes registers of a map (names without suffix), as if they had never been written. */
+  removeRegisters(bucket: string, key: string, names: readonly string[], type = 'mam_yz'): void {
+    const map = this.store.get(type)?.get(bucket)?.get(key);
+    if (map === undefined) throw new Error(`riak double: no object ${bucket} ${key}`);
+    for (const name of names) map.registers.delete(name);
+    map.context = this.newContext();
+  }
+
+  /** Removes an object, as a delete by MongooseIM (or anyone) would. */
+  deleteMap(bucket: string, key: string, type = 'mam_yz'): boolean {
+    return this.store.get(type)?.get(bucket)?.delete(key) ?? false;
   }
 
   schema(name: string): Buffer | undefined {
@@ -275,43 +307,62 @@ export class RiakDouble {
 
   // --- listings ------------------------------------------------------------------------------
 
+  /** The fault this listing meets: scripted first, else drawn; a 503 is answered here. */
+  private listingFault(kind: 'buckets' | 'keys', res: ServerResponse): ListingFault | null {
+    const fault = this.scripted[kind].shift() ?? (this.rand() < this.faults.listingUnavailable ? '503' : null);
+    if (fault === '503') {
+      this.stats.injectedListing503++;
+      text(res, 503, 'Unable to connect to Riak: {error,timeout}\n');
+    }
+    return fault;
+  }
+
   private listBuckets(type: string, query: URLSearchParams, res: ServerResponse): Promise<void> | void {
     const buckets = this.store.get(type);
     if (buckets === undefined) return html404(res);
+    const fault = this.listingFault('buckets', res);
+    if (fault === '503') return;
     this.stats.listings++;
     const names = [...buckets].filter(([, keys]) => keys.size > 0).map(([name]) => name);
     const mode = query.get('buckets');
-    if (mode === 'stream') return this.stream(res, 'buckets', shuffle(names, this.rand));
+    if (mode === 'stream') return this.stream(res, 'buckets', shuffle(names, this.rand), fault);
     json(res, 200, { buckets: mode === 'true' ? shuffle(names, this.rand) : [] });
   }
 
   private listKeys(type: string, bucket: string, query: URLSearchParams, res: ServerResponse): Promise<void> | void {
     const buckets = this.store.get(type);
     if (buckets === undefined) return html404(res);
+    const fault = this.listingFault('keys', res);
+    if (fault === '503') return;
     this.stats.listings++;
     // A snapshot, in no particular order: Riak gathers keys from every vnode as they come.
     const keys = shuffle([...(buckets.get(bucket)?.keys() ?? [])], this.rand);
     const mode = query.get('keys');
-    if (mode === 'stream') return this.stream(res, 'keys', keys);
+    if (mode === 'stream') return this.stream(res, 'keys', keys, fault);
     json(res, 200, mode === 'true' ? { keys } : {});
   }
 
   /** Chunked: one JSON object per chunk, then the empty one (or a timeout error, or a reset). */
-  private async stream(res: ServerResponse, field: 'keys' | 'buckets', items: string[]): Promise<void> {
+  private async stream(res: ServerResponse, field: 'keys' | 'buckets', items: string[], scripted: ListingFault | null = null): Promise<void> {
     res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
     const chunkSize = this.options.keysPerChunk ?? 50;
-    const breakAt = this.rand() < this.faults.streamReset ? 'reset' : this.rand() < this.faults.streamTimeout ? 'timeout' : null;
+    const breakAt = scripted === 'cut' ? 'reset' : scripted === 'timeout' ? 'timeout'
+      : this.rand() < this.faults.streamReset ? 'reset' : this.rand() < this.faults.streamTimeout ? 'timeout' : null;
     let sent = 0;
-    for (let i = 0; i < items.length; ) {
+    for (let i = 0; i < items.length || (scripted !== null && sent === 0); ) {
       const n = 1 + Math.floor(this.rand() * chunkSize);
-      const chunk = items.slice(i, i + n);
-      i += n;
+      // A scripted fault cuts after the first chunk, which then holds at most half of the list.
+      const chunk = items.slice(i, i + (scripted !== null && sent === 0 ? Math.min(n, Math.floor(items.length / 2)) : n));
+      i += chunk.length;
       const flushed = res.write(mochiEncode({ [field]: chunk }));
       sent++;
       if (!flushed) await new Promise((resolve) => res.once('drain', resolve));
-      if (breakAt !== null && sent >= 1 && this.rand() < 0.3) {
+      if (breakAt !== null && sent >= 1 && (scripted !== null || this.rand() < 0.3)) {
         if (breakAt === 'reset') {
           this.stats.injectedStreamResets++;
+          // Cut after what was sent reached the client, as a node dying mid-listing does.
+          await new Promise<void>((resolve) => res.write('', () => resolve()));
+          await new Promise((resolve) => setTimeout(resolve, 10));
           res.socket?.destroy();
           return;
         }
@@ -337,6 +388,15 @@ export class RiakDouble {
     if (this.options.secondaryIndexes === false) {
       return text(res, 500, 'Error:\n{error,{indexes_not_supported,riak_kv_bitcask_backend}}\n');
     }
+    const fault = this.listingFault('keys', res);
+    if (fault === '503') return;
+    if (fault === 'cut') {
+      this.stats.injectedStreamResets++;
+      res.socket?.destroy();
+      return;
+    }
+    // A query that timed out on the server: riak_kv_wm_index answers 503 (handle_common_error/3).
+    if (fault === 'timeout') return text(res, 503, 'request timed out\n');
     this.stats.listings++;
     const sorted = [...(buckets.get(bucket)?.keys() ?? [])].sort(compareBinary);
     const continuation = query.get('continuation');

@@ -10,7 +10,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { jsonObjects } from './json-object-stream.js';
-import { RiakHttpError, RiakTimeoutError, statusError, type RiakHttp } from './riak-http.js';
+import { isTransientRiakError, RiakHttpError, RiakTimeoutError, statusError, type RiakHttp } from './riak-http.js';
 
 export type ListingMode = 'stream' | '2i';
 
@@ -65,6 +65,18 @@ export async function indexPage(http: RiakHttp, bucketType: string, bucket: stri
   return { keys: body.keys as string[], ...(typeof body.continuation === 'string' ? { continuation: body.continuation } : {}) };
 }
 
+/** A listing that began and did not end: another try may well succeed. */
+function cutError(what: string, parts: number, names: number, cause: unknown): RiakHttpError {
+  const why = cause === null ? 'the answer ended before its last chunk' : cause instanceof Error ? cause.message : String(cause);
+  return new RiakHttpError(`${what}: the listing was cut after ${parts} parts (${names} names): ${why}`, 0, true);
+}
+
+/** A listing that could not begin (no connection, no answer): transient as its cause is. */
+function openError(what: string, cause: unknown): unknown {
+  if (!(cause instanceof Error) || cause instanceof RiakHttpError) return cause;
+  return new RiakHttpError(`${what}: ${cause.message}`, 0, isTransientRiakError(cause));
+}
+
 /** The response's chunks, each awaited at most `timeoutMs` (a stalled listing is a transient failure). */
 async function* withReadDeadline(response: IncomingMessage, timeoutMs: number): AsyncGenerator<Buffer> {
   const chunks = response[Symbol.asyncIterator]();
@@ -87,22 +99,45 @@ async function* withReadDeadline(response: IncomingMessage, timeoutMs: number): 
   }
 }
 
-/** The lists of a streamed listing, one per JSON object; an in-stream error is thrown (transient). */
+/**
+ * The lists of a streamed listing, one per JSON object. An in-stream error, or an answer cut
+ * before its end (connection reset, a proxy's timeout, a stall), is thrown as a transient
+ * RiakHttpError that says what was cut and how far it had come; an answer that is complete but
+ * not a listing is not transient.
+ */
 async function* streamedParts(http: RiakHttp, path: string, field: 'keys' | 'buckets', what: string): AsyncGenerator<string[]> {
-  const response: IncomingMessage = await http.stream(path);
+  let response: IncomingMessage;
+  try {
+    response = await http.stream(path);
+  } catch (error) {
+    throw openError(what, error);
+  }
+  let parts = 0;
+  let names = 0;
   try {
     if (response.statusCode !== 200) {
-      const parts: Buffer[] = [];
-      for await (const chunk of response) parts.push(chunk as Buffer);
-      throw statusError(what, { status: response.statusCode ?? 0, contentType: String(response.headers['content-type'] ?? ''), body: Buffer.concat(parts) });
+      const chunks: Buffer[] = [];
+      for await (const chunk of response) chunks.push(chunk as Buffer);
+      throw statusError(what, { status: response.statusCode ?? 0, contentType: String(response.headers['content-type'] ?? ''), body: Buffer.concat(chunks) });
     }
-    for await (const object of jsonObjects(withReadDeadline(response, http.timeoutMs))) {
-      const part = object as Record<string, unknown>;
-      if ('error' in part) throw new RiakHttpError(`${what}: Riak ended the listing with error ${JSON.stringify(part.error)}`, 503, true);
-      const list = part[field];
-      if (!Array.isArray(list) || !list.every((k) => typeof k === 'string')) throw new Error(`${what}: a streamed part without a "${field}" list`);
-      if (list.length > 0) yield list as string[];
+    try {
+      for await (const object of jsonObjects(withReadDeadline(response, http.timeoutMs))) {
+        const part = object as Record<string, unknown>;
+        if ('error' in part) {
+          throw new RiakHttpError(`${what}: Riak ended the listing with error ${JSON.stringify(part.error)} after ${parts} parts (${names} names)`, 503, true);
+        }
+        const list = part[field];
+        if (!Array.isArray(list) || !list.every((k) => typeof k === 'string')) throw new Error(`${what}: a streamed part without a "${field}" list`);
+        parts++;
+        names += list.length;
+        if (list.length > 0) yield list as string[];
+      }
+    } catch (error) {
+      if (error instanceof RiakHttpError || response.complete) throw error;
+      throw cutError(what, parts, names, error);
     }
+    // Riak's last part is an empty list; an answer that stops before its final chunk was cut.
+    if (!response.complete) throw cutError(what, parts, names, null);
   } finally {
     // Abandoned early (stop, failure): free the socket rather than let it drain a whole bucket.
     if (!response.complete) response.destroy();

@@ -9,7 +9,7 @@ import type { PayloadFormat } from '../../../services/decode/index.js';
 import { isWrite, senderOf } from '../../pipeline/decisions.js';
 import type {
   Backend, Decision, ExtractResult, Mismatch, Page, PageLimits, Partition, PlannedWrite,
-  NotWrittenRecord, SchemaStatus, ShardSpec, SourceRecord, VerifySample, WriteOutcome,
+  NotWrittenRecord, ScanPage, ScannedRecord, SchemaStatus, ShardSpec, SourceRecord, VerifySample, WriteOutcome,
 } from '../../pipeline/types.js';
 import { archiveOwner } from './archive-key.js';
 import { mapBounded, retrying, type RetryPolicy } from './bounded.js';
@@ -76,6 +76,8 @@ export class RiakBackend implements Backend<RiakObjectKey, RiakCursor, MamWrite>
   readonly checkpointMode = 'none' as const;
 
   private readonly walks = new Map<string, StreamWalk>();
+  /** Objects this process updated in batches the pipeline did not count (see writeBatch). */
+  private readonly uncounted = new Set<string>();
   private nextWalkId = 1;
   private readonly retry: RetryPolicy;
   private probe = { text: 0, notText: 0, decided: false, example: '' };
@@ -120,7 +122,7 @@ export class RiakBackend implements Backend<RiakObjectKey, RiakCursor, MamWrite>
   }
 
   async partitions(shard: ShardSpec): Promise<Partition[]> {
-    const buckets = await listBuckets(this.options.http, this.options.bucketType);
+    const buckets = await this.listBuckets();
     // By a hash of the name, not by position: a new week's bucket must not move the others to another shard.
     return buckets.filter((name) => fnv1a(name) % shard.count === shard.index).map((name) => ({ name }));
   }
@@ -131,25 +133,66 @@ export class RiakBackend implements Backend<RiakObjectKey, RiakCursor, MamWrite>
 
   async readPage(partition: Partition, after: RiakCursor | null, limits: PageLimits): Promise<Page<RiakObjectKey, RiakCursor>> {
     const bucket = partition.name;
-    let keys: string[];
-    let cursor: RiakCursor;
-    let end: boolean;
-    if (this.options.listing === '2i') {
-      const page = await retrying(this.retry, isTransientRiakError,
-        () => indexPage(this.options.http, this.options.bucketType, bucket, limits.rows, after?.continuation));
-      keys = page.keys;
-      cursor = { walk: 0, listed: (after?.listed ?? 0) + keys.length, ...(page.continuation === undefined ? {} : { continuation: page.continuation }) };
-      end = page.continuation === undefined;
-    } else {
-      const walk = this.walkFor(bucket, after);
-      keys = await this.takeKeys(bucket, walk, limits.rows);
-      cursor = { walk: walk.id, listed: walk.listed };
-      end = walk.exhausted && walk.buffer.length === 0;
-      if (end) this.walks.delete(bucket);
-    }
+    const { keys, cursor, end } = await this.listPage(bucket, after, limits.rows);
     const records = await this.fetchRecords(bucket, keys);
     this.decideFormat(end);
     return { records, cursor, end };
+  }
+
+  /**
+   * `verify --complete`: every object of the bucket, written or not, by the same listing as the
+   * walk. Riak can only tell which objects lack their registers by fetching every one.
+   */
+  async scanPage(partition: Partition, after: RiakCursor | null, limits: PageLimits): Promise<ScanPage<RiakObjectKey, RiakCursor>> {
+    const bucket = partition.name;
+    const { http, bucketType, requestConcurrency } = this.options;
+    const { keys, cursor, end } = await this.listPage(bucket, after, limits.rows);
+    const maps = await mapBounded(keys, requestConcurrency, (key) =>
+      retrying(this.retry, isTransientRiakError, () => fetchMap(http, bucketType, bucket, key)));
+    const records: ScannedRecord<RiakObjectKey>[] = [];
+    maps.forEach((map, i) => {
+      const key = keys[i];
+      if (map.kind === 'notfound') return; // deleted since the listing
+      if (map.kind === 'unrenderable') {
+        records.push({ key: { bucket, key, problem: `packet is not text: ${map.detail}` }, payload: new Uint8Array(0), stored: '', written: false });
+        return;
+      }
+      const r = map.registers;
+      const packet = r[PACKET];
+      const payload = typeof packet === 'string' ? Buffer.from(packet, 'utf8') : new Uint8Array(0);
+      const problem = typeof packet === 'string' ? {} : { problem: `the map has no ${PACKET}` };
+      const mamType = r[MAM_TYPE];
+      const owner = r[MSG_OWNER_JID];
+      if (isSet(mamType) && isSet(owner)) {
+        records.push({
+          key: { bucket, key, stored: { mamType: mamType as string, owner: owner as string }, ...problem },
+          payload,
+          stored: `mam_type=${mamType as string} msg_owner_jid=${owner as string}`,
+          written: true,
+        });
+      } else {
+        records.push({ key: { bucket, key, ...problem }, payload, stored: '', written: false });
+      }
+    });
+    return { records, cursor, end };
+  }
+
+  readonly noAccountingReason =
+    'Riak can list its objects only by listing every key and fetching every map (a full scan): run verify riak --complete to check that every object was written or reported';
+
+  /** The next keys of the bucket's listing after `after`: the `$bucket` index, or the streamed walk. */
+  private async listPage(bucket: string, after: RiakCursor | null, rows: number): Promise<{ keys: string[]; cursor: RiakCursor; end: boolean }> {
+    if (this.options.listing === '2i') {
+      const page = await retrying(this.retry, isTransientRiakError,
+        () => indexPage(this.options.http, this.options.bucketType, bucket, rows, after?.continuation));
+      const cursor = { walk: 0, listed: (after?.listed ?? 0) + page.keys.length, ...(page.continuation === undefined ? {} : { continuation: page.continuation }) };
+      return { keys: page.keys, cursor, end: page.continuation === undefined };
+    }
+    const walk = this.walkFor(bucket, after);
+    const keys = await this.takeKeys(bucket, walk, rows);
+    const end = walk.exhausted && walk.buffer.length === 0;
+    if (end) this.walks.delete(bucket);
+    return { keys, cursor: { walk: walk.id, listed: walk.listed }, end };
   }
 
   decide(record: SourceRecord<RiakObjectKey>, answer: ExtractResult): Decision<MamWrite> {
@@ -164,24 +207,45 @@ export class RiakBackend implements Backend<RiakObjectKey, RiakCursor, MamWrite>
     return { write: { mamType: 'muc', owner: sender.write.bareJid } };
   }
 
-  async writeBatch(_partition: Partition, writes: readonly PlannedWrite<RiakObjectKey, MamWrite>[]): Promise<WriteOutcome<RiakObjectKey>> {
+  async writeBatch(_partition: Partition, writes: readonly PlannedWrite<RiakObjectKey, MamWrite>[], _cursor?: unknown, earlierCommitted?: Promise<void>): Promise<WriteOutcome<RiakObjectKey>> {
     const { http, bucketType, requestConcurrency } = this.options;
-    const outcomes = await mapBounded(writes, requestConcurrency, (w) =>
-      retrying(this.retry, isTransientRiakError, () => updateMap(http, bucketType, w.key.bucket, w.key.key, w.write, w.key.context)));
+    const settled = await mapBounded(writes, requestConcurrency, (w) =>
+      retrying(this.retry, isTransientRiakError, () => updateMap(http, bucketType, w.key.bucket, w.key.key, w.write, w.key.context)).then(
+        (outcome) => ({ outcome }),
+        (error: unknown) => ({ error }),
+      ));
     const refused: NotWrittenRecord<RiakObjectKey>[] = [];
-    outcomes.forEach((outcome, i) => {
-      if (!outcome.ok) refused.push({ key: writes[i].key, reason: 'write_refused', detail: outcome.detail });
+    const updated: RiakObjectKey[] = [];
+    let failure: { error: unknown } | null = null;
+    settled.forEach((s, i) => {
+      if ('error' in s) failure ??= { error: s.error };
+      else if (!s.outcome.ok) refused.push({ key: writes[i].key, reason: 'write_refused', detail: s.outcome.detail });
+      else updated.push(writes[i].key);
     });
-    return { written: writes.length - refused.length, refused };
+    // The pipeline counts a batch only when it and every earlier batch of the partition succeed.
+    // Objects updated in a batch that is not counted would be skipped by the next walk (both
+    // registers set) and never counted: they are remembered and counted when the walk meets them.
+    if (failure !== null) {
+      this.rememberUncounted(updated);
+      throw (failure as { error: unknown }).error;
+    }
+    let counted = true;
+    await earlierCommitted?.catch(() => {
+      counted = false;
+      this.rememberUncounted(updated);
+    });
+    // Counted now (the pipeline counts this batch): forgotten, so that no later walk counts it again.
+    if (counted) for (const key of updated) this.uncounted.delete(JSON.stringify([key.bucket, key.key]));
+    return { written: updated.length, refused };
   }
 
-  async sampleForVerify(size: number): Promise<VerifySample<RiakObjectKey>[]> {
+    async sampleForVerify(size: number): Promise<VerifySample<RiakObjectKey>[]> {
     const { http, bucketType } = this.options;
     // Reservoir over every key: memory bounded by the sample, whatever the archive's size.
     const capacity = size * 4;
     const reservoir: { bucket: string; key: string }[] = [];
     let seen = 0;
-    for (const bucket of await listBuckets(http, bucketType)) {
+    for (const bucket of await this.listBuckets()) {
       const walk = streamKeyWalk(http, bucketType, bucket);
       try {
         for (let keys = await walk.next(); keys !== null; keys = await walk.next()) {
@@ -239,6 +303,15 @@ export class RiakBackend implements Backend<RiakObjectKey, RiakCursor, MamWrite>
 
   // ------------------------------------------------------------------------------------------
 
+  private rememberUncounted(keys: readonly RiakObjectKey[]): void {
+    for (const key of keys) this.uncounted.add(JSON.stringify([key.bucket, key.key]));
+  }
+
+  /** Retried like key listings, fetches and updates: a listing answered 503 or cut is worth another try. */
+  private listBuckets(): Promise<string[]> {
+    return retrying(this.retry, isTransientRiakError, () => listBuckets(this.options.http, this.options.bucketType));
+  }
+
   /** The bucket's walk in memory if `after` is where it stands; otherwise a new walk from the first key. */
   private walkFor(bucket: string, after: RiakCursor | null): StreamWalk {
     const current = this.walks.get(bucket);
@@ -293,7 +366,9 @@ export class RiakBackend implements Backend<RiakObjectKey, RiakCursor, MamWrite>
       return { key: { bucket, key, problem: `packet is not text: ${map.detail}` }, payload: new Uint8Array(0) };
     }
     const r = map.registers;
-    if (isSet(r[MAM_TYPE]) && isSet(r[MSG_OWNER_JID])) return null;
+    // Written already: nothing to do, unless this process wrote it in a batch that was not
+    // counted; then it goes through again (the same registers, assigned again) to be counted.
+    if (isSet(r[MAM_TYPE]) && isSet(r[MSG_OWNER_JID]) && !this.uncounted.has(JSON.stringify([bucket, key]))) return null;
     const context = map.context;
     const packet = r[PACKET];
     if (typeof packet !== 'string') {
