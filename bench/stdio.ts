@@ -18,6 +18,12 @@
  * Erlang VM runs without scheduler busy-waiting (see the escript), so its CPU time is its work.
  * Ratios are ours / Erlang's.
  *
+ * Beside them, the in-process decoder: a fresh Node process that reads the same file, splits it into
+ * payload views (not timed), then calls extractSenderJid on each payload, timed by its own
+ * process.cpuUsage (best of BENCH_ROUNDS). The ratio stdio / in-process (records per CPU second) is
+ * what framing, reading stdin and writing answers cost on top of decoding: 1.0 would be free.
+ * Target >= 0.8 for each format.
+ *
  * Run: npm run build && node dist/bench/stdio.js   (BENCH_MESSAGES=80000 BENCH_ROUNDS=3 BENCH_SEED=42;
  *      BENCH_CORPUS_DIR=DIR keeps the corpus there for the next run)
  * Targets: plain >= 5x, compressed >= 2.5x, xml >= 20x.
@@ -27,6 +33,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } 
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { extractSenderJid, isSuccess, type PayloadFormat } from '../services/decode/index.js';
 import { erlangRandomMessages, referenceOutput, type PayloadRecord } from '../test/support/erlang-payloads.js';
 
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 80_000);
@@ -129,6 +136,29 @@ function best(runs: readonly Timing[]): Timing {
 
 const rate = (n: number): string => Math.round(n).toLocaleString('en').padStart(9);
 
+/** Child mode: the decoder alone on the file's payloads; prints its CPU seconds (user + system). */
+function inProcess(format: PayloadFormat, file: string): void {
+  const framed = readFileSync(file);
+  const payloads: Uint8Array[] = [];
+  for (let pos = 0; pos < framed.length;) {
+    const newline = framed.indexOf(0x0a, pos);
+    const length = Number(framed.toString('latin1', pos, newline));
+    payloads.push(framed.subarray(newline + 1, newline + 1 + length));
+    pos = newline + 1 + length;
+  }
+  const before = process.cpuUsage();
+  let ok = 0;
+  for (const payload of payloads) if (isSuccess(extractSenderJid(payload, format))) ok++;
+  const used = process.cpuUsage(before);
+  console.log(JSON.stringify({ cpu: (used.user + used.system) / 1e6, ok }));
+}
+
+function inProcessCpu(format: PayloadFormat, file: string): number {
+  const result = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--in-process', format, file], { encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(`in-process decoder on ${file}: exit ${result.status}: ${result.stderr}`);
+  return (JSON.parse(result.stdout) as { cpu: number }).cpu;
+}
+
 function main(): void {
   const dir = join(tmpdir(), `bench-stdio-${process.pid}`);
   mkdirSync(dir, { recursive: true });
@@ -150,10 +180,13 @@ function main(): void {
     }
 
     const ratios: string[] = [];
+    const decodeRatios: string[] = [];
     for (const corpus of corpora) {
       const runs = new Map<string, Timing[]>(SIDES.map((side) => [side.name, []]));
       const outputs = new Map<string, Buffer>();
+      const decodeRuns: number[] = [];
       for (let round = 0; round < ROUNDS; round++) {
+        decodeRuns.push(inProcessCpu(corpus.format, corpus.file));
         for (const side of SIDES) {
           const out = join(dir, `${side.name}.out`);
           runs.get(side.name)!.push(timed(side.command(corpus.format), corpus.file, out));
@@ -182,11 +215,18 @@ function main(): void {
       console.log(`${corpus.name}: ${corpus.records.toLocaleString('en')} records, ${(corpus.bytes / corpus.records).toFixed(0)} B mean, outputs ${same ? 'byte-identical' : 'DIFFER'}\n` +
         `  ${line.join('\n  ')}\n  ratio ours/Erlang: ${ratio.toFixed(2)} (CPU time), ${wallRatio.toFixed(2)} (wall)`);
       ratios.push(`${corpus.name} ${ratio.toFixed(2)}x`);
+      const decodeRate = corpus.records / Math.min(...decodeRuns);
+      const oursCpu = best(runs.get('ours')!).cpu - startup.get(`ours ${corpus.format}`)!.cpu;
+      console.log(`  in-process decoder ${rate(decodeRate)}/s CPU (${Math.min(...decodeRuns).toFixed(2)} s); ours ${(1e6 * oursCpu / corpus.records).toFixed(2)} µs/record against ${(1e6 / decodeRate).toFixed(2)} µs decoding\n` +
+        `  ratio stdio/in-process: ${(cpuRate.get('ours')! / decodeRate).toFixed(2)} (CPU time)`);
+      decodeRatios.push(`${corpus.name} ${(cpuRate.get('ours')! / decodeRate).toFixed(2)}`);
     }
     console.log(`ratios (ours / Erlang, records per CPU second, start-up excluded): ${ratios.join(', ')}   targets: plain >= 5x, compressed >= 2.5x, xml >= 20x`);
+    console.log(`ratios (stdio / in-process decoder, records per CPU second, start-up excluded): ${decodeRatios.join(', ')}   target: >= 0.8 each`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-main();
+if (process.argv[2] === '--in-process') inProcess(process.argv[3] as PayloadFormat, process.argv[4]);
+else main();

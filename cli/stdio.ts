@@ -56,6 +56,8 @@ export class StdioSession {
   private recordNumber = 0;
   private out: Buffer = Buffer.allocUnsafe(INITIAL_OUTPUT_BYTES);
   private outLength = 0;
+  /** Encoded answers (`LENGTH\nJID`) of recent JIDs; bounded by emptying when full. */
+  private readonly answers = new Map<string, Uint8Array>();
 
   constructor(
     private readonly format: PayloadFormat,
@@ -191,8 +193,32 @@ export class StdioSession {
     this.outLength += 3;
   }
 
-  /** `LENGTH\nJID`, LENGTH in UTF-8 bytes, encoded here: JIDs are short, a call into the runtime costs more. */
+  /**
+   * Archives repeat their senders, and the decoder hands back the same string for a repeated
+   * sender: its encoded answer is kept, so most records copy a few bytes instead of encoding.
+   */
   private writeJid(jid: string): void {
+    let encoded = this.answers.get(jid);
+    if (encoded === undefined) {
+      const at = this.outLength;
+      this.encodeJid(jid);
+      // A copy (Buffer.slice would be a view keeping the whole output buffer alive).
+      encoded = Uint8Array.prototype.slice.call(this.out, at, this.outLength);
+      if (this.answers.size >= ANSWER_CACHE_ENTRIES) this.answers.clear();
+      this.answers.set(jid, encoded);
+      return;
+    }
+    const n = encoded.length;
+    this.reserve(n);
+    const out = this.out;
+    const at = this.outLength;
+    // A loop: for answers of a few dozen bytes it costs less than TypedArray.prototype.set.
+    for (let i = 0; i < n; i++) out[at + i] = encoded[i];
+    this.outLength = at + n;
+  }
+
+  /** `LENGTH\nJID`, LENGTH in UTF-8 bytes, encoded here: JIDs are short, a call into the runtime costs more. */
+  private encodeJid(jid: string): void {
     const n = jid.length;
     let bytes = 0;
     for (let i = 0; i < n; i++) {
@@ -252,6 +278,7 @@ export class StdioSession {
   }
 }
 
+const ANSWER_CACHE_ENTRIES = 4096;
 const MINUS_ONE = Buffer.from('-1\n');
 const MINUS_TWO = Buffer.from('-2\n');
 
