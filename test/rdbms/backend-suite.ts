@@ -7,7 +7,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { runMigration, SchemaNotReadyError, type MigrationOptions, type MigrationSummary } from '../../clients/pipeline/run-migration.js';
 import { runVerify } from '../../clients/pipeline/run-verify.js';
-import { MemoryReport } from '../../clients/pipeline/report.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { JsonlReport, MemoryReport, type ReportedRecord, type ReportSink } from '../../clients/pipeline/report.js';
 import type { ProgressReporter } from '../../clients/pipeline/progress.js';
 import { buildDataset, PREEXISTING_USERS, ROOMS, type DatasetRow, type Expected } from './dataset.js';
 import { pairKey, rowKey, type DatabaseFixture, type TestDatabase } from './fixture.js';
@@ -36,14 +39,20 @@ export function backendSuite(start: () => Promise<DatabaseFixture>): void {
   let fixture: DatabaseFixture;
   let dataset: DatasetRow[];
   const opened: TestDatabase[] = [];
+  // One report file per database, as an operator's runs on one archive share theirs: the
+  // end-of-run accounting reads earlier runs' lines back from it.
+  const reportPaths = new Map<TestDatabase, string>();
+  let reportDir: string;
 
   before(async () => {
     fixture = await start();
     dataset = buildDataset();
+    reportDir = mkdtempSync(join(tmpdir(), 'mim-rdbms-suite-'));
   });
   after(async () => {
     for (const db of opened) await db.close().catch(() => {});
     await fixture?.stop();
+    if (reportDir !== undefined) rmSync(reportDir, { recursive: true, force: true });
   });
 
   async function seeded(): Promise<Seeded> {
@@ -68,11 +77,28 @@ export function backendSuite(start: () => Promise<DatabaseFixture>): void {
     wrap: (backend: SqlBackend) => SqlBackend = (b) => b,
   ): Promise<MigrationSummary & { report: MemoryReport }> {
     const report = new MemoryReport();
+    let reportPath = reportPaths.get(db);
+    if (reportPath === undefined) {
+      reportPath = join(reportDir, `report-${reportPaths.size}.jsonl`);
+      reportPaths.set(db, reportPath);
+    }
+    const file = new JsonlReport(reportPath, extra.reset === true);
+    // This run's lines in memory (what the assertions read), every run's in the file.
+    const both: ReportSink = {
+      append(rows: readonly ReportedRecord[]) {
+        file.append(rows);
+        report.append(rows);
+      },
+      close() {
+        file.close();
+      },
+    };
     const backend = wrap(db.backend());
     return runMigration({
       backend,
       openStream: openInProcessStream,
-      report,
+      report: both,
+      reportPath,
       batchSize: BATCH_SIZE,
       concurrency: CONCURRENCY,
       applySchema: true,
@@ -80,7 +106,10 @@ export function backendSuite(start: () => Promise<DatabaseFixture>): void {
       ...extra,
     })
       .then((summary) => ({ ...summary, report }))
-      .finally(() => backend.close());
+      .finally(() => {
+        both.close();
+        return backend.close();
+      });
   }
 
   /** Every row as `server\0user` of its sender (or null): comparable across databases. */
