@@ -103,6 +103,7 @@ async function runDemo(rows: number, reportOption: string | undefined, say: (lin
       openStream: decoder.openStream,
       applySchema: true,
       report,
+      reportPath,
       progress: new StreamProgress(process.stderr, 2000),
       log: (line) => say(line),
     });
@@ -112,7 +113,12 @@ async function runDemo(rows: number, reportOption: string | undefined, say: (lin
     const verified = await runVerify({ backend, openStream: decoder.openStream, sample: 1000 });
     process.stdout.write(`verify: ${verified.checked} random migrated rows re-decoded, ${verified.mismatches.length} mismatches with mam_server_user\n`);
     const expectedFailed = filled.undecodable;
-    const ok = summary.reachedEnd && summary.failed === expectedFailed && summary.written === rows - expectedFailed && verified.mismatches.length === 0;
+    // Not only the counts: the end-of-run accounting listed every row still without its sender
+    // and found each one in the report.
+    const ok =
+      summary.reachedEnd &&
+      summary.accounting?.kind === 'complete' &&
+      summary.failed === expectedFailed && summary.written === rows - expectedFailed && verified.mismatches.length === 0;
     say(ok ? 'all rows accounted for: demo OK' : `unexpected result (expected ${expectedFailed} failed rows)`);
     return ok ? 0 : 1;
   } finally {
