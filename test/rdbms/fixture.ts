@@ -30,10 +30,15 @@ export interface TestDatabase {
   close(): Promise<void>;
 }
 
+export interface FreshDatabaseOptions {
+  /** PostgreSQL: the database's encoding (`LATIN1`, `SQL_ASCII`, ...; C collation). MariaDB: the database's character set. */
+  readonly encoding?: string;
+}
+
 export interface DatabaseFixture {
   readonly name: string;
   /** A new, empty database holding MongooseIM 3.3's tables (without sender_id). */
-  freshDatabase(): Promise<TestDatabase>;
+  freshDatabase(options?: FreshDatabaseOptions): Promise<TestDatabase>;
   /** Stops the server and starts it again (connections are cut). */
   restartServer(): Promise<void>;
   stopServer(): Promise<void>;

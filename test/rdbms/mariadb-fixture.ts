@@ -2,7 +2,7 @@
 import mysql from 'mysql2/promise';
 import { MysqlBackend } from '../../clients/backends/sql/mysql.js';
 import { MONGOOSEIM_33_MYSQL_SCHEMA, startMariadb } from '../support/mariadb.js';
-import type { DatabaseFixture, TestDatabase, UserRow } from './fixture.js';
+import type { DatabaseFixture, FreshDatabaseOptions, TestDatabase, UserRow } from './fixture.js';
 import { rowKey } from './fixture.js';
 
 let databaseCounter = 0;
@@ -14,10 +14,10 @@ export async function startMariadbFixture(options: { grants?: boolean } = {}): P
   const baseUrl = server.url.replace(/\/[^/]+$/, '');
   return {
     name: 'mariadb',
-    async freshDatabase(): Promise<TestDatabase> {
+    async freshDatabase(options: FreshDatabaseOptions = {}): Promise<TestDatabase> {
       const name = `t${++databaseCounter}`;
       const admin = await mysql.createConnection({ uri: baseUrl });
-      await admin.query(`CREATE DATABASE ${name} CHARACTER SET utf8mb4`);
+      await admin.query(`CREATE DATABASE ${name} CHARACTER SET ${options.encoding ?? 'utf8mb4'}`);
       await admin.end();
       const url = `${baseUrl}/${name}`;
       const pool = mysql.createPool({ uri: url, connectionLimit: 2, supportBigNumbers: true, bigNumberStrings: true, charset: 'utf8mb4' });

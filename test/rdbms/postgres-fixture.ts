@@ -3,7 +3,7 @@ import pg from 'pg';
 import { PostgresBackend } from '../../clients/backends/sql/postgres.js';
 import { MONGOOSEIM_33_PG_SCHEMA } from '../../cli/demo/mongooseim-33-schema.js';
 import { startPostgres } from '../support/postgres.js';
-import type { DatabaseFixture, TestDatabase, UserRow } from './fixture.js';
+import type { DatabaseFixture, FreshDatabaseOptions, TestDatabase, UserRow } from './fixture.js';
 import { rowKey } from './fixture.js';
 
 let databaseCounter = 0;
@@ -13,11 +13,12 @@ export async function startPostgresFixture(): Promise<DatabaseFixture> {
   const adminUrl = server.url.replace(/\/[^/]+$/, '/postgres');
   return {
     name: 'postgres',
-    async freshDatabase(): Promise<TestDatabase> {
+    async freshDatabase(options: FreshDatabaseOptions = {}): Promise<TestDatabase> {
       const name = `t${++databaseCounter}`;
       const admin = new pg.Client({ connectionString: adminUrl });
       await admin.connect();
-      await admin.query(`CREATE DATABASE ${name}`);
+      const encoding = options.encoding === undefined ? '' : ` ENCODING '${options.encoding}' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0`;
+      await admin.query(`CREATE DATABASE ${name}${encoding}`);
       await admin.end();
       const url = adminUrl.replace(/\/postgres$/, `/${name}`);
       const pool = new pg.Pool({ connectionString: url, max: 2 });

@@ -207,6 +207,8 @@ export function verifySampleStatement(size: number): MssqlStatement {
 
 /** Duplicate key (2627, 2601): a concurrent insert of the same sender won; select again. */
 const DUPLICATE_KEY_ERRORS = new Set([2627, 2601]);
+/** String or binary data would be truncated (8152, and 2628 since SQL Server 2019). */
+const REFUSED_VALUE_ERRORS = new Set([8152, 2628]);
 
 export const MSSQL_DIALECT: SqlDialect<MssqlParam> = {
   archiveTableNotFound: '(dbo.mam_muc_message)',
@@ -237,6 +239,7 @@ export const MSSQL_DIALECT: SqlDialect<MssqlParam> = {
   selectSenders: selectSendersStatements,
   insertSenders: insertSendersStatements,
   isInsertRace: (error) => DUPLICATE_KEY_ERRORS.has((error as { number?: unknown } | null)?.number as number),
+  isRefusedValue: (error) => REFUSED_VALUE_ERRORS.has((error as { number?: unknown } | null)?.number as number),
   update: updateStatements,
   verifySample: verifySampleStatement,
   lockShard: (shard) => ({

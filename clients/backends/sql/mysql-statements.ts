@@ -35,6 +35,8 @@ export const MYSQL_CHECKPOINT_SQL =
 
 /** Deadlock victim (1213), lock wait timeout (1205). */
 const INSERT_RACE_ERRNOS = new Set([1213, 1205]);
+/** Incorrect string value, data too long, illegal mix of collations (a column's character set against the connection's), invalid character string. */
+const REFUSED_VALUE_ERRNOS = new Set([1366, 1406, 1267, 1271, 1300]);
 
 const DIGITS = /^\d{1,20}$/;
 
@@ -160,6 +162,7 @@ export const MYSQL_DIALECT: SqlDialect<unknown> = {
     statement(`INSERT IGNORE INTO mam_server_user (server, user_name) VALUES ${pairs.map(() => '(?, ?)').join(', ')}`, pairs.flatMap((p) => [p.server, p.user])),
   ],
   isInsertRace: (error) => INSERT_RACE_ERRNOS.has((error as { errno?: unknown } | null)?.errno as number),
+  isRefusedValue: (error) => REFUSED_VALUE_ERRNOS.has((error as { errno?: unknown } | null)?.errno as number),
   update: (rows) => [statement(mysqlUpdateSql(rows))],
   verifySample: (size) =>
     statement(

@@ -59,6 +59,9 @@ export function keyRange(rows: readonly RowKey[]): [RowKey, RowKey] {
   return [low, high];
 }
 
+/** untranslatable_character, character_not_in_repertoire, string_data_right_truncation, invalid_byte_sequence_for_encoding... */
+const POSTGRES_REFUSED_VALUE_CODES = new Set(['22P05', '22021', '22001']);
+
 export function checkPostgresStorable(user: string, server: string): string | null {
   for (const [name, value] of [['user_name', user], ['server', server]] as const) {
     if ([...value].length > MAX_JID_PART_CHARS) return `${name} longer than ${MAX_JID_PART_CHARS} characters (varchar(250))`;
@@ -192,6 +195,7 @@ export const POSTGRES_DIALECT: SqlDialect<unknown> = {
   ],
   // ON CONFLICT DO NOTHING settles duplicates; the sorted pairs make deadlocks unlikely, not impossible.
   isInsertRace: (error) => (error as { code?: unknown } | null)?.code === '40P01',
+  isRefusedValue: (error) => POSTGRES_REFUSED_VALUE_CODES.has((error as { code?: unknown } | null)?.code as string),
   update(rows) {
     // The range is the rows' own smallest and largest key, whatever order they come in: a bound
     // taken from the first and last row would leave out every row outside it.

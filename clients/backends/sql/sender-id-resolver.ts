@@ -11,8 +11,21 @@ import { text, type SenderPair, type SqlDialect, type SqlRunner } from './sql-di
 const INSERT_ATTEMPTS = 5;
 const INSERT_RETRY_PAUSE_MS = 20;
 
+/** Senders the database refused, remembered so that later batches do not ask again (bounded). */
+const MAX_REMEMBERED_REFUSALS = 10_000;
+
+/** The ids resolved, and the senders the database cannot store (key -> why). */
+export interface ResolvedSenders {
+  readonly ids: Map<string, string>;
+  readonly unstorable: Map<string, string>;
+}
+
+/** A pair inserted and still not found: the database stored something else than what it was given. */
+class SenderNotFoundAfterInsertError extends Error {}
+
 export class SenderIdResolver<P> {
   private readonly cache = new SenderIdCache();
+  private readonly refused = new Map<string, string>();
   // Concurrent batches of one process would insert overlapping sets and race each other.
   private readonly resolving = new Mutex();
 
@@ -21,18 +34,58 @@ export class SenderIdResolver<P> {
     private readonly runner: SqlRunner<P>,
   ) {}
 
-  resolve(writes: readonly SenderPair[]): Promise<Map<string, string>> {
+  resolve(writes: readonly SenderPair[]): Promise<ResolvedSenders> {
     return this.resolving.run(() => this.resolveNow(writes));
   }
 
-  private async resolveNow(writes: readonly SenderPair[]): Promise<Map<string, string>> {
+  /**
+   * The whole batch at once; when the database refuses a value (a character its encoding or the
+   * column's character set lacks, a value longer than the column counts), each pair alone, so
+   * that only the refused senders stay unwritten (reported `jid_not_storable`) and the walk goes on.
+   */
+  private async resolveNow(writes: readonly SenderPair[]): Promise<ResolvedSenders> {
+    const unstorable = new Map<string, string>();
     const { ids, missing } = this.cache.lookup(writes);
+    const asked = missing.filter((p) => {
+      const key = senderCacheKey(p.server, p.user);
+      const why = this.refused.get(key);
+      if (why !== undefined) unstorable.set(key, why);
+      return why === undefined;
+    });
+    try {
+      await this.resolvePairs(asked, ids);
+    } catch (error) {
+      if (!this.isRefusedValue(error)) throw error;
+      for (const pair of asked) {
+        const key = senderCacheKey(pair.server, pair.user);
+        if (ids.has(key)) continue;
+        try {
+          await this.resolvePairs([pair], ids);
+        } catch (alone) {
+          if (!this.isRefusedValue(alone)) throw alone;
+          const why = `the database cannot store it: ${alone instanceof Error ? alone.message : String(alone)}`;
+          unstorable.set(key, why);
+          if (this.refused.size < MAX_REMEMBERED_REFUSALS) this.refused.set(key, why);
+        }
+      }
+    }
+    return { ids, unstorable };
+  }
+
+  private isRefusedValue(error: unknown): boolean {
+    return error instanceof SenderNotFoundAfterInsertError || this.dialect.isRefusedValue(error);
+  }
+
+  /** Select, insert what is missing, select again (a race lost to another writer is tried again). */
+  private async resolvePairs(missing: readonly SenderPair[], ids: Map<string, string>): Promise<void> {
     for (let attempt = 1; missing.length > 0; attempt++) {
       await this.select(missing, ids);
       const absent = missing.filter((p) => !ids.has(senderCacheKey(p.server, p.user)));
       if (absent.length === 0) break;
       if (attempt > INSERT_ATTEMPTS) {
-        throw new Error(`mam_server_user: ${absent.length} of ${missing.length} senders still missing after ${INSERT_ATTEMPTS} inserts`);
+        throw new SenderNotFoundAfterInsertError(
+          `${absent.length} of ${missing.length} senders not found in mam_server_user after ${INSERT_ATTEMPTS} inserts (the database stores another value than the one given)`,
+        );
       }
       try {
         for (const statement of this.dialect.insertSenders(absent)) await this.runner.query(statement);
@@ -41,9 +94,7 @@ export class SenderIdResolver<P> {
         await new Promise((resolve) => setTimeout(resolve, INSERT_RETRY_PAUSE_MS * attempt));
       }
     }
-    return ids;
   }
-
   private async select(pairs: readonly SenderPair[], ids: Map<string, string>): Promise<void> {
     for (const statement of this.dialect.selectSenders(pairs)) {
       for (const row of (await this.runner.query(statement)).rows) {

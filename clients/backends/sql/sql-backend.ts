@@ -15,6 +15,7 @@ import {
   type Decision,
   type ExtractResult,
   type Mismatch,
+  type NotWrittenRecord,
   type Page,
   type PageLimits,
   type Partition,
@@ -30,8 +31,8 @@ import {
 } from '../../pipeline/types.js';
 import { UsageError, type BackendDefinition } from '../registry.js';
 import { checkUrl, type UrlRules } from '../url-check.js';
-import { senderIdsOf } from './sender-id-cache.js';
-import { SenderIdResolver } from './sender-id-resolver.js';
+import { senderCacheKey, senderIdsOf } from './sender-id-cache.js';
+import { SenderIdResolver, type ResolvedSenders } from './sender-id-resolver.js';
 import { CheckpointTableError, ShardBusyError } from './sql-errors.js';
 import { compareRowKeys, shardLockName, text, truthy, type RowKey, type SqlDialect, type SqlDriver, type SqlRow, type SqlSession, type SqlStatement } from './sql-dialect.js';
 
@@ -261,8 +262,8 @@ export class SqlBackend<P = unknown> implements Backend<RowKey, RowKey, Sender> 
     return unstorable === null ? decision : { reason: 'jid_not_storable', detail: `JID '${bareJid}': ${unstorable}` };
   }
 
-  /** Ids of every sender, creating the missing `mam_server_user` rows (committed, race-safe). */
-  resolveSenderIds(writes: readonly SenderWrite[]): Promise<Map<string, string>> {
+  /** Ids of every sender, creating the missing `mam_server_user` rows (committed, race-safe), and the senders the database refused. */
+  resolveSenderIds(writes: readonly SenderWrite[]): Promise<ResolvedSenders> {
     return this.senderIds.resolve(writes);
   }
 
@@ -276,8 +277,17 @@ export class SqlBackend<P = unknown> implements Backend<RowKey, RowKey, Sender> 
     cursor: RowKey,
     earlierCommitted: Promise<void>,
   ): Promise<WriteOutcome<RowKey>> {
-    const senders = writes.map((w) => ({ key: w.key, user: w.write.user, server: w.write.server }));
-    const senderIds = senderIdsOf(senders, await this.resolveSenderIds(senders));
+    const all = writes.map((w) => ({ key: w.key, user: w.write.user, server: w.write.server }));
+    const { ids, unstorable } = await this.resolveSenderIds(all);
+    // A sender the database refused (its encoding, the column's character set or length as the
+    // database counts it) leaves its rows NULL and reported; the rest of the batch is written.
+    const refused: NotWrittenRecord<RowKey>[] = [];
+    const senders = all.filter((w) => {
+      const why = unstorable.get(senderCacheKey(w.server, w.user));
+      if (why !== undefined) refused.push({ key: w.key, reason: 'jid_not_storable', detail: `JID '${w.user}@${w.server}': ${why}` });
+      return why === undefined;
+    });
+    const senderIds = senderIdsOf(senders, ids);
     const rows = senders.map((w, i) => ({ roomId: w.key.roomId, id: w.key.id, senderId: senderIds[i] }));
     // Wait for the batch before *before* taking any row lock: a transaction that waited here
     // holding its locks could be waited on by one that it waits for (through another process on
@@ -290,7 +300,7 @@ export class SqlBackend<P = unknown> implements Backend<RowKey, RowKey, Sender> 
       for (const statement of rows.length === 0 ? [] : this.dialect.update(rows)) written += (await transaction.query(statement)).rowCount;
       await transaction.query(this.dialect.saveCheckpoint(partition.shard, cursor));
       await transaction.commit();
-      return { written };
+      return refused.length === 0 ? { written } : { written, refused };
     } catch (error) {
       await transaction.rollback().catch(() => {
         broken = true;

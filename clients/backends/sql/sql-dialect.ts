@@ -124,6 +124,12 @@ export interface SqlDialect<P> {
   insertSenders(pairs: readonly SenderPair[]): SqlStatement<P>[];
   /** A concurrent insert's failure that another select and insert settle (deadlock victim, duplicate key). */
   isInsertRace(error: unknown): boolean;
+  /**
+   * The database refused a sender's value itself: a character its encoding or the column's
+   * character set cannot hold, or a value longer than the column as the database counts it
+   * (bytes under PostgreSQL's SQL_ASCII). That sender is reported, never retried.
+   */
+  isRefusedValue(error: unknown): boolean;
   /** Sets `sender_id` only where it is still NULL. */
   update(rows: readonly SenderIdRow[]): SqlStatement<P>[];
   /** `room_id`, `id`, `message`, `sender_id`, `server`, `user_name` of random rows with a sender. */
