@@ -99,7 +99,9 @@ async function fillMariadb(pool: mysql.Pool, rows: number): Promise<void> {
   };
   const rooms = Math.max(1, Math.min(1000, Math.ceil(rows / 500)));
   const senders = Math.max(1, Math.min(50_000, Math.ceil(rows / 20)));
-  await pool.query(`INSERT INTO mam_server_user (server, user_name) VALUES ${Array.from({ length: rooms }, (_, i) => `('muc.example.com', 'room${i + 1}')`).join(', ')}`);
+  await pool.query(
+    `INSERT INTO mam_server_user (server, user_name) VALUES ${Array.from({ length: rooms }, (_, i) => `('muc.example.com', 'room${i + 1}')`).join(', ')}`,
+  );
   for (let start = 0; start < rows; start += CHUNK) {
     const count = Math.min(CHUNK, rows - start);
     const values: unknown[] = [];
@@ -107,7 +109,10 @@ async function fillMariadb(pool: mysql.Pool, rows: number): Promise<void> {
       const n = start + i;
       values.push(1 + Math.floor(random() * rooms), mysql.raw(String(399582233150625537n + BigInt(n) * 256n)), demoPayload(n, random, senders).payload);
     }
-    await pool.query(`INSERT INTO mam_muc_message (room_id, id, nick_name, message, search_body) VALUES ${Array.from({ length: count }, () => "(?, ?, 'nick', ?, '')").join(', ')}`, values);
+    await pool.query(
+      `INSERT INTO mam_muc_message (room_id, id, nick_name, message, search_body) VALUES ${Array.from({ length: count }, () => "(?, ?, 'nick', ?, '')").join(', ')}`,
+      values,
+    );
   }
 }
 

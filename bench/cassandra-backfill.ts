@@ -69,8 +69,12 @@ try {
   await decoder.close();
 
   const rate = (r: { seconds: number }): number => (2 * messages) / r.seconds;
-  console.log(`baseline (constant from_jid, no decoding): ${rate(baseline).toFixed(0)} rows/s (${baseline.records} '' copies written in ${baseline.seconds.toFixed(1)} s)`);
-  console.log(`backfill (${decoder.description}): ${rate(backfill).toFixed(0)} rows/s (${backfill.records} '' copies decoded in ${backfill.seconds.toFixed(1)} s)`);
+  console.log(
+    `baseline (constant from_jid, no decoding): ${rate(baseline).toFixed(0)} rows/s (${baseline.records} '' copies written in ${baseline.seconds.toFixed(1)} s)`,
+  );
+  console.log(
+    `backfill (${decoder.description}): ${rate(backfill).toFixed(0)} rows/s (${backfill.records} '' copies decoded in ${backfill.seconds.toFixed(1)} s)`,
+  );
   console.log(`ratio backfill / baseline: ${(rate(backfill) / rate(baseline)).toFixed(2)} (target >= 0.80)`);
 } finally {
   await node.stop();

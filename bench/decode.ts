@@ -47,12 +47,20 @@ function same(answer: Answer, expected: ExpectedAnswer): boolean {
 const fmt = (n: number): string => Math.round(n).toLocaleString('en').padStart(11);
 
 /** Measures ours, then the baseline, and prints one line (CPU-time rates; wall-clock rates in brackets). */
-function row(name: string, payloads: readonly Uint8Array[], ours: (p: Uint8Array) => unknown, baselineName: string, baseline: (p: Uint8Array) => unknown): void {
+function row(
+  name: string,
+  payloads: readonly Uint8Array[],
+  ours: (p: Uint8Array) => unknown,
+  baselineName: string,
+  baseline: (p: Uint8Array) => unknown,
+): void {
   const oursRate = itemsPerSecond(payloads, ours);
   const oursWall = lastWallRate;
   const baseRate = itemsPerSecond(payloads, baseline);
   const baseWall = lastWallRate;
-  console.log(`${name.padEnd(17)} ${fmt(oursRate)} items/s (wall ${fmt(oursWall).trim()})   ${baselineName.padEnd(28)} ${fmt(baseRate)} items/s (wall ${fmt(baseWall).trim()})   ratio ${(oursRate / baseRate).toFixed(2)}`);
+  console.log(
+    `${name.padEnd(17)} ${fmt(oursRate)} items/s (wall ${fmt(oursWall).trim()})   ${baselineName.padEnd(28)} ${fmt(baseRate)} items/s (wall ${fmt(baseWall).trim()})   ratio ${(oursRate / baseRate).toFixed(2)}`,
+  );
 }
 
 function main(): void {
@@ -63,11 +71,17 @@ function main(): void {
   const compressed = pick((r, i) => i % 3 === 1);
   const xml = pick((r, i) => i % 3 === 2);
   const bytes = (rs: PayloadRecord[]): number => rs.reduce((n, r) => n + r.payload.length, 0) / rs.length;
-  console.log(`decode bench: ${MESSAGES.toLocaleString('en')} messages from Erlang (seed ${SEED}) in ${((Date.now() - started) / 1000).toFixed(1)} s; ` +
-    `mean sizes: eterm ${bytes(eterm).toFixed(0)} B, compressed ${bytes(compressed).toFixed(0)} B (${compressed.filter((r) => r.payload[1] === 80).length} really compressed), xml ${bytes(xml).toFixed(0)} B; ` +
-    `node ${process.version}, ${SECONDS} s per measure, one thread`);
+  console.log(
+    `decode bench: ${MESSAGES.toLocaleString('en')} messages from Erlang (seed ${SEED}) in ${((Date.now() - started) / 1000).toFixed(1)} s; ` +
+      `mean sizes: eterm ${bytes(eterm).toFixed(0)} B, compressed ${bytes(compressed).toFixed(0)} B (${compressed.filter((r) => r.payload[1] === 80).length} really compressed), xml ${bytes(xml).toFixed(0)} B; ` +
+      `node ${process.version}, ${SECONDS} s per measure, one thread`,
+  );
 
-  for (const [name, rs, format] of [['eterm', eterm, 'eterm'], ['compressed eterm', compressed, 'eterm'], ['xml', xml, 'xml']] as const) {
+  for (const [name, rs, format] of [
+    ['eterm', eterm, 'eterm'],
+    ['compressed eterm', compressed, 'eterm'],
+    ['xml', xml, 'xml'],
+  ] as const) {
     const wrong = rs.filter((r) => !same(extractSenderJid(r.payload, format), r.expected)).length;
     if (wrong > 0) console.log(`!! ${name}: ${wrong} answers differ from Erlang's`);
   }
@@ -88,8 +102,20 @@ function main(): void {
   const utf8 = new TextDecoder();
 
   row('eterm', etermPayloads, (p) => extractSenderJid(p, 'eterm'), 'byte scan (XOR every byte)', byteScan);
-  row('compressed eterm', compressedPayloads, (p) => extractSenderJid(p, 'eterm'), 'zlib.inflateSync alone', (p) => (p[1] === 80 ? inflateSync(p.subarray(6)) : p));
-  row('xml', xmlPayloads, (p) => extractSenderJid(p, 'xml'), 'fast-xml-parser parse alone', (p) => parser.parse(utf8.decode(p)));
+  row(
+    'compressed eterm',
+    compressedPayloads,
+    (p) => extractSenderJid(p, 'eterm'),
+    'zlib.inflateSync alone',
+    (p) => (p[1] === 80 ? inflateSync(p.subarray(6)) : p),
+  );
+  row(
+    'xml',
+    xmlPayloads,
+    (p) => extractSenderJid(p, 'xml'),
+    'fast-xml-parser parse alone',
+    (p) => parser.parse(utf8.decode(p)),
+  );
   if (sink === 0.5) console.log(''); // keeps the byte scan from being optimised away
 }
 

@@ -104,7 +104,10 @@ async function main(): Promise<void> {
     });
     const summary = paths.map(([name]) => [name, mean(results.get(name)!)] as const);
     for (const [name, m] of summary) {
-      const runs = results.get(name)!.map((r) => fmt(r.itemsPerSecond).trim()).join(', ');
+      const runs = results
+        .get(name)!
+        .map((r) => fmt(r.itemsPerSecond).trim())
+        .join(', ');
       console.log(
         `${name.padEnd(16)} ${fmt(m.itemsPerSecond)} items/s (runs: ${runs})   CPU per item: main thread ${m.mainCpuPerItem.toFixed(1)} us, all threads ${m.processCpuPerItem.toFixed(1)} us`,
       );

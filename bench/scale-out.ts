@@ -72,7 +72,10 @@ async function runMigrations(argsPerProcess: string[][]): Promise<{ wallSeconds:
     argsPerProcess.map(
       (args) =>
         new Promise<void>((resolve, reject) => {
-          const child: ChildProcess = spawn(process.execPath, ['bin/mim-sender-jid.js', 'migrate', 'postgres', ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+          const child: ChildProcess = spawn(process.execPath, ['bin/mim-sender-jid.js', 'migrate', 'postgres', ...args], {
+            cwd: REPO_ROOT,
+            stdio: ['ignore', 'pipe', 'pipe'],
+          });
           let output = '';
           let last = 0;
           child.stdout?.on('data', (c: Buffer) => (output += c.toString()));
@@ -118,7 +121,8 @@ async function main(): Promise<void> {
     // postmaster.pid's first line; PostgreSQL's processes are the postmaster and its children.
     const postmasterPid = Number(readFileSync(`${server.dataDir}/postmaster.pid`, 'utf8').split('\n')[0]);
 
-    for (let i = 0; i < sidecarCount; i++) sidecars.push(await startSidecarProcess(['--listen', '127.0.0.1:0', '--metrics-listen', 'off', '--pool-size', values['sidecar-workers']]));
+    for (let i = 0; i < sidecarCount; i++)
+      sidecars.push(await startSidecarProcess(['--listen', '127.0.0.1:0', '--metrics-listen', 'off', '--pool-size', values['sidecar-workers']]));
     const common = ['--url', server.url, '--report', '/dev/null', '--batch-size', values['batch-size'], '--progress-interval', '3600'];
     const runs: Run[] = [];
     const measure = async (label: string, argsPerProcess: string[][]): Promise<void> => {
@@ -137,7 +141,10 @@ async function main(): Promise<void> {
     const everySidecar = sidecars.map((s) => s.address).join(',');
     await measure('(a) 1 process, decoding in-process', [['--apply-schema', '--reset', '--workers', values['sidecar-workers'], ...common]]);
     await measure('(b) 1 process, 1 remote sidecar', [['--reset', '--sidecar', sidecars[0].address, ...common]]);
-    await measure(`(c) ${shards} shards, ${sidecarCount} sidecars round-robin`, Array.from({ length: shards }, (_, k) => ['--reset', '--shard', `${k}/${shards}`, '--sidecar', everySidecar, ...common]));
+    await measure(
+      `(c) ${shards} shards, ${sidecarCount} sidecars round-robin`,
+      Array.from({ length: shards }, (_, k) => ['--reset', '--shard', `${k}/${shards}`, '--sidecar', everySidecar, ...common]),
+    );
     await client.end();
 
     const base = runs[0];

@@ -16,7 +16,9 @@ import { erlangRandomMessages } from '../test/support/erlang-payloads.js';
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 30_000);
 const BATCH = Number(process.env.BENCH_BATCH ?? 1_000);
 
-const payloads = erlangRandomMessages(MESSAGES, 42).filter((_, i) => i % 3 === 1).map((r) => r.payload);
+const payloads = erlangRandomMessages(MESSAGES, 42)
+  .filter((_, i) => i % 3 === 1)
+  .map((r) => r.payload);
 const batches: { bytes: Uint8Array; items: Item[] }[] = [];
 for (let b = 0; b + BATCH <= payloads.length; b += BATCH) {
   // MongooseIM-shaped message ids as keys: 18 digits.
@@ -38,15 +40,30 @@ function cpuPerItem(work: () => void): number {
   return best / items;
 }
 
-const decode = cpuPerItem(() => { for (const b of batches) for (const item of b.items) extractSenderJid(item.payload, 'eterm'); });
-const parse = cpuPerItem(() => { for (const b of batches) ExtractSenderJidRequest.decode(b.bytes); });
+const decode = cpuPerItem(() => {
+  for (const b of batches) for (const item of b.items) extractSenderJid(item.payload, 'eterm');
+});
+const parse = cpuPerItem(() => {
+  for (const b of batches) ExtractSenderJidRequest.decode(b.bytes);
+});
 const whole = cpuPerItem(() => {
   for (const b of batches) {
     const request = b.bytes.buffer.slice(b.bytes.byteOffset, b.bytes.byteOffset + b.bytes.length) as ArrayBuffer;
-    const task: BatchTask = { request, offset: 0, length: b.bytes.length, batchFormat: PayloadFormat.PAYLOAD_FORMAT_ETERM, firstItem: 0, overBudget: [], budgetBytes: 1e12, cancel: null };
+    const task: BatchTask = {
+      request,
+      offset: 0,
+      length: b.bytes.length,
+      batchFormat: PayloadFormat.PAYLOAD_FORMAT_ETERM,
+      firstItem: 0,
+      overBudget: [],
+      budgetBytes: 1e12,
+      cancel: null,
+    };
     answerBatch(task, settings);
   }
 });
-console.log(`sidecar worker, ${items.toLocaleString('en')} compressed terms in batches of ${BATCH}, CPU µs per item: decoder alone ${decode.toFixed(2)}, ` +
-  `request parse ${parse.toFixed(2)}, whole batch task ${whole.toFixed(2)} (worker's own ${(whole - decode).toFixed(2)}); decoder ÷ task ${(decode / whole).toFixed(2)}; ` +
-  `load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
+console.log(
+  `sidecar worker, ${items.toLocaleString('en')} compressed terms in batches of ${BATCH}, CPU µs per item: decoder alone ${decode.toFixed(2)}, ` +
+    `request parse ${parse.toFixed(2)}, whole batch task ${whole.toFixed(2)} (worker's own ${(whole - decode).toFixed(2)}); decoder ÷ task ${(decode / whole).toFixed(2)}; ` +
+    `load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`,
+);

@@ -102,7 +102,11 @@ function firstDifference(a: Buffer, b: Buffer): number {
 
 /** The three corpus files and the answers the generator computed for them (reused from `dir` when there). */
 function makeCorpora(dir: string): Corpus[] {
-  const kinds = [['plain terms', 'eterm', 0], ['compressed terms', 'eterm', 1], ['xml', 'xml', 2]] as const;
+  const kinds = [
+    ['plain terms', 'eterm', 0],
+    ['compressed terms', 'eterm', 1],
+    ['xml', 'xml', 2],
+  ] as const;
   const path = (k: number, what: string): string => join(dir, `stdio-${MESSAGES}-${SEED}-${k}.${what}`);
   if (!kinds.every(([, , k]) => existsSync(path(k, 'expected')))) {
     mkdirSync(dir, { recursive: true });
@@ -167,8 +171,10 @@ function main(): void {
     const empty = join(dir, 'empty.bin');
     writeFileSync(empty, '');
     const corpora = makeCorpora(CORPUS_DIR ?? dir);
-    console.log(`stdio bench: ${(3 * MESSAGES).toLocaleString('en')} records made by Erlang (seed ${SEED}${CORPUS_DIR ? `, kept in ${CORPUS_DIR}` : ''}) in ${((Date.now() - started) / 1000).toFixed(1)} s; ` +
-      `node ${process.version}; best of ${ROUNDS} rounds; load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
+    console.log(
+      `stdio bench: ${(3 * MESSAGES).toLocaleString('en')} records made by Erlang (seed ${SEED}${CORPUS_DIR ? `, kept in ${CORPUS_DIR}` : ''}) in ${((Date.now() - started) / 1000).toFixed(1)} s; ` +
+        `node ${process.version}; best of ${ROUNDS} rounds; load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`,
+    );
 
     // Start-up: the same commands on empty input.
     const startup = new Map<string, Timing>();
@@ -208,20 +214,28 @@ function main(): void {
         const run = best(runs.get(side.name)!);
         cpuRate.set(side.name, corpus.records / Math.max(1e-3, run.cpu - start.cpu));
         wallRate.set(side.name, corpus.records / Math.max(1e-3, run.wall - start.wall));
-        line.push(`${side.name} ${rate(cpuRate.get(side.name)!)}/s CPU (${run.cpu.toFixed(2)} s, start-up ${start.cpu.toFixed(2)}), ${rate(wallRate.get(side.name)!).trim()}/s wall (${run.wall.toFixed(2)} s)`);
+        line.push(
+          `${side.name} ${rate(cpuRate.get(side.name)!)}/s CPU (${run.cpu.toFixed(2)} s, start-up ${start.cpu.toFixed(2)}), ${rate(wallRate.get(side.name)!).trim()}/s wall (${run.wall.toFixed(2)} s)`,
+        );
       }
       const ratio = cpuRate.get('ours')! / cpuRate.get('Erlang')!;
       const wallRatio = wallRate.get('ours')! / wallRate.get('Erlang')!;
-      console.log(`${corpus.name}: ${corpus.records.toLocaleString('en')} records, ${(corpus.bytes / corpus.records).toFixed(0)} B mean, outputs ${same ? 'byte-identical' : 'DIFFER'}\n` +
-        `  ${line.join('\n  ')}\n  ratio ours/Erlang: ${ratio.toFixed(2)} (CPU time), ${wallRatio.toFixed(2)} (wall)`);
+      console.log(
+        `${corpus.name}: ${corpus.records.toLocaleString('en')} records, ${(corpus.bytes / corpus.records).toFixed(0)} B mean, outputs ${same ? 'byte-identical' : 'DIFFER'}\n` +
+          `  ${line.join('\n  ')}\n  ratio ours/Erlang: ${ratio.toFixed(2)} (CPU time), ${wallRatio.toFixed(2)} (wall)`,
+      );
       ratios.push(`${corpus.name} ${ratio.toFixed(2)}x`);
       const decodeRate = corpus.records / Math.min(...decodeRuns);
       const oursCpu = best(runs.get('ours')!).cpu - startup.get(`ours ${corpus.format}`)!.cpu;
-      console.log(`  in-process decoder ${rate(decodeRate)}/s CPU (${Math.min(...decodeRuns).toFixed(2)} s); ours ${(1e6 * oursCpu / corpus.records).toFixed(2)} µs/record against ${(1e6 / decodeRate).toFixed(2)} µs decoding\n` +
-        `  ratio stdio/in-process: ${(cpuRate.get('ours')! / decodeRate).toFixed(2)} (CPU time)`);
+      console.log(
+        `  in-process decoder ${rate(decodeRate)}/s CPU (${Math.min(...decodeRuns).toFixed(2)} s); ours ${((1e6 * oursCpu) / corpus.records).toFixed(2)} µs/record against ${(1e6 / decodeRate).toFixed(2)} µs decoding\n` +
+          `  ratio stdio/in-process: ${(cpuRate.get('ours')! / decodeRate).toFixed(2)} (CPU time)`,
+      );
       decodeRatios.push(`${corpus.name} ${(cpuRate.get('ours')! / decodeRate).toFixed(2)}`);
     }
-    console.log(`ratios (ours / Erlang, records per CPU second, start-up excluded): ${ratios.join(', ')}   targets: plain >= 5x, compressed >= 2.5x, xml >= 20x`);
+    console.log(
+      `ratios (ours / Erlang, records per CPU second, start-up excluded): ${ratios.join(', ')}   targets: plain >= 5x, compressed >= 2.5x, xml >= 20x`,
+    );
     console.log(`ratios (stdio / in-process decoder, records per CPU second, start-up excluded): ${decodeRatios.join(', ')}   target: >= 0.8 each`);
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -118,7 +118,9 @@ async function runDemo(rows: number, reportOption: string | undefined, say: (lin
     const ok =
       summary.reachedEnd &&
       summary.accounting?.kind === 'complete' &&
-      summary.failed === expectedFailed && summary.written === rows - expectedFailed && verified.mismatches.length === 0;
+      summary.failed === expectedFailed &&
+      summary.written === rows - expectedFailed &&
+      verified.mismatches.length === 0;
     say(ok ? 'all rows accounted for: demo OK' : `unexpected result (expected ${expectedFailed} failed rows)`);
     return ok ? 0 : 1;
   } finally {

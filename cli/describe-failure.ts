@@ -44,7 +44,7 @@ function networkCause(error: unknown): { code: string; where: string } | null {
         typeof c.address === 'string' ? `${c.address}${c.port === undefined ? '' : `:${String(c.port)}`}` : typeof c.hostname === 'string' ? c.hostname : '';
       return { code: c.code, where };
     }
-    e = Array.isArray(c.errors) ? c.errors[0] : c.originalError ?? (e as { cause?: unknown }).cause;
+    e = Array.isArray(c.errors) ? c.errors[0] : (c.originalError ?? (e as { cause?: unknown }).cause);
   }
   return null;
 }
@@ -67,7 +67,9 @@ function describeNoHost(innerErrors: Record<string, unknown>): string {
     if (network !== null) return `${host}: ${NETWORK[network.code]}`;
     return `${host}: ${message}`;
   });
-  const hint = each.some((line) => line.includes('--local-dc')) ? 'give --local-dc one of those data centres' : 'check --contact-points and that Cassandra is running';
+  const hint = each.some((line) => line.includes('--local-dc'))
+    ? 'give --local-dc one of those data centres'
+    : 'check --contact-points and that Cassandra is running';
   return `no Cassandra node could be used: ${each.join('; ')}; ${hint}`;
 }
 
@@ -77,7 +79,8 @@ export function describeFailure(error: unknown): string {
   if (error.name === 'NoHostAvailableError' && coded.innerErrors !== null && typeof coded.innerErrors === 'object') {
     return describeNoHost(coded.innerErrors as Record<string, unknown>);
   }
-  if (error.name === 'AuthenticationError') return `Cassandra refused the login: ${firstLine(error.message)}; check --username and the password (--password-file or the environment)`;
+  if (error.name === 'AuthenticationError')
+    return `Cassandra refused the login: ${firstLine(error.message)}; check --username and the password (--password-file or the environment)`;
   const code = typeof coded.code === 'string' ? coded.code : undefined;
   if (code !== undefined && LOGIN_CODES.has(code)) {
     return `the database refused the login: ${firstLine(error.message)}; check the user and password in --url (or MIM_SENDER_JID_DB_URL) and the server's access rules`;

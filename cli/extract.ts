@@ -69,7 +69,9 @@ const extract: Subcommand = {
       return 2;
     }
     if (input.truncated) {
-      process.stdout.write(`-1 payload_too_large: input is over ${readLimit} bytes (maxPayloadBytes ${limits.maxPayloadBytes}${parsed.values.hex ? ', as hex' : ''}); reading stopped there\n`);
+      process.stdout.write(
+        `-1 payload_too_large: input is over ${readLimit} bytes (maxPayloadBytes ${limits.maxPayloadBytes}${parsed.values.hex ? ', as hex' : ''}); reading stopped there\n`,
+      );
       return 1;
     }
     const raw = input.bytes;

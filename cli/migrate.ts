@@ -98,7 +98,8 @@ function parseMigrate(command: ParsedCommand): MigrateArgs {
   let maxRate: number | undefined;
   if (v['max-rate'] !== undefined) {
     maxRate = Number(v['max-rate']);
-    if (!(maxRate > 0) || !Number.isFinite(maxRate)) throw new UsageError(`--max-rate must be a positive number of records per second, got '${String(v['max-rate'])}'`);
+    if (!(maxRate > 0) || !Number.isFinite(maxRate))
+      throw new UsageError(`--max-rate must be a positive number of records per second, got '${String(v['max-rate'])}'`);
   }
   const args: MigrateArgs = {
     command,
@@ -148,7 +149,9 @@ async function run(argv: string[]): Promise<number> {
       process.exit(130);
     }
     firstSignalAt = performance.now();
-    process.stderr.write(`\nmigrate: stopping after the batches in flight, at most ${args.stopGraceS} s (Ctrl-C again, a second or more later, to quit at once)\n`);
+    process.stderr.write(
+      `\nmigrate: stopping after the batches in flight, at most ${args.stopGraceS} s (Ctrl-C again, a second or more later, to quit at once)\n`,
+    );
     stop.abort();
     // A batch blocked in the store (a lock held by someone else, a node that stopped answering)
     // must not keep the process alive: what is committed stays committed, the rest is redone.
@@ -168,7 +171,13 @@ async function run(argv: string[]): Promise<number> {
     // (--reset) only once the store is open, so that a run that cannot connect keeps its lines.
     report = new JsonlReport(reportPath, false, values.reset !== true);
     backend = await command.definition.open(values, { command: 'migrate', concurrency: args.concurrency, log });
-    decoder = await openDecoder({ sidecar: command.decoder.sidecar, maxInFlightBatches: args.concurrency, workers: command.decoder.workers, tls: command.decoder.tls, decodeLimits: command.decoder.limits });
+    decoder = await openDecoder({
+      sidecar: command.decoder.sidecar,
+      maxInFlightBatches: args.concurrency,
+      workers: command.decoder.workers,
+      tls: command.decoder.tls,
+      decodeLimits: command.decoder.limits,
+    });
     log(`${backend.name}, shard ${shardName(shard)}, decoding with the ${decoder.description}${values['dry-run'] ? ', DRY RUN' : ''}`);
     if (values.reset === true) report.truncate();
     const summary = await runMigration({

@@ -135,7 +135,13 @@ function parseDecoderArgs(values: FlagValues): DecoderArgs {
       }
     }
   }
-  return { sidecar, workers: parseCount('workers', values.workers), format: format as PayloadFormat | undefined, tls, limits: parseDecodeLimits(values, sidecar) };
+  return {
+    sidecar,
+    workers: parseCount('workers', values.workers),
+    format: format as PayloadFormat | undefined,
+    tls,
+    limits: parseDecodeLimits(values, sidecar),
+  };
 }
 
 function parseDecodeLimits(values: FlagValues, sidecar: string | undefined): DecodeLimits | undefined {
@@ -182,7 +188,9 @@ export async function readCommandLine<T>(
     return refine(parseCommand(argv, definition, commandFlags));
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
-    process.stderr.write(`mim-sender-jid ${command}: ${error.message}\n(mim-sender-jid ${command} ${kind === undefined ? '' : `${kind} `}--help for the options)\n`);
+    process.stderr.write(
+      `mim-sender-jid ${command}: ${error.message}\n(mim-sender-jid ${command} ${kind === undefined ? '' : `${kind} `}--help for the options)\n`,
+    );
     return 2;
   }
 }

@@ -135,9 +135,10 @@ export class StdioSession {
   /** Input ended: fine between records, a protocol error inside one. */
   end(): void {
     if (this.protocolError || (this.remaining < 0 && this.lengthLine === '')) return;
-    const where = this.remaining < 0
-      ? `inside the length line '${printable(this.lengthLine)}'`
-      : `${this.remaining} bytes short of the ${this.declaredLength}-byte payload`;
+    const where =
+      this.remaining < 0
+        ? `inside the length line '${printable(this.lengthLine)}'`
+        : `${this.remaining} bytes short of the ${this.declaredLength}-byte payload`;
     this.protocolError = new StdioProtocolError(`input ended in record ${this.recordNumber + 1}, ${where}`);
   }
 
@@ -168,7 +169,9 @@ export class StdioSession {
     this.remaining = -1;
     if (this.skipping) {
       this.writeFailure(MINUS_ONE);
-      this.diagnostic?.(`mim-sender-jid stdio: record ${this.recordNumber}: -1 (payload_too_large: payload of ${this.declaredLength} bytes is over the limit of ${this.limits.maxPayloadBytes} (maxPayloadBytes))`);
+      this.diagnostic?.(
+        `mim-sender-jid stdio: record ${this.recordNumber}: -1 (payload_too_large: payload of ${this.declaredLength} bytes is over the limit of ${this.limits.maxPayloadBytes} (maxPayloadBytes))`,
+      );
       return;
     }
     const parts = this.payloadParts;
@@ -307,7 +310,11 @@ const stdio: Subcommand = {
   async run(argv) {
     let parsed;
     try {
-      parsed = parseArgs({ args: argv, allowPositionals: true, options: { ...DECODE_LIMIT_OPTIONS, verbose: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
+      parsed = parseArgs({
+        args: argv,
+        allowPositionals: true,
+        options: { ...DECODE_LIMIT_OPTIONS, verbose: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      });
     } catch (error) {
       process.stderr.write(`mim-sender-jid stdio: ${(error as Error).message}\n${USAGE}`);
       return 2;

@@ -7,7 +7,14 @@ import { existsSync, statSync } from 'node:fs';
 import { openDecoder } from '../clients/decoder-client/index.js';
 import { StreamProgress } from '../clients/pipeline/progress.js';
 import { defaultReportPath } from '../clients/pipeline/report-keys.js';
-import { completeExitStatus, DEFAULT_VERIFY_SAMPLE, formatCompleteSummary, runVerify, runVerifyComplete, sampleOutcome } from '../clients/pipeline/run-verify.js';
+import {
+  completeExitStatus,
+  DEFAULT_VERIFY_SAMPLE,
+  formatCompleteSummary,
+  runVerify,
+  runVerifyComplete,
+  sampleOutcome,
+} from '../clients/pipeline/run-verify.js';
 import { shardName, type AnyBackend } from '../clients/pipeline/types.js';
 import type { Subcommand } from './cli.js';
 import { backendList, DECODER_USAGE, describeFailure, parseCount, parseShard, readCommandLine, UsageError, type ParsedCommand } from './options.js';
@@ -79,7 +86,13 @@ async function run(argv: string[]): Promise<number> {
   let decoder;
   try {
     backend = await command.definition.open(command.values, { command: 'verify', concurrency: 2, log });
-    decoder = await openDecoder({ sidecar: command.decoder.sidecar, maxInFlightBatches: 2, workers: command.decoder.workers, tls: command.decoder.tls, decodeLimits: command.decoder.limits });
+    decoder = await openDecoder({
+      sidecar: command.decoder.sidecar,
+      maxInFlightBatches: 2,
+      workers: command.decoder.workers,
+      tls: command.decoder.tls,
+      decodeLimits: command.decoder.limits,
+    });
     if (parsed.complete) {
       let reportPaths = parsed.reports;
       if (reportPaths === undefined) {
@@ -100,7 +113,9 @@ async function run(argv: string[]): Promise<number> {
         progress: new StreamProgress(process.stderr),
         log,
         onFinding: (f) => {
-          process.stdout.write(JSON.stringify({ ...f.fields, class: f.class, stored: f.stored, ...(f.kind === undefined ? {} : { kind: f.kind }), detail: f.detail }) + '\n');
+          process.stdout.write(
+            JSON.stringify({ ...f.fields, class: f.class, stored: f.stored, ...(f.kind === undefined ? {} : { kind: f.kind }), detail: f.detail }) + '\n',
+          );
         },
       });
       process.stderr.write(formatCompleteSummary(summary) + '\n');

@@ -8,6 +8,9 @@ bash test/support/install-system-deps.sh
 npm ci --no-audit --no-fund
 npm run build
 
+# Written code: ESLint (typescript-eslint) clean and Prettier-formatted (npm run format fixes both).
+npm run lint
+
 # The gRPC contract: buf lint clean, and the committed generated code is what proto/ gives.
 npm run lint:proto
 npm run gen:check

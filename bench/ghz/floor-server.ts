@@ -19,7 +19,13 @@ import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
 import { extractSenderJid, splitBareJid } from '../../services/decode/index.js';
 import { FILE_DESCRIPTOR_SET_BASE64 } from '../../services/sidecar/gen/descriptor-set.js';
-import { ErrorCode, ExtractSenderJidRequest, PayloadFormat, Result, SenderJidServiceDefinition } from '../../services/sidecar/gen/mongooseim/mam/v1/sender_jid.js';
+import {
+  ErrorCode,
+  ExtractSenderJidRequest,
+  PayloadFormat,
+  Result,
+  SenderJidServiceDefinition,
+} from '../../services/sidecar/gen/mongooseim/mam/v1/sender_jid.js';
 
 interface GhzRequest {
   readonly format: string;
@@ -48,11 +54,24 @@ function resultFor(key: string, payload: Uint8Array): Uint8Array {
   let result: Result;
   if ('jid' in answer) {
     const split = splitBareJid(answer.jid);
-    result = 'reason' in split
-      ? { key, jid: undefined, error: { code: split.reason === 'jid_without_domain' ? ErrorCode.ERROR_CODE_JID_WITHOUT_DOMAIN : ErrorCode.ERROR_CODE_JID_WITHOUT_LOCAL_PART, detail: split.detail } }
-      : { key, jid: { bareJid: answer.jid, user: split.user, server: split.server }, error: undefined };
+    result =
+      'reason' in split
+        ? {
+            key,
+            jid: undefined,
+            error: {
+              code: split.reason === 'jid_without_domain' ? ErrorCode.ERROR_CODE_JID_WITHOUT_DOMAIN : ErrorCode.ERROR_CODE_JID_WITHOUT_LOCAL_PART,
+              detail: split.detail,
+            },
+          }
+        : { key, jid: { bareJid: answer.jid, user: split.user, server: split.server }, error: undefined };
   } else {
-    const code = answer.reason === 'not_groupchat' ? ErrorCode.ERROR_CODE_NOT_GROUPCHAT : answer.reason === 'payload_too_large' ? ErrorCode.ERROR_CODE_PAYLOAD_TOO_LARGE : ErrorCode.ERROR_CODE_MALFORMED;
+    const code =
+      answer.reason === 'not_groupchat'
+        ? ErrorCode.ERROR_CODE_NOT_GROUPCHAT
+        : answer.reason === 'payload_too_large'
+          ? ErrorCode.ERROR_CODE_PAYLOAD_TOO_LARGE
+          : ErrorCode.ERROR_CODE_MALFORMED;
     result = { key, jid: undefined, error: { code, detail: answer.detail } };
   }
   return Result.encode(result).finish();
@@ -132,7 +151,11 @@ function answer(request: Buffer, entries: Map<string, Buffer>): Buffer {
     }
     let entry = entries.get(key);
     if (entry === undefined) {
-      const result = Result.encode({ key, jid: undefined, error: { code: ErrorCode.ERROR_CODE_MALFORMED, detail: 'floor: not a key of the bench data' } }).finish();
+      const result = Result.encode({
+        key,
+        jid: undefined,
+        error: { code: ErrorCode.ERROR_CODE_MALFORMED, detail: 'floor: not a key of the bench data' },
+      }).finish();
       entry = Buffer.concat([Buffer.of(0x0a, ...varint(result.length)), result]);
     }
     parts.push(entry);
@@ -145,11 +168,14 @@ function answer(request: Buffer, entries: Map<string, Buffer>): Buffer {
 async function serve(port: number, dataDir: string): Promise<void> {
   const entries = precomputedEntries(dataDir);
   const server = new grpc.Server({ 'grpc.max_receive_message_length': 64 * 1024 * 1024, 'grpc.max_send_message_length': -1 });
-  server.addService({ extractSenderJid: unaryMethod() }, {
-    extractSenderJid(call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) {
-      callback(null, answer(call.request, entries));
+  server.addService(
+    { extractSenderJid: unaryMethod() },
+    {
+      extractSenderJid(call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) {
+        callback(null, answer(call.request, entries));
+      },
     },
-  });
+  );
   new HealthImplementation({ '': 'SERVING', [SenderJidServiceDefinition.fullName]: 'SERVING' }).addToServer(server);
   new ReflectionService(protoLoader.loadFileDescriptorSetFromBuffer(Buffer.from(FILE_DESCRIPTOR_SET_BASE64, 'base64'))).addToServer(server);
   const bound = await new Promise<number>((resolve, reject) =>
@@ -174,10 +200,12 @@ function call(address: string, request: Buffer): Promise<Buffer> {
 
 async function check(sidecar: string, floor: string, requestFile: string): Promise<number> {
   const json = JSON.parse(readFileSync(requestFile, 'utf8')) as GhzRequest;
-  const request = Buffer.from(ExtractSenderJidRequest.encode({
-    format: PayloadFormat.PAYLOAD_FORMAT_ETERM,
-    items: json.items.map((item) => ({ key: item.key, payload: Buffer.from(item.payload, 'base64'), format: PayloadFormat.PAYLOAD_FORMAT_UNSPECIFIED })),
-  }).finish());
+  const request = Buffer.from(
+    ExtractSenderJidRequest.encode({
+      format: PayloadFormat.PAYLOAD_FORMAT_ETERM,
+      items: json.items.map((item) => ({ key: item.key, payload: Buffer.from(item.payload, 'base64'), format: PayloadFormat.PAYLOAD_FORMAT_UNSPECIFIED })),
+    }).finish(),
+  );
   const [fromSidecar, fromFloor] = await Promise.all([call(sidecar, request), call(floor, request)]);
   if (fromSidecar.equals(fromFloor)) {
     process.stdout.write(`floor: its response to ${requestFile.split('/').pop()} is byte-identical to the sidecar's (${fromFloor.length} bytes)\n`);

@@ -60,7 +60,9 @@ function main(outDir: string): void {
     JSON.stringify(Array.from({ length: STREAM_BATCHES_PER_CALL }, (_, b) => request(1_000, b * 100))),
   );
   const bytes = payloads.reduce((sum, p) => sum + p.length, 0);
-  process.stdout.write(`bench/ghz: ${payloads.length} Erlang-made compressed payloads, ${Math.round(bytes / payloads.length)} bytes on average, written to ${outDir}\n`);
+  process.stdout.write(
+    `bench/ghz: ${payloads.length} Erlang-made compressed payloads, ${Math.round(bytes / payloads.length)} bytes on average, written to ${outDir}\n`,
+  );
 }
 
 main(process.argv[2] ?? 'bench/results/ghz/data');

@@ -42,7 +42,9 @@ function percentile(report: GhzReport, p: number): number | undefined {
 }
 
 function notOk(report: GhzReport): number {
-  return Object.entries(report.statusCodeDistribution ?? {}).filter(([code]) => code !== 'OK').reduce((sum, [, n]) => sum + n, 0);
+  return Object.entries(report.statusCodeDistribution ?? {})
+    .filter(([code]) => code !== 'OK')
+    .reduce((sum, [, n]) => sum + n, 0);
 }
 
 const escapeHtml = (s: string): string => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
@@ -51,11 +53,16 @@ function html(scenarios: readonly Scenario[], ratios: readonly string[]): string
   const sections = scenarios.map(({ name, items, report, itemsPerSecond }) => {
     const histogram = report.histogram ?? [];
     const most = Math.max(1, ...histogram.map((h) => h.count));
-    const bars = histogram.map((h) =>
-      `<tr><td>${ms(h.mark * 1e9)} ms</td><td><div class="bar" style="width:${(400 * h.count) / most}px"></div></td><td>${h.count}</td></tr>`).join('');
+    const bars = histogram
+      .map((h) => `<tr><td>${ms(h.mark * 1e9)} ms</td><td><div class="bar" style="width:${(400 * h.count) / most}px"></div></td><td>${h.count}</td></tr>`)
+      .join('');
     const latencies = (report.latencyDistribution ?? []).map((d) => `<td>p${d.percentage}: ${ms(d.latency)} ms</td>`).join('');
-    const statuses = Object.entries(report.statusCodeDistribution ?? {}).map(([code, n]) => `${escapeHtml(code)} ${n}`).join(', ');
-    const errors = Object.entries(report.errorDistribution ?? {}).map(([error, n]) => `<li>${n} × ${escapeHtml(error)}</li>`).join('');
+    const statuses = Object.entries(report.statusCodeDistribution ?? {})
+      .map(([code, n]) => `${escapeHtml(code)} ${n}`)
+      .join(', ');
+    const errors = Object.entries(report.errorDistribution ?? {})
+      .map(([error, n]) => `<li>${n} × ${escapeHtml(error)}</li>`)
+      .join('');
     return `<h2>${escapeHtml(name)}</h2>
 <p>${report.count} calls in ${(report.total / 1e9).toFixed(1)} s: ${report.rps.toFixed(1)} calls/s × ${items} items = <b>${Math.round(itemsPerSecond).toLocaleString('en-US')} items/s</b>;
 average ${ms(report.average)} ms, fastest ${ms(report.fastest)} ms, slowest ${ms(report.slowest)} ms; statuses: ${statuses}
@@ -85,20 +92,36 @@ function main(argv: string[]): void {
       const items = Number(itemsText);
       const report = JSON.parse(readFileSync(file, 'utf8')) as GhzReport;
       const ok = report.statusCodeDistribution?.OK ?? 0;
-      scenarios.push({ file, name: report.name ?? basename(file, '.json'), items, report, itemsPerSecond: report.rps * items * (ok / Math.max(1, report.count)) });
+      scenarios.push({
+        file,
+        name: report.name ?? basename(file, '.json'),
+        items,
+        report,
+        itemsPerSecond: report.rps * items * (ok / Math.max(1, report.count)),
+      });
     }
   }
   const rows = [['scenario', 'calls', 'calls/s', 'items/call', 'items/s', 'p50 ms', 'p99 ms', 'non-OK']];
   for (const { name, items, report, itemsPerSecond } of scenarios) {
-    rows.push([name, String(report.count), report.rps.toFixed(1), String(items), Math.round(itemsPerSecond).toLocaleString('en-US'),
-      ms(percentile(report, 50)), ms(percentile(report, 99)), String(notOk(report))]);
+    rows.push([
+      name,
+      String(report.count),
+      report.rps.toFixed(1),
+      String(items),
+      Math.round(itemsPerSecond).toLocaleString('en-US'),
+      ms(percentile(report, 50)),
+      ms(percentile(report, 99)),
+      String(notOk(report)),
+    ]);
   }
   const widths = rows[0].map((_, c) => Math.max(...rows.map((row) => row[c].length)));
   for (const row of rows) process.stdout.write(row.map((cell, c) => cell.padStart(widths[c])).join('  ') + '\n');
 
   if (cpuFile !== undefined) {
     const cpuRows = [['scenario', 'server main µs/item', 'server other threads µs/item', 'ghz µs/item', 'total µs/item']];
-    for (const line of readFileSync(cpuFile, 'utf8').split('\n').filter((l) => l.trim() !== '')) {
+    for (const line of readFileSync(cpuFile, 'utf8')
+      .split('\n')
+      .filter((l) => l.trim() !== '')) {
       const [file, main, others, ghz] = line.split('\t');
       const scenario = scenarios.find((s) => s.file === file);
       if (!scenario) continue;
@@ -117,7 +140,9 @@ function main(argv: string[]): void {
     const top = scenarios.find((s) => s.file === a);
     const bottom = scenarios.find((s) => s.file === b);
     if (!top || !bottom) throw new Error(`--ratio ${spec}: both reports must be among the scenarios`);
-    ratios.push(`${label}: ${top.name} ${Math.round(top.itemsPerSecond).toLocaleString('en-US')} items/s ÷ ${bottom.name} ${Math.round(bottom.itemsPerSecond).toLocaleString('en-US')} items/s = ${(top.itemsPerSecond / bottom.itemsPerSecond).toFixed(2)}`);
+    ratios.push(
+      `${label}: ${top.name} ${Math.round(top.itemsPerSecond).toLocaleString('en-US')} items/s ÷ ${bottom.name} ${Math.round(bottom.itemsPerSecond).toLocaleString('en-US')} items/s = ${(top.itemsPerSecond / bottom.itemsPerSecond).toFixed(2)}`,
+    );
   }
   if (ratios.length) process.stdout.write(`\n${ratios.join('\n')}\n`);
   if (htmlOut !== undefined) writeFileSync(htmlOut, html(scenarios, ratios));

@@ -14,5 +14,8 @@ export function oneLine(error: unknown): string {
     const text = e instanceof Error ? e.message || e.name : String(e);
     parts.push(text);
   }
-  return parts.join(': ').replace(/\s*\n\s*/g, ' | ').trim();
+  return parts
+    .join(': ')
+    .replace(/\s*\n\s*/g, ' | ')
+    .trim();
 }

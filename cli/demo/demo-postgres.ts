@@ -153,7 +153,8 @@ export async function startDemoPostgres(database: string): Promise<DemoPostgres>
       if (serverExit !== undefined) {
         throw new DemoFailure(`PostgreSQL stopped while starting (${serverExit.signal ?? `exit code ${serverExit.code}`}): ${stderr || 'no output'}`);
       }
-      if (Date.now() > deadline) throw new DemoFailure(`PostgreSQL did not accept connections on 127.0.0.1:${port} within ${START_TIMEOUT_MS / 1000} s: ${stderr || 'no output'}`);
+      if (Date.now() > deadline)
+        throw new DemoFailure(`PostgreSQL did not accept connections on 127.0.0.1:${port} within ${START_TIMEOUT_MS / 1000} s: ${stderr || 'no output'}`);
       await sleep(100);
     }
     const admin = new pg.Client({ connectionString: adminUrl });

@@ -27,7 +27,18 @@ export function serverUser(): ServerUser | undefined {
   if (idOf('-u') === undefined) {
     const created = spawnSync(
       'useradd',
-      ['--system', '--user-group', '--home-dir', '/var/lib/postgresql', '--no-create-home', '--shell', '/bin/bash', '--comment', 'PostgreSQL administrator', SERVER_USER],
+      [
+        '--system',
+        '--user-group',
+        '--home-dir',
+        '/var/lib/postgresql',
+        '--no-create-home',
+        '--shell',
+        '/bin/bash',
+        '--comment',
+        'PostgreSQL administrator',
+        SERVER_USER,
+      ],
       { encoding: 'utf8' },
     );
     if (created.status !== 0) {

@@ -30,12 +30,7 @@ export interface XmlElement {
 /** exml 3 record term of an element: `{xmlel, Name, [{K, V}...], Children}`. */
 export function xmlTerm(node: XmlNode): Term {
   if (typeof node === 'string') return tuple(atom('xmlcdata'), bin(node));
-  return tuple(
-    atom('xmlel'),
-    bin(node.name),
-    list(...(node.attrs ?? []).map(([k, v]) => tuple(bin(k), bin(v)))),
-    list(...(node.children ?? []).map(xmlTerm)),
-  );
+  return tuple(atom('xmlel'), bin(node.name), list(...(node.attrs ?? []).map(([k, v]) => tuple(bin(k), bin(v)))), list(...(node.children ?? []).map(xmlTerm)));
 }
 
 export const MUC_USER_NS = 'http://jabber.org/protocol/muc#user';

@@ -50,7 +50,10 @@ export function readCredentials(values: FlagValues, env: NodeJS.ProcessEnv = pro
     return undefined;
   }
   let password: string | undefined;
-  if (file !== undefined) password = readFlagFile('password-file', file).toString('utf8').replace(/\r?\n$/, '');
+  if (file !== undefined)
+    password = readFlagFile('password-file', file)
+      .toString('utf8')
+      .replace(/\r?\n$/, '');
   else password = env[PASSWORD_ENV];
   if (password === undefined) throw new UsageError(`--username needs a password: --password-file F or env ${PASSWORD_ENV}`);
   return { username, password };

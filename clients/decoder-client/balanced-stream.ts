@@ -94,14 +94,12 @@ export class BalancedStream implements ExtractStream {
   /** One probe per stream, shared by every extract() that waits for it. */
   private learnLimits(): Promise<RequestLimits> {
     if (this.failure !== null) return Promise.reject(this.failure);
-    this.learning ??= this.withRetries(encodeBatch([], this.format)).then(
-      ({ metadata }) => {
-        // Throws on a header that is present but not a whole number: the stream fails.
-        const limits = announcedLimits(metadata);
-        this.limits = limits;
-        return limits;
-      },
-    );
+    this.learning ??= this.withRetries(encodeBatch([], this.format)).then(({ metadata }) => {
+      // Throws on a header that is present but not a whole number: the stream fails.
+      const limits = announcedLimits(metadata);
+      this.limits = limits;
+      return limits;
+    });
     return this.learning.catch((error: unknown) => {
       this.fail(error);
       throw this.failure;
@@ -155,7 +153,7 @@ export class BalancedStream implements ExtractStream {
     if (!isServiceError(error) || cutTo === null) return error;
     if (error.code !== grpc.status.INVALID_ARGUMENT && error.code !== grpc.status.RESOURCE_EXHAUSTED) return error;
     const metadata = (error as { initialMetadata?: grpc.Metadata | null }).initialMetadata ?? null;
-    let theirs: RequestLimits | null = null;
+    let theirs: RequestLimits | null;
     try {
       theirs = metadata === null ? null : announcedLimits(metadata);
     } catch {

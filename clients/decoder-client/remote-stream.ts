@@ -129,9 +129,7 @@ export class SidecarClient implements UnaryCalls {
    */
   constructor(opts: SidecarClientOptions, target?: SidecarTarget) {
     const credentials =
-      opts.tls === undefined
-        ? grpc.credentials.createInsecure()
-        : grpc.credentials.createSsl(opts.tls.ca ?? null, opts.tls.key ?? null, opts.tls.cert ?? null);
+      opts.tls === undefined ? grpc.credentials.createInsecure() : grpc.credentials.createSsl(opts.tls.ca ?? null, opts.tls.key ?? null, opts.tls.cert ?? null);
     const resolved = target ?? literalSidecarTarget(opts.address, opts.tls !== undefined);
     if (resolved === null) {
       throw new SidecarTargetError(`'${opts.address}' names hosts: use SidecarClient.open() (or openDecoder()), which looks them up first`);

@@ -195,7 +195,7 @@ export async function sidecarFault(address: HostPort, options: ProbeOptions = {}
       case 'closed': {
         if (ours === null && (TLS_RECORD_TYPES.has(seen.firstBytes[0]) || seen.firstBytes.length === 0)) {
           const secure = await look(address, {}, undefined, stepMs);
-          const speaksTls = (secure.kind === 'http2' || (secure.kind === 'tls-failed' && secure.certificate));
+          const speaksTls = secure.kind === 'http2' || (secure.kind === 'tls-failed' && secure.certificate);
           if (speaksTls) return `${where} speaks TLS: pass --sidecar-ca with the CA that signed its certificate`;
         }
         if (seen.firstBytes.length > 0) {
@@ -209,7 +209,10 @@ export async function sidecarFault(address: HostPort, options: ProbeOptions = {}
 
 /** OpenSSL's messages run over several lines, with source paths: the first part says it. */
 function firstLine(text: string): string {
-  return text.split('\n')[0].replace(/\s*[0-9A-F]+:error:[0-9A-F]+:SSL routines:[^:]*:([^:]*):.*$/, ' $1').trim();
+  return text
+    .split('\n')[0]
+    .replace(/\s*[0-9A-F]+:error:[0-9A-F]+:SSL routines:[^:]*:([^:]*):.*$/, ' $1')
+    .trim();
 }
 
 export function formatHostPort(address: HostPort): string {
@@ -260,13 +263,19 @@ export async function smallestAnnouncedLimits(
 ): Promise<{ limits: RequestLimits; announced: { address: string; limits: RequestLimits }[] } | null> {
   const addresses = await sidecarAddresses(target);
   const credentials = (): grpc.ChannelCredentials =>
-    options.tls === undefined ? grpc.credentials.createInsecure() : grpc.credentials.createSsl(options.tls.ca ?? null, options.tls.key ?? null, options.tls.cert ?? null);
+    options.tls === undefined
+      ? grpc.credentials.createInsecure()
+      : grpc.credentials.createSsl(options.tls.ca ?? null, options.tls.key ?? null, options.tls.cert ?? null);
   const serverName = target.tlsServerName;
   const request = encodeBatch([]);
   const asked = await Promise.all(
     addresses.map(async (address) => {
       const text = formatHostPort(address);
-      const client = new grpc.Client(text, credentials(), serverName === undefined ? {} : { 'grpc.ssl_target_name_override': serverName, 'grpc.default_authority': serverName });
+      const client = new grpc.Client(
+        text,
+        credentials(),
+        serverName === undefined ? {} : { 'grpc.ssl_target_name_override': serverName, 'grpc.default_authority': serverName },
+      );
       try {
         const metadata = await new Promise<grpc.Metadata | null>((resolve) => {
           let received: grpc.Metadata | null = null;

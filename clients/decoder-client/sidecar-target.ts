@@ -176,7 +176,11 @@ export function literalSidecarTarget(text: string, tls = false): SidecarTarget |
   const parsed = parseSidecarTarget(text);
   if (parsed.kind !== 'list') return sidecarTargetOf(parsed);
   if (parsed.entries.some((e) => e.family === null)) return null;
-  return listTarget(parsed, parsed.entries.map((entry) => ({ entry, addresses: [{ address: entry.host, family: entry.family! }] })), tls);
+  return listTarget(
+    parsed,
+    parsed.entries.map((entry) => ({ entry, addresses: [{ address: entry.host, family: entry.family! }] })),
+    tls,
+  );
 }
 
 function listTarget(
@@ -186,14 +190,13 @@ function listTarget(
 ): SidecarTarget {
   const problem = tls ? tlsProblem(parsed) : null;
   if (problem !== null) throw new SidecarTargetError(problem);
-  const family = resolved.every((r) => r.addresses.some((a) => a.family === 4))
-    ? 4
-    : resolved.every((r) => r.addresses.some((a) => a.family === 6))
-      ? 6
-      : null;
+  const family = resolved.every((r) => r.addresses.some((a) => a.family === 4)) ? 4 : resolved.every((r) => r.addresses.some((a) => a.family === 6)) ? 6 : null;
   if (family === null) {
     const only = (f: number): string =>
-      resolved.filter((r) => r.addresses.every((a) => a.family === f)).map((r) => r.entry.host).join(', ');
+      resolved
+        .filter((r) => r.addresses.every((a) => a.family === f))
+        .map((r) => r.entry.host)
+        .join(', ');
     throw new SidecarTargetError(
       `'${parsed.text}': ${only(4)} resolve(s) only to IPv4 and ${only(6)} only to IPv6; one grpc-js target takes one address family`,
     );

@@ -15,8 +15,7 @@ export interface ExtractItem {
 export type ErrorCodeName = 'malformed' | 'not_groupchat' | 'payload_too_large' | 'jid_without_local_part' | 'jid_without_domain';
 
 export type ExtractResult =
-  | { key: string; ok: true; bareJid: string; user: string; server: string }
-  | { key: string; ok: false; code: ErrorCodeName; detail: string };
+  { key: string; ok: true; bareJid: string; user: string; server: string } | { key: string; ok: false; code: ErrorCodeName; detail: string };
 
 export interface ExtractStream {
   /**

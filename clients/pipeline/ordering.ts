@@ -13,4 +13,3 @@ export async function awaitEarlierBatches(earlierCommitted: Promise<void>): Prom
     throw new EarlierBatchFailedError(error);
   }
 }
-

@@ -46,9 +46,7 @@ export function describeProgress(p: ProgressSnapshot, withBar: boolean): string 
   const total = Math.max(p.estimate, p.done);
   const fraction = p.done / total;
   const eta = rate > 0 ? ((total - p.done) / rate) * 1000 : NaN;
-  const bar = withBar
-    ? '[' + '#'.repeat(Math.round(fraction * BAR_WIDTH)).padEnd(BAR_WIDTH, '.') + '] '
-    : '';
+  const bar = withBar ? '[' + '#'.repeat(Math.round(fraction * BAR_WIDTH)).padEnd(BAR_WIDTH, '.') + '] ' : '';
   return (
     `${bar}${p.done.toLocaleString('en-US')} / ~${total.toLocaleString('en-US')} rows (${(fraction * 100).toFixed(1)}%), ` +
     `${p.written.toLocaleString('en-US')} written, ${p.notWritten.toLocaleString('en-US')} not written, ` +

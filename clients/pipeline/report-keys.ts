@@ -19,7 +19,10 @@ export function reportedKeyOfLine(line: string): string | null {
     return null;
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return null;
-  const { reason: _reason, detail: _detail, ...fields } = value as Record<string, unknown>;
+  // A line's identity is its key fields: everything but what was said about the record.
+  const fields = { ...(value as Record<string, unknown>) };
+  delete fields.reason;
+  delete fields.detail;
   return JSON.stringify(fields);
 }
 

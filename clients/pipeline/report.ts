@@ -46,7 +46,11 @@ export class JsonlReport implements ReportSink {
    * device (but `/dev/null`), a pipe or a directory is refused before anything is read from it
    * (`/dev/full` reads forever, a FIFO without a reader blocks). `countExisting` false leaves `linesBefore` at 0.
    */
-  constructor(readonly path: string, truncate: boolean, countExisting = !truncate) {
+  constructor(
+    readonly path: string,
+    truncate: boolean,
+    countExisting = !truncate,
+  ) {
     const { fd, isNull } = openReportFile(path);
     this.fd = fd;
     this.isNull = isNull;
@@ -135,7 +139,7 @@ function openReportFile(path: string): { fd: number; isNull: boolean } {
 function countLines(fd: number): number {
   const chunk = Buffer.allocUnsafe(COUNT_CHUNK_BYTES);
   let lines = 0;
-  for (let position = 0; ; ) {
+  for (let position = 0; ;) {
     const n = readSync(fd, chunk, 0, chunk.length, position);
     if (n === 0) return lines;
     position += n;
@@ -164,6 +168,8 @@ export class ReportedInThisRun {
   }
 }
 
+// A test's report of any backend's keys: the tests read them as their own key type.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export class MemoryReport<Key = any> implements ReportSink {
   readonly rows: ReportedRecord<Key>[] = [];
   append(rows: readonly ReportedRecord[]): void {

@@ -151,7 +151,11 @@ export type Accounting =
   | { readonly kind: 'not-counted'; readonly reason: string };
 
 export class SchemaNotReadyError extends Error {
-  constructor(readonly backendName: string, readonly missing: string[], readonly statements: string[]) {
+  constructor(
+    readonly backendName: string,
+    readonly missing: string[],
+    readonly statements: string[],
+  ) {
     super(
       `the ${backendName} archive is not ready for the backfill: ${missing.join('; ')}.\n` +
         `Run these statements (the MongooseIM 3.3.0 -> 3.4.0 upgrade guide's step 1), or pass --apply-schema:\n` +
@@ -334,7 +338,9 @@ export async function runMigration(options: MigrationOptions): Promise<Migration
   // every run. Passed over here, a run's --limit goes to records not walked yet, so repeated
   // --limit runs progress however many records failed at the front of the walk.
   const reportedEarlier =
-    canCheckpoint || dryRun || options.reset || options.reportPath === undefined ? null : await readReportedKeySet(options.reportPath, REPORTED_BEFORE_MAX_KEYS);
+    canCheckpoint || dryRun || options.reset || options.reportPath === undefined
+      ? null
+      : await readReportedKeySet(options.reportPath, REPORTED_BEFORE_MAX_KEYS);
   let reportedBefore = 0;
   const passOverReported = (page: Page<unknown, unknown>): Page<unknown, unknown> => {
     if (reportedEarlier === null || reportedEarlier.size === 0) return page;
@@ -504,7 +510,10 @@ export async function runMigration(options: MigrationOptions): Promise<Migration
   let accounting: Accounting | undefined;
   if (!dryRun && walkedToEnd()) {
     if (backend.unwrittenKeys === undefined) {
-      accounting = { kind: 'not-counted', reason: backend.noAccountingReason ?? `the ${backend.name} store cannot list its records without their write cheaply` };
+      accounting = {
+        kind: 'not-counted',
+        reason: backend.noAccountingReason ?? `the ${backend.name} store cannot list its records without their write cheaply`,
+      };
     } else {
       let found = await unaccountedRecords();
       let rewalked = 0;
@@ -649,7 +658,9 @@ export function formatSummary(summary: MigrationSummary, reportPath?: string): s
   ];
   if (summary.accounting !== undefined) lines.push(...formatAccounting(summary.accounting));
   if (reportPath !== undefined) {
-    lines.push(`  report          ${reportPath}: ${n(summary.failed)} line${summary.failed === 1 ? '' : 's'} appended by this run (lines of earlier runs stay; verify --complete tells what is left)`);
+    lines.push(
+      `  report          ${reportPath}: ${n(summary.failed)} line${summary.failed === 1 ? '' : 's'} appended by this run (lines of earlier runs stay; verify --complete tells what is left)`,
+    );
   }
   return lines.join('\n');
 }
@@ -664,7 +675,9 @@ export function formatAccounting(accounting: Accounting): string[] {
           (accounting.rewalked > 0 ? ` (${n(accounting.rewalked)} found without their write after the walk were caught by walking the shard again)` : ''),
       ];
     case 'partly-counted':
-      return [`  accounted for: the first ${n(accounting.listed)} records the store lists without their write are all reported; it holds more, not listed; run verify --complete`];
+      return [
+        `  accounted for: the first ${n(accounting.listed)} records the store lists without their write are all reported; it holds more, not listed; run verify --complete`,
+      ];
     case 'not-counted':
       return [`  accounted for: not counted (${accounting.reason}); run verify --complete`];
     case 'unaccounted':

@@ -13,6 +13,8 @@ import { WHOLE_TABLE, shardName, type AnyBackend, type ExtractStream, type OpenE
 
 export const DEFAULT_VERIFY_SAMPLE = 1000;
 
+// The key type of whichever backend was verified (AnyBackend's).
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export interface VerifyMismatch<Key = any> {
   readonly key: Key;
   /** The key as the backend names its fields. */
@@ -200,7 +202,13 @@ export async function runVerifyComplete(options: CompleteVerifyOptions): Promise
             counts.written_right++;
           } else {
             counts.written_wrong++;
-            options.onFinding({ fields: backend.describeKey(record.key), class: 'written_wrong', stored: record.stored, kind: mismatch.kind, detail: mismatch.detail });
+            options.onFinding({
+              fields: backend.describeKey(record.key),
+              class: 'written_wrong',
+              stored: record.stored,
+              kind: mismatch.kind,
+              detail: mismatch.detail,
+            });
           }
         }
         for (const record of page.records) {
@@ -241,7 +249,15 @@ export async function runVerifyComplete(options: CompleteVerifyOptions): Promise
   resolving = resolving.then(resolvePending);
   await resolving;
   progress.finish(snapshot());
-  return { backend: backend.name, shard: shardName(shard), partitions: partitions.length, scanned, counts: { ...counts }, durationMs: performance.now() - started, retries };
+  return {
+    backend: backend.name,
+    shard: shardName(shard),
+    partitions: partitions.length,
+    scanned,
+    counts: { ...counts },
+    durationMs: performance.now() - started,
+    retries,
+  };
 }
 
 /** The counts on stderr, one line. */

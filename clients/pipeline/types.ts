@@ -71,9 +71,7 @@ export interface PageLimits {
 }
 
 /** The backend's verdict on one decoding answer. */
-export type Decision<Write> =
-  | { readonly write: Write }
-  | { readonly reason: NotWrittenReason; readonly detail: string };
+export type Decision<Write> = { readonly write: Write } | { readonly reason: NotWrittenReason; readonly detail: string };
 
 export interface NotWrittenRecord<Key> {
   readonly key: Key;
@@ -193,12 +191,7 @@ export interface Backend<Key = unknown, Cursor = unknown, Write = unknown> {
    * when every earlier batch of this partition is written; a backend with `in-write` checkpoints
    * commits only after it, and stores `cursor` in the same transaction.
    */
-  writeBatch(
-    partition: Partition,
-    writes: readonly PlannedWrite<Key, Write>[],
-    cursor: Cursor,
-    earlierCommitted: Promise<void>,
-  ): Promise<WriteOutcome<Key>>;
+  writeBatch(partition: Partition, writes: readonly PlannedWrite<Key, Write>[], cursor: Cursor, earlierCommitted: Promise<void>): Promise<WriteOutcome<Key>>;
 
   /** Up to `size` random records that already have their write, with what the store holds. */
   sampleForVerify(size: number): Promise<VerifySample<Key>[]>;

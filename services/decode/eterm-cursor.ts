@@ -12,20 +12,39 @@ import { termEnds } from './eterm-validate.js';
 export function skipTerm(b: Uint8Array, pos: number): number {
   for (;;) {
     switch (b[pos]) {
-      case 97 /* SMALL_INTEGER_EXT */: return pos + 2;
-      case 98 /* INTEGER_EXT */: return pos + 5;
-      case 70 /* NEW_FLOAT_EXT */: return pos + 9;
-      case 110 /* SMALL_BIG_EXT */: return pos + 3 + b[pos + 1];
-      case 111 /* LARGE_BIG_EXT */: return pos + 6 + T.readU32(b, pos + 1);
-      case 100 /* ATOM_EXT */: case T.ATOM_UTF8_EXT: return pos + 3 + T.readU16(b, pos + 1);
-      case 115 /* SMALL_ATOM_EXT */: case T.SMALL_ATOM_UTF8_EXT: return pos + 2 + b[pos + 1];
-      case 109 /* BINARY_EXT */: return pos + 5 + T.readU32(b, pos + 1);
-      case 77 /* BIT_BINARY_EXT */: return pos + 6 + T.readU32(b, pos + 1);
-      case 107 /* STRING_EXT */: return pos + 3 + T.readU16(b, pos + 1);
-      case 106 /* NIL_EXT */: return pos + 1;
-      case 104 /* SMALL_TUPLE_EXT */: case 105 /* LARGE_TUPLE_EXT */: case 116 /* MAP_EXT */: return termEnds[pos];
-      case 108 /* LIST_EXT */: pos = termEnds[pos]; break; // then pass the tail
-      default: throw new Error(`skipTerm: tag ${b[pos]} at byte ${pos} was not validated`);
+      case 97 /* SMALL_INTEGER_EXT */:
+        return pos + 2;
+      case 98 /* INTEGER_EXT */:
+        return pos + 5;
+      case 70 /* NEW_FLOAT_EXT */:
+        return pos + 9;
+      case 110 /* SMALL_BIG_EXT */:
+        return pos + 3 + b[pos + 1];
+      case 111 /* LARGE_BIG_EXT */:
+        return pos + 6 + T.readU32(b, pos + 1);
+      case 100 /* ATOM_EXT */:
+      case T.ATOM_UTF8_EXT:
+        return pos + 3 + T.readU16(b, pos + 1);
+      case 115 /* SMALL_ATOM_EXT */:
+      case T.SMALL_ATOM_UTF8_EXT:
+        return pos + 2 + b[pos + 1];
+      case 109 /* BINARY_EXT */:
+        return pos + 5 + T.readU32(b, pos + 1);
+      case 77 /* BIT_BINARY_EXT */:
+        return pos + 6 + T.readU32(b, pos + 1);
+      case 107 /* STRING_EXT */:
+        return pos + 3 + T.readU16(b, pos + 1);
+      case 106 /* NIL_EXT */:
+        return pos + 1;
+      case 104 /* SMALL_TUPLE_EXT */:
+      case 105 /* LARGE_TUPLE_EXT */:
+      case 116 /* MAP_EXT */:
+        return termEnds[pos];
+      case 108 /* LIST_EXT */:
+        pos = termEnds[pos];
+        break; // then pass the tail
+      default:
+        throw new Error(`skipTerm: tag ${b[pos]} at byte ${pos} was not validated`);
     }
   }
 }

@@ -15,8 +15,20 @@
  */
 import { fail, type Answer } from './answer.js';
 import {
-  atomEquals, BADARG, binaryAt, binaryEquals, binaryLength, binaryStart, findMapKey, keyfind, keyfindBinary, NOT_FOUND,
-  skipTerm, tupleArity, tupleElement, tupleFirst,
+  atomEquals,
+  BADARG,
+  binaryAt,
+  binaryEquals,
+  binaryLength,
+  binaryStart,
+  findMapKey,
+  keyfind,
+  keyfindBinary,
+  NOT_FOUND,
+  skipTerm,
+  tupleArity,
+  tupleElement,
+  tupleFirst,
 } from './eterm-cursor.js';
 import { inflateCompressedTerm } from './eterm-inflate.js';
 import { findDuplicateMapKey } from './eterm-map-keys.js';

@@ -66,117 +66,118 @@ export function validateTerm(b: Uint8Array, start: number, maxDepth: number, map
       if (pos + 2 > end) return `truncated tuple at byte ${tagPos}`;
       children = b[pos + 1];
       pos += 2;
-    } else switch (tag) {
-      case 97 /* SMALL_INTEGER_EXT */:
-        pos += 2;
-        break;
-      case 98 /* INTEGER_EXT */:
-        pos += 5;
-        break;
-      case 70 /* NEW_FLOAT_EXT */: {
-        if (pos + 9 > end) return `truncated float at byte ${tagPos}`;
-        // An all-ones exponent is NaN or infinity: binary_to_term refuses both.
-        if ((b[pos + 1] & 0x7f) === 0x7f && (b[pos + 2] & 0xf0) === 0xf0) return `non-finite float at byte ${tagPos}`;
-        pos += 9;
-        break;
-      }
-      case 110 /* SMALL_BIG_EXT */:
-        if (pos + 2 > end) return `truncated bignum at byte ${tagPos}`;
-        pos += 3 + b[pos + 1];
-        break;
-      case 111 /* LARGE_BIG_EXT */: {
-        if (pos + 5 > end) return `truncated bignum at byte ${tagPos}`;
-        const n = T.readU32(b, pos + 1);
-        if (n > T.MAX_BIG_BYTES) return `bignum of ${n} bytes at byte ${tagPos} is larger than Erlang allows`;
-        pos += 6 + n;
-        break;
-      }
-      case 100 /* ATOM_EXT */: {
-        if (pos + 3 > end) return `truncated atom at byte ${tagPos}`;
-        const n = T.readU16(b, pos + 1);
-        if (n > T.MAX_ATOM_CHARACTERS) return `atom of ${n} characters at byte ${tagPos}`;
-        pos += 3 + n;
-        break;
-      }
-      case 115 /* SMALL_ATOM_EXT */:
-        if (pos + 2 > end) return `truncated atom at byte ${tagPos}`;
-        pos += 2 + b[pos + 1];
-        break;
-      case T.ATOM_UTF8_EXT:
-      case T.SMALL_ATOM_UTF8_EXT: {
-        const small = tag === T.SMALL_ATOM_UTF8_EXT;
-        const header = small ? 2 : 3;
-        if (pos + header > end) return `truncated atom at byte ${tagPos}`;
-        const n = small ? b[pos + 1] : T.readU16(b, pos + 1);
-        const from = pos + header;
-        if (from + n > end) return `truncated atom at byte ${tagPos}`;
-        let ascii = true;
-        for (let i = from; i < from + n; i++) {
-          if (b[i] >= 0x80) {
-            ascii = false;
-            break;
+    } else
+      switch (tag) {
+        case 97 /* SMALL_INTEGER_EXT */:
+          pos += 2;
+          break;
+        case 98 /* INTEGER_EXT */:
+          pos += 5;
+          break;
+        case 70 /* NEW_FLOAT_EXT */: {
+          if (pos + 9 > end) return `truncated float at byte ${tagPos}`;
+          // An all-ones exponent is NaN or infinity: binary_to_term refuses both.
+          if ((b[pos + 1] & 0x7f) === 0x7f && (b[pos + 2] & 0xf0) === 0xf0) return `non-finite float at byte ${tagPos}`;
+          pos += 9;
+          break;
+        }
+        case 110 /* SMALL_BIG_EXT */:
+          if (pos + 2 > end) return `truncated bignum at byte ${tagPos}`;
+          pos += 3 + b[pos + 1];
+          break;
+        case 111 /* LARGE_BIG_EXT */: {
+          if (pos + 5 > end) return `truncated bignum at byte ${tagPos}`;
+          const n = T.readU32(b, pos + 1);
+          if (n > T.MAX_BIG_BYTES) return `bignum of ${n} bytes at byte ${tagPos} is larger than Erlang allows`;
+          pos += 6 + n;
+          break;
+        }
+        case 100 /* ATOM_EXT */: {
+          if (pos + 3 > end) return `truncated atom at byte ${tagPos}`;
+          const n = T.readU16(b, pos + 1);
+          if (n > T.MAX_ATOM_CHARACTERS) return `atom of ${n} characters at byte ${tagPos}`;
+          pos += 3 + n;
+          break;
+        }
+        case 115 /* SMALL_ATOM_EXT */:
+          if (pos + 2 > end) return `truncated atom at byte ${tagPos}`;
+          pos += 2 + b[pos + 1];
+          break;
+        case T.ATOM_UTF8_EXT:
+        case T.SMALL_ATOM_UTF8_EXT: {
+          const small = tag === T.SMALL_ATOM_UTF8_EXT;
+          const header = small ? 2 : 3;
+          if (pos + header > end) return `truncated atom at byte ${tagPos}`;
+          const n = small ? b[pos + 1] : T.readU16(b, pos + 1);
+          const from = pos + header;
+          if (from + n > end) return `truncated atom at byte ${tagPos}`;
+          let ascii = true;
+          for (let i = from; i < from + n; i++) {
+            if (b[i] >= 0x80) {
+              ascii = false;
+              break;
+            }
           }
+          if (!ascii || n > T.MAX_ATOM_CHARACTERS) {
+            const chars = countStrictUtf8CodePoints(b, from, from + n);
+            if (chars < 0) return `invalid UTF-8 in atom at byte ${tagPos}`;
+            if (chars > T.MAX_ATOM_CHARACTERS) return `atom of ${chars} characters at byte ${tagPos}`;
+          }
+          pos = from + n;
+          break;
         }
-        if (!ascii || n > T.MAX_ATOM_CHARACTERS) {
-          const chars = countStrictUtf8CodePoints(b, from, from + n);
-          if (chars < 0) return `invalid UTF-8 in atom at byte ${tagPos}`;
-          if (chars > T.MAX_ATOM_CHARACTERS) return `atom of ${chars} characters at byte ${tagPos}`;
+        case 109 /* BINARY_EXT */:
+          if (pos + 5 > end) return `truncated binary at byte ${tagPos}`;
+          pos += 5 + T.readU32(b, pos + 1);
+          break;
+        case 77 /* BIT_BINARY_EXT */: {
+          if (pos + 6 > end) return `truncated bitstring at byte ${tagPos}`;
+          const n = T.readU32(b, pos + 1);
+          const bits = b[pos + 5];
+          if (n === 0 ? bits !== 0 : bits < 1 || bits > 8) return `bitstring with ${bits} bits in its last of ${n} bytes at byte ${tagPos}`;
+          pos += 6 + n;
+          break;
         }
-        pos = from + n;
-        break;
-      }
-      case 109 /* BINARY_EXT */:
-        if (pos + 5 > end) return `truncated binary at byte ${tagPos}`;
-        pos += 5 + T.readU32(b, pos + 1);
-        break;
-      case 77 /* BIT_BINARY_EXT */: {
-        if (pos + 6 > end) return `truncated bitstring at byte ${tagPos}`;
-        const n = T.readU32(b, pos + 1);
-        const bits = b[pos + 5];
-        if (n === 0 ? bits !== 0 : bits < 1 || bits > 8) return `bitstring with ${bits} bits in its last of ${n} bytes at byte ${tagPos}`;
-        pos += 6 + n;
-        break;
-      }
-      case 107 /* STRING_EXT */: {
-        if (pos + 3 > end) return `truncated string at byte ${tagPos}`;
-        const n = T.readU16(b, pos + 1);
-        // A charlist is a list: one level of nesting, like a LIST_EXT of small integers.
-        if (n > 0 && sp >= maxDepth) return `terms nested deeper than the limit of ${maxDepth} at byte ${tagPos}`;
-        pos += 3 + n;
-        break;
-      }
-      case 106 /* NIL_EXT */:
-        pos += 1;
-        break;
-      case 104 /* SMALL_TUPLE_EXT */:
-        if (pos + 2 > end) return `truncated tuple at byte ${tagPos}`;
-        children = b[pos + 1];
-        pos += 2;
-        break;
-      case 105 /* LARGE_TUPLE_EXT */:
-        if (pos + 5 > end) return `truncated tuple at byte ${tagPos}`;
-        children = T.readU32(b, pos + 1);
-        pos += 5;
-        break;
-      case 108 /* LIST_EXT */:
-        if (pos + 5 > end) return `truncated list at byte ${tagPos}`;
-        children = T.readU32(b, pos + 1);
-        kind = FRAME_LIST;
-        pos += 5;
-        if (children === 0) {
-          ends[tagPos] = pos;
-          continue; // [] ++ Tail: the tail follows and stands for the whole list
+        case 107 /* STRING_EXT */: {
+          if (pos + 3 > end) return `truncated string at byte ${tagPos}`;
+          const n = T.readU16(b, pos + 1);
+          // A charlist is a list: one level of nesting, like a LIST_EXT of small integers.
+          if (n > 0 && sp >= maxDepth) return `terms nested deeper than the limit of ${maxDepth} at byte ${tagPos}`;
+          pos += 3 + n;
+          break;
         }
-        break;
-      case 116 /* MAP_EXT */:
-        if (pos + 5 > end) return `truncated map at byte ${tagPos}`;
-        children = T.readU32(b, pos + 1) * 2;
-        mapPositions.push(tagPos);
-        pos += 5;
-        break;
-      default:
-        return `unsupported term tag ${tag} at byte ${tagPos}`;
-    }
+        case 106 /* NIL_EXT */:
+          pos += 1;
+          break;
+        case 104 /* SMALL_TUPLE_EXT */:
+          if (pos + 2 > end) return `truncated tuple at byte ${tagPos}`;
+          children = b[pos + 1];
+          pos += 2;
+          break;
+        case 105 /* LARGE_TUPLE_EXT */:
+          if (pos + 5 > end) return `truncated tuple at byte ${tagPos}`;
+          children = T.readU32(b, pos + 1);
+          pos += 5;
+          break;
+        case 108 /* LIST_EXT */:
+          if (pos + 5 > end) return `truncated list at byte ${tagPos}`;
+          children = T.readU32(b, pos + 1);
+          kind = FRAME_LIST;
+          pos += 5;
+          if (children === 0) {
+            ends[tagPos] = pos;
+            continue; // [] ++ Tail: the tail follows and stands for the whole list
+          }
+          break;
+        case 116 /* MAP_EXT */:
+          if (pos + 5 > end) return `truncated map at byte ${tagPos}`;
+          children = T.readU32(b, pos + 1) * 2;
+          mapPositions.push(tagPos);
+          pos += 5;
+          break;
+        default:
+          return `unsupported term tag ${tag} at byte ${tagPos}`;
+      }
     if (pos > end) return `truncated term: data ends before byte ${pos}`;
     if (children > 0) {
       // Every child takes at least one byte: a count beyond the data is truncation, said at once.

@@ -34,9 +34,12 @@ export function extractFromXml(payload: Uint8Array, limits: DecodeLimits): Answe
     return fail('not_groupchat', 'xml: no <x> child of <message> in namespace http://jabber.org/protocol/muc#user');
   }
   if (facts.jidCount !== 1 || facts.firstJid === null) {
-    return fail('malformed', facts.jidCount === 0
-      ? 'xml: no jid attribute on an <item> child of an <x> child of <message>'
-      : `xml: ${facts.jidCount} jid attributes on <item> children of <x> children of <message>; exactly one is needed`);
+    return fail(
+      'malformed',
+      facts.jidCount === 0
+        ? 'xml: no jid attribute on an <item> child of an <x> child of <message>'
+        : `xml: ${facts.jidCount} jid attributes on <item> children of <x> children of <message>; exactly one is needed`,
+    );
   }
   const jid = facts.firstJid;
   if (typeof jid === 'string') return { jid: normalizeJid(jid) };

@@ -62,12 +62,28 @@ export type ScanResult = { readonly facts: MessageFacts } | { readonly malformed
 export const MUC_USER_NS = 'http://jabber.org/protocol/muc#user';
 
 // Byte values of the ASCII characters the grammar names.
-const TAB = 0x09, LF = 0x0a, CR = 0x0d, SPACE = 0x20, BANG = 0x21, DQUOTE = 0x22, HASH = 0x23;
-const AMP = 0x26, SQUOTE = 0x27, DASH = 0x2d, SLASH = 0x2f, SEMI = 0x3b, LT = 0x3c, EQ = 0x3d;
-const GT = 0x3e, QMARK = 0x3f, RBRACKET = 0x5d;
+const TAB = 0x09,
+  LF = 0x0a,
+  CR = 0x0d,
+  SPACE = 0x20,
+  BANG = 0x21,
+  DQUOTE = 0x22,
+  HASH = 0x23;
+const AMP = 0x26,
+  SQUOTE = 0x27,
+  DASH = 0x2d,
+  SLASH = 0x2f,
+  SEMI = 0x3b,
+  LT = 0x3c,
+  EQ = 0x3d;
+const GT = 0x3e,
+  QMARK = 0x3f,
+  RBRACKET = 0x5d;
 
 // Per-ASCII-byte classes.
-const C_WS = 1, C_NAME_START = 2, C_NAME = 4;
+const C_WS = 1,
+  C_NAME_START = 2,
+  C_NAME = 4;
 const ASCII_CLASS: Uint8Array = (() => {
   const t = new Uint8Array(128);
   for (const c of [TAB, LF, CR, SPACE]) t[c] = C_WS;
@@ -96,7 +112,10 @@ const B_CDATA = bytesOf('[CDATA[');
 const B_DOCTYPE = bytesOf('DOCTYPE');
 
 /** Where an element sits, as far as the rules care. */
-const ROLE_ROOT = 1, ROLE_X = 2, ROLE_ITEM = 3, ROLE_OTHER = 0;
+const ROLE_ROOT = 1,
+  ROLE_X = 2,
+  ROLE_ITEM = 3,
+  ROLE_OTHER = 0;
 
 const utf8 = new TextDecoder('utf-8');
 
@@ -137,7 +156,10 @@ class Scanner {
   private firstJidEnd = -1;
   private firstJidSimple = true;
 
-  constructor(payload: Uint8Array, private readonly limits: DecodeLimits) {
+  constructor(
+    payload: Uint8Array,
+    private readonly limits: DecodeLimits,
+  ) {
     this.b = payload;
     this.n = payload.length;
     this.validUtf8 = isUtf8(payload);
@@ -152,14 +174,16 @@ class Scanner {
     return {
       facts: {
         rootIsMessage: this.rootIsMessage,
-        rootName: this.rootIsMessage ? 'message'
-          : utf8.decode(this.b.subarray(this.rootNameStart, Math.min(this.rootNameEnd, this.rootNameStart + 200))),
+        rootName: this.rootIsMessage ? 'message' : utf8.decode(this.b.subarray(this.rootNameStart, Math.min(this.rootNameEnd, this.rootNameStart + 200))),
         rootType: this.rootType,
         hasMucUserX: this.hasMucUserX,
         jidCount: this.jidCount,
-        firstJid: this.jidCount === 0 ? null
-          : this.firstJidSimple ? { start: this.firstJidStart, end: this.firstJidEnd }
-            : this.attValueString(this.firstJidStart, this.firstJidEnd, false),
+        firstJid:
+          this.jidCount === 0
+            ? null
+            : this.firstJidSimple
+              ? { start: this.firstJidStart, end: this.firstJidEnd }
+              : this.attValueString(this.firstJidStart, this.firstJidEnd, false),
       },
     };
   }
@@ -348,8 +372,7 @@ class Scanner {
         return this.fail('duplicate attribute', nameStart);
       }
       if (this.isXmlnsName(nameStart, nameEnd)) {
-        const chars = this.valueSimple ? this.valueChars
-          : countCodePoints(this.attValueString(valueStart, valueEnd, false));
+        const chars = this.valueSimple ? this.valueChars : countCodePoints(this.attValueString(valueStart, valueEnd, false));
         if (chars > MAX_ATOM_CHARS) {
           return this.fail(`namespace name longer than ${MAX_ATOM_CHARS} characters`, valueStart);
         }
@@ -360,7 +383,8 @@ class Scanner {
         }
       } else if (role === ROLE_ROOT) {
         if (this.spanEquals(nameStart, nameEnd, B_TYPE)) {
-          this.rootType = this.attValueEquals(valueStart, valueEnd, B_GROUPCHAT, 'groupchat') ? 'groupchat'
+          this.rootType = this.attValueEquals(valueStart, valueEnd, B_GROUPCHAT, 'groupchat')
+            ? 'groupchat'
             : this.attValueString(valueStart, valueEnd, this.valueSimple);
         }
       } else if (role === ROLE_ITEM && this.spanEquals(nameStart, nameEnd, B_JID)) {
@@ -540,12 +564,28 @@ class Scanner {
       return i + 1;
     }
     // amp lt gt apos quot
-    const c1 = b[i], c2 = b[i + 1], c3 = b[i + 2], c4 = b[i + 3], c5 = b[i + 4];
-    if (c1 === 0x6c /* l */ && c2 === 0x74 && c3 === SEMI) { this.refCp = LT; return i + 3; }
-    if (c1 === 0x67 /* g */ && c2 === 0x74 && c3 === SEMI) { this.refCp = GT; return i + 3; }
+    const c1 = b[i],
+      c2 = b[i + 1],
+      c3 = b[i + 2],
+      c4 = b[i + 3],
+      c5 = b[i + 4];
+    if (c1 === 0x6c /* l */ && c2 === 0x74 && c3 === SEMI) {
+      this.refCp = LT;
+      return i + 3;
+    }
+    if (c1 === 0x67 /* g */ && c2 === 0x74 && c3 === SEMI) {
+      this.refCp = GT;
+      return i + 3;
+    }
     if (c1 === 0x61 /* a */) {
-      if (c2 === 0x6d && c3 === 0x70 && c4 === SEMI) { this.refCp = AMP; return i + 4; }
-      if (c2 === 0x70 && c3 === 0x6f && c4 === 0x73 && c5 === SEMI) { this.refCp = SQUOTE; return i + 5; }
+      if (c2 === 0x6d && c3 === 0x70 && c4 === SEMI) {
+        this.refCp = AMP;
+        return i + 4;
+      }
+      if (c2 === 0x70 && c3 === 0x6f && c4 === 0x73 && c5 === SEMI) {
+        this.refCp = SQUOTE;
+        return i + 5;
+      }
     }
     if (c1 === 0x71 /* q */ && c2 === 0x75 && c3 === 0x6f && c4 === 0x74 && c5 === SEMI) {
       this.refCp = DQUOTE;
@@ -765,7 +805,10 @@ class Scanner {
         if (attrEnd[k] - s !== len) continue;
         let same = true;
         for (let m = 0; m < len; m++) {
-          if (b[s + m] !== b[start + m]) { same = false; break; }
+          if (b[s + m] !== b[start + m]) {
+            same = false;
+            break;
+          }
         }
         if (same) return true;
       }
@@ -791,8 +834,7 @@ class Scanner {
 
 /** XML 1.0 Char: TAB, LF, CR, U+0020..U+D7FF, U+E000..U+FFFD, U+10000..U+10FFFF. */
 function isXmlChar(cp: number): boolean {
-  return cp >= 0x20 ? (cp <= 0xd7ff || (cp >= 0xe000 && cp <= 0xfffd) || (cp >= 0x10000 && cp <= 0x10ffff))
-    : cp === TAB || cp === LF || cp === CR;
+  return cp >= 0x20 ? cp <= 0xd7ff || (cp >= 0xe000 && cp <= 0xfffd) || (cp >= 0x10000 && cp <= 0x10ffff) : cp === TAB || cp === LF || cp === CR;
 }
 
 function isWs(c: number): boolean {

@@ -39,15 +39,7 @@ export interface BatchTask extends BatchBytes {
 }
 
 /** Outcome names, in the order of BatchAnswered.outcomes; also the `outcome` label of the items metric. */
-export const OUTCOMES = [
-  'jid',
-  'malformed',
-  'not_groupchat',
-  'payload_too_large',
-  'jid_without_local_part',
-  'jid_without_domain',
-  'decoder_bug',
-] as const;
+export const OUTCOMES = ['jid', 'malformed', 'not_groupchat', 'payload_too_large', 'jid_without_local_part', 'jid_without_domain', 'decoder_bug'] as const;
 export type Outcome = (typeof OUTCOMES)[number];
 
 export interface BatchAnswered {

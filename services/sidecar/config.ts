@@ -138,22 +138,88 @@ export const SETTINGS: readonly Setting[] = [
   { flag: 'tls-key', key: 'tlsKey', kind: 'path', help: 'PEM private key of --tls-cert' },
   { flag: 'tls-client-ca', key: 'tlsClientCa', kind: 'path', help: 'PEM CA bundle: clients must present a certificate it signed (mutual TLS)' },
   { flag: 'max-items-per-batch', key: 'maxItemsPerBatch', kind: 'count', max: 10_000_000, help: 'items in one request; more: INVALID_ARGUMENT' },
-  { flag: 'max-payload-bytes', key: 'maxPayloadBytes', kind: 'bytes', max: GiB, help: 'bytes of one payload; more: that item fails with ERROR_CODE_PAYLOAD_TOO_LARGE' },
+  {
+    flag: 'max-payload-bytes',
+    key: 'maxPayloadBytes',
+    kind: 'bytes',
+    max: GiB,
+    help: 'bytes of one payload; more: that item fails with ERROR_CODE_PAYLOAD_TOO_LARGE',
+  },
   { flag: 'max-request-bytes', key: 'maxRequestBytes', kind: 'bytes', max: 2 * GiB - 1, help: 'bytes of one request message; more: RESOURCE_EXHAUSTED' },
-  { flag: 'max-decompressed-bytes', key: 'maxDecompressedBytes', kind: 'bytes', max: 4 * GiB, help: 'bytes a compressed term may inflate to; more: that item fails with ERROR_CODE_PAYLOAD_TOO_LARGE' },
+  {
+    flag: 'max-decompressed-bytes',
+    key: 'maxDecompressedBytes',
+    kind: 'bytes',
+    max: 4 * GiB,
+    help: 'bytes a compressed term may inflate to; more: that item fails with ERROR_CODE_PAYLOAD_TOO_LARGE',
+  },
   { flag: 'max-depth', key: 'maxDepth', kind: 'count', max: 100_000, help: 'nesting depth of terms or XML elements; deeper: ERROR_CODE_MALFORMED' },
   { flag: 'max-xml-attributes', key: 'maxXmlAttributes', kind: 'count', max: 100_000, help: 'attributes on one XML element; more: ERROR_CODE_MALFORMED' },
   { flag: 'pool-size', key: 'poolSize', kind: 'count', max: 1024, help: 'decoding worker threads (default: the core count)' },
-  { flag: 'max-queued-batches', key: 'maxQueuedBatches', kind: 'count', max: 1_000_000, help: 'batches waiting for a worker, all calls together; more: RESOURCE_EXHAUSTED at once' },
-  { flag: 'stream-window-batches', key: 'streamWindowBatches', kind: 'count', max: 10_000, help: 'batches of one stream in work before the server stops reading it' },
-  { flag: 'shutdown-grace-ms', key: 'shutdownGraceMs', kind: 'ms', max: 3_600_000, help: 'on SIGTERM, time given to calls in flight before they are ended with UNAVAILABLE' },
-  { flag: 'max-request-decompressed-bytes', key: 'maxRequestDecompressedBytes', kind: 'bytes', max: 1024 * GiB, help: 'bytes the compressed terms of one request may inflate to, together (as they declare); items past it fail with ERROR_CODE_PAYLOAD_TOO_LARGE' },
-  { flag: 'task-slice-bytes', key: 'taskSliceBytes', kind: 'bytes', max: 4 * GiB, help: 'work of one worker task (payload bytes + inflated bytes); a bigger request is cut into tasks that take turns with other calls' },
-  { flag: 'worker-max-heap-mb', key: 'workerMaxHeapMb', kind: 'count', max: 65_536, help: 'V8 heap of each decoding worker, MiB; a batch needing more fails with RESOURCE_EXHAUSTED, the process lives on' },
+  {
+    flag: 'max-queued-batches',
+    key: 'maxQueuedBatches',
+    kind: 'count',
+    max: 1_000_000,
+    help: 'batches waiting for a worker, all calls together; more: RESOURCE_EXHAUSTED at once',
+  },
+  {
+    flag: 'stream-window-batches',
+    key: 'streamWindowBatches',
+    kind: 'count',
+    max: 10_000,
+    help: 'batches of one stream in work before the server stops reading it',
+  },
+  {
+    flag: 'shutdown-grace-ms',
+    key: 'shutdownGraceMs',
+    kind: 'ms',
+    max: 3_600_000,
+    help: 'on SIGTERM, time given to calls in flight before they are ended with UNAVAILABLE',
+  },
+  {
+    flag: 'max-request-decompressed-bytes',
+    key: 'maxRequestDecompressedBytes',
+    kind: 'bytes',
+    max: 1024 * GiB,
+    help: 'bytes the compressed terms of one request may inflate to, together (as they declare); items past it fail with ERROR_CODE_PAYLOAD_TOO_LARGE',
+  },
+  {
+    flag: 'task-slice-bytes',
+    key: 'taskSliceBytes',
+    kind: 'bytes',
+    max: 4 * GiB,
+    help: 'work of one worker task (payload bytes + inflated bytes); a bigger request is cut into tasks that take turns with other calls',
+  },
+  {
+    flag: 'worker-max-heap-mb',
+    key: 'workerMaxHeapMb',
+    kind: 'count',
+    max: 65_536,
+    help: 'V8 heap of each decoding worker, MiB; a batch needing more fails with RESOURCE_EXHAUSTED, the process lives on',
+  },
   { flag: 'max-concurrent-streams', key: 'maxConcurrentStreams', kind: 'count', max: 2 ** 31 - 1, help: 'calls (HTTP/2 streams) at once on one connection' },
-  { flag: 'max-session-memory-mb', key: 'maxSessionMemoryMb', kind: 'count', max: 1_000_000, help: "HTTP/2 memory of one connection, MB (Node's maxSessionMemory); past it new calls on it are refused" },
-  { flag: 'max-arriving-request-bytes', key: 'maxArrivingRequestBytes', kind: 'bytes', max: 1024 * GiB, help: 'request messages still arriving, all calls together, at their announced size; more: RESOURCE_EXHAUSTED at once' },
-  { flag: 'request-idle-timeout-ms', key: 'requestIdleTimeoutMs', kind: 'ms', max: 3_600_000, help: 'a request message whose bytes stop coming this long is dropped (DEADLINE_EXCEEDED); 0: never' },
+  {
+    flag: 'max-session-memory-mb',
+    key: 'maxSessionMemoryMb',
+    kind: 'count',
+    max: 1_000_000,
+    help: "HTTP/2 memory of one connection, MB (Node's maxSessionMemory); past it new calls on it are refused",
+  },
+  {
+    flag: 'max-arriving-request-bytes',
+    key: 'maxArrivingRequestBytes',
+    kind: 'bytes',
+    max: 1024 * GiB,
+    help: 'request messages still arriving, all calls together, at their announced size; more: RESOURCE_EXHAUSTED at once',
+  },
+  {
+    flag: 'request-idle-timeout-ms',
+    key: 'requestIdleTimeoutMs',
+    kind: 'ms',
+    max: 3_600_000,
+    help: 'a request message whose bytes stop coming this long is dropped (DEADLINE_EXCEEDED); 0: never',
+  },
   { flag: 'log-level', key: 'logLevel', kind: 'log-level', help: `JSON log level on stdout: ${LOG_LEVELS.join(', ')}` },
 ];
 
@@ -289,7 +355,9 @@ function validate(config: SidecarConfig, nameOf: (key: string) => string): void 
     throw new ConfigError(`${nameOf('tlsCert')} and ${nameOf('tlsKey')} go together: give both or neither`);
   }
   if (config.maxArrivingRequestBytes < config.maxRequestBytes) {
-    throw new ConfigError(`${nameOf('maxArrivingRequestBytes')} (${config.maxArrivingRequestBytes}) is below ${nameOf('maxRequestBytes')} (${config.maxRequestBytes}): a request of the largest size could never arrive`);
+    throw new ConfigError(
+      `${nameOf('maxArrivingRequestBytes')} (${config.maxArrivingRequestBytes}) is below ${nameOf('maxRequestBytes')} (${config.maxRequestBytes}): a request of the largest size could never arrive`,
+    );
   }
   if (config.tlsClientCa !== null && config.tlsCert === null) {
     throw new ConfigError(`${nameOf('tlsClientCa')} needs TLS: give ${nameOf('tlsCert')} and ${nameOf('tlsKey')} too`);

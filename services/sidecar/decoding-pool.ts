@@ -28,7 +28,8 @@ const WARM_UP_ATTEMPTS = 3;
 /** The gRPC status names a batch can fail with (the server sends them as they are). */
 export type FailureStatus = 'INVALID_ARGUMENT' | 'RESOURCE_EXHAUSTED' | 'CANCELLED' | 'INTERNAL';
 
-export type PoolResult = { readonly ok: true; readonly answered: BatchAnswered } | { readonly ok: false; readonly status: FailureStatus; readonly message: string };
+export type PoolResult =
+  { readonly ok: true; readonly answered: BatchAnswered } | { readonly ok: false; readonly status: FailureStatus; readonly message: string };
 
 export interface DecodingPoolOptions {
   readonly settings: WorkerSettings;
@@ -204,34 +205,37 @@ export async function startDecodingPool(options: DecodingPoolOptions): Promise<D
     running++;
     if (job.running++ === 0) jobsOnWorkers++;
     const task = taskOf(job, index);
-    pool.run(task, { transferList: [task.request] }).then(
-      (outcome) => {
-        if (job.settled) return;
-        if (outcome.kind === 'cancelled') return;
-        if (outcome.kind === 'refused') {
-          job.settle({ ok: false, status: outcome.status, message: outcome.message });
-          return;
-        }
-        if (outcome.decoderBug !== null) job.decoderBug ??= outcome.decoderBug;
-        job.responses[index] = outcome.response;
-        for (let i = 0; i < OUTCOMES.length; i++) job.outcomes[i] = (job.outcomes[i] as number) + (outcome.outcomes[i] as number);
-        if (++job.finished === job.tasks.length) {
-          if (job.decoderBug !== null) log.error({ bug: job.decoderBug }, 'decoder threw; item answered as malformed');
-          const parts = job.responses as Uint8Array[];
-          const response = parts.length === 1 ? (parts[0] as Uint8Array) : Buffer.concat(parts);
-          const items = job.tasks.reduce((sum, t) => sum + t.itemCount, 0);
-          job.settle({ ok: true, answered: { kind: 'answered', response, items, outcomes: job.outcomes, decoderBug: job.decoderBug } });
-        }
-      },
-      (error: unknown) => {
-        if (!job.settled) job.settle(failureOf(error));
-      },
-    ).finally(() => {
-      running--;
-      tasksDone++;
-      if (--job.running === 0) jobsOnWorkers--;
-      pump();
-    });
+    pool
+      .run(task, { transferList: [task.request] })
+      .then(
+        (outcome) => {
+          if (job.settled) return;
+          if (outcome.kind === 'cancelled') return;
+          if (outcome.kind === 'refused') {
+            job.settle({ ok: false, status: outcome.status, message: outcome.message });
+            return;
+          }
+          if (outcome.decoderBug !== null) job.decoderBug ??= outcome.decoderBug;
+          job.responses[index] = outcome.response;
+          for (let i = 0; i < OUTCOMES.length; i++) job.outcomes[i] = (job.outcomes[i] as number) + (outcome.outcomes[i] as number);
+          if (++job.finished === job.tasks.length) {
+            if (job.decoderBug !== null) log.error({ bug: job.decoderBug }, 'decoder threw; item answered as malformed');
+            const parts = job.responses as Uint8Array[];
+            const response = parts.length === 1 ? (parts[0] as Uint8Array) : Buffer.concat(parts);
+            const items = job.tasks.reduce((sum, t) => sum + t.itemCount, 0);
+            job.settle({ ok: true, answered: { kind: 'answered', response, items, outcomes: job.outcomes, decoderBug: job.decoderBug } });
+          }
+        },
+        (error: unknown) => {
+          if (!job.settled) job.settle(failureOf(error));
+        },
+      )
+      .finally(() => {
+        running--;
+        tasksDone++;
+        if (--job.running === 0) jobsOnWorkers--;
+        pump();
+      });
   }
 
   return {
@@ -316,7 +320,16 @@ function cancelled(): PoolResult {
  */
 async function warmUp(pool: Piscina<BatchTask, BatchOutcome>, poolSize: number, log: Logger): Promise<void> {
   let lastError: unknown = null;
-  const empty = (): BatchTask => ({ request: new ArrayBuffer(0), offset: 0, length: 0, batchFormat: 0, firstItem: 0, overBudget: [], budgetBytes: 0, cancel: null });
+  const empty = (): BatchTask => ({
+    request: new ArrayBuffer(0),
+    offset: 0,
+    length: 0,
+    batchFormat: 0,
+    firstItem: 0,
+    overBudget: [],
+    budgetBytes: 0,
+    cancel: null,
+  });
   for (let attempt = 1; attempt <= WARM_UP_ATTEMPTS; attempt++) {
     const runs = await Promise.allSettled(Array.from({ length: poolSize }, () => pool.run(empty())));
     const failed = runs.find((run): run is PromiseRejectedResult => run.status === 'rejected');

@@ -259,6 +259,7 @@ function declaredInflation(bytes: Uint8Array, start: number, length: number, for
   if (format === PayloadFormat.PAYLOAD_FORMAT_XML) return 0;
   if (length < 6 || length > settings.maxPayloadBytes) return 0;
   if (bytes[start] !== 131 || bytes[start + 1] !== 80) return 0;
-  const declared = ((bytes[start + 2] as number) * 2 ** 24) + (((bytes[start + 3] as number) << 16) | ((bytes[start + 4] as number) << 8) | (bytes[start + 5] as number));
+  const declared =
+    (bytes[start + 2] as number) * 2 ** 24 + (((bytes[start + 3] as number) << 16) | ((bytes[start + 4] as number) << 8) | (bytes[start + 5] as number));
   return declared <= settings.maxDecompressedBytes ? declared : 0;
 }

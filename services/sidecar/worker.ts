@@ -10,13 +10,7 @@
 import { workerData } from 'node:worker_threads';
 import { type PayloadFormat as DecodeFormat, extractSenderJid, splitBareJid } from '../decode/index.js';
 import { OUTCOMES, type BatchOutcome, type BatchRefused, type BatchTask, type Outcome, type WorkerSettings } from './batch-protocol.js';
-import {
-  ErrorCode,
-  ExtractSenderJidRequest,
-  ExtractSenderJidResponse,
-  PayloadFormat,
-  type Result,
-} from './gen/mongooseim/mam/v1/sender_jid.js';
+import { ErrorCode, ExtractSenderJidRequest, ExtractSenderJidResponse, PayloadFormat, type Result } from './gen/mongooseim/mam/v1/sender_jid.js';
 
 const settings = workerData as WorkerSettings | undefined;
 

@@ -107,8 +107,11 @@ function erlangPayloads(terms: readonly ReturnType<typeof xmlTerm>[]): { plain: 
       ok = file:write_file("${output}", Out),
       halt(0).`;
     const result = spawnSync('erl', ['-noshell', '-eval', program], { encoding: 'utf8', timeout: 120_000 });
-    if (result.status !== 0) throw new Error(`acceptance archive: erl failed (${result.status} ${result.error?.message ?? ''}): ${result.stdout}${result.stderr}`);
-    const lines = readFileSync(output, 'utf8').split('\n').filter((l) => l.length > 0);
+    if (result.status !== 0)
+      throw new Error(`acceptance archive: erl failed (${result.status} ${result.error?.message ?? ''}): ${result.stdout}${result.stderr}`);
+    const lines = readFileSync(output, 'utf8')
+      .split('\n')
+      .filter((l) => l.length > 0);
     if (lines.length !== terms.length) throw new Error(`acceptance archive: Erlang encoded ${lines.length} of ${terms.length} terms`);
     return lines.map((line) => {
       const [plain, compressed, xml] = line.split(' ');
@@ -135,7 +138,12 @@ const same = (a: ExpectedAnswer, b: ExpectedAnswer): boolean => JSON.stringify(a
  * senders), each in the next of a sender's rooms; `perRefused` records of each refused kind.
  */
 export async function buildAcceptanceArchive(perSpelling = 24, perRefused = 6): Promise<AcceptanceArchive> {
-  interface Draft { spec?: MucMessageSpec; raw?: { eterm: Buffer; xml: Buffer }; what: string; group?: number }
+  interface Draft {
+    spec?: MucMessageSpec;
+    raw?: { eterm: Buffer; xml: Buffer };
+    what: string;
+    group?: number;
+  }
   const drafts: Draft[] = [];
   const spellings = SENDER_SPELLINGS.flatMap((g, group) => g.map((jid) => ({ jid, group })));
   for (let k = 0; k < Math.max(perSpelling, perRefused); k++) {
@@ -159,7 +167,7 @@ export async function buildAcceptanceArchive(perSpelling = 24, perRefused = 6): 
     const eterm = etermAnswers[n];
     const xml = xmlAnswers[n];
     const etermOutcome = outcomeOf(eterm);
-    if (etermOutcome.sender !== null !== (outcomeOf(xml).sender !== null) || (etermOutcome.sender !== null && !same(eterm, xml))) {
+    if ((etermOutcome.sender !== null) !== (outcomeOf(xml).sender !== null) || (etermOutcome.sender !== null && !same(eterm, xml))) {
       throw new Error(`acceptance archive: Erlang answers ${JSON.stringify(eterm)} for the eterm and ${JSON.stringify(xml)} for the XML of ${d.what}`);
     }
     if (d.group !== undefined) {

@@ -72,7 +72,19 @@ async function seededKeyspace(keyspace: string): Promise<void> {
 
 async function migrate(keyspace: string, extra: string[] = []): Promise<string> {
   const report = join(dir, `${keyspace}.jsonl`);
-  const args = ['cassandra', '--contact-points', node.contactPoint, '--keyspace', keyspace, '--apply-schema', '--batch-size', '32', '--report', report, ...extra];
+  const args = [
+    'cassandra',
+    '--contact-points',
+    node.contactPoint,
+    '--keyspace',
+    keyspace,
+    '--apply-schema',
+    '--batch-size',
+    '32',
+    '--report',
+    report,
+    ...extra,
+  ];
   const result = await startMigrateProcess(args).done;
   assert.equal(result.status, 0, result.stderr);
   return report;
@@ -85,7 +97,7 @@ function readReport(path: string): { id: string; reason: string }[] {
     .filter((l) => l.length > 0)
     .map((l) => JSON.parse(l) as { with_nick: string; id: string; reason: string })
     .map((l) => {
-      assert.equal(l.with_nick, '', 'only the with_nick = \'\' copies are reported');
+      assert.equal(l.with_nick, '', "only the with_nick = '' copies are reported");
       return { id: l.id, reason: l.reason };
     });
 }
@@ -105,7 +117,7 @@ describe('acceptance on Cassandra: MongooseIM 3.4.0 GDPR query', () => {
       if (fill) {
         // What --fill-nick-copies wrote is the empty string, which nobody's export asks for.
         const blank = await cassandraGdpr(keyspace, ['']);
-        assert.equal(blank.get('')!.length, archive.records.length, 'every nick copy holds \'\' (also those of records nobody sent)');
+        assert.equal(blank.get('')!.length, archive.records.length, "every nick copy holds '' (also those of records nobody sent)");
       }
     });
   }
@@ -114,7 +126,19 @@ describe('acceptance on Cassandra: MongooseIM 3.4.0 GDPR query', () => {
     const keyspace = 'ks_killed';
     await seededKeyspace(keyspace);
     const report = join(dir, `${keyspace}.jsonl`);
-    const args = ['cassandra', '--contact-points', node.contactPoint, '--keyspace', keyspace, '--apply-schema', '--batch-size', '16', '--report', report, '--fill-nick-copies'];
+    const args = [
+      'cassandra',
+      '--contact-points',
+      node.contactPoint,
+      '--keyspace',
+      keyspace,
+      '--apply-schema',
+      '--batch-size',
+      '16',
+      '--report',
+      report,
+      '--fill-nick-copies',
+    ];
     const findable = async (): Promise<number> => {
       try {
         return [...(await cassandraGdpr(keyspace, archive.senders)).values()].reduce((n, rows) => n + rows.length, 0);
@@ -146,15 +170,22 @@ describe('acceptance on Cassandra: MongooseIM 3.4.0 GDPR query', () => {
     const bobs = archive.records.find((r) => r.sender === 'bob@example.com')!;
     const carols = archive.records.find((r) => r.sender === 'carol@example.com')!;
     const set = (r: typeof bobs, withNick: string, fromJid: string | null) =>
-      client.execute(`UPDATE ${keyspace}.mam_muc_message SET from_jid = ? WHERE room_jid = ? AND with_nick = ? AND id = ?`, [fromJid, roomJid(r.room), withNick, BigInt(r.id)], { prepare: true });
+      client.execute(
+        `UPDATE ${keyspace}.mam_muc_message SET from_jid = ? WHERE room_jid = ? AND with_nick = ? AND id = ?`,
+        [fromJid, roomJid(r.room), withNick, BigInt(r.id)],
+        { prepare: true },
+      );
     await set(bobs, '', 'alice@example.com');
     // Carol's nick copy names her too: her export would list that message twice.
     await set(carols, carols.nick, 'carol@example.com');
     const count = (jid: string): number => archive.records.filter((r) => r.sender === jid).length;
-    assert.deepEqual(gdprProblems(archive, await cassandraGdpr(keyspace, archive.asked), eterm).sort(), [
-      `alice@example.com: got message ${bobs.id}, bob@example.com's`,
-      `bob@example.com: 1 of its ${count('bob@example.com')} messages missing (${bobs.id})`,
-      'carol@example.com: 1 messages returned twice',
-    ].sort());
+    assert.deepEqual(
+      gdprProblems(archive, await cassandraGdpr(keyspace, archive.asked), eterm).sort(),
+      [
+        `alice@example.com: got message ${bobs.id}, bob@example.com's`,
+        `bob@example.com: 1 of its ${count('bob@example.com')} messages missing (${bobs.id})`,
+        'carol@example.com: 1 messages returned twice',
+      ].sort(),
+    );
   });
 });

@@ -52,17 +52,20 @@ test('a missing, a misattributed, a duplicated, a changed, an out-of-order or an
   answers.set('dave@example.com', [{ id: refused.id, message: refused.eterm }]);
   answers.delete('nobody@example.com');
   answers.set('mallory@example.com', [] as GdprRow[]);
-  assert.deepEqual(gdprProblems(archive, answers, eterm).sort(), [
-    `alice@example.com: got message ${moved.id}, bob@example.com's`,
-    `bob@example.com: 1 of its ${bob.length + 1} messages missing (${moved.id})`,
-    'carol@example.com: 1 messages returned twice',
-    'carol@example.com: answer not in ascending id order',
-    `dave@example.com: got message ${refused.id}, nobody's (${refused.what})`,
-    `kate@example.com: message ${kate[0].id} is not the stored payload`,
-    'mallory@example.com: asked but not one of the archive\'s JIDs',
-    'nobody@example.com: not asked',
-    'room1@muc.example.com: answer not in ascending id order',
-  ].sort());
+  assert.deepEqual(
+    gdprProblems(archive, answers, eterm).sort(),
+    [
+      `alice@example.com: got message ${moved.id}, bob@example.com's`,
+      `bob@example.com: 1 of its ${bob.length + 1} messages missing (${moved.id})`,
+      'carol@example.com: 1 messages returned twice',
+      'carol@example.com: answer not in ascending id order',
+      `dave@example.com: got message ${refused.id}, nobody's (${refused.what})`,
+      `kate@example.com: message ${kate[0].id} is not the stored payload`,
+      "mallory@example.com: asked but not one of the archive's JIDs",
+      'nobody@example.com: not asked',
+      'room1@muc.example.com: answer not in ascending id order',
+    ].sort(),
+  );
   // Riak's query has no order: only the order check goes.
   assert.ok(!gdprProblems(archive, answers, { format: 'eterm', ordered: false }).some((p) => p.includes('order')));
 });
@@ -75,10 +78,13 @@ test('a report that misses, adds or mislabels a record is reported', () => {
   report[0] = { ...report[0], reason: 'payload_too_large' };
   const relabelled = archive.records.find((r) => r.id === report[0].id)!;
   report.push({ id: '1', reason: 'malformed' });
-  assert.deepEqual(reportProblems(archive, report).sort(), [
-    `report: ${dropped.id} (${archive.records.find((r) => r.id === dropped.id)!.what}) listed as nothing instead of ${archive.records.find((r) => r.id === dropped.id)!.reason}`,
-    `report: ${sent.id} (${sent.sender}) listed as malformed, but it has a sender`,
-    `report: ${relabelled.id} (${relabelled.what}) listed as payload_too_large instead of ${relabelled.reason}`,
-    'report: 1 is not in the archive',
-  ].sort());
+  assert.deepEqual(
+    reportProblems(archive, report).sort(),
+    [
+      `report: ${dropped.id} (${archive.records.find((r) => r.id === dropped.id)!.what}) listed as nothing instead of ${archive.records.find((r) => r.id === dropped.id)!.reason}`,
+      `report: ${sent.id} (${sent.sender}) listed as malformed, but it has a sender`,
+      `report: ${relabelled.id} (${relabelled.what}) listed as payload_too_large instead of ${relabelled.reason}`,
+      'report: 1 is not in the archive',
+    ].sort(),
+  );
 });

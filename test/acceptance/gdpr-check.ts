@@ -80,7 +80,5 @@ export function reportProblems(archive: AcceptanceArchive, reported: readonly { 
 
 /** What a right backfill makes the GDPR query answer: for the checker's own test. */
 export function rightAnswers(archive: AcceptanceArchive, format: 'eterm' | 'xml'): Map<string, GdprRow[]> {
-  return new Map(
-    archive.asked.map((jid) => [jid, archive.records.filter((r) => r.sender === jid).map((r) => ({ id: r.id, message: r[format] }))]),
-  );
+  return new Map(archive.asked.map((jid) => [jid, archive.records.filter((r) => r.sender === jid).map((r) => ({ id: r.id, message: r[format] }))]));
 }

@@ -51,7 +51,8 @@ export async function searchGdpr(url: string, jids: readonly string[], typedPath
     if (total !== rows.length) defaultPageProblems.push(`${jid}: total ${total}, but ${rows.length} hits in all`);
     const firstIds = rows.slice(0, 10).map((r) => r.id);
     const ownIds = own.hits.hits.map((h) => h._source.mam_id);
-    if (JSON.stringify(ownIds) !== JSON.stringify(firstIds)) defaultPageProblems.push(`${jid}: MongooseIM's request answered ${ownIds.join(',')} instead of the oldest ${firstIds.join(',')}`);
+    if (JSON.stringify(ownIds) !== JSON.stringify(firstIds))
+      defaultPageProblems.push(`${jid}: MongooseIM's request answered ${ownIds.join(',')} instead of the oldest ${firstIds.join(',')}`);
   }
   return { complete, defaultPageProblems };
 }

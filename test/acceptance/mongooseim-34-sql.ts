@@ -39,7 +39,11 @@ export async function postgresGdpr(url: string, jids: readonly string[], prepare
     for (const jid of jids) {
       const { user, host } = splitJid(jid);
       const found = prepared
-        ? await client.query<{ id: string }>({ name: 'mam_user_select', text: 'SELECT id FROM mam_server_user WHERE server=$1 AND user_name=$2', values: [host, user] })
+        ? await client.query<{ id: string }>({
+            name: 'mam_user_select',
+            text: 'SELECT id FROM mam_server_user WHERE server=$1 AND user_name=$2',
+            values: [host, user],
+          })
         : await client.query<{ id: string }>(archiveIdQuery(jid));
       if (found.rows.length === 0) {
         answers.set(jid, []);
@@ -47,9 +51,16 @@ export async function postgresGdpr(url: string, jids: readonly string[], prepare
       }
       const archiveId = String(found.rows[0].id);
       const { rows } = prepared
-        ? await client.query<{ id: string; message: Buffer }>({ name: 'mam_muc_extract_gdpr_messages', text: 'SELECT id, message FROM mam_muc_message WHERE sender_id = $1 ORDER BY id', values: [archiveId] })
+        ? await client.query<{ id: string; message: Buffer }>({
+            name: 'mam_muc_extract_gdpr_messages',
+            text: 'SELECT id, message FROM mam_muc_message WHERE sender_id = $1 ORDER BY id',
+            values: [archiveId],
+          })
         : await client.query<{ id: string; message: Buffer }>(messagesQuery(archiveId));
-      answers.set(jid, rows.map((r) => ({ id: String(r.id), message: r.message })));
+      answers.set(
+        jid,
+        rows.map((r) => ({ id: String(r.id), message: r.message })),
+      );
     }
     return answers;
   } finally {
@@ -78,7 +89,10 @@ export async function mysqlGdpr(url: string, jids: readonly string[], prepared =
       const [rows] = (prepared
         ? await connection.execute('SELECT id, message FROM mam_muc_message WHERE sender_id = ? ORDER BY id', [archiveId])
         : await connection.query(messagesQuery(archiveId))) as unknown as [{ id: string | number; message: Buffer }[]];
-      answers.set(jid, rows.map((r) => ({ id: String(r.id), message: r.message })));
+      answers.set(
+        jid,
+        rows.map((r) => ({ id: String(r.id), message: r.message })),
+      );
     }
     return answers;
   } finally {

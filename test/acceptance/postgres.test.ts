@@ -9,9 +9,7 @@ async function checkpoint(url: string): Promise<string | null> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    const { rows } = await client.query<{ k: string | null }>(
-      `SELECT last_room_id || ':' || last_id AS k FROM mim_sender_jid_checkpoint WHERE shard = '0/1'`,
-    );
+    const { rows } = await client.query<{ k: string | null }>(`SELECT last_room_id || ':' || last_id AS k FROM mim_sender_jid_checkpoint WHERE shard = '0/1'`);
     return rows[0]?.k ?? null;
   } catch {
     return null; // the table does not exist yet

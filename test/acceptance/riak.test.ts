@@ -95,7 +95,12 @@ describe('acceptance on the Riak double: MongooseIM 3.4.0 GDPR lookup', () => {
     assert.ok(notGroupchat.length > 0);
     for (const r of notGroupchat) {
       assert.deepEqual(double.getMap(bucketOf(r.id), keyOf(r)), {
-        msg_id: r.id, source_jid: `${roomJid(r.room)}/${r.nick}`, packet: r.xml.toString('utf8'), search_text: '', mam_type: 'pm', msg_owner_jid: roomJid(r.room),
+        msg_id: r.id,
+        source_jid: `${roomJid(r.room)}/${r.nick}`,
+        packet: r.xml.toString('utf8'),
+        search_text: '',
+        mam_type: 'pm',
+        msg_owner_jid: roomJid(r.room),
       });
     }
     const asRiakReports = { ...archive, records: archive.records.map((r) => (r.reason === 'not_groupchat' ? { ...r, reason: null } : r)) };
@@ -111,10 +116,13 @@ describe('acceptance on the Riak double: MongooseIM 3.4.0 GDPR lookup', () => {
     double.putMap(bucketOf(bobs.id), keyOf(bobs), { msg_owner_jid: 'alice@example.com' });
     double.putMap(bucketOf(carols.id), keyOf(carols), { mam_type: 'pm' });
     const count = (jid: string): number => archive.records.filter((r) => r.sender === jid).length;
-    assert.deepEqual(gdprProblems(archive, riakGdpr(double, archive.asked), xml).sort(), [
-      `alice@example.com: got message ${bobs.id}, bob@example.com's`,
-      `bob@example.com: 1 of its ${count('bob@example.com')} messages missing (${bobs.id})`,
-      `carol@example.com: 1 of its ${count('carol@example.com')} messages missing (${carols.id})`,
-    ].sort());
+    assert.deepEqual(
+      gdprProblems(archive, riakGdpr(double, archive.asked), xml).sort(),
+      [
+        `alice@example.com: got message ${bobs.id}, bob@example.com's`,
+        `bob@example.com: 1 of its ${count('bob@example.com')} messages missing (${bobs.id})`,
+        `carol@example.com: 1 of its ${count('carol@example.com')} messages missing (${carols.id})`,
+      ].sort(),
+    );
   });
 });

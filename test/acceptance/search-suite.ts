@@ -42,9 +42,25 @@ export function searchAcceptanceSuite(product: SearchProduct, { typed }: { typed
   async function migrate(report: string): Promise<void> {
     await searchCall(server.url, 'DELETE', `/${GDPR_INDEX}`).catch(() => {});
     await searchCall(server.url, 'DELETE', '/mim_sender_jid_checkpoint').catch(() => {});
-    const docs = archive.records.map((r) => ({ id: docId(r.room, r.id), mamId: BigInt(r.id), room: roomJid(r.room), message: r.xml.toString('utf8'), expected: { reason: 'malformed' as const } }));
+    const docs = archive.records.map((r) => ({
+      id: docId(r.room, r.id),
+      mamId: BigInt(r.id),
+      room: roomJid(r.room),
+      message: r.xml.toString('utf8'),
+      expected: { reason: 'malformed' as const },
+    }));
     await loadArchive(server.url, docs, { index: GDPR_INDEX, typed, bodyAnalyzer });
-    const result = await startMigrateProcess(['elasticsearch', '--url', server.url, ...(typed ? ['--type', 'muc'] : []), '--apply-schema', '--report', report, '--batch-size', '32']).done;
+    const result = await startMigrateProcess([
+      'elasticsearch',
+      '--url',
+      server.url,
+      ...(typed ? ['--type', 'muc'] : []),
+      '--apply-schema',
+      '--report',
+      report,
+      '--batch-size',
+      '32',
+    ]).done;
     assert.equal(result.status, 0, result.stderr);
   }
 
@@ -71,18 +87,29 @@ export function searchAcceptanceSuite(product: SearchProduct, { typed }: { typed
     await migrate(report);
     const bobs = archive.records.find((r) => r.sender === 'bob@example.com')!;
     const carols = archive.records.find((r) => r.sender === 'carol@example.com')!;
-    const update = (room: number, id: string): string => (typed ? `/${GDPR_INDEX}/muc/${encodeURIComponent(docId(room, id))}/_update` : `/${GDPR_INDEX}/_update/${encodeURIComponent(docId(room, id))}`);
+    const update = (room: number, id: string): string =>
+      typed ? `/${GDPR_INDEX}/muc/${encodeURIComponent(docId(room, id))}/_update` : `/${GDPR_INDEX}/_update/${encodeURIComponent(docId(room, id))}`;
     await searchCall(server.url, 'POST', update(bobs.room, bobs.id), JSON.stringify({ doc: { from_jid: 'alice@example.com' } }));
     // Carol's document indexed again as MongooseIM 3.3 wrote it (no script engine on every node).
-    const source = JSON.stringify({ room: roomJid(carols.room), source_jid: `${roomJid(carols.room)}/nick`, message: carols.xml.toString('utf8'), body: 'hello' });
-    const put = typed ? `/${GDPR_INDEX}/muc/${encodeURIComponent(docId(carols.room, carols.id))}` : `/${GDPR_INDEX}/_doc/${encodeURIComponent(docId(carols.room, carols.id))}`;
+    const source = JSON.stringify({
+      room: roomJid(carols.room),
+      source_jid: `${roomJid(carols.room)}/nick`,
+      message: carols.xml.toString('utf8'),
+      body: 'hello',
+    });
+    const put = typed
+      ? `/${GDPR_INDEX}/muc/${encodeURIComponent(docId(carols.room, carols.id))}`
+      : `/${GDPR_INDEX}/_doc/${encodeURIComponent(docId(carols.room, carols.id))}`;
     await searchCall(server.url, 'PUT', put, `{"mam_id":${carols.id},${source.slice(1)}`);
     const { complete } = await searchGdpr(server.url, archive.asked, typedPath);
     const count = (jid: string): number => archive.records.filter((r) => r.sender === jid).length;
-    assert.deepEqual(gdprProblems(archive, complete, xml).sort(), [
-      `alice@example.com: got message ${bobs.id}, bob@example.com's`,
-      `bob@example.com: 1 of its ${count('bob@example.com')} messages missing (${bobs.id})`,
-      `carol@example.com: 1 of its ${count('carol@example.com')} messages missing (${carols.id})`,
-    ].sort());
+    assert.deepEqual(
+      gdprProblems(archive, complete, xml).sort(),
+      [
+        `alice@example.com: got message ${bobs.id}, bob@example.com's`,
+        `bob@example.com: 1 of its ${count('bob@example.com')} messages missing (${bobs.id})`,
+        `carol@example.com: 1 of its ${count('carol@example.com')} messages missing (${carols.id})`,
+      ].sort(),
+    );
   });
 }

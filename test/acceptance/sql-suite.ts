@@ -78,7 +78,7 @@ export function sqlAcceptanceSuite(s: SqlAcceptance): void {
     assert.ok(archive.records.some((r) => r.reason !== null));
   }
 
-  test('after `migrate`, MongooseIM 3.4.0\'s GDPR query gives every sender exactly the messages they sent', async () => {
+  test("after `migrate`, MongooseIM 3.4.0's GDPR query gives every sender exactly the messages they sent", async () => {
     const { db } = await seeded();
     const report = join(dir, 'plain.jsonl');
     const result = await startMigrateProcess(migrateArgs(db, report)).done;
@@ -104,11 +104,14 @@ export function sqlAcceptanceSuite(s: SqlAcceptance): void {
     await db.setSenderId(roomIds[bobs.room], bobs.id, idOf('alice@example.com'));
     await db.execute(`UPDATE mam_muc_message SET sender_id = NULL WHERE id = ${carols.id}`);
     const problems = gdprProblems(archive, await s.gdpr(db.url, archive.asked), { format: 'eterm', ordered: true });
-    assert.deepEqual(problems.sort(), [
-      `alice@example.com: got message ${bobs.id}, bob@example.com's`,
-      `bob@example.com: 1 of its ${archive.records.filter((r) => r.sender === 'bob@example.com').length} messages missing (${bobs.id})`,
-      `carol@example.com: 1 of its ${archive.records.filter((r) => r.sender === 'carol@example.com').length} messages missing (${carols.id})`,
-    ].sort());
+    assert.deepEqual(
+      problems.sort(),
+      [
+        `alice@example.com: got message ${bobs.id}, bob@example.com's`,
+        `bob@example.com: 1 of its ${archive.records.filter((r) => r.sender === 'bob@example.com').length} messages missing (${bobs.id})`,
+        `carol@example.com: 1 of its ${archive.records.filter((r) => r.sender === 'carol@example.com').length} messages missing (${carols.id})`,
+      ].sort(),
+    );
   });
 
   if (s.checkpoint !== undefined) {

@@ -82,7 +82,7 @@ async function assertEveryRow(keyspace: string, messages: readonly ArchivedMessa
     assert.ok(row !== undefined, `row missing: ${key}`);
     if (row.fromJid !== want) {
       wrong++;
-      if (examples.length < 5) examples.push(`${key.replace(/\u0000/g, ' | ')}: from_jid ${JSON.stringify(row.fromJid)}, want ${JSON.stringify(want)}`);
+      if (examples.length < 5) examples.push(`${key.replaceAll('\u0000', ' | ')}: from_jid ${JSON.stringify(row.fromJid)}, want ${JSON.stringify(want)}`);
     }
   }
   assert.equal(wrong, 0, `rows with a wrong from_jid, e.g.\n${examples.join('\n')}`);
@@ -173,7 +173,11 @@ test('migrate: every row of both copies, failures reported with room_jid, with_n
   const tampered = new Set<string>();
   for (const m of legacy) {
     if ('fromJid' in m.expected && rand() < 0.3) {
-      await client.execute(`UPDATE ${keyspace}.mam_muc_message SET from_jid = ? WHERE room_jid = ? AND with_nick = '' AND id = ?`, ['mallory@evil.example', m.roomJid, BigInt(m.id)], { prepare: true });
+      await client.execute(
+        `UPDATE ${keyspace}.mam_muc_message SET from_jid = ? WHERE room_jid = ? AND with_nick = '' AND id = ?`,
+        ['mallory@evil.example', m.roomJid, BigInt(m.id)],
+        { prepare: true },
+      );
       tampered.add(rowKey(m.roomJid, '', m.id));
     }
   }
@@ -232,7 +236,10 @@ test('a Cassandra restart in the middle of a run is survived: the run retries an
   // Retries bounded in count (about 5 minutes of backoff): a restart takes 20 s to well over a minute on a loaded machine.
   const { run } = migrate(backend, { maxRate: 150, batchSize: 25, maxRetries: 70, backoff: { baseMs: 500, maxMs: 5000 } });
   let finished = false;
-  void run.then(() => (finished = true), () => (finished = true));
+  void run.then(
+    () => (finished = true),
+    () => (finished = true),
+  );
   // Restart once the walk has saved checkpoints (observed progress), bounded wait.
   let progressed = false;
   for (let i = 0; i < 200 && !progressed && !finished; i++) {

@@ -56,9 +56,20 @@ after(async () => {
 
 function migrateArgs(keyspace: string, extra: string[] = []): string[] {
   return [
-    'cassandra', '--contact-points', node.contactPoint, '--keyspace', keyspace,
-    '--batch-size', '500', '--concurrency', '4', '--progress-interval', '1',
-    '--report', join(dir, `${keyspace}.jsonl`), ...extra,
+    'cassandra',
+    '--contact-points',
+    node.contactPoint,
+    '--keyspace',
+    keyspace,
+    '--batch-size',
+    '500',
+    '--concurrency',
+    '4',
+    '--progress-interval',
+    '1',
+    '--report',
+    join(dir, `${keyspace}.jsonl`),
+    ...extra,
   ];
 }
 
@@ -66,14 +77,19 @@ function migrateArgs(keyspace: string, extra: string[] = []): string[] {
 async function checkpointState(keyspace: string): Promise<string> {
   try {
     const result = await client.execute(`SELECT walk, last_token, id FROM ${keyspace}.mim_sender_jid_checkpoint`);
-    return result.rows.map((r) => `${r['walk']}:${r['last_token']}:${r['id']}`).sort().join('\n');
+    return result.rows
+      .map((r) => `${r['walk']}:${r['last_token']}:${r['id']}`)
+      .sort()
+      .join('\n');
   } catch {
     return ''; // no table yet
   }
 }
 
 function reportedKeys(keyspace: string): string[] {
-  const lines = readFileSync(join(dir, `${keyspace}.jsonl`), 'utf8').split('\n').filter((l) => l !== '');
+  const lines = readFileSync(join(dir, `${keyspace}.jsonl`), 'utf8')
+    .split('\n')
+    .filter((l) => l !== '');
   return lines.map((l) => {
     const row = JSON.parse(l) as Record<string, string>;
     return rowKey(row['room_jid'], row['with_nick'], row['id']);
@@ -92,9 +108,7 @@ test('kill -9 five times during a 100,000-message run, re-run until done: every 
   const whole = await startMigrateProcess(migrateArgs('ks_whole', ['--apply-schema'])).done;
   assert.equal(whole.status, 0, whole.stderr);
   step('uninterrupted run done');
-  const expectedFailures = new Set(
-    messages.filter((m) => 'reason' in m.expected).map((m) => rowKey(m.roomJid, '', m.id)),
-  );
+  const expectedFailures = new Set(messages.filter((m) => 'reason' in m.expected).map((m) => rowKey(m.roomJid, '', m.id)));
   assert.deepEqual(new Set(reportedKeys('ks_whole')), expectedFailures, 'the uninterrupted run reports exactly the failures');
 
   const rand = seededRandom(SEED + 7);
@@ -152,7 +166,17 @@ test('kill -9 five times during a 100,000-message run, re-run until done: every 
   for (const [key, row] of killed) assert.equal(afterEnd.get(key)?.fromJid, row.fromJid);
 
   // verify through the CLI: a sample of the migrated rows re-decodes to what is stored.
-  const verify = await promisify(execFile)(process.execPath, [CLI_LAUNCHER, 'verify', 'cassandra', '--contact-points', node.contactPoint, '--keyspace', 'ks_killed', '--sample', '200']);
+  const verify = await promisify(execFile)(process.execPath, [
+    CLI_LAUNCHER,
+    'verify',
+    'cassandra',
+    '--contact-points',
+    node.contactPoint,
+    '--keyspace',
+    'ks_killed',
+    '--sample',
+    '200',
+  ]);
   assert.match(verify.stderr, /verify cassandra: \d+ records checked, \d+ match, 0 mismatches/);
   assert.equal(verify.stdout, '');
 });

@@ -26,7 +26,10 @@ test('--shard K/N: the shards are disjoint and together every range', () => {
       for (const range of rangesOfShard({ index, count })) seen.set(range.name, (seen.get(range.name) ?? 0) + 1);
     }
     assert.equal(seen.size, RANGE_COUNT, `N=${count}: every range`);
-    assert.ok([...seen.values()].every((n) => n === 1), `N=${count}: each range once`);
+    assert.ok(
+      [...seen.values()].every((n) => n === 1),
+      `N=${count}: each range once`,
+    );
   }
   assert.throws(() => rangesOfShard({ index: 0, count: 65 }), /at most 64 shards/);
 });

@@ -25,7 +25,10 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 
 /** The failure line: stderr's only `mim-sender-jid` line, no stack or inspected object anywhere. */
 function assertOneLine(stderr: string, expected: RegExp): void {
-  const lines = stderr.trim().split('\n').filter((l) => !l.startsWith('migrate: ') && !l.startsWith('verify: '));
+  const lines = stderr
+    .trim()
+    .split('\n')
+    .filter((l) => !l.startsWith('migrate: ') && !l.startsWith('verify: '));
   assert.equal(lines.length, 1, `one line: ${stderr}`);
   assert.match(lines[0], expected);
   assert.doesNotMatch(stderr, /^\s+at |errno:|\{$/m);
@@ -43,7 +46,9 @@ test('nothing listening: one line naming the address and what to check, for ever
   for (const [kind, flags] of Object.entries(where)) {
     const expected =
       kind === 'cassandra'
-        ? new RegExp(`failed: no Cassandra node could be used: 127\\.0\\.0\\.1:${port}: nothing is listening there \\(connection refused\\); check --contact-points`)
+        ? new RegExp(
+            `failed: no Cassandra node could be used: 127\\.0\\.0\\.1:${port}: nothing is listening there \\(connection refused\\); check --contact-points`,
+          )
         : new RegExp(`failed: cannot connect to 127\\.0\\.0\\.1:${port}: nothing is listening there \\(connection refused\\); check --url`);
     const migrate = await runCliBounded(['migrate', kind, ...flags, '--max-retries', '0', '--report', join(dir, `${kind}.jsonl`)], CHILD_TIMEOUT_MS);
     assert.equal(migrate.status, 1, `${kind}: ${migrate.stderr}`);
@@ -60,5 +65,8 @@ test("Cassandra's unknown --local-dc (the driver's own errors): one line naming 
   assert.match(error.message, /\n\s+at /, 'the driver embeds the inner stack in its message');
   const line = describeFailure(error);
   assert.equal(line.split('\n').length, 1, line);
-  assert.equal(line, 'no Cassandra node could be used: 127.0.0.1:9042: --local-dc names no data centre of this cluster (it has: datacenter1); give --local-dc one of those data centres');
+  assert.equal(
+    line,
+    'no Cassandra node could be used: 127.0.0.1:9042: --local-dc names no data centre of this cluster (it has: datacenter1); give --local-dc one of those data centres',
+  );
 });

@@ -92,7 +92,9 @@ test('the demo runs from a checkout in a 0700 directory, needs no dist/test, and
   assert.match(run.stderr, /^demo: all rows accounted for: demo OK$/m);
   assert.match(run.stdout, /^verify: [1-9]\d* random migrated rows re-decoded, 0 mismatches/m);
   const undecodable = Number(/(\d+) rows that cannot be migrated/.exec(run.stderr)?.[1]);
-  const reported = readFileSync(report, 'utf8').split('\n').filter((line) => line !== '');
+  const reported = readFileSync(report, 'utf8')
+    .split('\n')
+    .filter((line) => line !== '');
   assert.equal(reported.length, undecodable, 'one report line per row the demo made undecodable');
   assert.doesNotMatch(run.stderr, /^\s+at /m, 'no stack trace');
   assert.deepEqual(readdirSync(tmp), [], 'the embedded PostgreSQL and its staged files are gone');

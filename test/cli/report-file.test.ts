@@ -79,34 +79,38 @@ test('a path that is fine: the store is reached (connection refused, exit 1), th
   assert.equal(readFileSync(report, 'utf8'), line);
 });
 
-test('an existing report over 2 GiB is counted a chunk at a time: a 3 GiB sparse file of zeros, then newlines placed around chunk boundaries', { timeout: 120_000 }, () => {
-  const path = join(dir, 'sparse.jsonl');
-  const fd = openSync(path, 'w');
-  const size = 3 * 2 ** 30;
-  try {
-    ftruncateSync(fd, size);
-  } finally {
-    closeSync(fd);
-  }
-  const empty = new JsonlReport(path, false);
-  empty.close();
-  assert.equal(empty.linesBefore, 0);
+test(
+  'an existing report over 2 GiB is counted a chunk at a time: a 3 GiB sparse file of zeros, then newlines placed around chunk boundaries',
+  { timeout: 120_000 },
+  () => {
+    const path = join(dir, 'sparse.jsonl');
+    const fd = openSync(path, 'w');
+    const size = 3 * 2 ** 30;
+    try {
+      ftruncateSync(fd, size);
+    } finally {
+      closeSync(fd);
+    }
+    const empty = new JsonlReport(path, false);
+    empty.close();
+    assert.equal(empty.linesBefore, 0);
 
-  const MiB = 2 ** 20;
-  const fd2 = openSync(path, 'r+');
-  try {
-    for (const at of [0, MiB - 1, MiB, 5 * MiB + 17, 2 ** 31 - 1, 2 ** 31, size - 1]) writeSync(fd2, '\n', at);
-  } finally {
-    closeSync(fd2);
-  }
-  const report = new JsonlReport(path, false);
-  try {
-    assert.equal(report.linesBefore, 7);
-    report.append([{ key: 1, fields: { id: '1' }, reason: 'malformed', detail: 'x' }]);
-  } finally {
-    report.close();
-  }
-  const again = new JsonlReport(path, false);
-  again.close();
-  assert.equal(again.linesBefore, 8, 'the appended line is at the end of the file');
-});
+    const MiB = 2 ** 20;
+    const fd2 = openSync(path, 'r+');
+    try {
+      for (const at of [0, MiB - 1, MiB, 5 * MiB + 17, 2 ** 31 - 1, 2 ** 31, size - 1]) writeSync(fd2, '\n', at);
+    } finally {
+      closeSync(fd2);
+    }
+    const report = new JsonlReport(path, false);
+    try {
+      assert.equal(report.linesBefore, 7);
+      report.append([{ key: 1, fields: { id: '1' }, reason: 'malformed', detail: 'x' }]);
+    } finally {
+      report.close();
+    }
+    const again = new JsonlReport(path, false);
+    again.close();
+    assert.equal(again.linesBefore, 8, 'the appended line is at the end of the file');
+  },
+);

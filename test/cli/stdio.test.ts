@@ -17,7 +17,12 @@ const REFERENCE_XML = Buffer.from(REFERENCE_EXAMPLE_XML);
 test('the reference example answers 37\\ngżegżółka@brzęczyszczykiewicz.pl, as eterm and as xml', async (t) => {
   assert.ok(referenceEterm);
   const want = Buffer.from('37\ngżegżółka@brzęczyszczykiewicz.pl');
-  for (const [format, payload] of [['eterm', referenceEterm.payload], ['xml', REFERENCE_XML], ['auto', referenceEterm.payload], ['auto', REFERENCE_XML]] as const) {
+  for (const [format, payload] of [
+    ['eterm', referenceEterm.payload],
+    ['xml', REFERENCE_XML],
+    ['auto', referenceEterm.payload],
+    ['auto', REFERENCE_XML],
+  ] as const) {
     const result = await runCli(t, ['stdio', format], record(payload));
     assert.equal(result.code, 0, result.stderr);
     assert.deepEqual(result.stdout, want, `${format}: ${result.stdout.toString()}`);
@@ -36,7 +41,7 @@ test('a long mixed stream round-trips byte for byte, whatever the read sizes', a
   }
 });
 
-test("auto mode takes eterm and xml records mixed in one stream", async (t) => {
+test('auto mode takes eterm and xml records mixed in one stream', async (t) => {
   const records = erlangRandomMessages(300, 5);
   const result = await runCli(t, ['stdio', 'auto'], stream(records));
   assert.equal(result.code, 0, result.stderr);
@@ -47,11 +52,7 @@ test('bad records in the middle (garbage, empty, too large) disturb nothing afte
   const good = erlangRandomMessages(50, 11).filter((r) => r.format === 'eterm');
   const garbage = Buffer.concat([Buffer.of(0x83), Buffer.from('garbage that is no term')]);
   const tooLarge = Buffer.alloc(2048, 0x83);
-  const input = Buffer.concat([
-    stream(good.slice(0, 40)),
-    record(garbage), Buffer.from('0\n'), record(tooLarge),
-    stream(good.slice(40)),
-  ]);
+  const input = Buffer.concat([stream(good.slice(0, 40)), record(garbage), Buffer.from('0\n'), record(tooLarge), stream(good.slice(40))]);
   const want = Buffer.concat([expectedOutput(good.slice(0, 40)), Buffer.from('-1\n-1\n-1\n'), expectedOutput(good.slice(40))]);
   const result = await runCli(t, ['stdio', '--max-payload-bytes', '1024', '--verbose', 'eterm'], input);
   assert.equal(result.code, 0, result.stderr);

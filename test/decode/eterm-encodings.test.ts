@@ -25,29 +25,56 @@ type Term =
 function parse(b: Buffer, pos: number): [Term, number] {
   const tag = b[pos];
   switch (tag) {
-    case 100: case 118: { const n = b.readUInt16BE(pos + 1); return [{ t: 'atom', name: b.subarray(pos + 3, pos + 3 + n) }, pos + 3 + n]; }
-    case 115: case 119: { const n = b[pos + 1]; return [{ t: 'atom', name: b.subarray(pos + 2, pos + 2 + n) }, pos + 2 + n]; }
-    case 109: { const n = b.readUInt32BE(pos + 1); return [{ t: 'bin', bytes: b.subarray(pos + 5, pos + 5 + n) }, pos + 5 + n]; }
-    case 104: case 105: {
+    case 100:
+    case 118: {
+      const n = b.readUInt16BE(pos + 1);
+      return [{ t: 'atom', name: b.subarray(pos + 3, pos + 3 + n) }, pos + 3 + n];
+    }
+    case 115:
+    case 119: {
+      const n = b[pos + 1];
+      return [{ t: 'atom', name: b.subarray(pos + 2, pos + 2 + n) }, pos + 2 + n];
+    }
+    case 109: {
+      const n = b.readUInt32BE(pos + 1);
+      return [{ t: 'bin', bytes: b.subarray(pos + 5, pos + 5 + n) }, pos + 5 + n];
+    }
+    case 104:
+    case 105: {
       const arity = tag === 104 ? b[pos + 1] : b.readUInt32BE(pos + 1);
       let p = pos + (tag === 104 ? 2 : 5);
       const els: Term[] = [];
-      for (let i = 0; i < arity; i++) { const [e, next] = parse(b, p); els.push(e); p = next; }
+      for (let i = 0; i < arity; i++) {
+        const [e, next] = parse(b, p);
+        els.push(e);
+        p = next;
+      }
       return [{ t: 'tuple', els }, p];
     }
-    case 106: return [{ t: 'nil' }, pos + 1];
+    case 106:
+      return [{ t: 'nil' }, pos + 1];
     case 108: {
       const n = b.readUInt32BE(pos + 1);
       let p = pos + 5;
       const els: Term[] = [];
-      for (let i = 0; i < n; i++) { const [e, next] = parse(b, p); els.push(e); p = next; }
+      for (let i = 0; i < n; i++) {
+        const [e, next] = parse(b, p);
+        els.push(e);
+        p = next;
+      }
       const [tail, next] = parse(b, p);
       return [{ t: 'list', els, tail }, next];
     }
-    case 107: { const n = b.readUInt16BE(pos + 1); return [{ t: 'raw', bytes: b.subarray(pos, pos + 3 + n) }, pos + 3 + n]; }
-    case 97: return [{ t: 'raw', bytes: b.subarray(pos, pos + 2) }, pos + 2];
-    case 98: return [{ t: 'raw', bytes: b.subarray(pos, pos + 5) }, pos + 5];
-    default: throw new Error(`test parser: tag ${tag} at ${pos}`);
+    case 107: {
+      const n = b.readUInt16BE(pos + 1);
+      return [{ t: 'raw', bytes: b.subarray(pos, pos + 3 + n) }, pos + 3 + n];
+    }
+    case 97:
+      return [{ t: 'raw', bytes: b.subarray(pos, pos + 2) }, pos + 2];
+    case 98:
+      return [{ t: 'raw', bytes: b.subarray(pos, pos + 5) }, pos + 5];
+    default:
+      throw new Error(`test parser: tag ${tag} at ${pos}`);
   }
 }
 
@@ -64,10 +91,14 @@ function encode(term: Term, random: () => number): Buffer {
     case 'atom': {
       const n = term.name.length;
       switch (pick(4)) {
-        case 0: return Buffer.concat([Buffer.of(100), u32(n).subarray(2), term.name]);
-        case 1: return Buffer.concat([Buffer.of(115, n), term.name]);
-        case 2: return Buffer.concat([Buffer.of(118), u32(n).subarray(2), term.name]);
-        default: return Buffer.concat([Buffer.of(119, n), term.name]);
+        case 0:
+          return Buffer.concat([Buffer.of(100), u32(n).subarray(2), term.name]);
+        case 1:
+          return Buffer.concat([Buffer.of(115, n), term.name]);
+        case 2:
+          return Buffer.concat([Buffer.of(118), u32(n).subarray(2), term.name]);
+        default:
+          return Buffer.concat([Buffer.of(119, n), term.name]);
       }
     }
     case 'bin':
@@ -116,7 +147,8 @@ test(`equivalent encodings answer alike, for Erlang and for us (seed ${SEED})`, 
   variants.forEach((v, i) => {
     if (JSON.stringify(erlang[i]) !== JSON.stringify(v.r.expected)) failures.push(`Erlang changed its answer for ${v.r.name}: ${JSON.stringify(erlang[i])}`);
     const ours = extractSenderJid(v.payload, 'eterm');
-    if (JSON.stringify(asReference(ours)) !== JSON.stringify(erlang[i])) failures.push(`${v.r.name}: Erlang ${JSON.stringify(erlang[i])}, we ${describe(ours)}\n  ${hex(v.payload)}`);
+    if (JSON.stringify(asReference(ours)) !== JSON.stringify(erlang[i]))
+      failures.push(`${v.r.name}: Erlang ${JSON.stringify(erlang[i])}, we ${describe(ours)}\n  ${hex(v.payload)}`);
   });
   assert.equal(failures.length, 0, `seed ${SEED}: ${failures.length} failures\n${failures.slice(0, 6).join('\n')}`);
 });

@@ -18,9 +18,14 @@ import { fuzzSeed } from '../support/fuzz-seed.js';
 const SEED = fuzzSeed('DECODE_FUZZ_SEED', 'eterm differential fuzzing');
 const MUTANTS = Number(process.env.DECODE_FUZZ_CASES ?? 6000);
 
-const INTERESTING_TAGS = [70, 77, 80, 82, 88, 89, 90, 97, 98, 99, 100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111, 112, 113, 114, 115, 116, 117, 118, 119, 120, 0, 255];
+const INTERESTING_TAGS = [
+  70, 77, 80, 82, 88, 89, 90, 97, 98, 99, 100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111, 112, 113, 114, 115, 116, 117, 118, 119, 120, 0, 255,
+];
 
-interface Mutant { readonly how: string; readonly payload: Uint8Array }
+interface Mutant {
+  readonly how: string;
+  readonly payload: Uint8Array;
+}
 
 function mutate(base: Uint8Array, random: () => number): Mutant {
   const int = (n: number): number => Math.floor(random() * n);
@@ -101,10 +106,9 @@ function concat(...parts: Uint8Array[]): Uint8Array {
 
 test(`differential fuzzing against binary_to_term: ${MUTANTS} mutants, seed ${SEED}`, (t) => {
   const random = seededRandom(SEED);
-  const bases = [
-    ...erlangCases().filter((c) => c.format === 'eterm'),
-    ...erlangRandomMessages(150, SEED % 100_000).filter((r) => r.format === 'eterm'),
-  ].map((r) => r.payload);
+  const bases = [...erlangCases().filter((c) => c.format === 'eterm'), ...erlangRandomMessages(150, SEED % 100_000).filter((r) => r.format === 'eterm')].map(
+    (r) => r.payload,
+  );
   const mutants: Mutant[] = [];
   for (let i = 0; i < MUTANTS; i++) mutants.push(mutate(bases[Math.floor(random() * bases.length)], random));
   const expected = erlangOracle(mutants.map((m) => m.payload));

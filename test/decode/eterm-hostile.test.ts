@@ -23,9 +23,23 @@ const atom = (s: string): Buffer => Buffer.concat([Buffer.of(119, s.length), Buf
 const tuple = (...els: Buffer[]): Buffer => Buffer.concat([Buffer.of(104, els.length), ...els]);
 const list = (...els: Buffer[]): Buffer => (els.length === 0 ? Buffer.of(106) : Buffer.concat([Buffer.of(108), u32(els.length), ...els, Buffer.of(106)]));
 const pair = (k: string, v: string | Buffer): Buffer => tuple(bin(k), bin(v));
-const message = (attrs: Buffer[], itemJid: string | Buffer): Buffer => Buffer.concat([Buffer.of(131), tuple(atom('xmlel'), bin('message'), list(...attrs),
-  list(tuple(atom('xmlel'), bin('x'), list(pair('xmlns', 'http://jabber.org/protocol/muc#user')),
-    list(tuple(atom('xmlel'), bin('item'), list(pair('jid', itemJid)), list())))))]);
+const message = (attrs: Buffer[], itemJid: string | Buffer): Buffer =>
+  Buffer.concat([
+    Buffer.of(131),
+    tuple(
+      atom('xmlel'),
+      bin('message'),
+      list(...attrs),
+      list(
+        tuple(
+          atom('xmlel'),
+          bin('x'),
+          list(pair('xmlns', 'http://jabber.org/protocol/muc#user')),
+          list(tuple(atom('xmlel'), bin('item'), list(pair('jid', itemJid)), list())),
+        ),
+      ),
+    ),
+  ]);
 const compressed = (inner: Buffer, declared: number): Buffer => Buffer.concat([Buffer.of(131, 80), u32(declared), deflateSync(inner)]);
 
 function timed(t: TestContext, what: string, run: () => Answer): Answer {
@@ -44,7 +58,10 @@ function assertRefused(answer: Answer, reason: string): void {
 
 test('a compressed term declaring 4 GiB is refused before inflating', (t) => {
   const payload = compressed(Buffer.alloc(1000), 0xffffffff);
-  assertRefused(timed(t, '4 GiB', () => extractSenderJid(payload, 'eterm')), 'payload_too_large');
+  assertRefused(
+    timed(t, '4 GiB', () => extractSenderJid(payload, 'eterm')),
+    'payload_too_large',
+  );
 });
 
 test('a zlib bomb stops at the declared size', (t) => {
@@ -53,28 +70,49 @@ test('a zlib bomb stops at the declared size', (t) => {
   const small = compressed(inner, 1000);
   const atLimit = compressed(inner, DEFAULT_DECODE_LIMITS.maxDecompressedBytes);
   assert.ok(small.length < DEFAULT_DECODE_LIMITS.maxPayloadBytes);
-  assertRefused(timed(t, 'bomb declaring 1000 bytes', () => extractSenderJid(small, 'eterm')), 'malformed');
-  assertRefused(timed(t, 'bomb declaring the 16 MiB limit', () => extractSenderJid(atLimit, 'eterm')), 'malformed');
+  assertRefused(
+    timed(t, 'bomb declaring 1000 bytes', () => extractSenderJid(small, 'eterm')),
+    'malformed',
+  );
+  assertRefused(
+    timed(t, 'bomb declaring the 16 MiB limit', () => extractSenderJid(atLimit, 'eterm')),
+    'malformed',
+  );
 });
 
 test('100,000 levels of nested lists answer at once, whatever the depth limit', (t) => {
   const depth = 100_000;
   const open = Buffer.concat([Buffer.of(108), u32(1)]);
   const nested = Buffer.concat([Buffer.of(131), Buffer.concat(Array(depth).fill(open)), Buffer.alloc(depth + 1, 106)]);
-  assertRefused(timed(t, 'nested lists, default limit', () => extractSenderJid(nested, 'eterm')), 'malformed');
+  assertRefused(
+    timed(t, 'nested lists, default limit', () => extractSenderJid(nested, 'eterm')),
+    'malformed',
+  );
   // With the depth limit lifted the reader still uses no JS stack: the term is valid, just not a message.
   const lifted = { ...DEFAULT_DECODE_LIMITS, maxDepth: 1_000_000 };
-  assertRefused(timed(t, 'nested lists, limit lifted', () => extractSenderJid(nested, 'eterm', lifted)), 'malformed');
+  assertRefused(
+    timed(t, 'nested lists, limit lifted', () => extractSenderJid(nested, 'eterm', lifted)),
+    'malformed',
+  );
   const tuples = Buffer.concat([Buffer.of(131), Buffer.concat(Array(depth).fill(Buffer.of(104, 1))), Buffer.of(106)]);
-  assertRefused(timed(t, 'nested tuples, limit lifted', () => extractSenderJid(tuples, 'eterm', lifted)), 'malformed');
+  assertRefused(
+    timed(t, 'nested tuples, limit lifted', () => extractSenderJid(tuples, 'eterm', lifted)),
+    'malformed',
+  );
   const compressedNesting = compressed(nested.subarray(1), nested.length - 1);
-  assertRefused(timed(t, 'nested lists compressed', () => extractSenderJid(compressedNesting, 'eterm')), 'malformed');
+  assertRefused(
+    timed(t, 'nested lists compressed', () => extractSenderJid(compressedNesting, 'eterm')),
+    'malformed',
+  );
 });
 
 test('a 10 MB attribute is refused by size, and handled when the limit allows it', (t) => {
   const huge = Buffer.alloc(10 * 10 ** 6, 0x61);
   const payload = message([pair('type', 'groupchat'), pair('big', huge)], 'Big@Example.com/r');
-  assertRefused(timed(t, '10 MB attribute', () => extractSenderJid(payload, 'eterm')), 'payload_too_large');
+  assertRefused(
+    timed(t, '10 MB attribute', () => extractSenderJid(payload, 'eterm')),
+    'payload_too_large',
+  );
   const roomy = { ...DEFAULT_DECODE_LIMITS, maxPayloadBytes: 16 * 2 ** 20 };
   const answer = timed(t, '10 MB attribute, roomy limit', () => extractSenderJid(payload, 'eterm', roomy));
   assert.ok(isSuccess(answer), describe(answer));
@@ -90,7 +128,10 @@ test('element counts far beyond the data are truncation, found at once', (t) => 
   for (const tag of [104, 105, 108, 116]) {
     const header = tag === 104 ? Buffer.of(tag, 255) : Buffer.concat([Buffer.of(tag), u32(0xffffffff)]);
     const payload = Buffer.concat([Buffer.of(131), header, Buffer.alloc(100, 97)]);
-    assertRefused(timed(t, `tag ${tag} announcing a huge count`, () => extractSenderJid(payload, 'eterm')), 'malformed');
+    assertRefused(
+      timed(t, `tag ${tag} announcing a huge count`, () => extractSenderJid(payload, 'eterm')),
+      'malformed',
+    );
   }
 });
 
@@ -120,5 +161,8 @@ test('the depth limit counts as Erlang nests: a charlist is a level, a list tail
   ];
   const erlang = erlangOracle(payloads, oracleDepth);
   assert.ok(erlang.some((a) => 'jid' in a) && erlang.some((a) => 'code' in a), JSON.stringify(erlang));
-  assert.deepEqual(payloads.map((p) => asReference(extractSenderJid(p, 'eterm', limits))), erlang);
+  assert.deepEqual(
+    payloads.map((p) => asReference(extractSenderJid(p, 'eterm', limits))),
+    erlang,
+  );
 });

@@ -21,6 +21,12 @@ test(`2000 random messages (seed ${SEED}) in three encodings answer as Erlang do
     }
   }
   assert.equal(mismatches, 0, first.join('\n'));
-  assert.ok(records.some((r) => 'code' in r.expected && r.expected.code === '-2'), 'some one-to-one chat messages');
-  assert.ok(records.some((r) => r.format === 'eterm' && r.payload[1] === 80), 'some really compressed terms');
+  assert.ok(
+    records.some((r) => 'code' in r.expected && r.expected.code === '-2'),
+    'some one-to-one chat messages',
+  );
+  assert.ok(
+    records.some((r) => r.format === 'eterm' && r.payload[1] === 80),
+    'some really compressed terms',
+  );
 });

@@ -57,7 +57,12 @@ test('whole JIDs answer as Erlang answers: no final-sigma rule, full mappings, c
 test('splitBareJid splits at the first @ and names what is missing', () => {
   assert.deepEqual(splitBareJid('alice@example.com'), { user: 'alice', server: 'example.com' });
   assert.deepEqual(splitBareJid('a@b@c'), { user: 'a', server: 'b@c' });
-  for (const [jid, reason] of [['', 'jid_without_local_part'], ['host', 'jid_without_local_part'], ['@host', 'jid_without_local_part'], ['alice@', 'jid_without_domain']] as const) {
+  for (const [jid, reason] of [
+    ['', 'jid_without_local_part'],
+    ['host', 'jid_without_local_part'],
+    ['@host', 'jid_without_local_part'],
+    ['alice@', 'jid_without_domain'],
+  ] as const) {
     const split = splitBareJid(jid);
     assert.ok('reason' in split, jid);
     assert.equal(split.reason, reason, jid);

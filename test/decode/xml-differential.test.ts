@@ -30,8 +30,46 @@ const GIBBERISH = 2000;
 /** Short documents built from markup-heavy fragments: mostly malformed in every way there is. */
 function gibberish(seed: number): Uint8Array {
   const rand = seededRandom(seed);
-  const parts = ['<', '>', '/', '=', "'", '"', '&', ';', '#', 'x', '!', '?', '-', '[', ']', ' ', '\n', 'message', 'type', 'groupchat',
-    'item', 'jid', 'xmlns', MUC_USER, 'CDATA', 'DOCTYPE', 'xml', 'a', ':', '&amp;', '&#65;', '<!--', '-->', '<?', '?>', ']]>', 'é', '\u0000'];
+  const parts = [
+    '<',
+    '>',
+    '/',
+    '=',
+    "'",
+    '"',
+    '&',
+    ';',
+    '#',
+    'x',
+    '!',
+    '?',
+    '-',
+    '[',
+    ']',
+    ' ',
+    '\n',
+    'message',
+    'type',
+    'groupchat',
+    'item',
+    'jid',
+    'xmlns',
+    MUC_USER,
+    'CDATA',
+    'DOCTYPE',
+    'xml',
+    'a',
+    ':',
+    '&amp;',
+    '&#65;',
+    '<!--',
+    '-->',
+    '<?',
+    '?>',
+    ']]>',
+    'é',
+    '\u0000',
+  ];
   const prefix = `<message type='groupchat'><x xmlns='${MUC_USER}'>`;
   let s = rand() < 0.5 ? prefix : '';
   const len = 1 + Math.floor(rand() * 40);
@@ -51,7 +89,10 @@ function oracleCode(a: OracleAnswer): Code {
   return 'jid' in a ? `JID ${a.jid}` : a.code;
 }
 
-interface FuzzCase { seed: number; payload: Uint8Array }
+interface FuzzCase {
+  seed: number;
+  payload: Uint8Array;
+}
 
 function buildCases(): FuzzCase[] {
   const cases: FuzzCase[] = [];
@@ -91,8 +132,10 @@ describe(`xml decoder vs xmerl on ${VARIED} varied, ${MUTATED} mutated and ${GIB
       else tally.m2 += 1;
       if (mine.code !== theirs && mismatches.length < 10) {
         const detail = isSuccess(mine.answer) ? '' : ` (${mine.answer.detail})`;
-        mismatches.push(`seed ${c.seed}: ours ${JSON.stringify(mine.code)}${detail}, xmerl ${JSON.stringify(theirs)}, `
-          + `payload ${JSON.stringify(Buffer.from(c.payload).toString('latin1'))}`);
+        mismatches.push(
+          `seed ${c.seed}: ours ${JSON.stringify(mine.code)}${detail}, xmerl ${JSON.stringify(theirs)}, ` +
+            `payload ${JSON.stringify(Buffer.from(c.payload).toString('latin1'))}`,
+        );
       }
     });
     assert.deepEqual(mismatches, []);
@@ -117,7 +160,8 @@ function rulesOverFastXmlParser(parser: XMLParser, xml: string): Code {
   const rootNs = attrsOf(root).xmlns;
   const xs = childrenOf(root).filter((n) => nameOf(n) === 'x');
   if (!xs.some((x) => (attrsOf(x).xmlns ?? rootNs) === MUC_USER)) return '-2';
-  const jids = xs.flatMap((x) => childrenOf(x).filter((n) => nameOf(n) === 'item'))
+  const jids = xs
+    .flatMap((x) => childrenOf(x).filter((n) => nameOf(n) === 'item'))
     .map((item) => attrsOf(item).jid)
     .filter((jid): jid is string => jid !== undefined);
   return jids.length === 1 ? `JID ${normalizeJid(jids[0])}` : '-1';

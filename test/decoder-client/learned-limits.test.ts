@@ -23,11 +23,16 @@ describe('limits learned from a remote sidecar', () => {
   before(async () => {
     records = erlangRandomMessages(700, 100);
     sidecar = await startSidecarProcess([
-      '--listen', '127.0.0.1:0',
-      '--metrics-listen', '127.0.0.1:0',
-      '--pool-size', '1',
-      '--max-items-per-batch', String(MAX_ITEMS),
-      '--max-request-bytes', String(MAX_REQUEST_BYTES),
+      '--listen',
+      '127.0.0.1:0',
+      '--metrics-listen',
+      '127.0.0.1:0',
+      '--pool-size',
+      '1',
+      '--max-items-per-batch',
+      String(MAX_ITEMS),
+      '--max-request-bytes',
+      String(MAX_REQUEST_BYTES),
     ]);
     decoder = await openDecoder({ sidecar: sidecar.address, maxInFlightBatches: 3 });
   });
@@ -65,7 +70,10 @@ describe('limits learned from a remote sidecar', () => {
     const stream = decoder.openStream('eterm');
     const results = await stream.extract(items);
     await stream.end();
-    assert.deepEqual(results.map((r) => r.key), items.map((i) => i.key));
+    assert.deepEqual(
+      results.map((r) => r.key),
+      items.map((i) => i.key),
+    );
     const huge = results[2];
     assert.ok(!huge.ok && huge.code === 'payload_too_large', JSON.stringify(huge));
     assert.match(huge.ok ? '' : huge.detail, /max-request-bytes=65536/);

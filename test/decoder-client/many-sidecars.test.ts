@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { openDecoder, type Decoder } from '../../clients/decoder-client/index.js';
+import { openDecoder } from '../../clients/decoder-client/index.js';
 import { SidecarClient, encodeBatch } from '../../clients/decoder-client/remote-stream.js';
 import { seededRandom } from '../../cli/demo/seeded-random.js';
 import { startSidecar, type RunningSidecar } from '../../services/sidecar/server.js';
@@ -33,9 +33,7 @@ describe('three sidecar processes behind one target', () => {
 
   before(async () => {
     records = erlangRandomMessages(300, 31);
-    sidecars = await Promise.all(
-      [0, 1, 2].map(() => startSidecarProcess(['--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', '--pool-size', '1'])),
-    );
+    sidecars = await Promise.all([0, 1, 2].map(() => startSidecarProcess(['--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', '--pool-size', '1'])));
   });
   after(async () => {
     await Promise.all(sidecars.map((s) => s.stop()));
@@ -58,7 +56,11 @@ describe('three sidecar processes behind one target', () => {
     const taken = (await Promise.all(metrics.map(unaryOk))).map((n, i) => n - before[i]);
     // BATCHES requests and, at start, one probe of each sidecar's limits (the stream then needs
     // none of its own); round_robin takes turns, so each has about a third.
-    assert.equal(taken.reduce((a, b) => a + b, 0), BATCHES + sidecars.length, `requests per sidecar: ${taken.join(', ')}`);
+    assert.equal(
+      taken.reduce((a, b) => a + b, 0),
+      BATCHES + sidecars.length,
+      `requests per sidecar: ${taken.join(', ')}`,
+    );
     for (const [i, n] of taken.entries()) {
       assert.ok(n >= BATCHES / 6, `sidecar ${i} answered ${n} of ${BATCHES + 1} requests (${taken.join(', ')}): not a share`);
     }

@@ -90,7 +90,11 @@ describe('decoder client: in-process pool and remote sidecar', () => {
     assert.ok((await streamRequests(sidecar.metricsAddress!, 'OK')) - before >= 2, 'the sidecar got the batch in two requests or more');
     assert.deepEqual(wire, local);
     const real = expected.flatMap((record, i) => (record === null ? [] : [i]));
-    assertMatchesErlang(real.map((i) => local[i]), real.map((i) => items[i]), real.map((i) => expected[i]!));
+    assertMatchesErlang(
+      real.map((i) => local[i]),
+      real.map((i) => items[i]),
+      real.map((i) => expected[i]!),
+    );
     for (let i = 0; i < items.length; i++) {
       if (expected[i] !== null) continue;
       const result = local[i];

@@ -44,7 +44,11 @@ describe('request sizing', () => {
           seen.push(part.answer.key);
         }
       }
-      assert.deepEqual(seen, items.map((item) => item.key), `round ${round}: the batch, in order`);
+      assert.deepEqual(
+        seen,
+        items.map((item) => item.key),
+        `round ${round}: the batch, in order`,
+      );
       // A request ends only when the next item would break a limit (the cut is not wasteful).
       for (let i = 1; i < parts.length; i++) {
         const [a, b] = [parts[i - 1], parts[i]];
@@ -67,8 +71,14 @@ describe('request sizing', () => {
       return request.map((item) => ({ key: item.key, ok: false as const, code: 'malformed' as const, detail: String(item.payload.length) }));
     });
     assert.ok(requests > items.length / 37);
-    assert.deepEqual(results.map((r) => r.key), items.map((item) => item.key));
-    assert.deepEqual(results.map((r) => (r.ok ? '' : r.detail)), items.map((item) => String(item.payload.length)));
+    assert.deepEqual(
+      results.map((r) => r.key),
+      items.map((item) => item.key),
+    );
+    assert.deepEqual(
+      results.map((r) => (r.ok ? '' : r.detail)),
+      items.map((item) => String(item.payload.length)),
+    );
   });
 
   it('reads the limits a server announces; none announced means the defaults; nonsense is refused', () => {

@@ -61,7 +61,12 @@ describe('sidecar faults that are not load', () => {
     records = erlangRandomMessages(40, 17);
     tlsSidecar = await startSidecar({ listen: '127.0.0.1:0', logLevel: 'silent', poolSize: 1, tlsCert: certs.serverCert.path, tlsKey: certs.serverKey.path });
     mutualSidecar = await startSidecar({
-      listen: '127.0.0.1:0', logLevel: 'silent', poolSize: 1, tlsCert: certs.serverCert.path, tlsKey: certs.serverKey.path, tlsClientCa: certs.ca.path,
+      listen: '127.0.0.1:0',
+      logLevel: 'silent',
+      poolSize: 1,
+      tlsCert: certs.serverCert.path,
+      tlsKey: certs.serverKey.path,
+      tlsClientCa: certs.ca.path,
     });
     plainSidecar = await startSidecar({ listen: '127.0.0.1:0', logLevel: 'silent', poolSize: 1 });
   });
@@ -85,7 +90,7 @@ describe('sidecar faults that are not load', () => {
     }
   });
 
-  it('a sidecar gone silent after start: the stream\'s deadline turns into the fault, for one sidecar and for a list', { timeout: GENEROUS_MS }, async () => {
+  it("a sidecar gone silent after start: the stream's deadline turns into the fault, for one sidecar and for a list", { timeout: GENEROUS_MS }, async () => {
     const silent = await silentServer();
     const other = await silentServer();
     try {

@@ -57,10 +57,20 @@ describe('sidecar targets', () => {
 
   it('looks the names of a list up once, keeps every address of one family, drops duplicates', async () => {
     const lookup = fakeLookup({
-      'a.test': [['10.0.0.1', 4], ['10.0.0.2', 4], ['fd00::1', 6]],
-      'b.test': [['fd00::3', 6], ['10.0.0.3', 4]],
+      'a.test': [
+        ['10.0.0.1', 4],
+        ['10.0.0.2', 4],
+        ['fd00::1', 6],
+      ],
+      'b.test': [
+        ['fd00::3', 6],
+        ['10.0.0.3', 4],
+      ],
       'six.test': [['fd00::6', 6]],
-      'both.test': [['fd00::9', 6], ['10.0.0.9', 4]],
+      'both.test': [
+        ['fd00::9', 6],
+        ['10.0.0.9', 4],
+      ],
     });
     const target = await resolveSidecarTarget('a.test:50051,b.test:50052,10.0.0.1:50051', { lookup });
     assert.equal(target.grpcTarget, 'ipv4:10.0.0.1:50051,10.0.0.2:50051,10.0.0.3:50052');
@@ -74,7 +84,10 @@ describe('sidecar targets', () => {
       assert.match(error.message, /10\.0\.0\.1 resolve\(s\) only to IPv4 and six\.test only to IPv6; one grpc-js target takes one address family/);
       return true;
     });
-    await assert.rejects(resolveSidecarTarget('a.test:1,nowhere.test:2', { lookup }), /cannot resolve 'nowhere\.test' of the list 'a\.test:1,nowhere\.test:2': getaddrinfo ENOTFOUND/);
+    await assert.rejects(
+      resolveSidecarTarget('a.test:1,nowhere.test:2', { lookup }),
+      /cannot resolve 'nowhere\.test' of the list 'a\.test:1,nowhere\.test:2': getaddrinfo ENOTFOUND/,
+    );
   });
 
   it('resolves real names with node:dns (localhost)', async () => {
@@ -115,17 +128,25 @@ describe('sidecar targets', () => {
       ['a b:1', /^'a b:1' is not HOST:PORT$/],
     ];
     for (const [text, message] of cases) {
-      assert.throws(() => parseSidecarTarget(text), (error: Error) => {
-        assert.ok(error instanceof SidecarTargetError, `${text}: ${String(error)}`);
-        assert.match(error.message, message, text);
-        return true;
-      });
+      assert.throws(
+        () => parseSidecarTarget(text),
+        (error: Error) => {
+          assert.ok(error instanceof SidecarTargetError, `${text}: ${String(error)}`);
+          assert.match(error.message, message, text);
+          return true;
+        },
+      );
     }
   });
 
   it('over TLS, a list must name one host (grpc-js checks one name per channel); its name is checked, not the addresses', async () => {
     await assert.rejects(resolveSidecarTarget('a.test:1,b.test:2', { tls: true, lookup: fakeLookup({}) }), /names 2 hosts, but over TLS/);
-    const lookup = fakeLookup({ 'sidecars.test': [['10.0.0.1', 4], ['10.0.0.2', 4]] });
+    const lookup = fakeLookup({
+      'sidecars.test': [
+        ['10.0.0.1', 4],
+        ['10.0.0.2', 4],
+      ],
+    });
     const target = await resolveSidecarTarget('sidecars.test:50051,sidecars.test:50052', { tls: true, lookup });
     assert.equal(target.grpcTarget, 'ipv4:10.0.0.1:50051,10.0.0.2:50051,10.0.0.1:50052,10.0.0.2:50052');
     assert.equal(target.tlsServerName, 'sidecars.test');

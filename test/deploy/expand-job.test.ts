@@ -105,7 +105,13 @@ describe('expandJob', () => {
   });
 
   test('fieldRef: namespace, pod name, labels and annotations (the index annotation too)', () => {
-    const fields = ['metadata.namespace', 'metadata.name', "metadata.labels['app']", "metadata.annotations['batch.kubernetes.io/job-completion-index']", "metadata.labels['missing']"];
+    const fields = [
+      'metadata.namespace',
+      'metadata.name',
+      "metadata.labels['app']",
+      "metadata.annotations['batch.kubernetes.io/job-completion-index']",
+      "metadata.labels['missing']",
+    ];
     const pod = expandJob(job({ env: fields.map((fieldPath, i) => ({ name: `F${i}`, valueFrom: { fieldRef: { fieldPath } } })) }), 3, { namespace: 'mim' });
     assert.deepEqual([pod.env.F0, pod.env.F1, pod.env.F2, pod.env.F3, pod.env.F4], ['mim', 'shards-3', 'x', '3', '']);
     assert.equal(expandJob(job({ env: [{ name: 'NS', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } }] }), 0).env.NS, 'default');

@@ -112,8 +112,21 @@ export function parseQuantity(text: string | number): number {
   const m = /^([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?$/.exec(text.trim());
   if (m === null) throw new ExpandError(`'${text}' is not a quantity`);
   const factors: Record<string, number> = {
-    n: 1e-9, u: 1e-6, m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18,
-    Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60,
+    n: 1e-9,
+    u: 1e-6,
+    m: 1e-3,
+    k: 1e3,
+    M: 1e6,
+    G: 1e9,
+    T: 1e12,
+    P: 1e15,
+    E: 1e18,
+    Ki: 2 ** 10,
+    Mi: 2 ** 20,
+    Gi: 2 ** 30,
+    Ti: 2 ** 40,
+    Pi: 2 ** 50,
+    Ei: 2 ** 60,
   };
   return Number(m[1]) * (m[2] === undefined ? 1 : factors[m[2]]);
 }
@@ -129,11 +142,7 @@ function fieldValue(path: string, pod: { name: string; namespace: string; labels
   throw new ExpandError(`fieldRef '${path}' is not modelled`);
 }
 
-function lookupIn(
-  store: ExpandOptions['secrets'],
-  name: string,
-  key: string | undefined,
-): Readonly<Record<string, string>> | string | undefined {
+function lookupIn(store: ExpandOptions['secrets'], name: string, key: string | undefined): Readonly<Record<string, string>> | string | undefined {
   const object = store?.[name];
   if (object === undefined) return undefined;
   if (key === undefined) return object;
@@ -184,7 +193,10 @@ export function expandPod(template: Json, context: PodContext = {}): ExpandedPod
   for (const entry of envEntries) {
     const name: string = entry.name;
     if (typeof entry.value === 'string' && entry.value !== '') {
-      env.set(name, expandReferences(entry.value, (ref) => env.get(ref)));
+      env.set(
+        name,
+        expandReferences(entry.value, (ref) => env.get(ref)),
+      );
       continue;
     }
     const from: Json | undefined = entry.valueFrom;

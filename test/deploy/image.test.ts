@@ -68,7 +68,10 @@ describe('deploy/Dockerfile, read', () => {
     for (const stage of stages) assert.match(stage[0].args, /^node:20[-.\w]*slim\b/);
     assert.match(stages[0][0].args, / AS build$/i);
     for (const copy of all(runtimeStage, 'COPY')) assert.doesNotMatch(copy, /node_modules/);
-    assert.ok(all(runtimeStage, 'RUN').some((run) => /npm ci --omit=dev/.test(run)), 'npm ci --omit=dev in the runtime stage');
+    assert.ok(
+      all(runtimeStage, 'RUN').some((run) => /npm ci --omit=dev/.test(run)),
+      'npm ci --omit=dev in the runtime stage',
+    );
   });
 
   test('non-root numeric user, the CLI as entrypoint, the gRPC and metrics ports exposed', () => {
@@ -144,7 +147,10 @@ describe('deploy/Dockerfile, replayed in temporary directories', () => {
   });
 
   const cli = (args: string[]) =>
-    execFileAsync(process.execPath, [join(at('/app'), 'bin/mim-sender-jid.js'), ...args], { cwd: at('/data'), env: { ...process.env, NODE_ENV: 'production' } });
+    execFileAsync(process.execPath, [join(at('/app'), 'bin/mim-sender-jid.js'), ...args], {
+      cwd: at('/data'),
+      env: { ...process.env, NODE_ENV: 'production' },
+    });
 
   test('the build compiled only the CLI, the clients and the services', () => {
     assert.ok(existsSync(join(at('/app'), 'dist/cli/cli.js')));
@@ -159,10 +165,14 @@ describe('deploy/Dockerfile, replayed in temporary directories', () => {
   });
 
   test('`serve` starts and serves metrics, stops on SIGTERM; `migrate` loads its backend and its sidecar client', async () => {
-    const child = spawn(process.execPath, [join(at('/app'), 'bin/mim-sender-jid.js'), 'serve', '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', '--pool-size', '1'], {
-      cwd: at('/data'),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [join(at('/app'), 'bin/mim-sender-jid.js'), 'serve', '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', '--pool-size', '1'],
+      {
+        cwd: at('/data'),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     sidecar = child;
     const serving = await new Promise<{ address: string; metrics: string }>((resolve, reject) => {
       let out = '';

@@ -50,7 +50,11 @@ after(async () => {
 
 function runPod(args: readonly string[], env: Readonly<Record<string, string>>): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [join(REPO_ROOT, 'bin/mim-sender-jid.js'), ...args], { cwd: dir, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [join(REPO_ROOT, 'bin/mim-sender-jid.js'), ...args], {
+      cwd: dir,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -60,7 +64,9 @@ function runPod(args: readonly string[], env: Readonly<Record<string, string>>):
 }
 
 test('the PostgreSQL Indexed Job, expanded for N = 4 and run here through three sidecars: every row right, exactly once', async () => {
-  const jobDoc = loadManifests().find((d) => d.doc?.kind === 'Job' && (d.doc.spec?.template?.spec?.containers?.[0]?.args as string[] | undefined)?.[1] === 'postgres');
+  const jobDoc = loadManifests().find(
+    (d) => d.doc?.kind === 'Job' && (d.doc.spec?.template?.spec?.containers?.[0]?.args as string[] | undefined)?.[1] === 'postgres',
+  );
   assert.ok(jobDoc !== undefined, 'deploy/kubernetes has a Job for postgres');
   const job = jobDoc.doc;
   const completions = job.spec.completions as number;
@@ -98,20 +104,44 @@ test('the PostgreSQL Indexed Job, expanded for N = 4 and run here through three 
   const client = new pg.Client({ connectionString: db.url });
   await client.connect();
   try {
-    const { rows } = await client.query<{ room_id: string; id: string; n: string }>('SELECT room_id::text, id::text, count(*)::text AS n FROM sender_writes GROUP BY room_id, id');
+    const { rows } = await client.query<{ room_id: string; id: string; n: string }>(
+      'SELECT room_id::text, id::text, count(*)::text AS n FROM sender_writes GROUP BY room_id, id',
+    );
     const writes = new Map(rows.map((r) => [rowKey(r.room_id, r.id), Number(r.n)]));
     const withSender = [...expected].filter(([, pair]) => pair !== null).map(([key]) => key);
-    assert.deepEqual([...writes].filter(([, n]) => n !== 1), [], 'no row written twice');
-    assert.deepEqual(withSender.filter((key) => !writes.has(key)), [], 'every row with a sender written');
+    assert.deepEqual(
+      [...writes].filter(([, n]) => n !== 1),
+      [],
+      'no row written twice',
+    );
+    assert.deepEqual(
+      withSender.filter((key) => !writes.has(key)),
+      [],
+      'every row with a sender written',
+    );
     assert.equal(writes.size, withSender.length, 'no undecodable row written');
   } finally {
     await client.end();
   }
 
-  const reports = readdirSync(dir).filter((f) => f.endsWith('.jsonl')).sort();
-  assert.deepEqual(reports, [0, 1, 2, 3].map((k) => `mim-sender-jid-report-postgres-shard-${k}-of-4.jsonl`), 'one report per shard, in the working directory');
-  const reported = reports.flatMap((f) => readFileSync(join(dir, f), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { room_id: string; id: string }));
-  const undecodable = [...expected].filter(([, pair]) => pair === null).map(([key]) => key).sort();
+  const reports = readdirSync(dir)
+    .filter((f) => f.endsWith('.jsonl'))
+    .sort();
+  assert.deepEqual(
+    reports,
+    [0, 1, 2, 3].map((k) => `mim-sender-jid-report-postgres-shard-${k}-of-4.jsonl`),
+    'one report per shard, in the working directory',
+  );
+  const reported = reports.flatMap((f) =>
+    readFileSync(join(dir, f), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { room_id: string; id: string }),
+  );
+  const undecodable = [...expected]
+    .filter(([, pair]) => pair === null)
+    .map(([key]) => key)
+    .sort();
   assert.ok(undecodable.length > 0, 'the archive has rows no migration can write');
   assert.deepEqual(reported.map((r) => rowKey(String(r.room_id), String(r.id))).sort(), undecodable, 'each undecodable row reported once, by its own shard');
 });

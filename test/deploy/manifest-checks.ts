@@ -111,9 +111,10 @@ export async function schemaProblems(docs: readonly ManifestDoc[]): Promise<stri
       new Model(d.doc).validate();
     } catch (error) {
       const details = (error as { errors?: { instancePath: string; message?: string; params?: unknown }[] }).errors;
-      const text = details === undefined
-        ? (error as Error).message
-        : details.map((e) => `${e.instancePath || '/'} ${e.message ?? ''} ${JSON.stringify(e.params ?? {})}`).join('; ');
+      const text =
+        details === undefined
+          ? (error as Error).message
+          : details.map((e) => `${e.instancePath || '/'} ${e.message ?? ''} ${JSON.stringify(e.params ?? {})}`).join('; ');
       problems.push(`${where(d)}: schema: ${text}`);
     }
     if (typeof d.doc?.metadata?.name !== 'string' || d.doc.metadata.name === '') problems.push(`${where(d)}: no metadata.name`);
@@ -317,7 +318,7 @@ function sidecarProblems(d: ManifestDoc): { problems: string[]; facts?: SidecarF
   const template: Json = spec.template ?? {};
   const podSpec: Json = template.spec ?? {};
   if (!(spec.replicas >= 2)) say(`replicas is ${spec.replicas}: several sidecars are the point`);
-  if (!isSubset(spec.selector?.matchLabels, template.metadata?.labels)) say('selector.matchLabels does not select the pod template\'s labels');
+  if (!isSubset(spec.selector?.matchLabels, template.metadata?.labels)) say("selector.matchLabels does not select the pod template's labels");
   const container: Json = (podSpec.containers ?? [])[0] ?? {};
   let pod;
   try {
@@ -326,7 +327,7 @@ function sidecarProblems(d: ManifestDoc): { problems: string[]; facts?: SidecarF
     say(`the pod would not start: ${(error as Error).message}`);
     return { problems };
   }
-  if (pod.command !== null) say('sets `command`: the image\'s ENTRYPOINT is the CLI, give `args`');
+  if (pod.command !== null) say("sets `command`: the image's ENTRYPOINT is the CLI, give `args`");
   if (pod.args[0] !== 'serve') {
     say(`args do not start with 'serve': ${JSON.stringify(pod.args)}`);
     return { problems };
@@ -356,18 +357,22 @@ function sidecarProblems(d: ManifestDoc): { problems: string[]; facts?: SidecarF
       continue;
     }
     if (probe.grpc.port !== port) say(`${probeName} probes port ${probe.grpc.port}, the sidecar serves ${port}`);
-    if (!HEALTH_SERVICES.has(probe.grpc.service ?? '')) say(`${probeName} asks about service '${probe.grpc.service}', which the sidecar's health service does not know`);
+    if (!HEALTH_SERVICES.has(probe.grpc.service ?? ''))
+      say(`${probeName} asks about service '${probe.grpc.service}', which the sidecar's health service does not know`);
   }
   const graceS = podSpec.terminationGracePeriodSeconds ?? DEFAULT_TERMINATION_GRACE_S;
   if (!(graceS * 1000 > config.shutdownGraceMs)) {
-    say(`terminationGracePeriodSeconds ${graceS} s is not above the sidecar's --shutdown-grace-ms ${config.shutdownGraceMs} ms: calls in flight would be cut by SIGKILL`);
+    say(
+      `terminationGracePeriodSeconds ${graceS} s is not above the sidecar's --shutdown-grace-ms ${config.shutdownGraceMs} ms: calls in flight would be cut by SIGKILL`,
+    );
   }
   const poolFromFlag = pod.args.some((a) => a === '--pool-size' || a.startsWith('--pool-size='));
   if (!poolFromFlag && pod.env.MIM_SENDER_JID_POOL_SIZE === undefined) {
-    say('the decoding pool size is not set: its default, the core count, sees the node\'s cores, not the pod\'s CPU limit');
+    say("the decoding pool size is not set: its default, the core count, sees the node's cores, not the pod's CPU limit");
   } else {
     const cpuLimit = container.resources?.limits?.cpu;
-    if (cpuLimit !== undefined && config.poolSize > Math.ceil(parseQuantity(cpuLimit))) say(`--pool-size ${config.poolSize} is above the CPU limit ${cpuLimit}`);
+    if (cpuLimit !== undefined && config.poolSize > Math.ceil(parseQuantity(cpuLimit)))
+      say(`--pool-size ${config.poolSize} is above the CPU limit ${cpuLimit}`);
   }
   return { problems, facts: { deployment: d, port, labels: template.metadata?.labels ?? {} } };
 }
@@ -376,7 +381,8 @@ function serviceProblems(docs: readonly ManifestDoc[], sidecar: SidecarFacts): {
   const problems: string[] = [];
   const services = docs.filter((d) => d.doc.kind === 'Service');
   for (const s of services) {
-    if (!docs.some((o) => isSubset(s.doc.spec?.selector, podTemplateOf(o.doc)?.metadata?.labels))) problems.push(`${where(s)}: its selector selects no pod template here`);
+    if (!docs.some((o) => isSubset(s.doc.spec?.selector, podTemplateOf(o.doc)?.metadata?.labels)))
+      problems.push(`${where(s)}: its selector selects no pod template here`);
   }
   const headless = services.filter((s) => s.doc.spec?.clusterIP === 'None' && isSubset(s.doc.spec?.selector, sidecar.labels));
   if (headless.length !== 1) {
@@ -395,7 +401,8 @@ function serviceProblems(docs: readonly ManifestDoc[], sidecar: SidecarFacts): {
     return { problems, service };
   }
   // Headless: clients connect to the pod addresses at the port they name, no port mapping.
-  if (grpcPort.port !== sidecar.port) problems.push(`${where(service)}: port ${grpcPort.port} differs from the pods' ${sidecar.port}; a headless Service does not map ports`);
+  if (grpcPort.port !== sidecar.port)
+    problems.push(`${where(service)}: port ${grpcPort.port} differs from the pods' ${sidecar.port}; a headless Service does not map ports`);
   return { problems, service, servicePort: grpcPort.port };
 }
 
@@ -435,9 +442,10 @@ async function jobProblems(
   if (podSpec.restartPolicy !== 'Never' && podSpec.restartPolicy !== 'OnFailure') say(`restartPolicy is ${podSpec.restartPolicy}`);
   for (const rule of spec.podFailurePolicy?.rules ?? []) {
     const name = rule.onExitCodes?.containerName;
-    if (name !== undefined && !(podSpec.containers ?? []).some((c: Json) => c.name === name)) say(`podFailurePolicy names container '${name}', which the pod does not have`);
+    if (name !== undefined && !(podSpec.containers ?? []).some((c: Json) => c.name === name))
+      say(`podFailurePolicy names container '${name}', which the pod does not have`);
   }
-  if (container.command !== undefined) say('sets `command`: the image\'s ENTRYPOINT is the CLI, give `args`');
+  if (container.command !== undefined) say("sets `command`: the image's ENTRYPOINT is the CLI, give `args`");
   if (rawArgs[0] !== 'migrate') {
     say(`args do not start with 'migrate': ${JSON.stringify(rawArgs)}`);
     return { problems };
@@ -454,7 +462,8 @@ async function jobProblems(
     if (!helpFlags.has(name)) say(`--${name}: not a flag of \`migrate ${kind}\` (see its --help)`);
   }
   if (SQL_KINDS.has(kind)) {
-    if (rawArgs.some((a) => a === '--url' || a.startsWith('--url='))) say('--url in the args: the SQL URL holds a password, give it through a Secret and MIM_SENDER_JID_DB_URL');
+    if (rawArgs.some((a) => a === '--url' || a.startsWith('--url=')))
+      say('--url in the args: the SQL URL holds a password, give it through a Secret and MIM_SENDER_JID_DB_URL');
     if (!(container.env ?? []).some((e: Json) => e.name === URL_ENV && e.valueFrom?.secretKeyRef !== undefined)) say(`no ${URL_ENV} from a Secret`);
   }
   if (rawArgs.includes('--username') && !rawArgs.includes('--password-file') && !(container.env ?? []).some((e: Json) => e.name === PASSWORD_ENV)) {
@@ -463,7 +472,8 @@ async function jobProblems(
 
   // The command line of every shard, as the CLI's own parser reads it.
   const commandFlags: Record<string, FlagSpec> = {};
-  for (const flag of helpFlags.values()) commandFlags[flag.name] = { type: flag.value === null ? 'boolean' : 'string', ...(flag.name === 'help' ? { short: 'h' } : {}) };
+  for (const flag of helpFlags.values())
+    commandFlags[flag.name] = { type: flag.value === null ? 'boolean' : 'string', ...(flag.name === 'help' ? { short: 'h' } : {}) };
   const definition = await loadBackend(kind);
   const count = n ?? spec.completions ?? 1;
   for (let index = 0; index < count; index++) {
@@ -494,11 +504,12 @@ async function jobProblems(
       say(`pod ${index}: the CLI refuses its arguments: ${(error as Error).message}`);
     }
     const sidecar = values.sidecar;
-    if (sidecarTarget !== undefined && sidecar !== sidecarTarget) say(`pod ${index}: --sidecar is '${String(sidecar)}', not the sidecars' headless Service '${sidecarTarget}'`);
+    if (sidecarTarget !== undefined && sidecar !== sidecarTarget)
+      say(`pod ${index}: --sidecar is '${String(sidecar)}', not the sidecars' headless Service '${sidecarTarget}'`);
     const graceS = podSpec.terminationGracePeriodSeconds ?? DEFAULT_TERMINATION_GRACE_S;
     const stopGraceS = values['stop-grace'] === undefined ? DEFAULT_STOP_GRACE_S : Number(values['stop-grace']);
     if (index === 0 && !(graceS > stopGraceS)) say(`terminationGracePeriodSeconds ${graceS} s is not above migrate's --stop-grace ${stopGraceS} s`);
-    const report = typeof values.report === 'string' ? resolve(pod.workingDir ?? '/data', values.report) : pod.workingDir ?? '/data';
+    const report = typeof values.report === 'string' ? resolve(pod.workingDir ?? '/data', values.report) : (pod.workingDir ?? '/data');
     if (index === 0 && !under(report, writableMounts(podSpec, container))) say(`the report (${report}) is not on a writable volume`);
   }
   return { problems, kind };

@@ -80,7 +80,10 @@ function broken(pick: (doc: Json) => boolean, change: (doc: Json) => void): Mani
   });
 }
 
-const isJob = (kind: string) => (doc: Json): boolean => doc.kind === 'Job' && doc.spec.template.spec.containers[0].args[1] === kind;
+const isJob =
+  (kind: string) =>
+  (doc: Json): boolean =>
+    doc.kind === 'Job' && doc.spec.template.spec.containers[0].args[1] === kind;
 const isSidecar = (doc: Json): boolean => doc.kind === 'Deployment';
 const isService = (doc: Json): boolean => doc.kind === 'Service';
 const jobArgs = (doc: Json): string[] => doc.spec.template.spec.containers[0].args;
@@ -159,17 +162,32 @@ const BREAKAGES: { name: string; docs: () => ManifestDoc[]; expect: RegExp }[] =
   },
   {
     name: 'a Secret key the example Secret does not have',
-    docs: () => broken(isJob('postgres'), (d) => void (d.spec.template.spec.containers[0].env.find((e: Json) => e.name === 'MIM_SENDER_JID_DB_URL').valueFrom.secretKeyRef.key = 'uri')),
+    docs: () =>
+      broken(
+        isJob('postgres'),
+        (d) => void (d.spec.template.spec.containers[0].env.find((e: Json) => e.name === 'MIM_SENDER_JID_DB_URL').valueFrom.secretKeyRef.key = 'uri'),
+      ),
     expect: /reads key 'uri' of Secret 'mim-sender-jid-db'/,
   },
   {
     name: 'the sidecar target naming another Service',
-    docs: () => broken(isJob('riak'), (d) => replaceArg(jobArgs(d), 'dns:///mim-sender-jid-sidecar.$(POD_NAMESPACE).svc.cluster.local:50051', 'dns:///sidecar.$(POD_NAMESPACE).svc.cluster.local:50051')),
+    docs: () =>
+      broken(isJob('riak'), (d) =>
+        replaceArg(
+          jobArgs(d),
+          'dns:///mim-sender-jid-sidecar.$(POD_NAMESPACE).svc.cluster.local:50051',
+          'dns:///sidecar.$(POD_NAMESPACE).svc.cluster.local:50051',
+        ),
+      ),
     expect: /--sidecar is 'dns:\/\/\/sidecar\.ns-under-test\.svc\.cluster\.local:50051', not the sidecars' headless Service/,
   },
   {
     name: 'the namespace variable not defined',
-    docs: () => broken(isJob('cassandra'), (d) => void (d.spec.template.spec.containers[0].env = d.spec.template.spec.containers[0].env.filter((e: Json) => e.name !== 'POD_NAMESPACE'))),
+    docs: () =>
+      broken(
+        isJob('cassandra'),
+        (d) => void (d.spec.template.spec.containers[0].env = d.spec.template.spec.containers[0].env.filter((e: Json) => e.name !== 'POD_NAMESPACE')),
+      ),
     expect: /'dns:\/\/\/mim-sender-jid-sidecar\.\$\(POD_NAMESPACE\)\.svc\.cluster\.local:50051' names a variable the container does not have/,
   },
   {
@@ -193,7 +211,7 @@ const BREAKAGES: { name: string; docs: () => ManifestDoc[]; expect: RegExp }[] =
     expect: /livenessProbe probes port 50052, the sidecar serves 50051/,
   },
   {
-    name: 'a grace period shorter than the sidecar\'s',
+    name: "a grace period shorter than the sidecar's",
     docs: () => broken(isSidecar, (d) => void (d.spec.template.spec.terminationGracePeriodSeconds = 5)),
     expect: /terminationGracePeriodSeconds 5 s is not above the sidecar's --shutdown-grace-ms 10000 ms/,
   },
@@ -233,7 +251,10 @@ describe('the checks catch broken manifests', () => {
   for (const breakage of BREAKAGES) {
     test(breakage.name, async () => {
       const problems = await allProblems(breakage.docs(), facts);
-      assert.ok(problems.some((p) => breakage.expect.test(p)), `expected a problem matching ${breakage.expect}, got:${show(problems)}`);
+      assert.ok(
+        problems.some((p) => breakage.expect.test(p)),
+        `expected a problem matching ${breakage.expect}, got:${show(problems)}`,
+      );
     });
   }
 });

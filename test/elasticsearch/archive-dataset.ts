@@ -62,7 +62,8 @@ export function buildArchive(count: number, seed: number, failureEvery = 40, dis
     const kind = rand() < 1 / failureEvery ? Math.floor(rand() * 4) : -1;
     if (kind === 0) docs.push({ ...base, message: text.slice(0, Math.floor(text.length / 2)), expected: { reason: 'malformed' } });
     else if (kind === 1 && text.includes(" jid='")) docs.push({ ...base, message: text.replace(/ jid='[^']*'/, ''), expected: { reason: 'malformed' } });
-    else if (kind === 2 && text.includes(" jid='")) docs.push({ ...base, message: text.replace(/ jid='[^']*'/, " jid='Example.COM/res'"), expected: { reason: 'jid_without_local_part' } });
+    else if (kind === 2 && text.includes(" jid='"))
+      docs.push({ ...base, message: text.replace(/ jid='[^']*'/, " jid='Example.COM/res'"), expected: { reason: 'jid_without_local_part' } });
     else if (kind === 3) docs.push({ ...base, expected: { reason: 'malformed' } });
     else if ('jid' in record.expected) docs.push({ ...base, message: text, expected: { fromJid: record.expected.jid } });
     else docs.push({ ...base, message: text, expected: { reason: record.expected.code === '-2' ? 'not_groupchat' : 'malformed' } });
@@ -87,11 +88,16 @@ export interface CreateOptions {
 
 /** Creates the index with MongooseIM's mapping and bulk-loads the documents (ids kept exact). */
 export async function loadArchive(url: string, docs: readonly ArchiveDocument[], options: CreateOptions): Promise<void> {
-  await call(url, 'PUT', `/${options.index}`, JSON.stringify({
-    // No refresh while loading (much faster on a busy machine); 1 s, the default, once loaded.
-    settings: { number_of_shards: options.shards ?? 3, number_of_replicas: 0, refresh_interval: '-1' },
-    mappings: mucMapping(options.typed === true, options.bodyAnalyzer),
-  }));
+  await call(
+    url,
+    'PUT',
+    `/${options.index}`,
+    JSON.stringify({
+      // No refresh while loading (much faster on a busy machine); 1 s, the default, once loaded.
+      settings: { number_of_shards: options.shards ?? 3, number_of_replicas: 0, refresh_interval: '-1' },
+      mappings: mucMapping(options.typed === true, options.bodyAnalyzer),
+    }),
+  );
   const CHUNK = 5000;
   for (let start = 0; start < docs.length; start += CHUNK) {
     const lines: string[] = [];
@@ -101,8 +107,12 @@ export async function loadArchive(url: string, docs: readonly ArchiveDocument[],
       // mam_id spliced in as a JSON number literal: exact beyond 2^53.
       lines.push(`{"mam_id":${d.mamId},${source.slice(1)}`);
     }
-    const answer = (await call(url, 'POST', `/${options.index}/_bulk`, lines.join('\n') + '\n', 'application/x-ndjson')) as { errors: boolean; items: unknown[] };
-    if (answer.errors) throw new Error(`loading ${options.index}: bulk errors: ${JSON.stringify(answer.items.find((i) => JSON.stringify(i).includes('error'))).slice(0, 500)}`);
+    const answer = (await call(url, 'POST', `/${options.index}/_bulk`, lines.join('\n') + '\n', 'application/x-ndjson')) as {
+      errors: boolean;
+      items: unknown[];
+    };
+    if (answer.errors)
+      throw new Error(`loading ${options.index}: bulk errors: ${JSON.stringify(answer.items.find((i) => JSON.stringify(i).includes('error'))).slice(0, 500)}`);
   }
   await call(url, 'PUT', `/${options.index}/_settings`, JSON.stringify({ index: { refresh_interval: '1s' } }));
   await call(url, 'POST', `/${options.index}/_refresh`);
@@ -114,10 +124,18 @@ export async function readFromJids(url: string, index: string): Promise<Map<stri
   const out = new Map<string, string | undefined>();
   let after: unknown[] | undefined;
   for (let round = 0; round < 10_000; round++) {
-    const page = (await call(url, 'POST', `/${index}/_search`, JSON.stringify({
-      size: 5000, _source: ['from_jid'], sort: [{ room: 'asc' }, { mam_id: 'asc' }],
-      docvalue_fields: [{ field: 'mam_id', format: '0' }], ...(after ? { search_after: after } : {}),
-    }))) as { hits: { hits: { _id: string; _source?: { from_jid?: string }; sort: unknown[]; fields: { mam_id: string[] } }[] } };
+    const page = (await call(
+      url,
+      'POST',
+      `/${index}/_search`,
+      JSON.stringify({
+        size: 5000,
+        _source: ['from_jid'],
+        sort: [{ room: 'asc' }, { mam_id: 'asc' }],
+        docvalue_fields: [{ field: 'mam_id', format: '0' }],
+        ...(after ? { search_after: after } : {}),
+      }),
+    )) as { hits: { hits: { _id: string; _source?: { from_jid?: string }; sort: unknown[]; fields: { mam_id: string[] } }[] } };
     const hits = page.hits.hits;
     for (const h of hits) out.set(h._id, h._source?.from_jid);
     if (hits.length < 5000) return out;

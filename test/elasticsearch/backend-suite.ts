@@ -19,7 +19,15 @@ import { runMigration, SchemaNotReadyError } from '../../clients/pipeline/run-mi
 import { runVerify } from '../../clients/pipeline/run-verify.js';
 import { openInProcessStream } from '../support/in-process-stream.js';
 import { startSearchServer, type SearchProduct, type SearchServer } from '../support/search-server.js';
-import { buildArchive, loadArchive as loadWithMapping, type CreateOptions, mismatches, readFromJids, searchCall, type ArchiveDocument } from './archive-dataset.js';
+import {
+  buildArchive,
+  loadArchive as loadWithMapping,
+  type CreateOptions,
+  mismatches,
+  readFromJids,
+  searchCall,
+  type ArchiveDocument,
+} from './archive-dataset.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -32,7 +40,11 @@ const TEST_BACKOFF = { baseMs: 20, maxMs: 500 };
 let mappingType: string | undefined;
 
 function backendFor(server: SearchServer, index: string): ElasticsearchBackend {
-  return new ElasticsearchBackend(new SearchHttp({ nodes: [new URL(server.url)], maxSockets: 8 }), { index, ...(mappingType === undefined ? {} : { type: mappingType }) }, TEST_BULK_RETRY);
+  return new ElasticsearchBackend(
+    new SearchHttp({ nodes: [new URL(server.url)], maxSockets: 8 }),
+    { index, ...(mappingType === undefined ? {} : { type: mappingType }) },
+    TEST_BULK_RETRY,
+  );
 }
 
 interface Snapshot {
@@ -45,12 +57,19 @@ interface Snapshot {
 /** Every document of a (small) index with its version and sequence number, and the index's write counters. */
 async function snapshot(url: string, index: string): Promise<Snapshot> {
   await searchCall(url, 'POST', `/${index}/_refresh`);
-  const body = (await searchCall(url, 'POST', `/${index}/_search`, JSON.stringify({ size: 10_000, version: true, seq_no_primary_term: true, query: { match_all: {} } }))) as {
+  const body = (await searchCall(
+    url,
+    'POST',
+    `/${index}/_search`,
+    JSON.stringify({ size: 10_000, version: true, seq_no_primary_term: true, query: { match_all: {} } }),
+  )) as {
     hits: { hits: { _id: string; _version: number; _seq_no: number; _primary_term: number; _source: unknown }[] };
   };
   assert.ok(body.hits.hits.length < 10_000, 'snapshot: index small enough for one page');
   const docs = new Map(body.hits.hits.map((h) => [h._id, `${h._version}/${h._seq_no}/${h._primary_term} ${JSON.stringify(h._source)}`]));
-  const stats = (await searchCall(url, 'GET', `/${index}/_stats/indexing`)) as { indices: Record<string, { primaries: { indexing: { index_total: number; delete_total: number } } }> };
+  const stats = (await searchCall(url, 'GET', `/${index}/_stats/indexing`)) as {
+    indices: Record<string, { primaries: { indexing: { index_total: number; delete_total: number } } }>;
+  };
   const indexing = stats.indices[index].primaries.indexing;
   return { docs, operations: `index_total ${indexing.index_total}, delete_total ${indexing.delete_total}` };
 }
@@ -63,9 +82,11 @@ function expectedFailures(docs: readonly ArchiveDocument[]): Map<string, string>
 export function backendSuite(product: SearchProduct, { typed = false }: { typed?: boolean } = {}): void {
   const bodyAnalyzer = product === 'opensearch' ? 'english' : 'standard';
   mappingType = typed ? 'muc' : undefined;
-  const loadArchive = (url: string, docs: readonly ArchiveDocument[], options: CreateOptions): Promise<void> => loadWithMapping(url, docs, { bodyAnalyzer, typed, ...options });
+  const loadArchive = (url: string, docs: readonly ArchiveDocument[], options: CreateOptions): Promise<void> =>
+    loadWithMapping(url, docs, { bodyAnalyzer, typed, ...options });
   const mappingPath = (index: string): string => (typed ? `/${index}/_mapping/muc` : `/${index}/_mapping`);
-  const updatePath = (index: string, id: string): string => (typed ? `/${index}/muc/${encodeURIComponent(id)}/_update` : `/${index}/_update/${encodeURIComponent(id)}`);
+  const updatePath = (index: string, id: string): string =>
+    typed ? `/${index}/muc/${encodeURIComponent(id)}/_update` : `/${index}/_update/${encodeURIComponent(id)}`;
   const typeArgs = typed ? ['--type', 'muc'] : [];
   const seed = Number(process.env.TEST_SEED ?? Date.now() % 1_000_000);
   describe(`${product} backend${typed ? ' (typed index, --type muc)' : ''} (seed ${seed})`, () => {
@@ -90,13 +111,16 @@ export function backendSuite(product: SearchProduct, { typed = false }: { typed?
       try {
         await assert.rejects(
           runMigration({ backend, openStream: openInProcessStream, report: new MemoryReport() }),
-          (e: unknown) => e instanceof SchemaNotReadyError && e.message.includes(`PUT ${mappingPath('schema_check')} {"properties":{"from_jid":{"type":"keyword"}}}`),
+          (e: unknown) =>
+            e instanceof SchemaNotReadyError && e.message.includes(`PUT ${mappingPath('schema_check')} {"properties":{"from_jid":{"type":"keyword"}}}`),
         );
         assert.deepEqual(await backend.applySchema(), [`PUT ${mappingPath('schema_check')} {"properties":{"from_jid":{"type":"keyword"}}}`]);
         assert.deepEqual(await backend.applySchema(), [], 'a second apply changes nothing');
         assert.equal((await backend.checkSchema()).ready, true);
         const mapping = (await searchCall(server.url, 'GET', '/schema_check/_mapping')) as Record<string, { mappings: Record<string, unknown> }>;
-        const properties = (typed ? (mapping.schema_check.mappings.muc as { properties: unknown }).properties : mapping.schema_check.mappings.properties) as Record<string, { type: string }>;
+        const properties = (
+          typed ? (mapping.schema_check.mappings.muc as { properties: unknown }).properties : mapping.schema_check.mappings.properties
+        ) as Record<string, { type: string }>;
         assert.equal(properties.from_jid.type, 'keyword');
       } finally {
         await backend.close();
@@ -108,7 +132,10 @@ export function backendSuite(product: SearchProduct, { typed = false }: { typed?
       await assert.rejects(missing.checkSchema(), /index 'no_such_index' does not exist/);
       await missing.close();
       const wrongType = (type: string | undefined): ElasticsearchBackend =>
-        new ElasticsearchBackend(new SearchHttp({ nodes: [new URL(server.url)], maxSockets: 2 }), { index: 'schema_check', ...(type === undefined ? {} : { type }) });
+        new ElasticsearchBackend(new SearchHttp({ nodes: [new URL(server.url)], maxSockets: 2 }), {
+          index: 'schema_check',
+          ...(type === undefined ? {} : { type }),
+        });
       if (typed) {
         const typeless = wrongType(undefined);
         await assert.rejects(typeless.checkSchema(), /has mapping type 'muc'.*add --type muc/);
@@ -128,8 +155,18 @@ export function backendSuite(product: SearchProduct, { typed = false }: { typed?
       const backend = backendFor(server, 'muc_messages');
       try {
         const report = new MemoryReport<string>();
-        const summary = await runMigration({ backend, openStream: openInProcessStream, report, applySchema: true, batchSize: 300, concurrency: 2, backoff: TEST_BACKOFF });
-        console.log(`${product}: migration of ${summary.processed} documents in ${(summary.durationMs / 1000).toFixed(1)} s, ${summary.retries} pipeline retries, ${backend.bulkStats.refusedByStatus[429] ?? 0} items refused with 429`);
+        const summary = await runMigration({
+          backend,
+          openStream: openInProcessStream,
+          report,
+          applySchema: true,
+          batchSize: 300,
+          concurrency: 2,
+          backoff: TEST_BACKOFF,
+        });
+        console.log(
+          `${product}: migration of ${summary.processed} documents in ${(summary.durationMs / 1000).toFixed(1)} s, ${summary.retries} pipeline retries, ${backend.bulkStats.refusedByStatus[429] ?? 0} items refused with 429`,
+        );
         assert.equal(summary.reachedEnd, true);
         const failures = expectedFailures(docs);
         assert.ok(failures.size > 50, `the dataset has failures of every kind (${failures.size})`);
@@ -157,7 +194,10 @@ export function backendSuite(product: SearchProduct, { typed = false }: { typed?
     it('a --dry-run after a complete walk changes nothing, not even our checkpoint index', async () => {
       const archiveBefore = await snapshot(server.url, 'muc_messages');
       const checkpointsBefore = await snapshot(server.url, CHECKPOINT_INDEX);
-      assert.ok([...checkpointsBefore.docs.keys()].some((id) => id.startsWith('muc_messages:p')), 'the walk left checkpoints');
+      assert.ok(
+        [...checkpointsBefore.docs.keys()].some((id) => id.startsWith('muc_messages:p')),
+        'the walk left checkpoints',
+      );
       const backend = backendFor(server, 'muc_messages');
       try {
         const report = new MemoryReport<string>();
@@ -180,7 +220,16 @@ export function backendSuite(product: SearchProduct, { typed = false }: { typed?
       try {
         const report = new MemoryReport<string>();
         // 8 bulks of 3 shards each in flight against 2 write threads and a queue of 4.
-        const summary = await runMigration({ backend, openStream: openInProcessStream, report, applySchema: true, batchSize: 40, concurrency: 8, backoff: TEST_BACKOFF, maxRetries: 100 });
+        const summary = await runMigration({
+          backend,
+          openStream: openInProcessStream,
+          report,
+          applySchema: true,
+          batchSize: 40,
+          concurrency: 8,
+          backoff: TEST_BACKOFF,
+          maxRetries: 100,
+        });
         assert.equal(summary.reachedEnd, true);
         const refused = backend.bulkStats.refusedByStatus[429] ?? 0;
         console.log(`${product}: ${refused} bulk items refused with 429, ${backend.bulkStats.itemsRetried} re-sent, ${summary.retries} pipeline retries`);
@@ -201,10 +250,23 @@ export function backendSuite(product: SearchProduct, { typed = false }: { typed?
         assert.equal(clean.checked, 200);
         assert.deepEqual(clean.mismatches, []);
         const victim = docs.find((d) => 'fromJid' in d.expected)!;
-        await searchCall(server.url, 'POST', `${updatePath('muc_messages', victim.id)}?refresh=true`, JSON.stringify({ doc: { from_jid: 'mallory@evil.example' } }));
+        await searchCall(
+          server.url,
+          'POST',
+          `${updatePath('muc_messages', victim.id)}?refresh=true`,
+          JSON.stringify({ doc: { from_jid: 'mallory@evil.example' } }),
+        );
         const all = await runVerify({ backend, openStream: openInProcessStream, sample: docs.length });
-        assert.deepEqual(all.mismatches.map((m) => [m.fields._id, m.kind]), [[victim.id, 'from_jid_differs']]);
-        await searchCall(server.url, 'POST', `${updatePath('muc_messages', victim.id)}?refresh=true`, JSON.stringify({ doc: { from_jid: (victim.expected as { fromJid: string }).fromJid } }));
+        assert.deepEqual(
+          all.mismatches.map((m) => [m.fields._id, m.kind]),
+          [[victim.id, 'from_jid_differs']],
+        );
+        await searchCall(
+          server.url,
+          'POST',
+          `${updatePath('muc_messages', victim.id)}?refresh=true`,
+          JSON.stringify({ doc: { from_jid: (victim.expected as { fromJid: string }).fromJid } }),
+        );
       } finally {
         await backend.close();
       }
@@ -217,17 +279,31 @@ export function backendSuite(product: SearchProduct, { typed = false }: { typed?
       // one-shard indices, the second mapping `room` (a sort key of the walk) as text.
       const subset = docs.slice(0, 400);
       await loadArchive(server.url, subset.slice(0, 200), { index: 'partial_a', shards: 1 });
-      await searchCall(server.url, 'PUT', '/partial_b', JSON.stringify({
-        settings: { number_of_shards: 1, number_of_replicas: 0 },
-        mappings: typed ? { muc: { properties: { mam_id: { type: 'long' }, room: { type: 'text' } } } } : { properties: { mam_id: { type: 'long' }, room: { type: 'text' } } },
-      }));
+      await searchCall(
+        server.url,
+        'PUT',
+        '/partial_b',
+        JSON.stringify({
+          settings: { number_of_shards: 1, number_of_replicas: 0 },
+          mappings: typed
+            ? { muc: { properties: { mam_id: { type: 'long' }, room: { type: 'text' } } } }
+            : { properties: { mam_id: { type: 'long' }, room: { type: 'text' } } },
+        }),
+      );
       for (const d of subset.slice(200, 210)) {
         const path = typed ? `/partial_b/muc/${encodeURIComponent(d.id)}` : `/partial_b/_doc/${encodeURIComponent(d.id)}`;
         await searchCall(server.url, 'PUT', path, JSON.stringify({ mam_id: String(d.mamId), room: d.room, message: d.message }));
       }
       await searchCall(server.url, 'POST', '/partial_a,partial_b/_refresh');
-      await searchCall(server.url, 'POST', '/_aliases', JSON.stringify({ actions: ['partial_a', 'partial_b'].map((index) => ({ add: { index, alias: 'partial' } })) }));
-      const partial = (await searchCall(server.url, 'POST', '/partial/_search', JSON.stringify({ size: 1, sort: [{ mam_id: 'asc' }, { room: 'asc' }] }))) as { _shards: { failed: number } };
+      await searchCall(
+        server.url,
+        'POST',
+        '/_aliases',
+        JSON.stringify({ actions: ['partial_a', 'partial_b'].map((index) => ({ add: { index, alias: 'partial' } })) }),
+      );
+      const partial = (await searchCall(server.url, 'POST', '/partial/_search', JSON.stringify({ size: 1, sort: [{ mam_id: 'asc' }, { room: 'asc' }] }))) as {
+        _shards: { failed: number };
+      };
       assert.equal(partial._shards.failed, 1, 'the server itself answers 200 from one of the two shards');
 
       const backend = backendFor(server, 'partial');
@@ -237,7 +313,9 @@ export function backendSuite(product: SearchProduct, { typed = false }: { typed?
         const stored = [...subset.slice(0, 210)];
         let failures = 0;
         for (const partition of (await backend.partitions({ index: 0, count: 1 })) as unknown as { name: string; from?: string; to?: string }[]) {
-          const inRange = stored.filter((d) => (partition.from === undefined || d.mamId >= BigInt(partition.from)) && (partition.to === undefined || d.mamId < BigInt(partition.to)));
+          const inRange = stored.filter(
+            (d) => (partition.from === undefined || d.mamId >= BigInt(partition.from)) && (partition.to === undefined || d.mamId < BigInt(partition.to)),
+          );
           const seen: string[] = [];
           try {
             let after = null;
@@ -249,7 +327,11 @@ export function backendSuite(product: SearchProduct, { typed = false }: { typed?
               if (page.end) break;
             }
           } catch (error) {
-            assert.match((error as Error).message, /Partial shards failure|Text fields|partial_b/, `${partition.name}: the error names the failing shard's cause`);
+            assert.match(
+              (error as Error).message,
+              /Partial shards failure|Text fields|partial_b/,
+              `${partition.name}: the error names the failing shard's cause`,
+            );
             failures++;
             continue;
           }
@@ -268,16 +350,45 @@ export function backendSuite(product: SearchProduct, { typed = false }: { typed?
       const passwordFile = join(tmp, 'password');
       writeFileSync(passwordFile, `${secret}\n`);
       const reportPath = join(tmp, 'report.jsonl');
-      const run = spawnSync(process.execPath, ['bin/mim-sender-jid.js', 'migrate', 'elasticsearch', '--url', `${server.url},${server.url}/`, '--index', 'cli_archive', ...typeArgs,
-        '--apply-schema', '--username', 'admin', '--password-file', passwordFile, '--report', reportPath, '--batch-size', '100'], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 300_000 });
+      const run = spawnSync(
+        process.execPath,
+        [
+          'bin/mim-sender-jid.js',
+          'migrate',
+          'elasticsearch',
+          '--url',
+          `${server.url},${server.url}/`,
+          '--index',
+          'cli_archive',
+          ...typeArgs,
+          '--apply-schema',
+          '--username',
+          'admin',
+          '--password-file',
+          passwordFile,
+          '--report',
+          reportPath,
+          '--batch-size',
+          '100',
+        ],
+        { cwd: REPO_ROOT, encoding: 'utf8', timeout: 300_000 },
+      );
       assert.equal(run.status, 0, `exit 0 expected:\n${run.stdout}\n${run.stderr}`);
       const reportText = readFileSync(reportPath, 'utf8');
       for (const text of [run.stdout, run.stderr, reportText]) assert.ok(!text.includes(secret), 'password not printed');
-      const reported = reportText.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { _id: string; reason: string });
+      const reported = reportText
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as { _id: string; reason: string });
       assert.deepEqual(new Map(reported.map((r) => [r._id, r.reason])), expectedFailures(subset));
       assert.deepEqual(mismatches(subset, await readFromJids(server.url, 'cli_archive')), []);
 
-      const verify = spawnSync(process.execPath, ['bin/mim-sender-jid.js', 'verify', 'elasticsearch', '--url', server.url, '--index', 'cli_archive', ...typeArgs], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 120_000 });
+      const verify = spawnSync(
+        process.execPath,
+        ['bin/mim-sender-jid.js', 'verify', 'elasticsearch', '--url', server.url, '--index', 'cli_archive', ...typeArgs],
+        { cwd: REPO_ROOT, encoding: 'utf8', timeout: 120_000 },
+      );
       assert.equal(verify.status, 0, `verify exit 0 expected:\n${verify.stdout}\n${verify.stderr}`);
     });
   });

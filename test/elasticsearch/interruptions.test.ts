@@ -45,7 +45,8 @@ async function checkpoints(url: string): Promise<Map<string, string>> {
   return out;
 }
 
-const describeState = (state: Map<string, string>): string => `${state.size} partitions checkpointed, ${[...state.values()].filter((v) => v.endsWith('.')).length} done`;
+const describeState = (state: Map<string, string>): string =>
+  `${state.size} partitions checkpointed, ${[...state.values()].filter((v) => v.endsWith('.')).length} done`;
 
 /** Partitions whose checkpoint moved (or appeared) since `before`. */
 function advanced(before: Map<string, string>, now: Map<string, string>): string[] {
@@ -112,14 +113,35 @@ describe('opensearch: kill -9 and a server restart during a 100,000-document run
   it('ends with every document equal to an uninterrupted run', async () => {
     note('uninterrupted reference run on muc_reference');
     const reference = new ElasticsearchBackend(new SearchHttp({ nodes: [new URL(server.url)], maxSockets: 8 }), { index: 'muc_reference' });
-    const uninterrupted = await runMigration({ backend: reference, openStream: openInProcessStream, report: new MemoryReport(), applySchema: true, batchSize: 1000 });
+    const uninterrupted = await runMigration({
+      backend: reference,
+      openStream: openInProcessStream,
+      report: new MemoryReport(),
+      applySchema: true,
+      batchSize: 1000,
+    });
     await reference.close();
     note(`reference run: ${uninterrupted.processed} documents in ${(uninterrupted.durationMs / 1000).toFixed(1)} s, ${uninterrupted.retries} retries`);
     assert.equal(uninterrupted.reachedEnd, true);
     assert.deepEqual(mismatches(docs, await readFromJids(server.url, 'muc_reference')), []);
 
     const rand = seededRandom(seed);
-    const args = ['elasticsearch', '--url', server.url, '--apply-schema', '--batch-size', '500', '--concurrency', '4', '--max-rate', '4000', '--report', '/dev/null', '--progress-interval', '5'];
+    const args = [
+      'elasticsearch',
+      '--url',
+      server.url,
+      '--apply-schema',
+      '--batch-size',
+      '500',
+      '--concurrency',
+      '4',
+      '--max-rate',
+      '4000',
+      '--report',
+      '/dev/null',
+      '--progress-interval',
+      '5',
+    ];
     const kills: { moved: string[]; delayMs: number }[] = [];
     for (let k = 1; k <= KILLS; k++) {
       const before = await checkpoints(server.url);
@@ -133,7 +155,9 @@ describe('opensearch: kill -9 and a server restart during a 100,000-document run
       const { status, stderr } = await run.done;
       assert.equal(status, 'SIGKILL', `run ${k} was still running when killed (exit ${status}):\n${stderr.slice(-2000)}`);
       kills.push({ moved, delayMs });
-      note(`kill ${k}: checkpoints of ${moved.join(',')} had advanced (${describeState(seen)}); killed ${delayMs} ms later; ${await countWithFromJid(server.url)} documents with from_jid`);
+      note(
+        `kill ${k}: checkpoints of ${moved.join(',')} had advanced (${describeState(seen)}); killed ${delayMs} ms later; ${await countWithFromJid(server.url)} documents with from_jid`,
+      );
     }
     assert.equal(kills.length, KILLS);
     for (const [i, kill] of kills.entries()) assert.ok(kill.moved.length > 0, `kill ${i + 1} came after observed progress`);

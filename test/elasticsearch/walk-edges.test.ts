@@ -58,7 +58,13 @@ export async function loadEdgeDocs(url: string, index: string, docs: readonly Ed
     lines.push(d.mamId === undefined ? source : `{"mam_id":${d.mamId === null ? 'null' : d.mamId},${source.slice(1)}`);
   }
   for (let start = 0; start < lines.length; start += 4000) {
-    const answer = (await searchCall(url, 'POST', `/${index}/_bulk?refresh=true`, lines.slice(start, start + 4000).join('\n') + '\n', 'application/x-ndjson')) as { errors: boolean; items: unknown[] };
+    const answer = (await searchCall(
+      url,
+      'POST',
+      `/${index}/_bulk?refresh=true`,
+      lines.slice(start, start + 4000).join('\n') + '\n',
+      'application/x-ndjson',
+    )) as { errors: boolean; items: unknown[] };
     if (answer.errors) throw new Error(`bulk: ${JSON.stringify(answer.items.find((i) => JSON.stringify(i).includes('error')))}`);
   }
 }
@@ -68,8 +74,10 @@ export function wrongDocs(docs: readonly EdgeDoc[], stored: Map<string, string |
   const wrong: string[] = [];
   for (const d of docs) {
     if (!stored.has(d.id)) wrong.push(`${d.id}: missing from the index`);
-    else if (d.sender !== undefined && stored.get(d.id) !== d.sender) wrong.push(`${d.id}: from_jid ${JSON.stringify(stored.get(d.id))}, expected ${d.sender}${reported.has(d.id) ? ' (reported)' : ' (not reported)'}`);
-    else if (d.sender === undefined && (stored.get(d.id) !== undefined || !reported.has(d.id))) wrong.push(`${d.id}: undecodable, from_jid ${JSON.stringify(stored.get(d.id))}, ${reported.has(d.id) ? 'reported' : 'not reported'}`);
+    else if (d.sender !== undefined && stored.get(d.id) !== d.sender)
+      wrong.push(`${d.id}: from_jid ${JSON.stringify(stored.get(d.id))}, expected ${d.sender}${reported.has(d.id) ? ' (reported)' : ' (not reported)'}`);
+    else if (d.sender === undefined && (stored.get(d.id) !== undefined || !reported.has(d.id)))
+      wrong.push(`${d.id}: undecodable, from_jid ${JSON.stringify(stored.get(d.id))}, ${reported.has(d.id) ? 'reported' : 'not reported'}`);
   }
   return wrong;
 }
@@ -78,14 +86,30 @@ describe('opensearch: edges of the walk', () => {
   let server: SearchServer;
   const backends: ElasticsearchBackend[] = [];
   const backendFor = (index: string, nodes?: string[]): ElasticsearchBackend => {
-    const backend = new ElasticsearchBackend(new SearchHttp({ nodes: (nodes ?? [server.url]).map((u) => new URL(u)), maxSockets: 8 }), { index }, TEST_BULK_RETRY);
+    const backend = new ElasticsearchBackend(
+      new SearchHttp({ nodes: (nodes ?? [server.url]).map((u) => new URL(u)), maxSockets: 8 }),
+      { index },
+      TEST_BULK_RETRY,
+    );
     backends.push(backend);
     return backend;
   };
-  const migrate = async (index: string, options: { batchSize?: number; concurrency?: number; limit?: number; reset?: boolean; maxRetries?: number; log?: (l: string) => void } = {}) => {
+  const migrate = async (
+    index: string,
+    options: { batchSize?: number; concurrency?: number; limit?: number; reset?: boolean; maxRetries?: number; log?: (l: string) => void } = {},
+  ) => {
     const backend = backendFor(index);
     const report = new MemoryReport<string>();
-    const summary = await runMigration({ backend, openStream: openInProcessStream, report, applySchema: true, backoff: TEST_BACKOFF, batchSize: 5, concurrency: 2, ...options });
+    const summary = await runMigration({
+      backend,
+      openStream: openInProcessStream,
+      report,
+      applySchema: true,
+      backoff: TEST_BACKOFF,
+      batchSize: 5,
+      concurrency: 2,
+      ...options,
+    });
     await backend.close();
     return { summary, reported: new Set(report.rows.map((r) => r.fields._id)), report };
   };
@@ -100,8 +124,20 @@ describe('opensearch: edges of the walk', () => {
 
   it('walks documents without mam_id (missing or null): written or reported, never skipped', async () => {
     const docs: EdgeDoc[] = [];
-    for (let i = 0; i < 30; i++) docs.push({ id: `r${i % 3}@muc.example.com$${1000 + i * 7}`, mamId: String(1000 + i * 7), room: `r${i % 3}@muc.example.com`, sender: `user${i}@example.com` });
-    for (let i = 0; i < 7; i++) docs.push({ id: `nomam-${i}`, ...(i % 2 === 0 ? {} : { mamId: null }), room: `r${i % 2}@muc.example.com`, ...(i === 3 ? {} : { sender: `nomam${i}@example.com` }) });
+    for (let i = 0; i < 30; i++)
+      docs.push({
+        id: `r${i % 3}@muc.example.com$${1000 + i * 7}`,
+        mamId: String(1000 + i * 7),
+        room: `r${i % 3}@muc.example.com`,
+        sender: `user${i}@example.com`,
+      });
+    for (let i = 0; i < 7; i++)
+      docs.push({
+        id: `nomam-${i}`,
+        ...(i % 2 === 0 ? {} : { mamId: null }),
+        room: `r${i % 2}@muc.example.com`,
+        ...(i === 3 ? {} : { sender: `nomam${i}@example.com` }),
+      });
     await loadEdgeDocs(server.url, 'no_mam_id', docs);
     const { summary, reported } = await migrate('no_mam_id', { batchSize: 2 });
     assert.equal(summary.reachedEnd, true);
@@ -177,9 +213,15 @@ describe('opensearch: edges of the walk', () => {
     assert.ok(Array.isArray((await readCheckpoint('plan:unreadable_plan')).cuts));
   });
 
-  it('unwrittenKeys lists the shard\'s documents without from_jid (with those without mam_id for shard 0); scanPage visits every document once', async () => {
+  it("unwrittenKeys lists the shard's documents without from_jid (with those without mam_id for shard 0); scanPage visits every document once", async () => {
     const docs: EdgeDoc[] = [];
-    for (let i = 0; i < 48; i++) docs.push({ id: `a${i}/ü`, mamId: String(2_000_000 + i * 1000), room: `a${i % 2}@muc.example.com`, ...(i % 9 === 4 ? {} : { sender: `a${i}@example.com` }) });
+    for (let i = 0; i < 48; i++)
+      docs.push({
+        id: `a${i}/ü`,
+        mamId: String(2_000_000 + i * 1000),
+        room: `a${i % 2}@muc.example.com`,
+        ...(i % 9 === 4 ? {} : { sender: `a${i}@example.com` }),
+      });
     for (let i = 0; i < 4; i++) docs.push({ id: `a-nomam-${i}`, room: 'a@muc.example.com', ...(i % 2 === 0 ? {} : { sender: `an${i}@example.com` }) });
     await loadEdgeDocs(server.url, 'accounting', docs);
     const { reported } = await migrate('accounting');
@@ -202,7 +244,10 @@ describe('opensearch: edges of the walk', () => {
     for (const partition of await backend.partitions({ index: 0, count: 1 })) {
       let after = null;
       for (let round = 0; round < 1000; round++) {
-        const page: { records: readonly ScannedRecord<string>[]; cursor: unknown; end: boolean } = await backend.scanPage(partition as Partition, after, { rows: 3, bytes: 1 << 20 });
+        const page: { records: readonly ScannedRecord<string>[]; cursor: unknown; end: boolean } = await backend.scanPage(partition as Partition, after, {
+          rows: 3,
+          bytes: 1 << 20,
+        });
         for (const r of page.records) {
           assert.equal(seen.has(r.key), false, `${r.key} scanned twice`);
           seen.set(r.key, r);
@@ -229,17 +274,28 @@ describe('opensearch: edges of the walk', () => {
   it('an index blocked for writes stops the run before any checkpoint moves, and a flood-stage block is not retried as load', async () => {
     const docs: EdgeDoc[] = [];
     for (let i = 0; i < 30; i++) docs.push({ id: `b${i}`, mamId: String(300 + i), room: 'b@muc.example.com', sender: `b${i}@example.com` });
-    for (const [index, setting] of [['blocked_write', 'index.blocks.write'], ['blocked_flood', 'index.blocks.read_only_allow_delete']] as const) {
+    for (const [index, setting] of [
+      ['blocked_write', 'index.blocks.write'],
+      ['blocked_flood', 'index.blocks.read_only_allow_delete'],
+    ] as const) {
       await loadEdgeDocs(server.url, index, docs);
       await migrate(index, { limit: 0 }); // the schema step and the plan, before the block
       await searchCall(server.url, 'PUT', `/${index}/_settings`, JSON.stringify({ [setting]: true }));
       const logged: string[] = [];
       try {
-        await assert.rejects(migrate(index, { maxRetries: 3, log: (l) => logged.push(l) }), (e: Error) => /refuses writes.*cluster_block_exception.*run the same command again/s.test(e.message), setting);
+        await assert.rejects(
+          migrate(index, { maxRetries: 3, log: (l) => logged.push(l) }),
+          (e: Error) => /refuses writes.*cluster_block_exception.*run the same command again/s.test(e.message),
+          setting,
+        );
       } finally {
         await searchCall(server.url, 'PUT', `/${index}/_settings`, JSON.stringify({ [setting]: null }));
       }
-      assert.deepEqual(logged.filter((l) => l.startsWith('retry')), [], `${setting}: a block is not load`);
+      assert.deepEqual(
+        logged.filter((l) => l.startsWith('retry')),
+        [],
+        `${setting}: a block is not load`,
+      );
       assert.deepEqual(await checkpointsOf(index), [], `${setting}: no checkpoint moved`);
     }
   });
@@ -248,11 +304,18 @@ describe('opensearch: edges of the walk', () => {
     const docs: EdgeDoc[] = [{ id: 'x1', mamId: '1', room: 'x@muc.example.com', sender: 'x1@example.com' }];
     await loadEdgeDocs(server.url, 'alias_a', docs);
     await loadEdgeDocs(server.url, 'alias_b', docs);
-    await searchCall(server.url, 'POST', '/_aliases', JSON.stringify({ actions: [
-      { add: { index: 'alias_a', alias: 'two_indices' } },
-      { add: { index: 'alias_b', alias: 'two_indices' } },
-      { add: { index: 'alias_a', alias: 'no_write_index', is_write_index: false } },
-    ] }));
+    await searchCall(
+      server.url,
+      'POST',
+      '/_aliases',
+      JSON.stringify({
+        actions: [
+          { add: { index: 'alias_a', alias: 'two_indices' } },
+          { add: { index: 'alias_b', alias: 'two_indices' } },
+          { add: { index: 'alias_a', alias: 'no_write_index', is_write_index: false } },
+        ],
+      }),
+    );
     await assert.rejects(migrate('two_indices'), /--index 'two_indices' names 2 indices \(alias_a, alias_b\)/);
     await assert.rejects(migrate('no_write_index'), /alias of index 'alias_a' without a write index/);
     const stored = await readFromJids(server.url, 'alias_a');
@@ -272,7 +335,12 @@ describe('opensearch: edges of the walk', () => {
   });
 
   it('from_jid mapped as another type: exit 4 (schema step not done), with the reason', async () => {
-    await searchCall(server.url, 'PUT', '/conflict', JSON.stringify({ mappings: { properties: { ...(mucMapping(false) as { properties: object }).properties, from_jid: { type: 'long' } } } }));
+    await searchCall(
+      server.url,
+      'PUT',
+      '/conflict',
+      JSON.stringify({ mappings: { properties: { ...(mucMapping(false) as { properties: object }).properties, from_jid: { type: 'long' } } } }),
+    );
     const run = startMigrateProcess(['elasticsearch', '--url', server.url, '--index', 'conflict', '--apply-schema', '--report', '/dev/null']);
     const { status, stderr } = await run.done;
     assert.equal(status, 4, stderr);
@@ -294,7 +362,11 @@ describe('opensearch: edges of the walk', () => {
 
   it('property: mam_ids of every magnitude (equal ones across documents), _ids with Unicode and /: every document written right or reported', async () => {
     const seed = fuzzSeed('ES_WALK_SEED', 'walk-edges property');
-    const mamId = fc.oneof(fc.bigInt({ min: 0n, max: (1n << 63n) - 1n }), fc.bigInt({ min: 0n, max: 1000n }), fc.constantFrom(0n, 1n, (1n << 53n) + 1n, (1n << 63n) - 1n));
+    const mamId = fc.oneof(
+      fc.bigInt({ min: 0n, max: (1n << 63n) - 1n }),
+      fc.bigInt({ min: 0n, max: 1000n }),
+      fc.constantFrom(0n, 1n, (1n << 53n) + 1n, (1n << 63n) - 1n),
+    );
     const doc = fc.record({
       mamId: fc.option(mamId, { nil: undefined, freq: 8 }),
       room: fc.constantFrom('a@muc.example.com', 'ß@muc.example.com', 'z/room@muc.example.com'),
@@ -323,7 +395,8 @@ describe('opensearch: edges of the walk', () => {
 
   it('a page reader that drops one document: the accounting names it (exit 5), and verify --complete finds it', async () => {
     const docs: EdgeDoc[] = [];
-    for (let i = 0; i < 30; i++) docs.push({ id: `d${i}`, mamId: String(40_000 + i * 3), room: 'd@muc.example.com', ...(i % 10 === 2 ? {} : { sender: `d${i}@example.com` }) });
+    for (let i = 0; i < 30; i++)
+      docs.push({ id: `d${i}`, mamId: String(40_000 + i * 3), room: 'd@muc.example.com', ...(i % 10 === 2 ? {} : { sender: `d${i}@example.com` }) });
     await loadEdgeDocs(server.url, 'dropped', docs);
     class DroppingBackend extends ElasticsearchBackend {
       override async readPage(...args: Parameters<ElasticsearchBackend['readPage']>) {
@@ -334,7 +407,15 @@ describe('opensearch: edges of the walk', () => {
     const dropping = new DroppingBackend(new SearchHttp({ nodes: [new URL(server.url)], maxSockets: 8 }), { index: 'dropped' }, TEST_BULK_RETRY);
     backends.push(dropping);
     const report = new MemoryReport<string>();
-    const summary = await runMigration({ backend: dropping, openStream: openInProcessStream, report, applySchema: true, backoff: TEST_BACKOFF, batchSize: 4, concurrency: 2 });
+    const summary = await runMigration({
+      backend: dropping,
+      openStream: openInProcessStream,
+      report,
+      applySchema: true,
+      backoff: TEST_BACKOFF,
+      batchSize: 4,
+      concurrency: 2,
+    });
     assert.equal(summary.accounting?.kind, 'unaccounted', JSON.stringify(summary.accounting));
     assert.deepEqual(summary.accounting?.kind === 'unaccounted' ? summary.accounting.examples.map((e) => e._id) : [], ['d7']);
     assert.equal(migrationExitStatus(summary), 5);
@@ -345,12 +426,21 @@ describe('opensearch: edges of the walk', () => {
       const reportPath = join(tmp, 'report.jsonl');
       writeFileSync(reportPath, report.rows.map((r) => reportLine(r)).join(''));
       const findings: CompleteFinding[] = [];
-      const verified = await runVerifyComplete({ backend: backendFor('dropped'), openStream: openInProcessStream, reportPaths: [reportPath], onFinding: (f) => findings.push(f), batchSize: 4 });
+      const verified = await runVerifyComplete({
+        backend: backendFor('dropped'),
+        openStream: openInProcessStream,
+        reportPaths: [reportPath],
+        onFinding: (f) => findings.push(f),
+        batchSize: 4,
+      });
       assert.equal(verified.scanned, docs.length);
       assert.equal(verified.counts.not_written_unreported, 1);
       assert.equal(verified.counts.not_written_reported, 3);
       assert.equal(verified.counts.written_wrong, 0);
-      assert.deepEqual(findings.map((f) => [f.fields._id, f.class]), [['d7', 'not_written_unreported']]);
+      assert.deepEqual(
+        findings.map((f) => [f.fields._id, f.class]),
+        [['d7', 'not_written_unreported']],
+      );
       assert.equal(completeExitStatus(verified), 3);
     } finally {
       rmSync(tmp, { recursive: true, force: true });

@@ -34,7 +34,10 @@ describe('sidecar config', () => {
 
   it('refuses bad values, naming the flag and the variable', () => {
     const refuses = (argv: string[], env: Record<string, string>, pattern: RegExp) =>
-      assert.throws(() => loadConfig(argv, env), (error: unknown) => error instanceof ConfigError && pattern.test(error.message));
+      assert.throws(
+        () => loadConfig(argv, env),
+        (error: unknown) => error instanceof ConfigError && pattern.test(error.message),
+      );
     refuses(['--max-items-per-batch', '0'], {}, /--max-items-per-batch \(MIM_SENDER_JID_MAX_ITEMS_PER_BATCH\): 0 is out of range/);
     refuses([], { MIM_SENDER_JID_MAX_PAYLOAD_BYTES: '1MB' }, /--max-payload-bytes.*'1MB' is not a whole number of bytes/);
     refuses(['--listen', 'localhost'], {}, /--listen.*not HOST:PORT/);

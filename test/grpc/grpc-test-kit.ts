@@ -24,8 +24,9 @@ export interface RawUnary {
 export function rawUnary(client: grpc.Client, request: Buffer, deadlineMs = 60_000): RawUnary {
   let call!: grpc.ClientUnaryCall;
   const result = new Promise<Buffer>((resolve, reject) => {
-    call = client.makeUnaryRequest(UNARY_PATH, bytes, bytes, request, new grpc.Metadata(), { deadline: Date.now() + deadlineMs },
-      (error, response) => (error ? reject(error) : resolve(response as Buffer)));
+    call = client.makeUnaryRequest(UNARY_PATH, bytes, bytes, request, new grpc.Metadata(), { deadline: Date.now() + deadlineMs }, (error, response) =>
+      error ? reject(error) : resolve(response as Buffer),
+    );
   });
   result.catch(() => {}); // observed by the test; never an unhandled rejection
   return { call, result };

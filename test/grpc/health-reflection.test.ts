@@ -89,9 +89,15 @@ describe('health and reflection', () => {
       const healthFiles = (answers[2].file_descriptor_response as { file_descriptor_proto: Buffer[] }).file_descriptor_proto;
       const healthFile = healthFiles.map((bytes) => fromBinary(FileDescriptorProtoSchema, bytes)).find((f) => f.package === 'grpc.health.v1');
       assert.ok(healthFile !== undefined, 'a descriptor of grpc.health.v1');
-      assert.deepEqual(healthFile.service.map((svc) => svc.name), ['Health']);
+      assert.deepEqual(
+        healthFile.service.map((svc) => svc.name),
+        ['Health'],
+      );
       const list = healthFile.messageType.find((m) => m.name === 'HealthListResponse');
-      assert.deepEqual(list?.nestedType.map((n) => [n.name, n.options?.mapEntry]), [['StatusesEntry', true]]);
+      assert.deepEqual(
+        list?.nestedType.map((n) => [n.name, n.options?.mapEntry]),
+        [['StatusesEntry', true]],
+      );
     } finally {
       reflection.close();
     }

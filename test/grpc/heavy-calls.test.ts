@@ -49,19 +49,19 @@ describe('per-request inflation budget', () => {
 
   it('inflates the terms that fit and answers the rest PAYLOAD_TOO_LARGE naming the flag; other items are unaffected', async () => {
     const plain = payloadCases().plain[0];
-    const items = [
-      ...Array.from({ length: 5 }, (_, i) => ({ key: `big${i}`, payload: term.payload })),
-      { key: 'plain', payload: plain.payload },
-    ];
+    const items = [...Array.from({ length: 5 }, (_, i) => ({ key: `big${i}`, payload: term.payload })), { key: 'plain', payload: plain.payload }];
     const results = await client.extract(items);
-    assert.deepEqual(results.map((r) => [r.key, r.ok ? r.bareJid : r.code]), [
-      ['big0', 'alice@example.com'],
-      ['big1', 'alice@example.com'],
-      ['big2', 'alice@example.com'],
-      ['big3', 'payload_too_large'],
-      ['big4', 'payload_too_large'],
-      ['plain', 'alice@example.com'],
-    ]);
+    assert.deepEqual(
+      results.map((r) => [r.key, r.ok ? r.bareJid : r.code]),
+      [
+        ['big0', 'alice@example.com'],
+        ['big1', 'alice@example.com'],
+        ['big2', 'alice@example.com'],
+        ['big3', 'payload_too_large'],
+        ['big4', 'payload_too_large'],
+        ['plain', 'alice@example.com'],
+      ],
+    );
     const refused = results[3] as { detail: string };
     assert.match(refused.detail, /--max-request-decompressed-bytes/);
     assert.match(refused.detail, new RegExp(String(3 * term.inflated)));
@@ -95,7 +95,10 @@ describe('a heavy request and a small call', () => {
       const tasksBefore = sidecar.stats().tasksDone;
       const heavy = rawUnary(heavyClient, encodeBatch(heavyItems), 600_000);
       let heavySettled = false;
-      void heavy.result.then(() => (heavySettled = true), () => (heavySettled = true));
+      void heavy.result.then(
+        () => (heavySettled = true),
+        () => (heavySettled = true),
+      );
       // The heavy request is on the only worker and has done some work.
       await spinUntil('the heavy request to be in work', () => sidecar.stats().busyWorkers === 1 && sidecar.stats().tasksDone > tasksBefore);
       const answer = await smallClient.extract([{ key: 'small', payload: small.payload }]);
@@ -131,9 +134,7 @@ describe('cancellations', () => {
   async function round(client: SidecarClient): Promise<number> {
     const cases = payloadCases().compressed;
     const before = sidecar.stats().tasksDone;
-    const answers = await Promise.all(
-      Array.from({ length: 40 }, (_, b) => client.extract(cases.map((c, i) => ({ key: `${b}:${i}`, payload: c.payload })))),
-    );
+    const answers = await Promise.all(Array.from({ length: 40 }, (_, b) => client.extract(cases.map((c, i) => ({ key: `${b}:${i}`, payload: c.payload })))));
     for (const answer of answers) assert.equal(answer.length, cases.length);
     assert.ok(answers.every((answer) => answer[0]?.ok === true));
     return sidecar.stats().tasksDone - before;
@@ -148,7 +149,10 @@ describe('cancellations', () => {
     const raw = rawClient(sidecar.address);
     try {
       const tasksPerRoundBefore = await round(client);
-      const stalled = encodeBatch([{ key: 'first', payload: ok.payload }, { key: 'stall', payload: ok.payload }]);
+      const stalled = encodeBatch([
+        { key: 'first', payload: ok.payload },
+        { key: 'stall', payload: ok.payload },
+      ]);
       for (let i = 0; i < 1_000; i++) {
         const done = sidecar.stats().tasksDone;
         const call = rawUnary(raw, stalled);

@@ -26,7 +26,9 @@ const BOUNDED_HEAP = { NODE_OPTIONS: '--max-old-space-size=1024' };
 
 /** A field of /proc/PID/status in bytes (VmRSS, VmHWM). */
 function procStatus(pid: number, field: 'VmRSS' | 'VmHWM'): number {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith(`${field}:`));
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(`${field}:`));
   assert.ok(line !== undefined, `${field} in /proc/${pid}/status`);
   return Number(/(\d+)\s*kB/.exec(line)![1]) * 1024;
 }
@@ -85,8 +87,20 @@ describe('requests that once took the process down', () => {
 
   it('a batch that needs more than a worker heap: RESOURCE_EXHAUSTED naming the flag, one worker replaced, the process lives', async () => {
     const sidecar = await startSidecarProcess(
-      ['--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', '--pool-size', '1',
-        '--worker-max-heap-mb', '48', '--max-items-per-batch', '10000000', '--task-slice-bytes', '4294967296'],
+      [
+        '--listen',
+        '127.0.0.1:0',
+        '--metrics-listen',
+        '127.0.0.1:0',
+        '--pool-size',
+        '1',
+        '--worker-max-heap-mb',
+        '48',
+        '--max-items-per-batch',
+        '10000000',
+        '--task-slice-bytes',
+        '4294967296',
+      ],
       BOUNDED_HEAP,
     );
     const client = rawGrpcClient(sidecar.address);
@@ -108,7 +122,12 @@ describe('requests that once took the process down', () => {
 });
 
 /** A bare HTTP/2 request that announces `announced` bytes, sends `sent` of them and stalls. */
-function stallingRequest(session: http2.ClientHttp2Session, path: string, announced: number, sent: number): { status: Promise<{ code: number; message: string }> } {
+function stallingRequest(
+  session: http2.ClientHttp2Session,
+  path: string,
+  announced: number,
+  sent: number,
+): { status: Promise<{ code: number; message: string }> } {
   const stream = session.request({ ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers' });
   const status = new Promise<{ code: number; message: string }>((resolve) => {
     let code = -1;
@@ -139,8 +158,20 @@ describe('requests still arriving', () => {
     const SENT = 25 * MiB;
     const STREAMS = 16;
     const sidecar = await startSidecarProcess(
-      ['--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', '--pool-size', '1',
-        '--max-request-bytes', String(32 * MiB), '--max-arriving-request-bytes', String(BUDGET), '--request-idle-timeout-ms', '3000'],
+      [
+        '--listen',
+        '127.0.0.1:0',
+        '--metrics-listen',
+        '127.0.0.1:0',
+        '--pool-size',
+        '1',
+        '--max-request-bytes',
+        String(32 * MiB),
+        '--max-arriving-request-bytes',
+        String(BUDGET),
+        '--request-idle-timeout-ms',
+        '3000',
+      ],
       BOUNDED_HEAP,
     );
     const sessions = Array.from({ length: 4 }, () => http2.connect(`http://${sidecar.address}`, { maxSessionMemory: 4096 }));
@@ -149,7 +180,10 @@ describe('requests still arriving', () => {
       const baseline = procStatus(pid, 'VmHWM');
       const requests = Array.from({ length: STREAMS }, (_, i) => stallingRequest(sessions[i % sessions.length]!, UNARY_PATH, ANNOUNCED, SENT));
       // The two that fit are counted while they stall...
-      await waitFor('two requests arriving', async () => (await metricValue(sidecar.metricsAddress!, 'mim_sender_jid_arriving_request_bytes')) === 2 * ANNOUNCED);
+      await waitFor(
+        'two requests arriving',
+        async () => (await metricValue(sidecar.metricsAddress!, 'mim_sender_jid_arriving_request_bytes')) === 2 * ANNOUNCED,
+      );
       const statuses = await Promise.all(requests.map((r) => r.status));
       const refused = statuses.filter((s) => s.code === grpc.status.RESOURCE_EXHAUSTED);
       const timedOut = statuses.filter((s) => s.code === grpc.status.DEADLINE_EXCEEDED);
@@ -172,10 +206,18 @@ describe('requests still arriving', () => {
 
   it('at most --max-concurrent-streams calls per connection', async () => {
     const LIMIT = 6;
-    const sidecar = await startSidecarProcess(
-      ['--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', '--pool-size', '1',
-        '--max-concurrent-streams', String(LIMIT), '--request-idle-timeout-ms', '2000'],
-    );
+    const sidecar = await startSidecarProcess([
+      '--listen',
+      '127.0.0.1:0',
+      '--metrics-listen',
+      '127.0.0.1:0',
+      '--pool-size',
+      '1',
+      '--max-concurrent-streams',
+      String(LIMIT),
+      '--request-idle-timeout-ms',
+      '2000',
+    ]);
     const session = http2.connect(`http://${sidecar.address}`);
     try {
       // Once the client knows the server's limit it holds the extra streams back itself (before, the
@@ -191,7 +233,10 @@ describe('requests still arriving', () => {
       assert.equal(most, LIMIT, 'calls of one connection in flight at once');
       // The ones held back by the limit start when the first are dropped; all end with the timeout.
       const statuses = await Promise.all(requests.map((r) => r.status));
-      assert.deepEqual(statuses.map((s) => s.code), statuses.map(() => grpc.status.DEADLINE_EXCEEDED));
+      assert.deepEqual(
+        statuses.map((s) => s.code),
+        statuses.map(() => grpc.status.DEADLINE_EXCEEDED),
+      );
     } finally {
       session.destroy();
       await sidecar.stop();
@@ -202,10 +247,14 @@ describe('requests still arriving', () => {
 describe('signals and warnings', () => {
   /** Starts serve, waits until it says it is starting, sends SIGTERM after delayMs (twice when `twice`), returns its exit and logs. */
   async function sigtermAfter(delayMs: number | 'serving', twice = false): Promise<{ exit: number | string; logs: string }> {
-    const child = spawn(process.execPath, ['bin/mim-sender-jid.js', 'serve', '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', '--pool-size', '2'], {
-      cwd: REPO_ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      ['bin/mim-sender-jid.js', 'serve', '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', '--pool-size', '2'],
+      {
+        cwd: REPO_ROOT,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     const unregister = stopAtExit(() => child.kill('SIGKILL'));
     let logs = '';
     child.stderr.on('data', (chunk: Buffer) => (logs += chunk.toString()));
@@ -250,14 +299,24 @@ describe('signals and warnings', () => {
     const open = await startSidecarProcess(['--listen', '0.0.0.0:0', '--metrics-listen', '0.0.0.0:0', '--pool-size', '1']);
     try {
       const warnings = open.logs.filter((entry) => entry.level === 40).map((entry) => String(entry.msg));
-      assert.ok(warnings.some((w) => /WITHOUT TLS/.test(w) && /not a loopback address/.test(w) && /--tls-cert/.test(w)), warnings.join(' | '));
-      assert.ok(warnings.some((w) => /metrics/.test(w) && /not a loopback address/.test(w)), warnings.join(' | '));
+      assert.ok(
+        warnings.some((w) => /WITHOUT TLS/.test(w) && /not a loopback address/.test(w) && /--tls-cert/.test(w)),
+        warnings.join(' | '),
+      );
+      assert.ok(
+        warnings.some((w) => /metrics/.test(w) && /not a loopback address/.test(w)),
+        warnings.join(' | '),
+      );
     } finally {
       await open.stop();
     }
     const closed = await startSidecarProcess(['--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', '--pool-size', '1']);
     try {
-      assert.deepEqual(closed.logs.filter((entry) => entry.level === 40), [], 'no warning on loopback');
+      assert.deepEqual(
+        closed.logs.filter((entry) => entry.level === 40),
+        [],
+        'no warning on loopback',
+      );
     } finally {
       await closed.stop();
     }

@@ -32,7 +32,10 @@ describe('deadlines and cancellation', () => {
 
   const stalledBatch = (): Buffer => {
     const ok = payloadCases().compressed[0];
-    return encodeBatch([{ key: 'first', payload: ok.payload }, { key: 'stall', payload: ok.payload }]);
+    return encodeBatch([
+      { key: 'first', payload: ok.payload },
+      { key: 'stall', payload: ok.payload },
+    ]);
   };
 
   /** The stalled batch would hold the worker for a minute: if it is freed long before, the work was stopped. */
@@ -114,7 +117,10 @@ describe('a worker that dies', () => {
     const client = new SidecarClient({ address: sidecar.address, maxRetries: 0 });
     try {
       const good = asItems(cases.compressed);
-      const crashing: ExtractItem[] = [{ key: 'ok', payload: cases.compressed[0].payload }, { key: 'crash', payload: cases.compressed[0].payload }];
+      const crashing: ExtractItem[] = [
+        { key: 'ok', payload: cases.compressed[0].payload },
+        { key: 'crash', payload: cases.compressed[0].payload },
+      ];
       const [dead, ...alive] = await Promise.allSettled([client.extract(crashing), client.extract(good), client.extract(good)]);
       assert.equal(dead.status, 'rejected');
       const error = (dead as PromiseRejectedResult).reason as grpc.ServiceError;
@@ -122,19 +128,35 @@ describe('a worker that dies', () => {
       assert.match(error.details, /worker .*died/);
       for (const other of alive) {
         assert.equal(other.status, 'fulfilled');
-        assertAnswers((other as PromiseFulfilledResult<Awaited<ReturnType<typeof client.extract>>>).value, cases.compressed, good.map((i) => i.key));
+        assertAnswers(
+          (other as PromiseFulfilledResult<Awaited<ReturnType<typeof client.extract>>>).value,
+          cases.compressed,
+          good.map((i) => i.key),
+        );
       }
       // Twice more, to show the dead workers were replaced.
       for (let round = 0; round < 2; round++) {
         assert.equal((await grpcFailure(client.extract(crashing))).code, grpc.status.INTERNAL);
-        assertAnswers(await client.extract(good), cases.compressed, good.map((i) => i.key));
+        assertAnswers(
+          await client.extract(good),
+          cases.compressed,
+          good.map((i) => i.key),
+        );
       }
       // On a stream, the batch's failure ends the stream with INTERNAL.
       const stream = client.openStream();
-      assertAnswers(await stream.extract(good), cases.compressed, good.map((i) => i.key));
+      assertAnswers(
+        await stream.extract(good),
+        cases.compressed,
+        good.map((i) => i.key),
+      );
       assert.equal((await grpcFailure(stream.extract(crashing))).code, grpc.status.INTERNAL);
       await assert.rejects(stream.end());
-      assertAnswers(await client.extract(good), cases.compressed, good.map((i) => i.key));
+      assertAnswers(
+        await client.extract(good),
+        cases.compressed,
+        good.map((i) => i.key),
+      );
     } finally {
       client.close();
     }
@@ -229,7 +251,14 @@ describe('stream flow control', () => {
       assert.equal(answers.length, written);
       answers.forEach((answer, b) => {
         const keys = batchCases.map((_, i) => `b${b}-i${i}`);
-        assertAnswers(decodeAnswers(keys.map((key) => ({ key })), answer), batchCases, keys);
+        assertAnswers(
+          decodeAnswers(
+            keys.map((key) => ({ key })),
+            answer,
+          ),
+          batchCases,
+          keys,
+        );
       });
     } finally {
       if (!released) await holder.release().catch(() => {});
@@ -274,11 +303,14 @@ describe('client stream bound', () => {
         most = Math.max(most, await inWork());
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
-      assert.equal(most, 1 + 2, 'batches of the stream in work (besides the holder\'s) while the worker is held');
+      assert.equal(most, 1 + 2, "batches of the stream in work (besides the holder's) while the worker is held");
       await holder.release();
       released = true;
       const answers = await Promise.all(pending);
-      assert.deepEqual(answers.map((results) => results.map((r) => r.key)), [['b1'], ['b2'], ['b3'], ['b4'], ['b5']]);
+      assert.deepEqual(
+        answers.map((results) => results.map((r) => r.key)),
+        [['b1'], ['b2'], ['b3'], ['b4'], ['b5']],
+      );
       assert.ok(answers.every((results) => results[0].ok));
       await stream.end();
     } finally {

@@ -70,7 +70,10 @@ describe('limits', () => {
     // The client's stream learns the limit from the stream's headers and cuts the batch to fit.
     const stream = client.openStream();
     const answered = await stream.extract(items(MAX_ITEMS + 1));
-    assert.deepEqual(answered.map((r) => r.key), items(MAX_ITEMS + 1).map((i) => i.key));
+    assert.deepEqual(
+      answered.map((r) => r.key),
+      items(MAX_ITEMS + 1).map((i) => i.key),
+    );
     await stream.end();
   });
 
@@ -82,11 +85,14 @@ describe('limits', () => {
       { key: 'fine', payload: fine.payload },
       { key: 'inflates', payload: compressed.payload },
     ]);
-    assert.deepEqual(results.map((r) => [r.key, r.ok ? r.bareJid : r.code]), [
-      ['big', 'payload_too_large'],
-      ['fine', 'alice@example.com'],
-      ['inflates', 'payload_too_large'],
-    ]);
+    assert.deepEqual(
+      results.map((r) => [r.key, r.ok ? r.bareJid : r.code]),
+      [
+        ['big', 'payload_too_large'],
+        ['fine', 'alice@example.com'],
+        ['inflates', 'payload_too_large'],
+      ],
+    );
     // Each failure names the limit it hit, by its value.
     const detail = (key: string) => results.find((r) => r.key === key && !r.ok) as { detail: string };
     assert.match(detail('big').detail, new RegExp(String(MAX_PAYLOAD)));

@@ -21,14 +21,22 @@ export const LONG_BODY_CHARS = 6_000;
 
 const ETERM_SPECS: readonly { name: string; spec: MucMessageSpec; expected: Expected }[] = [
   { name: 'sender', spec: { jid: 'Alice@Example.COM/phone' }, expected: { bareJid: 'alice@example.com', user: 'alice', server: 'example.com' } },
-  { name: 'unicode sender', spec: { jid: 'GŻEGŻÓŁKA@brzęczyszczykiewicz.pl/x' }, expected: { bareJid: 'gżegżółka@brzęczyszczykiewicz.pl', user: 'gżegżółka', server: 'brzęczyszczykiewicz.pl' } },
+  {
+    name: 'unicode sender',
+    spec: { jid: 'GŻEGŻÓŁKA@brzęczyszczykiewicz.pl/x' },
+    expected: { bareJid: 'gżegżółka@brzęczyszczykiewicz.pl', user: 'gżegżółka', server: 'brzęczyszczykiewicz.pl' },
+  },
   { name: 'chat, not groupchat', spec: { jid: 'bob@example.com', type: 'chat' }, expected: { code: 'not_groupchat' } },
   { name: 'no muc#user x', spec: { jid: 'bob@example.com', withoutX: true }, expected: { code: 'not_groupchat' } },
   { name: 'item without jid', spec: {}, expected: { code: 'malformed' } },
   { name: 'jid without local part', spec: { jid: '@example.com/r' }, expected: { code: 'jid_without_local_part' } },
   { name: 'jid without @', spec: { jid: 'example.com' }, expected: { code: 'jid_without_local_part' } },
   { name: 'jid without domain', spec: { jid: 'alice@' }, expected: { code: 'jid_without_domain' } },
-  { name: 'long body', spec: { jid: 'carol@example.com', body: 'x'.repeat(LONG_BODY_CHARS) }, expected: { bareJid: 'carol@example.com', user: 'carol', server: 'example.com' } },
+  {
+    name: 'long body',
+    spec: { jid: 'carol@example.com', body: 'x'.repeat(LONG_BODY_CHARS) },
+    expected: { bareJid: 'carol@example.com', user: 'carol', server: 'example.com' },
+  },
 ];
 
 function xmlMessage(jid: string, type = 'groupchat'): Buffer {
@@ -53,7 +61,12 @@ export function payloadCases(): { plain: Case[]; compressed: Case[]; xml: Case[]
     expected: c.expected,
   }));
   const xml: Case[] = [
-    { name: 'sender (xml)', payload: xmlMessage('Dave@Example.com/Home'), format: 'xml', expected: { bareJid: 'dave@example.com', user: 'dave', server: 'example.com' } },
+    {
+      name: 'sender (xml)',
+      payload: xmlMessage('Dave@Example.com/Home'),
+      format: 'xml',
+      expected: { bareJid: 'dave@example.com', user: 'dave', server: 'example.com' },
+    },
     { name: 'chat (xml)', payload: xmlMessage('dave@example.com', 'chat'), format: 'xml', expected: { code: 'not_groupchat' } },
     { name: 'unclosed (xml)', payload: Buffer.from('<message type="groupchat"><x', 'utf8'), format: 'xml', expected: { code: 'malformed' } },
     { name: 'jid without domain (xml)', payload: xmlMessage('dave@'), format: 'xml', expected: { code: 'jid_without_domain' } },

@@ -70,7 +70,8 @@ describe('request scan', () => {
         const kind = rand();
         const declared = Math.floor(rand() * 20 * 1024 * 1024);
         const payload = kind < 0.4 ? compressedHeader(declared) : Buffer.from(`<message n="${i}"/>`.repeat(1 + Math.floor(rand() * 50)));
-        const format = rand() < 0.2 ? PayloadFormat.PAYLOAD_FORMAT_XML : rand() < 0.5 ? PayloadFormat.PAYLOAD_FORMAT_ETERM : PayloadFormat.PAYLOAD_FORMAT_UNSPECIFIED;
+        const format =
+          rand() < 0.2 ? PayloadFormat.PAYLOAD_FORMAT_XML : rand() < 0.5 ? PayloadFormat.PAYLOAD_FORMAT_ETERM : PayloadFormat.PAYLOAD_FORMAT_UNSPECIFIED;
         return { key: `k${i}`, payload, format };
       });
       const batchFormat = rand() < 0.5 ? PayloadFormat.PAYLOAD_FORMAT_AUTO : PayloadFormat.PAYLOAD_FORMAT_ETERM;
@@ -95,7 +96,10 @@ describe('request scan', () => {
       for (const task of plan.tasks) {
         assert.equal(task.firstItem, next);
         const decoded = ExtractSenderJidRequest.decode(slices(request, task.ranges));
-        assert.deepEqual(decoded.items.map((x) => x.key), items.slice(next, next + task.itemCount).map((x) => x.key));
+        assert.deepEqual(
+          decoded.items.map((x) => x.key),
+          items.slice(next, next + task.itemCount).map((x) => x.key),
+        );
         for (const o of task.overBudget) over.push(task.firstItem + o);
         next += task.itemCount;
       }
@@ -104,7 +108,9 @@ describe('request scan', () => {
       // A task is cut when the next item would take it past the slice (a lone item may exceed it).
       for (const task of plan.tasks) {
         if (task.itemCount > 1) {
-          const cost = items.slice(task.firstItem, task.firstItem + task.itemCount - 1).reduce((sum, item) => sum + ITEM_OVERHEAD_BYTES + item.payload.length, 0);
+          const cost = items
+            .slice(task.firstItem, task.firstItem + task.itemCount - 1)
+            .reduce((sum, item) => sum + ITEM_OVERHEAD_BYTES + item.payload.length, 0);
           assert.ok(cost <= settings.taskSliceBytes, `round ${round}: a task's items before its last are within the slice`);
         }
       }

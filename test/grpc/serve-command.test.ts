@@ -25,7 +25,11 @@ function healthClient(address: string): grpc.Client & Record<string, (...args: u
 
 describe('mim-sender-jid serve', () => {
   it('reads flags and environment variables; refuses a bad value naming the flag', () => {
-    const bad = spawnSync(process.execPath, ['bin/mim-sender-jid.js', 'serve', '--max-items-per-batch', 'many'], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 30_000 });
+    const bad = spawnSync(process.execPath, ['bin/mim-sender-jid.js', 'serve', '--max-items-per-batch', 'many'], {
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
     assert.equal(bad.status, 2);
     assert.match(bad.stderr, /--max-items-per-batch \(MIM_SENDER_JID_MAX_ITEMS_PER_BATCH\): 'many' is not a whole number/);
     const badEnv = spawnSync(process.execPath, ['bin/mim-sender-jid.js', 'serve'], {
@@ -38,8 +42,20 @@ describe('mim-sender-jid serve', () => {
     assert.match(badEnv.stderr, /MIM_SENDER_JID_TLS_CERT.*go together/);
     const help = spawnSync(process.execPath, ['bin/mim-sender-jid.js', 'serve', '--help'], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 30_000 });
     assert.equal(help.status, 0);
-    for (const flag of ['--listen', '--metrics-listen', '--tls-cert', '--tls-key', '--tls-client-ca', '--max-items-per-batch', '--max-payload-bytes',
-      '--max-request-bytes', '--max-decompressed-bytes', '--pool-size', '--max-queued-batches', '--shutdown-grace-ms']) {
+    for (const flag of [
+      '--listen',
+      '--metrics-listen',
+      '--tls-cert',
+      '--tls-key',
+      '--tls-client-ca',
+      '--max-items-per-batch',
+      '--max-payload-bytes',
+      '--max-request-bytes',
+      '--max-decompressed-bytes',
+      '--pool-size',
+      '--max-queued-batches',
+      '--shutdown-grace-ms',
+    ]) {
       assert.ok(help.stdout.includes(flag), `--help lists ${flag}`);
     }
   });
@@ -58,13 +74,23 @@ describe('mim-sender-jid serve', () => {
       assert.equal(serving.poolSize, 1);
       const cases = payloadCases().compressed.slice(0, 3);
       const items = asItems(cases);
-      assertAnswers(await client.extract(items), cases, items.map((i) => i.key));
+      assertAnswers(
+        await client.extract(items),
+        cases,
+        items.map((i) => i.key),
+      );
       const error = await grpcFailure(client.extract(asItems(payloadCases().compressed.slice(0, 4))));
       assert.equal(error.code, grpc.status.INVALID_ARGUMENT);
       assert.ok(sidecar.metricsAddress !== null);
       assert.equal(await itemsCounted(sidecar.metricsAddress!), 3);
       const text = await (await fetch(`http://${sidecar.metricsAddress}/metrics`)).text();
-      for (const name of ['mim_sender_jid_items_total{outcome="jid"}', 'mim_sender_jid_batch_duration_seconds_bucket', 'mim_sender_jid_queue_depth', 'mim_sender_jid_busy_workers', 'mim_sender_jid_calls_in_flight']) {
+      for (const name of [
+        'mim_sender_jid_items_total{outcome="jid"}',
+        'mim_sender_jid_batch_duration_seconds_bucket',
+        'mim_sender_jid_queue_depth',
+        'mim_sender_jid_busy_workers',
+        'mim_sender_jid_calls_in_flight',
+      ]) {
         assert.ok(text.includes(name), `metrics include ${name}`);
       }
     } finally {
@@ -98,7 +124,11 @@ describe('mim-sender-jid serve', () => {
       }
       assert.ok(answer !== null, 'a call was seen in flight');
       sidecar.child.kill('SIGTERM');
-      assertAnswers(await answer, big, items.map((i) => i.key));
+      assertAnswers(
+        await answer,
+        big,
+        items.map((i) => i.key),
+      );
       assert.equal(await sidecar.exited(15_000), 0);
     } finally {
       client.close();
@@ -118,12 +148,21 @@ describe('mim-sender-jid serve', () => {
       const cases = payloadCases().compressed;
       const items = asItems(cases);
       const stream = client.openStream();
-      assertAnswers(await stream.extract(items), cases, items.map((i) => i.key));
+      assertAnswers(
+        await stream.extract(items),
+        cases,
+        items.map((i) => i.key),
+      );
       assert.deepEqual(statuses, ['SERVING']);
 
       sidecar.child.kill('SIGTERM');
       // The call in flight goes on: more batches on the same stream are still answered.
-      for (let i = 0; i < 5; i++) assertAnswers(await stream.extract(items), cases, items.map((i) => i.key));
+      for (let i = 0; i < 5; i++)
+        assertAnswers(
+          await stream.extract(items),
+          cases,
+          items.map((i) => i.key),
+        );
       assert.ok(statuses.includes('NOT_SERVING'), `health went ${statuses.join(' -> ')}`);
       await stream.end();
       assert.equal(await sidecar.exited(15_000), 0);

@@ -29,7 +29,11 @@ describe('SenderJidService', () => {
   it('answers a unary batch: one result per item, in order, keys echoed, every outcome', async () => {
     const items = asItems(all);
     const results = await client.extract(items);
-    assertAnswers(results, all, items.map((i) => i.key));
+    assertAnswers(
+      results,
+      all,
+      items.map((i) => i.key),
+    );
     const codes = new Set<string>(results.map((r) => (r.ok ? 'jid' : r.code)));
     for (const code of ['jid', 'malformed', 'not_groupchat', 'jid_without_local_part', 'jid_without_domain']) {
       assert.ok(codes.has(code), `the batch covers ${code}`);
@@ -38,8 +42,16 @@ describe('SenderJidService', () => {
 
   it('sniffs the format with AUTO/unspecified: eterm and xml mixed in one batch', async () => {
     const items = asItems(all, false);
-    assertAnswers(await client.extract(items), all, items.map((i) => i.key));
-    assertAnswers(await client.extract(items, 'auto'), all, items.map((i) => i.key));
+    assertAnswers(
+      await client.extract(items),
+      all,
+      items.map((i) => i.key),
+    );
+    assertAnswers(
+      await client.extract(items, 'auto'),
+      all,
+      items.map((i) => i.key),
+    );
   });
 
   it("lets an item's format override the batch's", async () => {
@@ -52,10 +64,22 @@ describe('SenderJidService', () => {
     ];
     assertAnswers(await client.extract(items, 'xml'), mixed, ['a', 'b', 'c']);
     // The wrong format is a per-item failure, not a failed batch.
-    const wrong = await client.extract([{ key: 'x', payload: cases.xml[0].payload }, { key: 'y', payload: cases.plain[0].payload, format: 'xml' }], 'eterm');
+    const wrong = await client.extract(
+      [
+        { key: 'x', payload: cases.xml[0].payload },
+        { key: 'y', payload: cases.plain[0].payload, format: 'xml' },
+      ],
+      'eterm',
+    );
     assert.equal(wrong.length, 2);
-    assert.deepEqual(wrong.map((r) => r.ok), [false, false]);
-    assert.deepEqual(wrong.map((r) => (r.ok ? null : r.code)), ['malformed', 'malformed']);
+    assert.deepEqual(
+      wrong.map((r) => r.ok),
+      [false, false],
+    );
+    assert.deepEqual(
+      wrong.map((r) => (r.ok ? null : r.code)),
+      ['malformed', 'malformed'],
+    );
   });
 
   it('answers garbage and empty payloads as malformed, and an empty batch with no results', async () => {
@@ -64,11 +88,14 @@ describe('SenderJidService', () => {
       { key: 'empty', payload: new Uint8Array(0), format: 'eterm' },
       { key: 'empty-xml', payload: new Uint8Array(0), format: 'xml' },
     ]);
-    assert.deepEqual(results.map((r) => [r.key, r.ok ? 'jid' : r.code]), [
-      ['truncated', 'malformed'],
-      ['empty', 'malformed'],
-      ['empty-xml', 'malformed'],
-    ]);
+    assert.deepEqual(
+      results.map((r) => [r.key, r.ok ? 'jid' : r.code]),
+      [
+        ['truncated', 'malformed'],
+        ['empty', 'malformed'],
+        ['empty-xml', 'malformed'],
+      ],
+    );
     assert.deepEqual(await client.extract([]), []);
   });
 
@@ -95,7 +122,10 @@ describe('SenderJidService', () => {
     const ok = payloadCases().compressed[0];
     const keys = ['', 'same', 'same', 'ключ-🔑', ''];
     const results = await client.extract(keys.map((key) => ({ key, payload: ok.payload })));
-    assert.deepEqual(results.map((r) => r.key), keys);
+    assert.deepEqual(
+      results.map((r) => r.key),
+      keys,
+    );
     assert.ok(results.every((r) => r.ok && r.bareJid === 'alice@example.com'));
   });
 
@@ -110,7 +140,13 @@ describe('SenderJidService', () => {
         batches.push({ cases, items: cases.map((c, i) => ({ key: `b${b}-i${i}`, payload: c.payload, format: c.format })) });
       }
       const answers = await Promise.all(batches.map((batch) => stream.extract(batch.items)));
-      answers.forEach((results, b) => assertAnswers(results, batches[b].cases, batches[b].items.map((i) => i.key)));
+      answers.forEach((results, b) =>
+        assertAnswers(
+          results,
+          batches[b].cases,
+          batches[b].items.map((i) => i.key),
+        ),
+      );
       await stream.end();
     } finally {
       streamClient.close();
@@ -126,7 +162,10 @@ describe('SenderJidService', () => {
       await stream.end();
       const settled = await Promise.race([Promise.all(pending), new Promise((resolve) => setImmediate(() => resolve('still pending')))]);
       assert.notEqual(settled, 'still pending');
-      assert.deepEqual((settled as Awaited<(typeof pending)[number]>[]).map((results) => results[0].key), ['k0', 'k1', 'k2', 'k3', 'k4']);
+      assert.deepEqual(
+        (settled as Awaited<(typeof pending)[number]>[]).map((results) => results[0].key),
+        ['k0', 'k1', 'k2', 'k3', 'k4'],
+      );
       await assert.rejects(stream.extract([{ key: 'late', payload: ok.payload }]), /after end/);
     } finally {
       narrow.close();
@@ -136,7 +175,11 @@ describe('SenderJidService', () => {
   it('answers 10,000 items in one batch (the default limit)', async () => {
     const cases = Array.from({ length: 10_000 }, (_, i) => all[i % all.length]);
     const items = cases.map((c, i) => ({ key: String(i), payload: c.payload, format: c.format }));
-    assertAnswers(await client.extract(items), cases, items.map((i) => i.key));
+    assertAnswers(
+      await client.extract(items),
+      cases,
+      items.map((i) => i.key),
+    );
   });
 
   it('retries UNAVAILABLE: a call made while the sidecar is down succeeds once it is back', async () => {
@@ -149,7 +192,11 @@ describe('SenderJidService', () => {
       await new Promise((resolve) => setTimeout(resolve, 300));
       const second = await startSidecar({ listen: address, logLevel: 'warn', poolSize: 1 });
       try {
-        assertAnswers(await pending, all.slice(0, 2), asItems(all.slice(0, 2)).map((i) => i.key));
+        assertAnswers(
+          await pending,
+          all.slice(0, 2),
+          asItems(all.slice(0, 2)).map((i) => i.key),
+        );
       } finally {
         await second.shutdown(1_000);
       }
@@ -171,14 +218,26 @@ describe('SenderJidService', () => {
     try {
       const stream = streaming.openStream();
       const batch = (n: number): ExtractItem[] => asItems(all.slice(0, n)).map((item) => ({ ...item, key: `${n}:${item.key}` }));
-      assertAnswers(await stream.extract(batch(1)), all.slice(0, 1), batch(1).map((i) => i.key));
+      assertAnswers(
+        await stream.extract(batch(1)),
+        all.slice(0, 1),
+        batch(1).map((i) => i.key),
+      );
       await first.shutdown(0); // cuts the open stream
       const later = [stream.extract(batch(2)), stream.extract(batch(3))];
       await new Promise((resolve) => setTimeout(resolve, 200));
       second = await startSidecar({ listen: address, logLevel: 'warn', poolSize: 1 });
       const [two, three] = await Promise.all(later);
-      assertAnswers(two, all.slice(0, 2), batch(2).map((i) => i.key));
-      assertAnswers(three, all.slice(0, 3), batch(3).map((i) => i.key));
+      assertAnswers(
+        two,
+        all.slice(0, 2),
+        batch(2).map((i) => i.key),
+      );
+      assertAnswers(
+        three,
+        all.slice(0, 3),
+        batch(3).map((i) => i.key),
+      );
       await stream.end();
     } finally {
       streaming.close();

@@ -43,7 +43,11 @@ describe('TLS', () => {
   const answered = async (client: SidecarClient): Promise<void> => {
     try {
       const items = asItems(cases());
-      assertAnswers(await client.extract(items), cases(), items.map((i) => i.key));
+      assertAnswers(
+        await client.extract(items),
+        cases(),
+        items.map((i) => i.key),
+      );
     } finally {
       client.close();
     }
@@ -71,7 +75,11 @@ describe('TLS', () => {
     try {
       const stream = client.openStream('eterm');
       const items = asItems(cases(), false);
-      assertAnswers(await stream.extract(items), cases(), items.map((i) => i.key));
+      assertAnswers(
+        await stream.extract(items),
+        cases(),
+        items.map((i) => i.key),
+      );
       await stream.end();
     } finally {
       client.close();
@@ -79,10 +87,7 @@ describe('TLS', () => {
   });
 
   it('mutual TLS: refuses a client without a certificate, or with one from another CA', async () => {
-    for (const tlsOptions of [
-      { ca: certs.ca.pem },
-      { ca: certs.ca.pem, cert: certs.strangerCert.pem, key: certs.strangerKey.pem },
-    ]) {
+    for (const tlsOptions of [{ ca: certs.ca.pem }, { ca: certs.ca.pem, cert: certs.strangerCert.pem, key: certs.strangerKey.pem }]) {
       const client = new SidecarClient({ address: mutual.address, maxRetries: 0, deadlineMs: 5_000, tls: tlsOptions });
       const error = await grpcFailure(client.extract(asItems(cases())));
       client.close();

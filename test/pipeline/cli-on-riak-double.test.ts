@@ -41,7 +41,10 @@ function migrate(...flags: string[]): Promise<{ code: number | null; stdout: str
 }
 
 function cli(command: string, ...flags: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [CLI_LAUNCHER, command, 'riak', '--url', double.url, '--workers', '1', ...flags], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI_LAUNCHER, command, 'riak', '--url', double.url, '--workers', '1', ...flags], {
+    cwd,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const forget = stopAtExit(() => void child.kill('SIGKILL'));
   let stdout = '';
   let stderr = '';

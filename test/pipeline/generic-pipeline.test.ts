@@ -12,7 +12,15 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { JsonlReport, MemoryReport, type ReportSink } from '../../clients/pipeline/report.js';
 import { formatSummary, migrationExitStatus, runMigration, type MigrationOptions } from '../../clients/pipeline/run-migration.js';
-import { completeExitStatus, formatCompleteSummary, runVerify, runVerifyComplete, sampleOutcome, type CompleteFinding, type CompleteVerifyOptions } from '../../clients/pipeline/run-verify.js';
+import {
+  completeExitStatus,
+  formatCompleteSummary,
+  runVerify,
+  runVerifyComplete,
+  sampleOutcome,
+  type CompleteFinding,
+  type CompleteVerifyOptions,
+} from '../../clients/pipeline/run-verify.js';
 import type { CheckpointMode } from '../../clients/pipeline/types.js';
 import { erlangCases, erlangRandomMessages, type PayloadRecord } from '../support/erlang-payloads.js';
 import { openInProcessStream } from '../support/in-process-stream.js';
@@ -82,7 +90,16 @@ async function migrate(f: Fixture, mode: CheckpointMode, extra: Partial<Migratio
     close() {},
   };
   try {
-    const summary = await runMigration({ backend, openStream: openInProcessStream, report: both, reportPath, batchSize: 25, concurrency: 4, backoff: FAST_BACKOFF, ...extra });
+    const summary = await runMigration({
+      backend,
+      openStream: openInProcessStream,
+      report: both,
+      reportPath,
+      batchSize: 25,
+      concurrency: 4,
+      backoff: FAST_BACKOFF,
+      ...extra,
+    });
     return { summary, report, backend };
   } finally {
     file.close();
@@ -91,8 +108,14 @@ async function migrate(f: Fixture, mode: CheckpointMode, extra: Partial<Migratio
 
 before(() => {
   records = [...erlangCases(), ...erlangRandomMessages(300, SEED)];
-  assert.ok(records.some((r) => 'code' in r.expected && r.expected.code === '-2'), 'the corpus has -2 answers');
-  assert.ok(records.some((r) => 'code' in r.expected && r.expected.code === '-1'), 'the corpus has -1 answers');
+  assert.ok(
+    records.some((r) => 'code' in r.expected && r.expected.code === '-2'),
+    'the corpus has -2 answers',
+  );
+  assert.ok(
+    records.some((r) => 'code' in r.expected && r.expected.code === '-1'),
+    'the corpus has -1 answers',
+  );
 });
 after(() => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
@@ -108,7 +131,10 @@ for (const mode of ['in-write', 'after-write', 'none'] as const) {
       assert.equal(summary.partitions, PARTITIONS);
       assert.equal(summary.processed, f.expected.size);
       assert.ok(backend.maxPartitionsReadingAtOnce > 1, `partitions read at once: ${backend.maxPartitionsReadingAtOnce}`);
-      const failed = [...f.expected].filter(([, v]) => v === null).map(([k]) => k).sort();
+      const failed = [...f.expected]
+        .filter(([, v]) => v === null)
+        .map(([k]) => k)
+        .sort();
       assert.deepEqual(report.rows.map((r) => `${r.fields.partition}:${r.fields.index}`).sort(), failed);
       assert.ok(report.rows.every((r) => r.detail.length > 0));
       const verified = await runVerify({ backend, openStream: openInProcessStream, sample: 50 });
@@ -249,7 +275,10 @@ describe('end-of-run accounting', () => {
         b.afterReadPage = (partition, page) => {
           if (added || partition.name !== 'p2' || !page.end) return;
           added = true;
-          b.addRecords('p2', extra.map((r) => r.payload));
+          b.addRecords(
+            'p2',
+            extra.map((r) => r.payload),
+          );
         };
       });
       assert.ok(added);
@@ -257,7 +286,10 @@ describe('end-of-run accounting', () => {
       assert.deepEqual(summary.accounting, { kind: 'complete', rewalked: extra.length });
       assert.equal(migrationExitStatus(summary), 0);
       assertEndState(f);
-      const failed = [...f.expected].filter(([, v]) => v === null).map(([k]) => k).sort();
+      const failed = [...f.expected]
+        .filter(([, v]) => v === null)
+        .map(([k]) => k)
+        .sort();
       assert.deepEqual(report.rows.map((r) => key(r.fields)).sort(), failed, 'each failure reported once');
       assert.equal(summary.failed, failed.length);
     });
@@ -295,7 +327,10 @@ describe('end-of-run accounting', () => {
     const { summary } = await migrate(f, 'after-write', { accountingMaxKeys: 3 });
     assert.deepEqual(summary.accounting, { kind: 'partly-counted', listed: 3 });
     assert.equal(migrationExitStatus(summary), 0);
-    assert.match(formatSummary(summary), /accounted for: the first 3 records the store lists without their write are all reported; it holds more, not listed; run verify --complete/);
+    assert.match(
+      formatSummary(summary),
+      /accounted for: the first 3 records the store lists without their write are all reported; it holds more, not listed; run verify --complete/,
+    );
     const g = fixture(30);
     const { summary: dropped } = await migrate(g, 'after-write', { accountingMaxKeys: 3 }, (b) => (b.dropFromWalk = 'p0:0'));
     assert.equal(dropped.accounting?.kind, 'unaccounted');
@@ -394,7 +429,10 @@ describe('verify --complete', () => {
 
   test('a backend without scanPage: a clear error', async () => {
     const f = fixture(2);
-    await assert.rejects(complete(f, {}, (b) => Object.assign(b, { scanPage: undefined })), /verify --complete is not available for memory/);
+    await assert.rejects(
+      complete(f, {}, (b) => Object.assign(b, { scanPage: undefined })),
+      /verify --complete is not available for memory/,
+    );
   });
 });
 

@@ -85,7 +85,11 @@ export class MemoryBackend implements Backend<MemoryKey, number, string> {
     private readonly writeDelayMs = 0,
   ) {
     const archive = JSON.parse(readFileSync(join(dir, 'archive.json'), 'utf8')) as MemoryArchive;
-    for (const p of archive.partitions) this.payloads.set(p.name, p.payloads.map((b) => Buffer.from(b, 'base64')));
+    for (const p of archive.partitions)
+      this.payloads.set(
+        p.name,
+        p.payloads.map((b) => Buffer.from(b, 'base64')),
+      );
     this.written = readWrites(dir);
   }
 
@@ -195,7 +199,12 @@ export class MemoryBackend implements Backend<MemoryKey, number, string> {
     return 'write' in sender ? { write: `muc:${sender.write.bareJid}` } : sender;
   }
 
-  async writeBatch(partition: Partition, writes: readonly PlannedWrite<MemoryKey, string>[], cursor: number, earlier: Promise<void>): Promise<WriteOutcome<MemoryKey>> {
+  async writeBatch(
+    partition: Partition,
+    writes: readonly PlannedWrite<MemoryKey, string>[],
+    cursor: number,
+    earlier: Promise<void>,
+  ): Promise<WriteOutcome<MemoryKey>> {
     if (++this.writeBatches === this.failWriteBatch) throw Object.assign(new Error('injected: node unavailable'), { transient: true });
     if (this.writeDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.writeDelayMs));
     const lines = writes.map((w) => JSON.stringify({ p: w.key.p, i: w.key.i, v: w.write }) + '\n').join('');

@@ -31,7 +31,10 @@ test('streamed: every whole line, a cut last line and over-long lines passed ove
   const keys: string[] = [];
   for await (const key of reportedKeys(path)) keys.push(key);
   // The cut last line (a kill in the middle of an append) is no line.
-  assert.deepEqual(keys, ['1', '2', '3'].map((id) => JSON.stringify(fields(id))));
+  assert.deepEqual(
+    keys,
+    ['1', '2', '3'].map((id) => JSON.stringify(fields(id))),
+  );
 });
 
 test('removeReportedKeys stops when nothing is pending; a missing file or a non-file holds nothing; reportedKeys refuses a non-file', async () => {

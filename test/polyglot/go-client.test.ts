@@ -32,8 +32,16 @@ describe('Go client (grpc-go, clients/go)', () => {
     certs = makeTestCertificates();
     plain = await startSidecarProcess(['--listen', '127.0.0.1:0', '--metrics-listen', 'off']);
     secure = await startSidecarProcess([
-      '--listen', '127.0.0.1:0', '--metrics-listen', 'off',
-      '--tls-cert', certs.serverCert.path, '--tls-key', certs.serverKey.path, '--tls-client-ca', certs.ca.path,
+      '--listen',
+      '127.0.0.1:0',
+      '--metrics-listen',
+      'off',
+      '--tls-cert',
+      certs.serverCert.path,
+      '--tls-key',
+      certs.serverKey.path,
+      '--tls-client-ca',
+      certs.ca.path,
     ]);
   });
   after(async () => {
@@ -50,12 +58,18 @@ describe('Go client (grpc-go, clients/go)', () => {
   });
 
   it('answers every named Erlang case (--format eterm) as Erlang does', async () => {
-    const { stdout } = await run(BINARY, ['--address', plain!.address, '--format', 'eterm', ...payloads.eterm.files], { timeout: RUN_TIMEOUT_MS, maxBuffer: 16 << 20 });
+    const { stdout } = await run(BINARY, ['--address', plain!.address, '--format', 'eterm', ...payloads.eterm.files], {
+      timeout: RUN_TIMEOUT_MS,
+      maxBuffer: 16 << 20,
+    });
     assertAnswersMatchErlang(stdout, payloads.eterm);
   });
 
   it('answers XML payloads (--format xml) as Erlang does', async () => {
-    const { stdout } = await run(BINARY, ['--address', plain!.address, '--format', 'xml', ...payloads.xml.files], { timeout: RUN_TIMEOUT_MS, maxBuffer: 16 << 20 });
+    const { stdout } = await run(BINARY, ['--address', plain!.address, '--format', 'xml', ...payloads.xml.files], {
+      timeout: RUN_TIMEOUT_MS,
+      maxBuffer: 16 << 20,
+    });
     assertAnswersMatchErlang(stdout, payloads.xml);
   });
 
@@ -70,7 +84,23 @@ describe('Go client (grpc-go, clients/go)', () => {
 
   it('reports a failed call on stderr with exit 1 (a client certificate the server does not trust)', async () => {
     await assert.rejects(
-      run(BINARY, ['--address', secure!.address, '--ca', certs!.ca.path, '--cert', certs!.strangerCert.path, '--key', certs!.strangerKey.path, '--timeout', '20s', payloads.mixed.files[0]], { timeout: RUN_TIMEOUT_MS }),
+      run(
+        BINARY,
+        [
+          '--address',
+          secure!.address,
+          '--ca',
+          certs!.ca.path,
+          '--cert',
+          certs!.strangerCert.path,
+          '--key',
+          certs!.strangerKey.path,
+          '--timeout',
+          '20s',
+          payloads.mixed.files[0],
+        ],
+        { timeout: RUN_TIMEOUT_MS },
+      ),
       (error: NodeJS.ErrnoException & { code?: unknown; stderr?: string; stdout?: string }) => {
         assert.equal(error.code, 1);
         assert.match(error.stderr ?? '', /^sidecar call failed: Unavailable: /);

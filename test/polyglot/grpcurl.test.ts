@@ -63,7 +63,11 @@ describe('grpcurl (reflection, no proto file)', () => {
     const message = erlangCases().find((c) => c.name === 'reference example (minor 1)');
     assert.ok(message && 'jid' in message.expected);
     writeFileSync(join(dir, 'message-42.bin'), message.payload);
-    const { stdout } = await run('bash', ['-c', README_COMMAND.replace('ADDRESS', sidecar!.address)], { cwd: dir, env: { ...process.env, PATH: `${join(REPO_ROOT, '.tmp/go-bin')}:${process.env.PATH}` }, timeout: RUN_TIMEOUT_MS });
+    const { stdout } = await run('bash', ['-c', README_COMMAND.replace('ADDRESS', sidecar!.address)], {
+      cwd: dir,
+      env: { ...process.env, PATH: `${join(REPO_ROOT, '.tmp/go-bin')}:${process.env.PATH}` },
+      timeout: RUN_TIMEOUT_MS,
+    });
     const [user, server] = message.expected.jid.split('@');
     assert.deepEqual(JSON.parse(stdout), {
       results: [
@@ -78,7 +82,11 @@ describe('grpcurl (reflection, no proto file)', () => {
   it('answers every Erlang case sent as grpcurl JSON (-d @, base64 payloads) as Erlang does', async () => {
     const records: PayloadRecord[] = [...erlangCases(), ...erlangRandomMessages(10, 4_243)];
     const request = {
-      items: records.map((r, i) => ({ key: String(i), payload: Buffer.from(r.payload).toString('base64'), format: r.format === 'xml' ? 'PAYLOAD_FORMAT_XML' : 'PAYLOAD_FORMAT_ETERM' })),
+      items: records.map((r, i) => ({
+        key: String(i),
+        payload: Buffer.from(r.payload).toString('base64'),
+        format: r.format === 'xml' ? 'PAYLOAD_FORMAT_XML' : 'PAYLOAD_FORMAT_ETERM',
+      })),
     };
     const { stdout } = await grpcurl(['-plaintext', '-d', '@', sidecar!.address, `${SERVICE}/ExtractSenderJid`], JSON.stringify(request));
     const results = (JSON.parse(stdout) as { results: JsonResult[] }).results;

@@ -42,8 +42,16 @@ describe('Java client (grpc-java, clients/java)', () => {
     certs = makeTestCertificates();
     plain = await startSidecarProcess(['--listen', '127.0.0.1:0', '--metrics-listen', 'off']);
     secure = await startSidecarProcess([
-      '--listen', '127.0.0.1:0', '--metrics-listen', 'off',
-      '--tls-cert', certs.serverCert.path, '--tls-key', certs.serverKey.path, '--tls-client-ca', certs.ca.path,
+      '--listen',
+      '127.0.0.1:0',
+      '--metrics-listen',
+      'off',
+      '--tls-cert',
+      certs.serverCert.path,
+      '--tls-key',
+      certs.serverKey.path,
+      '--tls-client-ca',
+      certs.ca.path,
     ]);
   });
   after(async () => {
@@ -71,7 +79,16 @@ describe('Java client (grpc-java, clients/java)', () => {
 
   it('answers mixed eterm, compressed eterm and XML with the default format (auto), over mutual TLS', async () => {
     const { stdout } = await java([
-      '--address', secure!.address, '--ca', certs!.ca.path, '--cert', certs!.clientCert.path, '--key', certs!.clientKey.path, '--timeout', '30',
+      '--address',
+      secure!.address,
+      '--ca',
+      certs!.ca.path,
+      '--cert',
+      certs!.clientCert.path,
+      '--key',
+      certs!.clientKey.path,
+      '--timeout',
+      '30',
       ...payloads.mixed.files,
     ]);
     assertAnswersMatchErlang(stdout, payloads.mixed);
@@ -79,7 +96,19 @@ describe('Java client (grpc-java, clients/java)', () => {
 
   it('reports a failed call on stderr with exit 1 (a client certificate the server does not trust)', async () => {
     await assert.rejects(
-      java(['--address', secure!.address, '--ca', certs!.ca.path, '--cert', certs!.strangerCert.path, '--key', certs!.strangerKey.path, '--timeout', '20', payloads.mixed.files[0]]),
+      java([
+        '--address',
+        secure!.address,
+        '--ca',
+        certs!.ca.path,
+        '--cert',
+        certs!.strangerCert.path,
+        '--key',
+        certs!.strangerKey.path,
+        '--timeout',
+        '20',
+        payloads.mixed.files[0],
+      ]),
       (error: NodeJS.ErrnoException & { code?: unknown; stderr?: string; stdout?: string }) => {
         assert.equal(error.code, 1);
         assert.match(error.stderr ?? '', /^sidecar call failed: UNAVAILABLE: /m);

@@ -72,7 +72,11 @@ export function assertAnswersMatchErlang(stdout: string, payloads: PayloadFiles)
   let pos = 0;
   for (let i = 0; i < files.length; i++) {
     const prefix = `${files[i]}\t`;
-    assert.equal(stdout.slice(pos, pos + prefix.length), prefix, `answer ${i} (${records[i].name}) is not keyed by its file; output from there: ${stdout.slice(pos, pos + 300)}`);
+    assert.equal(
+      stdout.slice(pos, pos + prefix.length),
+      prefix,
+      `answer ${i} (${records[i].name}) is not keyed by its file; output from there: ${stdout.slice(pos, pos + 300)}`,
+    );
     const end = i + 1 < files.length ? stdout.indexOf(`\n${files[i + 1]}\t`, pos) : stdout.length - 1;
     assert.ok(end > pos, `no answer after ${files[i]}`);
     const fields = stdout.slice(pos + prefix.length, end).split('\t');

@@ -25,7 +25,11 @@ after(async () => {
   await fixture?.stop();
 });
 
-const ROWS: GeneratedRow[] = Array.from({ length: 40 }, (_, n) => ({ roomId: String(1 + (n % 3)), id: String(1000 + n * 7), user: n % 9 === 4 ? null : `u${n % 4}` }));
+const ROWS: GeneratedRow[] = Array.from({ length: 40 }, (_, n) => ({
+  roomId: String(1 + (n % 3)),
+  id: String(1000 + n * 7),
+  user: n % 9 === 4 ? null : `u${n % 4}`,
+}));
 
 async function seeded(rows: readonly GeneratedRow[]): Promise<TestDatabase> {
   const db = await fixture.freshDatabase();
@@ -58,12 +62,16 @@ test('a page reader that drops one row: exit status 5, the summary names the row
   assert.match(text, /accounted for: NO: 1 record neither written nor reported/);
   assert.ok(text.includes(JSON.stringify({ room_id: dropped.roomId, id: dropped.id })), text);
   // Every other row is right or reported; the dropped one is the only one unaccounted.
-  assert.deepEqual(await unaccountedRows(db, ROWS, report.rows), [`${dropped.roomId}:${dropped.id}: NULL and not reported (want example.com\u0000${dropped.user})`]);
+  assert.deepEqual(await unaccountedRows(db, ROWS, report.rows), [
+    `${dropped.roomId}:${dropped.id}: NULL and not reported (want example.com\u0000${dropped.user})`,
+  ]);
 
   // Without the fault, a second run walks the shard again (not called done) and ends clean.
   const again = new MemoryReport();
   const plain = db.backend();
-  const second = await runMigration({ backend: plain, openStream: openInProcessStream, report: again, batchSize: 4, concurrency: 2 }).finally(() => plain.close());
+  const second = await runMigration({ backend: plain, openStream: openInProcessStream, report: again, batchSize: 4, concurrency: 2 }).finally(() =>
+    plain.close(),
+  );
   assert.equal(migrationExitStatus(second), 0);
   assert.equal(second.accounting?.kind, 'complete');
   assert.deepEqual(await unaccountedRows(db, ROWS, [...report.rows, ...again.rows]), []);
@@ -72,7 +80,11 @@ test('a page reader that drops one row: exit status 5, the summary names the row
 test('rows archived behind the walk (room already passed) are caught by the second walk', async () => {
   const db = await seeded(ROWS);
   // Archived by a MongooseIM 3.3 node while the walk is past room 1: sender_id NULL, low keys.
-  const behind: GeneratedRow[] = [{ roomId: '1', id: '5', user: 'late0' }, { roomId: '1', id: '6', user: null }, { roomId: '2', id: '999', user: 'late1' }];
+  const behind: GeneratedRow[] = [
+    { roomId: '1', id: '5', user: 'late0' },
+    { roomId: '1', id: '6', user: null },
+    { roomId: '2', id: '999', user: 'late1' },
+  ];
   let pages = 0;
   const report = new MemoryReport();
   const backend = withPages(db.backend(), async (read) => {

@@ -235,7 +235,10 @@ export function backendSuite(start: () => Promise<DatabaseFixture>): void {
   test('--shard K/N: three shards together cover every row exactly once', async () => {
     const s = await seeded();
     const shards = await Promise.all([0, 1, 2].map((index) => migrate(s.db, { shard: { index, count: 3 } })));
-    assert.equal(shards.reduce((n, x) => n + x.processed, 0), s.expected.size);
+    assert.equal(
+      shards.reduce((n, x) => n + x.processed, 0),
+      s.expected.size,
+    );
     assert.ok(shards.every((x) => x.processed > 0 && x.reachedEnd));
     const reported = shards.flatMap((x) => x.report.rows.map((r) => `${rowKey(r.key.roomId, r.key.id)} ${r.reason}`)).sort();
     assert.deepEqual(reported, expectedFailures(s));
@@ -261,7 +264,8 @@ export function backendSuite(start: () => Promise<DatabaseFixture>): void {
     let expectedPages = 0;
     for (let i = 0; i < s.payloadSizes.length; expectedPages++) {
       let bytes = 0;
-      for (let rows = 0; i < s.payloadSizes.length && rows < BATCH_SIZE && (bytes === 0 || bytes + s.payloadSizes[i] <= bound); rows++) bytes += s.payloadSizes[i++];
+      for (let rows = 0; i < s.payloadSizes.length && rows < BATCH_SIZE && (bytes === 0 || bytes + s.payloadSizes[i] <= bound); rows++)
+        bytes += s.payloadSizes[i++];
     }
     let pages = 0;
     const countPages: ProgressReporter = { update: () => void pages++, finish() {} };
@@ -279,11 +283,14 @@ export function backendSuite(start: () => Promise<DatabaseFixture>): void {
       await backend.applySchema();
       await backend.prepareCheckpoints();
       const [partition] = await backend.partitions({ index: 0, count: 1 });
-      const writes = [...s.expected].flatMap(([key, e]) => {
-        if (!('sender' in e)) return [];
-        const [roomId, id] = key.split(':');
-        return [{ key: { roomId, id }, write: { bareJid: `${e.sender.user}@${e.sender.server}`, user: e.sender.user, server: e.sender.server } }];
-      }).sort((a, b) => byKey(a.key, b.key)).slice(0, 5); // a batch is a stretch of the key order
+      const writes = [...s.expected]
+        .flatMap(([key, e]) => {
+          if (!('sender' in e)) return [];
+          const [roomId, id] = key.split(':');
+          return [{ key: { roomId, id }, write: { bareJid: `${e.sender.user}@${e.sender.server}`, user: e.sender.user, server: e.sender.server } }];
+        })
+        .sort((a, b) => byKey(a.key, b.key))
+        .slice(0, 5); // a batch is a stretch of the key order
       // The earlier batch: we learn when the write starts waiting for it, and let it go later.
       let reached!: () => void;
       const waiting = new Promise<void>((resolve) => (reached = resolve));

@@ -86,7 +86,10 @@ function suite(flavour: Flavour): void {
     assert.equal(refused.status, 1, refused.stderr);
     assert.ok(refused.stderr.includes(flavour.dialect.createCheckpointTable), `the statement for a DBA is shown:\n${refused.stderr}`);
     assert.doesNotMatch(refused.stderr, /\n\s+at /, 'no stack trace');
-    assert.ok([...(await db.senderIds()).values()].every((v) => v === null), 'nothing written');
+    assert.ok(
+      [...(await db.senderIds()).values()].every((v) => v === null),
+      'nothing written',
+    );
 
     await db.execute(flavour.dialect.createCheckpointTable, ...flavour.grantCheckpointTable(database));
     const migrated = await startMigrateProcess(args).done;

@@ -93,19 +93,39 @@ test('migrate refuses a table without sender_id and prints the statement; --appl
 
   const port = await freeLoopbackPort();
   const sidecar = await startSidecarProcess([
-    '--listen', `127.0.0.1:${port}`, '--metrics-listen', 'off',
-    '--tls-cert', certificates.serverCert.path, '--tls-key', certificates.serverKey.path,
+    '--listen',
+    `127.0.0.1:${port}`,
+    '--metrics-listen',
+    'off',
+    '--tls-cert',
+    certificates.serverCert.path,
+    '--tls-key',
+    certificates.serverKey.path,
   ]);
   try {
     const report = join(dir, 'tls.jsonl');
     const migrated = await command([
-      'migrate', 'postgres', '--url', db.url, '--apply-schema', '--sidecar', `127.0.0.1:${port}`,
-      '--sidecar-ca', certificates.ca.path, '--batch-size', '10', '--report', report,
+      'migrate',
+      'postgres',
+      '--url',
+      db.url,
+      '--apply-schema',
+      '--sidecar',
+      `127.0.0.1:${port}`,
+      '--sidecar-ca',
+      certificates.ca.path,
+      '--batch-size',
+      '10',
+      '--report',
+      report,
     ]);
     assert.equal(migrated.status, 0, migrated.stderr);
     assert.match(migrated.stdout, /done \(end reached\)/);
     assert.match(migrated.stderr, /decoding with the sidecar at 127\.0\.0\.1:/);
-    const lines = readFileSync(report, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { room_id: string; id: string; reason: string });
+    const lines = readFileSync(report, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { room_id: string; id: string; reason: string });
     assert.deepEqual(lines.map((l) => `${l.room_id}:${l.id} ${l.reason}`).sort(), failures, "the report holds exactly the dataset's failures");
     assert.equal(Number(/failed +(\d+)/.exec(migrated.stdout)![1]), failures.length);
 

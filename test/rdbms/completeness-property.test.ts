@@ -80,7 +80,10 @@ const caseArb: fc.Arbitrary<Case> = fc
   });
 
 const shardsOf = (count: number): ShardSpec[] => (count === 1 ? [WHOLE_TABLE] : Array.from({ length: count }, (_, index) => ({ index, count })));
-const inShard = (shard: ShardSpec) => (r: { roomId: string }): boolean => Number(BigInt(r.roomId) % BigInt(shard.count)) === shard.index;
+const inShard =
+  (shard: ShardSpec) =>
+  (r: { roomId: string }): boolean =>
+    Number(BigInt(r.roomId) % BigInt(shard.count)) === shard.index;
 const keyOf = (r: { roomId: string; id: string }): RowKey => ({ roomId: r.roomId, id: r.id });
 const describeCase = (c: Case): string =>
   `batch ${c.batchSize}, bytes ${c.maxBatchBytes}, concurrency ${c.concurrency}, shards ${c.shards}, rows ${JSON.stringify(c.rows)}`;
@@ -121,7 +124,14 @@ for (const [name, start] of [
           const own = c.rows.filter(inShard(shard));
           const reported = reports[k].map((r) => ({ roomId: r.fields.room_id, id: r.fields.id })).sort(compareRowKeys);
           // A shard reports only its own rows, each once, and exactly the ones without a sender.
-          assert.deepEqual(reported, own.filter((r) => r.user === null).map(keyOf).sort(compareRowKeys), `shard ${k}: ${describeCase(c)}`);
+          assert.deepEqual(
+            reported,
+            own
+              .filter((r) => r.user === null)
+              .map(keyOf)
+              .sort(compareRowKeys),
+            `shard ${k}: ${describeCase(c)}`,
+          );
           // The end-of-run accounting's query finds exactly those.
           assert.deepEqual(await backend.unwrittenKeys(shard, 100), { keys: reported, complete: true }, `unwrittenKeys ${k}: ${describeCase(c)}`);
           // verify --complete's walk sees every row of the shard once, written exactly when it has a sender.
@@ -164,7 +174,11 @@ for (const [name, start] of [
               concurrency: c.concurrency,
             }).finally(() => backend.close());
             assert.equal(summary.reachedEnd, true);
-            assert.equal(summary.processed, c.rows.filter(inShard(shard)).length, `shard ${shard.index}/${shard.count} walked each of its rows once: ${describeCase(c)}`);
+            assert.equal(
+              summary.processed,
+              c.rows.filter(inShard(shard)).length,
+              `shard ${shard.index}/${shard.count} walked each of its rows once: ${describeCase(c)}`,
+            );
             reports.push(report.rows);
           }
           await assertComplete(c, reports);
@@ -185,14 +199,30 @@ for (const [name, start] of [
             const result = await runCli(
               t,
               [
-                'migrate', 'postgres', '--url', db.url, '--workers', '1', '--reset', '--report', path,
-                '--shard', `${shard.index}/${shard.count}`, '--batch-size', String(c.batchSize),
-                '--max-batch-bytes', String(c.maxBatchBytes), '--concurrency', String(c.concurrency),
+                'migrate',
+                'postgres',
+                '--url',
+                db.url,
+                '--workers',
+                '1',
+                '--reset',
+                '--report',
+                path,
+                '--shard',
+                `${shard.index}/${shard.count}`,
+                '--batch-size',
+                String(c.batchSize),
+                '--max-batch-bytes',
+                String(c.maxBatchBytes),
+                '--concurrency',
+                String(c.concurrency),
               ],
               new Uint8Array(),
             );
             assert.equal(result.code, 0, `${result.stderr}\n${describeCase(c)}`);
-            const lines = readFileSync(path, 'utf8').split('\n').filter((l) => l !== '');
+            const lines = readFileSync(path, 'utf8')
+              .split('\n')
+              .filter((l) => l !== '');
             reports.push(lines.map((l) => ({ fields: JSON.parse(l) as Record<string, string> }) as ReportedRecord));
           }
           await assertComplete(c, reports);

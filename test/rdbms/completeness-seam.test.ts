@@ -36,7 +36,10 @@ function archive(): GeneratedRow[] {
 }
 
 const keyOf = (r: { roomId: string; id: string }): RowKey => ({ roomId: r.roomId, id: r.id });
-const inShard = (shard: ShardSpec) => (r: { roomId: string }): boolean => Number(BigInt(r.roomId) % BigInt(shard.count)) === shard.index;
+const inShard =
+  (shard: ShardSpec) =>
+  (r: { roomId: string }): boolean =>
+    Number(BigInt(r.roomId) % BigInt(shard.count)) === shard.index;
 
 for (const [name, start] of [
   ['PostgreSQL', startPostgresFixture],
@@ -86,7 +89,13 @@ for (const [name, start] of [
         const shard = { index: 1, count: 3 };
         const report = await migrate(db, shard);
         const reported = report.rows.map((r) => ({ roomId: r.fields.room_id, id: r.fields.id })).sort(compareRowKeys);
-        assert.deepEqual(reported, rows.filter((r) => inShard(shard)(r) && r.user === null).map(keyOf).sort(compareRowKeys));
+        assert.deepEqual(
+          reported,
+          rows
+            .filter((r) => inShard(shard)(r) && r.user === null)
+            .map(keyOf)
+            .sort(compareRowKeys),
+        );
         assert.deepEqual((await backend.unwrittenKeys(shard, 1000)).keys, reported);
         const other = { index: 2, count: 3 };
         assert.deepEqual((await backend.unwrittenKeys(other, 1000)).keys, rows.filter(inShard(other)).map(keyOf).sort(compareRowKeys));
@@ -102,7 +111,8 @@ for (const [name, start] of [
         // Half the archive migrated, then a sender_id pointing at no mam_server_user row.
         const half = rows.filter((r) => Number(BigInt(r.id) % 2n) === 0);
         await migrate(db, WHOLE_TABLE);
-        for (const r of rows.filter((r) => !half.includes(r))) await db.execute(`UPDATE mam_muc_message SET sender_id = NULL WHERE room_id = ${r.roomId} AND id = ${r.id}`);
+        for (const r of rows.filter((r) => !half.includes(r)))
+          await db.execute(`UPDATE mam_muc_message SET sender_id = NULL WHERE room_id = ${r.roomId} AND id = ${r.id}`);
         const dangling = half.find((r) => r.user !== null)!;
         await db.setSenderId(dangling.roomId, dangling.id, '999999');
         const users = new Map((await db.users()).map((u) => [pairKey(u), u.id]));
@@ -122,7 +132,11 @@ for (const [name, start] of [
             if (page.end) break;
           }
           const expected = rows.filter(inShard(shard)).map(keyOf).sort(compareRowKeys);
-          assert.deepEqual(seen.map((r) => r.key), expected, 'every row of the shard once, in key order');
+          assert.deepEqual(
+            seen.map((r) => r.key),
+            expected,
+            'every row of the shard once, in key order',
+          );
           for (const record of seen) {
             const row = rows.find((r) => r.roomId === record.key.roomId && r.id === record.key.id)!;
             assert.deepEqual(Buffer.from(record.payload), generatedPayload(row));
@@ -145,7 +159,16 @@ for (const [name, start] of [
           // What verify --complete judges a written row by: the backend's own verifyAnswer.
           const right = seen.find((r) => r.written && r.key.id !== dangling.id)!;
           const row = rows.find((r) => r.roomId === right.key.roomId && r.id === right.key.id)!;
-          assert.equal(backend.verifyAnswer(right as unknown as SqlVerifySample, { key: '0', ok: true, bareJid: `${row.user}@${SENDER_SERVER}`, user: row.user!, server: SENDER_SERVER }), null);
+          assert.equal(
+            backend.verifyAnswer(right as unknown as SqlVerifySample, {
+              key: '0',
+              ok: true,
+              bareJid: `${row.user}@${SENDER_SERVER}`,
+              user: row.user!,
+              server: SENDER_SERVER,
+            }),
+            null,
+          );
         } finally {
           await backend.close();
         }

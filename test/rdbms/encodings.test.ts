@@ -33,7 +33,12 @@ interface EncodingCase {
 const POSTGRES_CASES: EncodingCase[] = [
   { title: 'a LATIN1 database', database: { encoding: 'LATIN1' }, storable: ['alice', 'café', 'ÿ'], refused: ['日本', 'x\u0100', 'smile\u{1F600}'] },
   // SQL_ASCII stores bytes as given and counts varchar(250) in bytes: 200 'é' are 400 bytes.
-  { title: 'a SQL_ASCII database', database: { encoding: 'SQL_ASCII' }, storable: ['alice', '日本', 'é'.repeat(120)], refused: ['é'.repeat(200), '日'.repeat(100)] },
+  {
+    title: 'a SQL_ASCII database',
+    database: { encoding: 'SQL_ASCII' },
+    storable: ['alice', '日本', 'é'.repeat(120)],
+    refused: ['é'.repeat(200), '日'.repeat(100)],
+  },
 ];
 
 const MARIADB_CASES: EncodingCase[] = [

@@ -94,7 +94,9 @@ for (const [name, start] of [
     }
 
     test('a batch written with its rows out of key order still writes every row', async () => {
-      const rows = mixedLengthRows().filter((r) => r.user !== null).slice(0, 12);
+      const rows = mixedLengthRows()
+        .filter((r) => r.user !== null)
+        .slice(0, 12);
       const db = await seeded(rows);
       const backend = db.backend();
       try {
@@ -104,7 +106,10 @@ for (const [name, start] of [
         const writes = [...rows]
           .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
           .map((r) => ({ key: { roomId: r.roomId, id: r.id }, write: { user: r.user!, server: 'example.com', bareJid: `${r.user}@example.com` } }));
-        const last = [...writes].map((w) => w.key).sort(compareKeys).at(-1)!;
+        const last = [...writes]
+          .map((w) => w.key)
+          .sort(compareKeys)
+          .at(-1)!;
         const outcome = await backend.writeBatch(partition, writes, last, Promise.resolve());
         assert.equal(outcome.written, rows.length);
       } finally {

@@ -32,7 +32,10 @@ after(async () => {
 
 function assertLoginRefused(run: { status: number | string; stderr: string }, server: RegExp): void {
   assert.equal(run.status, 1, run.stderr);
-  const lines = run.stderr.trim().split('\n').filter((l) => !l.startsWith('migrate: ') && !l.startsWith('verify: '));
+  const lines = run.stderr
+    .trim()
+    .split('\n')
+    .filter((l) => !l.startsWith('migrate: ') && !l.startsWith('verify: '));
   assert.equal(lines.length, 1, run.stderr);
   assert.match(lines[0], /failed: the database refused the login: /);
   assert.match(lines[0], server);
@@ -54,7 +57,10 @@ test('PostgreSQL, wrong password: one line, check the user and password', { time
     await admin.end();
   }
   const url = postgres.url.replace('postgres://postgres@', `postgres://mim:${WRONG}@`);
-  assertLoginRefused(await runCliBounded(['migrate', 'postgres', '--url', url, '--report', join(dir, 'pg.jsonl')], CHILD_TIMEOUT_MS), /password authentication failed for user "mim"/);
+  assertLoginRefused(
+    await runCliBounded(['migrate', 'postgres', '--url', url, '--report', join(dir, 'pg.jsonl')], CHILD_TIMEOUT_MS),
+    /password authentication failed for user "mim"/,
+  );
   assertLoginRefused(await runCliBounded(['verify', 'postgres', '--url', url], CHILD_TIMEOUT_MS), /password authentication failed/);
 });
 
@@ -68,6 +74,9 @@ test('MariaDB, wrong password: one line, check the user and password', { timeout
     await admin.end();
   }
   const url = mariadb.url.replace('mysql://root@', `mysql://mim:${WRONG}@`);
-  assertLoginRefused(await runCliBounded(['migrate', 'mysql', '--url', url, '--report', join(dir, 'my.jsonl')], CHILD_TIMEOUT_MS), /Access denied for user 'mim'/);
+  assertLoginRefused(
+    await runCliBounded(['migrate', 'mysql', '--url', url, '--report', join(dir, 'my.jsonl')], CHILD_TIMEOUT_MS),
+    /Access denied for user 'mim'/,
+  );
   assertLoginRefused(await runCliBounded(['verify', 'mysql', '--url', url], CHILD_TIMEOUT_MS), /Access denied/);
 });

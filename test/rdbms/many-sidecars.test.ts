@@ -58,8 +58,20 @@ test('migrate through --sidecar A,B,C; one sidecar SIGKILLed and one SIGTERMed m
     const [killed, drained] = sidecars;
     const metrics = sidecars.map((s) => s.metricsAddress!);
     const run = startMigrateProcess([
-      'postgres', '--url', db.url, '--apply-schema', '--sidecar', sidecars.map((s) => s.address).join(','),
-      '--batch-size', String(BATCH_SIZE), '--concurrency', '8', '--report', join(dir, 'report.jsonl'), '--progress-interval', '3600',
+      'postgres',
+      '--url',
+      db.url,
+      '--apply-schema',
+      '--sidecar',
+      sidecars.map((s) => s.address).join(','),
+      '--batch-size',
+      String(BATCH_SIZE),
+      '--concurrency',
+      '8',
+      '--report',
+      join(dir, 'report.jsonl'),
+      '--progress-interval',
+      '3600',
     ]);
     let ended = false;
     void run.done.then(() => (ended = true));
@@ -101,7 +113,10 @@ test('migrate through --sidecar A,B,C; one sidecar SIGKILLed and one SIGTERMed m
     drained.child.kill('SIGTERM');
     assert.equal(await killed.exited(10_000), 'SIGKILL');
     assert.equal(await drained.exited(30_000), 0, `the SIGTERMed sidecar drains and exits 0: ${drained.stderr()}`);
-    assert.ok(drained.logs.some((l) => l.msg === 'sidecar stopped'), 'it stopped gracefully');
+    assert.ok(
+      drained.logs.some((l) => l.msg === 'sidecar stopped'),
+      'it stopped gracefully',
+    );
 
     const result = await run.done;
     assert.equal(result.status, 0, result.stderr);

@@ -54,7 +54,10 @@ export async function startMariadbFixture(options: { grants?: boolean } = {}): P
           return result.map((r) => ({ id: String(r.id), server: text(r.server), user: text(r.user_name) }));
         },
         async setSenderId(roomId, id, senderId) {
-          await pool.query(`UPDATE mam_muc_message SET sender_id = ? WHERE room_id = ? AND id = ${mysql.escape(mysql.raw(id))}`, [Number(senderId), Number(roomId)]);
+          await pool.query(`UPDATE mam_muc_message SET sender_id = ? WHERE room_id = ? AND id = ${mysql.escape(mysql.raw(id))}`, [
+            Number(senderId),
+            Number(roomId),
+          ]);
         },
         async tableExists(table) {
           const result = await rows('SELECT COUNT(*) AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?', [table]);

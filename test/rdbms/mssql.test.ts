@@ -43,11 +43,20 @@ test('pages: TOP (@limit), keyset after the last key in primary key order, shard
   assert.match(first.sql, /^SELECT TOP \(@limit\) .* FROM dbo\.mam_muc_message t WHERE sender_id IS NULL ORDER BY t.room_id, t.id$/);
   assert.deepEqual(first.params, [{ name: 'limit', type: 'Int', value: 500 }]);
   const next = pageStatement({ roomId: '12', id: '399582233150625537' }, 500, { index: 2, count: 3 });
-  assert.match(next.sql, /\(room_id > @after_room_id OR \(room_id = @after_room_id AND id > @after_id\)\) AND room_id % @shard_count = @shard_index ORDER BY t.room_id, t.id$/);
+  assert.match(
+    next.sql,
+    /\(room_id > @after_room_id OR \(room_id = @after_room_id AND id > @after_id\)\) AND room_id % @shard_count = @shard_index ORDER BY t.room_id, t.id$/,
+  );
   assert.doesNotMatch(next.sql, /OFFSET/);
   assert.deepEqual(
     next.params.map((p) => [p.name, p.type, p.value]),
-    [['limit', 'Int', 500], ['after_room_id', 'BigInt', '12'], ['after_id', 'BigInt', '399582233150625537'], ['shard_count', 'Int', 3], ['shard_index', 'Int', 2]],
+    [
+      ['limit', 'Int', 500],
+      ['after_room_id', 'BigInt', '12'],
+      ['after_id', 'BigInt', '399582233150625537'],
+      ['shard_count', 'Int', 3],
+      ['shard_index', 'Int', 2],
+    ],
   );
   for (const s of [first, next]) assertParamsConsistent(s);
 });
@@ -62,7 +71,10 @@ function orderByTerms(sqlText: string): string[] {
 }
 
 test('pages sort by the table’s columns (qualified), never by a select-list alias, in every ORDER BY', () => {
-  const shards = [{ index: 0, count: 1 }, { index: 2, count: 3 }];
+  const shards = [
+    { index: 0, count: 1 },
+    { index: 2, count: 3 },
+  ];
   const statements = shards.flatMap((shard) => [
     pageStatement(null, 10, shard),
     pageStatement({ roomId: '9', id: '10000000' }, 10, shard),
@@ -90,7 +102,10 @@ test('pages sort by the table’s columns (qualified), never by a select-list al
 });
 
 test('verify --complete scan: the walk without the sender_id IS NULL filter, each row joined to its mam_server_user row', () => {
-  for (const shard of [{ index: 0, count: 1 }, { index: 1, count: 4 }]) {
+  for (const shard of [
+    { index: 0, count: 1 },
+    { index: 1, count: 4 },
+  ]) {
     for (const after of [null, { roomId: '3', id: '26600000' }]) {
       const page = MSSQL_DIALECT.page(after, { rows: 7, bytes: 500 }, shard);
       const scan = MSSQL_DIALECT.scanPage(after, { rows: 7, bytes: 500 }, shard);
@@ -101,7 +116,15 @@ test('verify --complete scan: the walk without the sender_id IS NULL filter, eac
       // The same keyset, bound and parameters as the walk's page: taking away what the scan
       // adds (the sender's columns and join) and putting back the filter gives the page itself.
       assert.deepEqual(scan.params, page.params);
-      assert.equal(scan.sql.replace(/, CAST\(m\.sender_id.*? FROM \(/, ' FROM (').replace('LEFT JOIN dbo.mam_server_user u ON u.id = m.sender_id ', '').replace(/ WHERE \(room_id/, ' WHERE sender_id IS NULL AND (room_id').replace(/ t WHERE room_id %/, ' t WHERE sender_id IS NULL AND room_id %').replace(/ t ORDER BY/, ' t WHERE sender_id IS NULL ORDER BY'), page.sql);
+      assert.equal(
+        scan.sql
+          .replace(/, CAST\(m\.sender_id.*? FROM \(/, ' FROM (')
+          .replace('LEFT JOIN dbo.mam_server_user u ON u.id = m.sender_id ', '')
+          .replace(/ WHERE \(room_id/, ' WHERE sender_id IS NULL AND (room_id')
+          .replace(/ t WHERE room_id %/, ' t WHERE sender_id IS NULL AND room_id %')
+          .replace(/ t ORDER BY/, ' t WHERE sender_id IS NULL ORDER BY'),
+        page.sql,
+      );
       assertParamsConsistent(scan);
     }
   }
@@ -127,12 +150,19 @@ test('update: one UPDATE ... JOIN (VALUES ...) per chunk under the parameter lim
   assert.equal(statements.length, Math.ceil(1500 / Math.floor(MSSQL_MAX_PARAMS / 3)));
   const seen: string[] = [];
   for (const s of statements) {
-    assert.match(s.sql, /^UPDATE m SET m\.sender_id = v\.sid FROM dbo\.mam_muc_message AS m JOIN \(VALUES \(@r\d+, @i\d+, @s\d+\)(, \(@r\d+, @i\d+, @s\d+\))*\) AS v\(room_id, id, sid\) ON m\.room_id = v\.room_id AND m\.id = v\.id WHERE m\.sender_id IS NULL$/);
+    assert.match(
+      s.sql,
+      /^UPDATE m SET m\.sender_id = v\.sid FROM dbo\.mam_muc_message AS m JOIN \(VALUES \(@r\d+, @i\d+, @s\d+\)(, \(@r\d+, @i\d+, @s\d+\))*\) AS v\(room_id, id, sid\) ON m\.room_id = v\.room_id AND m\.id = v\.id WHERE m\.sender_id IS NULL$/,
+    );
     assert.ok(s.params.every((p) => p.type === 'BigInt'));
     assertParamsConsistent(s);
     for (let k = 0; k < s.params.length; k += 3) seen.push(`${s.params[k].value}/${s.params[k + 1].value}/${s.params[k + 2].value}`);
   }
-  assert.deepEqual(seen, rows.map((r) => `${r.roomId}/${r.id}/${r.senderId}`), 'every row once, in order, values intact');
+  assert.deepEqual(
+    seen,
+    rows.map((r) => `${r.roomId}/${r.id}/${r.senderId}`),
+    'every row once, in order, values intact',
+  );
   assert.deepEqual(updateStatements([]), []);
 });
 
@@ -141,7 +171,10 @@ test('sender ids: select tagged by pair index, race-safe insert of the missing o
   const selects = selectSendersStatements(pairs);
   assert.ok(selects.length >= 2);
   const indexes = selects.flatMap((s) => s.params.filter((p) => p.type === 'Int').map((p) => p.value));
-  assert.deepEqual(indexes, pairs.map((_, i) => i));
+  assert.deepEqual(
+    indexes,
+    pairs.map((_, i) => i),
+  );
   for (const s of selects) {
     assert.match(s.sql, /JOIN \(VALUES .*\) AS p\(pair, server, user_name\) ON u\.server = p\.server AND u\.user_name = p\.user_name$/);
     assertParamsConsistent(s);
@@ -149,17 +182,30 @@ test('sender ids: select tagged by pair index, race-safe insert of the missing o
   const inserts = insertSendersStatements(pairs);
   for (const s of inserts) {
     assert.match(s.sql, /^INSERT INTO dbo\.mam_server_user \(server, user_name\) SELECT p\.server, p\.user_name FROM \(VALUES /);
-    assert.match(s.sql, /WHERE NOT EXISTS \(SELECT 1 FROM dbo\.mam_server_user u WITH \(UPDLOCK, HOLDLOCK\) WHERE u\.server = p\.server AND u\.user_name = p\.user_name\)$/);
+    assert.match(
+      s.sql,
+      /WHERE NOT EXISTS \(SELECT 1 FROM dbo\.mam_server_user u WITH \(UPDLOCK, HOLDLOCK\) WHERE u\.server = p\.server AND u\.user_name = p\.user_name\)$/,
+    );
     assert.ok(s.params.every((p) => p.type === 'NVarChar'));
     assertParamsConsistent(s);
   }
-  assert.equal(inserts.reduce((n, s) => n + s.params.length, 0), 3000);
+  assert.equal(
+    inserts.reduce((n, s) => n + s.params.length, 0),
+    3000,
+  );
 });
 
 test('checkpoint: update, insert when absent, in the batch transaction', () => {
   const s = saveCheckpointStatement({ index: 1, count: 4 }, { roomId: '5', id: '6' });
   assert.match(s.sql, /^UPDATE dbo\.mim_sender_jid_checkpoint SET .* WHERE shard = @shard; IF @@ROWCOUNT = 0 INSERT INTO dbo\.mim_sender_jid_checkpoint/);
-  assert.deepEqual(s.params.map((p) => [p.name, p.type, p.value]), [['shard', 'NVarChar', '1/4'], ['room_id', 'BigInt', '5'], ['id', 'BigInt', '6']]);
+  assert.deepEqual(
+    s.params.map((p) => [p.name, p.type, p.value]),
+    [
+      ['shard', 'NVarChar', '1/4'],
+      ['room_id', 'BigInt', '5'],
+      ['id', 'BigInt', '6'],
+    ],
+  );
 });
 
 test('nvarchar(250) counts UTF-16 units', () => {

@@ -57,7 +57,14 @@ test('decideBatch with the SQL rules: writes, failures, unsplittable and unstora
   ];
   const { writes, notWritten } = decideBatch(backend, rows, results);
   assert.deepEqual(writes, [{ key: rows[0].key, write: { bareJid: 'a@b', user: 'a', server: 'b' } }]);
-  assert.deepEqual(notWritten.map((r) => [r.key.id, r.reason]), [['2', 'not_groupchat'], ['3', 'jid_not_storable'], ['4', 'jid_without_local_part']]);
+  assert.deepEqual(
+    notWritten.map((r) => [r.key.id, r.reason]),
+    [
+      ['2', 'not_groupchat'],
+      ['3', 'jid_not_storable'],
+      ['4', 'jid_without_local_part'],
+    ],
+  );
   assert.throws(() => decideBatch(backend, rows, [results[1], results[0], results[2], results[3]]), /out of order/);
   assert.throws(() => decideBatch(backend, rows, results.slice(1)), /3 results for a batch of 4/);
   await backend.close();
@@ -89,10 +96,22 @@ test('MySQL SQL: keys are inlined integers (no double comparison), anything else
 
 test('backoff grows exponentially with jitter and is capped', () => {
   const policy = { baseMs: 100, maxMs: 1000 };
-  assert.equal(backoffDelay(1, policy, () => 0), 50);
-  assert.equal(backoffDelay(1, policy, () => 1), 100);
-  assert.equal(backoffDelay(3, policy, () => 1), 400);
-  assert.equal(backoffDelay(10, policy, () => 1), 1000);
+  assert.equal(
+    backoffDelay(1, policy, () => 0),
+    50,
+  );
+  assert.equal(
+    backoffDelay(1, policy, () => 1),
+    100,
+  );
+  assert.equal(
+    backoffDelay(3, policy, () => 1),
+    400,
+  );
+  assert.equal(
+    backoffDelay(10, policy, () => 1),
+    1000,
+  );
 });
 
 test('progress line: rate and ETA from the estimate', () => {
@@ -106,9 +125,21 @@ test('sender id cache: the batch keeps its own ids even if the shared cache is e
   const { SenderIdCache, senderCacheKey, senderIdsOf } = await import('../../clients/backends/sql/sender-id-cache.js');
   const cache = new SenderIdCache(2);
   cache.set('h', 'a', '1');
-  const writes = [{ user: 'b', server: 'h' }, { user: 'a', server: 'h' }, { user: 'c', server: 'g' }, { user: 'b', server: 'h' }];
+  const writes = [
+    { user: 'b', server: 'h' },
+    { user: 'a', server: 'h' },
+    { user: 'c', server: 'g' },
+    { user: 'b', server: 'h' },
+  ];
   const { ids, missing } = cache.lookup(writes);
-  assert.deepEqual(missing, [{ server: 'g', user: 'c' }, { server: 'h', user: 'b' }], 'distinct, sorted, cached ones left out');
+  assert.deepEqual(
+    missing,
+    [
+      { server: 'g', user: 'c' },
+      { server: 'h', user: 'b' },
+    ],
+    'distinct, sorted, cached ones left out',
+  );
   ids.set(senderCacheKey('h', 'b'), '2');
   cache.set('h', 'b', '2');
   cache.set('g', 'c', '3'); // full: the shared cache forgets everything
@@ -120,19 +151,35 @@ test('sender id cache: the batch keeps its own ids even if the shared cache is e
 
 test('binary COPY: integer params inlined, anything else refused; rows parsed from the wire format', async () => {
   const { inlineIntegerParams, parseBinaryCopy } = await import('../../clients/backends/sql/pg-binary-copy.js');
-  assert.equal(inlineIntegerParams({ sql: 'SELECT $1::int, $2, $10', params: [7, '399582233150625537', 0, 0, 0, 0, 0, 0, 0, -3] }), 'SELECT 7::int, 399582233150625537, -3');
-  assert.throws(() => inlineIntegerParams({ sql: 'SELECT $1', params: ["1; DROP TABLE x"] }), /not an integer/);
+  assert.equal(
+    inlineIntegerParams({ sql: 'SELECT $1::int, $2, $10', params: [7, '399582233150625537', 0, 0, 0, 0, 0, 0, 0, -3] }),
+    'SELECT 7::int, 399582233150625537, -3',
+  );
+  assert.throws(() => inlineIntegerParams({ sql: 'SELECT $1', params: ['1; DROP TABLE x'] }), /not an integer/);
   const field = (b: Buffer): Buffer => Buffer.concat([Buffer.from([0, 0, 0, b.length].map(Number)), b]);
   const int4 = Buffer.alloc(4);
   int4.writeInt32BE(42);
   const int8 = Buffer.alloc(8);
   int8.writeBigInt64BE(2n ** 40n);
   const data = Buffer.concat([
-    Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1'), Buffer.alloc(8),
-    Buffer.from([0, 3]), field(int4), field(Buffer.from('12')), field(Buffer.from([0x83, 0x50])),
-    Buffer.from([0, 3]), field(int8), Buffer.from([0xff, 0xff, 0xff, 0xff]), field(Buffer.alloc(0)),
+    Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1'),
+    Buffer.alloc(8),
+    Buffer.from([0, 3]),
+    field(int4),
+    field(Buffer.from('12')),
+    field(Buffer.from([0x83, 0x50])),
+    Buffer.from([0, 3]),
+    field(int8),
+    Buffer.from([0xff, 0xff, 0xff, 0xff]),
+    field(Buffer.alloc(0)),
     Buffer.from([0xff, 0xff]),
   ]);
   const rows = parseBinaryCopy(data, ['a', 'b', 'c'], ['integer', 'text', 'bytea']);
-  assert.deepEqual(rows.map((r) => [r.a, r.b, Buffer.from(r.c as Buffer).toString('hex')]), [['42', '12', '8350'], [String(2n ** 40n), null, '']].map((x) => x) as unknown[]);
+  assert.deepEqual(
+    rows.map((r) => [r.a, r.b, Buffer.from(r.c as Buffer).toString('hex')]),
+    [
+      ['42', '12', '8350'],
+      [String(2n ** 40n), null, ''],
+    ].map((x) => x) as unknown[],
+  );
 });

@@ -31,10 +31,10 @@ export async function startPostgresFixture(): Promise<DatabaseFixture> {
         async insertUsers(pairs) {
           const ids = new Map<string, string>();
           for (const p of pairs) {
-            const { rows } = await pool.query<{ id: string }>(
-              'INSERT INTO mam_server_user (server, user_name) VALUES ($1, $2) RETURNING id::text',
-              [p.server, p.user],
-            );
+            const { rows } = await pool.query<{ id: string }>('INSERT INTO mam_server_user (server, user_name) VALUES ($1, $2) RETURNING id::text', [
+              p.server,
+              p.user,
+            ]);
             ids.set(`${p.server}\u0000${p.user}`, rows[0].id);
           }
           return ids;
@@ -70,10 +70,7 @@ export async function startPostgresFixture(): Promise<DatabaseFixture> {
           return rows[0].e;
         },
         async columnExists(table, column) {
-          const { rows } = await pool.query(
-            'SELECT 1 FROM information_schema.columns WHERE table_name = $1 AND column_name = $2',
-            [table, column],
-          );
+          const { rows } = await pool.query('SELECT 1 FROM information_schema.columns WHERE table_name = $1 AND column_name = $2', [table, column]);
           return rows.length > 0;
         },
         async execute(...statements) {

@@ -34,9 +34,7 @@ async function checkpointOf(url: string): Promise<string | null> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    const { rows } = await client.query<{ k: string }>(
-      `SELECT last_room_id || ':' || last_id AS k FROM mim_sender_jid_checkpoint WHERE shard = '0/1'`,
-    );
+    const { rows } = await client.query<{ k: string }>(`SELECT last_room_id || ':' || last_id AS k FROM mim_sender_jid_checkpoint WHERE shard = '0/1'`);
     return rows[0]?.k ?? null;
   } catch {
     return null; // the table does not exist yet
@@ -53,7 +51,7 @@ async function afterCommits(url: string, run: MigrateProcess, from: string | nul
   let ended = false;
   void run.done.then(() => (ended = true));
   let seen = from;
-  for (let advanced = 0; advanced < commits; ) {
+  for (let advanced = 0; advanced < commits;) {
     if (ended) return { ended, checkpoint: seen };
     const now = await checkpointOf(url);
     if (now !== seen) {
@@ -138,7 +136,18 @@ function assertSameEnd(actual: Awaited<ReturnType<typeof state>>, expected: Awai
 test(`kill -9 ${KILLS} times, each after 1 to 3 observed commits (seeded), re-run until done: same end as an uninterrupted run`, async () => {
   const [referenceUrl, victimUrl] = await Promise.all([archive('reference', KILL_ROWS), archive('victim', KILL_ROWS)]);
   await uninterrupted(referenceUrl);
-  const args = ['postgres', '--url', victimUrl, '--apply-schema', '--batch-size', '1000', '--report', join(reportDir, 'kill.jsonl'), '--progress-interval', '3600'];
+  const args = [
+    'postgres',
+    '--url',
+    victimUrl,
+    '--apply-schema',
+    '--batch-size',
+    '1000',
+    '--report',
+    join(reportDir, 'kill.jsonl'),
+    '--progress-interval',
+    '3600',
+  ];
   console.log(`# seed ${SEED} (MIM_TEST_SEED)`);
   const random = seededRandom(SEED);
   const killedAt: string[] = [];
@@ -176,8 +185,18 @@ test('the sidecar stopped mid-run: the migration retries and finishes', async ()
   let sidecar: SidecarProcess | null = await startSidecarProcess(listen);
   try {
     const run = startMigrateProcess([
-      'postgres', '--url', victimUrl, '--apply-schema', '--sidecar', `127.0.0.1:${port}`,
-      '--batch-size', '500', '--max-rate', '10000', '--report', join(reportDir, 'sidecar.jsonl'),
+      'postgres',
+      '--url',
+      victimUrl,
+      '--apply-schema',
+      '--sidecar',
+      `127.0.0.1:${port}`,
+      '--batch-size',
+      '500',
+      '--max-rate',
+      '10000',
+      '--report',
+      join(reportDir, 'sidecar.jsonl'),
     ]);
     let stderr = '';
     run.child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));

@@ -97,7 +97,10 @@ function suite(kind: 'postgres' | 'mysql', start: () => Promise<DatabaseFixture>
         assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
         refusals++;
       }
-      assert.ok(results.some((r) => r.status === 0), `pair ${pair}: one of the two finished`);
+      assert.ok(
+        results.some((r) => r.status === 0),
+        `pair ${pair}: one of the two finished`,
+      );
       assert.deepEqual(await wrongRows(db, expected), [], `pair ${pair}`);
     }
     console.log(`# ${refusals} of ${PAIRS} pairs had one process refused`);

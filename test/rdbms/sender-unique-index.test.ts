@@ -22,8 +22,18 @@ import { startPostgresFixture } from './postgres-fixture.js';
 const ROWS: GeneratedRow[] = Array.from({ length: 20 }, (_, n) => ({ roomId: String(1 + (n % 3)), id: String(100 + n), user: `u${n % 4}` }));
 
 for (const [name, start, dropIndex, open] of [
-  ['PostgreSQL', startPostgresFixture, 'DROP INDEX i_mam_server_user_name', (url: string, singleWriter: boolean): SqlBackend => new PostgresBackend({ url, singleWriter })],
-  ['MariaDB', () => startMariadbFixture(), 'ALTER TABLE mam_server_user DROP INDEX uc_mam_server_user_name', (url: string, singleWriter: boolean): SqlBackend => new MysqlBackend({ url, singleWriter })],
+  [
+    'PostgreSQL',
+    startPostgresFixture,
+    'DROP INDEX i_mam_server_user_name',
+    (url: string, singleWriter: boolean): SqlBackend => new PostgresBackend({ url, singleWriter }),
+  ],
+  [
+    'MariaDB',
+    () => startMariadbFixture(),
+    'ALTER TABLE mam_server_user DROP INDEX uc_mam_server_user_name',
+    (url: string, singleWriter: boolean): SqlBackend => new MysqlBackend({ url, singleWriter }),
+  ],
 ] as const) {
   describe(`${name}: mam_server_user without its unique (server, user_name) index`, () => {
     let fixture: DatabaseFixture;
@@ -46,7 +56,14 @@ for (const [name, start, dropIndex, open] of [
 
     function migrate(db: TestDatabase, singleWriter: boolean, shard?: ShardSpec): Promise<unknown> {
       const backend = open(db.url, singleWriter);
-      return runMigration({ backend, openStream: openInProcessStream, report: new MemoryReport(), applySchema: true, batchSize: 4, ...(shard === undefined ? {} : { shard }) }).finally(() => backend.close());
+      return runMigration({
+        backend,
+        openStream: openInProcessStream,
+        report: new MemoryReport(),
+        applySchema: true,
+        batchSize: 4,
+        ...(shard === undefined ? {} : { shard }),
+      }).finally(() => backend.close());
     }
 
     test('refused with what to do, nothing touched (not even the schema step)', async () => {

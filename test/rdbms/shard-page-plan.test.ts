@@ -66,15 +66,24 @@ async function explain(after: { roomId: string; id: string } | null, shard: { in
   return rows[0]['QUERY PLAN'][0].Plan;
 }
 
-for (const shard of [{ index: 1, count: 4 }, { index: 0, count: 1 }]) {
+for (const shard of [
+  { index: 1, count: 4 },
+  { index: 0, count: 1 },
+]) {
   test(`shard ${shard.index}/${shard.count}: pages read the archive through its primary key, only the shard's rooms`, async () => {
-    const { rows: first } = await client.query<{ room_id: string }>(`SELECT min(room_id)::text AS room_id FROM mam_muc_message WHERE room_id % ${shard.count} = ${shard.index}`);
+    const { rows: first } = await client.query<{ room_id: string }>(
+      `SELECT min(room_id)::text AS room_id FROM mam_muc_message WHERE room_id % ${shard.count} = ${shard.index}`,
+    );
     for (const after of [null, { roomId: first[0].room_id, id: '399582233150625537' }]) {
       const plan = await explain(after, shard);
       const archive = nodes(plan).filter((n) => n['Relation Name'] === 'mam_muc_message');
       assert.ok(archive.length > 0, 'the plan reads the archive');
       for (const n of archive) {
-        assert.match(n['Node Type'], /^Index (Only )?Scan$/, `${n['Node Type']} on mam_muc_message (after ${JSON.stringify(after)}): ${JSON.stringify(plan).slice(0, 400)}`);
+        assert.match(
+          n['Node Type'],
+          /^Index (Only )?Scan$/,
+          `${n['Node Type']} on mam_muc_message (after ${JSON.stringify(after)}): ${JSON.stringify(plan).slice(0, 400)}`,
+        );
       }
       // Rows the archive's scans returned or threw away: a page's own rows, plus at most what a
       // probe per room costs, never the other shards' rows.
@@ -88,10 +97,14 @@ test("the backend's page readers run with those settings, first thing in each se
   const driver = new PgDriver({ url: db.url });
   try {
     // Two at once: both sessions of the reader pool.
-    const sessions = await Promise.all([0, 1].map(() => driver.readPageRows({
-      sql: "SELECT pg_backend_pid() AS room_id, current_setting('enable_seqscan') || '/' || current_setting('enable_bitmapscan') AS id, ''::bytea AS message, 0 AS candidates",
-      params: [],
-    })));
+    const sessions = await Promise.all(
+      [0, 1].map(() =>
+        driver.readPageRows({
+          sql: "SELECT pg_backend_pid() AS room_id, current_setting('enable_seqscan') || '/' || current_setting('enable_bitmapscan') AS id, ''::bytea AS message, 0 AS candidates",
+          params: [],
+        }),
+      ),
+    );
     for (const rows of sessions) assert.equal(rows[0].id, 'off/off');
   } finally {
     await driver.close();

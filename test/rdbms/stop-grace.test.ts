@@ -119,7 +119,20 @@ async function seededDatabase() {
 }
 
 /** Slow enough (--max-rate) that the walk is still going when the signals come. */
-const slowArgs = (url: string): string[] => ['postgres', '--url', url, '--apply-schema', '--batch-size', '5', '--max-rate', '20', '--stop-grace', '60', '--report', '/dev/null'];
+const slowArgs = (url: string): string[] => [
+  'postgres',
+  '--url',
+  url,
+  '--apply-schema',
+  '--batch-size',
+  '5',
+  '--max-rate',
+  '20',
+  '--stop-grace',
+  '60',
+  '--report',
+  '/dev/null',
+];
 
 function assertOneGracefulStop(end: { status: number | string; stdout: string; stderr: string }): void {
   assert.equal(end.status, 130, end.stderr);

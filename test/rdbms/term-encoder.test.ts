@@ -21,7 +21,10 @@ const samples: Term[] = [
 
 test('plain encoding is byte-identical to term_to_binary/1, and Erlang decodes both forms', () => {
   const ours = samples.map((t) => ({ plain: termToBinary(t), compressed: termToCompressedBinary(t) }));
-  const erl = erlangEncode(samples, ours.map((o) => [o.plain, o.compressed]));
+  const erl = erlangEncode(
+    samples,
+    ours.map((o) => [o.plain, o.compressed]),
+  );
   assert.equal(erl.length, samples.length);
   for (let i = 0; i < samples.length; i++) {
     assert.deepEqual(ours[i].plain, erl[i].plain, `sample ${i}: plain bytes differ`);

@@ -24,10 +24,12 @@ function verify(args: readonly string[]): Promise<{ status: number | string; std
   child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
   child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
   const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-  return new Promise((resolve) => child.on('exit', (code, signal) => {
-    clearTimeout(timer);
-    resolve({ status: code ?? signal ?? 'unknown', stdout, stderr });
-  }));
+  return new Promise((resolve) =>
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ status: code ?? signal ?? 'unknown', stdout, stderr });
+    }),
+  );
 }
 
 describe('riak commands: verify --complete, repeated --limit', () => {
@@ -67,7 +69,8 @@ describe('riak commands: verify --complete, repeated --limit', () => {
     const report = join(files.dir, 'limit.jsonl');
     let done = false;
     for (let run = 0; run < 12 && !done; run++) {
-      const { status, stdout, stderr } = await startMigrateProcess(['riak', '--url', double.url, '--report', report, '--limit', '40', '--batch-size', '20']).done;
+      const { status, stdout, stderr } = await startMigrateProcess(['riak', '--url', double.url, '--report', report, '--limit', '40', '--batch-size', '20'])
+        .done;
       assert.equal(status, 0, stderr);
       done = /end reached/.test(stdout + stderr);
     }

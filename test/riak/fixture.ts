@@ -35,9 +35,7 @@ export const SCHEMA_34 = `<?xml version="1.0" encoding="UTF-8" ?>
 /** MongooseIM 3.3's schema: without the two fields. */
 export const SCHEMA_33 = SCHEMA_34.replace(/ *<field name="(msg_owner_jid|mam_type)_register"[^\n]*\n/g, '');
 
-export type Expected =
-  | { readonly write: { readonly mamType: 'muc' | 'pm'; readonly owner: string } }
-  | { readonly untouched: string };
+export type Expected = { readonly write: { readonly mamType: 'muc' | 'pm'; readonly owner: string } } | { readonly untouched: string };
 
 export function expectedFor(o: ArchiveObject, answer: { jid: string } | { code: '-1' | '-2' }): Expected {
   if ('jid' in answer) {

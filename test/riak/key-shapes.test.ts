@@ -54,7 +54,14 @@ describe('riak: generated key shapes, migrated through the double', () => {
             const backend = await openBackend({ url: double.url, listing });
             const report = new MemoryReport();
             try {
-              const summary = await runMigration({ backend, openStream: openInProcessStream, report, batchSize, concurrency: 2, backoff: { baseMs: 5, maxMs: 50 } });
+              const summary = await runMigration({
+                backend,
+                openStream: openInProcessStream,
+                report,
+                batchSize,
+                concurrency: 2,
+                backoff: { baseMs: 5, maxMs: 50 },
+              });
               assert.equal(summary.reachedEnd, true);
               assert.equal(report.rows.length, 0, JSON.stringify(report.rows.slice(0, 2)));
               for (const [id, n] of placed) {

@@ -72,14 +72,33 @@ describe('riak: kill -9 during a 50,000-object backfill', () => {
     assert.ok(written > OBJECTS * 0.8, `${written} objects written by the uninterrupted run`);
 
     const rand = seededRandom(SEED);
-    const args = ['riak', '--url', interrupted.url, '--report', files.write('report.jsonl', ''), '--batch-size', '1000', '--workers', '1', '--request-concurrency', '32', '--progress-interval', '1'];
+    const args = [
+      'riak',
+      '--url',
+      interrupted.url,
+      '--report',
+      files.write('report.jsonl', ''),
+      '--batch-size',
+      '1000',
+      '--workers',
+      '1',
+      '--request-concurrency',
+      '32',
+      '--progress-interval',
+      '1',
+    ];
     for (let kill = 1; kill <= KILLS; kill++) {
       const before = interrupted.stats.updates;
       const wanted = before + 500 + Math.floor(rand() * 2500);
       const run = startMigrateProcess(args);
       let exited = false;
       void run.done.then(() => (exited = true));
-      await waitFor(() => interrupted.stats.updates >= wanted, WAIT_FOR_PROGRESS_MS, `${wanted - before} updates (kill ${kill})`, () => exited);
+      await waitFor(
+        () => interrupted.stats.updates >= wanted,
+        WAIT_FOR_PROGRESS_MS,
+        `${wanted - before} updates (kill ${kill})`,
+        () => exited,
+      );
       run.kill9();
       const { status } = await run.done;
       assert.equal(status, 'SIGKILL', `kill ${kill}`);

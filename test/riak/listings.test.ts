@@ -21,7 +21,12 @@ async function migrate(double: RiakDouble, flags: Record<string, string> = {}) {
   const report = new MemoryReport();
   try {
     const summary = await runMigration({
-      backend, openStream: openInProcessStream, report, backoff: { baseMs: 5, maxMs: 50 }, batchSize: 100, concurrency: 3,
+      backend,
+      openStream: openInProcessStream,
+      report,
+      backoff: { baseMs: 5, maxMs: 50 },
+      batchSize: 100,
+      concurrency: 3,
       log: (line) => logLines.push(line),
     });
     return { summary, report };

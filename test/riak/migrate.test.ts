@@ -13,21 +13,42 @@ import { erlangRandomMessages } from '../support/erlang-payloads.js';
 import { openInProcessStream } from '../support/in-process-stream.js';
 import type { RiakDouble } from '../support/riak-double.js';
 import { makeTestCertificates, type TestCertificates } from '../support/tls-certificates.js';
-import { SCHEMA_33, SCHEMA_34, assertArchive, logLines, makeArchive, openBackend, startLoadedDouble, tempFiles, type Archive, type TempFiles } from './fixture.js';
+import {
+  SCHEMA_33,
+  SCHEMA_34,
+  assertArchive,
+  logLines,
+  makeArchive,
+  openBackend,
+  startLoadedDouble,
+  tempFiles,
+  type Archive,
+  type TempFiles,
+} from './fixture.js';
 
 const SEED = Number(process.env.RIAK_TEST_SEED ?? 20240611);
 console.log(`riak migrate suite: seed ${SEED} (set RIAK_TEST_SEED to replay)`);
 
 const FAST_BACKOFF = { baseMs: 5, maxMs: 50 };
 
-async function migrate(double: RiakDouble, flags: Record<string, string | boolean> = {}, options: { dryRun?: boolean; limit?: number; applySchema?: boolean; batchSize?: number } = {}) {
+async function migrate(
+  double: RiakDouble,
+  flags: Record<string, string | boolean> = {},
+  options: { dryRun?: boolean; limit?: number; applySchema?: boolean; batchSize?: number } = {},
+) {
   const backend = await openBackend({ url: double.url, 'request-timeout': '10000', ...flags });
   const report = new MemoryReport();
   try {
     const summary = await runMigration({
-      backend, openStream: openInProcessStream, report, backoff: FAST_BACKOFF, batchSize: options.batchSize ?? 200, concurrency: 3,
+      backend,
+      openStream: openInProcessStream,
+      report,
+      backoff: FAST_BACKOFF,
+      batchSize: options.batchSize ?? 200,
+      concurrency: 3,
       log: (line) => logLines.push(line),
-      ...(options.dryRun ? { dryRun: true } : {}), ...(options.limit !== undefined ? { limit: options.limit } : {}),
+      ...(options.dryRun ? { dryRun: true } : {}),
+      ...(options.limit !== undefined ? { limit: options.limit } : {}),
       ...(options.applySchema ? { applySchema: true } : {}),
     });
     return { summary, report };
@@ -91,7 +112,8 @@ describe('riak backfill through the pipeline', () => {
   it('ends in the same state through $bucket pages, with 503s, slow answers, resets and broken listings on the way', async () => {
     for (const listing of ['2i', 'stream']) {
       const double = await startLoadedDouble(archive, {
-        seed: SEED + 1, keysPerChunk: 40,
+        seed: SEED + 1,
+        keysPerChunk: 40,
         faults: { unavailable: 0.05, reset: 0.03, slow: 0.02, slowMs: 50, streamReset: 0.3, streamTimeout: 0.3 },
       });
       try {
@@ -124,7 +146,10 @@ describe('riak backfill through the pipeline', () => {
   it('refuses without the 3.4 schema, and --apply-schema uploads it, reads it back and prints the reload step', async () => {
     const double = await startLoadedDouble(archive, { seed: SEED + 3 }, SCHEMA_33);
     try {
-      await assert.rejects(migrate(double), (e: unknown) => e instanceof SchemaNotReadyError && /mam_type_register/.test(e.message) && /yz_index:reload/.test(e.message));
+      await assert.rejects(
+        migrate(double),
+        (e: unknown) => e instanceof SchemaNotReadyError && /mam_type_register/.test(e.message) && /yz_index:reload/.test(e.message),
+      );
       assert.equal(double.stats.updates, 0);
       const oldSchema = files.write('old-schema.xml', SCHEMA_33);
       await assert.rejects(migrate(double, { 'apply-schema': oldSchema }, { applySchema: true }), /declares no field/);
@@ -132,7 +157,10 @@ describe('riak backfill through the pipeline', () => {
       logLines.length = 0;
       await migrate(double, { 'apply-schema': schemaFile }, { applySchema: true });
       assert.equal(double.schema('mam')?.toString('utf8'), SCHEMA_34);
-      assert.ok(logLines.some((l) => /yz_index:reload\(<<"mam">>\)/.test(l)), logLines.join('\n'));
+      assert.ok(
+        logLines.some((l) => /yz_index:reload\(<<"mam">>\)/.test(l)),
+        logLines.join('\n'),
+      );
       assertArchive(double, archive);
       const backend = await openBackend({ url: double.url, 'apply-schema': schemaFile });
       try {
@@ -149,7 +177,9 @@ describe('riak backfill through the pipeline', () => {
     const double = await startLoadedDouble(null, { seed: SEED + 4 });
     try {
       const eterms = erlangRandomMessages(30, SEED).filter((r) => r.format === 'eterm');
-      eterms.forEach((r, i) => double.putMap(`mam_2019_${1 + (i % 3)}`, `room@muc.localhost/nick/${1000 + i}`, { packet: r.payload, msg_id: String(1000 + i) }));
+      eterms.forEach((r, i) =>
+        double.putMap(`mam_2019_${1 + (i % 3)}`, `room@muc.localhost/nick/${1000 + i}`, { packet: r.payload, msg_id: String(1000 + i) }),
+      );
       await assert.rejects(migrate(double), (e: unknown) => e instanceof PacketFormatError && /db_message_format/.test(e.message));
       assert.equal(double.stats.updates, 0);
     } finally {
@@ -162,9 +192,14 @@ describe('riak backfill through the pipeline', () => {
     let double: RiakDouble;
     before(async () => {
       certs = makeTestCertificates();
-      double = await startLoadedDouble(null, {
-        seed: SEED + 5, security: { username: 'ejabberd', password: 's3cret pass', key: certs.serverKey.pem, cert: certs.serverCert.pem },
-      }, null); // no schema yet: the HTTPS run uploads it
+      double = await startLoadedDouble(
+        null,
+        {
+          seed: SEED + 5,
+          security: { username: 'ejabberd', password: 's3cret pass', key: certs.serverKey.pem, cert: certs.serverCert.pem },
+        },
+        null,
+      ); // no schema yet: the HTTPS run uploads it
       for (const o of archive.objects.slice(0, 300)) double.putMap(o.bucket, o.key, { packet: o.packet });
     });
     after(async () => {
@@ -181,12 +216,19 @@ describe('riak backfill through the pipeline', () => {
       const passwordFile = files.write('password', 's3cret pass\n');
       const schemaFile = files.write('schema.xml', SCHEMA_34);
       logLines.length = 0;
-      const { summary } = await migrate(double, { username: 'ejabberd', 'password-file': passwordFile, 'tls-ca': certs.ca.path, 'apply-schema': schemaFile }, { applySchema: true });
+      const { summary } = await migrate(
+        double,
+        { username: 'ejabberd', 'password-file': passwordFile, 'tls-ca': certs.ca.path, 'apply-schema': schemaFile },
+        { applySchema: true },
+      );
       assert.equal(summary.reachedEnd, true);
       assert.ok(summary.written > 200);
       assert.ok(!logLines.join('\n').includes('s3cret'));
       const wrong = files.write('wrong', 'nope');
-      await assert.rejects(migrate(double, { username: 'ejabberd', 'password-file': wrong, 'tls-ca': certs.ca.path }), (e: unknown) => /401/.test((e as Error).message) && !(e as Error).message.includes('nope'));
+      await assert.rejects(
+        migrate(double, { username: 'ejabberd', 'password-file': wrong, 'tls-ca': certs.ca.path }),
+        (e: unknown) => /401/.test((e as Error).message) && !(e as Error).message.includes('nope'),
+      );
     });
   });
 });

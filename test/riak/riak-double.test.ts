@@ -31,7 +31,7 @@ describe('riak double, as documented', () => {
     assert.ok(parts.length > 2);
     assert.deepEqual(parts[parts.length - 1], { keys: [] });
     assert.deepEqual(parts.flatMap((p) => p.keys).sort(), [...keys].sort());
-    const whole = await (await fetch(`${double.url}/types/mam_yz/buckets/mam_2019_1/keys?keys=true`)).json() as { keys: string[] };
+    const whole = (await (await fetch(`${double.url}/types/mam_yz/buckets/mam_2019_1/keys?keys=true`)).json()) as { keys: string[] };
     assert.equal(whole.keys.length, keys.length);
     assert.equal((await fetch(`${double.url}/types/nope/buckets/mam_2019_1/keys?keys=true`)).status, 404);
   });
@@ -42,30 +42,36 @@ describe('riak double, as documented', () => {
     let pages = 0;
     do {
       const q = `max_results=100${continuation ? `&continuation=${encodeURIComponent(continuation)}` : ''}`;
-      const page = await (await fetch(`${double.url}/types/mam_yz/buckets/mam_2019_1/index/$bucket/_?${q}`)).json() as { keys: string[]; continuation?: string };
+      const page = (await (await fetch(`${double.url}/types/mam_yz/buckets/mam_2019_1/index/$bucket/_?${q}`)).json()) as {
+        keys: string[];
+        continuation?: string;
+      };
       seen.push(...page.keys);
       continuation = page.continuation;
       assert.equal(continuation === undefined, page.keys.length < 100);
       pages++;
     } while (continuation !== undefined && pages < 10);
-    assert.deepEqual(seen, [...keys].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b))));
+    assert.deepEqual(
+      seen,
+      [...keys].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b))),
+    );
     assert.equal((await fetch(`${double.url}/types/mam_yz/buckets/mam_2019_1/index/$bucket/_?max_results=0`)).status, 400);
   });
 
   it('fetches maps with a context, updates them with 204, refuses a wrong content type with 406 and bad fields with 400', async () => {
     const url = `${double.url}/types/mam_yz/buckets/mam_2019_1/datatypes/${encodeURIComponent(keys[0])}`;
-    const fetched = await (await fetch(url)).json() as { type: string; value: Record<string, string>; context: string };
+    const fetched = (await (await fetch(url)).json()) as { type: string; value: Record<string, string>; context: string };
     assert.equal(fetched.type, 'map');
     assert.equal(fetched.value.packet_register, '<message/>');
     assert.match(fetched.context, /^[A-Za-z0-9+/]+=*$/);
-    const noContext = await (await fetch(`${url}?include_context=false`)).json() as Record<string, unknown>;
+    const noContext = (await (await fetch(`${url}?include_context=false`)).json()) as Record<string, unknown>;
     assert.equal('context' in noContext, false);
     const body = JSON.stringify({ update: { mam_type_register: 'muc', msg_owner_jid_register: { assign: 'a@b' } }, context: fetched.context });
     assert.equal((await fetch(url, { method: 'POST', headers: { 'Content-Type': 'text/plain' }, body })).status, 406);
     const ok = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body });
     assert.equal(ok.status, 204);
     assert.equal(await ok.text(), '');
-    const after = await (await fetch(url)).json() as { value: Record<string, string>; context: string };
+    const after = (await (await fetch(url)).json()) as { value: Record<string, string>; context: string };
     assert.equal(after.value.msg_owner_jid_register, 'a@b');
     assert.notEqual(after.context, fetched.context, 'the context changes with an update');
     const bad = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ update: { mam_type: 'x' } }) });

@@ -43,11 +43,10 @@ export function cassandraClasspath(): string {
   mkdirSync(cache, { recursive: true });
   const partial = mkdtempSync(join(cache, 'lib-partial-'));
   const pom = join(repoRoot(), 'test', 'support', 'cassandra', 'pom.xml');
-  const result = spawnSync(
-    'mvn',
-    ['-q', '-B', '-f', pom, 'dependency:copy-dependencies', `-DoutputDirectory=${partial}`, '-DincludeScope=runtime'],
-    { encoding: 'utf8', timeout: MAVEN_TIMEOUT_MS },
-  );
+  const result = spawnSync('mvn', ['-q', '-B', '-f', pom, 'dependency:copy-dependencies', `-DoutputDirectory=${partial}`, '-DincludeScope=runtime'], {
+    encoding: 'utf8',
+    timeout: MAVEN_TIMEOUT_MS,
+  });
   if (result.error || result.status !== 0) {
     rmSync(partial, { recursive: true, force: true });
     throw new Error(
@@ -55,7 +54,8 @@ export function cassandraClasspath(): string {
         `needs mvn and a JDK 17 (Debian: maven openjdk-17-jdk-headless):\n${result.stdout ?? ''}\n${result.stderr ?? ''}`,
     );
   }
-  if (!existsSync(join(partial, JAMM_JAR))) throw new Error(`Maven gave no ${JAMM_JAR} in ${partial}: the pom no longer matches Cassandra ${CASSANDRA_VERSION}`);
+  if (!existsSync(join(partial, JAMM_JAR)))
+    throw new Error(`Maven gave no ${JAMM_JAR} in ${partial}: the pom no longer matches Cassandra ${CASSANDRA_VERSION}`);
   rmSync(lib, { recursive: true, force: true });
   renameSync(partial, lib);
   return lib;
@@ -63,29 +63,52 @@ export function cassandraClasspath(): string {
 
 /** Cassandra's own conf/jvm17-server.options (branch cassandra-5.0), JPMS section. */
 const JVM17_MODULE_OPTIONS = [
-  '--add-exports', 'java.base/jdk.internal.misc=ALL-UNNAMED',
-  '--add-exports', 'java.management.rmi/com.sun.jmx.remote.internal.rmi=ALL-UNNAMED',
-  '--add-exports', 'java.rmi/sun.rmi.registry=ALL-UNNAMED',
-  '--add-exports', 'java.rmi/sun.rmi.server=ALL-UNNAMED',
-  '--add-exports', 'java.sql/java.sql=ALL-UNNAMED',
-  '--add-exports', 'java.base/java.lang.ref=ALL-UNNAMED',
-  '--add-exports', 'jdk.unsupported/sun.misc=ALL-UNNAMED',
-  '--add-exports', 'jdk.compiler/com.sun.tools.javac.file=ALL-UNNAMED',
-  '--add-exports', 'jdk.attach/sun.tools.attach=ALL-UNNAMED',
-  '--add-opens', 'java.base/java.lang.module=ALL-UNNAMED',
-  '--add-opens', 'java.base/jdk.internal.loader=ALL-UNNAMED',
-  '--add-opens', 'java.base/jdk.internal.ref=ALL-UNNAMED',
-  '--add-opens', 'java.base/jdk.internal.reflect=ALL-UNNAMED',
-  '--add-opens', 'java.base/jdk.internal.math=ALL-UNNAMED',
-  '--add-opens', 'java.base/jdk.internal.module=ALL-UNNAMED',
-  '--add-opens', 'java.base/jdk.internal.util.jar=ALL-UNNAMED',
-  '--add-opens', 'jdk.management/com.sun.management.internal=ALL-UNNAMED',
-  '--add-opens', 'java.base/sun.nio.ch=ALL-UNNAMED',
-  '--add-opens', 'java.base/java.io=ALL-UNNAMED',
-  '--add-opens', 'java.base/java.lang.reflect=ALL-UNNAMED',
-  '--add-opens', 'jdk.compiler/com.sun.tools.javac=ALL-UNNAMED',
-  '--add-opens', 'java.base/java.lang=ALL-UNNAMED',
-  '--add-opens', 'java.base/java.util=ALL-UNNAMED',
+  '--add-exports',
+  'java.base/jdk.internal.misc=ALL-UNNAMED',
+  '--add-exports',
+  'java.management.rmi/com.sun.jmx.remote.internal.rmi=ALL-UNNAMED',
+  '--add-exports',
+  'java.rmi/sun.rmi.registry=ALL-UNNAMED',
+  '--add-exports',
+  'java.rmi/sun.rmi.server=ALL-UNNAMED',
+  '--add-exports',
+  'java.sql/java.sql=ALL-UNNAMED',
+  '--add-exports',
+  'java.base/java.lang.ref=ALL-UNNAMED',
+  '--add-exports',
+  'jdk.unsupported/sun.misc=ALL-UNNAMED',
+  '--add-exports',
+  'jdk.compiler/com.sun.tools.javac.file=ALL-UNNAMED',
+  '--add-exports',
+  'jdk.attach/sun.tools.attach=ALL-UNNAMED',
+  '--add-opens',
+  'java.base/java.lang.module=ALL-UNNAMED',
+  '--add-opens',
+  'java.base/jdk.internal.loader=ALL-UNNAMED',
+  '--add-opens',
+  'java.base/jdk.internal.ref=ALL-UNNAMED',
+  '--add-opens',
+  'java.base/jdk.internal.reflect=ALL-UNNAMED',
+  '--add-opens',
+  'java.base/jdk.internal.math=ALL-UNNAMED',
+  '--add-opens',
+  'java.base/jdk.internal.module=ALL-UNNAMED',
+  '--add-opens',
+  'java.base/jdk.internal.util.jar=ALL-UNNAMED',
+  '--add-opens',
+  'jdk.management/com.sun.management.internal=ALL-UNNAMED',
+  '--add-opens',
+  'java.base/sun.nio.ch=ALL-UNNAMED',
+  '--add-opens',
+  'java.base/java.io=ALL-UNNAMED',
+  '--add-opens',
+  'java.base/java.lang.reflect=ALL-UNNAMED',
+  '--add-opens',
+  'jdk.compiler/com.sun.tools.javac=ALL-UNNAMED',
+  '--add-opens',
+  'java.base/java.lang=ALL-UNNAMED',
+  '--add-opens',
+  'java.base/java.util=ALL-UNNAMED',
 ];
 
 /** No caches of roles and permissions: a GRANT in a test holds for the very next request. */
@@ -209,7 +232,10 @@ export async function startCassandra(options: StartOptions = {}): Promise<Cassan
   writeFileSync(yamlFile, cassandraYaml(root, nativePort, storagePort, auth));
   writeFileSync(logbackFile, logbackXml(logFile));
   const javaArgs = [
-    '-Xms1g', '-Xmx1g', '-XX:MaxDirectMemorySize=512m', '-XX:+UseG1GC',
+    '-Xms1g',
+    '-Xmx1g',
+    '-XX:MaxDirectMemorySize=512m',
+    '-XX:+UseG1GC',
     `-javaagent:${join(lib, JAMM_JAR)}`,
     '-Djdk.attach.allowAttachSelf=true',
     ...JVM17_MODULE_OPTIONS,
@@ -224,7 +250,8 @@ export async function startCassandra(options: StartOptions = {}): Promise<Cassan
     '-Dcassandra.ring_delay_ms=1000',
     // The superuser role at once instead of 10 s after the start.
     ...(auth ? ['-Dcassandra.superuser_setup_delay_ms=0'] : []),
-    '-cp', `${lib}/*`,
+    '-cp',
+    `${lib}/*`,
     'org.apache.cassandra.service.CassandraDaemon',
   ];
 

@@ -7,6 +7,8 @@ export function fuzzSeed(variable: string, what: string): number {
   const given = process.env[variable];
   const seed = given === undefined || given === '' ? Date.now() % 1_000_000_007 : Number(given);
   if (!Number.isSafeInteger(seed) || seed < 0) throw new Error(`${variable}=${given}: not a non-negative integer seed`);
-  process.stderr.write(`${what}: seed ${seed} (${given === undefined || given === '' ? 'from the clock' : `from ${variable}`}; replay with ${variable}=${seed})\n`);
+  process.stderr.write(
+    `${what}: seed ${seed} (${given === undefined || given === '' ? 'from the clock' : `from ${variable}`}; replay with ${variable}=${seed})\n`,
+  );
   return seed;
 }

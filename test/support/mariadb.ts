@@ -83,7 +83,7 @@ export async function startMariadb(options: { database?: string; durable?: boole
         await c.end();
         return;
       } catch (error) {
-        if (Date.now() > deadline) throw new Error(`mariadbd not ready after ${READY_TIMEOUT_MS} ms: ${(error as Error).message}`);
+        if (Date.now() > deadline) throw new Error(`mariadbd not ready after ${READY_TIMEOUT_MS} ms: ${(error as Error).message}`, { cause: error });
         await new Promise((r) => setTimeout(r, 200));
       }
     }

@@ -95,7 +95,7 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
   } catch (error) {
     const log = existsSync(logFile) ? readFileSync(logFile, 'utf8') : '';
     forgetAtExit();
-    throw new Error(`${(error as Error).message}\nserver log:\n${log}`);
+    throw new Error(`${(error as Error).message}\nserver log:\n${log}`, { cause: error });
   }
   const database = options.database ?? 'mim';
   const admin = new pg.Client({ connectionString: `postgres://postgres@127.0.0.1:${port}/postgres` });

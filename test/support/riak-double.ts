@@ -118,8 +118,17 @@ const INSECURE_MESSAGE = 'Security is enabled and Riak does not accept credentia
 
 export class RiakDouble {
   readonly stats: RiakDoubleStats = {
-    fetches: 0, updates: 0, listings: 0, schemaPuts: 0, injected503: 0, injectedResets: 0,
-    injectedStreamResets: 0, injectedStreamTimeouts: 0, injectedListing503: 0, refusedPlainHttp: 0, refusedContentType: 0,
+    fetches: 0,
+    updates: 0,
+    listings: 0,
+    schemaPuts: 0,
+    injected503: 0,
+    injectedResets: 0,
+    injectedStreamResets: 0,
+    injectedStreamTimeouts: 0,
+    injectedListing503: 0,
+    refusedPlainHttp: 0,
+    refusedContentType: 0,
   };
   /** Scripted faults of the next listings, per kind (see failNextListings). */
   private readonly scripted = { buckets: [] as ListingFault[], keys: [] as ListingFault[] };
@@ -259,7 +268,10 @@ export class RiakDouble {
       const url = new URL(req.url ?? '/', 'http://double');
       // Riak decodes each path segment itself (riak_kv_wm_utils:maybe_decode_uri/2, http_url_encoding on):
       // split first, so an encoded '/' (%2F) stays inside its key.
-      const segments = url.pathname.split('/').slice(1).map((s) => decodeURIComponent(s));
+      const segments = url.pathname
+        .split('/')
+        .slice(1)
+        .map((s) => decodeURIComponent(s));
       if (!this.authorized(req, res, secure)) return;
       await this.route(req.method ?? 'GET', segments, url.searchParams, req, body, res);
     } catch (error) {
@@ -346,10 +358,18 @@ export class RiakDouble {
   private async stream(res: ServerResponse, field: 'keys' | 'buckets', items: string[], scripted: ListingFault | null = null): Promise<void> {
     res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
     const chunkSize = this.options.keysPerChunk ?? 50;
-    const breakAt = scripted === 'cut' ? 'reset' : scripted === 'timeout' ? 'timeout'
-      : this.rand() < this.faults.streamReset ? 'reset' : this.rand() < this.faults.streamTimeout ? 'timeout' : null;
+    const breakAt =
+      scripted === 'cut'
+        ? 'reset'
+        : scripted === 'timeout'
+          ? 'timeout'
+          : this.rand() < this.faults.streamReset
+            ? 'reset'
+            : this.rand() < this.faults.streamTimeout
+              ? 'timeout'
+              : null;
     let sent = 0;
-    for (let i = 0; i < items.length || (scripted !== null && sent === 0); ) {
+    for (let i = 0; i < items.length || (scripted !== null && sent === 0);) {
       const n = 1 + Math.floor(this.rand() * chunkSize);
       // A scripted fault cuts after the first chunk, which then holds at most half of the list.
       const chunk = items.slice(i, i + (scripted !== null && sent === 0 ? Math.min(n, Math.floor(items.length / 2)) : n));
@@ -415,8 +435,16 @@ export class RiakDouble {
 
   // --- data types ----------------------------------------------------------------------------
 
-  private async datatype(method: string, type: string, bucket: string, key: string, query: URLSearchParams,
-    req: IncomingMessage, body: Buffer, res: ServerResponse): Promise<void> {
+  private async datatype(
+    method: string,
+    type: string,
+    bucket: string,
+    key: string,
+    query: URLSearchParams,
+    req: IncomingMessage,
+    body: Buffer,
+    res: ServerResponse,
+  ): Promise<void> {
     if (method !== 'GET' && method !== 'HEAD' && method !== 'POST') {
       res.writeHead(405, { Allow: 'GET, HEAD, POST' }).end();
       return;
@@ -451,7 +479,12 @@ export class RiakDouble {
     } catch (error) {
       if (!(error instanceof NotUtf8Error)) throw error;
       // mochijson2 exits on such a binary; webmachine answers 500 with its error page.
-      return text(res, 500, '<html><head><title>500 Internal Server Error</title></head><body><h1>Internal Server Error</h1>The server encountered an error while processing this request:<br><pre>{error,{exit,{ucs,{bad_utf8_character_code}}}}</pre></body></html>', 'text/html');
+      return text(
+        res,
+        500,
+        '<html><head><title>500 Internal Server Error</title></head><body><h1>Internal Server Error</h1>The server encountered an error while processing this request:<br><pre>{error,{exit,{ucs,{bad_utf8_character_code}}}}</pre></body></html>',
+        'text/html',
+      );
     }
     json(res, 200, { type: 'map', value, ...(includeContext && map.context ? { context: map.context } : {}) });
   }

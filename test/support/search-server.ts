@@ -66,13 +66,19 @@ export function buildSearchLauncher(product: SearchProduct): { jar: string; lib:
   if (existsSync(done) && existsSync(jar) && statSync(done).mtimeMs >= newestSource) return { jar, lib };
   rmSync(out, { recursive: true, force: true });
   mkdirSync(out, { recursive: true });
-  const result = spawnSync('mvn', ['-q', '-B', 'package', 'dependency:copy-dependencies', `-DoutputDirectory=${lib}`, '-DincludeScope=runtime', `-DbuildDir=${join(out, 'target')}`], {
-    cwd: source,
-    encoding: 'utf8',
-    timeout: BUILD_TIMEOUT_MS,
-  });
+  const result = spawnSync(
+    'mvn',
+    ['-q', '-B', 'package', 'dependency:copy-dependencies', `-DoutputDirectory=${lib}`, '-DincludeScope=runtime', `-DbuildDir=${join(out, 'target')}`],
+    {
+      cwd: source,
+      encoding: 'utf8',
+      timeout: BUILD_TIMEOUT_MS,
+    },
+  );
   if (result.error || result.status !== 0) {
-    throw new Error(`search-server: cannot build the ${product} launcher with Maven (status ${result.status}, ${result.error?.message ?? ''}):\n${result.stdout}\n${result.stderr}`);
+    throw new Error(
+      `search-server: cannot build the ${product} launcher with Maven (status ${result.status}, ${result.error?.message ?? ''}):\n${result.stdout}\n${result.stderr}`,
+    );
   }
   spawnSync('touch', [done]);
   return { jar, lib };
@@ -81,7 +87,8 @@ export function buildSearchLauncher(product: SearchProduct): { jar: string; lib:
 async function waitReady(url: string, child: ChildProcess, log: () => string): Promise<void> {
   const deadline = Date.now() + START_TIMEOUT_MS;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`search server exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${log().slice(-4000)}`);
+    if (child.exitCode !== null || child.signalCode !== null)
+      throw new Error(`search server exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${log().slice(-4000)}`);
     try {
       const response = await fetch(`${url}/_cluster/health?wait_for_status=yellow&timeout=1s`, { signal: AbortSignal.timeout(5000) });
       if (response.status === 200) return;
@@ -115,9 +122,21 @@ export async function startSearchServer(product: SearchProduct, options: StartSe
   let output = '';
   const log = (): string => output;
   const startNode = async (): Promise<void> => {
-    const started = spawn('java', ['-Xms512m', '-Xmx512m', '-Dlog4j.shutdownHookEnabled=false', '-cp', classpath, MAIN_CLASS[product], ...Object.entries(settings).map(([k, v]) => `${k}=${v}`)], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const started = spawn(
+      'java',
+      [
+        '-Xms512m',
+        '-Xmx512m',
+        '-Dlog4j.shutdownHookEnabled=false',
+        '-cp',
+        classpath,
+        MAIN_CLASS[product],
+        ...Object.entries(settings).map(([k, v]) => `${k}=${v}`),
+      ],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     child = started;
     const keep = (chunk: Buffer): void => {
       output += chunk.toString();

@@ -99,4 +99,3 @@ export async function startSidecarProcess(args: string[] = [], env: Record<strin
     stop,
   };
 }
-

@@ -24,7 +24,9 @@ export async function askXmerl(payloads: readonly Uint8Array[], deadlineMs = 300
       child.on('error', reject);
       child.on('close', (code) => resolve(code));
     });
-    child.stdin.on('error', () => { /* reported through the exit status */ });
+    child.stdin.on('error', () => {
+      /* reported through the exit status */
+    });
     child.stdin.end(input);
     const code = await exit;
     if (code !== 0) {
@@ -68,7 +70,10 @@ export async function xmerlNameCharRanges(): Promise<{ letters: number[]; nameCh
   const classes = new Map<string, number[]>();
   for (const line of stdout.trim().split('\n')) {
     const [label, ...ranges] = line.trim().split(' ');
-    classes.set(label, ranges.flatMap((r) => r.split('-').map(Number)));
+    classes.set(
+      label,
+      ranges.flatMap((r) => r.split('-').map(Number)),
+    );
   }
   const letters = classes.get('letter');
   const nameChars = classes.get('namechar');

@@ -20,9 +20,33 @@ export function escapeText(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
-const WORDS = ['hello', 'room', 'meeting', 'at', 'noon', 'ok', 'thanks', 'Zażółć', 'gęślą', 'jaźń', 'ΣΑΣ', 'İstanbul',
-  'straße', 'こんにちは', '😀', 'a&b', '<tag>', '"quoted"', "it's", 'x > y', '1 < 2', 'ünïcödé', 'lorem', 'ipsum'];
-const USERS = ['alice', 'Bob', 'gżegżółka', 'ΣΑΣ', 'İlker', 'STRASSE', 'o\'neil', 'x&y', 'user.name-1'];
+const WORDS = [
+  'hello',
+  'room',
+  'meeting',
+  'at',
+  'noon',
+  'ok',
+  'thanks',
+  'Zażółć',
+  'gęślą',
+  'jaźń',
+  'ΣΑΣ',
+  'İstanbul',
+  'straße',
+  'こんにちは',
+  '😀',
+  'a&b',
+  '<tag>',
+  '"quoted"',
+  "it's",
+  'x > y',
+  '1 < 2',
+  'ünïcödé',
+  'lorem',
+  'ipsum',
+];
+const USERS = ['alice', 'Bob', 'gżegżółka', 'ΣΑΣ', 'İlker', 'STRASSE', "o'neil", 'x&y', 'user.name-1'];
 const DOMAINS = ['localhost', 'Example.COM', 'brzęczyszczykiewicz.pl', 'chat.shakespeare.lit', 'xn--bcher-kva.example'];
 const RESOURCES = ['', '/Phone', '/res/with/slashes', '/ΣΑΣ', '/Gajim.1A2B'];
 
@@ -39,22 +63,31 @@ export function senderJid(rand: Rand): string {
 
 /** A stored MongooseIM 3.x MUC message; 2% are one-to-one chats (no muc#user `<x>`). */
 export function realisticMessage(rand: Rand): string {
-  const id = Math.floor(rand() * 1e12).toString(16).toUpperCase();
+  const id = Math.floor(rand() * 1e12)
+    .toString(16)
+    .toUpperCase();
   const room = `room${int(rand, 1, 999)}@muc.${pick(rand, DOMAINS)}`;
   if (chance(rand, 0.02)) {
-    return `<message xmlns='jabber:client' from='${escapeAttr(senderJid(rand))}' to='${escapeAttr(senderJid(rand))}'`
-      + ` id='${id}' type='chat'><body>${escapeText(body(rand))}</body></message>`;
+    return (
+      `<message xmlns='jabber:client' from='${escapeAttr(senderJid(rand))}' to='${escapeAttr(senderJid(rand))}'` +
+      ` id='${id}' type='chat'><body>${escapeText(body(rand))}</body></message>`
+    );
   }
   const affiliation = pick(rand, ['owner', 'admin', 'member', 'none']);
   const role = pick(rand, ['moderator', 'participant', 'visitor']);
-  return `<message xmlns='jabber:client' from='${escapeAttr(room)}/nick${int(rand, 1, 99)}' to='${escapeAttr(room)}'`
-    + ` id='${id}' type='groupchat'><body>${escapeText(body(rand))}</body>`
-    + `<x xmlns='${MUC_USER}'><item affiliation='${affiliation}' jid='${escapeAttr(senderJid(rand))}' role='${role}'/></x></message>`;
+  return (
+    `<message xmlns='jabber:client' from='${escapeAttr(room)}/nick${int(rand, 1, 99)}' to='${escapeAttr(room)}'` +
+    ` id='${id}' type='groupchat'><body>${escapeText(body(rand))}</body>` +
+    `<x xmlns='${MUC_USER}'><item affiliation='${affiliation}' jid='${escapeAttr(senderJid(rand))}' role='${role}'/></x></message>`
+  );
 }
 
 // ---- varied, well-formed messages for the differential tests -------------------------------
 
-interface Attr { name: string; value: string }
+interface Attr {
+  name: string;
+  value: string;
+}
 
 /** Spells an attribute value: raw escapes, with random (still well-formed) reference styles. */
 function spellValue(rand: Rand, value: string, plain: boolean): string {
@@ -97,8 +130,19 @@ function element(rand: Rand, name: string, attrs: Attr[], children: string, plai
 }
 
 function filler(rand: Rand): string {
-  return pick(rand, ['', '', '', '\n  ', '<!-- note -->', '<?pi data?>', '<![CDATA[ <raw> & ]] ]]>', 'text & more'.replace('&', '&amp;'),
-    '<delay xmlns="urn:xmpp:delay" stamp="2019-06-18T12:00:00Z"/>', '<thread>t1</thread>', '<subject>s</subject>']);
+  return pick(rand, [
+    '',
+    '',
+    '',
+    '\n  ',
+    '<!-- note -->',
+    '<?pi data?>',
+    '<![CDATA[ <raw> & ]] ]]>',
+    'text & more'.replace('&', '&amp;'),
+    '<delay xmlns="urn:xmpp:delay" stamp="2019-06-18T12:00:00Z"/>',
+    '<thread>t1</thread>',
+    '<subject>s</subject>',
+  ]);
 }
 
 /**
@@ -145,8 +189,10 @@ function xElement(rand: Rand, plainRefs: boolean): string {
   const itemCount = chance(rand, 0.9) ? 1 : pick(rand, [0, 2]);
   for (let k = 0; k < itemCount; k++) {
     const itemName = chance(rand, 0.05) ? 'u:item' : chance(rand, 0.05) ? 'items' : 'item';
-    const itemAttrs: Attr[] = [{ name: 'affiliation', value: pick(rand, ['none', 'member', 'owner']) },
-      { name: 'role', value: pick(rand, ['participant', 'moderator']) }];
+    const itemAttrs: Attr[] = [
+      { name: 'affiliation', value: pick(rand, ['none', 'member', 'owner']) },
+      { name: 'role', value: pick(rand, ['participant', 'moderator']) },
+    ];
     if (chance(rand, 0.95)) itemAttrs.push({ name: chance(rand, 0.05) ? 'u:jid' : 'jid', value: senderJid(rand) });
     const inner = chance(rand, 0.1) ? `<actor jid='${escapeAttr(senderJid(rand))}'/>` : chance(rand, 0.05) ? '<reason>r</reason>' : '';
     items.push(element(rand, itemName, itemAttrs, inner, plainRefs));
@@ -157,35 +203,84 @@ function xElement(rand: Rand, plainRefs: boolean): string {
 
 // ---- mutations: mostly malformed variants for the xmerl differential ------------------------
 
-const INSERTS: readonly (string | number[])[] = ['<', '>', '&', '&amp', '&#0;', '&#xD800;', '&bogus;', ']]>', '--', '"', "'", '=',
-  '/', '</x>', '<x>', '<!--', '-->', '<?xml version="1.0"?>', '<?xml-stylesheet a?>', '<!DOCTYPE x>', '<![CDATA[', ' ', '\t', '\r\n',
-  ':', 'xmlns', ' a="1" a="2"', ' type="chat"', ' jid="z@z"', [0x00], [0x1f], [0xc3], [0xff], [0xed, 0xa0, 0x80], [0xef, 0xbf, 0xbe],
-  [0xc3, 0xa9], '&#32;', '&#10;', '\u00b7', '\u0300', 'é', '一', 'Ĳ',
+const INSERTS: readonly (string | number[])[] = [
+  '<',
+  '>',
+  '&',
+  '&amp',
+  '&#0;',
+  '&#xD800;',
+  '&bogus;',
+  ']]>',
+  '--',
+  '"',
+  "'",
+  '=',
+  '/',
+  '</x>',
+  '<x>',
+  '<!--',
+  '-->',
+  '<?xml version="1.0"?>',
+  '<?xml-stylesheet a?>',
+  '<!DOCTYPE x>',
+  '<![CDATA[',
+  ' ',
+  '\t',
+  '\r\n',
+  ':',
+  'xmlns',
+  ' a="1" a="2"',
+  ' type="chat"',
+  ' jid="z@z"',
+  [0x00],
+  [0x1f],
+  [0xc3],
+  [0xff],
+  [0xed, 0xa0, 0x80],
+  [0xef, 0xbf, 0xbe],
+  [0xc3, 0xa9],
+  '&#32;',
+  '&#10;',
+  '\u00b7',
+  '\u0300',
+  'é',
+  '一',
+  'Ĳ',
   // Near the reference's Erlang-atom limit (255 characters) for names and namespace names.
-  'n'.repeat(130), 'é'.repeat(130), '一'.repeat(130), ` xmlns:q='${'u'.repeat(250)}'`, ` xmlns='${MUC_USER}${'/'.repeat(220)}'`];
+  'n'.repeat(130),
+  'é'.repeat(130),
+  '一'.repeat(130),
+  ` xmlns:q='${'u'.repeat(250)}'`,
+  ` xmlns='${MUC_USER}${'/'.repeat(220)}'`,
+];
 
 /** A random mutation of a payload: byte flips, inserts of markup-significant text, cuts, swaps. */
 export function mutate(rand: Rand, payload: Uint8Array): Uint8Array {
   const b = Buffer.from(payload);
   const at = Math.floor(rand() * (b.length + 1));
   switch (Math.floor(rand() * 6)) {
-    case 0: { // flip one byte
+    case 0: {
+      // flip one byte
       if (b.length === 0) return b;
       const c = Buffer.from(b);
       c[Math.min(at, b.length - 1)] = Math.floor(rand() * 256);
       return c;
     }
-    case 1: { // delete a short run
+    case 1: {
+      // delete a short run
       const len = int(rand, 1, 4);
       return Buffer.concat([b.subarray(0, at), b.subarray(Math.min(b.length, at + len))]);
     }
     case 2: // truncate
       return b.subarray(0, at);
-    case 3: { // duplicate a short run
+    case 3: {
+      // duplicate a short run
       const len = int(rand, 1, 12);
       return Buffer.concat([b.subarray(0, at), b.subarray(at, at + len), b.subarray(at)]);
     }
-    default: { // insert something markup-significant
+    default: {
+      // insert something markup-significant
       const ins = pick(rand, INSERTS);
       const bytes = typeof ins === 'string' ? Buffer.from(ins, 'utf8') : Buffer.from(ins);
       return Buffer.concat([b.subarray(0, at), bytes, b.subarray(at)]);

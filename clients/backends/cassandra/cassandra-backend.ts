@@ -29,15 +29,7 @@ import type {
 } from '../../pipeline/types.js';
 import { describeRangeCursor, describeRowKey, type RangeCursor, type RowKey } from './keys.js';
 import { RangeReader, type ScannedRow } from './range-reader.js';
-import {
-  CHECKPOINT_TABLE,
-  MESSAGE_TABLE,
-  applySchema,
-  checkSchema,
-  createCheckpointTableStatement,
-  readIdOrder,
-  type IdOrder,
-} from './schema.js';
+import { CHECKPOINT_TABLE, MESSAGE_TABLE, applySchema, checkSchema, createCheckpointTableStatement, readIdOrder, type IdOrder } from './schema.js';
 import { MAX_TOKEN, MIN_TOKEN, rangeNamed, rangesOfShard } from './token-ranges.js';
 import { isTransientCassandraError } from './transient-errors.js';
 
@@ -160,9 +152,7 @@ export class CassandraBackend implements Backend<RowKey, RangeCursor, FromJid> {
     this.scanner = new RangeReader<ScannedRecord<RowKey>>({
       ...common,
       pick: (row) =>
-        this.isOurs(row)
-          ? { key: keyOf(row), payload: row.message ?? Buffer.alloc(0), stored: row.from_jid ?? '', written: row.from_jid !== null }
-          : null,
+        this.isOurs(row) ? { key: keyOf(row), payload: row.message ?? Buffer.alloc(0), stored: row.from_jid ?? '', written: row.from_jid !== null } : null,
     });
   }
 
@@ -377,7 +367,11 @@ export class CassandraBackend implements Backend<RowKey, RangeCursor, FromJid> {
     const params = (w: PlannedWrite<RowKey, FromJid>): unknown[] => [w.write, w.key.roomJid, w.key.withNick, BigInt(w.key.id)];
     const options = { prepare: true, consistency: this.consistency, isIdempotent: true };
     if (group.length === 1) await this.client.execute(update, params(group[0]), options);
-    else await this.client.batch(group.map((w) => ({ query: update, params: params(w) })), { ...options, logged: false });
+    else
+      await this.client.batch(
+        group.map((w) => ({ query: update, params: params(w) })),
+        { ...options, logged: false },
+      );
   }
 
   /**

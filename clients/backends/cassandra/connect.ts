@@ -34,7 +34,10 @@ export function parseConsistency(value: string): number {
 
 /** `HOST[:PORT][,HOST[:PORT]...]`, IPv6 in brackets (`[::1]:9042`), into `host:port` strings. */
 export function parseContactPoints(value: string): string[] {
-  const points = value.split(',').map((p) => p.trim()).filter((p) => p !== '');
+  const points = value
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '');
   if (points.length === 0) throw new UsageError('--contact-points needs at least one HOST[:PORT]');
   return points.map((point) => {
     const match = /^(\[[0-9a-fA-F:.]+\]|[^:[\]]+)(?::(\d+))?$/.exec(point);
@@ -70,9 +73,7 @@ export async function connectCassandra(options: ConnectOptions): Promise<cassand
       reconnection: new policies.reconnection.ExponentialReconnectionPolicy(RECONNECT_BASE_MS, RECONNECT_MAX_MS, false),
     },
     encoding: { useBigIntAsLong: true },
-    ...(options.credentials === undefined
-      ? {}
-      : { authProvider: new auth.PlainTextAuthProvider(options.credentials.username, options.credentials.password) }),
+    ...(options.credentials === undefined ? {} : { authProvider: new auth.PlainTextAuthProvider(options.credentials.username, options.credentials.password) }),
     ...(options.tls === undefined
       ? {}
       : {

@@ -2,15 +2,7 @@
 import { CREDENTIAL_FLAGS, CREDENTIAL_USAGE, readCredentials, readTlsFiles } from '../credentials.js';
 import { UsageError, type BackendDefinition, type FlagValues, type OpenContext } from '../registry.js';
 import { CassandraBackend } from './cassandra-backend.js';
-import {
-  DEFAULT_CONSISTENCY,
-  DEFAULT_KEYSPACE,
-  DEFAULT_LOCAL_DC,
-  connectCassandra,
-  parseConsistency,
-  parseContactPoints,
-  parseKeyspace,
-} from './connect.js';
+import { DEFAULT_CONSISTENCY, DEFAULT_KEYSPACE, DEFAULT_LOCAL_DC, connectCassandra, parseConsistency, parseContactPoints, parseKeyspace } from './connect.js';
 import { RANGE_COUNT } from './token-ranges.js';
 
 const definition: BackendDefinition = {

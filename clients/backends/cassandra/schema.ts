@@ -32,22 +32,18 @@ interface Found {
 
 async function inspect(client: Client, keyspace: string): Promise<Found> {
   const name = keyspace.toLowerCase(); // unquoted CQL identifiers are case-folded
-  const columns = await client.execute(
-    'SELECT column_name FROM system_schema.columns WHERE keyspace_name = ? AND table_name = ?',
-    [name, MESSAGE_TABLE],
-    { prepare: true },
-  );
+  const columns = await client.execute('SELECT column_name FROM system_schema.columns WHERE keyspace_name = ? AND table_name = ?', [name, MESSAGE_TABLE], {
+    prepare: true,
+  });
   if (columns.rows.length === 0) {
     throw new Error(
       `keyspace '${keyspace}' has no table ${MESSAGE_TABLE}: is it MongooseIM's MAM keyspace (--keyspace), with mod_mam_muc_cassandra_arch's schema?`,
     );
   }
   const hasColumn = columns.rows.some((r) => r['column_name'] === 'from_jid');
-  const indexes = await client.execute(
-    'SELECT options FROM system_schema.indexes WHERE keyspace_name = ? AND table_name = ?',
-    [name, MESSAGE_TABLE],
-    { prepare: true },
-  );
+  const indexes = await client.execute('SELECT options FROM system_schema.indexes WHERE keyspace_name = ? AND table_name = ?', [name, MESSAGE_TABLE], {
+    prepare: true,
+  });
   // Any index on the column counts, whatever its name (the guide's statement leaves it unnamed).
   const hasIndex = indexes.rows.some((r) => (r['options'] as Record<string, string> | null)?.['target'] === 'from_jid');
   return { hasColumn, hasIndex };

@@ -47,7 +47,11 @@ export async function writeBulk(
   for (let round = 0; pending.length > 0; round++) {
     if (round > 0) {
       if (round > policy.rounds) {
-        throw new SearchHttpError(429, 'es_rejected_execution_exception', `_bulk: ${pending.length} updates still refused for load after ${policy.rounds} rounds`);
+        throw new SearchHttpError(
+          429,
+          'es_rejected_execution_exception',
+          `_bulk: ${pending.length} updates still refused for load after ${policy.rounds} rounds`,
+        );
       }
       stats.itemsRetried += pending.length;
       await sleep(Math.min(policy.longestPauseMs, policy.firstPauseMs * 2 ** (round - 1)) * (0.5 + Math.random() / 2));
@@ -81,15 +85,19 @@ export async function writeBulk(
         stats.refusedByStatus[result.status] = (stats.refusedByStatus[result.status] ?? 0) + 1;
         again.push(pending[i]);
       } else {
-        const why = result.error?.type === 'document_missing_exception' ? 'document deleted meanwhile' : `${result.error?.type ?? 'error'}: ${result.error?.reason ?? ''}`;
+        const why =
+          result.error?.type === 'document_missing_exception'
+            ? 'document deleted meanwhile'
+            : `${result.error?.type ?? 'error'}: ${result.error?.reason ?? ''}`;
         refused.push({ key: pending[i].key, reason: 'write_refused', detail: `_bulk update HTTP ${result.status}: ${why}` });
       }
     });
     if (blocked !== undefined) {
-      throw new StoreBlockedError(`index '${layout.index}' refuses writes: ${blocked.slice(0, 400)}. Nothing after the last checkpoint counts as done; lift the block (PUT /${layout.index}/_settings {"index.blocks.write": null, "index.blocks.read_only_allow_delete": null}, after freeing disk space for a flood-stage block) and run the same command again`);
+      throw new StoreBlockedError(
+        `index '${layout.index}' refuses writes: ${blocked.slice(0, 400)}. Nothing after the last checkpoint counts as done; lift the block (PUT /${layout.index}/_settings {"index.blocks.write": null, "index.blocks.read_only_allow_delete": null}, after freeing disk space for a flood-stage block) and run the same command again`,
+      );
     }
     pending = again;
   }
   return { written, refused };
 }
-

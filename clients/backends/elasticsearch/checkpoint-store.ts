@@ -56,12 +56,18 @@ export class CheckpointStore {
   async prepare(): Promise<void> {
     const exists = await this.http.request('HEAD', `/${CHECKPOINT_INDEX}`);
     if (exists.status === 200) return;
-    const created = await this.withRetry(() => this.http.request<{ error?: { type?: string } }>('PUT', `/${CHECKPOINT_INDEX}`, {
-      settings: { number_of_shards: 1, number_of_replicas: 0 },
-    }));
+    const created = await this.withRetry(() =>
+      this.http.request<{ error?: { type?: string } }>('PUT', `/${CHECKPOINT_INDEX}`, {
+        settings: { number_of_shards: 1, number_of_replicas: 0 },
+      }),
+    );
     // Another shard process may have created it a moment ago.
     if (created.status >= 300 && created.body?.error?.type !== 'resource_already_exists_exception') {
-      throw new SearchHttpError(created.status, created.body?.error?.type ?? '', `cannot create checkpoint index ${CHECKPOINT_INDEX}: HTTP ${created.status} ${JSON.stringify(created.body).slice(0, 300)}`);
+      throw new SearchHttpError(
+        created.status,
+        created.body?.error?.type ?? '',
+        `cannot create checkpoint index ${CHECKPOINT_INDEX}: HTTP ${created.status} ${JSON.stringify(created.body).slice(0, 300)}`,
+      );
     }
   }
 
@@ -83,7 +89,13 @@ export class CheckpointStore {
    */
   async storePlan(plan: PartitionPlan, replacing?: { seqNo: number; primaryTerm: number }): Promise<PartitionPlan> {
     const condition = replacing === undefined ? 'op_type=create' : `if_seq_no=${replacing.seqNo}&if_primary_term=${replacing.primaryTerm}`;
-    const response = await this.withRetry(() => this.http.request('PUT', `${docPath(`plan:${this.archiveIndex}`)}?${condition}&refresh=false`, { index: this.archiveIndex, id: plan.id, cuts: plan.cuts }));
+    const response = await this.withRetry(() =>
+      this.http.request('PUT', `${docPath(`plan:${this.archiveIndex}`)}?${condition}&refresh=false`, {
+        index: this.archiveIndex,
+        id: plan.id,
+        cuts: plan.cuts,
+      }),
+    );
     if (response.status === 409) {
       const stored = await this.readPlan();
       if (stored.state !== 'valid') throw new Error(`${this.planDocument()}: another process is replacing the partition plan at the same moment: run again`);

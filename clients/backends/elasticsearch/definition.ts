@@ -47,7 +47,9 @@ ${CREDENTIAL_USAGE}`,
     const tls = readTlsFiles(values);
     if (tls !== undefined && nodes.some((n) => n.protocol !== 'https:')) throw new UsageError('--tls-* given but --url is not https://');
     const http = new SearchHttp({ nodes, credentials, tls, maxSockets: Math.max(4, context.concurrency * 2) });
-    context.log(`elasticsearch: ${http.describeNodes()}, index ${index}${type === undefined ? '' : `, type ${type}`}${credentials === undefined ? '' : `, as ${credentials.username}`}`);
+    context.log(
+      `elasticsearch: ${http.describeNodes()}, index ${index}${type === undefined ? '' : `, type ${type}`}${credentials === undefined ? '' : `, as ${credentials.username}`}`,
+    );
     return new ElasticsearchBackend(http, { index, ...(type === undefined ? {} : { type }) }, undefined, context.log);
   },
 };

@@ -107,7 +107,9 @@ export class ElasticsearchBackend implements Backend<string, SortCursor, string>
     if (this.unsavedPlan === null) return;
     const held = await this.checkpoints.storePlan(this.unsavedPlan.plan, this.unsavedPlan.replacing);
     if (held.id !== this.unsavedPlan.plan.id) {
-      throw new Error('another process stored a different partition plan at the same moment (shards started together on a fresh index): run again, it will use the stored plan');
+      throw new Error(
+        'another process stored a different partition plan at the same moment (shards started together on a fresh index): run again, it will use the stored plan',
+      );
     }
     this.unsavedPlan = null;
   }
@@ -143,7 +145,8 @@ export class ElasticsearchBackend implements Backend<string, SortCursor, string>
     if (stored === null || stored.plan !== this.checkpoints.planId) return null;
     const { mamId, room, done } = stored;
     let problem: string | null = null;
-    if (typeof mamId !== 'string' || typeof room !== 'string') problem = `mam_id ${JSON.stringify(mamId)} and room ${JSON.stringify(room)} are not a place in the walk`;
+    if (typeof mamId !== 'string' || typeof room !== 'string')
+      problem = `mam_id ${JSON.stringify(mamId)} and room ${JSON.stringify(room)} are not a place in the walk`;
     else if (!(done && mamId === '' && room === '')) problem = outsideRange(range, mamId);
     if (problem !== null) {
       throw new Error(
@@ -202,7 +205,10 @@ export class ElasticsearchBackend implements Backend<string, SortCursor, string>
   }
 
   async scanPage(partition: Partition, after: SortCursor | null, limits: PageLimits): Promise<ScanPage<string, SortCursor>> {
-    const page = await readKeyedPage(this.http, this.layout, partition as MamIdRange, after, limits, this.budget, { pending: false, source: ['message', 'from_jid'] });
+    const page = await readKeyedPage(this.http, this.layout, partition as MamIdRange, after, limits, this.budget, {
+      pending: false,
+      source: ['message', 'from_jid'],
+    });
     return {
       records: page.hits.map((hit) => {
         const fromJid = hit._source?.from_jid;
@@ -229,7 +235,12 @@ export class ElasticsearchBackend implements Backend<string, SortCursor, string>
     const keys: string[] = [];
     if (count > 0 && max > 0) {
       type ScrollBody = { _scroll_id?: string; hits: { hits: { _id: string }[] } };
-      let body = await this.http.complete<ScrollBody>(`${indexPath(this.layout)}/_search?scroll=1m`, { size: Math.min(max, 1000), query, _source: false, sort: ['_doc'] });
+      let body = await this.http.complete<ScrollBody>(`${indexPath(this.layout)}/_search?scroll=1m`, {
+        size: Math.min(max, 1000),
+        query,
+        _source: false,
+        sort: ['_doc'],
+      });
       try {
         while (body.hits.hits.length > 0 && keys.length < max) {
           for (const hit of body.hits.hits) if (keys.length < max) keys.push(hit._id);
@@ -247,7 +258,10 @@ export class ElasticsearchBackend implements Backend<string, SortCursor, string>
     const sender = senderOf(answer);
     if (!('write' in sender)) return sender;
     if (Buffer.byteLength(sender.write.bareJid, 'utf8') > MAX_KEYWORD_BYTES) {
-      return { reason: 'jid_not_storable', detail: `JID of ${Buffer.byteLength(sender.write.bareJid, 'utf8')} bytes: a keyword holds at most ${MAX_KEYWORD_BYTES}` };
+      return {
+        reason: 'jid_not_storable',
+        detail: `JID of ${Buffer.byteLength(sender.write.bareJid, 'utf8')} bytes: a keyword holds at most ${MAX_KEYWORD_BYTES}`,
+      };
     }
     return { write: sender.write.bareJid };
   }
@@ -276,7 +290,8 @@ export class ElasticsearchBackend implements Backend<string, SortCursor, string>
 
   verifyAnswer(sample: VerifySample<string>, answer: ExtractResult): Mismatch | null {
     const decision = this.decide(sample, answer);
-    if (!('write' in decision)) return { kind: 'has_from_jid_but_undecodable', detail: `from_jid '${sample.stored}', but the message gives ${decision.reason}: ${decision.detail}` };
+    if (!('write' in decision))
+      return { kind: 'has_from_jid_but_undecodable', detail: `from_jid '${sample.stored}', but the message gives ${decision.reason}: ${decision.detail}` };
     if (decision.write !== sample.stored) return { kind: 'from_jid_differs', detail: `from_jid '${sample.stored}', the message says '${decision.write}'` };
     return null;
   }

@@ -14,7 +14,10 @@ import { SearchHttp, errorOf } from './search-http.js';
  * its own words instead of a request to run.
  */
 export class MappingConflictError extends SchemaNotReadyError {
-  constructor(backendName: string, readonly reason: string) {
+  constructor(
+    backendName: string,
+    readonly reason: string,
+  ) {
     super(backendName, [reason], []);
     this.message = `the ${backendName} archive is not ready for the backfill: ${reason}`;
     this.name = 'MappingConflictError';
@@ -49,19 +52,26 @@ type MappingsOf = Record<string, { mappings?: Record<string, unknown> }>;
 /** The index's field mappings; throws a clear error when the index is missing or the type is wrong. */
 async function readProperties(http: SearchHttp, layout: IndexLayout): Promise<Properties> {
   const response = await http.request<MappingsOf>('GET', `${indexPath(layout)}/_mapping`);
-  if (response.status === 404) throw new Error(`index '${layout.index}' does not exist on ${http.describeNodes()} (--index names MongooseIM's MUC archive index, default ${DEFAULT_INDEX})`);
+  if (response.status === 404)
+    throw new Error(
+      `index '${layout.index}' does not exist on ${http.describeNodes()} (--index names MongooseIM's MUC archive index, default ${DEFAULT_INDEX})`,
+    );
   if (response.status >= 300) throw errorOf('GET', `${indexPath(layout)}/_mapping`, response);
   // An alias (or a pattern) answers with the concrete indices' names: a walk, its checkpoints and
   // the mapping change are for one index, and writes through an alias over several fail or land
   // in whichever index is the write index.
   const indices = Object.keys(response.body).sort();
   if (indices.length !== 1) {
-    throw new UsageError(`--index '${layout.index}' names ${indices.length} indices (${indices.slice(0, 10).join(', ')}${indices.length > 10 ? ', ...' : ''}): run once per index, with --index set to each one's own name`);
+    throw new UsageError(
+      `--index '${layout.index}' names ${indices.length} indices (${indices.slice(0, 10).join(', ')}${indices.length > 10 ? ', ...' : ''}): run once per index, with --index set to each one's own name`,
+    );
   }
   if (indices[0] !== layout.index) await checkWriteIndex(http, layout, indices[0]);
   const concrete = Object.values(response.body)[0];
   const mappings = concrete?.mappings ?? {};
-  const typed = Object.keys(mappings).filter((k) => k !== 'properties' && k !== '_doc' && typeof mappings[k] === 'object' && mappings[k] !== null && 'properties' in (mappings[k] as object));
+  const typed = Object.keys(mappings).filter(
+    (k) => k !== 'properties' && k !== '_doc' && typeof mappings[k] === 'object' && mappings[k] !== null && 'properties' in (mappings[k] as object),
+  );
   if (layout.type === undefined) {
     if (!('properties' in mappings) && typed.length > 0) {
       throw new Error(`index '${layout.index}' has mapping type '${typed[0]}' (an Elasticsearch 5/6 typed index): add --type ${typed[0]}`);
@@ -70,14 +80,19 @@ async function readProperties(http: SearchHttp, layout: IndexLayout): Promise<Pr
   }
   const ofType = mappings[layout.type] as { properties?: Properties } | undefined;
   if (ofType === undefined) {
-    throw new Error(`index '${layout.index}' has no mapping type '${layout.type}'${'properties' in mappings ? ' (it is typeless, as on Elasticsearch 7+ and OpenSearch): drop --type' : ''}`);
+    throw new Error(
+      `index '${layout.index}' has no mapping type '${layout.type}'${'properties' in mappings ? ' (it is typeless, as on Elasticsearch 7+ and OpenSearch): drop --type' : ''}`,
+    );
   }
   return ofType.properties ?? {};
 }
 
 /** An alias over one index must let writes through (`is_write_index` not false). */
 async function checkWriteIndex(http: SearchHttp, layout: IndexLayout, concrete: string): Promise<void> {
-  const response = await http.request<Record<string, { aliases?: Record<string, { is_write_index?: boolean }> }>>('GET', `/_alias/${encodeURIComponent(layout.index)}`);
+  const response = await http.request<Record<string, { aliases?: Record<string, { is_write_index?: boolean }> }>>(
+    'GET',
+    `/_alias/${encodeURIComponent(layout.index)}`,
+  );
   if (response.status >= 300) return; // not an alias after all
   if (response.body[concrete]?.aliases?.[layout.index]?.is_write_index === false) {
     throw new UsageError(`--index '${layout.index}' is an alias of index '${concrete}' without a write index: run with --index ${concrete}`);

@@ -65,10 +65,7 @@ function afterClause(range: MamIdRange, after: SortCursor): object {
   if (range.noMamId === true) return { range: { room: { gt: after.room } } };
   return {
     bool: {
-      should: [
-        { range: { mam_id: { gt: after.mamId } } },
-        { bool: { filter: [{ term: { mam_id: after.mamId } }, { range: { room: { gt: after.room } } }] } },
-      ],
+      should: [{ range: { mam_id: { gt: after.mamId } } }, { bool: { filter: [{ term: { mam_id: after.mamId } }, { range: { room: { gt: after.room } } }] } }],
       minimum_should_match: 1,
     },
   };
@@ -148,7 +145,7 @@ export async function readKeyedPage(
   if (after?.done === true) return { hits: [], cursor: after, end: true };
   const noMamId = range.noMamId === true;
   let want = budget.documents(limits);
-  let hits: Hit[] = [];
+  let hits: Hit[];
   for (let round = 0; ; round++) {
     try {
       const body = await http.complete<SearchBody>(`${indexPath(layout)}/_search`, {
@@ -164,7 +161,8 @@ export async function readKeyedPage(
       hits = body.hits.hits;
       break;
     } catch (error) {
-      if (!(error instanceof SearchHttpError && /circuit_breaking_exception/.test(`${error.type} ${error.message}`)) || want <= 1 || round >= BREAKER_ROUNDS) throw error;
+      if (!(error instanceof SearchHttpError && /circuit_breaking_exception/.test(`${error.type} ${error.message}`)) || want <= 1 || round >= BREAKER_ROUNDS)
+        throw error;
       want = budget.refused(want);
     }
   }
@@ -203,7 +201,9 @@ async function readGroup(http: SearchHttp, layout: IndexLayout, range: MamIdRang
   });
   const total = typeof body.hits.total === 'number' ? body.hits.total : (body.hits.total?.value ?? 0);
   if (total > body.hits.hits.length) {
-    throw new Error(`${total} documents share ${range.noMamId === true ? '' : `mam_id ${key.mamId} and `}room ${key.room}: more than the ${MAX_GROUP} one page can read by that key (the walk sorts by it)`);
+    throw new Error(
+      `${total} documents share ${range.noMamId === true ? '' : `mam_id ${key.mamId} and `}room ${key.room}: more than the ${MAX_GROUP} one page can read by that key (the walk sorts by it)`,
+    );
   }
   return body.hits.hits;
 }

@@ -75,7 +75,8 @@ export function validPlan(value: unknown): PartitionPlan | null {
 }
 
 export function rangesOf(plan: PartitionPlan, shard: ShardSpec): MamIdRange[] {
-  if (shard.count > PARTITION_COUNT) throw new Error(`--shard ${shard.index}/${shard.count}: Elasticsearch archives have ${PARTITION_COUNT} partitions, so at most ${PARTITION_COUNT} shards`);
+  if (shard.count > PARTITION_COUNT)
+    throw new Error(`--shard ${shard.index}/${shard.count}: Elasticsearch archives have ${PARTITION_COUNT} partitions, so at most ${PARTITION_COUNT} shards`);
   const ranges: MamIdRange[] = [];
   for (let i = 0; i < PARTITION_COUNT; i++) {
     if (i % shard.count !== shard.index) continue;

@@ -92,9 +92,10 @@ export class SearchHttp {
     this.downUntil = options.nodes.map(() => 0);
     this.httpAgent = new http.Agent({ keepAlive: true, maxSockets: options.maxSockets });
     this.httpsAgent = new https.Agent({ keepAlive: true, maxSockets: options.maxSockets, ...options.tls });
-    this.authorization = options.credentials === undefined
-      ? undefined
-      : `Basic ${Buffer.from(`${options.credentials.username}:${options.credentials.password}`).toString('base64')}`;
+    this.authorization =
+      options.credentials === undefined
+        ? undefined
+        : `Basic ${Buffer.from(`${options.credentials.username}:${options.credentials.password}`).toString('base64')}`;
   }
 
   /** The nodes, without any user information, for logs. */
@@ -107,9 +108,12 @@ export class SearchHttp {
    * HTTP status (callers read per-status meanings, e.g. 404). `body` is JSON, or NDJSON lines.
    */
   async request<T = unknown>(method: string, path: string, body?: unknown, ndjson?: readonly unknown[]): Promise<SearchResponse<T>> {
-    const payload = ndjson !== undefined
-      ? Buffer.from(ndjson.map((line) => JSON.stringify(line)).join('\n') + '\n', 'utf8')
-      : body === undefined ? undefined : Buffer.from(JSON.stringify(body), 'utf8');
+    const payload =
+      ndjson !== undefined
+        ? Buffer.from(ndjson.map((line) => JSON.stringify(line)).join('\n') + '\n', 'utf8')
+        : body === undefined
+          ? undefined
+          : Buffer.from(JSON.stringify(body), 'utf8');
     const contentType = ndjson !== undefined ? 'application/x-ndjson' : 'application/json';
     let lastError: Error | undefined;
     // Each request tries every node once, from its own start (not a counter shared with the
@@ -184,33 +188,36 @@ export class SearchHttp {
     if (this.authorization !== undefined) headers.authorization = this.authorization;
     const describe = `${method} ${node.origin}${basePath}${path.split('?')[0]}`;
     return new Promise((resolve, reject) => {
-      const req = (secure ? https : http).request({
-        protocol: node.protocol,
-        hostname: node.hostname,
-        port: node.port,
-        method,
-        path: basePath + path,
-        headers,
-        agent: secure ? this.httpsAgent : this.httpAgent,
-        timeout: REQUEST_TIMEOUT_MS,
-      }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('error', (e) => reject(new SearchConnectionError(`${describe}: ${e.message}`)));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let body: unknown = text;
-          if (text !== '' && (res.headers['content-type'] ?? '').includes('json')) {
-            try {
-              body = JSON.parse(text);
-            } catch {
-              reject(new SearchConnectionError(`${describe}: answer is not JSON (${text.slice(0, 200)})`));
-              return;
+      const req = (secure ? https : http).request(
+        {
+          protocol: node.protocol,
+          hostname: node.hostname,
+          port: node.port,
+          method,
+          path: basePath + path,
+          headers,
+          agent: secure ? this.httpsAgent : this.httpAgent,
+          timeout: REQUEST_TIMEOUT_MS,
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('error', (e) => reject(new SearchConnectionError(`${describe}: ${e.message}`)));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            let body: unknown = text;
+            if (text !== '' && (res.headers['content-type'] ?? '').includes('json')) {
+              try {
+                body = JSON.parse(text);
+              } catch {
+                reject(new SearchConnectionError(`${describe}: answer is not JSON (${text.slice(0, 200)})`));
+                return;
+              }
             }
-          }
-          resolve({ status: res.statusCode ?? 0, body: body as T });
-        });
-      });
+            resolve({ status: res.statusCode ?? 0, body: body as T });
+          });
+        },
+      );
       req.on('timeout', () => req.destroy(new Error(`no answer within ${REQUEST_TIMEOUT_MS / 1000} s`)));
       req.on('error', (e) => reject(new SearchConnectionError(`${describe}: ${e.message}`, { cause: e })));
       req.end(payload);
@@ -238,10 +245,15 @@ export function errorOf(method: string, path: string, response: SearchResponse):
       reason = body.error.reason ?? '';
       // "all shards failed" / "Partial shards failure" say little: the root cause says why.
       const cause = body.error.root_cause?.[0];
-      if (cause?.reason !== undefined && cause.reason !== reason) reason = reason === '' ? cause.reason : `${reason} (${cause.type ?? 'cause'}: ${cause.reason})`;
+      if (cause?.reason !== undefined && cause.reason !== reason)
+        reason = reason === '' ? cause.reason : `${reason} (${cause.type ?? 'cause'}: ${cause.reason})`;
     }
   }
-  return new SearchHttpError(response.status, type, `${method} ${path.split('?')[0]}: HTTP ${response.status}${type ? ` ${type}` : ''}${reason ? `: ${reason}` : ''}`);
+  return new SearchHttpError(
+    response.status,
+    type,
+    `${method} ${path.split('?')[0]}: HTTP ${response.status}${type ? ` ${type}` : ''}${reason ? `: ${reason}` : ''}`,
+  );
 }
 
 /** Transient: no answer at all, or an answer that says "later". */

@@ -68,7 +68,12 @@ async function open(values: FlagValues, context: OpenContext) {
   if (tls !== undefined && plain.length > 0) throw new UsageError(`--tls-* flags need https:// URLs, got ${plain[0].origin}`);
   const listing = (values.listing as string | undefined) ?? 'stream';
   if (listing !== 'stream' && listing !== '2i') throw new UsageError(`--listing must be stream or 2i, got '${listing}'`);
-  const requestConcurrency = parseCount('request-concurrency', values['request-concurrency'] as string | undefined, DEFAULT_REQUEST_CONCURRENCY, MAX_REQUEST_CONCURRENCY);
+  const requestConcurrency = parseCount(
+    'request-concurrency',
+    values['request-concurrency'] as string | undefined,
+    DEFAULT_REQUEST_CONCURRENCY,
+    MAX_REQUEST_CONCURRENCY,
+  );
   const timeoutMs = parseCount('request-timeout', values['request-timeout'] as string | undefined, DEFAULT_REQUEST_TIMEOUT_MS, 3_600_000);
   const schemaFile = readSchemaFile(values['apply-schema'] as string | boolean | undefined);
   const http = new RiakHttp({
@@ -91,7 +96,7 @@ async function open(values: FlagValues, context: OpenContext) {
 
 const definition: BackendDefinition = {
   kind: 'riak',
-  summary: "Riak KV mam_yz maps: sets mam_type_register and msg_owner_jid_register (XML packets, HTTP API)",
+  summary: 'Riak KV mam_yz maps: sets mam_type_register and msg_owner_jid_register (XML packets, HTTP API)',
   flags: {
     ...CREDENTIAL_FLAGS,
     'bucket-type': { type: 'string' },

@@ -34,7 +34,15 @@ export async function fetchMap(http: RiakHttp, bucketType: string, bucket: strin
   if (response.status === 500) {
     // mochijson2 exits on a binary that is not UTF-8, and webmachine answers 500: what an
     // Erlang-term packet register gives over this JSON API.
-    return { kind: 'unrenderable', detail: `Riak answered 500 rendering it as JSON: ${response.body.toString('utf8').replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim().slice(0, 200)}` };
+    return {
+      kind: 'unrenderable',
+      detail: `Riak answered 500 rendering it as JSON: ${response.body
+        .toString('utf8')
+        .replace(/<[^>]*>/g, ' ')
+        .replace(/\s+/g, ' ')
+        .trim()
+        .slice(0, 200)}`,
+    };
   }
   if (response.status !== 200) throw statusError(what, response);
   const body = JSON.parse(response.body.toString('utf8')) as { type?: unknown; value?: unknown; context?: unknown };
@@ -47,7 +55,14 @@ export async function fetchMap(http: RiakHttp, bucketType: string, bucket: strin
 export type UpdateOutcome = { readonly ok: true } | { readonly ok: false; readonly detail: string };
 
 /** Assigns both registers; a 400 (Riak refusing this one update) is an outcome, anything else throws. */
-export async function updateMap(http: RiakHttp, bucketType: string, bucket: string, key: string, write: MamWrite, context: string | undefined): Promise<UpdateOutcome> {
+export async function updateMap(
+  http: RiakHttp,
+  bucketType: string,
+  bucket: string,
+  key: string,
+  write: MamWrite,
+  context: string | undefined,
+): Promise<UpdateOutcome> {
   const body = JSON.stringify({
     update: { [MAM_TYPE]: write.mamType, [MSG_OWNER_JID]: write.owner },
     ...(context === undefined ? {} : { context }),

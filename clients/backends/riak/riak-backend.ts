@@ -8,8 +8,22 @@
 import type { PayloadFormat } from '../../../services/decode/index.js';
 import { isWrite, senderOf } from '../../pipeline/decisions.js';
 import type {
-  Backend, Decision, ExtractResult, Mismatch, Page, PageLimits, Partition, PlannedWrite,
-  NotWrittenRecord, ScanPage, ScannedRecord, SchemaStatus, ShardSpec, SourceRecord, VerifySample, WriteOutcome,
+  Backend,
+  Decision,
+  ExtractResult,
+  Mismatch,
+  Page,
+  PageLimits,
+  Partition,
+  PlannedWrite,
+  NotWrittenRecord,
+  ScanPage,
+  ScannedRecord,
+  SchemaStatus,
+  ShardSpec,
+  SourceRecord,
+  VerifySample,
+  WriteOutcome,
 } from '../../pipeline/types.js';
 import { archiveOwner } from './archive-key.js';
 import { mapBounded, retrying, type RetryPolicy } from './bounded.js';
@@ -96,8 +110,10 @@ export class RiakBackend implements Backend<RiakObjectKey, RiakCursor, MamWrite>
 
   async checkSchema(): Promise<SchemaStatus> {
     const schema = await readSchema(this.options.http);
-    const missing = schema === null ? [`search schema '${SCHEMA_NAME}' does not exist`]
-      : missingFields(schema.toString('utf8')).map((f) => `search schema '${SCHEMA_NAME}' has no field ${f}`);
+    const missing =
+      schema === null
+        ? [`search schema '${SCHEMA_NAME}' does not exist`]
+        : missingFields(schema.toString('utf8')).map((f) => `search schema '${SCHEMA_NAME}' has no field ${f}`);
     if (missing.length === 0) return { ready: true, missing: [], statements: [] };
     return {
       ready: false,
@@ -114,9 +130,11 @@ export class RiakBackend implements Backend<RiakObjectKey, RiakCursor, MamWrite>
     const file = this.options.schemaFile;
     if (file === undefined) throw new Error("--apply-schema needs the schema file: --apply-schema PATH/TO/mam_search_schema.xml (MongooseIM 3.4's tools/)");
     const outcome = await uploadSchema(this.options.http, file.bytes, file.name);
-    this.options.log(outcome === 'uploaded'
-      ? `riak: uploaded ${file.name} as search schema '${SCHEMA_NAME}' and read it back identical`
-      : `riak: search schema '${SCHEMA_NAME}' already holds ${file.name}`);
+    this.options.log(
+      outcome === 'uploaded'
+        ? `riak: uploaded ${file.name} as search schema '${SCHEMA_NAME}' and read it back identical`
+        : `riak: search schema '${SCHEMA_NAME}' already holds ${file.name}`,
+    );
     this.options.log(`riak: NEXT STEP, by hand: ${RELOAD_STEP}`);
     return [`PUT /search/schema/${SCHEMA_NAME} < ${file.name} (${outcome})`];
   }
@@ -147,8 +165,7 @@ export class RiakBackend implements Backend<RiakObjectKey, RiakCursor, MamWrite>
     const bucket = partition.name;
     const { http, bucketType, requestConcurrency } = this.options;
     const { keys, cursor, end } = await this.listPage(bucket, after, limits.rows);
-    const maps = await mapBounded(keys, requestConcurrency, (key) =>
-      retrying(this.retry, isTransientRiakError, () => fetchMap(http, bucketType, bucket, key)));
+    const maps = await mapBounded(keys, requestConcurrency, (key) => retrying(this.retry, isTransientRiakError, () => fetchMap(http, bucketType, bucket, key)));
     const records: ScannedRecord<RiakObjectKey>[] = [];
     maps.forEach((map, i) => {
       const key = keys[i];
@@ -183,9 +200,14 @@ export class RiakBackend implements Backend<RiakObjectKey, RiakCursor, MamWrite>
   /** The next keys of the bucket's listing after `after`: the `$bucket` index, or the streamed walk. */
   private async listPage(bucket: string, after: RiakCursor | null, rows: number): Promise<{ keys: string[]; cursor: RiakCursor; end: boolean }> {
     if (this.options.listing === '2i') {
-      const page = await retrying(this.retry, isTransientRiakError,
-        () => indexPage(this.options.http, this.options.bucketType, bucket, rows, after?.continuation));
-      const cursor = { walk: 0, listed: (after?.listed ?? 0) + page.keys.length, ...(page.continuation === undefined ? {} : { continuation: page.continuation }) };
+      const page = await retrying(this.retry, isTransientRiakError, () =>
+        indexPage(this.options.http, this.options.bucketType, bucket, rows, after?.continuation),
+      );
+      const cursor = {
+        walk: 0,
+        listed: (after?.listed ?? 0) + page.keys.length,
+        ...(page.continuation === undefined ? {} : { continuation: page.continuation }),
+      };
       return { keys: page.keys, cursor, end: page.continuation === undefined };
     }
     const walk = this.walkFor(bucket, after);
@@ -207,13 +229,19 @@ export class RiakBackend implements Backend<RiakObjectKey, RiakCursor, MamWrite>
     return { write: { mamType: 'muc', owner: sender.write.bareJid } };
   }
 
-  async writeBatch(_partition: Partition, writes: readonly PlannedWrite<RiakObjectKey, MamWrite>[], _cursor?: unknown, earlierCommitted?: Promise<void>): Promise<WriteOutcome<RiakObjectKey>> {
+  async writeBatch(
+    _partition: Partition,
+    writes: readonly PlannedWrite<RiakObjectKey, MamWrite>[],
+    _cursor?: unknown,
+    earlierCommitted?: Promise<void>,
+  ): Promise<WriteOutcome<RiakObjectKey>> {
     const { http, bucketType, requestConcurrency } = this.options;
     const settled = await mapBounded(writes, requestConcurrency, (w) =>
       retrying(this.retry, isTransientRiakError, () => updateMap(http, bucketType, w.key.bucket, w.key.key, w.write, w.key.context)).then(
         (outcome) => ({ outcome }),
         (error: unknown) => ({ error }),
-      ));
+      ),
+    );
     const refused: NotWrittenRecord<RiakObjectKey>[] = [];
     const updated: RiakObjectKey[] = [];
     let failure: { error: unknown } | null = null;
@@ -239,7 +267,7 @@ export class RiakBackend implements Backend<RiakObjectKey, RiakCursor, MamWrite>
     return { written: updated.length, refused };
   }
 
-    async sampleForVerify(size: number): Promise<VerifySample<RiakObjectKey>[]> {
+  async sampleForVerify(size: number): Promise<VerifySample<RiakObjectKey>[]> {
     const { http, bucketType } = this.options;
     // Reservoir over every key: memory bounded by the sample, whatever the archive's size.
     const capacity = size * 4;
@@ -348,8 +376,7 @@ export class RiakBackend implements Backend<RiakObjectKey, RiakCursor, MamWrite>
 
   private async fetchRecords(bucket: string, keys: readonly string[]): Promise<SourceRecord<RiakObjectKey>[]> {
     const { http, bucketType, requestConcurrency } = this.options;
-    const maps = await mapBounded(keys, requestConcurrency, (key) =>
-      retrying(this.retry, isTransientRiakError, () => fetchMap(http, bucketType, bucket, key)));
+    const maps = await mapBounded(keys, requestConcurrency, (key) => retrying(this.retry, isTransientRiakError, () => fetchMap(http, bucketType, bucket, key)));
     const records: SourceRecord<RiakObjectKey>[] = [];
     maps.forEach((map, i) => {
       const record = this.recordOf(bucket, keys[i], map);
@@ -400,9 +427,10 @@ export class RiakBackend implements Backend<RiakObjectKey, RiakCursor, MamWrite>
     if (p.text > 0) return;
     throw new PacketFormatError(
       `riak: the first ${seen} packet registers are not XML text (e.g. ${JSON.stringify(p.example)}). ` +
-      "MongooseIM stores XML in Riak unless db_message_format was set to an Erlang-term codec (mam_message_eterm or " +
-      "mam_message_compressed_eterm); those bytes cannot travel through Riak's HTTP JSON API, which this tool uses. " +
-      'Nothing was written. Such an archive needs a client of the protocol buffers API.');
+        'MongooseIM stores XML in Riak unless db_message_format was set to an Erlang-term codec (mam_message_eterm or ' +
+        "mam_message_compressed_eterm); those bytes cannot travel through Riak's HTTP JSON API, which this tool uses. " +
+        'Nothing was written. Such an archive needs a client of the protocol buffers API.',
+    );
   }
 }
 

@@ -28,7 +28,11 @@ export interface RiakResponse {
 /** A Riak answer we did not want; `transient` when another try may well succeed. */
 export class RiakHttpError extends Error {
   override readonly name = 'RiakHttpError';
-  constructor(message: string, readonly status: number, readonly transient: boolean) {
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly transient: boolean,
+  ) {
     super(message);
   }
 }
@@ -50,8 +54,12 @@ export function statusError(what: string, response: RiakResponse): RiakHttpError
   const { status } = response;
   const text = response.body.toString('utf8').slice(0, 300).trim();
   if (status === 426) {
-    return new RiakHttpError(`${what}: Riak answered 426: security is enabled on this cluster and it refuses plain HTTP. ` +
-      'Use its HTTPS listener (--url https://HOST:PORT) with --username, --password-file and --tls-ca.', status, false);
+    return new RiakHttpError(
+      `${what}: Riak answered 426: security is enabled on this cluster and it refuses plain HTTP. ` +
+        'Use its HTTPS listener (--url https://HOST:PORT) with --username, --password-file and --tls-ca.',
+      status,
+      false,
+    );
   }
   if (status === 401) return new RiakHttpError(`${what}: Riak answered 401: it did not accept --username and its password`, status, false);
   if (status === 403) return new RiakHttpError(`${what}: Riak answered 403: the user lacks a permission (${text})`, status, false);
@@ -110,19 +118,25 @@ export class RiakHttp {
     }
     const base = node.pathname.replace(/\/+$/, '');
     return new Promise((resolve, reject) => {
-      const request = (secure ? httpsRequest : httpRequest)({
-        protocol: node.protocol,
-        hostname: node.hostname,
-        port: node.port || 8098,
-        path: base + path,
-        method,
-        headers,
-        agent: secure ? this.httpsAgent : this.httpAgent,
-      }, (response) => {
-        // The deadline also covers every pause while a (small) body comes in.
-        if (idleDeadline) response.setTimeout(this.options.timeoutMs, () => response.destroy(new RiakTimeoutError(`no answer from ${node.host} for ${this.options.timeoutMs} ms`)));
-        resolve(response);
-      });
+      const request = (secure ? httpsRequest : httpRequest)(
+        {
+          protocol: node.protocol,
+          hostname: node.hostname,
+          port: node.port || 8098,
+          path: base + path,
+          method,
+          headers,
+          agent: secure ? this.httpsAgent : this.httpAgent,
+        },
+        (response) => {
+          // The deadline also covers every pause while a (small) body comes in.
+          if (idleDeadline)
+            response.setTimeout(this.options.timeoutMs, () =>
+              response.destroy(new RiakTimeoutError(`no answer from ${node.host} for ${this.options.timeoutMs} ms`)),
+            );
+          resolve(response);
+        },
+      );
       request.setTimeout(this.options.timeoutMs, () => request.destroy(new RiakTimeoutError(`no answer from ${node.host} for ${this.options.timeoutMs} ms`)));
       request.on('error', reject);
       request.end(body?.bytes);

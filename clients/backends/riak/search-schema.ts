@@ -35,8 +35,11 @@ export async function readSchema(http: RiakHttp): Promise<Buffer | null> {
 export async function uploadSchema(http: RiakHttp, file: Buffer, fileName: string): Promise<'uploaded' | 'unchanged'> {
   const missing = missingFields(file.toString('utf8'));
   if (missing.length > 0) {
-    throw new RiakHttpError(`--apply-schema ${fileName}: the file declares no field ${missing.join(' or ')}: ` +
-      "is it MongooseIM 3.4's tools/mam_search_schema.xml?", 0, false);
+    throw new RiakHttpError(
+      `--apply-schema ${fileName}: the file declares no field ${missing.join(' or ')}: ` + "is it MongooseIM 3.4's tools/mam_search_schema.xml?",
+      0,
+      false,
+    );
   }
   const before = await readSchema(http);
   if (before !== null && before.equals(file)) return 'unchanged';
@@ -44,7 +47,11 @@ export async function uploadSchema(http: RiakHttp, file: Buffer, fileName: strin
   if (response.status !== 204 && response.status !== 200) throw statusError(`uploading search schema '${SCHEMA_NAME}'`, response);
   const after = await readSchema(http);
   if (after === null || !after.equals(file)) {
-    throw new RiakHttpError(`uploading search schema '${SCHEMA_NAME}': reading it back gave ${after === null ? 'nothing' : 'other bytes'} than ${fileName}`, 0, false);
+    throw new RiakHttpError(
+      `uploading search schema '${SCHEMA_NAME}': reading it back gave ${after === null ? 'nothing' : 'other bytes'} than ${fileName}`,
+      0,
+      false,
+    );
   }
   return 'uploaded';
 }

@@ -82,8 +82,7 @@ export function estimateStatement(shard: ShardSpec): MssqlStatement {
   return { sql: `SELECT COUNT_BIG(*) AS n FROM dbo.mam_muc_message WHERE sender_id IS NULL${sf.sql}`, params: sf.params };
 }
 
-export const MSSQL_ROW_ESTIMATE_SQL =
-  `SELECT SUM(p.rows) AS n FROM sys.partitions p WHERE p.object_id = OBJECT_ID('dbo.mam_muc_message') AND p.index_id IN (0, 1)`;
+export const MSSQL_ROW_ESTIMATE_SQL = `SELECT SUM(p.rows) AS n FROM sys.partitions p WHERE p.object_id = OBJECT_ID('dbo.mam_muc_message') AND p.index_id IN (0, 1)`;
 
 const PAGE_COLUMNS = 'CAST(room_id AS varchar(20)) AS room_id, CAST(id AS varchar(20)) AS id, message';
 
@@ -151,7 +150,10 @@ function chunks<T>(items: readonly T[], size: number): T[][] {
  * answer maps back to the pair asked for even when the column's collation matches another case.
  */
 export function selectSendersStatements(pairs: readonly { server: string; user: string }[]): MssqlStatement[] {
-  return chunks(pairs.map((p, i) => ({ ...p, i })), Math.floor(MSSQL_MAX_PARAMS / 3)).map((chunk) => ({
+  return chunks(
+    pairs.map((p, i) => ({ ...p, i })),
+    Math.floor(MSSQL_MAX_PARAMS / 3),
+  ).map((chunk) => ({
     sql:
       `SELECT p.pair AS pair, CAST(u.id AS varchar(20)) AS id FROM dbo.mam_server_user u JOIN (VALUES ` +
       chunk.map((p) => `(@p${p.i}, @s${p.i}, @u${p.i})`).join(', ') +
@@ -166,7 +168,10 @@ export function selectSendersStatements(pairs: readonly { server: string; user: 
 
 /** Inserts of the pairs not there yet; a concurrent insert of the same pair fails on the unique constraint (2627/2601) and is selected again. */
 export function insertSendersStatements(pairs: readonly { server: string; user: string }[]): MssqlStatement[] {
-  return chunks(pairs.map((p, i) => ({ ...p, i })), Math.floor(MSSQL_MAX_PARAMS / 2)).map((chunk) => ({
+  return chunks(
+    pairs.map((p, i) => ({ ...p, i })),
+    Math.floor(MSSQL_MAX_PARAMS / 2),
+  ).map((chunk) => ({
     sql:
       `INSERT INTO dbo.mam_server_user (server, user_name) SELECT p.server, p.user_name FROM (VALUES ` +
       chunk.map((p) => `(@s${p.i}, @u${p.i})`).join(', ') +
@@ -181,7 +186,10 @@ export function insertSendersStatements(pairs: readonly { server: string; user: 
 
 /** `UPDATE ... FROM ... JOIN (VALUES ...)` statements of the batch, only where sender_id is still NULL. */
 export function updateStatements(rows: readonly { roomId: string; id: string; senderId: string }[]): MssqlStatement[] {
-  return chunks(rows.map((r, i) => ({ ...r, i })), Math.floor(MSSQL_MAX_PARAMS / 3)).map((chunk) => ({
+  return chunks(
+    rows.map((r, i) => ({ ...r, i })),
+    Math.floor(MSSQL_MAX_PARAMS / 3),
+  ).map((chunk) => ({
     sql:
       `UPDATE m SET m.sender_id = v.sid FROM dbo.mam_muc_message AS m JOIN (VALUES ` +
       chunk.map((r) => `(@r${r.i}, @i${r.i}, @s${r.i})`).join(', ') +
@@ -256,7 +264,10 @@ export const MSSQL_DIALECT: SqlDialect<MssqlParam> = {
 };
 
 export function checkMssqlStorable(user: string, server: string): string | null {
-  for (const [name, value] of [['user_name', user], ['server', server]] as const) {
+  for (const [name, value] of [
+    ['user_name', user],
+    ['server', server],
+  ] as const) {
     if (value.length > MAX_JID_PART_UNITS) return `${name} is ${value.length} UTF-16 units, longer than ${MAX_JID_PART_UNITS} (nvarchar(250))`;
   }
   return null;

@@ -109,4 +109,8 @@ export class MssqlBackend extends SqlBackend<MssqlParam> {
   }
 }
 
-export default sqlBackendDefinition('mssql', 'Microsoft SQL Server (verified up to the driver only): sets mam_muc_message.sender_id', (options) => new MssqlBackend(options));
+export default sqlBackendDefinition(
+  'mssql',
+  'Microsoft SQL Server (verified up to the driver only): sets mam_muc_message.sender_id',
+  (options) => new MssqlBackend(options),
+);

@@ -80,14 +80,14 @@ export function mysqlUpdateSql(rows: readonly { roomId: string; id: string; send
   // id >= b))` into a scan of whole rooms, and a multi-table UPDATE locks every row it scans, so
   // neighbouring batches (and other shards) would wait on each other. Driving the join from the
   // derived table (eq_ref on the primary key) locks exactly the batch's rows.
-  return (
-    `UPDATE mam_muc_message m JOIN (${derived}) v ON m.room_id = v.room_id AND m.id = v.id ` +
-    `SET m.sender_id = v.sid WHERE m.sender_id IS NULL`
-  );
+  return `UPDATE mam_muc_message m JOIN (${derived}) v ON m.room_id = v.room_id AND m.id = v.id ` + `SET m.sender_id = v.sid WHERE m.sender_id IS NULL`;
 }
 
 export function checkMysqlStorable(user: string, server: string): string | null {
-  for (const [name, value] of [['user_name', user], ['server', server]] as const) {
+  for (const [name, value] of [
+    ['user_name', user],
+    ['server', server],
+  ] as const) {
     const bytes = Buffer.byteLength(value, 'utf8');
     if (bytes > MAX_JID_PART_BYTES) return `${name} is ${bytes} bytes, longer than ${MAX_JID_PART_BYTES} (varchar(250) CHARACTER SET binary)`;
   }
@@ -98,8 +98,7 @@ export function checkMysqlStorable(user: string, server: string): string | null 
 const MYSQL_LOCK_NAME_SQL = `CONCAT('mim_sender_jid:', SHA1(CONCAT(DATABASE(), ' ', ?)))`;
 
 const statement = (sql: string, params: readonly unknown[] = []): SqlStatement => ({ sql, params });
-const tableIn = (name: string): string =>
-  `SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = '${name}'`;
+const tableIn = (name: string): string => `SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = '${name}'`;
 
 export const MYSQL_DIALECT: SqlDialect<unknown> = {
   archiveTableNotFound: 'in the current database',
@@ -121,9 +120,7 @@ export const MYSQL_DIALECT: SqlDialect<unknown> = {
   readCheckpoint: (shard) => statement(`SELECT last_room_id, last_id FROM ${CHECKPOINT_TABLE} WHERE shard = ?`, [shardName(shard)]),
   deleteCheckpoint: (shard) => statement(`DELETE FROM ${CHECKPOINT_TABLE} WHERE shard = ?`, [shardName(shard)]),
   saveCheckpoint: (shard, key) => statement(MYSQL_CHECKPOINT_SQL, [shardName(shard), key.roomId, key.id]),
-  rowEstimate: statement(
-    `SELECT TABLE_ROWS AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'mam_muc_message'`,
-  ),
+  rowEstimate: statement(`SELECT TABLE_ROWS AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'mam_muc_message'`),
   exactCount: (shard) => statement(`SELECT COUNT(*) AS n FROM mam_muc_message WHERE sender_id IS NULL${mysqlShardCondition(shard)}`),
   page: (after, limits, shard) =>
     statement(
@@ -159,7 +156,10 @@ export const MYSQL_DIALECT: SqlDialect<unknown> = {
     ),
   ],
   insertSenders: (pairs) => [
-    statement(`INSERT IGNORE INTO mam_server_user (server, user_name) VALUES ${pairs.map(() => '(?, ?)').join(', ')}`, pairs.flatMap((p) => [p.server, p.user])),
+    statement(
+      `INSERT IGNORE INTO mam_server_user (server, user_name) VALUES ${pairs.map(() => '(?, ?)').join(', ')}`,
+      pairs.flatMap((p) => [p.server, p.user]),
+    ),
   ],
   isInsertRace: (error) => INSERT_RACE_ERRNOS.has((error as { errno?: unknown } | null)?.errno as number),
   isRefusedValue: (error) => REFUSED_VALUE_ERRNOS.has((error as { errno?: unknown } | null)?.errno as number),

@@ -50,7 +50,12 @@ export function parseBinaryCopy(data: Buffer, names: readonly string[], types: r
   }
 }
 
-export async function copyRowsBinary(client: pg.PoolClient, statement: SqlStatement, names: readonly string[], types: readonly ColumnType[]): Promise<SqlRow[]> {
+export async function copyRowsBinary(
+  client: pg.PoolClient,
+  statement: SqlStatement,
+  names: readonly string[],
+  types: readonly ColumnType[],
+): Promise<SqlRow[]> {
   const stream = client.query(copyTo(`COPY (${inlineIntegerParams(statement)}) TO STDOUT (FORMAT binary)`));
   const chunks: Buffer[] = [];
   for await (const chunk of stream as AsyncIterable<Buffer>) chunks.push(chunk);

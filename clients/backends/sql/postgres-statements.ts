@@ -63,7 +63,10 @@ export function keyRange(rows: readonly RowKey[]): [RowKey, RowKey] {
 const POSTGRES_REFUSED_VALUE_CODES = new Set(['22P05', '22021', '22001']);
 
 export function checkPostgresStorable(user: string, server: string): string | null {
-  for (const [name, value] of [['user_name', user], ['server', server]] as const) {
+  for (const [name, value] of [
+    ['user_name', user],
+    ['server', server],
+  ] as const) {
     if ([...value].length > MAX_JID_PART_CHARS) return `${name} longer than ${MAX_JID_PART_CHARS} characters (varchar(250))`;
     if (value.includes('\u0000')) return `${name} contains a NUL character, which PostgreSQL text cannot store`;
   }
@@ -172,10 +175,7 @@ export const POSTGRES_DIALECT: SqlDialect<unknown> = {
   unwrittenKeysSettings: [statement('SET LOCAL enable_seqscan = off')],
   unwrittenKeys(shard, limit) {
     const sf = shardFilter(shard, 2);
-    return statement(
-      `SELECT room_id, id::text AS id FROM mam_muc_message WHERE sender_id IS NULL${sf.sql} ORDER BY sender_id LIMIT $1`,
-      [limit, ...sf.params],
-    );
+    return statement(`SELECT room_id, id::text AS id FROM mam_muc_message WHERE sender_id IS NULL${sf.sql} ORDER BY sender_id LIMIT $1`, [limit, ...sf.params]);
   },
   selectSenders: (pairs) => [
     statement(
@@ -201,7 +201,15 @@ export const POSTGRES_DIALECT: SqlDialect<unknown> = {
     // taken from the first and last row would leave out every row outside it.
     const [first, last] = keyRange(rows);
     return [
-      statement(POSTGRES_UPDATE_SQL, [rows.map((r) => r.roomId), rows.map((r) => r.id), rows.map((r) => r.senderId), first.roomId, first.id, last.roomId, last.id]),
+      statement(POSTGRES_UPDATE_SQL, [
+        rows.map((r) => r.roomId),
+        rows.map((r) => r.id),
+        rows.map((r) => r.senderId),
+        first.roomId,
+        first.id,
+        last.roomId,
+        last.id,
+      ]),
     ];
   },
   verifySample: (size) =>

@@ -9,7 +9,14 @@ import { copyRowsBinary } from './pg-binary-copy.js';
 import type { SqlDriver, SqlResult, SqlRow, SqlSession, SqlStatement, SqlTransaction } from './sql-dialect.js';
 import { POSTGRES_DIALECT } from './postgres-statements.js';
 
-export { checkPostgresStorable, CHECKPOINT_TABLE, MAX_JID_PART_CHARS, PG_SCHEMA_STATEMENTS, POSTGRES_CHECKPOINT_SQL, POSTGRES_UPDATE_SQL } from './postgres-statements.js';
+export {
+  checkPostgresStorable,
+  CHECKPOINT_TABLE,
+  MAX_JID_PART_CHARS,
+  PG_SCHEMA_STATEMENTS,
+  POSTGRES_CHECKPOINT_SQL,
+  POSTGRES_UPDATE_SQL,
+} from './postgres-statements.js';
 
 // SQLSTATE classes/codes worth a retry: connection exceptions (08), admin shutdown and
 // cannot-connect-now (57P01..57P03), serialization failure and deadlock (40001, 40P01), too many

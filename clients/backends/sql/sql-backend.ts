@@ -34,7 +34,18 @@ import { checkUrl, type UrlRules } from '../url-check.js';
 import { senderCacheKey, senderIdsOf } from './sender-id-cache.js';
 import { SenderIdResolver, type ResolvedSenders } from './sender-id-resolver.js';
 import { CheckpointTableError, ShardBusyError } from './sql-errors.js';
-import { compareRowKeys, shardLockName, text, truthy, type RowKey, type SqlDialect, type SqlDriver, type SqlRow, type SqlSession, type SqlStatement } from './sql-dialect.js';
+import {
+  compareRowKeys,
+  shardLockName,
+  text,
+  truthy,
+  type RowKey,
+  type SqlDialect,
+  type SqlDriver,
+  type SqlRow,
+  type SqlSession,
+  type SqlStatement,
+} from './sql-dialect.js';
 
 export type { RowKey } from './sql-dialect.js';
 
@@ -140,7 +151,9 @@ export class SqlBackend<P = unknown> implements Backend<RowKey, RowKey, Sender> 
    */
   async acquireShard(shard: ShardSpec): Promise<void> {
     if (this.singleWriter && shard.count > 1) {
-      throw new Error(`--single-writer says one process writes mam_server_user, but --shard ${shardName(shard)} runs ${shard.count}: drop --shard, or create the unique index and drop --single-writer`);
+      throw new Error(
+        `--single-writer says one process writes mam_server_user, but --shard ${shardName(shard)} runs ${shard.count}: drop --shard, or create the unique index and drop --single-writer`,
+      );
     }
     const session = await this.driver.openSession();
     let acquired = false;
@@ -360,7 +373,12 @@ function nullableText(value: unknown): string | null {
 }
 
 /** Where a page leaves the walk: after its last row, and whether the partition ends there. */
-function pagePlace(rows: readonly SqlRow[], records: readonly { key: RowKey }[], after: RowKey | null, limits: PageLimits): { cursor: RowKey | null; end: boolean } {
+function pagePlace(
+  rows: readonly SqlRow[],
+  records: readonly { key: RowKey }[],
+  after: RowKey | null,
+  limits: PageLimits,
+): { cursor: RowKey | null; end: boolean } {
   const candidates = rows.length === 0 ? 0 : Number(rows[0].candidates);
   // The last page: the keyset found fewer rows than asked, and the byte bound cut none of them.
   const end = candidates < limits.rows && records.length === candidates;
