@@ -68,13 +68,14 @@ export async function indexPage(http: RiakHttp, bucketType: string, bucket: stri
 /** A listing that began and did not end: another try may well succeed. */
 function cutError(what: string, parts: number, names: number, cause: unknown): RiakHttpError {
   const why = cause === null ? 'the answer ended before its last chunk' : cause instanceof Error ? cause.message : String(cause);
-  return new RiakHttpError(`${what}: the listing was cut after ${parts} parts (${names} names): ${why}`, 0, true);
+  return new RiakHttpError(`${what}: the listing was cut after ${parts} parts (${names} names): ${why}`, 0, true, cause === null ? undefined : { cause });
 }
 
 /** A listing that could not begin (no connection, no answer): transient as its cause is. */
 function openError(what: string, cause: unknown): unknown {
   if (!(cause instanceof Error) || cause instanceof RiakHttpError) return cause;
-  return new RiakHttpError(`${what}: ${cause.message}`, 0, isTransientRiakError(cause));
+  // The cause stays attached: the CLI names a connection refused from it in one line.
+  return new RiakHttpError(`${what}: ${cause.message}`, 0, isTransientRiakError(cause), { cause });
 }
 
 /** The response's chunks, each awaited at most `timeoutMs` (a stalled listing is a transient failure). */

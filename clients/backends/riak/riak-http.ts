@@ -32,8 +32,9 @@ export class RiakHttpError extends Error {
     message: string,
     readonly status: number,
     readonly transient: boolean,
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
   }
 }
 
