@@ -88,7 +88,7 @@ console.log(
   `seed ${seed}, ${count} documents (Erlang-made XML, ${Math.min(count, distinct)} distinct payloads), warm-up walk of ${warmup}, batch ${BATCH}, concurrency ${CONCURRENCY}`,
 );
 const docs = buildArchive(count, seed, 200, distinct);
-const payloads = docs.map((d) => Buffer.from(d.message ?? '', 'utf8'));
+const payloads = docs.map((d) => Buffer.from(typeof d.message === 'string' ? d.message : '', 'utf8'));
 for (const product of values.servers!.split(',') as SearchProduct[]) {
   const server = await startSearchServer(product);
   try {

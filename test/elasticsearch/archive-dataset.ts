@@ -19,8 +19,8 @@ export interface ArchiveDocument {
   readonly id: string;
   readonly mamId: bigint;
   readonly room: string;
-  /** Undefined: the document has no `message` field. */
-  readonly message?: string;
+  /** Undefined: the document has no `message` field; a number or an array: a `message` that is no string. */
+  readonly message?: string | number | string[];
   readonly expected: Expectation;
 }
 
@@ -64,7 +64,11 @@ export function buildArchive(count: number, seed: number, failureEvery = 40, dis
     else if (kind === 1 && text.includes(" jid='")) docs.push({ ...base, message: text.replace(/ jid='[^']*'/, ''), expected: { reason: 'malformed' } });
     else if (kind === 2 && text.includes(" jid='"))
       docs.push({ ...base, message: text.replace(/ jid='[^']*'/, " jid='Example.COM/res'"), expected: { reason: 'jid_without_local_part' } });
-    else if (kind === 3) docs.push({ ...base, expected: { reason: 'malformed' } });
+    else if (kind === 3) {
+      // No message at all, or one that is not a string (the mapping's text field takes both).
+      const odd = i % 3;
+      docs.push({ ...base, ...(odd === 0 ? {} : { message: odd === 1 ? 42 : [text] }), expected: { reason: 'malformed' } });
+    }
     else if ('jid' in record.expected) docs.push({ ...base, message: text, expected: { fromJid: record.expected.jid } });
     else docs.push({ ...base, message: text, expected: { reason: record.expected.code === '-2' ? 'not_groupchat' : 'malformed' } });
   }

@@ -172,6 +172,13 @@ export function backendSuite(product: SearchProduct, { typed = false }: { typed?
         assert.ok(failures.size > 50, `the dataset has failures of every kind (${failures.size})`);
         assert.deepEqual(new Map(report.rows.map((r) => [r.fields._id, r.reason])), failures);
         assert.equal(report.rows.length, failures.size, 'each failure reported once');
+        // A message that is no string is reported as what it is, not as an empty payload.
+        const detailOf = new Map(report.rows.map((r) => [r.fields._id, r.detail]));
+        for (const d of docs) {
+          if (typeof d.message === 'number') assert.match(detailOf.get(d.id) ?? '', /message is a number \(42\)/);
+          if (Array.isArray(d.message)) assert.match(detailOf.get(d.id) ?? '', /message is an array of 1 items/);
+          if (d.message === undefined) assert.match(detailOf.get(d.id) ?? '', /no message field/);
+        }
         // A batch retried after a transient failure re-reads only what is still without from_jid,
         // so the count can fall short of the documents written; the documents themselves are exact.
         assert.ok(summary.written > 0 && summary.written <= docs.length - failures.size, `written ${summary.written}`);

@@ -25,12 +25,22 @@ import type {
 import { DEFAULT_BULK_RETRY, writeBulk, type BulkRetryPolicy, type BulkStats } from './bulk-update.js';
 import { CHECKPOINT_INDEX, CheckpointStore, checkpointId, type SortCursor } from './checkpoint-store.js';
 import { applyMapping, checkMapping, indexPath, type IndexLayout } from './index-layout.js';
-import { countPendingAfter, PageBudget, payloadOf, pendingQuery, readKeyedPage } from './page-reader.js';
+import { countPendingAfter, messageProblem, PageBudget, payloadOf, pendingQuery, readKeyedPage } from './page-reader.js';
 import { measurePlan, outsideRange, rangesOf, type MamIdRange, type PartitionPlan } from './partition-plan.js';
 import { isTransientSearchError, type SearchHttp } from './search-http.js';
 
 /** Lucene refuses a keyword term longer than this many UTF-8 bytes. */
 export const MAX_KEYWORD_BYTES = 32_766;
+
+/** A page's document; `messageProblem` when `message` is not a string (its payload is then empty). */
+interface DocumentRecord extends SourceRecord<string> {
+  readonly messageProblem?: string;
+}
+
+function documentRecord(id: string, hit: Parameters<typeof payloadOf>[0]): DocumentRecord {
+  const problem = messageProblem(hit);
+  return problem === null ? { key: id, payload: payloadOf(hit) } : { key: id, payload: payloadOf(hit), messageProblem: problem };
+}
 
 export class ElasticsearchBackend implements Backend<string, SortCursor, string> {
   readonly name = 'elasticsearch';
@@ -201,7 +211,7 @@ export class ElasticsearchBackend implements Backend<string, SortCursor, string>
 
   async readPage(partition: Partition, after: SortCursor | null, limits: PageLimits): Promise<Page<string, SortCursor>> {
     const page = await readKeyedPage(this.http, this.layout, partition as MamIdRange, after, limits, this.budget, { pending: true, source: ['message'] });
-    return { records: page.hits.map((hit) => ({ key: hit._id, payload: payloadOf(hit) })), cursor: page.cursor, end: page.end };
+    return { records: page.hits.map((hit) => documentRecord(hit._id, hit)), cursor: page.cursor, end: page.end };
   }
 
   async scanPage(partition: Partition, after: SortCursor | null, limits: PageLimits): Promise<ScanPage<string, SortCursor>> {
@@ -254,7 +264,9 @@ export class ElasticsearchBackend implements Backend<string, SortCursor, string>
     return { keys, complete: count <= max };
   }
 
-  decide(_record: SourceRecord<string>, answer: ExtractResult): Decision<string> {
+  decide(record: SourceRecord<string>, answer: ExtractResult): Decision<string> {
+    const problem = (record as DocumentRecord).messageProblem;
+    if (problem !== undefined) return { reason: 'malformed', detail: `${problem}: nothing to decode` };
     const sender = senderOf(answer);
     if (!('write' in sender)) return sender;
     if (Buffer.byteLength(sender.write.bareJid, 'utf8') > MAX_KEYWORD_BYTES) {

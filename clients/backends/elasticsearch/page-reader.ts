@@ -112,6 +112,20 @@ function messageBytes(hit: Hit): number {
   return typeof message === 'string' ? Buffer.byteLength(message, 'utf8') : 0;
 }
 
+/**
+ * What a document holds instead of a string `message`, in words (null when it is a string): the
+ * report says what was there rather than that an empty payload failed to decode.
+ */
+export function messageProblem(hit: Hit): string | null {
+  const message: unknown = hit._source?.message;
+  if (typeof message === 'string') return null;
+  if (message === undefined) return 'the document has no message field';
+  if (message === null) return 'message is null';
+  if (Array.isArray(message)) return `message is an array of ${message.length} items, not a string`;
+  if (typeof message === 'object') return 'message is an object, not a string';
+  return `message is a ${typeof message} (${JSON.stringify(message).slice(0, 40)}), not a string`;
+}
+
 export function payloadOf(hit: Hit): Buffer {
   const message = hit._source?.message;
   // A document without a string `message` becomes an empty payload: decoded as malformed, reported.
