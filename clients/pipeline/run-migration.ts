@@ -409,31 +409,38 @@ export async function runMigration(options: MigrationOptions): Promise<Migration
         return pending;
       };
       let next = read();
-      for (;;) {
-        const page = await next;
-        if (page === null) break;
-        if (page.records.length === 0 && page.end) {
-          await previous;
-          state.done = true;
-          return;
+      try {
+        for (;;) {
+          const page = await next;
+          if (page === null) break;
+          if (page.records.length === 0 && page.end) {
+            await previous;
+            state.done = true;
+            return;
+          }
+          if (bucket !== null && page.records.length > 0) await sleep(bucket.reserve(page.records.length), signal);
+          after = page.cursor;
+          await slots.acquire();
+          const batch = processBatch(state, page, previous).finally(() => slots.release());
+          batch.catch((error: unknown) => {
+            firstError ??= { error };
+          });
+          previous = batch;
+          if (page.end) {
+            await batch;
+            state.done = true;
+            return;
+          }
+          // Read the next page while this partition's batches are decoded and written.
+          next = read();
         }
-        if (bucket !== null && page.records.length > 0) await sleep(bucket.reserve(page.records.length), signal);
-        after = page.cursor;
-        await slots.acquire();
-        const batch = processBatch(state, page, previous).finally(() => slots.release());
-        batch.catch((error: unknown) => {
-          firstError ??= { error };
-        });
-        previous = batch;
-        if (page.end) {
-          await batch;
-          state.done = true;
-          return;
-        }
-        // Read the next page while this partition's batches are decoded and written.
-        next = read();
+        await previous;
+      } catch (error) {
+        // The batches already handed over finish (and are counted) before the walk is given up:
+        // a retry must not start, nor the summary be made, while a batch of this walk still writes.
+        await previous.catch(() => {});
+        throw error;
       }
-      await previous;
     };
 
     const walkers: Promise<void>[] = [];
