@@ -68,8 +68,7 @@ export function buildArchive(count: number, seed: number, failureEvery = 40, dis
       // No message at all, or one that is not a string (the mapping's text field takes both).
       const odd = i % 3;
       docs.push({ ...base, ...(odd === 0 ? {} : { message: odd === 1 ? 42 : [text] }), expected: { reason: 'malformed' } });
-    }
-    else if ('jid' in record.expected) docs.push({ ...base, message: text, expected: { fromJid: record.expected.jid } });
+    } else if ('jid' in record.expected) docs.push({ ...base, message: text, expected: { fromJid: record.expected.jid } });
     else docs.push({ ...base, message: text, expected: { reason: record.expected.code === '-2' ? 'not_groupchat' : 'malformed' } });
   }
   return docs;
