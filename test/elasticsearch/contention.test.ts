@@ -278,4 +278,42 @@ describe('opensearch: other writers on the same store', () => {
       `every page answer within ${bound} bytes`,
     );
   });
+
+  it("the node's circuit breaker refusing a page: the next search asks for fewer documents at once, and the walk ends", async () => {
+    const index = 'breaker';
+    const docs: Doc[] = [];
+    for (let i = 0; i < 12; i++) docs.push({ id: `k${i}`, mamId: 1000 + i, room: 'k@muc.example.com', filler: 100 * 1024, sender: `k${i}@example.com` });
+    docs.push({ id: 'far', mamId: 100_000, room: 'k@muc.example.com', sender: 'far@example.com' });
+    await load(server.url, index, docs);
+    // OpenSearch 2.19 guards no fetch with a breaker (see the README), so the proxy answers as a
+    // node with a smaller heap does: the parent breaker's 429 to a search of more than 3 documents.
+    let refused = 0;
+    const proxy = await startSearchProxy(server.url, (method, path, body) => {
+      if (method !== 'POST' || !path.startsWith(`/${index}/_search`)) return undefined;
+      const size = (JSON.parse(body.toString('utf8')) as { size?: number }).size ?? 10;
+      if (size <= 3) return undefined;
+      refused++;
+      const cause = {
+        type: 'circuit_breaking_exception',
+        reason: '[parent] Data too large, data for [<http_request>] would be larger than limit',
+        durability: 'TRANSIENT',
+      };
+      return { status: 429, body: { error: { root_cause: [cause], ...cause }, status: 429 } };
+    });
+    proxies.push(proxy);
+    const report = new MemoryReport<string>();
+    const summary = await runMigration({
+      backend: backendOn(plainHttp(proxy.url), index),
+      openStream: openInProcessStream,
+      report,
+      applySchema: true,
+      backoff: TEST_BACKOFF,
+      maxRetries: 3,
+      batchSize: 100,
+      concurrency: 1,
+    });
+    assert.equal(summary.reachedEnd, true);
+    assert.ok(refused > 0, 'the breaker refused some searches');
+    assert.deepEqual(wrong(docs, await readFromJids(server.url, index), new Set(report.rows.map((r) => r.fields._id))), []);
+  });
 });
