@@ -2,6 +2,13 @@
  * One batch as one `_bulk` request of partial updates (`{"doc": {"from_jid": ...}}`). Every item's
  * answer is read: items the node refused for load (429, 503) are sent again after a pause, other
  * refusals are reported for that one document.
+ *
+ * Each update applies only to the document as the walk read it (`if_seq_no`/`if_primary_term`),
+ * that is, still without `from_jid`: like SQL's `... WHERE sender_id IS NULL`, a value someone else
+ * wrote meanwhile is never overwritten. A document changed since the read answers 409, and what it
+ * holds now decides: our value (another migration wrote it) is "written meanwhile by someone
+ * else"; another value is left as it is and reported; still no `from_jid` (another field changed)
+ * is updated again under its new version; gone is reported as deleted meanwhile.
  */
 import type { NotWrittenRecord, PlannedWrite, WriteOutcome } from '../../pipeline/types.js';
 import { sleep } from '../../pipeline/rate-limiter.js';
@@ -18,6 +25,19 @@ export interface BulkRetryPolicy {
 
 export const DEFAULT_BULK_RETRY: BulkRetryPolicy = Object.freeze({ rounds: 12, firstPauseMs: 50, longestPauseMs: 3_000 });
 
+/** The version a document was read at (its sequence number and the primary term of that number). */
+export interface ReadVersion {
+  readonly seqNo: number;
+  readonly primaryTerm: number;
+}
+
+/** What one document gets: its sender's bare JID, written only if it is still as read at `readAt`. */
+export interface FromJidWrite {
+  readonly jid: string;
+  /** Absent when the read gave no version (the update is then unconditional: the old behaviour). */
+  readonly readAt?: ReadVersion;
+}
+
 interface BulkItem {
   update?: { _id: string; status: number; result?: string; error?: { type?: string; reason?: string } };
 }
@@ -32,12 +52,14 @@ export interface BulkStats {
   itemsRetried: number;
   /** Items refused for load, by HTTP status (`429`, `503`, ...), over the backend's life. */
   readonly refusedByStatus: Record<number, number>;
+  /** Items answered 409: the document changed between the walk's read and the write. */
+  conflicts: number;
 }
 
 export async function writeBulk(
   http: SearchHttp,
   layout: IndexLayout,
-  writes: readonly PlannedWrite<string, string>[],
+  writes: readonly PlannedWrite<string, FromJidWrite>[],
   stats: BulkStats,
   policy: BulkRetryPolicy = DEFAULT_BULK_RETRY,
 ): Promise<WriteOutcome<string>> {
@@ -50,7 +72,7 @@ export async function writeBulk(
         throw new SearchHttpError(
           429,
           'es_rejected_execution_exception',
-          `_bulk: ${pending.length} updates still refused for load after ${policy.rounds} rounds`,
+          `_bulk: ${pending.length} updates still refused for load or changed meanwhile after ${policy.rounds} rounds`,
         );
       }
       stats.itemsRetried += pending.length;
@@ -58,16 +80,20 @@ export async function writeBulk(
     }
     const lines: unknown[] = [];
     for (const w of pending) {
-      // A concurrent change between the update's read and write is retried by the node itself.
-      lines.push({ update: { _id: w.key, ...(layout.type === undefined ? {} : { _type: layout.type }), retry_on_conflict: 3 } });
-      lines.push({ doc: { from_jid: w.write } });
+      const type = layout.type === undefined ? {} : { _type: layout.type };
+      const readAt = w.write.readAt;
+      // The node refuses `retry_on_conflict` with a condition: a conflict comes back to us.
+      const condition = readAt === undefined ? { retry_on_conflict: 3 } : { if_seq_no: readAt.seqNo, if_primary_term: readAt.primaryTerm };
+      lines.push({ update: { _id: w.key, ...type, ...condition } });
+      lines.push({ doc: { from_jid: w.write.jid } });
     }
     const path = `${indexPath(layout)}/_bulk`;
     const response = await http.request<BulkBody>('POST', path, undefined, lines);
     if (response.status >= 300) throw errorOf('POST', path, response);
     const items = response.body.items;
     if (items.length !== pending.length) throw new Error(`_bulk answered ${items.length} items for ${pending.length} updates`);
-    const again: PlannedWrite<string, string>[] = [];
+    const again: PlannedWrite<string, FromJidWrite>[] = [];
+    const changed: PlannedWrite<string, FromJidWrite>[] = [];
     let blocked: string | undefined;
     items.forEach((item, i) => {
       const result = item.update;
@@ -79,8 +105,7 @@ export async function writeBulk(
         // A block is the whole index's, not this document's, and not load: stop before the checkpoint moves.
         blocked ??= `${result.error?.type}: ${result.error?.reason ?? ''}`;
       } else if (result.status === 409 && result.error?.type === 'version_conflict_engine_exception') {
-        // Still conflicting after the node's own retries: another writer keeps changing it (a
-        // second migration writing the same value): written meanwhile, like SQL's skipped rows.
+        changed.push(pending[i]);
       } else if (isTransientStatus(result.status)) {
         stats.refusedByStatus[result.status] = (stats.refusedByStatus[result.status] ?? 0) + 1;
         again.push(pending[i]);
@@ -97,7 +122,55 @@ export async function writeBulk(
         `index '${layout.index}' refuses writes: ${blocked.slice(0, 400)}. Nothing after the last checkpoint counts as done; lift the block (PUT /${layout.index}/_settings {"index.blocks.write": null, "index.blocks.read_only_allow_delete": null}, after freeing disk space for a flood-stage block) and run the same command again`,
       );
     }
+    if (changed.length > 0) {
+      stats.conflicts += changed.length;
+      const now = await readFromJids(
+        http,
+        layout,
+        changed.map((w) => w.key),
+      );
+      for (const w of changed) {
+        const doc = now.get(w.key);
+        if (doc === undefined) {
+          refused.push({ key: w.key, reason: 'write_refused', detail: '_bulk update HTTP 409: document deleted meanwhile' });
+        } else if (doc.fromJid === w.write.jid) {
+          // Another migration wrote the same value: written meanwhile, like SQL's skipped rows.
+        } else if (doc.fromJid !== undefined) {
+          refused.push({
+            key: w.key,
+            reason: 'write_refused',
+            detail: `_bulk update HTTP 409: from_jid set meanwhile by another writer to ${JSON.stringify(doc.fromJid)} (this message gives '${w.write.jid}'): left as it is`,
+          });
+        } else {
+          again.push({ key: w.key, write: { jid: w.write.jid, ...(doc.version === undefined ? {} : { readAt: doc.version }) } });
+        }
+      }
+    }
     pending = again;
   }
   return { written, refused };
+}
+
+interface MgetBody {
+  docs: { _id: string; found?: boolean; _seq_no?: number; _primary_term?: number; _source?: { from_jid?: unknown } }[];
+}
+
+/** What `ids` hold now (real-time): `from_jid` (any JSON value but null) and the version; absent: no such document. */
+async function readFromJids(http: SearchHttp, layout: IndexLayout, ids: readonly string[]): Promise<Map<string, { fromJid?: string; version?: ReadVersion }>> {
+  const path = `${indexPath(layout)}/_mget`;
+  const docs = ids.map((id) => ({ _id: id, ...(layout.type === undefined ? {} : { _type: layout.type }), _source: ['from_jid'] }));
+  const response = await http.request<MgetBody>('POST', path, { docs });
+  if (response.status >= 300) throw errorOf('POST', path, response);
+  const found = new Map<string, { fromJid?: string; version?: ReadVersion }>();
+  for (const doc of response.body.docs) {
+    if (doc.found !== true) continue;
+    const value = doc._source?.from_jid;
+    const version =
+      typeof doc._seq_no === 'number' && typeof doc._primary_term === 'number' ? { seqNo: doc._seq_no, primaryTerm: doc._primary_term } : undefined;
+    found.set(doc._id, {
+      ...(value === undefined || value === null ? {} : { fromJid: typeof value === 'string' ? value : JSON.stringify(value) }),
+      ...(version === undefined ? {} : { version }),
+    });
+  }
+  return found;
 }

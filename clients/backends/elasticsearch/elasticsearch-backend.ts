@@ -22,7 +22,7 @@ import type {
   VerifySample,
   WriteOutcome,
 } from '../../pipeline/types.js';
-import { DEFAULT_BULK_RETRY, writeBulk, type BulkRetryPolicy, type BulkStats } from './bulk-update.js';
+import { DEFAULT_BULK_RETRY, writeBulk, type BulkRetryPolicy, type BulkStats, type FromJidWrite, type ReadVersion } from './bulk-update.js';
 import { CHECKPOINT_INDEX, CheckpointStore, checkpointId, type SortCursor } from './checkpoint-store.js';
 import { applyMapping, checkMapping, indexPath, type IndexLayout } from './index-layout.js';
 import { countPendingAfter, messageProblem, PageBudget, payloadOf, pendingQuery, readKeyedPage } from './page-reader.js';
@@ -42,11 +42,16 @@ function documentRecord(id: string, hit: Parameters<typeof payloadOf>[0]): Docum
   return problem === null ? { key: id, payload: payloadOf(hit) } : { key: id, payload: payloadOf(hit), messageProblem: problem };
 }
 
-export class ElasticsearchBackend implements Backend<string, SortCursor, string> {
+export class ElasticsearchBackend implements Backend<string, SortCursor, FromJidWrite> {
   readonly name = 'elasticsearch';
   readonly defaultFormat = 'xml' as const;
   readonly checkpointMode = 'after-write' as const;
-  readonly bulkStats: BulkStats = { itemsRetried: 0, refusedByStatus: {} };
+  readonly bulkStats: BulkStats = { itemsRetried: 0, refusedByStatus: {}, conflicts: 0 };
+  /**
+   * The version each record of a page was read at, until its write is decided: by the record
+   * itself, so nothing outlives the batch (the key stays the bare `_id` the report names).
+   */
+  private readonly readAt = new WeakMap<SourceRecord<string>, ReadVersion>();
   private readonly checkpoints: CheckpointStore;
   /** Measured by `partitions()` when no plan is stored yet (or it is unreadable); stored by `prepareCheckpoints()`. */
   private unsavedPlan: { plan: PartitionPlan; replacing?: { seqNo: number; primaryTerm: number } } | null = null;
@@ -116,7 +121,12 @@ export class ElasticsearchBackend implements Backend<string, SortCursor, string>
     await this.checkpoints.prepare();
     if (this.unsavedPlan === null) return;
     const held = await this.checkpoints.storePlan(this.unsavedPlan.plan, this.unsavedPlan.replacing);
-    if (held.id !== this.unsavedPlan.plan.id) {
+    if (held.id !== this.unsavedPlan.plan.id && sameCuts(held, this.unsavedPlan.plan)) {
+      // `--shard K/N` processes started together on a fresh index measure the same ids: the
+      // ranges this run already handed out are the stored plan's, so its id is ours too.
+      this.plan = held;
+      this.checkpoints.planId = held.id;
+    } else if (held.id !== this.unsavedPlan.plan.id) {
       throw new Error(
         'another process stored a different partition plan at the same moment (shards started together on a fresh index): run again, it will use the stored plan',
       );
@@ -211,7 +221,13 @@ export class ElasticsearchBackend implements Backend<string, SortCursor, string>
 
   async readPage(partition: Partition, after: SortCursor | null, limits: PageLimits): Promise<Page<string, SortCursor>> {
     const page = await readKeyedPage(this.http, this.layout, partition as MamIdRange, after, limits, this.budget, { pending: true, source: ['message'] });
-    return { records: page.hits.map((hit) => documentRecord(hit._id, hit)), cursor: page.cursor, end: page.end };
+    const records = page.hits.map((hit) => {
+      const record = documentRecord(hit._id, hit);
+      if (typeof hit._seq_no === 'number' && typeof hit._primary_term === 'number')
+        this.readAt.set(record, { seqNo: hit._seq_no, primaryTerm: hit._primary_term });
+      return record;
+    });
+    return { records, cursor: page.cursor, end: page.end };
   }
 
   async scanPage(partition: Partition, after: SortCursor | null, limits: PageLimits): Promise<ScanPage<string, SortCursor>> {
@@ -264,7 +280,7 @@ export class ElasticsearchBackend implements Backend<string, SortCursor, string>
     return { keys, complete: count <= max };
   }
 
-  decide(record: SourceRecord<string>, answer: ExtractResult): Decision<string> {
+  decide(record: SourceRecord<string>, answer: ExtractResult): Decision<FromJidWrite> {
     const problem = (record as DocumentRecord).messageProblem;
     if (problem !== undefined) return { reason: 'malformed', detail: `${problem}: nothing to decode` };
     const sender = senderOf(answer);
@@ -275,10 +291,11 @@ export class ElasticsearchBackend implements Backend<string, SortCursor, string>
         detail: `JID of ${Buffer.byteLength(sender.write.bareJid, 'utf8')} bytes: a keyword holds at most ${MAX_KEYWORD_BYTES}`,
       };
     }
-    return { write: sender.write.bareJid };
+    const readAt = this.readAt.get(record);
+    return { write: { jid: sender.write.bareJid, ...(readAt === undefined ? {} : { readAt }) } };
   }
 
-  async writeBatch(_partition: Partition, writes: readonly PlannedWrite<string, string>[]): Promise<WriteOutcome<string>> {
+  async writeBatch(_partition: Partition, writes: readonly PlannedWrite<string, FromJidWrite>[]): Promise<WriteOutcome<string>> {
     // Partial updates are idempotent: no need to wait for earlier batches before sending.
     if (writes.length === 0) return { written: 0 };
     return writeBulk(this.http, this.layout, writes, this.bulkStats, this.bulkRetry);
@@ -304,7 +321,8 @@ export class ElasticsearchBackend implements Backend<string, SortCursor, string>
     const decision = this.decide(sample, answer);
     if (!('write' in decision))
       return { kind: 'has_from_jid_but_undecodable', detail: `from_jid '${sample.stored}', but the message gives ${decision.reason}: ${decision.detail}` };
-    if (decision.write !== sample.stored) return { kind: 'from_jid_differs', detail: `from_jid '${sample.stored}', the message says '${decision.write}'` };
+    if (decision.write.jid !== sample.stored)
+      return { kind: 'from_jid_differs', detail: `from_jid '${sample.stored}', the message says '${decision.write.jid}'` };
     return null;
   }
 
@@ -315,4 +333,8 @@ export class ElasticsearchBackend implements Backend<string, SortCursor, string>
   async close(): Promise<void> {
     this.http.close();
   }
+}
+
+function sameCuts(a: PartitionPlan, b: PartitionPlan): boolean {
+  return a.cuts.length === b.cuts.length && a.cuts.every((cut, i) => cut === b.cuts[i]);
 }

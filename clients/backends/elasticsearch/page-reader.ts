@@ -28,6 +28,9 @@ export interface Hit {
   _source?: { message?: unknown; from_jid?: unknown };
   fields?: { mam_id?: unknown[] };
   sort?: unknown[];
+  /** The version the document was read at (asked with `seq_no_primary_term`): writes are conditioned on it. */
+  _seq_no?: number;
+  _primary_term?: number;
 }
 
 interface SearchBody {
@@ -87,13 +90,16 @@ export class PageBudget {
   private cap = Number.POSITIVE_INFINITY;
 
   documents(limits: PageLimits): number {
-    const byBytes = this.perDocument > 0 ? Math.floor(limits.bytes / this.perDocument) : limits.rows;
+    // Nothing seen yet: one document first (two come back with the look-ahead), so that no page,
+    // the first included, asks for more than the bytes of messages actually seen allow.
+    const byBytes = this.perDocument > 0 ? Math.floor(limits.bytes / this.perDocument) : 1;
     return Math.max(1, Math.min(limits.rows, byBytes, this.cap));
   }
 
   observe(hits: readonly Hit[]): void {
     let largest = 0;
-    for (const hit of hits) largest = Math.max(largest, messageBytes(hit));
+    // At least a byte each: pages of documents without a message must not stay at one document.
+    for (const hit of hits) largest = Math.max(largest, messageBytes(hit), 1);
     if (hits.length === 0) return;
     // Decays, so that one huge message does not slow the rest of the walk for good.
     this.perDocument = Math.max(largest, Math.floor(this.perDocument / 2));
@@ -171,6 +177,7 @@ export async function readKeyedPage(
         _source: options.source,
         ...(noMamId ? {} : { docvalue_fields: [{ field: 'mam_id', format: '0' }] }),
         track_total_hits: false,
+        seq_no_primary_term: true,
       });
       hits = body.hits.hits;
       break;
@@ -212,6 +219,7 @@ async function readGroup(http: SearchHttp, layout: IndexLayout, range: MamIdRang
     query: baseQuery(range, options.pending, terms),
     _source: options.source,
     track_total_hits: true,
+    seq_no_primary_term: true,
   });
   const total = typeof body.hits.total === 'number' ? body.hits.total : (body.hits.total?.value ?? 0);
   if (total > body.hits.hits.length) {
