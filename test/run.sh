@@ -11,8 +11,10 @@ npm run build
 # Written code: ESLint (typescript-eslint) clean and Prettier-formatted (npm run format fixes both).
 npm run lint
 
-# The gRPC contract: buf lint clean, and the committed generated code is what proto/ gives.
+# The gRPC contract: buf lint clean, no change an existing caller would notice (against the
+# released copy in test/contract-baseline/), and the committed generated code is what proto/ gives.
 npm run lint:proto
+npm run breaking:proto
 npm run gen:check
 
 # The polyglot examples and tools, so that downloads happen (and fail loudly) before the suites:

@@ -6,6 +6,10 @@
 //	FILE<TAB>user@server                  the sender's bare JID
 //	FILE<TAB>ERROR_CODE_...<TAB>detail    why there is none
 //
+// With -fields, the message's other archive columns instead (ExtractMessageFields):
+//
+//	FILE<TAB>origin_id=ID|NULL|ERROR_CODE_...<TAB>is_groupchat=true|false|ERROR_CODE_...
+//
 // Build it with `bash clients/go/setup.sh` (pinned plugins, stubs generated into gen/), then:
 //
 //	.tmp/go-bin/extract-sender-jid --address 127.0.0.1:50051 msg1.bin msg2.xml
@@ -41,6 +45,7 @@ func main() {
 	ca := flag.String("ca", "", "PEM CA of the server's certificate: turns TLS on")
 	cert := flag.String("cert", "", "PEM client certificate, for mutual TLS")
 	key := flag.String("key", "", "PEM private key of -cert")
+	fields := flag.Bool("fields", false, "answer origin_id and is_groupchat instead of the sender")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: extract-sender-jid [flags] FILE...\n")
 		flag.PrintDefaults()
@@ -52,13 +57,13 @@ func main() {
 		os.Exit(2)
 	}
 
-	request := &mamv1.ExtractSenderJidRequest{Format: batchFormat}
+	var items []*mamv1.Item
 	for _, file := range flag.Args() {
 		payload, err := os.ReadFile(file)
 		if err != nil {
 			fail(err)
 		}
-		request.Items = append(request.Items, &mamv1.Item{Key: file, Payload: payload})
+		items = append(items, &mamv1.Item{Key: file, Payload: payload})
 	}
 
 	creds := insecure.NewCredentials()
@@ -77,7 +82,12 @@ func main() {
 
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
-	response, err := mamv1.NewSenderJidServiceClient(conn).ExtractSenderJid(ctx, request)
+	client := mamv1.NewSenderJidServiceClient(conn)
+	if *fields {
+		printFields(ctx, client, &mamv1.ExtractMessageFieldsRequest{Format: batchFormat, Items: items})
+		return
+	}
+	response, err := client.ExtractSenderJid(ctx, &mamv1.ExtractSenderJidRequest{Format: batchFormat, Items: items})
 	if err != nil {
 		s := status.Convert(err)
 		fmt.Fprintf(os.Stderr, "sidecar call failed: %s: %s\n", s.Code(), s.Message())
@@ -90,6 +100,32 @@ func main() {
 		case *mamv1.Result_Error:
 			fmt.Printf("%s\t%s\t%s\n", result.GetKey(), outcome.Error.GetCode(), outcome.Error.GetDetail())
 		}
+	}
+}
+
+func printFields(ctx context.Context, client mamv1.SenderJidServiceClient, request *mamv1.ExtractMessageFieldsRequest) {
+	response, err := client.ExtractMessageFields(ctx, request)
+	if err != nil {
+		s := status.Convert(err)
+		fmt.Fprintf(os.Stderr, "sidecar call failed: %s: %s\n", s.Code(), s.Message())
+		os.Exit(1)
+	}
+	for _, result := range response.GetResults() {
+		origin := "NULL"
+		switch outcome := result.GetOriginId().GetOutcome().(type) {
+		case *mamv1.OriginIdAnswer_OriginId:
+			origin = outcome.OriginId
+		case *mamv1.OriginIdAnswer_Error:
+			origin = outcome.Error.GetCode().String()
+		}
+		groupchat := ""
+		switch outcome := result.GetIsGroupchat().GetOutcome().(type) {
+		case *mamv1.IsGroupchatAnswer_IsGroupchat:
+			groupchat = fmt.Sprint(outcome.IsGroupchat)
+		case *mamv1.IsGroupchatAnswer_Error:
+			groupchat = outcome.Error.GetCode().String()
+		}
+		fmt.Printf("%s\torigin_id=%s\tis_groupchat=%s\n", result.GetKey(), origin, groupchat)
 	}
 }
 

@@ -7,6 +7,10 @@ or XML) as one batch and prints one line per file, in order:
     FILE<TAB>user@server                      the sender's bare JID
     FILE<TAB>ERROR_CODE_...<TAB>detail        why there is none
 
+With --fields, the message's other archive columns instead (ExtractMessageFields):
+
+    FILE<TAB>origin_id=ID|NULL|ERROR_CODE_...<TAB>is_groupchat=true|false|ERROR_CODE_...
+
 Stubs come from clients/python/setup.sh (grpcio-tools). Example:
 
     .tmp/venv/bin/python clients/python/extract_sender_jid.py --address 127.0.0.1:50051 msg1.bin msg2.xml
@@ -47,7 +51,10 @@ def main():
     parser.add_argument("--ca", help="PEM CA of the server's certificate: turns TLS on")
     parser.add_argument("--cert", help="PEM client certificate, for mutual TLS")
     parser.add_argument("--key", help="PEM private key of --cert")
+    parser.add_argument("--fields", action="store_true", help="answer origin_id and is_groupchat instead of the sender")
     args = parser.parse_args()
+    if args.fields:
+        return print_fields(args)
 
     request = sender_jid_pb2.ExtractSenderJidRequest(
         format=FORMATS[args.format],
@@ -67,6 +74,37 @@ def main():
         else:
             code = sender_jid_pb2.ErrorCode.Name(result.error.code)
             print(f"{result.key}\t{code}\t{result.error.detail}")
+    return 0
+
+
+def print_fields(args):
+    request = sender_jid_pb2.ExtractMessageFieldsRequest(
+        format=FORMATS[args.format],
+        items=[sender_jid_pb2.Item(key=str(path), payload=path.read_bytes()) for path in args.files],
+    )
+    with channel_for(args) as channel:
+        stub = sender_jid_pb2_grpc.SenderJidServiceStub(channel)
+        try:
+            response = stub.ExtractMessageFields(request, timeout=args.timeout)
+        except grpc.RpcError as error:
+            print(f"sidecar call failed: {error.code().name}: {error.details()}", file=sys.stderr)
+            return 1
+
+    for result in response.results:
+        origin = result.origin_id
+        kind = origin.WhichOneof("outcome")
+        if kind == "origin_id":
+            origin_text = origin.origin_id
+        elif kind == "none":
+            origin_text = "NULL"
+        else:
+            origin_text = sender_jid_pb2.ErrorCode.Name(origin.error.code)
+        groupchat = result.is_groupchat
+        if groupchat.WhichOneof("outcome") == "is_groupchat":
+            groupchat_text = "true" if groupchat.is_groupchat else "false"
+        else:
+            groupchat_text = sender_jid_pb2.ErrorCode.Name(groupchat.error.code)
+        print(f"{result.key}\torigin_id={origin_text}\tis_groupchat={groupchat_text}")
     return 0
 
 

@@ -13,7 +13,7 @@
  * the muc#user x is also found by the map #{<<"xmlns">> => ?MUC_USER}.
  * The term is validated whole first (binary_to_term rejects a bad byte anywhere), then walked in place.
  */
-import { fail, type Answer } from './answer.js';
+import { fail, type Answer, type Failure } from './answer.js';
 import {
   atomEquals,
   BADARG,
@@ -55,6 +55,20 @@ const isXmlnsKey = (b: Uint8Array, pos: number): boolean => binaryEquals(b, pos,
 const mapPositions: number[] = [];
 
 export function extractFromEterm(payload: Uint8Array, limits: DecodeLimits): Answer {
+  const root = openTerm(payload, limits);
+  if (typeof root !== 'number') return root;
+  return applyRules(openedTerm, root);
+}
+
+/** Set by openTerm: the bytes the opened term lies in (the payload, or what it inflated to). */
+export let openedTerm: Uint8Array = new Uint8Array(0);
+
+/**
+ * binary_to_term as far as the rules need it: checks the version byte, inflates a compressed term,
+ * validates the whole term within the limits. The answers of every field (sender, origin_id,
+ * is_groupchat) start here. @returns the root term's offset in `openedTerm`, or why it does not decode.
+ */
+export function openTerm(payload: Uint8Array, limits: DecodeLimits): number | Failure {
   if (payload.length === 0) return fail('malformed', 'empty payload');
   if (payload[0] !== 131 /* VERSION_MAGIC */) return fail('malformed', `not an Erlang external term: first byte ${payload[0]}, not 131`);
   // One array type through the reader keeps V8's element loads monomorphic: Buffers are what
@@ -81,7 +95,8 @@ export function extractFromEterm(payload: Uint8Array, limits: DecodeLimits): Ans
     }
     if (duplicate !== undefined) return fail('malformed', duplicate);
   }
-  return applyRules(b, root);
+  openedTerm = b;
+  return root;
 }
 
 function applyRules(b: Uint8Array, root: number): Answer {

@@ -8,3 +8,5 @@ export { extractFromEterm } from './eterm-rules.js';
 export { extractFromXml } from './xml-rules.js';
 export { lowercasePerCodePoint, normalizeJid, splitBareJid } from './jid.js';
 export type { SplitJid } from './jid.js';
+export { extractMessageFields, isGroupchatAnswer, isOriginId } from './message-fields.js';
+export type { FieldAnswers, Groupchat, GroupchatAnswer, OriginId, OriginIdAnswer } from './message-fields.js';

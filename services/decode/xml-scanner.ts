@@ -54,6 +54,16 @@ export interface MessageFacts {
    * when those bytes are the value (the common case: no reference, no TAB/LF/CR), else decoded.
    */
   readonly firstJid: { readonly start: number; readonly end: number } | string | null;
+  /**
+   * What exml_query's lookup of `origin-id` among the root's children finds first (see
+   * eterm-fields.ts): nothing, a text child that reads exactly `origin-id` (text runs between
+   * elements merged, comments and PIs left out, as exml's parser builds them), or an element
+   * named exactly `origin-id`.
+   */
+  readonly originIdChild: 'none' | 'text' | 'element';
+  /** That element's `xmlns` and `id` attribute values (references replaced, nothing normalised), or null. */
+  readonly originIdXmlns: string | null;
+  readonly originIdValue: string | null;
 }
 
 /** The scan's answer: the facts, or why the payload is not well-formed XML. */
@@ -110,11 +120,15 @@ const B_MUC_USER = bytesOf(MUC_USER_NS);
 const B_STYLESHEET = bytesOf('-stylesheet');
 const B_CDATA = bytesOf('[CDATA[');
 const B_DOCTYPE = bytesOf('DOCTYPE');
+const B_ORIGIN_ID = bytesOf('origin-id');
+const B_ID = bytesOf('id');
+const ORIGIN_ID = 'origin-id';
 
 /** Where an element sits, as far as the rules care. */
 const ROLE_ROOT = 1,
   ROLE_X = 2,
   ROLE_ITEM = 3,
+  ROLE_ORIGIN_ID = 4,
   ROLE_OTHER = 0;
 
 const utf8 = new TextDecoder('utf-8');
@@ -155,6 +169,15 @@ class Scanner {
   private firstJidStart = -1;
   private firstJidEnd = -1;
   private firstJidSimple = true;
+  /** The origin-id lookup has not met its first match among the root's children yet. */
+  private originIdPending = true;
+  private originIdChild: 'none' | 'text' | 'element' = 'none';
+  private originIdXmlns: string | null = null;
+  private originIdValue: string | null = null;
+  /** The root's text run since its last child element, while it can still read `origin-id`. */
+  private rootRun = '';
+  /** The run holds white space or is too long: it cannot read `origin-id`. */
+  private rootRunDead = false;
 
   constructor(
     payload: Uint8Array,
@@ -184,6 +207,9 @@ class Scanner {
             : this.firstJidSimple
               ? { start: this.firstJidStart, end: this.firstJidEnd }
               : this.attValueString(this.firstJidStart, this.firstJidEnd, false),
+        originIdChild: this.originIdChild,
+        originIdXmlns: this.originIdXmlns,
+        originIdValue: this.originIdValue,
       },
     };
   }
@@ -270,6 +296,14 @@ class Scanner {
       } else if (depth === 3 && parentIsX && this.spanEquals(nameStart, nameEnd, B_ITEM)) {
         role = ROLE_ITEM;
       }
+      if (depth === 2 && this.originIdPending) {
+        // The keyfind passes the text run before this child, then this child.
+        if (!this.endRootRun() && this.spanEquals(nameStart, nameEnd, B_ORIGIN_ID)) {
+          role = ROLE_ORIGIN_ID;
+          this.originIdPending = false;
+          this.originIdChild = 'element';
+        }
+      }
       i = this.scanAttributes(i, role);
       if (i < 0) return -1;
       if (role === ROLE_X) {
@@ -278,7 +312,10 @@ class Scanner {
       }
       if (this.selfClosing) {
         depth -= 1;
-        if (depth === 0) return i;
+        if (depth === 0) {
+          this.endRootRun();
+          return i;
+        }
       } else {
         stack[2 * depth] = nameStart;
         stack[2 * depth + 1] = nameEnd;
@@ -287,8 +324,10 @@ class Scanner {
 
       // Content of the innermost open element, until the next start tag.
       for (;;) {
+        const textStart = i;
         i = this.scanText(i);
         if (i < 0) return -1;
+        if (depth === 1 && this.originIdPending && i > textStart) this.addRootText(textStart, i);
         // scanText stops only at '<' (with at least one more byte) or fails.
         const next = b[i + 1];
         if (next === SLASH) {
@@ -306,12 +345,17 @@ class Scanner {
           if (b[j] !== GT) return this.fail("expected '>' to close the end tag", j);
           i = j + 1;
           depth -= 1;
-          if (depth === 0) return i;
+          if (depth === 0) {
+            this.endRootRun();
+            return i;
+          }
         } else if (next === BANG) {
           if (b[i + 2] === DASH && b[i + 3] === DASH) {
             i = this.scanComment(i + 4);
           } else if (this.matches(i + 2, B_CDATA)) {
-            i = this.scanCdata(i + 9);
+            const cdataStart = i + 9;
+            i = this.scanCdata(cdataStart);
+            if (i > 0 && depth === 1 && this.originIdPending) this.addRootCdata(cdataStart, i - 3);
           } else {
             return this.fail("'<!' that is neither a comment nor CDATA inside an element", i);
           }
@@ -380,6 +424,7 @@ class Scanner {
           this.ownNsSeen = true;
           this.ownNsIsMucUser = this.attValueEquals(valueStart, valueEnd, B_MUC_USER, MUC_USER_NS);
           if (role === ROLE_ROOT) this.rootNsIsMucUser = this.ownNsIsMucUser;
+          if (role === ROLE_ORIGIN_ID) this.originIdXmlns = this.rawValueString(valueStart, valueEnd);
         }
       } else if (role === ROLE_ROOT) {
         if (this.spanEquals(nameStart, nameEnd, B_TYPE)) {
@@ -387,6 +432,8 @@ class Scanner {
             ? 'groupchat'
             : this.attValueString(valueStart, valueEnd, this.valueSimple);
         }
+      } else if (role === ROLE_ORIGIN_ID && this.spanEquals(nameStart, nameEnd, B_ID)) {
+        this.originIdValue = this.rawValueString(valueStart, valueEnd);
       } else if (role === ROLE_ITEM && this.spanEquals(nameStart, nameEnd, B_JID)) {
         this.jidCount += 1;
         if (this.jidCount === 1) {
@@ -397,6 +444,73 @@ class Scanner {
       }
       i = this.skipWs(i);
     }
+  }
+
+  // ---- the origin-id lookup among the root's children ---------------------------------------
+
+  /** Text of the root's content, [start, end) of the payload, already checked by scanText. */
+  private addRootText(start: number, end: number): void {
+    if (this.rootRunDead) return;
+    const b = this.b;
+    for (let k = start; k < end; k++) {
+      if (isWs(b[k])) {
+        this.rootRunDead = true; // the usual case: indentation between the root's children
+        return;
+      }
+    }
+    if (end - start > 16 * ORIGIN_ID.length) {
+      this.rootRunDead = true;
+      return;
+    }
+    this.rootRun += this.rawValueString(start, end);
+    if (this.rootRun.length > ORIGIN_ID.length) this.rootRunDead = true;
+  }
+
+  /** A CDATA section's content in the root: exml merges it with the text around it. */
+  private addRootCdata(start: number, end: number): void {
+    if (this.rootRunDead) return;
+    if (end - start > 4 * ORIGIN_ID.length) {
+      this.rootRunDead = true;
+      return;
+    }
+    this.rootRun += decodeUtf8(this.b, start, end);
+    if (this.rootRun.length > ORIGIN_ID.length) this.rootRunDead = true;
+  }
+
+  /** Ends the current text run of the root. @returns whether it reads exactly `origin-id` (the lookup's match). */
+  private endRootRun(): boolean {
+    const match = this.originIdPending && !this.rootRunDead && this.rootRun === ORIGIN_ID;
+    if (match) {
+      this.originIdPending = false;
+      this.originIdChild = 'text';
+    }
+    this.rootRun = '';
+    this.rootRunDead = false;
+    return match;
+  }
+
+  /**
+   * Text or an attribute value as exml's parser reads it: references replaced, every other
+   * character as written (no white-space normalisation, unlike xmerl). Already validated.
+   */
+  private rawValueString(start: number, end: number): string {
+    const b = this.b;
+    let out = '';
+    let i = start;
+    while (i < end) {
+      const c = b[i];
+      if (c === AMP) {
+        i = this.scanReference(i);
+        out += String.fromCodePoint(this.refCp);
+      } else if (c < 0x80) {
+        out += String.fromCharCode(c);
+        i += 1;
+      } else {
+        out += String.fromCodePoint(this.decodeChar(i));
+        i += this.step;
+      }
+    }
+    return out;
   }
 
   // ---- lexical pieces -----------------------------------------------------------------------

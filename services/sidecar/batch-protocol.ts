@@ -25,7 +25,12 @@ export interface BatchBytes {
  * copied into memory of its own. Either way an encoded ExtractSenderJidRequest whose items the
  * worker answers; the batch's format comes from the plan (a slice does not hold it).
  */
+/** Which answer a batch asks for: the sender (ExtractSenderJid*) or the other columns (ExtractMessageFields). */
+export type AnswerKind = 'sender' | 'fields';
+
 export interface BatchTask extends BatchBytes {
+  /** The RPC's answer (default: the sender); both requests have the same wire layout, so planning and limits are shared. */
+  readonly answer?: AnswerKind;
   /** The batch's PayloadFormat (wire value), for items without a format of their own. */
   readonly batchFormat: number;
   /** Index in the whole request of the task's first item (for messages). */
@@ -39,7 +44,17 @@ export interface BatchTask extends BatchBytes {
 }
 
 /** Outcome names, in the order of BatchAnswered.outcomes; also the `outcome` label of the items metric. */
-export const OUTCOMES = ['jid', 'malformed', 'not_groupchat', 'payload_too_large', 'jid_without_local_part', 'jid_without_domain', 'decoder_bug'] as const;
+export const OUTCOMES = [
+  'jid',
+  'malformed',
+  'not_groupchat',
+  'payload_too_large',
+  'jid_without_local_part',
+  'jid_without_domain',
+  'decoder_bug',
+  // ExtractMessageFields: an item with at least one field answered (else malformed or payload_too_large).
+  'fields',
+] as const;
 export type Outcome = (typeof OUTCOMES)[number];
 
 export interface BatchAnswered {

@@ -4,15 +4,16 @@
  * keep order and map outcomes to statuses.
  */
 import * as grpc from '@grpc/grpc-js';
+import type { AnswerKind } from './batch-protocol.js';
 import type { CallFailure, CallTracker } from './call-tracker.js';
 
 export type Dispatched = { ok: true; response: Buffer; startedAt: number } | { ok: false; failure: CallFailure; startedAt: number };
 
 export interface HandlerDeps {
   /** Decodes one request on the pool; `flow` groups a stream's batches so that they take turns with other calls as one. */
-  dispatch(request: Buffer, signal: AbortSignal, flow?: object): Promise<Dispatched>;
+  dispatch(request: Buffer, signal: AbortSignal, flow?: object, answer?: AnswerKind): Promise<Dispatched>;
   /** Counts a finished batch in the metrics. */
-  record(rpc: 'unary' | 'stream', result: Dispatched, code: grpc.status): void;
+  record(rpc: Rpc, result: Dispatched, code: grpc.status): void;
   /** The limits every call announces first, so that clients cut their batches to fit. */
   readonly limitsMetadata: grpc.Metadata;
   readonly calls: CallTracker;
@@ -20,42 +21,53 @@ export interface HandlerDeps {
   readonly streamWindowBatches: number;
 }
 
+/** The `rpc` label of the batch metrics. */
+export type Rpc = 'unary' | 'stream' | 'fields';
+
 export function serviceHandlers(deps: HandlerDeps): grpc.UntypedServiceImplementation {
-  const { dispatch, record, limitsMetadata, calls } = deps;
   return {
     extractSenderJid(call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) {
-      // The limits, as a stream announces them: a balanced client probes them with an empty request.
-      call.sendMetadata(limitsMetadata.clone());
-      const abort = new AbortController();
-      let answered = false;
-      const done = calls.answering((failure) => {
-        answered = true;
-        abort.abort();
-        callback({ code: failure.code, details: failure.details });
-      });
-      call.on('cancelled', () => abort.abort());
-      dispatch(call.request, abort.signal).then(
-        (result) => {
-          done();
-          if (answered) return;
-          if (result.ok) {
-            record('unary', result, grpc.status.OK);
-            callback(null, result.response);
-          } else {
-            record('unary', result, result.failure.code);
-            callback({ code: result.failure.code, details: result.failure.details });
-          }
-        },
-        (error: unknown) => {
-          done();
-          callback({ code: grpc.status.INTERNAL, details: String(error) });
-        },
-      );
+      answerUnary(call, callback, deps, 'unary', 'sender');
     },
     extractSenderJidStream(call: grpc.ServerDuplexStream<Buffer, Buffer>) {
       answerStream(call, deps);
     },
+    extractMessageFields(call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) {
+      answerUnary(call, callback, deps, 'fields', 'fields');
+    },
   };
+}
+
+/** One batch, one answer: the same limits, cancellation and statuses for every unary RPC. */
+function answerUnary(call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>, deps: HandlerDeps, rpc: Rpc, answer: AnswerKind): void {
+  const { dispatch, record, limitsMetadata, calls } = deps;
+  // The limits, as a stream announces them: a balanced client probes them with an empty request.
+  call.sendMetadata(limitsMetadata.clone());
+  const abort = new AbortController();
+  let answered = false;
+  const done = calls.answering((failure) => {
+    answered = true;
+    abort.abort();
+    callback({ code: failure.code, details: failure.details });
+  });
+  call.on('cancelled', () => abort.abort());
+  dispatch(call.request, abort.signal, undefined, answer).then(
+    (result) => {
+      done();
+      if (answered) return;
+      if (result.ok) {
+        record(rpc, result, grpc.status.OK);
+        callback(null, result.response);
+      } else {
+        record(rpc, result, result.failure.code);
+        callback({ code: result.failure.code, details: result.failure.details });
+      }
+    },
+    (error: unknown) => {
+      done();
+      callback({ code: grpc.status.INTERNAL, details: String(error) });
+    },
+  );
 }
 
 /**

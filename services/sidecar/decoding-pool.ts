@@ -19,7 +19,7 @@
  */
 import { Piscina } from 'piscina';
 import type { Logger } from 'pino';
-import type { BatchAnswered, BatchBytes, BatchOutcome, BatchTask, WorkerSettings } from './batch-protocol.js';
+import type { AnswerKind, BatchAnswered, BatchBytes, BatchOutcome, BatchTask, WorkerSettings } from './batch-protocol.js';
 import { OUTCOMES } from './batch-protocol.js';
 import { planRequest, type PlanSettings, type PlannedTask } from './request-scan.js';
 
@@ -47,6 +47,8 @@ export interface RunOptions {
   readonly signal?: AbortSignal;
   /** Batches with the same flow (e.g. one stream) take turns with other flows as one; default: the batch alone. */
   readonly flow?: object;
+  /** The answer the batch asks for; default: the sender. */
+  readonly answer?: AnswerKind;
 }
 
 export interface DecodingPool {
@@ -70,6 +72,7 @@ export interface DecodingPool {
 
 interface Job {
   readonly bytes: BatchBytes;
+  readonly answer: AnswerKind;
   readonly batchFormat: number;
   readonly tasks: readonly PlannedTask[];
   readonly flow: Flow;
@@ -180,6 +183,7 @@ export async function startDecodingPool(options: DecodingPoolOptions): Promise<D
   function taskOf(job: Job, index: number): BatchTask {
     const planned = job.tasks[index] as PlannedTask;
     const common = {
+      answer: job.answer,
       batchFormat: job.batchFormat,
       firstItem: planned.firstItem,
       overBudget: planned.overBudget,
@@ -281,6 +285,7 @@ export async function startDecodingPool(options: DecodingPoolOptions): Promise<D
         };
         const job: Job = {
           bytes,
+          answer: runOptions.answer ?? 'sender',
           batchFormat: planned.batchFormat,
           tasks: planned.tasks,
           flow: flow as Flow,
@@ -324,6 +329,7 @@ async function warmUp(pool: Piscina<BatchTask, BatchOutcome>, poolSize: number, 
     request: new ArrayBuffer(0),
     offset: 0,
     length: 0,
+    answer: 'sender',
     batchFormat: 0,
     firstItem: 0,
     overBudget: [],

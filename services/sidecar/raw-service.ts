@@ -40,4 +40,5 @@ function rawMethod<Req extends boolean, Res extends boolean>(
 export const RAW_SERVICE = {
   extractSenderJid: rawMethod('extractSenderJid', SenderJidServiceDefinition.methods.extractSenderJid),
   extractSenderJidStream: rawMethod('extractSenderJidStream', SenderJidServiceDefinition.methods.extractSenderJidStream),
+  extractMessageFields: rawMethod('extractMessageFields', SenderJidServiceDefinition.methods.extractMessageFields),
 };

@@ -20,8 +20,8 @@ import { FILE_DESCRIPTOR_SET_BASE64 } from './gen/descriptor-set.js';
 import { SidecarMetrics } from './metrics.js';
 import { requestLimitsHeaders } from './request-limits.js';
 import type { PlanSettings } from './request-scan.js';
-import { OUTCOMES, type WorkerSettings } from './batch-protocol.js';
-import { serviceHandlers, type Dispatched } from './call-handlers.js';
+import { OUTCOMES, type AnswerKind, type WorkerSettings } from './batch-protocol.js';
+import { serviceHandlers, type Dispatched, type Rpc } from './call-handlers.js';
 import { CallFailure, CallTracker } from './call-tracker.js';
 import { handOver } from './hand-over.js';
 import { RAW_SERVICE, SERVICE_NAME } from './raw-service.js';
@@ -104,9 +104,9 @@ export async function startSidecar(options: StartOptions = {}): Promise<RunningS
   });
   const guard = requestGuard(config, log);
 
-  async function dispatch(request: Buffer, signal: AbortSignal, flow?: object): Promise<Dispatched> {
+  async function dispatch(request: Buffer, signal: AbortSignal, flow?: object, answer: AnswerKind = 'sender'): Promise<Dispatched> {
     const startedAt = performance.now();
-    const result = await pool.run(handOver(request), flow === undefined ? { signal } : { signal, flow });
+    const result = await pool.run(handOver(request), flow === undefined ? { signal, answer } : { signal, flow, answer });
     if (!result.ok) return { ok: false, startedAt, failure: new CallFailure(grpc.status[result.status], result.message) };
     const { outcomes, response } = result.answered;
     for (let i = 0; i < OUTCOMES.length; i++) {
@@ -115,7 +115,7 @@ export async function startSidecar(options: StartOptions = {}): Promise<RunningS
     return { ok: true, startedAt, response: Buffer.from(response.buffer, response.byteOffset, response.byteLength) };
   }
 
-  function record(rpc: 'unary' | 'stream', result: Dispatched, code: grpc.status): void {
+  function record(rpc: Rpc, result: Dispatched, code: grpc.status): void {
     metrics.batches.inc({ rpc, status: grpc.status[code] });
     metrics.batchLatency.observe({ rpc }, (performance.now() - result.startedAt) / 1000);
   }

@@ -8,9 +8,17 @@
  * never copied. The encoded response comes back as one buffer.
  */
 import { workerData } from 'node:worker_threads';
-import { type PayloadFormat as DecodeFormat, extractSenderJid, splitBareJid } from '../decode/index.js';
+import { type PayloadFormat as DecodeFormat, extractMessageFields, extractSenderJid, splitBareJid, type Failure as DecodeFailure } from '../decode/index.js';
 import { OUTCOMES, type BatchOutcome, type BatchRefused, type BatchTask, type Outcome, type WorkerSettings } from './batch-protocol.js';
-import { ErrorCode, ExtractSenderJidRequest, ExtractSenderJidResponse, PayloadFormat, type Result } from './gen/mongooseim/mam/v1/sender_jid.js';
+import {
+  ErrorCode,
+  ExtractMessageFieldsResponse,
+  ExtractSenderJidRequest,
+  ExtractSenderJidResponse,
+  PayloadFormat,
+  type FieldsResult,
+  type Result,
+} from './gen/mongooseim/mam/v1/sender_jid.js';
 
 const settings = workerData as WorkerSettings | undefined;
 
@@ -45,6 +53,7 @@ function unknownFormat(format: number, where: string): BatchRefused {
 
 export function answerBatch(task: BatchTask, options: WorkerSettings): BatchOutcome {
   let request: ExtractSenderJidRequest;
+  // ExtractMessageFieldsRequest has ExtractSenderJidRequest's fields, numbers and types: one decoder reads both.
   try {
     request = ExtractSenderJidRequest.decode(new Uint8Array(task.request, task.offset, task.length));
   } catch (error) {
@@ -66,6 +75,7 @@ export function answerBatch(task: BatchTask, options: WorkerSettings): BatchOutc
   }
   const batchFormat = decodeFormatOf(task.batchFormat);
   if (batchFormat === null) return unknownFormat(task.batchFormat, 'for the batch');
+  if (task.answer === 'fields') return answerFields(task, request, batchFormat, options);
   const cancel = task.cancel;
   let nextOverBudget = 0;
   const outcomes = new Array<number>(OUTCOMES.length).fill(0);
@@ -140,4 +150,65 @@ export default function runBatch(task: BatchTask): BatchOutcome {
   // decoding the batch. (Transferring it would need piscina's move(), i.e. loading the CommonJS
   // piscina package in the worker, which this module graph avoids: see buf.gen.yaml.)
   return answerBatch(task, settings);
+}
+
+function fieldFailure(failure: DecodeFailure): { code: ErrorCode; detail: string } {
+  return { code: failure.reason === 'payload_too_large' ? ErrorCode.ERROR_CODE_PAYLOAD_TOO_LARGE : ErrorCode.ERROR_CODE_MALFORMED, detail: failure.detail };
+}
+
+/** ExtractMessageFields: origin_id and is_groupchat per item, with the sender's limits, budget and cancellation. */
+function answerFields(task: BatchTask, request: ExtractSenderJidRequest, batchFormat: DecodeFormat, options: WorkerSettings): BatchOutcome {
+  const count = request.items.length;
+  const cancel = task.cancel;
+  let nextOverBudget = 0;
+  const outcomes = new Array<number>(OUTCOMES.length).fill(0);
+  const results = new Array<FieldsResult>(count);
+  let decoderBug: string | null = null;
+  for (let i = 0; i < count; i++) {
+    if (cancel !== null && Atomics.load(cancel, 0) !== 0) return { kind: 'cancelled' };
+    const item = request.items[i];
+    const format = item.format === PayloadFormat.PAYLOAD_FORMAT_UNSPECIFIED ? batchFormat : decodeFormatOf(item.format);
+    if (format === null) return unknownFormat(item.format, `for item ${task.firstItem + i} (key ${JSON.stringify(item.key)})`);
+    if (task.overBudget[nextOverBudget] === i) {
+      nextOverBudget++;
+      outcomes[OUTCOME_INDEX.payload_too_large]++;
+      const error = {
+        code: ErrorCode.ERROR_CODE_PAYLOAD_TOO_LARGE,
+        detail: `compressed term not inflated: with the items before it the request would inflate to more than ${task.budgetBytes} bytes (--max-request-decompressed-bytes)`,
+      };
+      results[i] = { key: item.key, originId: { originId: undefined, none: undefined, error }, isGroupchat: { isGroupchat: undefined, error } };
+      continue;
+    }
+    let outcome: Outcome;
+    try {
+      const answers = extractMessageFields(item.payload, format, options.limits);
+      const o = answers.originId;
+      const g = answers.isGroupchat;
+      const originOk = 'originId' in o;
+      const groupchatOk = 'isGroupchat' in g;
+      results[i] = {
+        key: item.key,
+        originId: originOk
+          ? o.originId === null
+            ? { originId: undefined, none: {}, error: undefined }
+            : { originId: o.originId, none: undefined, error: undefined }
+          : { originId: undefined, none: undefined, error: fieldFailure(o) },
+        isGroupchat: groupchatOk ? { isGroupchat: g.isGroupchat, error: undefined } : { isGroupchat: undefined, error: fieldFailure(g) },
+      };
+      outcome = originOk || groupchatOk ? 'fields' : (o as DecodeFailure).reason === 'payload_too_large' ? 'payload_too_large' : 'malformed';
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      decoderBug ??= `item ${i} (key ${JSON.stringify(item.key)}): ${message}`;
+      outcome = 'decoder_bug';
+      const failure = { code: ErrorCode.ERROR_CODE_MALFORMED, detail: `internal decoder error: ${message}` };
+      results[i] = {
+        key: item.key,
+        originId: { originId: undefined, none: undefined, error: failure },
+        isGroupchat: { isGroupchat: undefined, error: failure },
+      };
+    }
+    outcomes[OUTCOME_INDEX[outcome]]++;
+  }
+  const response = ExtractMessageFieldsResponse.encode({ results }).finish();
+  return { kind: 'answered', response, items: count, outcomes, decoderBug };
 }

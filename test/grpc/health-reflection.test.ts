@@ -80,7 +80,7 @@ describe('health and reflection', () => {
       const definition = protoLoader.loadFileDescriptorSetFromBuffer(set);
       const service = definition[SERVICE_NAME] as Record<string, { requestStream: boolean; responseStream: boolean }>;
       assert.ok(service !== undefined, `descriptor defines ${SERVICE_NAME}`);
-      assert.deepEqual(Object.keys(service).sort(), ['ExtractSenderJid', 'ExtractSenderJidStream']);
+      assert.deepEqual(Object.keys(service).sort(), ['ExtractMessageFields', 'ExtractSenderJid', 'ExtractSenderJidStream']);
       assert.equal(service.ExtractSenderJidStream.requestStream, true);
       assert.equal(service.ExtractSenderJidStream.responseStream, true);
       assert.ok(definition['mongooseim.mam.v1.ErrorCode'] !== undefined);

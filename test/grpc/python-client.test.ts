@@ -13,6 +13,7 @@ import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { startSidecar, type RunningSidecar } from '../../services/sidecar/server.js';
 import { makeTestCertificates, type TestCertificates } from '../support/tls-certificates.js';
+import { erlangFieldCases } from '../support/erlang-fields.js';
 import { payloadCases } from './payloads.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -78,6 +79,34 @@ describe('Python client (grpcio)', () => {
     const { files, expected } = writeCases();
     const { stdout } = await run(PYTHON, [SCRIPT, '--address', sidecar.address, ...files], { timeout: 60_000 });
     assertLines(stdout, expected);
+  });
+
+  it('--fields asks ExtractMessageFields and prints origin_id and is_groupchat per file, as Erlang answers them', async () => {
+    const names = [
+      'chat with origin-id (compressed)',
+      'groupchat without origin-id (xml)',
+      'origin-id empty (minor 2)',
+      'type attribute 3-tuple (minor 1)',
+      'cdata origin-id before the element (xml)',
+    ];
+    const cases = erlangFieldCases();
+    const chosen = names.map((name) => {
+      const c = cases.find((x) => x.name === name);
+      assert.ok(c, name);
+      return c;
+    });
+    const files = chosen.map((c, i) => {
+      const file = join(dir, `fields-${i}.${c.format === 'xml' ? 'xml' : 'bin'}`);
+      writeFileSync(file, c.payload);
+      return file;
+    });
+    const expected = chosen.map((c, i) => {
+      const origin = c.originId === 'malformed' ? 'ERROR_CODE_MALFORMED' : c.originId.originId === null ? 'NULL' : c.originId.originId;
+      const groupchat = c.isGroupchat === 'malformed' ? 'ERROR_CODE_MALFORMED' : String(c.isGroupchat);
+      return `${files[i]}\torigin_id=${origin}\tis_groupchat=${groupchat}`;
+    });
+    const { stdout } = await run(PYTHON, [SCRIPT, '--address', sidecar.address, '--fields', ...files], { timeout: 60_000 });
+    assert.deepEqual(stdout.trimEnd().split('\n'), expected);
   });
 
   it('speaks mutual TLS', async () => {

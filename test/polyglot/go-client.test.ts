@@ -6,10 +6,11 @@
  * plugins and modules from the Go module proxy; needs `go` (1.26 or later) on PATH.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { erlangFieldCases } from '../support/erlang-fields.js';
 import { startSidecarProcess, type SidecarProcess } from '../support/sidecar-process.js';
 import { makeTestCertificates, type TestCertificates } from '../support/tls-certificates.js';
 import { REPO_ROOT, SETUP_TIMEOUT_MS, assertAnswersMatchErlang, run, writePolyglotPayloads, type PolyglotPayloads } from './polyglot-cases.js';
@@ -80,6 +81,23 @@ describe('Go client (grpc-go, clients/go)', () => {
       { timeout: RUN_TIMEOUT_MS, maxBuffer: 16 << 20 },
     );
     assertAnswersMatchErlang(stdout, payloads.mixed);
+  });
+
+  it('-fields: origin_id and is_groupchat of every Erlang field case (eterm and xml, format auto) as Erlang answers them', async () => {
+    const cases = erlangFieldCases();
+    const files = cases.map((c, i) => {
+      const file = join(dir, `fields-${i}.${c.format === 'xml' ? 'xml' : 'bin'}`);
+      writeFileSync(file, c.payload);
+      return file;
+    });
+    const expected = cases.map((c, i) => {
+      const origin = c.originId === 'malformed' ? 'ERROR_CODE_MALFORMED' : c.originId.originId === null ? 'NULL' : c.originId.originId;
+      const groupchat = c.isGroupchat === 'malformed' ? 'ERROR_CODE_MALFORMED' : String(c.isGroupchat);
+      return `${files[i]}\torigin_id=${origin}\tis_groupchat=${groupchat}`;
+    });
+    const { stdout } = await run(BINARY, ['-address', plain!.address, '-fields', ...files], { timeout: RUN_TIMEOUT_MS, maxBuffer: 16 << 20 });
+    // An id may hold a tab or a newline (XML keeps them), so lines are compared as one text.
+    assert.equal(stdout, expected.join('\n') + '\n');
   });
 
   it('reports a failed call on stderr with exit 1 (a client certificate the server does not trust)', async () => {

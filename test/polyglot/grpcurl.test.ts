@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fromBinary } from '@bufbuild/protobuf';
 import { FileDescriptorSetSchema } from '@bufbuild/protobuf/wkt';
+import { erlangFieldCases } from '../support/erlang-fields.js';
 import { erlangCases, erlangRandomMessages, type PayloadRecord } from '../support/erlang-payloads.js';
 import { startSidecarProcess, type SidecarProcess } from '../support/sidecar-process.js';
 import { REPO_ROOT, SETUP_TIMEOUT_MS, run } from './polyglot-cases.js';
@@ -24,6 +25,12 @@ const README_COMMAND = `grpcurl -plaintext -d "{\\"format\\":\\"PAYLOAD_FORMAT_A
     {\\"key\\":\\"42\\",\\"payload\\":\\"$(base64 -w0 message-42.bin)\\"},
     {\\"key\\":\\"43\\",\\"payload\\":\\"$(printf '<message type="chat"/>' | base64 -w0)\\",\\"format\\":\\"PAYLOAD_FORMAT_XML\\"}]}" \\
   ADDRESS mongooseim.mam.v1.SenderJidService/ExtractSenderJid`;
+
+/** The README's ExtractMessageFields command, word for word but for the address (ADDRESS). */
+const README_FIELDS_COMMAND = `grpcurl -plaintext -d "{\\"format\\":\\"PAYLOAD_FORMAT_AUTO\\",\\"items\\":[
+    {\\"key\\":\\"42\\",\\"payload\\":\\"$(base64 -w0 message-42.bin)\\"},
+    {\\"key\\":\\"43\\",\\"payload\\":\\"$(printf '<message type="groupchat"/>' | base64 -w0)\\",\\"format\\":\\"PAYLOAD_FORMAT_XML\\"}]}" \\
+  ADDRESS mongooseim.mam.v1.SenderJidService/ExtractMessageFields`;
 
 interface JsonResult {
   key: string;
@@ -77,6 +84,23 @@ describe('grpcurl (reflection, no proto file)', () => {
     });
     // grpcurl escapes < and > in JSON strings: the README shows it so.
     assert.match(stdout, /"detail": "xml: \\u003cmessage\\u003e type is \\"chat\\", not \\"groupchat\\""/);
+  });
+
+  it("runs the README's ExtractMessageFields command as written, on a message Erlang made", async () => {
+    const message = erlangFieldCases().find((c) => c.name === 'chat with origin-id (compressed)');
+    assert.ok(message && message.originId !== 'malformed' && message.originId.originId !== null);
+    writeFileSync(join(dir, 'message-42.bin'), message.payload);
+    const { stdout } = await run('bash', ['-c', README_FIELDS_COMMAND.replace('ADDRESS', sidecar!.address)], {
+      cwd: dir,
+      env: { ...process.env, PATH: `${join(REPO_ROOT, '.tmp/go-bin')}:${process.env.PATH}` },
+      timeout: RUN_TIMEOUT_MS,
+    });
+    assert.deepEqual(JSON.parse(stdout), {
+      results: [
+        { key: '42', origin_id: { origin_id: message.originId.originId }, is_groupchat: { is_groupchat: false } },
+        { key: '43', origin_id: { none: {} }, is_groupchat: { is_groupchat: true } },
+      ],
+    });
   });
 
   it('answers every Erlang case sent as grpcurl JSON (-d @, base64 payloads) as Erlang does', async () => {

@@ -6,10 +6,11 @@
  * made. The setup's first run downloads from Maven Central; needs `mvn` and Java 17 on PATH.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { erlangFieldCases } from '../support/erlang-fields.js';
 import { startSidecarProcess, type SidecarProcess } from '../support/sidecar-process.js';
 import { makeTestCertificates, type TestCertificates } from '../support/tls-certificates.js';
 import { REPO_ROOT, SETUP_TIMEOUT_MS, assertAnswersMatchErlang, run, writePolyglotPayloads, type PolyglotPayloads } from './polyglot-cases.js';
@@ -92,6 +93,23 @@ describe('Java client (grpc-java, clients/java)', () => {
       ...payloads.mixed.files,
     ]);
     assertAnswersMatchErlang(stdout, payloads.mixed);
+  });
+
+  it('--fields: origin_id and is_groupchat of every Erlang field case (eterm and xml, format auto) as Erlang answers them, in UTF-8', async () => {
+    const cases = erlangFieldCases();
+    const files = cases.map((c, i) => {
+      const file = join(dir, `fields-${i}.${c.format === 'xml' ? 'xml' : 'bin'}`);
+      writeFileSync(file, c.payload);
+      return file;
+    });
+    const expected = cases.map((c, i) => {
+      const origin = c.originId === 'malformed' ? 'ERROR_CODE_MALFORMED' : c.originId.originId === null ? 'NULL' : c.originId.originId;
+      const groupchat = c.isGroupchat === 'malformed' ? 'ERROR_CODE_MALFORMED' : String(c.isGroupchat);
+      return `${files[i]}\torigin_id=${origin}\tis_groupchat=${groupchat}`;
+    });
+    const { stdout } = await java(['--address', plain!.address, '--fields', ...files]);
+    // An id may hold a tab or a newline (XML keeps them), so lines are compared as one text.
+    assert.equal(stdout, expected.join('\n') + '\n');
   });
 
   it('reports a failed call on stderr with exit 1 (a client certificate the server does not trust)', async () => {

@@ -94,6 +94,54 @@ export interface Failure {
   detail: string;
 }
 
+/** ExtractMessageFieldsRequest is one batch; its fields are those of ExtractSenderJidRequest. */
+export interface ExtractMessageFieldsRequest {
+  /** The format of every item whose own format is PAYLOAD_FORMAT_UNSPECIFIED. */
+  format: PayloadFormat;
+  /** At most the server's items-per-batch limit (10,000 by default). */
+  items: Item[];
+}
+
+/** ExtractMessageFieldsResponse answers one batch: one result per item, in the items' order. */
+export interface ExtractMessageFieldsResponse {
+  results: FieldsResult[];
+}
+
+/** FieldsResult holds both answers for one item; one can fail while the other has a value. */
+export interface FieldsResult {
+  /** The item's key. */
+  key: string;
+  originId: OriginIdAnswer | undefined;
+  isGroupchat: IsGroupchatAnswer | undefined;
+}
+
+/** OriginIdAnswer is the message's origin-id (XEP-0359), as mod_mam_utils:get_origin_id/1 reads it. */
+export interface OriginIdAnswer {
+  /** The id attribute, as stored in the origin_id column (may be empty). */
+  originId?:
+    | string
+    | undefined;
+  /** The message has no origin-id in namespace urn:xmpp:sid:0 with an id: the column stays NULL. */
+  none?:
+    | NoOriginId
+    | undefined;
+  /** MALFORMED or PAYLOAD_TOO_LARGE. */
+  error?: Failure | undefined;
+}
+
+/** NoOriginId says that MongooseIM stores NULL for this message. */
+export interface NoOriginId {
+}
+
+/** IsGroupchatAnswer is whether the message's type attribute is exactly "groupchat". */
+export interface IsGroupchatAnswer {
+  isGroupchat?:
+    | boolean
+    | undefined;
+  /** MALFORMED or PAYLOAD_TOO_LARGE. */
+  error?: Failure | undefined;
+}
+
 function createBaseExtractSenderJidRequest(): ExtractSenderJidRequest {
   return { format: 0, items: [] };
 }
@@ -522,6 +570,406 @@ export const Failure: MessageFns<Failure> = {
   },
 };
 
+function createBaseExtractMessageFieldsRequest(): ExtractMessageFieldsRequest {
+  return { format: 0, items: [] };
+}
+
+export const ExtractMessageFieldsRequest: MessageFns<ExtractMessageFieldsRequest> = {
+  encode(message: ExtractMessageFieldsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.format !== 0) {
+      writer.uint32(8).int32(message.format);
+    }
+    for (const v of message.items) {
+      Item.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExtractMessageFieldsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExtractMessageFieldsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.format = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.items.push(Item.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<ExtractMessageFieldsRequest>): ExtractMessageFieldsRequest {
+    return ExtractMessageFieldsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ExtractMessageFieldsRequest>): ExtractMessageFieldsRequest {
+    const message = createBaseExtractMessageFieldsRequest();
+    message.format = object.format ?? 0;
+    message.items = object.items?.map((e) => Item.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseExtractMessageFieldsResponse(): ExtractMessageFieldsResponse {
+  return { results: [] };
+}
+
+export const ExtractMessageFieldsResponse: MessageFns<ExtractMessageFieldsResponse> = {
+  encode(message: ExtractMessageFieldsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.results) {
+      FieldsResult.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExtractMessageFieldsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExtractMessageFieldsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.results.push(FieldsResult.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<ExtractMessageFieldsResponse>): ExtractMessageFieldsResponse {
+    return ExtractMessageFieldsResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ExtractMessageFieldsResponse>): ExtractMessageFieldsResponse {
+    const message = createBaseExtractMessageFieldsResponse();
+    message.results = object.results?.map((e) => FieldsResult.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseFieldsResult(): FieldsResult {
+  return { key: "", originId: undefined, isGroupchat: undefined };
+}
+
+export const FieldsResult: MessageFns<FieldsResult> = {
+  encode(message: FieldsResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.originId !== undefined) {
+      OriginIdAnswer.encode(message.originId, writer.uint32(18).fork()).join();
+    }
+    if (message.isGroupchat !== undefined) {
+      IsGroupchatAnswer.encode(message.isGroupchat, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FieldsResult {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFieldsResult();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.originId = OriginIdAnswer.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.isGroupchat = IsGroupchatAnswer.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<FieldsResult>): FieldsResult {
+    return FieldsResult.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<FieldsResult>): FieldsResult {
+    const message = createBaseFieldsResult();
+    message.key = object.key ?? "";
+    message.originId = (object.originId !== undefined && object.originId !== null)
+      ? OriginIdAnswer.fromPartial(object.originId)
+      : undefined;
+    message.isGroupchat = (object.isGroupchat !== undefined && object.isGroupchat !== null)
+      ? IsGroupchatAnswer.fromPartial(object.isGroupchat)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseOriginIdAnswer(): OriginIdAnswer {
+  return { originId: undefined, none: undefined, error: undefined };
+}
+
+export const OriginIdAnswer: MessageFns<OriginIdAnswer> = {
+  encode(message: OriginIdAnswer, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.originId !== undefined) {
+      writer.uint32(10).string(message.originId);
+    }
+    if (message.none !== undefined) {
+      NoOriginId.encode(message.none, writer.uint32(18).fork()).join();
+    }
+    if (message.error !== undefined) {
+      Failure.encode(message.error, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): OriginIdAnswer {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseOriginIdAnswer();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.originId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.none = NoOriginId.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.error = Failure.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<OriginIdAnswer>): OriginIdAnswer {
+    return OriginIdAnswer.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<OriginIdAnswer>): OriginIdAnswer {
+    const message = createBaseOriginIdAnswer();
+    message.originId = object.originId ?? undefined;
+    message.none = (object.none !== undefined && object.none !== null)
+      ? NoOriginId.fromPartial(object.none)
+      : undefined;
+    message.error = (object.error !== undefined && object.error !== null)
+      ? Failure.fromPartial(object.error)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseNoOriginId(): NoOriginId {
+  return {};
+}
+
+export const NoOriginId: MessageFns<NoOriginId> = {
+  encode(_: NoOriginId, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NoOriginId {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNoOriginId();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<NoOriginId>): NoOriginId {
+    return NoOriginId.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<NoOriginId>): NoOriginId {
+    const message = createBaseNoOriginId();
+    return message;
+  },
+};
+
+function createBaseIsGroupchatAnswer(): IsGroupchatAnswer {
+  return { isGroupchat: undefined, error: undefined };
+}
+
+export const IsGroupchatAnswer: MessageFns<IsGroupchatAnswer> = {
+  encode(message: IsGroupchatAnswer, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.isGroupchat !== undefined) {
+      writer.uint32(8).bool(message.isGroupchat);
+    }
+    if (message.error !== undefined) {
+      Failure.encode(message.error, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): IsGroupchatAnswer {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseIsGroupchatAnswer();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.isGroupchat = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.error = Failure.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<IsGroupchatAnswer>): IsGroupchatAnswer {
+    return IsGroupchatAnswer.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<IsGroupchatAnswer>): IsGroupchatAnswer {
+    const message = createBaseIsGroupchatAnswer();
+    message.isGroupchat = object.isGroupchat ?? undefined;
+    message.error = (object.error !== undefined && object.error !== null)
+      ? Failure.fromPartial(object.error)
+      : undefined;
+    return message;
+  },
+};
+
 /** SenderJidService extracts the sender's bare JID from archived MUC messages. */
 export type SenderJidServiceDefinition = typeof SenderJidServiceDefinition;
 export const SenderJidServiceDefinition = {
@@ -548,6 +996,19 @@ export const SenderJidServiceDefinition = {
       requestStream: true,
       responseType: ExtractSenderJidResponse as typeof ExtractSenderJidResponse,
       responseStream: true,
+      options: {},
+    },
+    /**
+     * ExtractMessageFields answers one batch with the message's other archive columns:
+     * origin_id (MongooseIM 3.7.0) and is_groupchat (6.2.1), each as MongooseIM computes it when
+     * it archives a message. Same limits as ExtractSenderJid; a bad payload is a per-item Failure.
+     */
+    extractMessageFields: {
+      name: "ExtractMessageFields",
+      requestType: ExtractMessageFieldsRequest as typeof ExtractMessageFieldsRequest,
+      requestStream: false,
+      responseType: ExtractMessageFieldsResponse as typeof ExtractMessageFieldsResponse,
+      responseStream: false,
       options: {},
     },
   },
