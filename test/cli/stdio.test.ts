@@ -1,6 +1,8 @@
 /** `mim-sender-jid stdio`, spawned as operators run it, against answers computed by Erlang. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { StdioSession } from '../../cli/stdio.js';
+import { DEFAULT_DECODE_LIMITS } from '../../services/decode/index.js';
 import { startCli, runCli } from '../support/cli-process.js';
 import { REFERENCE_EXAMPLE_XML } from '../support/reference-example.js';
 import { erlangCases, erlangRandomMessages, referenceOutput, type PayloadRecord } from '../support/erlang-payloads.js';
@@ -130,6 +132,28 @@ test('length lines as binary_to_integer reads them: signs, leading zeros, more d
     const result = await runCli(t, ['stdio', 'eterm'], Buffer.concat(input), chunk);
     assert.equal(result.code, 0, result.stderr);
     assert.ok(result.stdout.equals(Buffer.concat(want)), `chunk ${chunk}: differs at byte ${firstDifference(result.stdout, Buffer.concat(want))}`);
+  }
+});
+
+test('a record split across reads is answered right when the reader reuses its buffer for the next read', () => {
+  // The command reads stdin into one reused buffer: what the session keeps of a record cut by a
+  // read must be its own copy, and the answers it returns are good until the next push.
+  const records = erlangRandomMessages(30, 17).filter((r) => r.format === 'eterm');
+  const input = stream(records);
+  const want = expectedOutput(records);
+  for (const size of [1, 5, 97, 1000]) {
+    const session = new StdioSession('eterm', DEFAULT_DECODE_LIMITS, undefined);
+    const reused = Buffer.alloc(size);
+    const out: Buffer[] = [];
+    for (let at = 0; at < input.length; at += size) {
+      const n = input.copy(reused, 0, at, at + size);
+      out.push(Buffer.from(session.push(reused.subarray(0, n))));
+      reused.fill(0xee);
+    }
+    session.end();
+    assert.equal(session.protocolError, undefined);
+    const got = Buffer.concat(out);
+    assert.ok(got.equals(want), `reads of ${size}: differs at byte ${firstDifference(got, want)}`);
   }
 });
 
