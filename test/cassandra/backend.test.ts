@@ -13,7 +13,8 @@ import type { RowKey } from '../../clients/backends/cassandra/keys.js';
 import { MemoryReport } from '../../clients/pipeline/report.js';
 import { SchemaNotReadyError, runMigration, type MigrationOptions } from '../../clients/pipeline/run-migration.js';
 import { runVerify } from '../../clients/pipeline/run-verify.js';
-import type { Partition, PlannedWrite, ShardSpec } from '../../clients/pipeline/types.js';
+import type { PlannedWrite, ShardSpec } from '../../clients/pipeline/types.js';
+import type { TokenRange } from '../../clients/backends/cassandra/token-ranges.js';
 import { startCassandra, type CassandraNode, endProcessIfHeldOpen } from '../support/cassandra.js';
 import { openInProcessStream } from '../support/in-process-stream.js';
 import { seededRandom } from '../../cli/demo/seeded-random.js';
@@ -202,7 +203,7 @@ test('--shard 0/2 and 1/2, run together, cover every row exactly once', async ()
     const backend = await openBackend(keyspace);
     // Watch what the real backend writes (it still writes it).
     const writeBatch = backend.writeBatch.bind(backend);
-    backend.writeBatch = (partition: Partition, writes: readonly PlannedWrite<RowKey, string>[]) => {
+    backend.writeBatch = (partition: TokenRange, writes: readonly PlannedWrite<RowKey, string>[]) => {
       for (const w of writes) written[index].push(rowKey(w.key.roomJid, w.key.withNick, w.key.id));
       return writeBatch(partition, writes);
     };

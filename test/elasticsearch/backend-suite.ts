@@ -312,7 +312,7 @@ export function backendSuite(product: SearchProduct, { typed = false }: { typed?
         // of the failing shard included, or fails naming the shard's cause.
         const stored = [...subset.slice(0, 210)];
         let failures = 0;
-        for (const partition of (await backend.partitions({ index: 0, count: 1 })) as unknown as { name: string; from?: string; to?: string }[]) {
+        for (const partition of await backend.partitions({ index: 0, count: 1 })) {
           const inRange = stored.filter(
             (d) => (partition.from === undefined || d.mamId >= BigInt(partition.from)) && (partition.to === undefined || d.mamId < BigInt(partition.to)),
           );

@@ -17,7 +17,6 @@ import type {
   NotWrittenRecord,
   Page,
   PageLimits,
-  Partition,
   PlannedWrite,
   ScanPage,
   ScannedRecord,
@@ -30,7 +29,7 @@ import type {
 import { describeRangeCursor, describeRowKey, type RangeCursor, type RowKey } from './keys.js';
 import { RangeReader, type ScannedRow } from './range-reader.js';
 import { CHECKPOINT_TABLE, MESSAGE_TABLE, applySchema, checkSchema, createCheckpointTableStatement, readIdOrder, type IdOrder } from './schema.js';
-import { MAX_TOKEN, MIN_TOKEN, rangeNamed, rangesOfShard } from './token-ranges.js';
+import { MAX_TOKEN, MIN_TOKEN, rangesOfShard, type TokenRange } from './token-ranges.js';
 import { isTransientCassandraError } from './transient-errors.js';
 
 /**
@@ -117,7 +116,7 @@ function keyOf(row: ScannedRow): RowKey {
   return { roomJid: row.room_jid, withNick: row.with_nick, id: row.id.toString() };
 }
 
-export class CassandraBackend implements Backend<RowKey, RangeCursor, FromJid> {
+export class CassandraBackend implements Backend<RowKey, RangeCursor, FromJid, TokenRange> {
   readonly name = 'cassandra';
   readonly defaultFormat = 'eterm' as const;
   readonly checkpointMode = 'after-write' as const;
@@ -177,7 +176,7 @@ export class CassandraBackend implements Backend<RowKey, RangeCursor, FromJid> {
     return applySchema(this.client, this.keyspace);
   }
 
-  async partitions(shard: ShardSpec): Promise<Partition[]> {
+  async partitions(shard: ShardSpec): Promise<TokenRange[]> {
     const ranges = rangesOfShard(shard);
     await this.idOrder(); // a table of another shape is refused before anything is walked
     return ranges;
@@ -203,11 +202,11 @@ export class CassandraBackend implements Backend<RowKey, RangeCursor, FromJid> {
     }
   }
 
-  private checkpointName(partition: Partition): string {
+  private checkpointName(partition: TokenRange): string {
     return `${this.walkPrefix}/${partition.name}`;
   }
 
-  async readCheckpoint(partition: Partition): Promise<RangeCursor | null> {
+  async readCheckpoint(partition: TokenRange): Promise<RangeCursor | null> {
     let result;
     try {
       result = await this.client.execute(
@@ -232,7 +231,7 @@ export class CassandraBackend implements Backend<RowKey, RangeCursor, FromJid> {
    * away (`--reset`), and it is the operator's to choose once told, while a checkpoint table that
    * holds what we never wrote may mean that something else is writing there too.
    */
-  private checkedCursor(partition: Partition, row: Record<string, unknown>): RangeCursor {
+  private checkedCursor(partition: TokenRange, row: Record<string, unknown>): RangeCursor {
     const where = `checkpoint '${this.checkpointName(partition)}' in ${this.keyspace}.${CHECKPOINT_TABLE}`;
     const fix = `run again with --reset to walk this shard from its start (writes are idempotent), or delete that row`;
     const token = row['last_token'];
@@ -243,15 +242,14 @@ export class CassandraBackend implements Backend<RowKey, RangeCursor, FromJid> {
       .filter(([, value]) => value === null || value === undefined)
       .map(([name]) => name);
     if (missing.length > 0) throw new CorruptCheckpointError(`${where} is corrupt (${missing.join(', ')} null): ${fix}`);
-    const range = rangeNamed(partition.name);
     const tokenValue = BigInt(token as bigint);
-    if (tokenValue <= range.start || tokenValue > range.end) {
-      throw new CorruptCheckpointError(`${where} holds token ${tokenValue}, outside its range (${range.start}, ${range.end}]: ${fix}`);
+    if (tokenValue <= partition.start || tokenValue > partition.end) {
+      throw new CorruptCheckpointError(`${where} holds token ${tokenValue}, outside its range (${partition.start}, ${partition.end}]: ${fix}`);
     }
     return { token: tokenValue.toString(), roomJid: roomJid as string, withNick: withNick as string, id: String(id) };
   }
 
-  async saveCheckpoint(partition: Partition, cursor: RangeCursor): Promise<void> {
+  async saveCheckpoint(partition: TokenRange, cursor: RangeCursor): Promise<void> {
     await this.client.execute(
       `INSERT INTO ${this.keyspace}.${CHECKPOINT_TABLE} (walk, last_token, room_jid, with_nick, id, updated_at) VALUES (?, ?, ?, ?, ?, toTimestamp(now()))`,
       [this.checkpointName(partition), BigInt(cursor.token), cursor.roomJid, cursor.withNick, BigInt(cursor.id)],
@@ -259,7 +257,7 @@ export class CassandraBackend implements Backend<RowKey, RangeCursor, FromJid> {
     );
   }
 
-  async deleteCheckpoint(partition: Partition): Promise<void> {
+  async deleteCheckpoint(partition: TokenRange): Promise<void> {
     await this.client.execute(`DELETE FROM ${this.keyspace}.${CHECKPOINT_TABLE} WHERE walk = ?`, [this.checkpointName(partition)], {
       prepare: true,
       consistency: this.consistency,
@@ -281,16 +279,16 @@ export class CassandraBackend implements Backend<RowKey, RangeCursor, FromJid> {
     return this.idOrderRead;
   }
 
-  async readPage(partition: Partition, after: RangeCursor | null, limits: PageLimits): Promise<Page<RowKey, RangeCursor>> {
-    return this.reader.readPage(rangeNamed(partition.name), after, limits, await this.idOrder());
+  async readPage(partition: TokenRange, after: RangeCursor | null, limits: PageLimits): Promise<Page<RowKey, RangeCursor>> {
+    return this.reader.readPage(partition, after, limits, await this.idOrder());
   }
 
   /**
    * Every row the walk answers for, written or not, through the same ranges, cursors and resume
    * queries as `readPage`. Written means `from_jid` set (whatever its value: `verifyAnswer` judges it).
    */
-  async scanPage(partition: Partition, after: RangeCursor | null, limits: PageLimits): Promise<ScanPage<RowKey, RangeCursor>> {
-    return this.scanner.readPage(rangeNamed(partition.name), after, limits, await this.idOrder());
+  async scanPage(partition: TokenRange, after: RangeCursor | null, limits: PageLimits): Promise<ScanPage<RowKey, RangeCursor>> {
+    return this.scanner.readPage(partition, after, limits, await this.idOrder());
   }
 
   decide(record: SourceRecord<RowKey>, answer: ExtractResult): Decision<FromJid> {
@@ -308,7 +306,7 @@ export class CassandraBackend implements Backend<RowKey, RangeCursor, FromJid> {
     return { write: sender.write.bareJid };
   }
 
-  async writeBatch(_partition: Partition, writes: readonly PlannedWrite<RowKey, FromJid>[]): Promise<WriteOutcome<RowKey>> {
+  async writeBatch(_partition: TokenRange, writes: readonly PlannedWrite<RowKey, FromJid>[]): Promise<WriteOutcome<RowKey>> {
     const refused: NotWrittenRecord<RowKey>[] = [];
     let transient: unknown = null;
     let storeWide: unknown = null;

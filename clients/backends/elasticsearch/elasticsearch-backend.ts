@@ -12,7 +12,6 @@ import type {
   Mismatch,
   Page,
   PageLimits,
-  Partition,
   PlannedWrite,
   ScanPage,
   SchemaStatus,
@@ -32,7 +31,7 @@ import { isTransientSearchError, type SearchHttp } from './search-http.js';
 /** Lucene refuses a keyword term longer than this many UTF-8 bytes. */
 export const MAX_KEYWORD_BYTES = 32_766;
 
-export class ElasticsearchBackend implements Backend<string, SortCursor, string> {
+export class ElasticsearchBackend implements Backend<string, SortCursor, string, MamIdRange> {
   readonly name = 'elasticsearch';
   readonly defaultFormat = 'xml' as const;
   readonly checkpointMode = 'after-write' as const;
@@ -43,7 +42,7 @@ export class ElasticsearchBackend implements Backend<string, SortCursor, string>
   /** The plan this run walks (stored, or measured and not yet stored). */
   private plan: PartitionPlan | null = null;
   private readonly budget = new PageBudget();
-  private shardPartitions: readonly Partition[] = [];
+  private shardPartitions: readonly MamIdRange[] = [];
   /** Checkpoints of this shard's partitions as this run found them (null: start over). */
   private found: Promise<Map<string, SortCursor | null>> | null = null;
   /** This run starts a finished walk over: these partitions' old checkpoints go at the first save. */
@@ -77,7 +76,7 @@ export class ElasticsearchBackend implements Backend<string, SortCursor, string>
     return applyMapping(this.http, this.layout);
   }
 
-  async partitions(shard: ShardSpec): Promise<Partition[]> {
+  async partitions(shard: ShardSpec): Promise<MamIdRange[]> {
     const stored = await this.checkpoints.readPlan();
     let plan: PartitionPlan;
     if (stored.state === 'valid') {
@@ -120,14 +119,14 @@ export class ElasticsearchBackend implements Backend<string, SortCursor, string>
    * Starting over only reads: the finished walk's checkpoints are removed by the first checkpoint
    * this run saves (never in a dry run, which saves none, so a dry run changes nothing at all).
    */
-  async readCheckpoint(partition: Partition): Promise<SortCursor | null> {
+  async readCheckpoint(partition: MamIdRange): Promise<SortCursor | null> {
     this.found ??= this.readShardCheckpoints();
     return (await this.found).get(partition.name) ?? null;
   }
 
   private async readShardCheckpoints(): Promise<Map<string, SortCursor | null>> {
     const found = new Map<string, SortCursor | null>();
-    for (const p of this.shardPartitions) found.set(p.name, await this.checkpointOf(p as MamIdRange));
+    for (const p of this.shardPartitions) found.set(p.name, await this.checkpointOf(p));
     if (found.size > 0 && (await this.walkFinished(found))) {
       this.finishedWalk = this.shardPartitions.map((p) => p.name);
       return new Map();
@@ -168,12 +167,12 @@ export class ElasticsearchBackend implements Backend<string, SortCursor, string>
     for (const p of this.shardPartitions) {
       const cursor = found.get(p.name) ?? null;
       if (cursor?.done === true) continue;
-      if ((await countPendingAfter(this.http, this.layout, p as MamIdRange, cursor)) > 0) return false;
+      if ((await countPendingAfter(this.http, this.layout, p, cursor)) > 0) return false;
     }
     return true;
   }
 
-  async saveCheckpoint(partition: Partition, cursor: SortCursor): Promise<void> {
+  async saveCheckpoint(partition: MamIdRange, cursor: SortCursor): Promise<void> {
     if (this.finishedWalk !== null) {
       const forget = this.finishedWalk;
       this.forgetting ??= (async () => {
@@ -189,23 +188,23 @@ export class ElasticsearchBackend implements Backend<string, SortCursor, string>
     return this.checkpoints.save(partition.name, cursor);
   }
 
-  deleteCheckpoint(partition: Partition): Promise<void> {
+  deleteCheckpoint(partition: MamIdRange): Promise<void> {
     return this.checkpoints.delete(partition.name);
   }
 
-  async estimate(partitions: readonly Partition[]): Promise<number> {
+  async estimate(partitions: readonly MamIdRange[]): Promise<number> {
     if (partitions.length === 0) return 0;
-    const body = await this.http.complete<{ count: number }>(`${indexPath(this.layout)}/_count`, { query: pendingQuery(partitions as MamIdRange[]) });
+    const body = await this.http.complete<{ count: number }>(`${indexPath(this.layout)}/_count`, { query: pendingQuery(partitions) });
     return body.count;
   }
 
-  async readPage(partition: Partition, after: SortCursor | null, limits: PageLimits): Promise<Page<string, SortCursor>> {
-    const page = await readKeyedPage(this.http, this.layout, partition as MamIdRange, after, limits, this.budget, { pending: true, source: ['message'] });
+  async readPage(partition: MamIdRange, after: SortCursor | null, limits: PageLimits): Promise<Page<string, SortCursor>> {
+    const page = await readKeyedPage(this.http, this.layout, partition, after, limits, this.budget, { pending: true, source: ['message'] });
     return { records: page.hits.map((hit) => ({ key: hit._id, payload: payloadOf(hit) })), cursor: page.cursor, end: page.end };
   }
 
-  async scanPage(partition: Partition, after: SortCursor | null, limits: PageLimits): Promise<ScanPage<string, SortCursor>> {
-    const page = await readKeyedPage(this.http, this.layout, partition as MamIdRange, after, limits, this.budget, {
+  async scanPage(partition: MamIdRange, after: SortCursor | null, limits: PageLimits): Promise<ScanPage<string, SortCursor>> {
+    const page = await readKeyedPage(this.http, this.layout, partition, after, limits, this.budget, {
       pending: false,
       source: ['message', 'from_jid'],
     });
@@ -266,7 +265,7 @@ export class ElasticsearchBackend implements Backend<string, SortCursor, string>
     return { write: sender.write.bareJid };
   }
 
-  async writeBatch(_partition: Partition, writes: readonly PlannedWrite<string, string>[]): Promise<WriteOutcome<string>> {
+  async writeBatch(_partition: MamIdRange, writes: readonly PlannedWrite<string, string>[]): Promise<WriteOutcome<string>> {
     // Partial updates are idempotent: no need to wait for earlier batches before sending.
     if (writes.length === 0) return { written: 0 };
     return writeBulk(this.http, this.layout, writes, this.bulkStats, this.bulkRetry);

@@ -72,7 +72,7 @@ export interface SqlPartition extends Partition {
   readonly shard: ShardSpec;
 }
 
-export class SqlBackend<P = unknown> implements Backend<RowKey, RowKey, Sender> {
+export class SqlBackend<P = unknown> implements Backend<RowKey, RowKey, Sender, SqlPartition> {
   readonly defaultFormat = 'eterm' as const;
   readonly checkpointMode = 'in-write' as const;
   private readonly senderIds: SenderIdResolver<P>;
