@@ -9,7 +9,16 @@ import { sleep } from './rate-limiter.js';
 import { removeReportedKeys } from './report-keys.js';
 import { DEFAULT_BACKOFF, backoffDelay, isTransientDecodeError, type BackoffPolicy } from './retry.js';
 import { DEFAULT_BATCH_SIZE, DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_RETRIES } from './run-migration.js';
-import { WHOLE_TABLE, shardName, type AnyBackend, type ExtractStream, type OpenExtractStream, type Partition, type ShardSpec } from './types.js';
+import {
+  WHOLE_TABLE,
+  shardName,
+  type AnyBackend,
+  type ExtractStream,
+  type MismatchKind,
+  type OpenExtractStream,
+  type Partition,
+  type ShardSpec,
+} from './types.js';
 
 export const DEFAULT_VERIFY_SAMPLE = 1000;
 
@@ -21,7 +30,7 @@ export interface VerifyMismatch<Key = any> {
   readonly fields: Record<string, string>;
   /** What the store holds, in words. */
   readonly stored: string;
-  readonly kind: string;
+  readonly kind: MismatchKind;
   readonly detail: string;
 }
 
@@ -67,8 +76,8 @@ export interface CompleteFinding {
   readonly class: 'written_wrong' | 'not_written_unreported';
   /** What the store holds, in words ('' when nothing is written). */
   readonly stored: string;
-  /** For `written_wrong`: the backend's mismatch kind. */
-  readonly kind?: string;
+  /** For `written_wrong`: what is wrong. */
+  readonly kind?: MismatchKind;
   readonly detail: string;
 }
 

@@ -121,8 +121,21 @@ export interface VerifySample<Key> {
   readonly stored: string;
 }
 
+/**
+ * What `verify` finds wrong with a record that has its write, in the same words for every backend
+ * (the `kind` of its JSON lines, also for `verify --complete`'s `written_wrong` class):
+ * - `different_sender`: the store holds another sender than the payload names (Riak: another
+ *   `mam_type`/`msg_owner_jid` than the packet gives; Cassandra: a nick copy that is not `''`);
+ * - `undecodable`: the store holds a sender, but the payload gives none that could be written (it
+ *   does not decode, or its JID is one the store cannot hold);
+ * - `sender_row_missing` (SQL): `sender_id` names no `mam_server_user` row.
+ */
+export type MismatchKind = 'different_sender' | 'undecodable' | 'sender_row_missing';
+
+export const MISMATCH_KINDS: readonly MismatchKind[] = ['different_sender', 'undecodable', 'sender_row_missing'];
+
 export interface Mismatch {
-  readonly kind: string;
+  readonly kind: MismatchKind;
   readonly detail: string;
 }
 

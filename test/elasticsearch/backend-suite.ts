@@ -259,7 +259,7 @@ export function backendSuite(product: SearchProduct, { typed = false }: { typed?
         const all = await runVerify({ backend, openStream: openInProcessStream, sample: docs.length });
         assert.deepEqual(
           all.mismatches.map((m) => [m.fields._id, m.kind]),
-          [[victim.id, 'from_jid_differs']],
+          [[victim.id, 'different_sender']],
         );
         await searchCall(
           server.url,

@@ -227,7 +227,8 @@ export class MemoryBackend implements Backend<MemoryKey, number, string> {
   }
   verifyAnswer(sample: VerifySample<MemoryKey>, answer: ExtractResult): Mismatch | null {
     const decision = this.decide(sample, answer);
-    return 'write' in decision && decision.write === sample.stored ? null : { kind: 'differs', detail: `payload says ${JSON.stringify(decision)}` };
+    if (!('write' in decision)) return { kind: 'undecodable', detail: `payload gives ${decision.reason}: ${decision.detail}` };
+    return decision.write === sample.stored ? null : { kind: 'different_sender', detail: `payload says ${JSON.stringify(decision.write)}` };
   }
   isTransient(error: unknown): boolean {
     return (error as { transient?: boolean }).transient === true;

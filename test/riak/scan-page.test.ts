@@ -49,6 +49,8 @@ describe('riak scanPage', () => {
               if (record.written) {
                 const [answer] = inProcessExtract([{ key: '0', payload: record.payload }], 'xml');
                 assert.equal(backend.verifyAnswer(record, answer), null, id);
+                const other = { ...record, key: { ...record.key, stored: { mamType: 'muc', owner: 'nobody@else.example' } } };
+                assert.equal(backend.verifyAnswer(other, answer)?.kind, 'different_sender', id);
                 judged++;
               } else {
                 assert.equal(record.stored, '');

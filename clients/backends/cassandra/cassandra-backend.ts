@@ -400,7 +400,7 @@ export class CassandraBackend implements Backend<RowKey, RangeCursor, FromJid, T
     }
     const decision = this.senderJid(answer);
     if (!('write' in decision)) {
-      return { kind: 'set_but_undecodable', detail: `from_jid is '${sample.stored}' but the payload gives no sender: ${decision.reason} (${decision.detail})` };
+      return { kind: 'undecodable', detail: `from_jid is '${sample.stored}' but the payload gives no sender: ${decision.reason} (${decision.detail})` };
     }
     if (decision.write !== sample.stored) {
       return { kind: 'different_sender', detail: `from_jid is '${sample.stored}', the payload says '${decision.write}'` };

@@ -290,8 +290,8 @@ export class ElasticsearchBackend implements Backend<string, SortCursor, string,
   verifyAnswer(sample: VerifySample<string>, answer: ExtractResult): Mismatch | null {
     const decision = this.decide(sample, answer);
     if (!('write' in decision))
-      return { kind: 'has_from_jid_but_undecodable', detail: `from_jid '${sample.stored}', but the message gives ${decision.reason}: ${decision.detail}` };
-    if (decision.write !== sample.stored) return { kind: 'from_jid_differs', detail: `from_jid '${sample.stored}', the message says '${decision.write}'` };
+      return { kind: 'undecodable', detail: `from_jid '${sample.stored}', but the message gives ${decision.reason}: ${decision.detail}` };
+    if (decision.write !== sample.stored) return { kind: 'different_sender', detail: `from_jid '${sample.stored}', the message says '${decision.write}'` };
     return null;
   }
 

@@ -321,7 +321,7 @@ export class RiakBackend implements Backend<RiakObjectKey, RiakCursor, MamWrite,
     const stored = sample.key.stored;
     const expected = `mam_type=${decision.write.mamType} msg_owner_jid=${decision.write.owner}`;
     if (stored?.mamType === decision.write.mamType && stored.owner === decision.write.owner) return null;
-    return { kind: 'different', detail: `stores ${sample.stored}, its packet says ${expected}` };
+    return { kind: 'different_sender', detail: `stores ${sample.stored}, its packet says ${expected}` };
   }
 
   isTransient(error: unknown): boolean {

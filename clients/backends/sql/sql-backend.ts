@@ -336,10 +336,10 @@ export class SqlBackend<P = unknown> implements Backend<RowKey, RowKey, Sender, 
     if (sample.user === null || sample.server === null) {
       return { kind: 'sender_row_missing', detail: `no mam_server_user row with id ${sample.senderId}` };
     }
-    if (!answer.ok) return { kind: 'decode_failed', detail: `${answer.code}: ${answer.detail}` };
+    if (!answer.ok) return { kind: 'undecodable', detail: `${answer.code}: ${answer.detail}` };
     if (answer.user !== sample.user || answer.server !== sample.server) {
       return {
-        kind: 'sender_differs',
+        kind: 'different_sender',
         detail: `payload says ${answer.user}@${answer.server}, sender_id ${sample.senderId} is ${sample.user}@${sample.server}`,
       };
     }
