@@ -77,7 +77,11 @@ export interface SidecarClientOptions {
 
 export const DEFAULT_MAX_IN_FLIGHT_BATCHES = 4;
 export const DEFAULT_DEADLINE_MS = 60_000;
-export const DEFAULT_MAX_RETRIES = 8;
+/**
+ * Retries of one decoding call on a sidecar that answered UNAVAILABLE, inside the client (not the
+ * walk's own `--max-retries`, which restarts the walk from its checkpoints after anything transient).
+ */
+export const DEFAULT_DECODE_RETRIES = 8;
 /**
  * Balanced targets: the default bound on requests in flight is this many per sidecar. One
  * sidecar is kept busy by DEFAULT_MAX_IN_FLIGHT_BATCHES requests (one decoding while the next
@@ -160,7 +164,7 @@ export class SidecarClient implements UnaryCalls {
         : DEFAULT_BALANCED_IN_FLIGHT_PER_SIDECAR * resolved.addresses.length;
     this.maxInFlightBatches = positive(opts.maxInFlightBatches ?? defaultInFlight, 'maxInFlightBatches');
     this.deadlineMs = positive(opts.deadlineMs ?? DEFAULT_DEADLINE_MS, 'deadlineMs');
-    this.maxRetries = Math.max(0, Math.floor(opts.maxRetries ?? DEFAULT_MAX_RETRIES));
+    this.maxRetries = Math.max(0, Math.floor(opts.maxRetries ?? DEFAULT_DECODE_RETRIES));
     this.ceilingLimits = opts.ceilingLimits ?? null;
     this.tls = opts.tls;
   }

@@ -27,7 +27,7 @@ export class TokenBucket {
     private readonly clock: Clock = MONOTONIC_CLOCK,
   ) {
     if (!(ratePerSecond > 0) || !Number.isFinite(ratePerSecond)) {
-      throw new RangeError(`rate must be a positive number of rows per second, got ${ratePerSecond}`);
+      throw new RangeError(`rate must be a positive number of records per second, got ${ratePerSecond}`);
     }
     this.tokens = burst;
     this.last = clock.now();

@@ -29,7 +29,11 @@ export interface BackoffPolicy {
 
 export const DEFAULT_BACKOFF: BackoffPolicy = Object.freeze({ baseMs: 500, maxMs: 15_000 });
 
-/** Exponential with full jitter: `attempt` 1 waits up to base, doubling up to max. */
+/**
+ * Exponential with "equal jitter": the ceiling is base for `attempt` 1, doubling up to max, and the
+ * wait is between half the ceiling and all of it: never near zero, so every retry gives the store
+ * a pause, while retries of many processes still spread out.
+ */
 export function backoffDelay(attempt: number, policy: BackoffPolicy, random: () => number = Math.random): number {
   const ceiling = Math.min(policy.maxMs, policy.baseMs * 2 ** Math.max(0, attempt - 1));
   return Math.round(ceiling / 2 + (random() * ceiling) / 2);

@@ -147,7 +147,7 @@ export async function runVerifyComplete(options: CompleteVerifyOptions): Promise
   let retries = 0;
   const started = performance.now();
   const snapshot = (): ProgressSnapshot => ({
-    done: scanned,
+    processed: scanned,
     written: counts.written_right + counts.written_wrong,
     notWritten: scanned - counts.written_right - counts.written_wrong,
     estimate,
@@ -193,7 +193,7 @@ export async function runVerifyComplete(options: CompleteVerifyOptions): Promise
     try {
       let after: unknown = null;
       for (;;) {
-        const page = await retrying(() => scanPage(partition, after, { rows: batchSize, bytes: maxBatchBytes }));
+        const page = await retrying(() => scanPage(partition, after, { records: batchSize, bytes: maxBatchBytes }));
         const written = page.records.filter((r) => r.written);
         const answers =
           written.length === 0

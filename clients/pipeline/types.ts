@@ -69,7 +69,7 @@ export interface Page<Key, Cursor> {
 
 /** How much one page may hold: a page stops at whichever limit it reaches first. */
 export interface PageLimits {
-  readonly rows: number;
+  readonly records: number;
   readonly bytes: number;
 }
 
@@ -184,7 +184,7 @@ export interface Backend<Key = unknown, Cursor = unknown, Write = unknown, Part 
   partitions(shard: ShardSpec): Promise<Part[]>;
   /**
    * Optional: claims `shard` for this process until `close()`, without waiting, and throws a
-   * plain message when another process holds it (two processes writing the same rows only race
+   * plain message when another process holds it (two processes writing the same records only race
    * each other; the SQL backends use a session-level lock of the database). The pipeline calls it
    * right after `partitions()`, except in a dry run (which writes nothing).
    */

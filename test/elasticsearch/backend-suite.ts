@@ -321,7 +321,7 @@ export function backendSuite(product: SearchProduct, { typed = false }: { typed?
             let after = null;
             for (let pages = 0; ; pages++) {
               assert.ok(pages < 50, 'the walk ends');
-              const page = await backend.readPage(partition, after, { rows: 40, bytes: 64 << 20 });
+              const page = await backend.readPage(partition, after, { records: 40, bytes: 64 << 20 });
               seen.push(...page.records.map((r) => r.key));
               after = page.cursor;
               if (page.end) break;

@@ -245,7 +245,7 @@ describe('opensearch: edges of the walk', () => {
       let after = null;
       for (let round = 0; round < 1000; round++) {
         const page: { records: readonly ScannedRecord<string>[]; cursor: unknown; end: boolean } = await backend.scanPage(partition, after, {
-          rows: 3,
+          records: 3,
           bytes: 1 << 20,
         });
         for (const r of page.records) {

@@ -115,9 +115,9 @@ test('backoff grows exponentially with jitter and is capped', () => {
 });
 
 test('progress line: rate and ETA from the estimate', () => {
-  const line = describeProgress({ done: 50_000, written: 49_000, notWritten: 1000, estimate: 100_000, elapsedMs: 10_000 }, true);
-  assert.match(line, /^\[#{15}\.{15}\] 50,000 \/ ~100,000 rows \(50\.0%\)/);
-  assert.match(line, /5,000 rows\/s/);
+  const line = describeProgress({ processed: 50_000, written: 49_000, notWritten: 1000, estimate: 100_000, elapsedMs: 10_000 }, true);
+  assert.match(line, /^\[#{15}\.{15}\] 50,000 \/ ~100,000 records \(50\.0%\)/);
+  assert.match(line, /5,000 records\/s/);
   assert.match(line, /ETA 0:10/);
 });
 

@@ -26,7 +26,7 @@ import type {
   VerifySample,
   WriteOutcome,
 } from '../../pipeline/types.js';
-import { describeRangeCursor, describeRowKey, type RangeCursor, type RowKey } from './keys.js';
+import { describeRangeCursor, describeRowKey, type RangeCursor, type CassandraRowKey } from './keys.js';
 import { RangeReader, type ScannedRow } from './range-reader.js';
 import { CHECKPOINT_TABLE, MESSAGE_TABLE, applySchema, checkSchema, createCheckpointTableStatement, readIdOrder, type IdOrder } from './schema.js';
 import { MAX_TOKEN, MIN_TOKEN, rangesOfShard, type TokenRange } from './token-ranges.js';
@@ -75,7 +75,7 @@ const ROWS_PER_GROUP = 50;
 const BYTES_PER_GROUP = 4_000;
 
 /** Writes grouped by Cassandra partition (`room_jid`, `with_nick`), each group cut to the limits above. */
-export function groupByPartition<W extends { key: RowKey; write: string }>(writes: readonly W[]): W[][] {
+export function groupByCassandraPartition<W extends { key: CassandraRowKey; write: string }>(writes: readonly W[]): W[][] {
   const byPartition = new Map<string, W[][]>();
   const sizes = new Map<W[], number>();
   for (const write of writes) {
@@ -112,11 +112,11 @@ export interface CassandraBackendOptions {
 /** The value written into `from_jid`: a bare JID for the `''` copy, `''` for a nick copy. */
 export type FromJid = string;
 
-function keyOf(row: ScannedRow): RowKey {
+function keyOf(row: ScannedRow): CassandraRowKey {
   return { roomJid: row.room_jid, withNick: row.with_nick, id: row.id.toString() };
 }
 
-export class CassandraBackend implements Backend<RowKey, RangeCursor, FromJid, TokenRange> {
+export class CassandraBackend implements Backend<CassandraRowKey, RangeCursor, FromJid, TokenRange> {
   readonly name = 'cassandra';
   readonly defaultFormat = 'eterm' as const;
   readonly checkpointMode = 'after-write' as const;
@@ -127,8 +127,8 @@ export class CassandraBackend implements Backend<RowKey, RangeCursor, FromJid, T
   private readonly consistency: number;
   private readonly fillNickCopies: boolean;
   private readonly random: () => number;
-  private readonly reader: RangeReader<SourceRecord<RowKey>>;
-  private readonly scanner: RangeReader<ScannedRecord<RowKey>>;
+  private readonly reader: RangeReader<SourceRecord<CassandraRowKey>>;
+  private readonly scanner: RangeReader<ScannedRecord<CassandraRowKey>>;
   readonly noAccountingReason = 'counting the rows still without from_jid is a full scan in Cassandra: verify --complete does it';
   private idOrderRead: Promise<IdOrder> | undefined;
   /** Checkpoints of a walk with nick copies are not those of one without: the second must still visit them. */
@@ -143,12 +143,12 @@ export class CassandraBackend implements Backend<RowKey, RangeCursor, FromJid, T
     this.random = options.random ?? Math.random;
     this.walkPrefix = options.fillNickCopies ? 'blank-and-nick-copies' : 'blank-copies';
     const common = { client: this.client, table: this.table, consistency: this.consistency };
-    this.reader = new RangeReader<SourceRecord<RowKey>>({
+    this.reader = new RangeReader<SourceRecord<CassandraRowKey>>({
       ...common,
       pick: (row) => (this.isOurs(row) && row.from_jid === null ? { key: keyOf(row), payload: row.message ?? Buffer.alloc(0) } : null),
     });
     // Its own reader: its walks (driver page states) must not be taken for the migration's.
-    this.scanner = new RangeReader<ScannedRecord<RowKey>>({
+    this.scanner = new RangeReader<ScannedRecord<CassandraRowKey>>({
       ...common,
       pick: (row) =>
         this.isOurs(row) ? { key: keyOf(row), payload: row.message ?? Buffer.alloc(0), stored: row.from_jid ?? '', written: row.from_jid !== null } : null,
@@ -160,7 +160,7 @@ export class CassandraBackend implements Backend<RowKey, RangeCursor, FromJid, T
     return row.with_nick === '' || this.fillNickCopies;
   }
 
-  describeKey(key: RowKey): Record<string, string> {
+  describeKey(key: CassandraRowKey): Record<string, string> {
     return describeRowKey(key);
   }
 
@@ -279,7 +279,7 @@ export class CassandraBackend implements Backend<RowKey, RangeCursor, FromJid, T
     return this.idOrderRead;
   }
 
-  async readPage(partition: TokenRange, after: RangeCursor | null, limits: PageLimits): Promise<Page<RowKey, RangeCursor>> {
+  async readPage(partition: TokenRange, after: RangeCursor | null, limits: PageLimits): Promise<Page<CassandraRowKey, RangeCursor>> {
     return this.reader.readPage(partition, after, limits, await this.idOrder());
   }
 
@@ -287,11 +287,11 @@ export class CassandraBackend implements Backend<RowKey, RangeCursor, FromJid, T
    * Every row the walk answers for, written or not, through the same ranges, cursors and resume
    * queries as `readPage`. Written means `from_jid` set (whatever its value: `verifyAnswer` judges it).
    */
-  async scanPage(partition: TokenRange, after: RangeCursor | null, limits: PageLimits): Promise<ScanPage<RowKey, RangeCursor>> {
+  async scanPage(partition: TokenRange, after: RangeCursor | null, limits: PageLimits): Promise<ScanPage<CassandraRowKey, RangeCursor>> {
     return this.scanner.readPage(partition, after, limits, await this.idOrder());
   }
 
-  decide(record: SourceRecord<RowKey>, answer: ExtractResult): Decision<FromJid> {
+  decide(record: SourceRecord<CassandraRowKey>, answer: ExtractResult): Decision<FromJid> {
     if (record.key.withNick !== '') return { write: '' };
     return this.senderJid(answer);
   }
@@ -306,11 +306,11 @@ export class CassandraBackend implements Backend<RowKey, RangeCursor, FromJid, T
     return { write: sender.write.bareJid };
   }
 
-  async writeBatch(_partition: TokenRange, writes: readonly PlannedWrite<RowKey, FromJid>[]): Promise<WriteOutcome<RowKey>> {
-    const refused: NotWrittenRecord<RowKey>[] = [];
+  async writeBatch(_partition: TokenRange, writes: readonly PlannedWrite<CassandraRowKey, FromJid>[]): Promise<WriteOutcome<CassandraRowKey>> {
+    const refused: NotWrittenRecord<CassandraRowKey>[] = [];
     let transient: unknown = null;
     let storeWide: unknown = null;
-    const groups = groupByPartition(writes);
+    const groups = groupByCassandraPartition(writes);
     let next = 0;
     const worker = async (): Promise<void> => {
       while (next < groups.length && transient === null && storeWide === null) {
@@ -360,9 +360,9 @@ export class CassandraBackend implements Backend<RowKey, RangeCursor, FromJid, T
   }
 
   /** One row: a plain UPDATE; several rows of one partition: one unlogged batch, applied by the node as one mutation. */
-  private async writeGroup(group: readonly PlannedWrite<RowKey, FromJid>[]): Promise<void> {
+  private async writeGroup(group: readonly PlannedWrite<CassandraRowKey, FromJid>[]): Promise<void> {
     const update = `UPDATE ${this.table} SET from_jid = ? WHERE room_jid = ? AND with_nick = ? AND id = ?`;
-    const params = (w: PlannedWrite<RowKey, FromJid>): unknown[] => [w.write, w.key.roomJid, w.key.withNick, BigInt(w.key.id)];
+    const params = (w: PlannedWrite<CassandraRowKey, FromJid>): unknown[] => [w.write, w.key.roomJid, w.key.withNick, BigInt(w.key.id)];
     const options = { prepare: true, consistency: this.consistency, isIdempotent: true };
     if (group.length === 1) await this.client.execute(update, params(group[0]), options);
     else
@@ -376,8 +376,8 @@ export class CassandraBackend implements Backend<RowKey, RangeCursor, FromJid, T
    * Random `''` copies that have a sender: each try starts at a random token and takes one row
    * of the first page there, so the sample spreads over the ring (bounded tries, never a full scan).
    */
-  async sampleForVerify(size: number): Promise<VerifySample<RowKey>[]> {
-    const found = new Map<string, VerifySample<RowKey>>();
+  async sampleForVerify(size: number): Promise<VerifySample<CassandraRowKey>[]> {
+    const found = new Map<string, VerifySample<CassandraRowKey>>();
     const query = `SELECT room_jid, with_nick, id, from_jid, message FROM ${this.table} WHERE token(room_jid, with_nick) > ? LIMIT 200`;
     const maxTries = size * 4 + 10;
     for (let tries = 0; tries < maxTries && found.size < size; tries++) {
@@ -387,13 +387,13 @@ export class CassandraBackend implements Backend<RowKey, RangeCursor, FromJid, T
       const candidates = result.rows.filter((r) => r['with_nick'] === '' && typeof r['from_jid'] === 'string' && r['from_jid'] !== '');
       if (candidates.length === 0) continue;
       const row = candidates[Math.floor(this.random() * candidates.length)];
-      const key: RowKey = { roomJid: row['room_jid'] as string, withNick: '', id: String(row['id']) };
+      const key: CassandraRowKey = { roomJid: row['room_jid'] as string, withNick: '', id: String(row['id']) };
       found.set(`${key.roomJid}\u0000${key.id}`, { key, payload: (row['message'] as Buffer | null) ?? Buffer.alloc(0), stored: row['from_jid'] as string });
     }
     return [...found.values()];
   }
 
-  verifyAnswer(sample: VerifySample<RowKey>, answer: ExtractResult): Mismatch | null {
+  verifyAnswer(sample: VerifySample<CassandraRowKey>, answer: ExtractResult): Mismatch | null {
     // A nick copy holds '' whatever its payload says (as MongooseIM 3.4 writes it).
     if (sample.key.withNick !== '') {
       return sample.stored === '' ? null : { kind: 'different_sender', detail: `from_jid of a nick copy is '${sample.stored}', MongooseIM 3.4 writes ''` };

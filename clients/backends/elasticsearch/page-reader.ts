@@ -87,8 +87,8 @@ export class PageBudget {
   private cap = Number.POSITIVE_INFINITY;
 
   documents(limits: PageLimits): number {
-    const byBytes = this.perDocument > 0 ? Math.floor(limits.bytes / this.perDocument) : limits.rows;
-    return Math.max(1, Math.min(limits.rows, byBytes, this.cap));
+    const byBytes = this.perDocument > 0 ? Math.floor(limits.bytes / this.perDocument) : limits.records;
+    return Math.max(1, Math.min(limits.records, byBytes, this.cap));
   }
 
   observe(hits: readonly Hit[]): void {

@@ -156,7 +156,7 @@ export class RiakBackend implements Backend<RiakObjectKey, RiakCursor, MamWrite,
 
   async readPage(partition: RiakBucket, after: RiakCursor | null, limits: PageLimits): Promise<Page<RiakObjectKey, RiakCursor>> {
     const bucket = partition.bucket;
-    const { keys, cursor, end } = await this.listPage(bucket, after, limits.rows);
+    const { keys, cursor, end } = await this.listPage(bucket, after, limits.records);
     const records = await this.fetchRecords(bucket, keys);
     this.decideFormat(end);
     return { records, cursor, end };
@@ -169,7 +169,7 @@ export class RiakBackend implements Backend<RiakObjectKey, RiakCursor, MamWrite,
   async scanPage(partition: RiakBucket, after: RiakCursor | null, limits: PageLimits): Promise<ScanPage<RiakObjectKey, RiakCursor>> {
     const bucket = partition.bucket;
     const { http, bucketType, requestConcurrency } = this.options;
-    const { keys, cursor, end } = await this.listPage(bucket, after, limits.rows);
+    const { keys, cursor, end } = await this.listPage(bucket, after, limits.records);
     const maps = await mapBounded(keys, requestConcurrency, (key) => retrying(this.retry, isTransientRiakError, () => fetchMap(http, bucketType, bucket, key)));
     const records: ScannedRecord<RiakObjectKey>[] = [];
     maps.forEach((map, i) => {

@@ -381,7 +381,7 @@ function pagePlace(
 ): { cursor: RowKey | null; end: boolean } {
   const candidates = rows.length === 0 ? 0 : Number(rows[0].candidates);
   // The last page: the keyset found fewer rows than asked, and the byte bound cut none of them.
-  const end = candidates < limits.rows && records.length === candidates;
+  const end = candidates < limits.records && records.length === candidates;
   return { cursor: records.length > 0 ? records[records.length - 1].key : after, end };
 }
 
