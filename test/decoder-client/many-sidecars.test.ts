@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { openDecoder } from '../../clients/decoder-client/index.js';
-import { SidecarClient, encodeBatch } from '../../clients/decoder-client/remote-stream.js';
+import { SidecarClient, encodeBatch } from '../../clients/decoder-client/sidecar-client.js';
 import { seededRandom } from '../../cli/demo/seeded-random.js';
 import { startSidecar, type RunningSidecar } from '../../services/sidecar/server.js';
 import { erlangRandomMessages, type PayloadRecord } from '../support/erlang-payloads.js';

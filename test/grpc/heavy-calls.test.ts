@@ -8,7 +8,7 @@ import * as http2 from 'node:http2';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { mucMessage, termToCompressedBinary, xmlTerm } from '../../cli/demo/term-encoder.js';
-import { SidecarClient, decodeAnswers, encodeBatch } from '../../clients/decoder-client/remote-stream.js';
+import { SidecarClient, decodeAnswers, encodeBatch } from '../../clients/decoder-client/sidecar-client.js';
 import { startSidecar, type RunningSidecar } from '../../services/sidecar/server.js';
 import { grpcFailure, rawClient, rawUnary, UNARY_PATH } from './grpc-test-kit.js';
 import { payloadCases } from './payloads.js';

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import type { ExtractItem } from '../../clients/decoder-client/index.js';
-import { SidecarClient, decodeAnswers, encodeBatch } from '../../clients/decoder-client/remote-stream.js';
+import { SidecarClient, decodeAnswers, encodeBatch } from '../../clients/decoder-client/sidecar-client.js';
 import { startSidecar, type RunningSidecar } from '../../services/sidecar/server.js';
 import { assertAnswers, grpcFailure, itemsCounted, metricValue, rawClient, rawStream, rawUnary, waitFor } from './grpc-test-kit.js';
 import { asItems, payloadCases } from './payloads.js';

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { SidecarClient, encodeBatch } from '../../clients/decoder-client/remote-stream.js';
+import { SidecarClient, encodeBatch } from '../../clients/decoder-client/sidecar-client.js';
 import { startSidecar, type RunningSidecar } from '../../services/sidecar/server.js';
 import { grpcFailure, metricValue, rawClient, rawStream, rawUnary, waitFor } from './grpc-test-kit.js';
 import { LONG_BODY_CHARS, payloadCases } from './payloads.js';
