@@ -37,6 +37,7 @@
  * flight end UNAVAILABLE ("Connection dropped") and are retried here.
  */
 import * as grpc from '@grpc/grpc-js';
+import { backoffDelay, sleep, type BackoffPolicy } from '../common/backoff.js';
 import { SenderJidServiceDefinition } from '../../services/sidecar/gen/mongooseim/mam/v1/sender_jid.js';
 import type { RequestLimits } from '../../services/sidecar/request-limits.js';
 import { decodeAnswers, encodeBatch } from './batch-codec.js';
@@ -91,26 +92,18 @@ export const DEFAULT_BALANCED_IN_FLIGHT_PER_SIDECAR = DEFAULT_MAX_IN_FLIGHT_BATC
 export const DEFAULT_DNS_MAX_IN_FLIGHT_BATCHES = 16;
 /** grpc-js's own round_robin, chosen through the channel's service config. */
 export const ROUND_ROBIN_SERVICE_CONFIG = JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] });
-const BACKOFF_FIRST_MS = 100;
-const BACKOFF_MAX_MS = 5_000;
+/**
+ * Pauses between retries after UNAVAILABLE: retry n (from 0) waits between half and all of
+ * 100 ms * 2^n, at most 5 s. The guaranteed half makes the default 8 retries span at least ~8 s,
+ * enough for a sidecar to restart; the random half keeps many clients from retrying in step.
+ */
+const DECODE_BACKOFF: BackoffPolicy = { baseMs: 100, maxMs: 5_000 };
 
 const methodPath = (method: { readonly name: string }): string => `/${SenderJidServiceDefinition.fullName}/${method.name}`;
 const UNARY_PATH = methodPath(SenderJidServiceDefinition.methods.extractSenderJid);
 const STREAM_PATH = methodPath(SenderJidServiceDefinition.methods.extractSenderJidStream);
 
 const passBytes = (bytes: Buffer): Buffer => bytes;
-
-/**
- * Exponential backoff with "equal jitter": retry n waits between half and all of 100 ms * 2^n
- * (at most 5 s). The guaranteed half makes the default 8 retries span at least ~8 s, enough
- * for a sidecar to restart; the random half keeps many clients from retrying in step.
- */
-export function backoffMs(attempt: number): number {
-  const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** attempt);
-  return ceiling / 2 + (Math.random() * ceiling) / 2;
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class SidecarClient implements UnaryCalls {
   private readonly client: grpc.Client;
@@ -198,7 +191,7 @@ export class SidecarClient implements UnaryCalls {
         return decodeAnswers(items, response);
       } catch (error) {
         if (!isUnavailable(error) || attempt >= this.maxRetries) throw error;
-        await sleep(backoffMs(attempt));
+        await sleep(this.retryDelayMs(attempt));
       }
     }
   }
@@ -216,9 +209,9 @@ export class SidecarClient implements UnaryCalls {
     return this.client.makeBidiStreamRequest(STREAM_PATH, passBytes, passBytes, new grpc.Metadata(), {});
   }
 
-  /** @internal (BalancedStream) */
+  /** The pause before retry `attempt` (from 0) after UNAVAILABLE (extract(), OrderedStream, BalancedStream). @internal */
   retryDelayMs(attempt: number): number {
-    return backoffMs(attempt);
+    return backoffDelay(attempt + 1, DECODE_BACKOFF);
   }
 
   /** One unary call, with the server's initial metadata (extract() and BalancedStream). @internal */

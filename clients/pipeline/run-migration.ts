@@ -8,11 +8,12 @@
  */
 import type { PayloadFormat } from '../../services/decode/index.js';
 import { SILENT_PROGRESS, type ProgressReporter, type ProgressSnapshot } from './progress.js';
-import { TokenBucket, sleep } from './rate-limiter.js';
+import { backoffDelay, sleep, type BackoffPolicy } from '../common/backoff.js';
+import { TokenBucket } from './rate-limiter.js';
 import { ReportedInThisRun, type ReportedRecord, type ReportSink } from './report.js';
 import { readReportedKeySet, removeReportedKeys } from './report-keys.js';
 import { awaitEarlierBatches, EarlierBatchFailedError } from './ordering.js';
-import { DEFAULT_BACKOFF, backoffDelay, isTransientDecodeError, type BackoffPolicy } from './retry.js';
+import { DEFAULT_BACKOFF, isTransientDecodeError } from './retry.js';
 import {
   WHOLE_TABLE,
   shardName,

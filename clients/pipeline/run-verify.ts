@@ -5,9 +5,9 @@
  */
 import type { PayloadFormat } from '../../services/decode/index.js';
 import { SILENT_PROGRESS, type ProgressReporter, type ProgressSnapshot } from './progress.js';
-import { sleep } from './rate-limiter.js';
+import { backoffDelay, sleep, type BackoffPolicy } from '../common/backoff.js';
 import { removeReportedKeys } from './report-keys.js';
-import { DEFAULT_BACKOFF, backoffDelay, isTransientDecodeError, type BackoffPolicy } from './retry.js';
+import { DEFAULT_BACKOFF, isTransientDecodeError } from './retry.js';
 import { DEFAULT_BATCH_SIZE, DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_RETRIES } from './run-migration.js';
 import {
   WHOLE_TABLE,

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { describeProgress } from '../../clients/pipeline/progress.js';
 import { TokenBucket } from '../../clients/pipeline/rate-limiter.js';
-import { backoffDelay } from '../../clients/pipeline/retry.js';
+import { backoffDelay } from '../../clients/common/backoff.js';
 import { decideBatch } from '../../clients/pipeline/run-migration.js';
 import { checkPostgresStorable, PostgresBackend } from '../../clients/backends/sql/postgres.js';
 import { checkMysqlStorable, mysqlPageSql, mysqlUpdateSql } from '../../clients/backends/sql/mysql.js';
