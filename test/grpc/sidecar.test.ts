@@ -131,6 +131,22 @@ describe('SenderJidService', () => {
 
   it('answers a stream of batches in order, with a bounded number in flight', async () => {
     const streamClient = new SidecarClient({ address: sidecar.address, maxInFlightBatches: 3 });
+    // Requests written on the stream's call and not answered yet, as the wire sees them.
+    let inFlight = 0;
+    let mostInFlight = 0;
+    let sent = 0;
+    const openBidi = streamClient.openBidi.bind(streamClient);
+    streamClient.openBidi = () => {
+      const call = openBidi();
+      const write = call.write.bind(call) as (...args: unknown[]) => boolean;
+      call.write = ((...args: unknown[]) => {
+        sent++;
+        mostInFlight = Math.max(mostInFlight, ++inFlight);
+        return write(...args);
+      }) as typeof call.write;
+      call.on('data', () => inFlight--);
+      return call;
+    };
     try {
       const stream = streamClient.openStream();
       const batches: { items: ExtractItem[]; cases: Case[] }[] = [];
@@ -148,6 +164,8 @@ describe('SenderJidService', () => {
         ),
       );
       await stream.end();
+      assert.ok(sent >= batches.length, `every batch sent (${sent} requests)`);
+      assert.ok(mostInFlight <= 3, `at most 3 requests in flight, saw ${mostInFlight}`);
     } finally {
       streamClient.close();
     }
