@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
-import { startSidecar, type RunningSidecar } from '../../services/sidecar/server.js';
+import type { RunningSidecar } from '../../services/sidecar/server.js';
+import { startTestSidecar } from '../support/test-sidecar.js';
 import { makeTestCertificates, type TestCertificates } from '../support/tls-certificates.js';
 import { payloadCases } from './payloads.js';
 
@@ -31,15 +32,8 @@ describe('Python client (grpcio)', () => {
     assert.ok(existsSync(join(REPO_ROOT, 'clients/python/gen/mongooseim/mam/v1/sender_jid_pb2_grpc.py')), 'stubs missing: run clients/python/setup.sh');
     dir = mkdtempSync(join(tmpdir(), 'mim-py-'));
     certs = makeTestCertificates();
-    sidecar = await startSidecar({ listen: '127.0.0.1:0', logLevel: 'silent', poolSize: 1 });
-    secure = await startSidecar({
-      listen: '127.0.0.1:0',
-      logLevel: 'silent',
-      poolSize: 1,
-      tlsCert: certs.serverCert.path,
-      tlsKey: certs.serverKey.path,
-      tlsClientCa: certs.ca.path,
-    });
+    sidecar = await startTestSidecar();
+    secure = await startTestSidecar({ tlsCert: certs.serverCert.path, tlsKey: certs.serverKey.path, tlsClientCa: certs.ca.path });
   });
   after(async () => {
     await sidecar?.shutdown(1_000);
