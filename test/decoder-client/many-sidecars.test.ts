@@ -15,7 +15,7 @@ import type { RunningSidecar } from '../../services/sidecar/server.js';
 import { startTestSidecar } from '../support/test-sidecar.js';
 import { erlangRandomMessages, type PayloadRecord } from '../support/erlang-payloads.js';
 import { startSidecarProcess, type SidecarProcess } from '../support/sidecar-process.js';
-import { metricValue, rawClient, rawUnary, waitFor } from '../grpc/grpc-test-kit.js';
+import { metricValue, rawClient, rawUnary, waitFor } from '../sidecar/grpc-test-kit.js';
 import { assertMatchesErlang, itemsOf, streamRequests } from './decode-paths.js';
 
 const BATCHES = 60;

@@ -14,7 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import type { RunningSidecar } from '../../services/sidecar/server.js';
 import { startTestSidecar } from '../support/test-sidecar.js';
 import { makeTestCertificates, type TestCertificates } from '../support/tls-certificates.js';
-import { payloadCases } from './payloads.js';
+import { payloadCases } from '../sidecar/payloads.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const PYTHON = process.env.MIM_SENDER_JID_TEST_PYTHON ?? join(REPO_ROOT, '.tmp/venv/bin/python');
