@@ -1,9 +1,9 @@
 /**
  * `mim-sender-jid migrate KIND [flags]`: the MongooseIM 3.3 -> 3.4 sender backfill for one store
- * (postgres, mysql, mssql, cassandra, elasticsearch, riak). Summary on stdout; progress and logs
+ * (KIND: a backend of clients/backends/registry.ts). Summary on stdout; progress and logs
  * on stderr; every record not written in the JSONL report.
  */
-import type { FlagSpec } from '../clients/backends/registry.js';
+import { BACKEND_KINDS, type FlagSpec } from '../clients/backends/registry.js';
 import { openDecoder } from '../clients/decoder-client/index.js';
 import { StreamProgress } from '../clients/pipeline/progress.js';
 import { JsonlReport, ReportFileError } from '../clients/pipeline/report.js';
@@ -227,7 +227,7 @@ async function run(argv: string[]): Promise<number> {
 }
 
 const migrate: Subcommand = {
-  summary: 'backfill the sender in a MongooseIM 3.3 MUC archive: postgres, mysql, mssql, cassandra, elasticsearch, riak (resumable)',
+  summary: `backfill the sender in a MongooseIM 3.3 MUC archive: ${BACKEND_KINDS.join(', ')} (resumable)`,
   run,
 };
 export default migrate;

@@ -17,7 +17,8 @@ export { describeFailure } from './describe-failure.js';
 
 export const URL_ENV = 'MIM_SENDER_JID_DB_URL';
 
-export const DECODER_FLAGS: Readonly<Record<string, FlagSpec>> = {
+/** The flags of `migrate` and `verify` besides their own and their backend's: the URL, where decoding happens, --help. */
+export const SHARED_FLAGS: Readonly<Record<string, FlagSpec>> = {
   url: { type: 'string' },
   sidecar: { type: 'string' },
   'sidecar-ca': { type: 'string' },
@@ -92,7 +93,7 @@ export async function backendOf(argv: readonly string[]): Promise<BackendDefinit
 export function parseCommand(argv: readonly string[], definition: BackendDefinition, commandFlags: Readonly<Record<string, FlagSpec>>): ParsedCommand {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv.slice(1), allowPositionals: true, options: { ...DECODER_FLAGS, ...commandFlags, ...definition.flags } });
+    parsed = parseArgs({ args: argv.slice(1), allowPositionals: true, options: { ...SHARED_FLAGS, ...commandFlags, ...definition.flags } });
   } catch (error) {
     throw new UsageError((error as Error).message);
   }

@@ -3,7 +3,7 @@
  * what `term_to_binary(Packet)` and `term_to_binary(Packet, [compressed])` of OTP 19..25 write
  * for exml 3 records (`{xmlel, Name, Attrs, Children}`, `{xmlcdata, Content}`). Atoms use
  * ATOM_EXT (100), as those VMs do for Latin-1 atoms. Checked byte for byte against a real Erlang
- * VM in test/rdbms/term-encoder.test.ts; used by the demo and the benchmark, which need no Erlang.
+ * VM in test/sql/term-encoder.test.ts; used by the demo and the benchmark, which need no Erlang.
  */
 import { deflateSync } from 'node:zlib';
 

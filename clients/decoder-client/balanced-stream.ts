@@ -4,7 +4,7 @@
  * sidecar per CALL: a bidi stream stays on the sidecar it was opened on for its whole life, so
  * here every request is its own unary ExtractSenderJid call, and every request is balanced.
  *
- * The same guarantees as the single-sidecar stream (remote-stream.ts):
+ * The same guarantees as the single-sidecar stream (sidecar-client.ts):
  * - requests are cut to the smallest limits any sidecar announced: openDecoder() asks every
  *   sidecar the target names at start, each alone (sidecar-probe.ts), and gives the client that
  *   ceiling; without it, a stream probes with an empty request (no items; the sidecar answers it

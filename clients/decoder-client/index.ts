@@ -6,7 +6,7 @@
  * answer alike; both cut a batch of any size into requests that fit.
  *
  *   in-process.ts      the pool path (no socket)
- *   remote-stream.ts   SidecarClient: the gRPC path, also for direct use from TypeScript
+ *   sidecar-client.ts   SidecarClient: the gRPC path, also for direct use from TypeScript
  *   balanced-stream.ts the gRPC path over several sidecars: one balanced unary call per request
  *   sidecar-target.ts  what --sidecar may name, and the grpc-js target it becomes
  *   sidecar-probe.ts   faults no retry cures (silent port, TLS mismatch), every sidecar's limits
@@ -14,13 +14,13 @@
  *   batch-codec.ts     a batch as the workers read it, their answer as results
  */
 import { InProcessDecoder } from './in-process.js';
-import { SidecarClient } from './remote-stream.js';
+import { SidecarClient } from './sidecar-client.js';
 import type { DecodeLimits } from '../../services/decode/index.js';
 import { checkSidecars, smallestAnnouncedLimits } from './sidecar-probe.js';
 import type { ExtractStream, PayloadFormat } from './types.js';
 
 export type { ErrorCodeName, ExtractItem, ExtractResult, ExtractStream, PayloadFormat } from './types.js';
-export { SidecarClient, type SidecarClientOptions } from './remote-stream.js';
+export { SidecarClient, type SidecarClientOptions } from './sidecar-client.js';
 export { parseSidecarTarget, resolveSidecarTarget, SidecarTargetError, type SidecarTarget } from './sidecar-target.js';
 export { InProcessDecoder, type InProcessDecoderOptions } from './in-process.js';
 export { SidecarFaultError } from './sidecar-probe.js';

@@ -11,7 +11,7 @@
  *                            Kubernetes headless Service, whose answers follow the ready pods).
  *
  * A list or dns:/// is "balanced": the channel runs grpc-js's round_robin policy over the
- * addresses (see remote-stream.ts). Parsing is synchronous and exact, so `--sidecar` is checked
+ * addresses (see sidecar-client.ts). Parsing is synchronous and exact, so `--sidecar` is checked
  * with the other flags; only the lookup of names is asynchronous.
  */
 import { lookup } from 'node:dns/promises';

@@ -3,11 +3,12 @@
  * `intervalMs` otherwise (logs, CI, `| tee`).
  */
 export interface ProgressSnapshot {
-  /** Rows accounted for (written, skipped or failed) in this run. */
-  readonly done: number;
+  /** Records accounted for (written, skipped or not written) in this run: the summary's `processed`. */
+  readonly processed: number;
   readonly written: number;
+  /** Records left without their write (in a migration, the reported ones: the summary's `failed`). */
   readonly notWritten: number;
-  /** Estimated rows for the whole run (0 when unknown). */
+  /** Estimated records for the whole run (0 when unknown). */
   readonly estimate: number;
   readonly elapsedMs: number;
 }
@@ -33,24 +34,24 @@ export function formatDuration(ms: number): string {
 }
 
 export function describeProgress(p: ProgressSnapshot, withBar: boolean): string {
-  const rate = p.elapsedMs > 0 ? (p.done * 1000) / p.elapsedMs : 0;
+  const rate = p.elapsedMs > 0 ? (p.processed * 1000) / p.elapsedMs : 0;
   // No estimate (a store that cannot count cheaply): no total, share or ETA rather than the walked
   // count posing as one ("N / ~N (100%), ETA 0:00" from the first page on).
   if (p.estimate <= 0) {
     return (
-      `${p.done.toLocaleString('en-US')} rows (total unknown), ` +
+      `${p.processed.toLocaleString('en-US')} records (total unknown), ` +
       `${p.written.toLocaleString('en-US')} written, ${p.notWritten.toLocaleString('en-US')} not written, ` +
-      `${Math.round(rate).toLocaleString('en-US')} rows/s, elapsed ${formatDuration(p.elapsedMs)}, ETA unknown`
+      `${Math.round(rate).toLocaleString('en-US')} records/s, elapsed ${formatDuration(p.elapsedMs)}, ETA unknown`
     );
   }
-  const total = Math.max(p.estimate, p.done);
-  const fraction = p.done / total;
-  const eta = rate > 0 ? ((total - p.done) / rate) * 1000 : NaN;
+  const total = Math.max(p.estimate, p.processed);
+  const fraction = p.processed / total;
+  const eta = rate > 0 ? ((total - p.processed) / rate) * 1000 : NaN;
   const bar = withBar ? '[' + '#'.repeat(Math.round(fraction * BAR_WIDTH)).padEnd(BAR_WIDTH, '.') + '] ' : '';
   return (
-    `${bar}${p.done.toLocaleString('en-US')} / ~${total.toLocaleString('en-US')} rows (${(fraction * 100).toFixed(1)}%), ` +
+    `${bar}${p.processed.toLocaleString('en-US')} / ~${total.toLocaleString('en-US')} records (${(fraction * 100).toFixed(1)}%), ` +
     `${p.written.toLocaleString('en-US')} written, ${p.notWritten.toLocaleString('en-US')} not written, ` +
-    `${Math.round(rate).toLocaleString('en-US')} rows/s, elapsed ${formatDuration(p.elapsedMs)}, ETA ${formatDuration(eta)}`
+    `${Math.round(rate).toLocaleString('en-US')} records/s, elapsed ${formatDuration(p.elapsedMs)}, ETA ${formatDuration(eta)}`
   );
 }
 

@@ -27,7 +27,7 @@ export class TokenBucket {
     private readonly clock: Clock = MONOTONIC_CLOCK,
   ) {
     if (!(ratePerSecond > 0) || !Number.isFinite(ratePerSecond)) {
-      throw new RangeError(`rate must be a positive number of rows per second, got ${ratePerSecond}`);
+      throw new RangeError(`rate must be a positive number of records per second, got ${ratePerSecond}`);
     }
     this.tokens = burst;
     this.last = clock.now();
@@ -41,17 +41,4 @@ export class TokenBucket {
     this.tokens -= count;
     return this.tokens >= 0 ? 0 : (-this.tokens / this.ratePerSecond) * 1000;
   }
-}
-
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  if (ms <= 0) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }

@@ -18,12 +18,12 @@ export interface ReportedRecord<Key = unknown> {
 }
 
 export interface ReportSink {
-  append(rows: readonly ReportedRecord[]): void;
+  append(records: readonly ReportedRecord[]): void;
   close(): void;
 }
 
-export function reportLine(row: ReportedRecord): string {
-  return JSON.stringify({ ...row.fields, reason: row.reason, detail: row.detail }) + '\n';
+export function reportLine(record: ReportedRecord): string {
+  return JSON.stringify({ ...record.fields, reason: record.reason, detail: record.detail }) + '\n';
 }
 
 /** The report path cannot be used: the operator must give another one (a usage error). */
@@ -75,9 +75,9 @@ export class JsonlReport implements ReportSink {
     this.before = 0;
   }
 
-  append(rows: readonly ReportedRecord[]): void {
-    if (rows.length === 0 || this.fd === null) return;
-    writeSync(this.fd, rows.map(reportLine).join(''));
+  append(records: readonly ReportedRecord[]): void {
+    if (records.length === 0 || this.fd === null) return;
+    writeSync(this.fd, records.map(reportLine).join(''));
   }
 
   close(): void {
@@ -172,8 +172,8 @@ export class ReportedInThisRun {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export class MemoryReport<Key = any> implements ReportSink {
   readonly rows: ReportedRecord<Key>[] = [];
-  append(rows: readonly ReportedRecord[]): void {
-    this.rows.push(...(rows as ReportedRecord<Key>[]));
+  append(records: readonly ReportedRecord[]): void {
+    this.rows.push(...(records as ReportedRecord<Key>[]));
   }
   close(): void {}
 }

@@ -1,7 +1,10 @@
 /**
  * Which failures are worth another try, and how long to pause before it. The backend knows its
- * driver's errors; the decoding side is recognised here by gRPC status codes.
+ * driver's errors; the decoding side is recognised here by gRPC status codes. The pause itself is
+ * clients/common/backoff.ts.
  */
+import type { BackoffPolicy } from '../common/backoff.js';
+
 const NETWORK_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTCONN', 'ECONNABORTED']);
 
 /** gRPC: CANCELLED (1), DEADLINE_EXCEEDED (4), RESOURCE_EXHAUSTED (8), ABORTED (10), UNAVAILABLE (14). */
@@ -22,15 +25,5 @@ export function isTransientDecodeError(error: unknown): boolean {
   return isTransientNetworkError(error);
 }
 
-export interface BackoffPolicy {
-  readonly baseMs: number;
-  readonly maxMs: number;
-}
-
+/** The walk's pauses between its retries (`--max-retries`). */
 export const DEFAULT_BACKOFF: BackoffPolicy = Object.freeze({ baseMs: 500, maxMs: 15_000 });
-
-/** Exponential with full jitter: `attempt` 1 waits up to base, doubling up to max. */
-export function backoffDelay(attempt: number, policy: BackoffPolicy, random: () => number = Math.random): number {
-  const ceiling = Math.min(policy.maxMs, policy.baseMs * 2 ** Math.max(0, attempt - 1));
-  return Math.round(ceiling / 2 + (random() * ceiling) / 2);
-}

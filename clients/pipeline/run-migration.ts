@@ -8,11 +8,12 @@
  */
 import type { PayloadFormat } from '../../services/decode/index.js';
 import { SILENT_PROGRESS, type ProgressReporter, type ProgressSnapshot } from './progress.js';
-import { TokenBucket, sleep } from './rate-limiter.js';
+import { backoffDelay, sleep, type BackoffPolicy } from '../common/backoff.js';
+import { TokenBucket } from './rate-limiter.js';
 import { ReportedInThisRun, type ReportedRecord, type ReportSink } from './report.js';
 import { readReportedKeySet, removeReportedKeys } from './report-keys.js';
 import { awaitEarlierBatches, EarlierBatchFailedError } from './ordering.js';
-import { DEFAULT_BACKOFF, backoffDelay, isTransientDecodeError, type BackoffPolicy } from './retry.js';
+import { DEFAULT_BACKOFF, isTransientDecodeError } from './retry.js';
 import {
   WHOLE_TABLE,
   shardName,
@@ -30,6 +31,7 @@ import {
 
 export const DEFAULT_BATCH_SIZE = 2000;
 export const DEFAULT_CONCURRENCY = 4;
+/** `--max-retries`: the walk resumed from its checkpoints after a transient failure, at most this often per run. */
 export const DEFAULT_MAX_RETRIES = 20;
 /** Largest batch accepted: a batch is one write (one statement, one bulk request) and one decode request. */
 export const MAX_BATCH_SIZE = 10_000;
@@ -103,7 +105,7 @@ export interface MigrationSummary {
   readonly failedByReason: Record<string, number>;
   readonly failed: number;
   readonly durationMs: number;
-  readonly rowsPerSecond: number;
+  readonly recordsPerSecond: number;
   readonly retries: number;
   /** True when the run stopped on the signal (Ctrl-C) before the end. */
   readonly interrupted: boolean;
@@ -178,7 +180,7 @@ class Counters {
     this.written += written;
     this.skipped += Math.max(0, planned - written);
     this.failed += reported.length;
-    for (const row of reported) this.failedByReason[row.reason] = (this.failedByReason[row.reason] ?? 0) + 1;
+    for (const record of reported) this.failedByReason[record.reason] = (this.failedByReason[record.reason] ?? 0) + 1;
   }
 }
 
@@ -208,7 +210,7 @@ class Slots {
 
 /**
  * `--limit`: records handed out to reads, across partitions read at the same time. A read holds
- * its rows until its page comes back and gives back what the page did not fill (a partition's
+ * its records until its page comes back and gives back what the page did not fill (a partition's
  * end, a page full of bytes). A walker finding nothing left waits while reads in flight may still
  * give some back: `--limit N` walks N records whatever the partitions, never fewer because other
  * reads held the rest for a moment.
@@ -220,26 +222,26 @@ class LimitBudget {
 
   constructor(private readonly limit: number | undefined) {}
 
-  /** Rows the next read may ask for (at most `want`); 0 once the limit is walked or `stopped()`. */
+  /** Records the next read may ask for (at most `want`); 0 once the limit is walked or `stopped()`. */
   async reserve(want: number, stopped: () => boolean): Promise<number> {
     if (this.limit === undefined) return stopped() ? 0 : want;
     for (;;) {
       if (stopped()) return 0;
       const free = this.limit - this.used - this.held;
       if (free > 0) {
-        const rows = Math.min(want, free);
-        this.held += rows;
-        return rows;
+        const records = Math.min(want, free);
+        this.held += records;
+        return records;
       }
       if (this.held === 0) return 0;
       await new Promise<void>((resolve) => this.waiting.push(resolve));
     }
   }
 
-  /** A read that held `rows` came back with `got` records (0 when it failed). */
-  settle(rows: number, got: number): void {
+  /** A read that held `held` records came back with `got` of them (0 when it failed). */
+  settle(held: number, got: number): void {
     if (this.limit === undefined) return;
-    this.held -= rows;
+    this.held -= held;
     this.used += got;
     const waiting = this.waiting;
     this.waiting = [];
@@ -326,7 +328,7 @@ export async function runMigration(options: MigrationOptions): Promise<Migration
   const counters = new Counters();
   const started = performance.now();
   const snapshot = (): ProgressSnapshot => ({
-    done: counters.processed,
+    processed: counters.processed,
     written: counters.written,
     notWritten: counters.failed,
     estimate,
@@ -394,14 +396,14 @@ export async function runMigration(options: MigrationOptions): Promise<Migration
       // Null when this run reads no more of the partition (--limit walked, or the run stops).
       const read = (): Promise<Page<unknown, unknown> | null> => {
         const from = after;
-        const pending = budget.reserve(batchSize, stopped).then(async (rows) => {
-          if (rows <= 0) return null;
+        const pending = budget.reserve(batchSize, stopped).then(async (records) => {
+          if (records <= 0) return null;
           try {
-            const page = passOverReported(await backend.readPage(state.partition, from, { rows, bytes: maxBatchBytes }));
-            budget.settle(rows, page.records.length);
+            const page = passOverReported(await backend.readPage(state.partition, from, { records, bytes: maxBatchBytes }));
+            budget.settle(records, page.records.length);
             return page;
           } catch (error) {
-            budget.settle(rows, 0);
+            budget.settle(records, 0);
             throw error;
           }
         });
@@ -570,7 +572,7 @@ export async function runMigration(options: MigrationOptions): Promise<Migration
     failed: counters.failed,
     failedByReason: { ...counters.failedByReason },
     durationMs,
-    rowsPerSecond: durationMs > 0 ? (counters.processed * 1000) / durationMs : 0,
+    recordsPerSecond: durationMs > 0 ? (counters.processed * 1000) / durationMs : 0,
     retries,
     interrupted: signal?.aborted === true && !reachedEnd,
     reachedEnd,
@@ -661,7 +663,7 @@ export function formatSummary(summary: MigrationSummary, reportPath?: string): s
     `  skipped         ${n(summary.skipped)}  (written meanwhile by someone else)`,
     `  failed          ${n(summary.failed)}${reasons ? `  (${reasons})` : ''}`,
     ...(summary.reportedBefore > 0 ? [`  reported before ${n(summary.reportedBefore)}  (in the report already: not decoded again)`] : []),
-    `  duration        ${(summary.durationMs / 1000).toFixed(1)} s, ${n(Math.round(summary.rowsPerSecond))} records/s, ${summary.retries} retries`,
+    `  duration        ${(summary.durationMs / 1000).toFixed(1)} s, ${n(Math.round(summary.recordsPerSecond))} records/s, ${summary.retries} retries`,
   ];
   if (summary.accounting !== undefined) lines.push(...formatAccounting(summary.accounting));
   if (reportPath !== undefined) {

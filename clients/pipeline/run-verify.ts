@@ -5,11 +5,20 @@
  */
 import type { PayloadFormat } from '../../services/decode/index.js';
 import { SILENT_PROGRESS, type ProgressReporter, type ProgressSnapshot } from './progress.js';
-import { sleep } from './rate-limiter.js';
+import { backoffDelay, sleep, type BackoffPolicy } from '../common/backoff.js';
 import { removeReportedKeys } from './report-keys.js';
-import { DEFAULT_BACKOFF, backoffDelay, isTransientDecodeError, type BackoffPolicy } from './retry.js';
+import { DEFAULT_BACKOFF, isTransientDecodeError } from './retry.js';
 import { DEFAULT_BATCH_SIZE, DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_RETRIES } from './run-migration.js';
-import { WHOLE_TABLE, shardName, type AnyBackend, type ExtractStream, type OpenExtractStream, type Partition, type ShardSpec } from './types.js';
+import {
+  WHOLE_TABLE,
+  shardName,
+  type AnyBackend,
+  type ExtractStream,
+  type MismatchKind,
+  type OpenExtractStream,
+  type Partition,
+  type ShardSpec,
+} from './types.js';
 
 export const DEFAULT_VERIFY_SAMPLE = 1000;
 
@@ -21,7 +30,7 @@ export interface VerifyMismatch<Key = any> {
   readonly fields: Record<string, string>;
   /** What the store holds, in words. */
   readonly stored: string;
-  readonly kind: string;
+  readonly kind: MismatchKind;
   readonly detail: string;
 }
 
@@ -67,8 +76,8 @@ export interface CompleteFinding {
   readonly class: 'written_wrong' | 'not_written_unreported';
   /** What the store holds, in words ('' when nothing is written). */
   readonly stored: string;
-  /** For `written_wrong`: the backend's mismatch kind. */
-  readonly kind?: string;
+  /** For `written_wrong`: what is wrong. */
+  readonly kind?: MismatchKind;
   readonly detail: string;
 }
 
@@ -138,7 +147,7 @@ export async function runVerifyComplete(options: CompleteVerifyOptions): Promise
   let retries = 0;
   const started = performance.now();
   const snapshot = (): ProgressSnapshot => ({
-    done: scanned,
+    processed: scanned,
     written: counts.written_right + counts.written_wrong,
     notWritten: scanned - counts.written_right - counts.written_wrong,
     estimate,
@@ -184,7 +193,7 @@ export async function runVerifyComplete(options: CompleteVerifyOptions): Promise
     try {
       let after: unknown = null;
       for (;;) {
-        const page = await retrying(() => scanPage(partition, after, { rows: batchSize, bytes: maxBatchBytes }));
+        const page = await retrying(() => scanPage(partition, after, { records: batchSize, bytes: maxBatchBytes }));
         const written = page.records.filter((r) => r.written);
         const answers =
           written.length === 0

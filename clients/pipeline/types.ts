@@ -2,13 +2,16 @@
  * The seam between the pipeline (written once: partitions, paging, overlap, ordering, retries,
  * progress, checkpoints, reports, dry run, verify) and a backend (only what differs per store).
  *
- * A backend is generic over three types of its own:
+ * A backend is generic over four types of its own:
  * - `Key`: what names one record (SQL `{roomId, id}`, Cassandra `(room_jid, with_nick, id)`,
  *   Elasticsearch `_id`, Riak bucket + key);
  * - `Cursor`: a position inside one partition, after which the walk continues (a keyset key, a
  *   token, a search cursor, a listing position);
  * - `Write`: what one record gets written (SQL `{user, server}`, Cassandra/ES the bare JID, Riak
- *   `mam_type` + `msg_owner_jid`).
+ *   `mam_type` + `msg_owner_jid`);
+ * - `Part`: its partition (SQL the shard, Cassandra a token range, Elasticsearch a `mam_id` range,
+ *   Riak a bucket): what `partitions()` returns is what every other method receives back, so a
+ *   backend never rebuilds its partition from the name.
  * The pipeline never looks inside any of them.
  */
 import type { PayloadFormat } from '../../services/decode/index.js';
@@ -66,7 +69,7 @@ export interface Page<Key, Cursor> {
 
 /** How much one page may hold: a page stops at whichever limit it reaches first. */
 export interface PageLimits {
-  readonly rows: number;
+  readonly records: number;
   readonly bytes: number;
 }
 
@@ -118,8 +121,21 @@ export interface VerifySample<Key> {
   readonly stored: string;
 }
 
+/**
+ * What `verify` finds wrong with a record that has its write, in the same words for every backend
+ * (the `kind` of its JSON lines, also for `verify --complete`'s `written_wrong` class):
+ * - `different_sender`: the store holds another sender than the payload names (Riak: another
+ *   `mam_type`/`msg_owner_jid` than the packet gives; Cassandra: a nick copy that is not `''`);
+ * - `undecodable`: the store holds a sender, but the payload gives none that could be written (it
+ *   does not decode, or its JID is one the store cannot hold);
+ * - `sender_row_missing` (SQL): `sender_id` names no `mam_server_user` row.
+ */
+export type MismatchKind = 'different_sender' | 'undecodable' | 'sender_row_missing';
+
+export const MISMATCH_KINDS: readonly MismatchKind[] = ['different_sender', 'undecodable', 'sender_row_missing'];
+
 export interface Mismatch {
-  readonly kind: string;
+  readonly kind: MismatchKind;
   readonly detail: string;
 }
 
@@ -148,7 +164,7 @@ export interface UnwrittenKeys<Key> {
   readonly complete: boolean;
 }
 
-export interface Backend<Key = unknown, Cursor = unknown, Write = unknown> {
+export interface Backend<Key = unknown, Cursor = unknown, Write = unknown, Part extends Partition = Partition> {
   /** `postgres`, `cassandra`, ...: logs, report and checkpoint names. */
   readonly name: string;
   /** The payload format this store keeps unless told otherwise (`--format`). */
@@ -165,10 +181,10 @@ export interface Backend<Key = unknown, Cursor = unknown, Write = unknown> {
   applySchema(): Promise<string[]>;
 
   /** This shard's partitions, the same names on every run. */
-  partitions(shard: ShardSpec): Promise<Partition[]>;
+  partitions(shard: ShardSpec): Promise<Part[]>;
   /**
    * Optional: claims `shard` for this process until `close()`, without waiting, and throws a
-   * plain message when another process holds it (two processes writing the same rows only race
+   * plain message when another process holds it (two processes writing the same records only race
    * each other; the SQL backends use a session-level lock of the database). The pipeline calls it
    * right after `partitions()`, except in a dry run (which writes nothing).
    */
@@ -176,14 +192,14 @@ export interface Backend<Key = unknown, Cursor = unknown, Write = unknown> {
   /** Creates the backend's own checkpoint store when missing (not MongooseIM's schema). */
   prepareCheckpoints?(): Promise<void>;
   /** The partition's saved place, or null (also when the store has none yet). */
-  readCheckpoint?(partition: Partition): Promise<Cursor | null>;
+  readCheckpoint?(partition: Part): Promise<Cursor | null>;
   /** `after-write` only. */
-  saveCheckpoint?(partition: Partition, cursor: Cursor): Promise<void>;
-  deleteCheckpoint?(partition: Partition): Promise<void>;
+  saveCheckpoint?(partition: Part, cursor: Cursor): Promise<void>;
+  deleteCheckpoint?(partition: Part): Promise<void>;
   /** A cheap estimate of the records these partitions still hold, for the progress line (0: unknown). */
-  estimate(partitions: readonly Partition[]): Promise<number>;
+  estimate(partitions: readonly Part[]): Promise<number>;
 
-  readPage(partition: Partition, after: Cursor | null, limits: PageLimits): Promise<Page<Key, Cursor>>;
+  readPage(partition: Part, after: Cursor | null, limits: PageLimits): Promise<Page<Key, Cursor>>;
   /** What to write for one answer, or why not (the store's rules: a JID too long, `-2` for Riak, ...). */
   decide(record: SourceRecord<Key>, answer: ExtractResult): Decision<Write>;
   /**
@@ -191,7 +207,7 @@ export interface Backend<Key = unknown, Cursor = unknown, Write = unknown> {
    * when every earlier batch of this partition is written; a backend with `in-write` checkpoints
    * commits only after it, and stores `cursor` in the same transaction.
    */
-  writeBatch(partition: Partition, writes: readonly PlannedWrite<Key, Write>[], cursor: Cursor, earlierCommitted: Promise<void>): Promise<WriteOutcome<Key>>;
+  writeBatch(partition: Part, writes: readonly PlannedWrite<Key, Write>[], cursor: Cursor, earlierCommitted: Promise<void>): Promise<WriteOutcome<Key>>;
 
   /** Up to `size` random records that already have their write, with what the store holds. */
   sampleForVerify(size: number): Promise<VerifySample<Key>[]>;
@@ -202,7 +218,7 @@ export interface Backend<Key = unknown, Cursor = unknown, Write = unknown> {
    * `verify --complete`: one page of every record of the partition, written or not, from the
    * same partitions and cursors as the walk (a record the walk would visit is visited here).
    */
-  scanPage?(partition: Partition, after: Cursor | null, limits: PageLimits): Promise<ScanPage<Key, Cursor>>;
+  scanPage?(partition: Part, after: Cursor | null, limits: PageLimits): Promise<ScanPage<Key, Cursor>>;
 
   /**
    * The end-of-run accounting: the records of `shard` that still lack their write, listed by a
@@ -219,6 +235,6 @@ export interface Backend<Key = unknown, Cursor = unknown, Write = unknown> {
   close(): Promise<void>;
 }
 
-/** A backend of any key, cursor and write types (what the CLI and the pipeline hold). */
+/** A backend of any key, cursor, write and partition types (what the CLI and the pipeline hold). */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type AnyBackend = Backend<any, any, any>;
+export type AnyBackend = Backend<any, any, any, any>;

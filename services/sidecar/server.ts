@@ -209,7 +209,7 @@ export async function startSidecar(options: StartOptions = {}): Promise<RunningS
       // this sidecar is tryShutdown(): it stops listening and closes each HTTP/2 session with
       // GOAWAY, on which the client's subchannel leaves READY and round_robin stops picking it
       // (its reconnect is refused); calls already here go on until they end or the grace is over.
-      // See clients/decoder-client/remote-stream.ts.
+      // See clients/decoder-client/sidecar-client.ts.
       health.setStatus('', 'NOT_SERVING');
       health.setStatus(SERVICE_NAME, 'NOT_SERVING');
       const closed = new Promise<void>((resolve) => server.tryShutdown(() => resolve()));

@@ -1,7 +1,7 @@
 /** The acceptance suite on PostgreSQL: MongooseIM 3.4.0's GDPR query after the backfill (sql-suite.ts). */
 import { describe } from 'node:test';
 import pg from 'pg';
-import { startPostgresFixture } from '../rdbms/postgres-fixture.js';
+import { startPostgresFixture } from '../sql/postgres-fixture.js';
 import { postgresGdpr } from './mongooseim-34-sql.js';
 import { sqlAcceptanceSuite } from './sql-suite.js';
 

@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { pairKey, type DatabaseFixture, type TestDatabase } from '../rdbms/fixture.js';
+import { pairKey, type DatabaseFixture, type TestDatabase } from '../sql/fixture.js';
 import { startMigrateProcess } from '../support/migrate-process.js';
 import { buildAcceptanceArchive, MUC_HOST, ROOMS, splitJid, type AcceptanceArchive } from './archive.js';
 import { gdprProblems, reportProblems, type GdprRow } from './gdpr-check.js';

@@ -9,11 +9,12 @@ import { after, before, test } from 'node:test';
 import type cassandra from 'cassandra-driver';
 import definition from '../../clients/backends/cassandra/definition.js';
 import type { CassandraBackend } from '../../clients/backends/cassandra/cassandra-backend.js';
-import type { RowKey } from '../../clients/backends/cassandra/keys.js';
+import type { CassandraRowKey } from '../../clients/backends/cassandra/keys.js';
 import { MemoryReport } from '../../clients/pipeline/report.js';
 import { SchemaNotReadyError, runMigration, type MigrationOptions } from '../../clients/pipeline/run-migration.js';
 import { runVerify } from '../../clients/pipeline/run-verify.js';
-import type { Partition, PlannedWrite, ShardSpec } from '../../clients/pipeline/types.js';
+import type { PlannedWrite, ShardSpec } from '../../clients/pipeline/types.js';
+import type { TokenRange } from '../../clients/backends/cassandra/token-ranges.js';
 import { startCassandra, type CassandraNode, endProcessIfHeldOpen } from '../support/cassandra.js';
 import { openInProcessStream } from '../support/in-process-stream.js';
 import { seededRandom } from '../../cli/demo/seeded-random.js';
@@ -56,7 +57,7 @@ async function openBackend(keyspace: string, extra: Record<string, string | bool
 }
 
 function migrate(backend: CassandraBackend, options: Partial<MigrationOptions> = {}) {
-  const report = new MemoryReport<RowKey>();
+  const report = new MemoryReport<CassandraRowKey>();
   const run = runMigration({
     backend,
     openStream: openInProcessStream,
@@ -202,7 +203,7 @@ test('--shard 0/2 and 1/2, run together, cover every row exactly once', async ()
     const backend = await openBackend(keyspace);
     // Watch what the real backend writes (it still writes it).
     const writeBatch = backend.writeBatch.bind(backend);
-    backend.writeBatch = (partition: Partition, writes: readonly PlannedWrite<RowKey, string>[]) => {
+    backend.writeBatch = (partition: TokenRange, writes: readonly PlannedWrite<CassandraRowKey, string>[]) => {
       for (const w of writes) written[index].push(rowKey(w.key.roomJid, w.key.withNick, w.key.id));
       return writeBatch(partition, writes);
     };

@@ -13,7 +13,7 @@ import { after, before, test } from 'node:test';
 import cassandra from 'cassandra-driver';
 import { CassandraBackend } from '../../clients/backends/cassandra/cassandra-backend.js';
 import { connectCassandra } from '../../clients/backends/cassandra/connect.js';
-import type { RangeCursor, RowKey } from '../../clients/backends/cassandra/keys.js';
+import type { RangeCursor, CassandraRowKey } from '../../clients/backends/cassandra/keys.js';
 import { WHOLE_TABLE, type ScannedRecord } from '../../clients/pipeline/types.js';
 import { describeProgress, type ProgressSnapshot } from '../../clients/pipeline/progress.js';
 import { MemoryReport, reportLine } from '../../clients/pipeline/report.js';
@@ -61,7 +61,7 @@ async function openBackend(
 }
 
 function migrate(backend: CassandraBackend, options: Partial<MigrationOptions> = {}) {
-  const report = new MemoryReport<RowKey>();
+  const report = new MemoryReport<CassandraRowKey>();
   const run = runMigration({
     backend,
     openStream: openInProcessStream,
@@ -288,14 +288,14 @@ test('a role without MODIFY on mam_muc_message: the CLI stops at the first refus
 });
 
 /** Every record `scanPage` gives for the whole ring, pages of `rows`, alternating two backends so that half the pages start from a cursor. */
-async function scanAll(backends: readonly CassandraBackend[], rows: number): Promise<ScannedRecord<RowKey>[]> {
-  const all: ScannedRecord<RowKey>[] = [];
+async function scanAll(backends: readonly CassandraBackend[], rows: number): Promise<ScannedRecord<CassandraRowKey>[]> {
+  const all: ScannedRecord<CassandraRowKey>[] = [];
   let turn = 0;
   for (const partition of await backends[0].partitions(WHOLE_TABLE)) {
     let after: RangeCursor | null = null;
     for (let pages = 0; ; pages++) {
       assert.ok(pages < 10_000, 'scan ends');
-      const page = await backends[turn++ % backends.length].scanPage(partition, after, { rows, bytes: 1 << 20 });
+      const page = await backends[turn++ % backends.length].scanPage(partition, after, { records: rows, bytes: 1 << 20 });
       all.push(...page.records);
       if (page.end) break;
       assert.ok(page.cursor !== null, 'a page that is not the end has a cursor');
@@ -364,7 +364,7 @@ test("the progress line does not pass the walked count off as the total: Cassand
   for (const snapshot of snapshots) {
     assert.equal(snapshot.estimate, 0, 'counting rows is a full scan in Cassandra: no estimate');
     const line = describeProgress(snapshot, false);
-    assert.match(line, /rows \(total unknown\)/);
+    assert.match(line, /records \(total unknown\)/);
     assert.match(line, /ETA unknown/);
     assert.doesNotMatch(line, / \/ ~|%/);
   }

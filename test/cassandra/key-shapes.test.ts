@@ -11,7 +11,7 @@ import cassandra from 'cassandra-driver';
 import fc from 'fast-check';
 import { CassandraBackend } from '../../clients/backends/cassandra/cassandra-backend.js';
 import { connectCassandra } from '../../clients/backends/cassandra/connect.js';
-import type { RowKey } from '../../clients/backends/cassandra/keys.js';
+import type { CassandraRowKey } from '../../clients/backends/cassandra/keys.js';
 import { MemoryReport } from '../../clients/pipeline/report.js';
 import { runMigration } from '../../clients/pipeline/run-migration.js';
 import { mucMessage, termToBinary, xmlTerm } from '../../cli/demo/term-encoder.js';
@@ -120,7 +120,7 @@ test('any room_jid, with_nick and id, partitions of one row and of many, small p
       await client.execute(`TRUNCATE ${KEYSPACE}.mam_muc_message`);
       const messages = messagesOf(drawn);
       await loadMessages(client, KEYSPACE, messages);
-      const report = new MemoryReport<RowKey>();
+      const report = new MemoryReport<CassandraRowKey>();
       // A run stopped after some checkpoints (inside a partition, often), then the run that resumes.
       for (const stopAfter of [drawn.stopAfter, undefined]) {
         const backend = new CassandraBackend({

@@ -9,12 +9,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { openDecoder } from '../../clients/decoder-client/index.js';
-import { SidecarClient, encodeBatch } from '../../clients/decoder-client/remote-stream.js';
+import { SidecarClient, encodeBatch } from '../../clients/decoder-client/sidecar-client.js';
 import { seededRandom } from '../../cli/demo/seeded-random.js';
-import { startSidecar, type RunningSidecar } from '../../services/sidecar/server.js';
+import type { RunningSidecar } from '../../services/sidecar/server.js';
+import { startTestSidecar } from '../support/test-sidecar.js';
 import { erlangRandomMessages, type PayloadRecord } from '../support/erlang-payloads.js';
 import { startSidecarProcess, type SidecarProcess } from '../support/sidecar-process.js';
-import { metricValue, rawClient, rawUnary, waitFor } from '../grpc/grpc-test-kit.js';
+import { metricValue, rawClient, rawUnary, waitFor } from '../sidecar/grpc-test-kit.js';
 import { assertMatchesErlang, itemsOf, streamRequests } from './decode-paths.js';
 
 const BATCHES = 60;
@@ -111,14 +112,7 @@ describe('a sidecar draining (shutdown with a call in flight)', () => {
     records = erlangRandomMessages(100, 32);
     sidecars = await Promise.all(
       [0, 1, 2].map(() =>
-        startSidecar({
-          listen: '127.0.0.1:0',
-          metricsListen: '127.0.0.1:0',
-          logLevel: 'silent',
-          poolSize: 1,
-          shutdownGraceMs: 20_000,
-          testHooks: { stallWorkerOnKey: 'stall', stallMs: STALL_MS },
-        }),
+        startTestSidecar({ metricsListen: '127.0.0.1:0', shutdownGraceMs: 20_000, testHooks: { stallWorkerOnKey: 'stall', stallMs: STALL_MS } }),
       ),
     );
   });

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, describe, it } from 'node:test';
 import { openDecoder } from '../../clients/decoder-client/index.js';
-import { startSidecar } from '../../services/sidecar/server.js';
+import { startTestSidecar } from '../support/test-sidecar.js';
 import { erlangRandomMessages } from '../support/erlang-payloads.js';
 import { assertMatchesErlang, itemsOf } from './decode-paths.js';
 
@@ -59,7 +59,7 @@ describe('in-process decoding opens no socket', () => {
   it('(the same count sees the remote path listen and connect)', async () => {
     const counts = countSockets();
     restore = counts.restore;
-    const sidecar = await startSidecar({ listen: '127.0.0.1:0', logLevel: 'silent', poolSize: 1 });
+    const sidecar = await startTestSidecar();
     try {
       const decoder = await openDecoder({ sidecar: sidecar.address, maxInFlightBatches: 2 });
       const stream = decoder.openStream('auto');

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { openDecoder, type Decoder, type ExtractItem, type ExtractResult } from '../../clients/decoder-client/index.js';
 import { DEFAULT_MAX_ITEMS_PER_BATCH, DEFAULT_MAX_REQUEST_BYTES } from '../../services/sidecar/config.js';
-import { startSidecar, type RunningSidecar } from '../../services/sidecar/server.js';
+import type { RunningSidecar } from '../../services/sidecar/server.js';
+import { startTestSidecar } from '../support/test-sidecar.js';
 import { seededRandom } from '../../cli/demo/seeded-random.js';
 import { erlangCases, erlangRandomMessages, type PayloadRecord } from '../support/erlang-payloads.js';
 import { assertMatchesErlang, itemsOf, streamRequests } from './decode-paths.js';
@@ -20,7 +21,7 @@ describe('decoder client: in-process pool and remote sidecar', () => {
 
   before(async () => {
     records = [...erlangCases(), ...erlangRandomMessages(400, 20_250)];
-    sidecar = await startSidecar({ listen: '127.0.0.1:0', metricsListen: '127.0.0.1:0', logLevel: 'silent', poolSize: 2 });
+    sidecar = await startTestSidecar({ metricsListen: '127.0.0.1:0', poolSize: 2 });
     inProcess = await openDecoder({ maxInFlightBatches: 4, workers: 2 });
     remote = await openDecoder({ sidecar: sidecar.address, maxInFlightBatches: 4 });
   });

@@ -12,7 +12,8 @@ import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { openDecoder, SidecarClient, SidecarFaultError } from '../../clients/decoder-client/index.js';
 import { isTransientDecodeError } from '../../clients/pipeline/retry.js';
-import { startSidecar, type RunningSidecar } from '../../services/sidecar/server.js';
+import type { RunningSidecar } from '../../services/sidecar/server.js';
+import { startTestSidecar } from '../support/test-sidecar.js';
 import { erlangRandomMessages, type PayloadRecord } from '../support/erlang-payloads.js';
 import { startMigrateProcess } from '../support/migrate-process.js';
 import { makeTestCertificates, type TestCertificates } from '../support/tls-certificates.js';
@@ -59,16 +60,9 @@ describe('sidecar faults that are not load', () => {
   before(async () => {
     certs = makeTestCertificates();
     records = erlangRandomMessages(40, 17);
-    tlsSidecar = await startSidecar({ listen: '127.0.0.1:0', logLevel: 'silent', poolSize: 1, tlsCert: certs.serverCert.path, tlsKey: certs.serverKey.path });
-    mutualSidecar = await startSidecar({
-      listen: '127.0.0.1:0',
-      logLevel: 'silent',
-      poolSize: 1,
-      tlsCert: certs.serverCert.path,
-      tlsKey: certs.serverKey.path,
-      tlsClientCa: certs.ca.path,
-    });
-    plainSidecar = await startSidecar({ listen: '127.0.0.1:0', logLevel: 'silent', poolSize: 1 });
+    tlsSidecar = await startTestSidecar({ tlsCert: certs.serverCert.path, tlsKey: certs.serverKey.path });
+    mutualSidecar = await startTestSidecar({ tlsCert: certs.serverCert.path, tlsKey: certs.serverKey.path, tlsClientCa: certs.ca.path });
+    plainSidecar = await startTestSidecar();
   });
   after(async () => {
     await tlsSidecar?.shutdown(1_000);
@@ -183,8 +177,8 @@ describe('sidecars of one target with different --max-items-per-batch', () => {
 
   before(async () => {
     records = erlangRandomMessages(90, 23);
-    small = await startSidecar({ listen: '127.0.0.1:0', logLevel: 'silent', poolSize: 1, maxItemsPerBatch: 10 });
-    large = await startSidecar({ listen: '127.0.0.1:0', logLevel: 'silent', poolSize: 1, maxItemsPerBatch: 100 });
+    small = await startTestSidecar({ maxItemsPerBatch: 10 });
+    large = await startTestSidecar({ maxItemsPerBatch: 100 });
   });
   after(async () => {
     await small?.shutdown(1_000);

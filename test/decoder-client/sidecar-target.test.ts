@@ -16,7 +16,7 @@ import {
   SidecarTargetError,
   type LookupAll,
 } from '../../clients/decoder-client/sidecar-target.js';
-import { SidecarClient } from '../../clients/decoder-client/remote-stream.js';
+import { SidecarClient } from '../../clients/decoder-client/sidecar-client.js';
 
 /** A resolver that knows a few names, and counts its lookups. */
 function fakeLookup(table: Record<string, [string, 4 | 6][]>): LookupAll & { asked: string[] } {

@@ -17,9 +17,9 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import pg from 'pg';
 import { startSidecarProcess, type SidecarProcess } from '../support/sidecar-process.js';
-import { rowKey, type DatabaseFixture, type TestDatabase } from '../rdbms/fixture.js';
-import { startPostgresFixture } from '../rdbms/postgres-fixture.js';
-import { seedRandomArchive, wrongRows, type ExpectedSenders } from '../rdbms/random-archive.js';
+import { rowKey, type DatabaseFixture, type TestDatabase } from '../sql/fixture.js';
+import { startPostgresFixture } from '../sql/postgres-fixture.js';
+import { seedRandomArchive, wrongRows, type ExpectedSenders } from '../sql/random-archive.js';
 import { expandJob } from './expand-job.js';
 import { loadManifests, REPO_ROOT } from './manifest-checks.js';
 

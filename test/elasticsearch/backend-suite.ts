@@ -266,7 +266,7 @@ export function backendSuite(product: SearchProduct, { typed = false }: { typed?
         const all = await runVerify({ backend, openStream: openInProcessStream, sample: docs.length });
         assert.deepEqual(
           all.mismatches.map((m) => [m.fields._id, m.kind]),
-          [[victim.id, 'from_jid_differs']],
+          [[victim.id, 'different_sender']],
         );
         await searchCall(
           server.url,
@@ -319,7 +319,7 @@ export function backendSuite(product: SearchProduct, { typed = false }: { typed?
         // of the failing shard included, or fails naming the shard's cause.
         const stored = [...subset.slice(0, 210)];
         let failures = 0;
-        for (const partition of (await backend.partitions({ index: 0, count: 1 })) as unknown as { name: string; from?: string; to?: string }[]) {
+        for (const partition of await backend.partitions({ index: 0, count: 1 })) {
           const inRange = stored.filter(
             (d) => (partition.from === undefined || d.mamId >= BigInt(partition.from)) && (partition.to === undefined || d.mamId < BigInt(partition.to)),
           );
@@ -328,7 +328,7 @@ export function backendSuite(product: SearchProduct, { typed = false }: { typed?
             let after = null;
             for (let pages = 0; ; pages++) {
               assert.ok(pages < 50, 'the walk ends');
-              const page = await backend.readPage(partition, after, { rows: 40, bytes: 64 << 20 });
+              const page = await backend.readPage(partition, after, { records: 40, bytes: 64 << 20 });
               seen.push(...page.records.map((r) => r.key));
               after = page.cursor;
               if (page.end) break;

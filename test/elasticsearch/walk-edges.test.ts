@@ -22,7 +22,7 @@ import { reportLine } from '../../clients/pipeline/report.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Partition, ScannedRecord } from '../../clients/pipeline/types.js';
+import type { ScannedRecord } from '../../clients/pipeline/types.js';
 import { freeLoopbackPort } from '../../cli/demo/free-port.js';
 import { openInProcessStream } from '../support/in-process-stream.js';
 import { startMigrateProcess } from '../support/migrate-process.js';
@@ -244,8 +244,8 @@ describe('opensearch: edges of the walk', () => {
     for (const partition of await backend.partitions({ index: 0, count: 1 })) {
       let after = null;
       for (let round = 0; round < 1000; round++) {
-        const page: { records: readonly ScannedRecord<string>[]; cursor: unknown; end: boolean } = await backend.scanPage(partition as Partition, after, {
-          rows: 3,
+        const page: { records: readonly ScannedRecord<string>[]; cursor: unknown; end: boolean } = await backend.scanPage(partition, after, {
+          records: 3,
           bytes: 1 << 20,
         });
         for (const r of page.records) {

@@ -393,25 +393,35 @@ describe('verify --complete', () => {
     assert.equal(completeExitStatus(summary), 3);
   });
 
-  test('finds a record the walk passed over, and a record written wrong', async () => {
+  test('finds a record the walk passed over, and records written wrong, each with its mismatch kind', async () => {
     const f = fixture(30);
     await migrate(f, 'after-write', {}, (b) => (b.dropFromWalk = 'p5:3'));
     const wrong = [...f.expected].find(([k, v]) => v !== null && k !== 'p5:3')![0];
-    const { summary, findings } = await complete(f, {}, (b) => b.storedOverride.set(wrong, 'muc:someone@else.example'));
+    const undecodable = [...f.expected].find(([k, v]) => v === null && k !== 'p5:3')![0];
+    const { summary, findings } = await complete(f, {}, (b) => {
+      b.storedOverride.set(wrong, 'muc:someone@else.example');
+      b.storedOverride.set(undecodable, 'muc:someone@else.example');
+    });
     const expectedCounts = counts(f);
     const droppedWouldWrite = f.expected.get('p5:3') !== null;
     assert.deepEqual(summary.counts, {
       written_right: expectedCounts.written_right - 1 - (droppedWouldWrite ? 1 : 0),
-      written_wrong: 1,
-      not_written_reported: expectedCounts.not_written_reported - (droppedWouldWrite ? 0 : 1),
+      written_wrong: 2,
+      not_written_reported: expectedCounts.not_written_reported - 1 - (droppedWouldWrite ? 0 : 1),
       not_written_unreported: 1,
     });
-    const byClass = Object.fromEntries(findings.map((x) => [x.class, x]));
-    assert.deepEqual(byClass.not_written_unreported.fields, { partition: 'p5', index: '3' });
-    assert.equal(`${byClass.written_wrong.fields.partition}:${byClass.written_wrong.fields.index}`, wrong);
-    assert.equal(byClass.written_wrong.stored, 'muc:someone@else.example');
+    const unreported = findings.filter((x) => x.class === 'not_written_unreported');
+    assert.deepEqual(
+      unreported.map((x) => x.fields),
+      [{ partition: 'p5', index: '3' }],
+    );
+    const kinds = findings
+      .filter((x) => x.class === 'written_wrong')
+      .map((x) => `${x.fields.partition}:${x.fields.index} ${x.kind} ${x.stored}`)
+      .sort();
+    assert.deepEqual(kinds, [`${wrong} different_sender muc:someone@else.example`, `${undecodable} undecodable muc:someone@else.example`].sort());
     assert.equal(completeExitStatus(summary), 3);
-    assert.match(formatCompleteSummary(summary), /1 written wrong, .* 1 not written and not reported$/);
+    assert.match(formatCompleteSummary(summary), /2 written wrong, .* 1 not written and not reported$/);
   });
 
   test('--shard K/N walks only that shard; without the report every failure is unreported', async () => {

@@ -141,7 +141,7 @@ export class MemoryBackend implements Backend<MemoryKey, number, string> {
     const records: SourceRecord<MemoryKey>[] = [];
     let i = (after ?? -1) + 1;
     let bytes = 0;
-    for (; i < all.length && records.length < limits.rows; i++) {
+    for (; i < all.length && records.length < limits.records; i++) {
       if (records.length > 0 && bytes + all[i].length > limits.bytes) break;
       // Without checkpoints the data says what is done: written records are not read again.
       if (this.checkpointMode === 'none' && this.written.has(`${partition.name}:${i}`)) continue;
@@ -166,7 +166,7 @@ export class MemoryBackend implements Backend<MemoryKey, number, string> {
     const records: ScannedRecord<MemoryKey>[] = [];
     let i = (after ?? -1) + 1;
     let bytes = 0;
-    for (; i < all.length && records.length < limits.rows; i++) {
+    for (; i < all.length && records.length < limits.records; i++) {
       if (records.length > 0 && bytes + all[i].length > limits.bytes) break;
       const id = `${partition.name}:${i}`;
       const stored = this.storedOverride.get(id) ?? this.written.get(id);
@@ -227,7 +227,8 @@ export class MemoryBackend implements Backend<MemoryKey, number, string> {
   }
   verifyAnswer(sample: VerifySample<MemoryKey>, answer: ExtractResult): Mismatch | null {
     const decision = this.decide(sample, answer);
-    return 'write' in decision && decision.write === sample.stored ? null : { kind: 'differs', detail: `payload says ${JSON.stringify(decision)}` };
+    if (!('write' in decision)) return { kind: 'undecodable', detail: `payload gives ${decision.reason}: ${decision.detail}` };
+    return decision.write === sample.stored ? null : { kind: 'different_sender', detail: `payload says ${JSON.stringify(decision.write)}` };
   }
   isTransient(error: unknown): boolean {
     return (error as { transient?: boolean }).transient === true;

@@ -74,7 +74,7 @@ describe('riak: generated key shapes, migrated through the double', () => {
               for (const partition of await backend.partitions(WHOLE_TABLE)) {
                 let cursor = null;
                 for (;;) {
-                  const page = await backend.scanPage(partition, cursor, { rows: batchSize, bytes: 1 << 20 });
+                  const page = await backend.scanPage(partition, cursor, { records: batchSize, bytes: 1 << 20 });
                   for (const r of page.records) {
                     const id = `${r.key.bucket} ${r.key.key}`;
                     assert.ok(!scanned.has(id) && r.written, id);

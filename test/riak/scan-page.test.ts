@@ -41,7 +41,7 @@ describe('riak scanPage', () => {
         for (const partition of await backend.partitions(WHOLE_TABLE)) {
           let cursor = null;
           for (;;) {
-            const page = await backend.scanPage(partition, cursor, { rows: 6, bytes: 1 << 20 });
+            const page = await backend.scanPage(partition, cursor, { records: 6, bytes: 1 << 20 });
             for (const record of page.records) {
               const id = JSON.stringify(backend.describeKey(record.key));
               assert.ok(!seen.has(id), `${id} scanned twice`);
@@ -49,6 +49,8 @@ describe('riak scanPage', () => {
               if (record.written) {
                 const [answer] = inProcessExtract([{ key: '0', payload: record.payload }], 'xml');
                 assert.equal(backend.verifyAnswer(record, answer), null, id);
+                const other = { ...record, key: { ...record.key, stored: { mamType: 'muc', owner: 'nobody@else.example' } } };
+                assert.equal(backend.verifyAnswer(other, answer)?.kind, 'different_sender', id);
                 judged++;
               } else {
                 assert.equal(record.stored, '');

@@ -17,7 +17,6 @@ import type {
   NotWrittenRecord,
   Page,
   PageLimits,
-  Partition,
   PlannedWrite,
   ScanPage,
   ScannedRecord,
@@ -27,10 +26,10 @@ import type {
   VerifySample,
   WriteOutcome,
 } from '../../pipeline/types.js';
-import { describeRangeCursor, describeRowKey, type RangeCursor, type RowKey } from './keys.js';
+import { describeRangeCursor, describeRowKey, type RangeCursor, type CassandraRowKey } from './keys.js';
 import { RangeReader, type ScannedRow } from './range-reader.js';
 import { CHECKPOINT_TABLE, MESSAGE_TABLE, applySchema, checkSchema, createCheckpointTableStatement, readIdOrder, type IdOrder } from './schema.js';
-import { MAX_TOKEN, MIN_TOKEN, rangeNamed, rangesOfShard } from './token-ranges.js';
+import { MAX_TOKEN, MIN_TOKEN, rangesOfShard, type TokenRange } from './token-ranges.js';
 import { isTransientCassandraError } from './transient-errors.js';
 
 /**
@@ -76,7 +75,7 @@ const ROWS_PER_GROUP = 50;
 const BYTES_PER_GROUP = 4_000;
 
 /** Writes grouped by Cassandra partition (`room_jid`, `with_nick`), each group cut to the limits above. */
-export function groupByPartition<W extends { key: RowKey; write: string }>(writes: readonly W[]): W[][] {
+export function groupByCassandraPartition<W extends { key: CassandraRowKey; write: string }>(writes: readonly W[]): W[][] {
   const byPartition = new Map<string, W[][]>();
   const sizes = new Map<W[], number>();
   for (const write of writes) {
@@ -113,11 +112,11 @@ export interface CassandraBackendOptions {
 /** The value written into `from_jid`: a bare JID for the `''` copy, `''` for a nick copy. */
 export type FromJid = string;
 
-function keyOf(row: ScannedRow): RowKey {
+function keyOf(row: ScannedRow): CassandraRowKey {
   return { roomJid: row.room_jid, withNick: row.with_nick, id: row.id.toString() };
 }
 
-export class CassandraBackend implements Backend<RowKey, RangeCursor, FromJid> {
+export class CassandraBackend implements Backend<CassandraRowKey, RangeCursor, FromJid, TokenRange> {
   readonly name = 'cassandra';
   readonly defaultFormat = 'eterm' as const;
   readonly checkpointMode = 'after-write' as const;
@@ -128,8 +127,8 @@ export class CassandraBackend implements Backend<RowKey, RangeCursor, FromJid> {
   private readonly consistency: number;
   private readonly fillNickCopies: boolean;
   private readonly random: () => number;
-  private readonly reader: RangeReader<SourceRecord<RowKey>>;
-  private readonly scanner: RangeReader<ScannedRecord<RowKey>>;
+  private readonly reader: RangeReader<SourceRecord<CassandraRowKey>>;
+  private readonly scanner: RangeReader<ScannedRecord<CassandraRowKey>>;
   readonly noAccountingReason = 'counting the rows still without from_jid is a full scan in Cassandra: verify --complete does it';
   private idOrderRead: Promise<IdOrder> | undefined;
   /** Checkpoints of a walk with nick copies are not those of one without: the second must still visit them. */
@@ -144,12 +143,12 @@ export class CassandraBackend implements Backend<RowKey, RangeCursor, FromJid> {
     this.random = options.random ?? Math.random;
     this.walkPrefix = options.fillNickCopies ? 'blank-and-nick-copies' : 'blank-copies';
     const common = { client: this.client, table: this.table, consistency: this.consistency };
-    this.reader = new RangeReader<SourceRecord<RowKey>>({
+    this.reader = new RangeReader<SourceRecord<CassandraRowKey>>({
       ...common,
       pick: (row) => (this.isOurs(row) && row.from_jid === null ? { key: keyOf(row), payload: row.message ?? Buffer.alloc(0) } : null),
     });
     // Its own reader: its walks (driver page states) must not be taken for the migration's.
-    this.scanner = new RangeReader<ScannedRecord<RowKey>>({
+    this.scanner = new RangeReader<ScannedRecord<CassandraRowKey>>({
       ...common,
       pick: (row) =>
         this.isOurs(row) ? { key: keyOf(row), payload: row.message ?? Buffer.alloc(0), stored: row.from_jid ?? '', written: row.from_jid !== null } : null,
@@ -161,7 +160,7 @@ export class CassandraBackend implements Backend<RowKey, RangeCursor, FromJid> {
     return row.with_nick === '' || this.fillNickCopies;
   }
 
-  describeKey(key: RowKey): Record<string, string> {
+  describeKey(key: CassandraRowKey): Record<string, string> {
     return describeRowKey(key);
   }
 
@@ -177,7 +176,7 @@ export class CassandraBackend implements Backend<RowKey, RangeCursor, FromJid> {
     return applySchema(this.client, this.keyspace);
   }
 
-  async partitions(shard: ShardSpec): Promise<Partition[]> {
+  async partitions(shard: ShardSpec): Promise<TokenRange[]> {
     const ranges = rangesOfShard(shard);
     await this.idOrder(); // a table of another shape is refused before anything is walked
     return ranges;
@@ -203,11 +202,11 @@ export class CassandraBackend implements Backend<RowKey, RangeCursor, FromJid> {
     }
   }
 
-  private checkpointName(partition: Partition): string {
+  private checkpointName(partition: TokenRange): string {
     return `${this.walkPrefix}/${partition.name}`;
   }
 
-  async readCheckpoint(partition: Partition): Promise<RangeCursor | null> {
+  async readCheckpoint(partition: TokenRange): Promise<RangeCursor | null> {
     let result;
     try {
       result = await this.client.execute(
@@ -232,7 +231,7 @@ export class CassandraBackend implements Backend<RowKey, RangeCursor, FromJid> {
    * away (`--reset`), and it is the operator's to choose once told, while a checkpoint table that
    * holds what we never wrote may mean that something else is writing there too.
    */
-  private checkedCursor(partition: Partition, row: Record<string, unknown>): RangeCursor {
+  private checkedCursor(partition: TokenRange, row: Record<string, unknown>): RangeCursor {
     const where = `checkpoint '${this.checkpointName(partition)}' in ${this.keyspace}.${CHECKPOINT_TABLE}`;
     const fix = `run again with --reset to walk this shard from its start (writes are idempotent), or delete that row`;
     const token = row['last_token'];
@@ -243,15 +242,14 @@ export class CassandraBackend implements Backend<RowKey, RangeCursor, FromJid> {
       .filter(([, value]) => value === null || value === undefined)
       .map(([name]) => name);
     if (missing.length > 0) throw new CorruptCheckpointError(`${where} is corrupt (${missing.join(', ')} null): ${fix}`);
-    const range = rangeNamed(partition.name);
     const tokenValue = BigInt(token as bigint);
-    if (tokenValue <= range.start || tokenValue > range.end) {
-      throw new CorruptCheckpointError(`${where} holds token ${tokenValue}, outside its range (${range.start}, ${range.end}]: ${fix}`);
+    if (tokenValue <= partition.start || tokenValue > partition.end) {
+      throw new CorruptCheckpointError(`${where} holds token ${tokenValue}, outside its range (${partition.start}, ${partition.end}]: ${fix}`);
     }
     return { token: tokenValue.toString(), roomJid: roomJid as string, withNick: withNick as string, id: String(id) };
   }
 
-  async saveCheckpoint(partition: Partition, cursor: RangeCursor): Promise<void> {
+  async saveCheckpoint(partition: TokenRange, cursor: RangeCursor): Promise<void> {
     await this.client.execute(
       `INSERT INTO ${this.keyspace}.${CHECKPOINT_TABLE} (walk, last_token, room_jid, with_nick, id, updated_at) VALUES (?, ?, ?, ?, ?, toTimestamp(now()))`,
       [this.checkpointName(partition), BigInt(cursor.token), cursor.roomJid, cursor.withNick, BigInt(cursor.id)],
@@ -259,7 +257,7 @@ export class CassandraBackend implements Backend<RowKey, RangeCursor, FromJid> {
     );
   }
 
-  async deleteCheckpoint(partition: Partition): Promise<void> {
+  async deleteCheckpoint(partition: TokenRange): Promise<void> {
     await this.client.execute(`DELETE FROM ${this.keyspace}.${CHECKPOINT_TABLE} WHERE walk = ?`, [this.checkpointName(partition)], {
       prepare: true,
       consistency: this.consistency,
@@ -281,19 +279,19 @@ export class CassandraBackend implements Backend<RowKey, RangeCursor, FromJid> {
     return this.idOrderRead;
   }
 
-  async readPage(partition: Partition, after: RangeCursor | null, limits: PageLimits): Promise<Page<RowKey, RangeCursor>> {
-    return this.reader.readPage(rangeNamed(partition.name), after, limits, await this.idOrder());
+  async readPage(partition: TokenRange, after: RangeCursor | null, limits: PageLimits): Promise<Page<CassandraRowKey, RangeCursor>> {
+    return this.reader.readPage(partition, after, limits, await this.idOrder());
   }
 
   /**
    * Every row the walk answers for, written or not, through the same ranges, cursors and resume
    * queries as `readPage`. Written means `from_jid` set (whatever its value: `verifyAnswer` judges it).
    */
-  async scanPage(partition: Partition, after: RangeCursor | null, limits: PageLimits): Promise<ScanPage<RowKey, RangeCursor>> {
-    return this.scanner.readPage(rangeNamed(partition.name), after, limits, await this.idOrder());
+  async scanPage(partition: TokenRange, after: RangeCursor | null, limits: PageLimits): Promise<ScanPage<CassandraRowKey, RangeCursor>> {
+    return this.scanner.readPage(partition, after, limits, await this.idOrder());
   }
 
-  decide(record: SourceRecord<RowKey>, answer: ExtractResult): Decision<FromJid> {
+  decide(record: SourceRecord<CassandraRowKey>, answer: ExtractResult): Decision<FromJid> {
     if (record.key.withNick !== '') return { write: '' };
     return this.senderJid(answer);
   }
@@ -308,11 +306,11 @@ export class CassandraBackend implements Backend<RowKey, RangeCursor, FromJid> {
     return { write: sender.write.bareJid };
   }
 
-  async writeBatch(_partition: Partition, writes: readonly PlannedWrite<RowKey, FromJid>[]): Promise<WriteOutcome<RowKey>> {
-    const refused: NotWrittenRecord<RowKey>[] = [];
+  async writeBatch(_partition: TokenRange, writes: readonly PlannedWrite<CassandraRowKey, FromJid>[]): Promise<WriteOutcome<CassandraRowKey>> {
+    const refused: NotWrittenRecord<CassandraRowKey>[] = [];
     let transient: unknown = null;
     let storeWide: unknown = null;
-    const groups = groupByPartition(writes);
+    const groups = groupByCassandraPartition(writes);
     let next = 0;
     const worker = async (): Promise<void> => {
       while (next < groups.length && transient === null && storeWide === null) {
@@ -362,9 +360,9 @@ export class CassandraBackend implements Backend<RowKey, RangeCursor, FromJid> {
   }
 
   /** One row: a plain UPDATE; several rows of one partition: one unlogged batch, applied by the node as one mutation. */
-  private async writeGroup(group: readonly PlannedWrite<RowKey, FromJid>[]): Promise<void> {
+  private async writeGroup(group: readonly PlannedWrite<CassandraRowKey, FromJid>[]): Promise<void> {
     const update = `UPDATE ${this.table} SET from_jid = ? WHERE room_jid = ? AND with_nick = ? AND id = ?`;
-    const params = (w: PlannedWrite<RowKey, FromJid>): unknown[] => [w.write, w.key.roomJid, w.key.withNick, BigInt(w.key.id)];
+    const params = (w: PlannedWrite<CassandraRowKey, FromJid>): unknown[] => [w.write, w.key.roomJid, w.key.withNick, BigInt(w.key.id)];
     const options = { prepare: true, consistency: this.consistency, isIdempotent: true };
     if (group.length === 1) await this.client.execute(update, params(group[0]), options);
     else
@@ -378,8 +376,8 @@ export class CassandraBackend implements Backend<RowKey, RangeCursor, FromJid> {
    * Random `''` copies that have a sender: each try starts at a random token and takes one row
    * of the first page there, so the sample spreads over the ring (bounded tries, never a full scan).
    */
-  async sampleForVerify(size: number): Promise<VerifySample<RowKey>[]> {
-    const found = new Map<string, VerifySample<RowKey>>();
+  async sampleForVerify(size: number): Promise<VerifySample<CassandraRowKey>[]> {
+    const found = new Map<string, VerifySample<CassandraRowKey>>();
     const query = `SELECT room_jid, with_nick, id, from_jid, message FROM ${this.table} WHERE token(room_jid, with_nick) > ? LIMIT 200`;
     const maxTries = size * 4 + 10;
     for (let tries = 0; tries < maxTries && found.size < size; tries++) {
@@ -389,20 +387,20 @@ export class CassandraBackend implements Backend<RowKey, RangeCursor, FromJid> {
       const candidates = result.rows.filter((r) => r['with_nick'] === '' && typeof r['from_jid'] === 'string' && r['from_jid'] !== '');
       if (candidates.length === 0) continue;
       const row = candidates[Math.floor(this.random() * candidates.length)];
-      const key: RowKey = { roomJid: row['room_jid'] as string, withNick: '', id: String(row['id']) };
+      const key: CassandraRowKey = { roomJid: row['room_jid'] as string, withNick: '', id: String(row['id']) };
       found.set(`${key.roomJid}\u0000${key.id}`, { key, payload: (row['message'] as Buffer | null) ?? Buffer.alloc(0), stored: row['from_jid'] as string });
     }
     return [...found.values()];
   }
 
-  verifyAnswer(sample: VerifySample<RowKey>, answer: ExtractResult): Mismatch | null {
+  verifyAnswer(sample: VerifySample<CassandraRowKey>, answer: ExtractResult): Mismatch | null {
     // A nick copy holds '' whatever its payload says (as MongooseIM 3.4 writes it).
     if (sample.key.withNick !== '') {
       return sample.stored === '' ? null : { kind: 'different_sender', detail: `from_jid of a nick copy is '${sample.stored}', MongooseIM 3.4 writes ''` };
     }
     const decision = this.senderJid(answer);
     if (!('write' in decision)) {
-      return { kind: 'set_but_undecodable', detail: `from_jid is '${sample.stored}' but the payload gives no sender: ${decision.reason} (${decision.detail})` };
+      return { kind: 'undecodable', detail: `from_jid is '${sample.stored}' but the payload gives no sender: ${decision.reason} (${decision.detail})` };
     }
     if (decision.write !== sample.stored) {
       return { kind: 'different_sender', detail: `from_jid is '${sample.stored}', the payload says '${decision.write}'` };

@@ -1,7 +1,7 @@
 /** What names one row of `mam_muc_message`, and where a walk through a token range stands. */
 
 /** Primary key `((room_jid, with_nick), id)`; `id` as a decimal string (it exceeds 2^53). */
-export interface RowKey {
+export interface CassandraRowKey {
   readonly roomJid: string;
   readonly withNick: string;
   readonly id: string;
@@ -12,7 +12,7 @@ export interface RowKey {
  * with the rest of that partition (`id` below it: rows are stored `id DESC`), then with the
  * partitions of larger tokens. Plain strings so that it is stored and compared as it is.
  */
-export interface RangeCursor extends RowKey {
+export interface RangeCursor extends CassandraRowKey {
   readonly token: string;
 }
 
@@ -21,7 +21,7 @@ export function sameCursor(a: RangeCursor | null, b: RangeCursor | null): boolea
   return a.token === b.token && a.roomJid === b.roomJid && a.withNick === b.withNick && a.id === b.id;
 }
 
-export function describeRowKey(key: RowKey): Record<string, string> {
+export function describeRowKey(key: CassandraRowKey): Record<string, string> {
   return { room_jid: key.roomJid, with_nick: key.withNick, id: key.id };
 }
 

@@ -40,7 +40,7 @@ class RowSizes {
   }
 
   fetchSize(limits: PageLimits): number {
-    const byRows = Math.min(MAX_FETCH_SIZE, Math.max(MIN_FETCH_SIZE, limits.rows * 2));
+    const byRows = Math.min(MAX_FETCH_SIZE, Math.max(MIN_FETCH_SIZE, limits.records * 2));
     if (this.largestMean === 0) return 1;
     return Math.max(1, Math.min(byRows, Math.floor(limits.bytes / this.largestMean)));
   }
@@ -149,12 +149,12 @@ export class RangeReader<R extends { readonly payload: Uint8Array }> {
       this.walks.set(range.name, walk);
     }
     // Bounds a page's work when most rows are done already (a re-run): the cursor still advances.
-    const scanLimit = limits.rows * 2 + MIN_FETCH_SIZE;
+    const scanLimit = limits.records * 2 + MIN_FETCH_SIZE;
     const records: R[] = [];
     let bytes = 0;
     let scanned = 0;
     try {
-      while (records.length < limits.rows && bytes < limits.bytes && scanned < scanLimit) {
+      while (records.length < limits.records && bytes < limits.bytes && scanned < scanLimit) {
         const row = await walk.take(this.options, this.sizes, limits);
         if (row === null) break;
         scanned++;

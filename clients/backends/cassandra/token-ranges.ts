@@ -42,12 +42,3 @@ export function rangesOfShard(shard: ShardSpec): TokenRange[] {
   for (let i = shard.index; i < RANGE_COUNT; i += shard.count) ranges.push(tokenRange(i));
   return ranges;
 }
-
-/** The range a partition name stands for (names come from `rangesOfShard`). */
-export function rangeNamed(name: string): TokenRange {
-  const match = /^range-(\d+)-of-(\d+)$/.exec(name);
-  if (match === null || Number(match[2]) !== RANGE_COUNT || Number(match[1]) >= RANGE_COUNT) {
-    throw new Error(`not a Cassandra token range of this version: '${name}'`);
-  }
-  return tokenRange(Number(match[1]));
-}

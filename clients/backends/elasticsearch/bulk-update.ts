@@ -11,7 +11,7 @@
  * is updated again under its new version; gone is reported as deleted meanwhile.
  */
 import type { NotWrittenRecord, PlannedWrite, WriteOutcome } from '../../pipeline/types.js';
-import { sleep } from '../../pipeline/rate-limiter.js';
+import { backoffDelay, sleep } from '../../common/backoff.js';
 import { indexPath, type IndexLayout } from './index-layout.js';
 import { SearchHttpError, StoreBlockedError, errorOf, isBlock, isTransientStatus, type SearchHttp } from './search-http.js';
 
@@ -76,7 +76,7 @@ export async function writeBulk(
         );
       }
       stats.itemsRetried += pending.length;
-      await sleep(Math.min(policy.longestPauseMs, policy.firstPauseMs * 2 ** (round - 1)) * (0.5 + Math.random() / 2));
+      await sleep(backoffDelay(round, { baseMs: policy.firstPauseMs, maxMs: policy.longestPauseMs }));
     }
     const lines: unknown[] = [];
     for (const w of pending) {

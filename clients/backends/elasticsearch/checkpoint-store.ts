@@ -4,7 +4,7 @@
  * belongs to. Read by document id, which is real-time, so a checkpoint saved just before a
  * kill -9 is seen by the next run.
  */
-import { sleep } from '../../pipeline/rate-limiter.js';
+import { backoffDelay, sleep } from '../../common/backoff.js';
 import { DEFAULT_BULK_RETRY, type BulkRetryPolicy } from './bulk-update.js';
 import { SearchHttpError, errorOf, isTransientResponse, type SearchHttp, type SearchResponse } from './search-http.js';
 import type { PartitionPlan } from './partition-plan.js';
@@ -140,7 +140,7 @@ export class CheckpointStore {
     for (let round = 0; ; round++) {
       const response = await send();
       if (!isTransientResponse(response) || round >= this.retry.rounds) return response;
-      await sleep(Math.min(this.retry.longestPauseMs, this.retry.firstPauseMs * 2 ** round) * (0.5 + Math.random() / 2));
+      await sleep(backoffDelay(round + 1, { baseMs: this.retry.firstPauseMs, maxMs: this.retry.longestPauseMs }));
     }
   }
 

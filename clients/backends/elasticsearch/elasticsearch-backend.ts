@@ -12,7 +12,6 @@ import type {
   Mismatch,
   Page,
   PageLimits,
-  Partition,
   PlannedWrite,
   ScanPage,
   SchemaStatus,
@@ -42,7 +41,7 @@ function documentRecord(id: string, hit: Parameters<typeof payloadOf>[0]): Docum
   return problem === null ? { key: id, payload: payloadOf(hit) } : { key: id, payload: payloadOf(hit), messageProblem: problem };
 }
 
-export class ElasticsearchBackend implements Backend<string, SortCursor, FromJidWrite> {
+export class ElasticsearchBackend implements Backend<string, SortCursor, FromJidWrite, MamIdRange> {
   readonly name = 'elasticsearch';
   readonly defaultFormat = 'xml' as const;
   readonly checkpointMode = 'after-write' as const;
@@ -58,7 +57,7 @@ export class ElasticsearchBackend implements Backend<string, SortCursor, FromJid
   /** The plan this run walks (stored, or measured and not yet stored). */
   private plan: PartitionPlan | null = null;
   private readonly budget = new PageBudget();
-  private shardPartitions: readonly Partition[] = [];
+  private shardPartitions: readonly MamIdRange[] = [];
   /** Checkpoints of this shard's partitions as this run found them (null: start over). */
   private found: Promise<Map<string, SortCursor | null>> | null = null;
   /** This run starts a finished walk over: these partitions' old checkpoints go at the first save. */
@@ -92,7 +91,7 @@ export class ElasticsearchBackend implements Backend<string, SortCursor, FromJid
     return applyMapping(this.http, this.layout);
   }
 
-  async partitions(shard: ShardSpec): Promise<Partition[]> {
+  async partitions(shard: ShardSpec): Promise<MamIdRange[]> {
     const stored = await this.checkpoints.readPlan();
     let plan: PartitionPlan;
     if (stored.state === 'valid') {
@@ -140,14 +139,14 @@ export class ElasticsearchBackend implements Backend<string, SortCursor, FromJid
    * Starting over only reads: the finished walk's checkpoints are removed by the first checkpoint
    * this run saves (never in a dry run, which saves none, so a dry run changes nothing at all).
    */
-  async readCheckpoint(partition: Partition): Promise<SortCursor | null> {
+  async readCheckpoint(partition: MamIdRange): Promise<SortCursor | null> {
     this.found ??= this.readShardCheckpoints();
     return (await this.found).get(partition.name) ?? null;
   }
 
   private async readShardCheckpoints(): Promise<Map<string, SortCursor | null>> {
     const found = new Map<string, SortCursor | null>();
-    for (const p of this.shardPartitions) found.set(p.name, await this.checkpointOf(p as MamIdRange));
+    for (const p of this.shardPartitions) found.set(p.name, await this.checkpointOf(p));
     if (found.size > 0 && (await this.walkFinished(found))) {
       this.finishedWalk = this.shardPartitions.map((p) => p.name);
       return new Map();
@@ -188,12 +187,12 @@ export class ElasticsearchBackend implements Backend<string, SortCursor, FromJid
     for (const p of this.shardPartitions) {
       const cursor = found.get(p.name) ?? null;
       if (cursor?.done === true) continue;
-      if ((await countPendingAfter(this.http, this.layout, p as MamIdRange, cursor)) > 0) return false;
+      if ((await countPendingAfter(this.http, this.layout, p, cursor)) > 0) return false;
     }
     return true;
   }
 
-  async saveCheckpoint(partition: Partition, cursor: SortCursor): Promise<void> {
+  async saveCheckpoint(partition: MamIdRange, cursor: SortCursor): Promise<void> {
     if (this.finishedWalk !== null) {
       const forget = this.finishedWalk;
       this.forgetting ??= (async () => {
@@ -209,18 +208,18 @@ export class ElasticsearchBackend implements Backend<string, SortCursor, FromJid
     return this.checkpoints.save(partition.name, cursor);
   }
 
-  deleteCheckpoint(partition: Partition): Promise<void> {
+  deleteCheckpoint(partition: MamIdRange): Promise<void> {
     return this.checkpoints.delete(partition.name);
   }
 
-  async estimate(partitions: readonly Partition[]): Promise<number> {
+  async estimate(partitions: readonly MamIdRange[]): Promise<number> {
     if (partitions.length === 0) return 0;
-    const body = await this.http.complete<{ count: number }>(`${indexPath(this.layout)}/_count`, { query: pendingQuery(partitions as MamIdRange[]) });
+    const body = await this.http.complete<{ count: number }>(`${indexPath(this.layout)}/_count`, { query: pendingQuery(partitions) });
     return body.count;
   }
 
-  async readPage(partition: Partition, after: SortCursor | null, limits: PageLimits): Promise<Page<string, SortCursor>> {
-    const page = await readKeyedPage(this.http, this.layout, partition as MamIdRange, after, limits, this.budget, { pending: true, source: ['message'] });
+  async readPage(partition: MamIdRange, after: SortCursor | null, limits: PageLimits): Promise<Page<string, SortCursor>> {
+    const page = await readKeyedPage(this.http, this.layout, partition, after, limits, this.budget, { pending: true, source: ['message'] });
     const records = page.hits.map((hit) => {
       const record = documentRecord(hit._id, hit);
       if (typeof hit._seq_no === 'number' && typeof hit._primary_term === 'number')
@@ -230,8 +229,8 @@ export class ElasticsearchBackend implements Backend<string, SortCursor, FromJid
     return { records, cursor: page.cursor, end: page.end };
   }
 
-  async scanPage(partition: Partition, after: SortCursor | null, limits: PageLimits): Promise<ScanPage<string, SortCursor>> {
-    const page = await readKeyedPage(this.http, this.layout, partition as MamIdRange, after, limits, this.budget, {
+  async scanPage(partition: MamIdRange, after: SortCursor | null, limits: PageLimits): Promise<ScanPage<string, SortCursor>> {
+    const page = await readKeyedPage(this.http, this.layout, partition, after, limits, this.budget, {
       pending: false,
       source: ['message', 'from_jid'],
     });
@@ -295,7 +294,7 @@ export class ElasticsearchBackend implements Backend<string, SortCursor, FromJid
     return { write: { jid: sender.write.bareJid, ...(readAt === undefined ? {} : { readAt }) } };
   }
 
-  async writeBatch(_partition: Partition, writes: readonly PlannedWrite<string, FromJidWrite>[]): Promise<WriteOutcome<string>> {
+  async writeBatch(_partition: MamIdRange, writes: readonly PlannedWrite<string, FromJidWrite>[]): Promise<WriteOutcome<string>> {
     // Partial updates are idempotent: no need to wait for earlier batches before sending.
     if (writes.length === 0) return { written: 0 };
     return writeBulk(this.http, this.layout, writes, this.bulkStats, this.bulkRetry);
@@ -320,9 +319,9 @@ export class ElasticsearchBackend implements Backend<string, SortCursor, FromJid
   verifyAnswer(sample: VerifySample<string>, answer: ExtractResult): Mismatch | null {
     const decision = this.decide(sample, answer);
     if (!('write' in decision))
-      return { kind: 'has_from_jid_but_undecodable', detail: `from_jid '${sample.stored}', but the message gives ${decision.reason}: ${decision.detail}` };
+      return { kind: 'undecodable', detail: `from_jid '${sample.stored}', but the message gives ${decision.reason}: ${decision.detail}` };
     if (decision.write.jid !== sample.stored)
-      return { kind: 'from_jid_differs', detail: `from_jid '${sample.stored}', the message says '${decision.write.jid}'` };
+      return { kind: 'different_sender', detail: `from_jid '${sample.stored}', the message says '${decision.write.jid}'` };
     return null;
   }
 

@@ -93,7 +93,7 @@ export class PageBudget {
     // Nothing seen yet: one document first (two come back with the look-ahead), so that no page,
     // the first included, asks for more than the bytes of messages actually seen allow.
     const byBytes = this.perDocument > 0 ? Math.floor(limits.bytes / this.perDocument) : 1;
-    return Math.max(1, Math.min(limits.rows, byBytes, this.cap));
+    return Math.max(1, Math.min(limits.records, byBytes, this.cap));
   }
 
   observe(hits: readonly Hit[]): void {

@@ -1,5 +1,5 @@
 /** Small concurrency and retry helpers for the Riak backend's many independent HTTP requests. */
-import { backoffDelay, type BackoffPolicy } from '../../pipeline/retry.js';
+import { backoffDelay, sleep, type BackoffPolicy } from '../../common/backoff.js';
 
 /** `work` on every item, at most `limit` at a time; results in the items' order. */
 export async function mapBounded<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
@@ -31,7 +31,7 @@ export async function retrying<R>(policy: RetryPolicy, isTransient: (e: unknown)
       return await request();
     } catch (error) {
       if (attempt >= policy.attempts || !isTransient(error)) throw error;
-      await new Promise((resolve) => setTimeout(resolve, backoffDelay(attempt, policy.backoff)));
+      await sleep(backoffDelay(attempt, policy.backoff));
     }
   }
 }

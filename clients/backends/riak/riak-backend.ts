@@ -76,6 +76,11 @@ export class PacketFormatError extends Error {
   override readonly name = 'PacketFormatError';
 }
 
+/** A partition is one bucket of the bucket type (a week of one archive, as MongooseIM names them). */
+export interface RiakBucket extends Partition {
+  readonly bucket: string;
+}
+
 interface StreamWalk {
   readonly id: number;
   readonly keys: KeyWalk;
@@ -84,7 +89,7 @@ interface StreamWalk {
   exhausted: boolean;
 }
 
-export class RiakBackend implements Backend<RiakObjectKey, RiakCursor, MamWrite> {
+export class RiakBackend implements Backend<RiakObjectKey, RiakCursor, MamWrite, RiakBucket> {
   readonly name = 'riak';
   readonly defaultFormat: PayloadFormat = 'xml';
   readonly checkpointMode = 'none' as const;
@@ -139,19 +144,19 @@ export class RiakBackend implements Backend<RiakObjectKey, RiakCursor, MamWrite>
     return [`PUT /search/schema/${SCHEMA_NAME} < ${file.name} (${outcome})`];
   }
 
-  async partitions(shard: ShardSpec): Promise<Partition[]> {
+  async partitions(shard: ShardSpec): Promise<RiakBucket[]> {
     const buckets = await this.listBuckets();
     // By a hash of the name, not by position: a new week's bucket must not move the others to another shard.
-    return buckets.filter((name) => fnv1a(name) % shard.count === shard.index).map((name) => ({ name }));
+    return buckets.filter((name) => fnv1a(name) % shard.count === shard.index).map((bucket) => ({ name: bucket, bucket }));
   }
 
   async estimate(): Promise<number> {
     return 0; // Riak has no cheap count: only a full listing would tell.
   }
 
-  async readPage(partition: Partition, after: RiakCursor | null, limits: PageLimits): Promise<Page<RiakObjectKey, RiakCursor>> {
-    const bucket = partition.name;
-    const { keys, cursor, end } = await this.listPage(bucket, after, limits.rows);
+  async readPage(partition: RiakBucket, after: RiakCursor | null, limits: PageLimits): Promise<Page<RiakObjectKey, RiakCursor>> {
+    const bucket = partition.bucket;
+    const { keys, cursor, end } = await this.listPage(bucket, after, limits.records);
     const records = await this.fetchRecords(bucket, keys);
     this.decideFormat(end);
     return { records, cursor, end };
@@ -161,10 +166,10 @@ export class RiakBackend implements Backend<RiakObjectKey, RiakCursor, MamWrite>
    * `verify --complete`: every object of the bucket, written or not, by the same listing as the
    * walk. Riak can only tell which objects lack their registers by fetching every one.
    */
-  async scanPage(partition: Partition, after: RiakCursor | null, limits: PageLimits): Promise<ScanPage<RiakObjectKey, RiakCursor>> {
-    const bucket = partition.name;
+  async scanPage(partition: RiakBucket, after: RiakCursor | null, limits: PageLimits): Promise<ScanPage<RiakObjectKey, RiakCursor>> {
+    const bucket = partition.bucket;
     const { http, bucketType, requestConcurrency } = this.options;
-    const { keys, cursor, end } = await this.listPage(bucket, after, limits.rows);
+    const { keys, cursor, end } = await this.listPage(bucket, after, limits.records);
     const maps = await mapBounded(keys, requestConcurrency, (key) => retrying(this.retry, isTransientRiakError, () => fetchMap(http, bucketType, bucket, key)));
     const records: ScannedRecord<RiakObjectKey>[] = [];
     maps.forEach((map, i) => {
@@ -230,7 +235,7 @@ export class RiakBackend implements Backend<RiakObjectKey, RiakCursor, MamWrite>
   }
 
   async writeBatch(
-    _partition: Partition,
+    _partition: RiakBucket,
     writes: readonly PlannedWrite<RiakObjectKey, MamWrite>[],
     _cursor?: unknown,
     earlierCommitted?: Promise<void>,
@@ -316,7 +321,7 @@ export class RiakBackend implements Backend<RiakObjectKey, RiakCursor, MamWrite>
     const stored = sample.key.stored;
     const expected = `mam_type=${decision.write.mamType} msg_owner_jid=${decision.write.owner}`;
     if (stored?.mamType === decision.write.mamType && stored.owner === decision.write.owner) return null;
-    return { kind: 'different', detail: `stores ${sample.stored}, its packet says ${expected}` };
+    return { kind: 'different_sender', detail: `stores ${sample.stored}, its packet says ${expected}` };
   }
 
   isTransient(error: unknown): boolean {

@@ -6,7 +6,7 @@
  * Bulk statements join on a `VALUES` table constructor with parameters, split into chunks that
  * stay under SQL Server's 2,100 parameters per request.
  */
-import { shardName, type ShardSpec } from '../../pipeline/types.js';
+import { shardName, type PageLimits, type ShardSpec } from '../../pipeline/types.js';
 import { byteBoundedPageSql, shardLockName, type RowKey, type SqlDialect, type SqlStatement } from './sql-dialect.js';
 
 export type MssqlParamType = 'BigInt' | 'NVarChar' | 'Int';
@@ -113,8 +113,8 @@ export function pageStatement(after: RowKey | null, limit: number, shard: ShardS
  * The keyset of `pageStatement` (keys and `DATALENGTH`), cut at `limits.bytes` in the query; with
  * `scan`, every row (not only those still NULL) with its sender's `mam_server_user` row.
  */
-export function boundedPageStatement(after: RowKey | null, limits: { rows: number; bytes: number }, shard: ShardSpec, scan = false): MssqlStatement {
-  const keyset = pageStatement(after, limits.rows, shard, 'room_id, id, DATALENGTH(message) AS len', !scan);
+export function boundedPageStatement(after: RowKey | null, limits: PageLimits, shard: ShardSpec, scan = false): MssqlStatement {
+  const keyset = pageStatement(after, limits.records, shard, 'room_id, id, DATALENGTH(message) AS len', !scan);
   const columns = 'CAST(m.room_id AS varchar(20)) AS room_id, CAST(m.id AS varchar(20)) AS id, m.message, k.candidates';
   return {
     sql: byteBoundedPageSql({

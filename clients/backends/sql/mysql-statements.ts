@@ -125,7 +125,7 @@ export const MYSQL_DIALECT: SqlDialect<unknown> = {
   page: (after, limits, shard) =>
     statement(
       byteBoundedPageSql({
-        keyset: mysqlPageSql(after, limits.rows, shard, 'room_id, id, LENGTH(message) AS len'),
+        keyset: mysqlPageSql(after, limits.records, shard, 'room_id, id, LENGTH(message) AS len'),
         bytes: integerLiteral(String(Math.floor(limits.bytes))),
         table: 'mam_muc_message',
         columns: 'm.room_id, m.id, m.message, k.candidates',
@@ -134,7 +134,7 @@ export const MYSQL_DIALECT: SqlDialect<unknown> = {
   scanPage: (after, limits, shard) =>
     statement(
       byteBoundedPageSql({
-        keyset: mysqlPageSql(after, limits.rows, shard, 'room_id, id, LENGTH(message) AS len', false),
+        keyset: mysqlPageSql(after, limits.records, shard, 'room_id, id, LENGTH(message) AS len', false),
         bytes: integerLiteral(String(Math.floor(limits.bytes))),
         table: 'mam_muc_message',
         columns: 'm.room_id, m.id, m.message, k.candidates, m.sender_id, u.server, u.user_name',

@@ -87,7 +87,7 @@ function postgresPage(after: RowKey | null, limits: PageLimits, shard: ShardSpec
   if (shard.count === 1) {
     let where = scan ? 'true' : 'sender_id IS NULL';
     if (after !== null) where += ` AND (room_id, id) > (${param(after.roomId)}::int, ${param(after.id)}::bigint)`;
-    candidates = `SELECT room_id, id, message, sender_id FROM mam_muc_message WHERE ${where} ORDER BY room_id, id LIMIT ${param(limits.rows)}`;
+    candidates = `SELECT room_id, id, message, sender_id FROM mam_muc_message WHERE ${where} ORDER BY room_id, id LIMIT ${param(limits.records)}`;
   } else {
     // A shard is the rooms with room_id % N = K. Filtering one keyset walk by that expression
     // makes every shard read the whole table, and PostgreSQL, estimating the filter at 0.5%,
@@ -101,7 +101,7 @@ function postgresPage(after: RowKey | null, limits: PageLimits, shard: ShardSpec
     const keyset = after === null ? '' : ` AND (room_id, id) > (${param(after.roomId)}::int, ${param(after.id)}::bigint)`;
     const count = param(shard.count);
     const index = param(shard.index);
-    const rows = param(limits.rows);
+    const rows = param(limits.records);
     candidates = `WITH RECURSIVE rooms(room_id) AS (
            SELECT min(room_id) FROM mam_muc_message${fromRoom}
            UNION ALL

@@ -4,6 +4,7 @@
  * transaction, like MongooseIM's own lazy inserts: the unique constraint settles races with
  * MongooseIM or another shard, and the cache only ever holds ids of committed rows.
  */
+import { sleep } from '../../common/backoff.js';
 import { Mutex, SenderIdCache, senderCacheKey } from './sender-id-cache.js';
 import { text, type SenderPair, type SqlDialect, type SqlRunner } from './sql-dialect.js';
 
@@ -91,7 +92,7 @@ export class SenderIdResolver<P> {
         for (const statement of this.dialect.insertSenders(absent)) await this.runner.query(statement);
       } catch (error) {
         if (!this.dialect.isInsertRace(error) || attempt >= INSERT_ATTEMPTS) throw error;
-        await new Promise((resolve) => setTimeout(resolve, INSERT_RETRY_PAUSE_MS * attempt));
+        await sleep(INSERT_RETRY_PAUSE_MS * attempt);
       }
     }
   }

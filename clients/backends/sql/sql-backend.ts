@@ -72,7 +72,7 @@ export interface SqlPartition extends Partition {
   readonly shard: ShardSpec;
 }
 
-export class SqlBackend<P = unknown> implements Backend<RowKey, RowKey, Sender> {
+export class SqlBackend<P = unknown> implements Backend<RowKey, RowKey, Sender, SqlPartition> {
   readonly defaultFormat = 'eterm' as const;
   readonly checkpointMode = 'in-write' as const;
   private readonly senderIds: SenderIdResolver<P>;
@@ -336,10 +336,10 @@ export class SqlBackend<P = unknown> implements Backend<RowKey, RowKey, Sender> 
     if (sample.user === null || sample.server === null) {
       return { kind: 'sender_row_missing', detail: `no mam_server_user row with id ${sample.senderId}` };
     }
-    if (!answer.ok) return { kind: 'decode_failed', detail: `${answer.code}: ${answer.detail}` };
+    if (!answer.ok) return { kind: 'undecodable', detail: `${answer.code}: ${answer.detail}` };
     if (answer.user !== sample.user || answer.server !== sample.server) {
       return {
-        kind: 'sender_differs',
+        kind: 'different_sender',
         detail: `payload says ${answer.user}@${answer.server}, sender_id ${sample.senderId} is ${sample.user}@${sample.server}`,
       };
     }
@@ -381,7 +381,7 @@ function pagePlace(
 ): { cursor: RowKey | null; end: boolean } {
   const candidates = rows.length === 0 ? 0 : Number(rows[0].candidates);
   // The last page: the keyset found fewer rows than asked, and the byte bound cut none of them.
-  const end = candidates < limits.rows && records.length === candidates;
+  const end = candidates < limits.records && records.length === candidates;
   return { cursor: records.length > 0 ? records[records.length - 1].key : after, end };
 }
 

@@ -9,7 +9,7 @@
  */
 import type { PageLimits, ShardSpec } from '../../pipeline/types.js';
 
-/** Primary key of `mam_muc_message`, as decimal strings: ids are 64-bit and must not lose precision. */
+/** Primary key of the SQL `mam_muc_message`, as decimal strings: ids are 64-bit and must not lose precision (Cassandra's is `CassandraRowKey`). */
 export interface RowKey {
   readonly roomId: string;
   readonly id: string;
@@ -97,7 +97,7 @@ export interface SqlDialect<P> {
   /** One row: `n`, the shard's rows still without `sender_id`. */
   exactCount(shard: ShardSpec): SqlStatement<P>;
   /**
-   * Up to `limits.rows` rows with `sender_id IS NULL` after `after` in `(room_id, id)` order, cut
+   * Up to `limits.records` rows with `sender_id IS NULL` after `after` in `(room_id, id)` order, cut
    * inside the query once their payloads pass `limits.bytes` (the first row always comes, so a
    * page is at most `limits.bytes` or one payload), so rows past the cut never reach us:
    * `room_id`, `id`, `message`, and `candidates`, how many rows the keyset found before the cut.

@@ -11,10 +11,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
-import { startSidecar, type RunningSidecar } from '../../services/sidecar/server.js';
+import type { RunningSidecar } from '../../services/sidecar/server.js';
+import { startTestSidecar } from '../support/test-sidecar.js';
 import { makeTestCertificates, type TestCertificates } from '../support/tls-certificates.js';
 import { erlangFieldCases } from '../support/erlang-fields.js';
-import { payloadCases } from './payloads.js';
+import { payloadCases } from '../sidecar/payloads.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const PYTHON = process.env.MIM_SENDER_JID_TEST_PYTHON ?? join(REPO_ROOT, '.tmp/venv/bin/python');
@@ -32,15 +33,8 @@ describe('Python client (grpcio)', () => {
     assert.ok(existsSync(join(REPO_ROOT, 'clients/python/gen/mongooseim/mam/v1/sender_jid_pb2_grpc.py')), 'stubs missing: run clients/python/setup.sh');
     dir = mkdtempSync(join(tmpdir(), 'mim-py-'));
     certs = makeTestCertificates();
-    sidecar = await startSidecar({ listen: '127.0.0.1:0', logLevel: 'silent', poolSize: 1 });
-    secure = await startSidecar({
-      listen: '127.0.0.1:0',
-      logLevel: 'silent',
-      poolSize: 1,
-      tlsCert: certs.serverCert.path,
-      tlsKey: certs.serverKey.path,
-      tlsClientCa: certs.ca.path,
-    });
+    sidecar = await startTestSidecar();
+    secure = await startTestSidecar({ tlsCert: certs.serverCert.path, tlsKey: certs.serverKey.path, tlsClientCa: certs.ca.path });
   });
   after(async () => {
     await sidecar?.shutdown(1_000);

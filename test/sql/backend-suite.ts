@@ -329,7 +329,7 @@ export function backendSuite(start: () => Promise<DatabaseFixture>): void {
       const dirty = await runVerify({ backend, openStream: openInProcessStream, sample: 10_000 });
       assert.deepEqual(
         dirty.mismatches.map((m) => `${rowKey(m.key.roomId, m.key.id)} ${m.kind}`).sort(),
-        [`${aliceRow} sender_differs`, `${bobRow} sender_row_missing`].sort(),
+        [`${aliceRow} different_sender`, `${bobRow} sender_row_missing`].sort(),
       );
     } finally {
       await backend.close();

@@ -61,7 +61,7 @@ after(async () => {
 });
 
 async function explain(after: { roomId: string; id: string } | null, shard: { index: number; count: number }): Promise<PlanNode> {
-  const statement = POSTGRES_DIALECT.page(after, { rows: PAGE_ROWS, bytes: 64 << 20 }, shard);
+  const statement = POSTGRES_DIALECT.page(after, { records: PAGE_ROWS, bytes: 64 << 20 }, shard);
   const { rows } = await client.query<{ 'QUERY PLAN': { Plan: PlanNode }[] }>(`EXPLAIN (ANALYZE, FORMAT JSON) ${inlineIntegerParams(statement)}`);
   return rows[0]['QUERY PLAN'][0].Plan;
 }

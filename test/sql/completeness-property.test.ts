@@ -140,7 +140,7 @@ for (const [name, start] of [
           let cursor: RowKey | null = null;
           for (let pages = 0; ; pages++) {
             assert.ok(pages <= own.length + 1, 'the scan ends');
-            const page = await backend.scanPage(partition, cursor, { rows: c.batchSize, bytes: c.maxBatchBytes });
+            const page = await backend.scanPage(partition, cursor, { records: c.batchSize, bytes: c.maxBatchBytes });
             seen.push(...page.records);
             cursor = page.cursor;
             if (page.end) break;

@@ -78,10 +78,10 @@ test('pages sort by the table’s columns (qualified), never by a select-list al
   const statements = shards.flatMap((shard) => [
     pageStatement(null, 10, shard),
     pageStatement({ roomId: '9', id: '10000000' }, 10, shard),
-    MSSQL_DIALECT.page(null, { rows: 10, bytes: 1000 }, shard),
-    MSSQL_DIALECT.page({ roomId: '9', id: '10000000' }, { rows: 10, bytes: 1000 }, shard),
-    MSSQL_DIALECT.scanPage(null, { rows: 10, bytes: 1000 }, shard),
-    MSSQL_DIALECT.scanPage({ roomId: '9', id: '10000000' }, { rows: 10, bytes: 1000 }, shard),
+    MSSQL_DIALECT.page(null, { records: 10, bytes: 1000 }, shard),
+    MSSQL_DIALECT.page({ roomId: '9', id: '10000000' }, { records: 10, bytes: 1000 }, shard),
+    MSSQL_DIALECT.scanPage(null, { records: 10, bytes: 1000 }, shard),
+    MSSQL_DIALECT.scanPage({ roomId: '9', id: '10000000' }, { records: 10, bytes: 1000 }, shard),
   ]);
   for (const statement of statements) {
     const terms = orderByTerms(statement.sql);
@@ -98,7 +98,7 @@ test('pages sort by the table’s columns (qualified), never by a select-list al
     }
   }
   // The window of the byte bound sorts the same keys as the page.
-  assert.match(MSSQL_DIALECT.page(null, { rows: 10, bytes: 1000 }, shards[0]).sql, /OVER \(ORDER BY s\.room_id, s\.id ROWS/);
+  assert.match(MSSQL_DIALECT.page(null, { records: 10, bytes: 1000 }, shards[0]).sql, /OVER \(ORDER BY s\.room_id, s\.id ROWS/);
 });
 
 test('verify --complete scan: the walk without the sender_id IS NULL filter, each row joined to its mam_server_user row', () => {
@@ -107,8 +107,8 @@ test('verify --complete scan: the walk without the sender_id IS NULL filter, eac
     { index: 1, count: 4 },
   ]) {
     for (const after of [null, { roomId: '3', id: '26600000' }]) {
-      const page = MSSQL_DIALECT.page(after, { rows: 7, bytes: 500 }, shard);
-      const scan = MSSQL_DIALECT.scanPage(after, { rows: 7, bytes: 500 }, shard);
+      const page = MSSQL_DIALECT.page(after, { records: 7, bytes: 500 }, shard);
+      const scan = MSSQL_DIALECT.scanPage(after, { records: 7, bytes: 500 }, shard);
       assert.match(page.sql, /sender_id IS NULL/);
       assert.doesNotMatch(scan.sql, /sender_id IS NULL/);
       assert.match(scan.sql, /LEFT JOIN dbo\.mam_server_user u ON u\.id = m\.sender_id /);
@@ -230,7 +230,7 @@ test('URL: mssql://user:password@host:port/db?flags to the driver config; ADO st
 test('the real mssql driver accepts every statement’s parameters with the intended types', () => {
   const statements = [
     pageStatement({ roomId: '1', id: '2' }, 10, { index: 0, count: 2 }),
-    MSSQL_DIALECT.scanPage({ roomId: '1', id: '2' }, { rows: 10, bytes: 100 }, { index: 0, count: 2 }),
+    MSSQL_DIALECT.scanPage({ roomId: '1', id: '2' }, { records: 10, bytes: 100 }, { index: 0, count: 2 }),
     MSSQL_DIALECT.unwrittenKeys({ index: 1, count: 2 }, 10),
     ...updateStatements([{ roomId: '1', id: '399582233150625537', senderId: '3' }]),
     ...selectSendersStatements([{ server: 'ελλάδα.gr', user: 'σασ' }]),

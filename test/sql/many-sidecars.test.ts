@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { startMigrateProcess } from '../support/migrate-process.js';
 import { startSidecarProcess, type SidecarProcess } from '../support/sidecar-process.js';
-import { metricValue } from '../grpc/grpc-test-kit.js';
+import { metricValue } from '../sidecar/grpc-test-kit.js';
 import type { DatabaseFixture, TestDatabase } from './fixture.js';
 import { startPostgresFixture } from './postgres-fixture.js';
 import { seedRandomArchive, wrongRows, type ExpectedSenders } from './random-archive.js';

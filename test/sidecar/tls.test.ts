@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { SidecarClient } from '../../clients/decoder-client/index.js';
-import { startSidecar, type RunningSidecar } from '../../services/sidecar/server.js';
+import type { RunningSidecar } from '../../services/sidecar/server.js';
+import { startTestSidecar } from '../support/test-sidecar.js';
 import { makeTestCertificates, type TestCertificates } from '../support/tls-certificates.js';
 import { assertAnswers, grpcFailure } from './grpc-test-kit.js';
 import { asItems, payloadCases } from './payloads.js';
@@ -17,21 +18,8 @@ describe('TLS', () => {
 
   before(async () => {
     certs = makeTestCertificates();
-    tls = await startSidecar({
-      listen: '127.0.0.1:0',
-      logLevel: 'silent',
-      poolSize: 1,
-      tlsCert: certs.serverCert.path,
-      tlsKey: certs.serverKey.path,
-    });
-    mutual = await startSidecar({
-      listen: '127.0.0.1:0',
-      logLevel: 'silent',
-      poolSize: 1,
-      tlsCert: certs.serverCert.path,
-      tlsKey: certs.serverKey.path,
-      tlsClientCa: certs.ca.path,
-    });
+    tls = await startTestSidecar({ tlsCert: certs.serverCert.path, tlsKey: certs.serverKey.path });
+    mutual = await startTestSidecar({ tlsCert: certs.serverCert.path, tlsKey: certs.serverKey.path, tlsClientCa: certs.ca.path });
   });
   after(async () => {
     await tls?.shutdown(1_000);

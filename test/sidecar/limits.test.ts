@@ -4,8 +4,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { SidecarClient, encodeBatch } from '../../clients/decoder-client/remote-stream.js';
-import { startSidecar, type RunningSidecar } from '../../services/sidecar/server.js';
+import { SidecarClient, encodeBatch } from '../../clients/decoder-client/sidecar-client.js';
+import type { RunningSidecar } from '../../services/sidecar/server.js';
+import { startTestSidecar } from '../support/test-sidecar.js';
 import { grpcFailure, metricValue, rawClient, rawStream, rawUnary, waitFor } from './grpc-test-kit.js';
 import { LONG_BODY_CHARS, payloadCases } from './payloads.js';
 
@@ -19,10 +20,7 @@ describe('limits', () => {
   let client: SidecarClient;
 
   before(async () => {
-    sidecar = await startSidecar({
-      listen: '127.0.0.1:0',
-      logLevel: 'silent',
-      poolSize: 1,
+    sidecar = await startTestSidecar({
       maxItemsPerBatch: MAX_ITEMS,
       maxPayloadBytes: MAX_PAYLOAD,
       maxDecompressedBytes: MAX_DECOMPRESSED,
@@ -116,14 +114,7 @@ describe('limits', () => {
 describe('bounded queue', () => {
   let sidecar: RunningSidecar;
   before(async () => {
-    sidecar = await startSidecar({
-      listen: '127.0.0.1:0',
-      metricsListen: '127.0.0.1:0',
-      logLevel: 'silent',
-      poolSize: 1,
-      maxQueuedBatches: 1,
-      testHooks: { stallWorkerOnKey: 'stall', stallMs: 60_000 },
-    });
+    sidecar = await startTestSidecar({ metricsListen: '127.0.0.1:0', maxQueuedBatches: 1, testHooks: { stallWorkerOnKey: 'stall', stallMs: 60_000 } });
   });
   after(async () => {
     await sidecar?.shutdown(0);

@@ -1,49 +1,11 @@
-/** Pure parts of the pipeline: the rate limiter's computed waits, result classification, backoff, progress text. */
+/** Pure parts of the SQL backends: decisions with the SQL rules, storability, statements, the sender id cache, binary COPY. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { describeProgress } from '../../clients/pipeline/progress.js';
-import { TokenBucket } from '../../clients/pipeline/rate-limiter.js';
-import { backoffDelay } from '../../clients/pipeline/retry.js';
 import { decideBatch } from '../../clients/pipeline/run-migration.js';
 import { checkPostgresStorable, PostgresBackend } from '../../clients/backends/sql/postgres.js';
 import { checkMysqlStorable, mysqlPageSql, mysqlUpdateSql } from '../../clients/backends/sql/mysql.js';
 import type { ExtractResult } from '../../clients/pipeline/types.js';
 import type { SourceRow } from '../../clients/backends/sql/sql-backend.js';
-
-function fakeClock(): { now(): number; advance(ms: number): void } {
-  let t = 1000;
-  return { now: () => t, advance: (ms) => void (t += ms) };
-}
-
-test('token bucket: the burst is free, then rows cost 1/rate seconds each', () => {
-  const clock = fakeClock();
-  const bucket = new TokenBucket(100, 50, clock);
-  assert.equal(bucket.reserve(50), 0);
-  assert.equal(bucket.reserve(10), 100); // 10 rows in debt at 100/s
-  clock.advance(100);
-  assert.equal(bucket.reserve(10), 100);
-  clock.advance(10_000); // idle: refills only up to the burst
-  assert.equal(bucket.reserve(50), 0);
-  assert.equal(bucket.reserve(1), 10);
-});
-
-test('token bucket: a long run averages the configured rate, whatever the batch size', () => {
-  const clock = fakeClock();
-  const bucket = new TokenBucket(2500, 1000, clock);
-  let rows = 0;
-  for (let i = 0; i < 200; i++) {
-    const wait = bucket.reserve(777);
-    clock.advance(wait);
-    rows += 777;
-  }
-  const seconds = (clock.now() - 1000) / 1000;
-  assert.ok(Math.abs(rows / seconds - 2500) / 2500 < 0.01, `rate ${rows / seconds}`);
-});
-
-test('token bucket refuses a rate that is not positive', () => {
-  assert.throws(() => new TokenBucket(0), RangeError);
-  assert.throws(() => new TokenBucket(Number.NaN), RangeError);
-});
 
 test('decideBatch with the SQL rules: writes, failures, unsplittable and unstorable JIDs, order checked', async () => {
   // The backend's decide needs no connection: the pool connects lazily.
@@ -92,33 +54,6 @@ test('MySQL SQL: keys are inlined integers (no double comparison), anything else
     'UPDATE mam_muc_message m JOIN (SELECT 1 AS room_id, 2 AS id, 3 AS sid UNION ALL SELECT 4, 5, 6) v ' +
       'ON m.room_id = v.room_id AND m.id = v.id SET m.sender_id = v.sid WHERE m.sender_id IS NULL',
   );
-});
-
-test('backoff grows exponentially with jitter and is capped', () => {
-  const policy = { baseMs: 100, maxMs: 1000 };
-  assert.equal(
-    backoffDelay(1, policy, () => 0),
-    50,
-  );
-  assert.equal(
-    backoffDelay(1, policy, () => 1),
-    100,
-  );
-  assert.equal(
-    backoffDelay(3, policy, () => 1),
-    400,
-  );
-  assert.equal(
-    backoffDelay(10, policy, () => 1),
-    1000,
-  );
-});
-
-test('progress line: rate and ETA from the estimate', () => {
-  const line = describeProgress({ done: 50_000, written: 49_000, notWritten: 1000, estimate: 100_000, elapsedMs: 10_000 }, true);
-  assert.match(line, /^\[#{15}\.{15}\] 50,000 \/ ~100,000 rows \(50\.0%\)/);
-  assert.match(line, /5,000 rows\/s/);
-  assert.match(line, /ETA 0:10/);
 });
 
 test('sender id cache: the batch keeps its own ids even if the shared cache is emptied meanwhile', async () => {

@@ -67,7 +67,7 @@ for (const [name, start] of [
         const seen: RowKey[] = [];
         let cursor: RowKey | null = null;
         for (;;) {
-          const page = await backend.readPage(partition, cursor, { rows: 7, bytes: 1 << 20 });
+          const page = await backend.readPage(partition, cursor, { records: 7, bytes: 1 << 20 });
           const keys = page.records.map((r) => r.key);
           assert.deepEqual(keys, [...keys].sort(compareKeys), `page after ${JSON.stringify(cursor)} in key order`);
           seen.push(...keys);

@@ -126,7 +126,7 @@ for (const [name, start] of [
           const bytes = Math.floor(generatedPayload(rows[0]).length * 2.5);
           for (let pages = 0; ; pages++) {
             assert.ok(pages < 200, 'the scan ends');
-            const page = await backend.scanPage(partition, cursor, { rows: 3, bytes });
+            const page = await backend.scanPage(partition, cursor, { records: 3, bytes });
             seen.push(...page.records);
             cursor = page.cursor;
             if (page.end) break;

@@ -8,8 +8,9 @@ import * as http2 from 'node:http2';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { mucMessage, termToCompressedBinary, xmlTerm } from '../../cli/demo/term-encoder.js';
-import { SidecarClient, decodeAnswers, encodeBatch } from '../../clients/decoder-client/remote-stream.js';
-import { startSidecar, type RunningSidecar } from '../../services/sidecar/server.js';
+import { SidecarClient, decodeAnswers, encodeBatch } from '../../clients/decoder-client/sidecar-client.js';
+import type { RunningSidecar } from '../../services/sidecar/server.js';
+import { startTestSidecar } from '../support/test-sidecar.js';
 import { grpcFailure, rawClient, rawUnary, UNARY_PATH } from './grpc-test-kit.js';
 import { payloadCases } from './payloads.js';
 
@@ -34,12 +35,7 @@ describe('per-request inflation budget', () => {
   let client: SidecarClient;
   const term = inflatingTerm('alice@example.com/r', 1024 * 1024);
   before(async () => {
-    sidecar = await startSidecar({
-      listen: '127.0.0.1:0',
-      logLevel: 'silent',
-      poolSize: 1,
-      maxRequestDecompressedBytes: 3 * term.inflated,
-    });
+    sidecar = await startTestSidecar({ maxRequestDecompressedBytes: 3 * term.inflated });
     client = new SidecarClient({ address: sidecar.address, maxRetries: 0 });
   });
   after(async () => {
@@ -73,10 +69,8 @@ describe('per-request inflation budget', () => {
 describe('a heavy request and a small call', () => {
   let sidecar: RunningSidecar;
   before(async () => {
-    sidecar = await startSidecar({
-      listen: '127.0.0.1:0',
-      logLevel: 'silent',
-      poolSize: 1, // the heavy request could hold every worker
+    sidecar = await startTestSidecar({
+      // the heavy request could hold every worker
       maxRequestDecompressedBytes: 1024 * 1024 * 1024 * 1024,
     });
   });
@@ -119,12 +113,7 @@ describe('cancellations', () => {
   const POOL = 2;
   let sidecar: RunningSidecar;
   before(async () => {
-    sidecar = await startSidecar({
-      listen: '127.0.0.1:0',
-      logLevel: 'silent',
-      poolSize: POOL,
-      testHooks: { stallWorkerOnKey: 'stall', stallMs: 60_000 },
-    });
+    sidecar = await startTestSidecar({ poolSize: POOL, testHooks: { stallWorkerOnKey: 'stall', stallMs: 60_000 } });
   });
   after(async () => {
     await sidecar?.shutdown(0);
@@ -182,7 +171,7 @@ describe('a message over --max-request-bytes', () => {
   const MAX = 1024 * 1024;
   let sidecar: RunningSidecar;
   before(async () => {
-    sidecar = await startSidecar({ listen: '127.0.0.1:0', logLevel: 'silent', poolSize: 1, maxRequestBytes: MAX });
+    sidecar = await startTestSidecar({ maxRequestBytes: MAX });
   });
   after(async () => {
     await sidecar?.shutdown(1_000);

@@ -6,8 +6,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import type { ExtractItem } from '../../clients/decoder-client/index.js';
-import { SidecarClient, decodeAnswers, encodeBatch } from '../../clients/decoder-client/remote-stream.js';
-import { startSidecar, type RunningSidecar } from '../../services/sidecar/server.js';
+import { SidecarClient, decodeAnswers, encodeBatch } from '../../clients/decoder-client/sidecar-client.js';
+import type { RunningSidecar } from '../../services/sidecar/server.js';
+import { startTestSidecar } from '../support/test-sidecar.js';
 import { assertAnswers, grpcFailure, itemsCounted, metricValue, rawClient, rawStream, rawUnary, waitFor } from './grpc-test-kit.js';
 import { asItems, payloadCases } from './payloads.js';
 
@@ -17,13 +18,7 @@ describe('deadlines and cancellation', () => {
   let sidecar: RunningSidecar;
   let metrics: string;
   before(async () => {
-    sidecar = await startSidecar({
-      listen: '127.0.0.1:0',
-      metricsListen: '127.0.0.1:0',
-      logLevel: 'silent',
-      poolSize: 1,
-      testHooks: { stallWorkerOnKey: 'stall', stallMs: STALL_MS },
-    });
+    sidecar = await startTestSidecar({ metricsListen: '127.0.0.1:0', testHooks: { stallWorkerOnKey: 'stall', stallMs: STALL_MS } });
     metrics = sidecar.metricsAddress!;
   });
   after(async () => {
@@ -101,12 +96,7 @@ describe('deadlines and cancellation', () => {
 describe('a worker that dies', () => {
   let sidecar: RunningSidecar;
   before(async () => {
-    sidecar = await startSidecar({
-      listen: '127.0.0.1:0',
-      logLevel: 'silent',
-      poolSize: 2,
-      testHooks: { crashWorkerOnKey: 'crash' },
-    });
+    sidecar = await startTestSidecar({ poolSize: 2, testHooks: { crashWorkerOnKey: 'crash' } });
   });
   after(async () => {
     await sidecar?.shutdown(1_000);
@@ -186,11 +176,8 @@ describe('stream flow control', () => {
   const WINDOW = 2;
   let sidecar: RunningSidecar;
   before(async () => {
-    sidecar = await startSidecar({
-      listen: '127.0.0.1:0',
+    sidecar = await startTestSidecar({
       metricsListen: '127.0.0.1:0',
-      logLevel: 'silent',
-      poolSize: 1,
       streamWindowBatches: WINDOW,
       testHooks: { stallWorkerOnKey: 'stall', stallMs: STALL_MS },
     });
@@ -270,14 +257,7 @@ describe('stream flow control', () => {
 describe('client stream bound', () => {
   let sidecar: RunningSidecar;
   before(async () => {
-    sidecar = await startSidecar({
-      listen: '127.0.0.1:0',
-      metricsListen: '127.0.0.1:0',
-      logLevel: 'silent',
-      poolSize: 1,
-      streamWindowBatches: 4,
-      testHooks: { stallWorkerOnKey: 'stall', stallMs: STALL_MS },
-    });
+    sidecar = await startTestSidecar({ metricsListen: '127.0.0.1:0', streamWindowBatches: 4, testHooks: { stallWorkerOnKey: 'stall', stallMs: STALL_MS } });
   });
   after(async () => {
     await sidecar?.shutdown(1_000);

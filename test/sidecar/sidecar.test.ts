@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { SidecarClient, type ExtractItem } from '../../clients/decoder-client/index.js';
-import { startSidecar, type RunningSidecar } from '../../services/sidecar/server.js';
+import type { RunningSidecar } from '../../services/sidecar/server.js';
+import { startTestSidecar } from '../support/test-sidecar.js';
 import { assertAnswers, grpcFailure, rawClient, rawUnary } from './grpc-test-kit.js';
 import { TRUNCATED_TERM, asItems, payloadCases, type Case } from './payloads.js';
 
@@ -18,7 +19,7 @@ describe('SenderJidService', () => {
   before(async () => {
     const cases = payloadCases();
     all = [...cases.plain, ...cases.compressed, ...cases.xml];
-    sidecar = await startSidecar({ listen: '127.0.0.1:0', logLevel: 'warn', poolSize: 2 });
+    sidecar = await startTestSidecar({ logLevel: 'warn', poolSize: 2 });
     client = new SidecarClient({ address: sidecar.address });
   });
   after(async () => {
@@ -131,6 +132,22 @@ describe('SenderJidService', () => {
 
   it('answers a stream of batches in order, with a bounded number in flight', async () => {
     const streamClient = new SidecarClient({ address: sidecar.address, maxInFlightBatches: 3 });
+    // Requests written on the stream's call and not answered yet, as the wire sees them.
+    let inFlight = 0;
+    let mostInFlight = 0;
+    let sent = 0;
+    const openBidi = streamClient.openBidi.bind(streamClient);
+    streamClient.openBidi = () => {
+      const call = openBidi();
+      const write = call.write.bind(call) as (...args: unknown[]) => boolean;
+      call.write = ((...args: unknown[]) => {
+        sent++;
+        mostInFlight = Math.max(mostInFlight, ++inFlight);
+        return write(...args);
+      }) as typeof call.write;
+      call.on('data', () => inFlight--);
+      return call;
+    };
     try {
       const stream = streamClient.openStream();
       const batches: { items: ExtractItem[]; cases: Case[] }[] = [];
@@ -148,6 +165,8 @@ describe('SenderJidService', () => {
         ),
       );
       await stream.end();
+      assert.ok(sent >= batches.length, `every batch sent (${sent} requests)`);
+      assert.ok(mostInFlight <= 3, `at most 3 requests in flight, saw ${mostInFlight}`);
     } finally {
       streamClient.close();
     }
@@ -183,14 +202,14 @@ describe('SenderJidService', () => {
   });
 
   it('retries UNAVAILABLE: a call made while the sidecar is down succeeds once it is back', async () => {
-    const first = await startSidecar({ listen: '127.0.0.1:0', logLevel: 'warn', poolSize: 1 });
+    const first = await startTestSidecar({ logLevel: 'warn' });
     const address = first.address;
     await first.shutdown(0);
     const retrying = new SidecarClient({ address, maxRetries: 8 });
     try {
       const pending = retrying.extract(asItems(all.slice(0, 2)));
       await new Promise((resolve) => setTimeout(resolve, 300));
-      const second = await startSidecar({ listen: address, logLevel: 'warn', poolSize: 1 });
+      const second = await startTestSidecar({ listen: address, logLevel: 'warn' });
       try {
         assertAnswers(
           await pending,
@@ -211,7 +230,7 @@ describe('SenderJidService', () => {
   });
 
   it('reopens a stream cut by a restart and resends what was not answered, in order', async () => {
-    const first = await startSidecar({ listen: '127.0.0.1:0', logLevel: 'warn', poolSize: 1 });
+    const first = await startTestSidecar({ logLevel: 'warn' });
     const address = first.address;
     const streaming = new SidecarClient({ address, maxRetries: 8, maxInFlightBatches: 2 });
     let second: RunningSidecar | null = null;
@@ -226,7 +245,7 @@ describe('SenderJidService', () => {
       await first.shutdown(0); // cuts the open stream
       const later = [stream.extract(batch(2)), stream.extract(batch(3))];
       await new Promise((resolve) => setTimeout(resolve, 200));
-      second = await startSidecar({ listen: address, logLevel: 'warn', poolSize: 1 });
+      second = await startTestSidecar({ listen: address, logLevel: 'warn' });
       const [two, three] = await Promise.all(later);
       assertAnswers(
         two,

@@ -10,7 +10,8 @@ import * as protoLoader from '@grpc/proto-loader';
 import { fromBinary } from '@bufbuild/protobuf';
 import { FileDescriptorProtoSchema } from '@bufbuild/protobuf/wkt';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
-import { SERVICE_NAME, startSidecar, type RunningSidecar } from '../../services/sidecar/server.js';
+import { SERVICE_NAME, type RunningSidecar } from '../../services/sidecar/server.js';
+import { startTestSidecar } from '../support/test-sidecar.js';
 
 const require = createRequire(import.meta.url);
 const REFLECTION_PROTO = require.resolve('@grpc/reflection/build/proto/grpc/reflection/v1/reflection.proto');
@@ -36,7 +37,7 @@ export function healthCheck(client: AnyClient, service: string): Promise<string>
 describe('health and reflection', () => {
   let sidecar: RunningSidecar;
   before(async () => {
-    sidecar = await startSidecar({ listen: '127.0.0.1:0', logLevel: 'silent', poolSize: 1 });
+    sidecar = await startTestSidecar();
   });
   after(async () => {
     await sidecar?.shutdown(1_000);

@@ -4,12 +4,9 @@
  *
  * - `extract()`: one batch, one unary call, as given (no cutting: the server's limits apply);
  *   UNAVAILABLE (server restarting, connection lost) is retried with exponential backoff and jitter.
- * - `openStream().extract()`: batches of any size over one ExtractSenderJidStream. The stream
- *   first learns the server's request limits (initial metadata, see
- *   services/sidecar/request-limits.ts) and cuts each batch into requests that fit; a bounded
- *   number of requests are in flight; answers come back in order; on UNAVAILABLE the stream is
- *   reopened and the unanswered requests are sent again, in order (decoding is pure, so a resent
- *   request is harmless).
+ * - `openStream().extract()`: batches of any size, cut to the server's request limits, answers in
+ *   order, retried on UNAVAILABLE: an OrderedStream (ordered-stream.ts) to one sidecar, a
+ *   BalancedStream (balanced-stream.ts) to several.
  *
  * Requests are encoded once, so a retry does not encode again. Every other failure (bad
  * argument, RESOURCE_EXHAUSTED, a dead worker's INTERNAL) rejects with the grpc ServiceError
@@ -40,13 +37,13 @@
  * flight end UNAVAILABLE ("Connection dropped") and are retried here.
  */
 import * as grpc from '@grpc/grpc-js';
+import { backoffDelay, sleep, type BackoffPolicy } from '../common/backoff.js';
 import { SenderJidServiceDefinition } from '../../services/sidecar/gen/mongooseim/mam/v1/sender_jid.js';
 import type { RequestLimits } from '../../services/sidecar/request-limits.js';
 import { decodeAnswers, encodeBatch } from './batch-codec.js';
 import { BalancedStream, type UnaryCalls } from './balanced-stream.js';
-import { isServiceError, isUnavailable, serviceError } from './decode-errors.js';
-import { announcedLimits, extractInRequests } from './request-sizing.js';
-import { UnsettledBatches } from './unsettled-batches.js';
+import { OrderedStream } from './ordered-stream.js';
+import { isServiceError, isUnavailable } from './decode-errors.js';
 import { checkSidecars, SidecarFaultError } from './sidecar-probe.js';
 import { literalSidecarTarget, resolveSidecarTarget, SidecarTargetError, type SidecarTarget } from './sidecar-target.js';
 import type { ExtractItem, ExtractResult, ExtractStream, PayloadFormat } from './types.js';
@@ -77,7 +74,11 @@ export interface SidecarClientOptions {
 
 export const DEFAULT_MAX_IN_FLIGHT_BATCHES = 4;
 export const DEFAULT_DEADLINE_MS = 60_000;
-export const DEFAULT_MAX_RETRIES = 8;
+/**
+ * Retries of one decoding call on a sidecar that answered UNAVAILABLE, inside the client (not the
+ * walk's own `--max-retries`, which restarts the walk from its checkpoints after anything transient).
+ */
+export const DEFAULT_DECODE_RETRIES = 8;
 /**
  * Balanced targets: the default bound on requests in flight is this many per sidecar. One
  * sidecar is kept busy by DEFAULT_MAX_IN_FLIGHT_BATCHES requests (one decoding while the next
@@ -91,26 +92,18 @@ export const DEFAULT_BALANCED_IN_FLIGHT_PER_SIDECAR = DEFAULT_MAX_IN_FLIGHT_BATC
 export const DEFAULT_DNS_MAX_IN_FLIGHT_BATCHES = 16;
 /** grpc-js's own round_robin, chosen through the channel's service config. */
 export const ROUND_ROBIN_SERVICE_CONFIG = JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] });
-const BACKOFF_FIRST_MS = 100;
-const BACKOFF_MAX_MS = 5_000;
+/**
+ * Pauses between retries after UNAVAILABLE: retry n (from 0) waits between half and all of
+ * 100 ms * 2^n, at most 5 s. The guaranteed half makes the default 8 retries span at least ~8 s,
+ * enough for a sidecar to restart; the random half keeps many clients from retrying in step.
+ */
+const DECODE_BACKOFF: BackoffPolicy = { baseMs: 100, maxMs: 5_000 };
 
 const methodPath = (method: { readonly name: string }): string => `/${SenderJidServiceDefinition.fullName}/${method.name}`;
 const UNARY_PATH = methodPath(SenderJidServiceDefinition.methods.extractSenderJid);
 const STREAM_PATH = methodPath(SenderJidServiceDefinition.methods.extractSenderJidStream);
 
 const passBytes = (bytes: Buffer): Buffer => bytes;
-
-/**
- * Exponential backoff with "equal jitter": retry n waits between half and all of 100 ms * 2^n
- * (at most 5 s). The guaranteed half makes the default 8 retries span at least ~8 s, enough
- * for a sidecar to restart; the random half keeps many clients from retrying in step.
- */
-export function backoffMs(attempt: number): number {
-  const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** attempt);
-  return ceiling / 2 + (Math.random() * ceiling) / 2;
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class SidecarClient implements UnaryCalls {
   private readonly client: grpc.Client;
@@ -160,7 +153,7 @@ export class SidecarClient implements UnaryCalls {
         : DEFAULT_BALANCED_IN_FLIGHT_PER_SIDECAR * resolved.addresses.length;
     this.maxInFlightBatches = positive(opts.maxInFlightBatches ?? defaultInFlight, 'maxInFlightBatches');
     this.deadlineMs = positive(opts.deadlineMs ?? DEFAULT_DEADLINE_MS, 'deadlineMs');
-    this.maxRetries = Math.max(0, Math.floor(opts.maxRetries ?? DEFAULT_MAX_RETRIES));
+    this.maxRetries = Math.max(0, Math.floor(opts.maxRetries ?? DEFAULT_DECODE_RETRIES));
     this.ceilingLimits = opts.ceilingLimits ?? null;
     this.tls = opts.tls;
   }
@@ -198,7 +191,7 @@ export class SidecarClient implements UnaryCalls {
         return decodeAnswers(items, response);
       } catch (error) {
         if (!isUnavailable(error) || attempt >= this.maxRetries) throw error;
-        await sleep(backoffMs(attempt));
+        await sleep(this.retryDelayMs(attempt));
       }
     }
   }
@@ -216,9 +209,9 @@ export class SidecarClient implements UnaryCalls {
     return this.client.makeBidiStreamRequest(STREAM_PATH, passBytes, passBytes, new grpc.Metadata(), {});
   }
 
-  /** @internal (BalancedStream) */
+  /** The pause before retry `attempt` (from 0) after UNAVAILABLE (extract(), OrderedStream, BalancedStream). @internal */
   retryDelayMs(attempt: number): number {
-    return backoffMs(attempt);
+    return backoffDelay(attempt + 1, DECODE_BACKOFF);
   }
 
   /** One unary call, with the server's initial metadata (extract() and BalancedStream). @internal */
@@ -249,195 +242,4 @@ export function smallerLimits(a: RequestLimits, b: RequestLimits | null): Reques
 function positive(value: number, name: string): number {
   if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`${name} must be a whole number >= 1, got ${value}`);
   return value;
-}
-
-interface PendingBatch {
-  readonly items: readonly ExtractItem[];
-  readonly request: Buffer;
-  resolve(results: ExtractResult[]): void;
-  reject(error: unknown): void;
-}
-
-/** ExtractStream over one bidi call at a time; see the module comment. */
-class OrderedStream implements ExtractStream {
-  private call: grpc.ClientDuplexStream<Buffer, Buffer> | null = null;
-  /** Sent (or to be resent after a reopen) and not answered yet, oldest first. */
-  private readonly unanswered: PendingBatch[] = [];
-  private readonly waitingForRoom: (() => void)[] = [];
-  /** The request limits the server of the current call announced; null until its metadata came. */
-  private limits: RequestLimits | null = null;
-  private readonly waitingForLimits: { resolve(limits: RequestLimits): void; reject(error: unknown): void }[] = [];
-  private failure: unknown = null;
-  private ended = false;
-  private reopening = false;
-  /** UNAVAILABLE errors since the last answer. */
-  private retries = 0;
-  private watchdog: NodeJS.Timeout | null = null;
-  private watchdogGeneration = 0;
-  private callClosed: Promise<void> = Promise.resolve();
-  private readonly unsettled = new UnsettledBatches();
-
-  constructor(
-    private readonly client: SidecarClient,
-    private readonly format: PayloadFormat | undefined,
-  ) {}
-
-  extract(items: ExtractItem[]): Promise<ExtractResult[]> {
-    if (this.ended) return Promise.reject(new Error('extract() after end() on a sidecar stream'));
-    return this.unsettled.track(this.extractSized(items));
-  }
-
-  private async extractSized(items: ExtractItem[]): Promise<ExtractResult[]> {
-    const limits = this.limits ?? (await this.learnLimits());
-    return extractInRequests(items, limits, (request) => this.extractInOrder(request));
-  }
-
-  /** Opens the call if need be and waits for the server's limits (its initial metadata). */
-  private learnLimits(): Promise<RequestLimits> {
-    if (this.failure !== null) return Promise.reject(this.failure);
-    return new Promise<RequestLimits>((resolve, reject) => {
-      this.waitingForLimits.push({ resolve, reject });
-      if (!this.reopening) {
-        this.ensureCall();
-        // A server that never answers the call's headers is as stuck as one that never answers a batch.
-        this.armWatchdog();
-      }
-    });
-  }
-
-  private async extractInOrder(items: ExtractItem[]): Promise<ExtractResult[]> {
-    while (this.failure === null && this.unanswered.length >= this.client.maxInFlightBatches) {
-      await new Promise<void>((resolve) => this.waitingForRoom.push(resolve));
-    }
-    if (this.failure !== null) throw this.failure;
-    // Encoded once there is room, so a big batch cut in many requests holds one copy per request in flight.
-    const request = encodeBatch(items, this.format);
-    return new Promise<ExtractResult[]>((resolve, reject) => {
-      const batch: PendingBatch = { items, request, resolve, reject };
-      this.unanswered.push(batch);
-      if (!this.reopening) this.send(batch);
-    });
-  }
-
-  async end(): Promise<void> {
-    this.ended = true;
-    await this.unsettled.allSettled();
-    this.stopWatchdog();
-    if (this.call !== null) {
-      this.call.end();
-      await this.callClosed;
-      this.call = null;
-    }
-    if (this.failure !== null) throw this.failure;
-  }
-
-  private send(batch: PendingBatch): void {
-    // Memory is bounded by maxInFlightBatches, so write()'s backpressure signal needs no wait here.
-    this.ensureCall().write(batch.request);
-    this.armWatchdog();
-  }
-
-  private ensureCall(): grpc.ClientDuplexStream<Buffer, Buffer> {
-    if (this.call !== null) return this.call;
-    const call = this.client.openBidi();
-    this.call = call;
-    this.callClosed = new Promise<void>((resolve) => call.on('status', () => resolve()));
-    call.on('metadata', (metadata: grpc.Metadata) => this.onMetadata(call, metadata));
-    call.on('data', (response: Buffer) => this.onAnswer(call, response));
-    call.on('error', (error: unknown) => this.onCallError(call, error));
-    call.on('status', (status: grpc.StatusObject) => {
-      if (status.code !== grpc.status.OK || call !== this.call) return;
-      if (this.unanswered.length > 0) this.fail(new Error(`sidecar ended the stream with ${this.unanswered.length} batches unanswered`));
-      else if (this.waitingForLimits.length > 0) this.fail(new Error('sidecar ended the stream before sending its headers'));
-      else this.call = null; // nothing lost: the next request opens a new call
-    });
-    return call;
-  }
-
-  private onMetadata(call: grpc.ClientDuplexStream<Buffer, Buffer>, metadata: grpc.Metadata): void {
-    if (call !== this.call) return;
-    let limits: RequestLimits;
-    try {
-      limits = this.client.cutLimits(announcedLimits(metadata));
-    } catch (error) {
-      this.fail(error);
-      return;
-    }
-    this.limits = limits;
-    if (this.unanswered.length === 0) this.stopWatchdog();
-    for (const waiter of this.waitingForLimits.splice(0)) waiter.resolve(limits);
-  }
-
-  private onAnswer(call: grpc.ClientDuplexStream<Buffer, Buffer>, response: Buffer): void {
-    if (call !== this.call) return;
-    const batch = this.unanswered.shift();
-    if (batch === undefined) {
-      this.fail(new Error('sidecar answered a batch that was not asked'));
-      return;
-    }
-    this.retries = 0;
-    try {
-      batch.resolve(decodeAnswers(batch.items, response));
-    } catch (error) {
-      batch.reject(error);
-      this.fail(error);
-      return;
-    }
-    if (this.unanswered.length === 0) this.stopWatchdog();
-    else this.armWatchdog();
-    this.waitingForRoom.shift()?.();
-  }
-
-  private onCallError(call: grpc.ClientDuplexStream<Buffer, Buffer>, error: unknown): void {
-    if (call !== this.call) return;
-    this.call = null;
-    if (isUnavailable(error) && this.retries < this.client.maxRetries && this.failure === null) {
-      const attempt = this.retries++;
-      this.reopening = true;
-      this.stopWatchdog();
-      setTimeout(() => {
-        this.reopening = false;
-        if (this.failure !== null) return;
-        // The new call announces its server's limits again; requests already cut are resent as
-        // they are (a sidecar restarted with lower limits refuses them: the stream then fails).
-        if (this.waitingForLimits.length > 0) {
-          this.ensureCall();
-          this.armWatchdog();
-        }
-        for (const batch of this.unanswered) this.send(batch);
-      }, backoffMs(attempt));
-      return;
-    }
-    this.fail(error);
-  }
-
-  private fail(error: unknown): void {
-    if (this.failure === null) this.failure = error;
-    this.stopWatchdog();
-    const call = this.call;
-    this.call = null;
-    call?.cancel();
-    for (const batch of this.unanswered.splice(0)) batch.reject(this.failure);
-    for (const waiter of this.waitingForLimits.splice(0)) waiter.reject(this.failure);
-    for (const wake of this.waitingForRoom.splice(0)) wake();
-  }
-
-  private armWatchdog(): void {
-    this.stopWatchdog();
-    this.watchdog = setTimeout(() => {
-      this.watchdog = null;
-      const generation = this.watchdogGeneration;
-      const deadline = serviceError(grpc.status.DEADLINE_EXCEEDED, `no answer from the sidecar within ${this.client.deadlineMs} ms`);
-      void this.client.diagnose().then((fault) => {
-        // An answer that came while we looked re-armed or stopped the watchdog: nothing to fail.
-        if (generation === this.watchdogGeneration) this.fail(fault ?? deadline);
-      });
-    }, this.client.deadlineMs);
-  }
-
-  private stopWatchdog(): void {
-    this.watchdogGeneration++;
-    if (this.watchdog !== null) clearTimeout(this.watchdog);
-    this.watchdog = null;
-  }
 }

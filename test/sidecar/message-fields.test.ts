@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { startSidecar, type RunningSidecar } from '../../services/sidecar/server.js';
+import type { RunningSidecar } from '../../services/sidecar/server.js';
+import { startTestSidecar } from '../support/test-sidecar.js';
 import {
   ErrorCode,
   ExtractMessageFieldsRequest,
@@ -47,10 +48,8 @@ describe('ExtractMessageFields', () => {
   const cases: FieldRecord[] = erlangFieldCases().filter((c) => c.payload.length <= MAX_PAYLOAD);
 
   before(async () => {
-    sidecar = await startSidecar({
-      listen: '127.0.0.1:0',
+    sidecar = await startTestSidecar({
       metricsListen: '127.0.0.1:0',
-      logLevel: 'silent',
       poolSize: 2,
       maxItemsPerBatch: MAX_ITEMS,
       maxPayloadBytes: MAX_PAYLOAD,
