@@ -389,7 +389,13 @@ describe('opensearch: edges of the walk', () => {
         assert.deepEqual(wrongDocs(docs, await readFromJids(server.url, index), reported), []);
         await searchCall(server.url, 'DELETE', `/${index}`);
       }),
-      { seed, numRuns: 6, endOnFailure: true },
+      {
+        seed,
+        numRuns: 6,
+        endOnFailure: true,
+        // The largest long alone: its double rounds up to 2^63, which a range query refuses as a cut.
+        examples: [[[{ mamId: (1n << 63n) - 1n, room: 'a@muc.example.com', suffix: '', decodable: true }], 5]],
+      },
     );
   });
 

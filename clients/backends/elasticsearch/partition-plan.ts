@@ -57,12 +57,20 @@ export async function measurePlan(http: SearchHttp, layout: IndexLayout): Promis
     aggs: { lowest: { min: { field: 'mam_id' } }, highest: { max: { field: 'mam_id' } } },
   });
   // Aggregations answer in doubles: exactness does not matter for cut points, only stability.
-  const lowest = BigInt(Math.floor(stats.aggregations?.lowest?.value ?? 0));
-  const highest = BigInt(Math.ceil(stats.aggregations?.highest?.value ?? 0)) + 1n;
+  // A double rounds 2^63 - 1 up to 2^63, which a `long` range query refuses: cuts stay in range.
+  const lowest = clampToLong(BigInt(Math.floor(stats.aggregations?.lowest?.value ?? 0)));
+  const highest = clampToLong(BigInt(Math.ceil(stats.aggregations?.highest?.value ?? 0)) + 1n);
   const span = highest - lowest;
   const cuts: string[] = [];
   for (let i = 1; i < PARTITION_COUNT; i++) cuts.push(String(lowest + (span * BigInt(i)) / BigInt(PARTITION_COUNT)));
   return { id: randomUUID(), cuts };
+}
+
+const MIN_LONG = -(1n << 63n);
+const MAX_LONG = (1n << 63n) - 1n;
+
+function clampToLong(value: bigint): bigint {
+  return value < MIN_LONG ? MIN_LONG : value > MAX_LONG ? MAX_LONG : value;
 }
 
 export function validPlan(value: unknown): PartitionPlan | null {
@@ -94,7 +102,11 @@ export function rangesOf(plan: PartitionPlan, shard: ShardSpec): MamIdRange[] {
 /** The query clause that keeps a range's documents (string bounds: ids exceed 2^53). */
 export function rangeFilter(range: MamIdRange): object {
   if (range.noMamId === true) return { bool: { must_not: [{ exists: { field: 'mam_id' } }] } };
-  return { range: { mam_id: { ...(range.from === undefined ? {} : { gte: range.from }), ...(range.to === undefined ? {} : { lt: range.to }) } } };
+  // A plan stored by an older version may hold a cut of 2^63, which a `long` query refuses: a
+  // bound above every long means no bound (`lt`) or no document (`gte`).
+  if (range.from !== undefined && BigInt(range.from) > MAX_LONG) return { bool: { must_not: [{ match_all: {} }] } };
+  const to = range.to === undefined || BigInt(range.to) > MAX_LONG ? undefined : range.to;
+  return { range: { mam_id: { ...(range.from === undefined ? {} : { gte: range.from }), ...(to === undefined ? {} : { lt: to }) } } };
 }
 
 /** Why `mamId` cannot be a place in `range`, or null when it can. */
