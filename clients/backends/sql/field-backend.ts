@@ -191,7 +191,24 @@ export class SqlFieldBackend implements Backend<FieldRowKey, FieldRowKey, FieldW
   }
 
   private async pageRows(partition: FieldPartition, after: FieldRowKey | null, limits: PageLimits, scan: boolean): Promise<SqlRow[]> {
-    return this.rows(this.dialect.page(partition, after, limits, partition.shard, scan));
+    const page = this.dialect.page(partition, after, limits, partition.shard, scan);
+    if (this.dialect.pageSettings.length === 0) return this.rows(page);
+    const transaction = await this.driver.begin();
+    let broken = false;
+    try {
+      for (const setting of this.dialect.pageSettings) await transaction.query(setting);
+      const { rows } = await transaction.query(page);
+      await transaction.commit();
+      return rows;
+    } catch (error) {
+      await transaction.rollback().catch(() => {
+        broken = true;
+      });
+      if (this.driver.isTransient(error)) broken = true;
+      throw error;
+    } finally {
+      transaction.release(broken);
+    }
   }
 
   async readPage(partition: FieldPartition, after: FieldRowKey | null, limits: PageLimits): Promise<Page<FieldRowKey, FieldRowKey>> {

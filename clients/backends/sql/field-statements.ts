@@ -92,6 +92,8 @@ export interface FieldDialect {
    * `candidates`, and `value` (the column as stored).
    */
   page(target: FieldTarget, after: { owner: string; id: string } | null, limits: PageLimits, shard: ShardSpec, scan: boolean): SqlStatement;
+  /** Run first, in the same transaction as `page` (planner settings local to it). */
+  readonly pageSettings: readonly SqlStatement[];
   /** Sets the column where it still holds the default; `rows` are one contiguous stretch of the key. */
   update(target: FieldTarget, rows: readonly FieldRowWrite[]): SqlStatement;
   /** Random rows of the table: `owner`, `id`, `message`, `value`. */
@@ -194,6 +196,10 @@ export const POSTGRES_FIELD_DIALECT: FieldDialect = {
     const keyset = after === null ? '' : `(${owner}, id) > (${integerLiteral(after.owner)}, ${integerLiteral(after.id)})`;
     return statement(fieldPageSql(target, { keyset, shard, records: limits.records, bytes: limits.bytes, scan, pg: true }));
   },
+  // A page must reach the archive through its primary key, in key order, stopping at the page's
+  // end (see PAGE_READER_SETTINGS): left alone, the planner may sort a whole room or scan the
+  // table for a shard's page.
+  pageSettings: [statement('SET LOCAL enable_seqscan = off'), statement('SET LOCAL enable_bitmapscan = off')],
   update(target, rows) {
     const owner = ownerColumn(target.table);
     const [low, high] = keyRange(rows);
@@ -284,6 +290,7 @@ export const MYSQL_FIELD_DIALECT: FieldDialect = {
     }
     return statement(fieldPageSql(target, { keyset, shard, records: limits.records, bytes: limits.bytes, scan, pg: false }));
   },
+  pageSettings: [],
   update(target, rows) {
     const owner = ownerColumn(target.table);
     // Driven from the derived table (eq_ref on the primary key), so that exactly the batch's rows
