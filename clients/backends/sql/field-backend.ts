@@ -38,7 +38,7 @@ import type {
 } from '../../pipeline/types.js';
 import { EXACT_COUNT_BELOW } from './sql-backend.js';
 import { CheckpointTableError, ShardBusyError } from './sql-errors.js';
-import { text, truthy, type SqlDriver, type SqlRow, type SqlSession } from './sql-dialect.js';
+import { text, truthy, type SqlDriver, type SqlRow, type SqlSession, type SqlStatement } from './sql-dialect.js';
 import {
   fieldIndexName,
   fieldPartitionName,
@@ -62,21 +62,21 @@ export interface FieldVerifySample extends VerifySample<FieldRowKey> {
   readonly value: string | boolean | null;
 }
 
-export class SqlFieldBackend implements Backend<FieldRowKey, FieldRowKey, FieldWrite, FieldPartition, FieldsResult> {
+export class SqlFieldBackend<P = unknown> implements Backend<FieldRowKey, FieldRowKey, FieldWrite, FieldPartition, FieldsResult> {
   readonly answers = 'fields' as const;
   readonly defaultFormat = 'eterm' as const;
   readonly checkpointMode = 'in-write' as const;
   readonly noAccountingReason: string;
   private readonly targets: FieldTarget[];
   /** Sessions holding this run's locks, one per partition. */
-  private readonly locks: { readonly session: SqlSession<unknown>; readonly name: string }[] = [];
+  private readonly locks: { readonly session: SqlSession<P>; readonly name: string }[] = [];
 
   constructor(
     /** `postgres` or `mysql`: the CLI's kind (report and log names). */
     readonly name: string,
     readonly field: FieldName,
-    private readonly dialect: FieldDialect,
-    private readonly driver: SqlDriver<unknown>,
+    private readonly dialect: FieldDialect<P>,
+    private readonly driver: SqlDriver<P>,
   ) {
     this.targets = fieldTargets(field);
     this.noAccountingReason =
@@ -85,7 +85,7 @@ export class SqlFieldBackend implements Backend<FieldRowKey, FieldRowKey, FieldW
         : "false is also MongooseIM's is_groupchat for a message that is not groupchat, so no query tells a row not walked from one walked; the checkpoints say how far the walk went";
   }
 
-  private async rows(statement: { sql: string; params: readonly unknown[] }): Promise<SqlRow[]> {
+  private async rows(statement: SqlStatement<P>): Promise<SqlRow[]> {
     return (await this.driver.query(statement)).rows;
   }
 
@@ -263,7 +263,8 @@ export class SqlFieldBackend implements Backend<FieldRowKey, FieldRowKey, FieldW
     const transaction = await this.driver.begin();
     let broken = false;
     try {
-      const written = changes.length === 0 ? 0 : (await transaction.query(this.dialect.update(partition, changes))).rowCount;
+      let written = 0;
+      for (const statement of changes.length === 0 ? [] : this.dialect.update(partition, changes)) written += (await transaction.query(statement)).rowCount;
       await transaction.query(this.dialect.saveCheckpoint(partition.name, cursor.owner, cursor.id));
       await transaction.commit();
       return { written: written + unchanged };

@@ -68,38 +68,39 @@ export function fieldPartitionName(target: FieldTarget, shard: ShardSpec): strin
   return `${target.table}.${target.field} ${shardName(shard)}`;
 }
 
-export interface FieldDialect {
-  readonly kind: 'postgres' | 'mysql';
+/** `P`: the driver's parameter (a plain value for pg and mysql2, a typed, named one for mssql). */
+export interface FieldDialect<P = unknown> {
+  readonly kind: 'postgres' | 'mysql' | 'mssql';
   /** One row: `has_table`, `has_column`, `has_index`, `has_sender_id` (counts or booleans). */
-  schemaCheck(target: FieldTarget): SqlStatement;
+  schemaCheck(target: FieldTarget): SqlStatement<P>;
   /** The upgrade guide's statements, verbatim: the column, then its index (origin_id only). */
   schemaStatements(target: FieldTarget): { readonly column: string; readonly index: string | null };
   /** What the guide's migration is called, for the "schema not ready" message. */
   readonly guide: Record<FieldName, string>;
-  checkpointTableCheck: SqlStatement;
+  readonly checkpointTableCheck: SqlStatement<P>;
   readonly createCheckpointTable: string;
   /** Zero or one row: `last_room_id` (the owner), `last_id`. */
-  readCheckpoint(name: string): SqlStatement;
-  deleteCheckpoint(name: string): SqlStatement;
-  saveCheckpoint(name: string, owner: string, id: string): SqlStatement;
+  readCheckpoint(name: string): SqlStatement<P>;
+  deleteCheckpoint(name: string): SqlStatement<P>;
+  saveCheckpoint(name: string, owner: string, id: string): SqlStatement<P>;
   /** One row: `n`, the statistics' row count of the table. */
-  rowEstimate(table: ArchiveTable): SqlStatement;
+  rowEstimate(table: ArchiveTable): SqlStatement<P>;
   /** One row: `n`, rows of the shard still holding the default. */
-  exactCount(target: FieldTarget, shard: ShardSpec): SqlStatement;
+  exactCount(target: FieldTarget, shard: ShardSpec): SqlStatement<P>;
   /**
    * Up to `limits.records` rows after `after` (only those still holding the default, unless
    * `scan`), cut at `limits.bytes` (the first row always comes): `owner`, `id`, `message`,
    * `candidates`, and `value` (the column as stored).
    */
-  page(target: FieldTarget, after: { owner: string; id: string } | null, limits: PageLimits, shard: ShardSpec, scan: boolean): SqlStatement;
+  page(target: FieldTarget, after: { owner: string; id: string } | null, limits: PageLimits, shard: ShardSpec, scan: boolean): SqlStatement<P>;
   /** Run first, in the same transaction as `page` (planner settings local to it). */
-  readonly pageSettings: readonly SqlStatement[];
+  readonly pageSettings: readonly SqlStatement<P>[];
   /** Sets the column where it still holds the default; `rows` are one contiguous stretch of the key. */
-  update(target: FieldTarget, rows: readonly FieldRowWrite[]): SqlStatement;
+  update(target: FieldTarget, rows: readonly FieldRowWrite[]): SqlStatement<P>[];
   /** Random rows of the table: `owner`, `id`, `message`, `value`. */
-  verifySample(target: FieldTarget, size: number): SqlStatement;
-  lock(name: string): SqlStatement;
-  unlock(name: string): SqlStatement;
+  verifySample(target: FieldTarget, size: number): SqlStatement<P>;
+  lock(name: string): SqlStatement<P>;
+  unlock(name: string): SqlStatement<P>;
   /** Null when `originId` fits the column, else why not. */
   checkStorable(originId: string): string | null;
 }
@@ -207,17 +208,21 @@ export const POSTGRES_FIELD_DIALECT: FieldDialect = {
     // primary key (see POSTGRES_UPDATE_SQL).
     const range = `AND (m.${owner}, m.id) >= (${integerLiteral(low.owner)}, ${integerLiteral(low.id)}) AND (m.${owner}, m.id) <= (${integerLiteral(high.owner)}, ${integerLiteral(high.id)})`;
     if (target.field === 'origin_id') {
-      return statement(
-        `UPDATE ${target.table} m SET origin_id = v.val FROM unnest($1::int[], $2::bigint[], $3::text[]) AS v(owner, id, val)
+      return [
+        statement(
+          `UPDATE ${target.table} m SET origin_id = v.val FROM unnest($1::int[], $2::bigint[], $3::text[]) AS v(owner, id, val)
           WHERE m.${owner} = v.owner AND m.id = v.id AND m.origin_id IS NULL ${range}`,
-        [rows.map((r) => r.owner), rows.map((r) => r.id), rows.map((r) => r.value as string)],
-      );
+          [rows.map((r) => r.owner), rows.map((r) => r.id), rows.map((r) => r.value as string)],
+        ),
+      ];
     }
-    return statement(
-      `UPDATE ${target.table} m SET is_groupchat = true FROM unnest($1::int[], $2::bigint[]) AS v(owner, id)
+    return [
+      statement(
+        `UPDATE ${target.table} m SET is_groupchat = true FROM unnest($1::int[], $2::bigint[]) AS v(owner, id)
         WHERE m.${owner} = v.owner AND m.id = v.id AND NOT m.is_groupchat ${range}`,
-      [rows.map((r) => r.owner), rows.map((r) => r.id)],
-    );
+        [rows.map((r) => r.owner), rows.map((r) => r.id)],
+      ),
+    ];
   },
   verifySample: (target, size) =>
     statement(
@@ -303,18 +308,20 @@ export const MYSQL_FIELD_DIALECT: FieldDialect = {
             : `SELECT ${integerLiteral(r.owner)}, ${integerLiteral(r.id)}, ?`,
         )
         .join(' UNION ALL ');
-      return statement(
-        `UPDATE ${target.table} m JOIN (${derived}) v ON m.${owner} = v.owner AND m.id = v.id SET m.origin_id = v.val WHERE m.origin_id IS NULL`,
-        // The id's UTF-8 bytes, as MongooseIM stores them in the binary column.
-        rows.map((r) => Buffer.from(r.value as string, 'utf8')),
-      );
+      return [
+        statement(
+          `UPDATE ${target.table} m JOIN (${derived}) v ON m.${owner} = v.owner AND m.id = v.id SET m.origin_id = v.val WHERE m.origin_id IS NULL`,
+          // The id's UTF-8 bytes, as MongooseIM stores them in the binary column.
+          rows.map((r) => Buffer.from(r.value as string, 'utf8')),
+        ),
+      ];
     }
     const derived = rows
       .map((r, i) =>
         i === 0 ? `SELECT ${integerLiteral(r.owner)} AS owner, ${integerLiteral(r.id)} AS id` : `SELECT ${integerLiteral(r.owner)}, ${integerLiteral(r.id)}`,
       )
       .join(' UNION ALL ');
-    return statement(`UPDATE ${target.table} m JOIN (${derived}) v ON m.${owner} = v.owner AND m.id = v.id SET m.is_groupchat = 1 WHERE m.is_groupchat = 0`);
+    return [statement(`UPDATE ${target.table} m JOIN (${derived}) v ON m.${owner} = v.owner AND m.id = v.id SET m.is_groupchat = 1 WHERE m.is_groupchat = 0`)];
   },
   verifySample: (target, size) =>
     statement(
