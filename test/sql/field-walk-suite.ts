@@ -157,8 +157,8 @@ export function fieldWalkSuite(kind: Kind, start: () => Promise<DatabaseFixture>
     });
 
     /** A fresh 3.3 archive of both tables, with the 3.4 sender column (the guide's origin_id index on rooms needs it). */
-    async function archive(): Promise<{ db: TestDatabase; sql: Sql }> {
-      const db = await fixture.freshDatabase();
+    async function archive(encoding?: string): Promise<{ db: TestDatabase; sql: Sql }> {
+      const db = await fixture.freshDatabase(encoding === undefined ? {} : { encoding });
       await db.execute(...mamMessage33(kind), senderColumn);
       const sql = connect(kind, db.url);
       opened.push({ db, sql });
@@ -348,6 +348,27 @@ export function fieldWalkSuite(kind: Kind, start: () => Promise<DatabaseFixture>
         await verifying.close();
       }
     });
+
+    if (kind === 'postgres') {
+      test('origin_id in a LATIN1 database: an id the encoding cannot hold is reported value_not_storable, the rest of its batch written', async () => {
+        const { db, sql } = await archive('LATIN1');
+        const summary = await migrate(db, 'origin_id');
+        assert.equal(summary.reachedEnd, true);
+        const unencodable = (r: FieldRow): boolean => typeof r.originId === 'string' && [...r.originId].some((c) => c.codePointAt(0)! > 0xff);
+        const refused = rows.filter(unencodable);
+        assert.ok(refused.length > 0, 'the cases hold ids outside LATIN1');
+        assert.deepEqual(
+          summary.report.rows
+            .filter((r) => r.reason === 'value_not_storable')
+            .map((r) => rowId(r.fields.table, r.fields.room_id ?? r.fields.user_id, r.fields.id))
+            .sort(),
+          refused.map((r) => rowId(r.table, r.owner, r.id)).sort(),
+        );
+        const want = expectedValues('origin_id');
+        for (const r of refused) want.set(rowId(r.table, r.owner, r.id), null);
+        assert.deepEqual(Object.fromEntries(await stored(sql, 'origin_id', tablesOf('origin_id'))), Object.fromEntries(want));
+      });
+    }
 
     test('origin_id through the CLI: killed with SIGKILL after a commit, run again until done: every row as MongooseIM answers', async () => {
       const { db, sql } = await archive();

@@ -24,6 +24,7 @@ import type {
   FieldAnswer,
   FieldsResult,
   Mismatch,
+  NotWrittenRecord,
   Page,
   PageLimits,
   Partition,
@@ -38,7 +39,7 @@ import type {
 } from '../../pipeline/types.js';
 import { EXACT_COUNT_BELOW } from './sql-backend.js';
 import { CheckpointTableError, ShardBusyError } from './sql-errors.js';
-import { text, truthy, type SqlDriver, type SqlRow, type SqlSession, type SqlStatement } from './sql-dialect.js';
+import { text, truthy, type SqlDriver, type SqlRow, type SqlSession, type SqlStatement, type SqlTransaction } from './sql-dialect.js';
 import {
   fieldIndexName,
   fieldPartitionName,
@@ -193,22 +194,10 @@ export class SqlFieldBackend<P = unknown> implements Backend<FieldRowKey, FieldR
   private async pageRows(partition: FieldPartition, after: FieldRowKey | null, limits: PageLimits, scan: boolean): Promise<SqlRow[]> {
     const page = this.dialect.page(partition, after, limits, partition.shard, scan);
     if (this.dialect.pageSettings.length === 0) return this.rows(page);
-    const transaction = await this.driver.begin();
-    let broken = false;
-    try {
+    return this.inTransaction(async (transaction) => {
       for (const setting of this.dialect.pageSettings) await transaction.query(setting);
-      const { rows } = await transaction.query(page);
-      await transaction.commit();
-      return rows;
-    } catch (error) {
-      await transaction.rollback().catch(() => {
-        broken = true;
-      });
-      if (this.driver.isTransient(error)) broken = true;
-      throw error;
-    } finally {
-      transaction.release(broken);
-    }
+      return (await transaction.query(page)).rows;
+    });
   }
 
   async readPage(partition: FieldPartition, after: FieldRowKey | null, limits: PageLimits): Promise<Page<FieldRowKey, FieldRowKey>> {
@@ -260,14 +249,50 @@ export class SqlFieldBackend<P = unknown> implements Backend<FieldRowKey, FieldR
     const unchanged = writes.length - changes.length;
     // Waited for before any row lock is taken (see SqlBackend.writeBatch).
     await awaitEarlierBatches(earlierCommitted);
+    try {
+      return await this.inTransaction(async (transaction) => {
+        let written = 0;
+        for (const statement of changes.length === 0 ? [] : this.dialect.update(partition, changes)) written += (await transaction.query(statement)).rowCount;
+        await transaction.query(this.dialect.saveCheckpoint(partition.name, cursor.owner, cursor.id));
+        return { written: written + unchanged };
+      });
+    } catch (error) {
+      if (!this.dialect.isRefusedValue(error)) throw error;
+    }
+    // A value the database refused (its encoding cannot hold a character of it): row by row, the
+    // refused rows reported and left NULL, so one such id cannot fail its batch on every run.
+    return this.inTransaction(async (transaction) => {
+      let written = 0;
+      const refused: NotWrittenRecord<FieldRowKey>[] = [];
+      for (const change of changes) {
+        await transaction.query(this.dialect.savepoint.set);
+        try {
+          for (const statement of this.dialect.update(partition, [change])) written += (await transaction.query(statement)).rowCount;
+          await transaction.query(this.dialect.savepoint.release);
+        } catch (error) {
+          if (!this.dialect.isRefusedValue(error)) throw error;
+          await transaction.query(this.dialect.savepoint.rollback);
+          const why = error instanceof Error ? error.message : String(error);
+          refused.push({
+            key: { table: partition.table, owner: change.owner, id: change.id },
+            reason: 'value_not_storable',
+            detail: `${partition.field} ${JSON.stringify(String(change.value).slice(0, 80))}: the database refused it: ${why}`,
+          });
+        }
+      }
+      await transaction.query(this.dialect.saveCheckpoint(partition.name, cursor.owner, cursor.id));
+      return refused.length === 0 ? { written: written + unchanged } : { written: written + unchanged, refused };
+    });
+  }
+
+  /** Runs `body` in a transaction, committed when it returns; a connection that failed in it is not reused. */
+  private async inTransaction<T>(body: (transaction: SqlTransaction<P>) => Promise<T>): Promise<T> {
     const transaction = await this.driver.begin();
     let broken = false;
     try {
-      let written = 0;
-      for (const statement of changes.length === 0 ? [] : this.dialect.update(partition, changes)) written += (await transaction.query(statement)).rowCount;
-      await transaction.query(this.dialect.saveCheckpoint(partition.name, cursor.owner, cursor.id));
+      const result = await body(transaction);
       await transaction.commit();
-      return { written: written + unchanged };
+      return result;
     } catch (error) {
       await transaction.rollback().catch(() => {
         broken = true;

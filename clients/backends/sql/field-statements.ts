@@ -103,9 +103,18 @@ export interface FieldDialect<P = unknown> {
   unlock(name: string): SqlStatement<P>;
   /** Null when `originId` fits the column, else why not. */
   checkStorable(originId: string): string | null;
+  /**
+   * The database refused a value itself (a character the database's encoding cannot hold): the
+   * batch is then written row by row, each under a savepoint, and the refused rows reported.
+   */
+  isRefusedValue(error: unknown): boolean;
+  /** One row's write under a savepoint: set it, undo to it, release it. */
+  readonly savepoint: { readonly set: SqlStatement<P>; readonly rollback: SqlStatement<P>; readonly release: SqlStatement<P> };
 }
 
 const statement = (sql: string, params: readonly unknown[] = []): SqlStatement => ({ sql, params });
+
+const POSTGRES_FIELD_REFUSED_CODES = new Set(['22P05', '22021']);
 
 /** The rows a walk still has to look at: those holding the column's default. */
 function defaultCondition(target: FieldTarget, kind: 'postgres' | 'mysql'): string {
@@ -233,6 +242,13 @@ export const POSTGRES_FIELD_DIALECT: FieldDialect = {
   unlock: (name) => statement(`SELECT pg_advisory_unlock(hashtextextended($1, 0)) AS released`, [`mim_sender_jid ${name}`]),
   // varchar without a length: only what PostgreSQL text cannot hold at all.
   checkStorable: (originId) => (originId.includes('\u0000') ? 'contains a NUL character, which PostgreSQL text cannot store' : null),
+  // untranslatable_character, character_not_in_repertoire (a LATIN1 or SQL_ASCII database).
+  isRefusedValue: (error) => POSTGRES_FIELD_REFUSED_CODES.has((error as { code?: unknown } | null)?.code as string),
+  savepoint: {
+    set: statement('SAVEPOINT field_row'),
+    rollback: statement('ROLLBACK TO SAVEPOINT field_row'),
+    release: statement('RELEASE SAVEPOINT field_row'),
+  },
 };
 
 /** `varchar(250) CHARACTER SET binary`: MySQL counts bytes. */
@@ -334,5 +350,12 @@ export const MYSQL_FIELD_DIALECT: FieldDialect = {
     return bytes > MYSQL_MAX_ORIGIN_ID_BYTES
       ? `origin-id is ${bytes} bytes, longer than ${MYSQL_MAX_ORIGIN_ID_BYTES} (varchar(250) CHARACTER SET binary)`
       : null;
+  },
+  // A binary column takes any bytes; the length is checked before writing.
+  isRefusedValue: () => false,
+  savepoint: {
+    set: statement('SAVEPOINT field_row'),
+    rollback: statement('ROLLBACK TO SAVEPOINT field_row'),
+    release: statement('RELEASE SAVEPOINT field_row'),
   },
 };

@@ -177,4 +177,12 @@ export const MSSQL_FIELD_DIALECT: FieldDialect<MssqlParam> = {
       ? `origin-id is ${originId.length} UTF-16 code units, longer than ${MSSQL_MAX_ORIGIN_ID_UNITS} (nvarchar(250))`
       : null;
   },
+  // nvarchar holds any Unicode text; the length is checked before writing.
+  isRefusedValue: () => false,
+  savepoint: {
+    set: { sql: 'SAVE TRANSACTION field_row', params: [] },
+    rollback: { sql: 'ROLLBACK TRANSACTION field_row', params: [] },
+    // T-SQL has no release: a savepoint simply stays until the transaction ends.
+    release: { sql: 'SELECT 1 AS released', params: [] },
+  },
 };
