@@ -25,6 +25,7 @@ import { runVerify, runVerifyComplete, type CompleteFinding } from '../../client
 import { erlangFieldCases, erlangFieldMessages, type FieldRecord } from '../support/erlang-fields.js';
 import { fuzzSeed } from '../support/fuzz-seed.js';
 import { startMigrateProcess } from '../support/migrate-process.js';
+import { runCliBounded } from '../support/bounded-cli.js';
 import type { DatabaseFixture, TestDatabase } from './fixture.js';
 
 type Kind = 'postgres' | 'mysql';
@@ -412,6 +413,29 @@ export function fieldWalkSuite(kind: Kind, start: () => Promise<DatabaseFixture>
       assert.match(resumed.stdout, /done \(end reached\)/);
       assert.match(resumed.stdout, /accounted for: not counted/);
       assert.deepEqual(Object.fromEntries(await stored(sql, 'origin_id', tablesOf('origin_id'))), Object.fromEntries(expectedValues('origin_id')));
+
+      // verify through the CLI (the fields stream it opens for this backend): clean, then a planted value found.
+      const verifyArgs = ['verify', kind, '--url', db.url, '--field', 'origin_id'];
+      const clean = await runCliBounded([...verifyArgs, '--complete'], 120_000);
+      assert.equal(clean.status, 0, clean.stderr);
+      assert.equal(clean.stdout, '');
+      const victim = rows.find((r) => r.table === 'mam_message' && typeof r.originId === 'string' && !tooLong(r))!;
+      await sql.query(
+        kind === 'postgres'
+          ? `UPDATE mam_message SET origin_id = NULL WHERE user_id = $1 AND id = $2`
+          : `UPDATE mam_message SET origin_id = NULL WHERE user_id = ? AND id = ?`,
+        [victim.owner, victim.id],
+      );
+      const found = await runCliBounded([...verifyArgs, '--complete'], 120_000);
+      assert.equal(found.status, 3, found.stderr);
+      const lines = found.stdout
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as Record<string, string>);
+      assert.deepEqual(
+        lines.map((l) => [l.table, l.user_id, l.id, l.class, l.kind, l.stored]),
+        [['mam_message', victim.owner, victim.id, 'written_wrong', 'different_value', 'origin_id NULL']],
+      );
     });
   });
 }
