@@ -350,6 +350,24 @@ export function fieldWalkSuite(kind: Kind, start: () => Promise<DatabaseFixture>
       }
     });
 
+    test('locks: a second process on the same field walk and shard is refused at once; the sender walk and the other field are not', async () => {
+      const { db } = await archive();
+      const first = backend(db, 'origin_id');
+      const second = backend(db, 'origin_id');
+      const other = backend(db, 'is_groupchat');
+      const sender = db.backend();
+      try {
+        await first.acquireShard({ index: 0, count: 1 });
+        await assert.rejects(second.acquireShard({ index: 0, count: 1 }), /being migrated by another process .*mam_muc_message\.origin_id 0\/1/);
+        await other.acquireShard({ index: 0, count: 1 });
+        await sender.acquireShard({ index: 0, count: 1 });
+        await second.acquireShard({ index: 1, count: 2 });
+      } finally {
+        for (const b of [first, second, other]) await b.close();
+        await sender.close();
+      }
+    });
+
     if (kind === 'postgres') {
       test('origin_id in a LATIN1 database: an id the encoding cannot hold is reported value_not_storable, the rest of its batch written', async () => {
         const { db, sql } = await archive('LATIN1');
