@@ -4,10 +4,10 @@
  * on stderr; every record not written in the JSONL report.
  */
 import { BACKEND_KINDS, type FlagSpec } from '../clients/backends/registry.js';
-import { openDecoder } from '../clients/decoder-client/index.js';
+import { openDecoder, streamOpener } from '../clients/decoder-client/index.js';
 import { StreamProgress } from '../clients/pipeline/progress.js';
 import { JsonlReport, ReportFileError } from '../clients/pipeline/report.js';
-import { defaultReportPath } from '../clients/pipeline/report-keys.js';
+import { defaultReportPath, reportKind } from '../clients/pipeline/report-keys.js';
 import {
   DEFAULT_BATCH_SIZE,
   DEFAULT_CONCURRENCY,
@@ -134,7 +134,8 @@ async function run(argv: string[]): Promise<number> {
   const { command, shard } = args;
   const values = command.values;
   // A dry run keeps its own report: it never truncates nor adds to what the real run reported.
-  const reportPath = (values.report as string | undefined) ?? defaultReportPath(command.definition.kind, shard, values['dry-run'] === true);
+  const reportPath =
+    (values.report as string | undefined) ?? defaultReportPath(reportKind(command.definition.kind, command.values.field), shard, values['dry-run'] === true);
   const log = (line: string): void => void process.stderr.write(`migrate: ${line}\n`);
 
   const stop = new AbortController();
@@ -182,7 +183,7 @@ async function run(argv: string[]): Promise<number> {
     if (values.reset === true) report.truncate();
     const summary = await runMigration({
       backend,
-      openStream: decoder.openStream,
+      openStream: streamOpener(decoder, backend.answers),
       format: command.decoder.format,
       batchSize: args.batchSize,
       maxBatchBytes: args.maxBatchBytes,

@@ -4,9 +4,9 @@
  * `--complete` walks every record and also lists those neither written nor reported.
  */
 import { existsSync, statSync } from 'node:fs';
-import { openDecoder } from '../clients/decoder-client/index.js';
+import { openDecoder, streamOpener } from '../clients/decoder-client/index.js';
 import { StreamProgress } from '../clients/pipeline/progress.js';
-import { defaultReportPath } from '../clients/pipeline/report-keys.js';
+import { defaultReportPath, reportKind } from '../clients/pipeline/report-keys.js';
 import {
   completeExitStatus,
   DEFAULT_VERIFY_SAMPLE,
@@ -96,7 +96,7 @@ async function run(argv: string[]): Promise<number> {
     if (parsed.complete) {
       let reportPaths = parsed.reports;
       if (reportPaths === undefined) {
-        const path = defaultReportPath(command.definition.kind, shard);
+        const path = defaultReportPath(reportKind(command.definition.kind, command.values.field), shard);
         if (existsSync(path)) {
           reportPaths = [path];
         } else {
@@ -106,7 +106,7 @@ async function run(argv: string[]): Promise<number> {
       }
       const summary = await runVerifyComplete({
         backend,
-        openStream: decoder.openStream,
+        openStream: streamOpener(decoder, backend.answers),
         format: command.decoder.format,
         shard,
         reportPaths,
@@ -121,7 +121,7 @@ async function run(argv: string[]): Promise<number> {
       process.stderr.write(formatCompleteSummary(summary) + '\n');
       return completeExitStatus(summary);
     }
-    const summary = await runVerify({ backend, openStream: decoder.openStream, format: command.decoder.format, sample });
+    const summary = await runVerify({ backend, openStream: streamOpener(decoder, backend.answers), format: command.decoder.format, sample });
     for (const m of summary.mismatches) {
       process.stdout.write(JSON.stringify({ ...m.fields, stored: m.stored, kind: m.kind, detail: m.detail }) + '\n');
     }

@@ -25,11 +25,11 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import type { RequestLimits } from '../../services/sidecar/request-limits.js';
-import { decodeAnswers, encodeBatch } from './batch-codec.js';
+import { encodeBatch, SENDER_ANSWERS, type AnswerCodec } from './batch-codec.js';
 import { isServiceError, isUnavailable, serviceError } from './decode-errors.js';
 import { announcedLimits, extractInRequests } from './request-sizing.js';
 import { UnsettledBatches } from './unsettled-batches.js';
-import type { ExtractItem, ExtractResult, ExtractStream, PayloadFormat } from './types.js';
+import type { AnswerKind, ExtractItem, ExtractResult, ExtractStream, PayloadFormat } from './types.js';
 
 /** What the balanced stream needs from its SidecarClient. */
 export interface UnaryCalls {
@@ -43,22 +43,22 @@ export interface UnaryCalls {
   readonly target: { readonly text: string };
   /** Wait before retry `attempt` (0-based) after UNAVAILABLE. */
   retryDelayMs(attempt: number): number;
-  /** One unary call with the client's deadline: the answer and the server's initial metadata. */
-  unaryCall(request: Buffer): { call: grpc.ClientUnaryCall; answer: Promise<{ response: Buffer; metadata: grpc.Metadata | null }> };
+  /** One unary call (ExtractSenderJid, or the RPC of `answers`) with the client's deadline: the answer and the server's initial metadata. */
+  unaryCall(request: Buffer, answers?: AnswerKind): { call: grpc.ClientUnaryCall; answer: Promise<{ response: Buffer; metadata: grpc.Metadata | null }> };
 }
 
-interface PendingRequest {
+interface PendingRequest<R> {
   readonly items: readonly ExtractItem[];
   readonly request: Buffer;
   /** The sidecar's answer, once it came (it may wait here for the requests before it). */
   response: Buffer | null;
-  resolve(results: ExtractResult[]): void;
+  resolve(results: R[]): void;
   reject(error: unknown): void;
 }
 
-export class BalancedStream implements ExtractStream {
+export class BalancedStream<R extends { readonly key: string } = ExtractResult> implements ExtractStream<R> {
   /** Requests made and not handed back yet, oldest first. */
-  private readonly unanswered: PendingRequest[] = [];
+  private readonly unanswered: PendingRequest<R>[] = [];
   private readonly waitingForRoom: (() => void)[] = [];
   private limits: RequestLimits | null = null;
   private learning: Promise<RequestLimits> | null = null;
@@ -72,9 +72,11 @@ export class BalancedStream implements ExtractStream {
   constructor(
     private readonly client: UnaryCalls,
     private readonly format: PayloadFormat | undefined,
+    /** Which RPC each request is, and how its answer is read (default: ExtractSenderJid). */
+    private readonly answers: AnswerCodec<R> = SENDER_ANSWERS as unknown as AnswerCodec<R>,
   ) {}
 
-  extract(items: ExtractItem[]): Promise<ExtractResult[]> {
+  extract(items: ExtractItem[]): Promise<R[]> {
     if (this.ended) return Promise.reject(new Error('extract() after end() on a sidecar stream'));
     return this.unsettled.track(this.extractSized(items));
   }
@@ -85,10 +87,10 @@ export class BalancedStream implements ExtractStream {
     if (this.failure !== null) throw this.failure;
   }
 
-  private async extractSized(items: ExtractItem[]): Promise<ExtractResult[]> {
+  private async extractSized(items: ExtractItem[]): Promise<R[]> {
     this.limits ??= this.client.ceilingLimits;
     const limits = this.limits ?? (await this.learnLimits());
-    return extractInRequests(items, limits, (request) => this.extractInOrder(request));
+    return extractInRequests(items, limits, (request) => this.extractInOrder(request), this.answers.tooLarge);
   }
 
   /** One probe per stream, shared by every extract() that waits for it. */
@@ -106,15 +108,15 @@ export class BalancedStream implements ExtractStream {
     });
   }
 
-  private async extractInOrder(items: ExtractItem[]): Promise<ExtractResult[]> {
+  private async extractInOrder(items: ExtractItem[]): Promise<R[]> {
     while (this.failure === null && this.unanswered.length >= this.client.maxInFlightBatches) {
       await new Promise<void>((resolve) => this.waitingForRoom.push(resolve));
     }
     if (this.failure !== null) throw this.failure;
     // Encoded once there is room (a retry resends these bytes).
     const request = encodeBatch(items, this.format);
-    return new Promise<ExtractResult[]>((resolve, reject) => {
-      const pending: PendingRequest = { items, request, response: null, resolve, reject };
+    return new Promise<R[]>((resolve, reject) => {
+      const pending: PendingRequest<R> = { items, request, response: null, resolve, reject };
       this.unanswered.push(pending);
       const cutTo = this.limits;
       this.withRetries(request).then(
@@ -174,7 +176,7 @@ export class BalancedStream implements ExtractStream {
   private async withRetries(request: Buffer): Promise<{ response: Buffer; metadata: grpc.Metadata | null }> {
     for (let attempt = 0; ; attempt++) {
       if (this.failure !== null) throw this.failure;
-      const { call, answer } = this.client.unaryCall(request);
+      const { call, answer } = this.client.unaryCall(request, this.answers.kind);
       let initialMetadata: grpc.Metadata | null = null;
       call.on('metadata', (received: grpc.Metadata) => (initialMetadata = received));
       this.calls.add(call);
@@ -196,7 +198,7 @@ export class BalancedStream implements ExtractStream {
     while (this.failure === null && this.unanswered.length > 0 && this.unanswered[0].response !== null) {
       const pending = this.unanswered.shift()!;
       try {
-        pending.resolve(decodeAnswers(pending.items, pending.response!));
+        pending.resolve(this.answers.decode(pending.items, pending.response!));
       } catch (error) {
         pending.reject(error);
         this.fail(error);

@@ -5,11 +5,13 @@
  */
 import {
   ErrorCode,
+  ExtractMessageFieldsResponse,
   ExtractSenderJidRequest,
   ExtractSenderJidResponse,
   PayloadFormat as WireFormat,
+  type Failure as WireFailure,
 } from '../../services/sidecar/gen/mongooseim/mam/v1/sender_jid.js';
-import type { ErrorCodeName, ExtractItem, ExtractResult, PayloadFormat } from './types.js';
+import type { AnswerKind, ErrorCodeName, ExtractItem, ExtractResult, FieldAnswer, FieldsResult, PayloadFormat } from './types.js';
 
 const WIRE_FORMAT: Record<PayloadFormat, WireFormat> = {
   eterm: WireFormat.PAYLOAD_FORMAT_ETERM,
@@ -62,5 +64,64 @@ export function decodeAnswers(items: readonly { key: string }[], bytes: Uint8Arr
       return { key, ok: false, code, detail: result.error.detail };
     }
     throw new Error(`sidecar answered neither a jid nor an error for key ${JSON.stringify(key)}`);
+  });
+}
+
+/**
+ * How one kind of answer is read back: both RPCs take the same request bytes (ExtractMessageFields'
+ * request has ExtractSenderJid's fields and numbers), so the cutting, limits, retries and workers
+ * are shared, and only the answer's decoding differs.
+ */
+export interface AnswerCodec<R extends { readonly key: string }> {
+  readonly kind: AnswerKind;
+  /** The answer to a batch, checked to answer it (one result per item, keys in order). */
+  decode(items: readonly { key: string }[], bytes: Uint8Array): R[];
+  /** The answer for an item no request can hold (request-sizing.ts). */
+  tooLarge(key: string, detail: string): R;
+}
+
+export const SENDER_ANSWERS: AnswerCodec<ExtractResult> = {
+  kind: 'sender',
+  decode: decodeAnswers,
+  tooLarge: (key, detail) => ({ key, ok: false, code: 'payload_too_large', detail }),
+};
+
+export const FIELD_ANSWERS: AnswerCodec<FieldsResult> = {
+  kind: 'fields',
+  decode: decodeFieldAnswers,
+  tooLarge(key, detail) {
+    const failure = { ok: false, code: 'payload_too_large', detail } as const;
+    return { key, originId: failure, isGroupchat: failure };
+  },
+};
+
+function fieldFailure(error: WireFailure): { readonly ok: false; readonly code: 'malformed' | 'payload_too_large'; readonly detail: string } {
+  if (error.code === ErrorCode.ERROR_CODE_PAYLOAD_TOO_LARGE) return { ok: false, code: 'payload_too_large', detail: error.detail };
+  // MALFORMED, or a code newer than this client: a failure for this field, never a guessed value.
+  const known = error.code === ErrorCode.ERROR_CODE_MALFORMED;
+  return { ok: false, code: 'malformed', detail: known ? error.detail : `unknown error code ${error.code}: ${error.detail}` };
+}
+
+/** Decodes an ExtractMessageFields answer and checks it answers this batch: one result per item, keys in order. */
+export function decodeFieldAnswers(items: readonly { key: string }[], bytes: Uint8Array): FieldsResult[] {
+  const { results } = ExtractMessageFieldsResponse.decode(bytes);
+  if (results.length !== items.length) {
+    throw new Error(`sidecar answered ${results.length} results for a batch of ${items.length} items`);
+  }
+  return results.map((result, i) => {
+    const key = items[i].key;
+    if (result.key !== key) throw new Error(`sidecar answered key ${JSON.stringify(result.key)} at ${i}, expected ${JSON.stringify(key)}`);
+    const o = result.originId;
+    let originId: FieldAnswer<string | null>;
+    if (o?.originId !== undefined) originId = { ok: true, value: o.originId };
+    else if (o?.none !== undefined) originId = { ok: true, value: null };
+    else if (o?.error !== undefined) originId = fieldFailure(o.error);
+    else throw new Error(`sidecar answered no origin_id outcome for key ${JSON.stringify(key)}`);
+    const g = result.isGroupchat;
+    let isGroupchat: FieldAnswer<boolean>;
+    if (g?.isGroupchat !== undefined) isGroupchat = { ok: true, value: g.isGroupchat };
+    else if (g?.error !== undefined) isGroupchat = fieldFailure(g.error);
+    else throw new Error(`sidecar answered no is_groupchat outcome for key ${JSON.stringify(key)}`);
+    return { key, originId, isGroupchat };
   });
 }

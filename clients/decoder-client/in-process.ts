@@ -18,11 +18,11 @@ import { DEFAULT_DECODE_LIMITS, type DecodeLimits } from '../../services/decode/
 import { startDecodingPool, type DecodingPool } from '../../services/sidecar/decoding-pool.js';
 import { DEFAULT_REQUEST_LIMITS, type RequestLimits } from '../../services/sidecar/request-limits.js';
 import { DEFAULT_MAX_REQUEST_DECOMPRESSED_BYTES, DEFAULT_TASK_SLICE_BYTES, DEFAULT_WORKER_MAX_HEAP_MB } from '../../services/sidecar/config.js';
-import { decodeAnswers, encodeBatch } from './batch-codec.js';
+import { encodeBatch, FIELD_ANSWERS, SENDER_ANSWERS, type AnswerCodec } from './batch-codec.js';
 import { serviceError } from './decode-errors.js';
 import { extractInRequests } from './request-sizing.js';
 import { UnsettledBatches } from './unsettled-batches.js';
-import type { ExtractItem, ExtractResult, ExtractStream, PayloadFormat } from './types.js';
+import type { ExtractItem, ExtractStream, FieldsResult, PayloadFormat } from './types.js';
 
 export interface InProcessDecoderOptions {
   /** Decoding threads (default: the core count). */
@@ -74,7 +74,12 @@ export class InProcessDecoder {
   }
 
   openStream(format?: PayloadFormat): ExtractStream {
-    return new PoolStream(this.pool, this.requestLimits, this.maxInFlightBatches, format);
+    return new PoolStream(this.pool, this.requestLimits, this.maxInFlightBatches, format, SENDER_ANSWERS);
+  }
+
+  /** The same stream answering origin_id and is_groupchat (the sidecar's ExtractMessageFields, run by the same workers). */
+  openFieldsStream(format?: PayloadFormat): ExtractStream<FieldsResult> {
+    return new PoolStream(this.pool, this.requestLimits, this.maxInFlightBatches, format, FIELD_ANSWERS);
   }
 
   close(): Promise<void> {
@@ -87,7 +92,7 @@ function positive(value: number): number {
   return value;
 }
 
-class PoolStream implements ExtractStream {
+class PoolStream<R extends { readonly key: string }> implements ExtractStream<R> {
   private inFlight = 0;
   private readonly waitingForRoom: (() => void)[] = [];
   private failure: unknown = null;
@@ -99,12 +104,13 @@ class PoolStream implements ExtractStream {
     private readonly limits: RequestLimits,
     private readonly maxInFlight: number,
     private readonly format: PayloadFormat | undefined,
+    private readonly answers: AnswerCodec<R>,
   ) {}
 
-  extract(items: ExtractItem[]): Promise<ExtractResult[]> {
+  extract(items: ExtractItem[]): Promise<R[]> {
     if (this.ended) return Promise.reject(new Error('extract() after end() on a decoding stream'));
     if (this.failure !== null) return Promise.reject(this.failure);
-    return this.unsettled.track(extractInRequests(items, this.limits, (request) => this.decode(request)));
+    return this.unsettled.track(extractInRequests(items, this.limits, (request) => this.decode(request), this.answers.tooLarge));
   }
 
   async end(): Promise<void> {
@@ -113,16 +119,16 @@ class PoolStream implements ExtractStream {
     if (this.failure !== null) throw this.failure;
   }
 
-  private async decode(items: ExtractItem[]): Promise<ExtractResult[]> {
+  private async decode(items: ExtractItem[]): Promise<R[]> {
     while (this.failure === null && this.inFlight >= this.maxInFlight) {
       await new Promise<void>((resolve) => this.waitingForRoom.push(resolve));
     }
     if (this.failure !== null) throw this.failure;
     this.inFlight++;
     try {
-      const result = await this.pool.run(taskOf(encodeBatch(items, this.format)));
+      const result = await this.pool.run(taskOf(encodeBatch(items, this.format)), { answer: this.answers.kind });
       if (!result.ok) throw this.fail(serviceError(grpc.status[result.status], result.message));
-      return decodeAnswers(items, result.answered.response);
+      return this.answers.decode(items, result.answered.response);
     } catch (error) {
       throw this.fail(error);
     } finally {

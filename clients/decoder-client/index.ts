@@ -17,9 +17,19 @@ import { InProcessDecoder } from './in-process.js';
 import { SidecarClient } from './sidecar-client.js';
 import type { DecodeLimits } from '../../services/decode/index.js';
 import { checkSidecars, smallestAnnouncedLimits } from './sidecar-probe.js';
-import type { ExtractStream, PayloadFormat } from './types.js';
+import type { AnswerKind, ExtractStream, FieldsResult, PayloadFormat } from './types.js';
 
-export type { ErrorCodeName, ExtractItem, ExtractResult, ExtractStream, PayloadFormat } from './types.js';
+export type {
+  AnswerKind,
+  ErrorCodeName,
+  ExtractItem,
+  ExtractResult,
+  ExtractStream,
+  FieldAnswer,
+  FieldErrorCode,
+  FieldsResult,
+  PayloadFormat,
+} from './types.js';
 export { SidecarClient, type SidecarClientOptions } from './sidecar-client.js';
 export { parseSidecarTarget, resolveSidecarTarget, SidecarTargetError, type SidecarTarget } from './sidecar-target.js';
 export { InProcessDecoder, type InProcessDecoderOptions } from './in-process.js';
@@ -28,6 +38,8 @@ export { SidecarFaultError } from './sidecar-probe.js';
 export interface Decoder {
   /** A fresh decoding stream (again after a failure). */
   openStream(format: PayloadFormat): ExtractStream;
+  /** A fresh stream answering origin_id and is_groupchat (ExtractMessageFields), batched, limited and retried as `openStream`'s. */
+  openFieldsStream(format: PayloadFormat): ExtractStream<FieldsResult>;
   /** `in-process decoding pool (N workers)`, `sidecar at HOST:PORT` or `N sidecars at ... (round_robin)`. */
   readonly description: string;
   close(): Promise<void>;
@@ -58,6 +70,7 @@ export async function openDecoder(options: DecoderOptions): Promise<Decoder> {
     });
     return {
       openStream: (format) => pool.openStream(format),
+      openFieldsStream: (format) => pool.openFieldsStream(format),
       description: `in-process decoding pool (${pool.workers} workers)`,
       close: () => pool.close(),
     };
@@ -86,9 +99,15 @@ export async function openDecoder(options: DecoderOptions): Promise<Decoder> {
   }
   return {
     openStream: (format) => client.openStream(format),
+    openFieldsStream: (format) => client.openFieldsStream(format),
     description,
     async close() {
       client.close();
     },
   };
+}
+
+/** What a walk decodes with: the sender stream, or the fields stream for a backend whose `decide` takes field answers. */
+export function streamOpener(decoder: Decoder, answers: AnswerKind | undefined): (format: PayloadFormat) => ExtractStream<{ readonly key: string }> {
+  return answers === 'fields' ? (format) => decoder.openFieldsStream(format) : (format) => decoder.openStream(format);
 }

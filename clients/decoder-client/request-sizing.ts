@@ -8,6 +8,11 @@ import type { Metadata } from '@grpc/grpc-js';
 import { DEFAULT_REQUEST_LIMITS, requestLimitsFrom, type RequestLimits } from '../../services/sidecar/request-limits.js';
 import type { ExtractItem, ExtractResult } from './types.js';
 
+/** The answer for an item no request can hold (default: the sender's payload_too_large). */
+export type TooLarge<R> = (key: string, detail: string) => R;
+
+const senderTooLarge: TooLarge<ExtractResult> = (key, detail) => ({ key, ok: false, code: 'payload_too_large', detail });
+
 /**
  * Encoded bytes an item may take at most in an ExtractSenderJidRequest: the item's own tag and
  * length (6), the payload's and the key's tag and length (6 each), the item format (2), and the
@@ -21,15 +26,19 @@ export function itemBytesBound(item: ExtractItem): number {
 export const REQUEST_OVERHEAD_BYTES = 2;
 
 /** One piece of a batch: a request to send, or an item answered here because no request can hold it. */
-export type RequestPart = { readonly send: ExtractItem[] } | { readonly answer: ExtractResult };
+export type RequestPart<R = ExtractResult> = { readonly send: ExtractItem[] } | { readonly answer: R };
 
 /**
  * The batch's items in order, in as few requests as the limits allow. An item too large for any
  * request on its own is answered here as payload_too_large (the server could not even receive
  * it; every payload smaller than that still goes to the decoder, whose own payload limit decides).
  */
-export function planRequests(items: readonly ExtractItem[], limits: RequestLimits): RequestPart[] {
-  const parts: RequestPart[] = [];
+export function planRequests<R = ExtractResult>(
+  items: readonly ExtractItem[],
+  limits: RequestLimits,
+  tooLarge: TooLarge<R> = senderTooLarge as TooLarge<R>,
+): RequestPart<R>[] {
+  const parts: RequestPart<R>[] = [];
   const room = limits.maxRequestBytes - REQUEST_OVERHEAD_BYTES;
   let current: ExtractItem[] = [];
   let bytes = 0;
@@ -42,7 +51,7 @@ export function planRequests(items: readonly ExtractItem[], limits: RequestLimit
     const size = itemBytesBound(item);
     if (size > room) {
       flush();
-      parts.push({ answer: unsendable(item, limits) });
+      parts.push({ answer: tooLarge(item.key, unsendable(item, limits)) });
       continue;
     }
     if (current.length >= limits.maxItemsPerBatch || bytes + size > room) flush();
@@ -53,31 +62,27 @@ export function planRequests(items: readonly ExtractItem[], limits: RequestLimit
   return parts;
 }
 
-function unsendable(item: ExtractItem, limits: RequestLimits): ExtractResult {
-  return {
-    key: item.key,
-    ok: false,
-    code: 'payload_too_large',
-    detail: `payload of ${item.payload.byteLength} bytes does not fit in one request of the decoder's max-request-bytes=${limits.maxRequestBytes} (--max-request-bytes)`,
-  };
+function unsendable(item: ExtractItem, limits: RequestLimits): string {
+  return `payload of ${item.payload.byteLength} bytes does not fit in one request of the decoder's max-request-bytes=${limits.maxRequestBytes} (--max-request-bytes)`;
 }
 
 /**
  * extract() of a batch of any size over `send`, which takes one request that fits the limits.
  * Requests are all asked at once (send bounds what is in flight) and answered in order.
  */
-export async function extractInRequests(
+export async function extractInRequests<R = ExtractResult>(
   items: ExtractItem[],
   limits: RequestLimits,
-  send: (request: ExtractItem[]) => Promise<ExtractResult[]>,
-): Promise<ExtractResult[]> {
+  send: (request: ExtractItem[]) => Promise<R[]>,
+  tooLarge: TooLarge<R> = senderTooLarge as TooLarge<R>,
+): Promise<R[]> {
   if (items.length <= limits.maxItemsPerBatch) {
     // The common case, checked without allocating: a batch that fits goes as it is.
     let bytes = REQUEST_OVERHEAD_BYTES;
     for (const item of items) bytes += itemBytesBound(item);
     if (bytes <= limits.maxRequestBytes) return items.length === 0 ? [] : send(items);
   }
-  const parts = planRequests(items, limits);
+  const parts = planRequests(items, limits, tooLarge);
   const answers = await Promise.all(parts.map((part) => ('send' in part ? send(part.send) : [part.answer])));
   return answers.flat();
 }

@@ -40,13 +40,13 @@ import * as grpc from '@grpc/grpc-js';
 import { backoffDelay, sleep, type BackoffPolicy } from '../common/backoff.js';
 import { SenderJidServiceDefinition } from '../../services/sidecar/gen/mongooseim/mam/v1/sender_jid.js';
 import type { RequestLimits } from '../../services/sidecar/request-limits.js';
-import { decodeAnswers, encodeBatch } from './batch-codec.js';
+import { decodeAnswers, encodeBatch, FIELD_ANSWERS } from './batch-codec.js';
 import { BalancedStream, type UnaryCalls } from './balanced-stream.js';
 import { OrderedStream } from './ordered-stream.js';
 import { isServiceError, isUnavailable } from './decode-errors.js';
 import { checkSidecars, SidecarFaultError } from './sidecar-probe.js';
 import { literalSidecarTarget, resolveSidecarTarget, SidecarTargetError, type SidecarTarget } from './sidecar-target.js';
-import type { ExtractItem, ExtractResult, ExtractStream, PayloadFormat } from './types.js';
+import type { AnswerKind, ExtractItem, ExtractResult, ExtractStream, FieldsResult, PayloadFormat } from './types.js';
 
 export { decodeAnswers, encodeBatch, isServiceError };
 
@@ -102,6 +102,7 @@ const DECODE_BACKOFF: BackoffPolicy = { baseMs: 100, maxMs: 5_000 };
 const methodPath = (method: { readonly name: string }): string => `/${SenderJidServiceDefinition.fullName}/${method.name}`;
 const UNARY_PATH = methodPath(SenderJidServiceDefinition.methods.extractSenderJid);
 const STREAM_PATH = methodPath(SenderJidServiceDefinition.methods.extractSenderJidStream);
+const FIELDS_PATH = methodPath(SenderJidServiceDefinition.methods.extractMessageFields);
 
 const passBytes = (bytes: Buffer): Buffer => bytes;
 
@@ -200,6 +201,15 @@ export class SidecarClient implements UnaryCalls {
     return this.target.balanced ? new BalancedStream(this, format) : new OrderedStream(this, format);
   }
 
+  /**
+   * origin_id and is_groupchat (ExtractMessageFields), with the sender stream's cutting, limits,
+   * order and retries. The RPC is unary only, so one sidecar is served as several are: a
+   * BalancedStream of unary calls (on one sidecar, all on its one channel).
+   */
+  openFieldsStream(format?: PayloadFormat): ExtractStream<FieldsResult> {
+    return new BalancedStream(this, format, FIELD_ANSWERS);
+  }
+
   close(): void {
     this.client.close();
   }
@@ -215,12 +225,15 @@ export class SidecarClient implements UnaryCalls {
   }
 
   /** One unary call, with the server's initial metadata (extract() and BalancedStream). @internal */
-  unaryCall(request: Buffer): { call: grpc.ClientUnaryCall; answer: Promise<{ response: Buffer; metadata: grpc.Metadata | null }> } {
+  unaryCall(
+    request: Buffer,
+    answers: AnswerKind = 'sender',
+  ): { call: grpc.ClientUnaryCall; answer: Promise<{ response: Buffer; metadata: grpc.Metadata | null }> } {
     let metadata: grpc.Metadata | null = null;
     let call!: grpc.ClientUnaryCall;
     const answer = new Promise<{ response: Buffer; metadata: grpc.Metadata | null }>((resolve, reject) => {
       call = this.client.makeUnaryRequest(
-        UNARY_PATH,
+        answers === 'fields' ? FIELDS_PATH : UNARY_PATH,
         passBytes,
         passBytes,
         request,

@@ -120,3 +120,8 @@ export async function readReportedKeySet(path: string, max: number): Promise<Set
 export function defaultReportPath(kind: string, shard: { readonly index: number; readonly count: number }, dryRun = false): string {
   return `mim-sender-jid-report-${kind}-shard-${shard.index}-of-${shard.count}${dryRun ? '-dry-run' : ''}.jsonl`;
 }
+
+/** The kind in a report's default name: `postgres`, or `postgres-origin_id` for a `--field` walk (its records are others'). */
+export function reportKind(kind: string, field: unknown): string {
+  return typeof field === 'string' && field !== 'sender' ? `${kind}-${field}` : kind;
+}

@@ -17,8 +17,8 @@ import { DEFAULT_BACKOFF, isTransientDecodeError } from './retry.js';
 import {
   WHOLE_TABLE,
   shardName,
+  type AnyAnswer,
   type AnyBackend,
-  type ExtractResult,
   type ExtractStream,
   type NotWrittenRecord,
   type OpenExtractStream,
@@ -157,10 +157,11 @@ export class SchemaNotReadyError extends Error {
     readonly backendName: string,
     readonly missing: string[],
     readonly statements: string[],
+    guide = "the MongooseIM 3.3.0 -> 3.4.0 upgrade guide's step 1",
   ) {
     super(
       `the ${backendName} archive is not ready for the backfill: ${missing.join('; ')}.\n` +
-        `Run these statements (the MongooseIM 3.3.0 -> 3.4.0 upgrade guide's step 1), or pass --apply-schema:\n` +
+        `Run these statements (${guide}), or pass --apply-schema:\n` +
         statements.map((s) => `  ${s}`).join('\n'),
     );
     this.name = 'SchemaNotReadyError';
@@ -265,7 +266,7 @@ interface PartitionState {
 export function decideBatch<Key, Write>(
   backend: Pick<AnyBackend, 'decide'>,
   records: readonly SourceRecord<Key>[],
-  answers: readonly ExtractResult[],
+  answers: readonly AnyAnswer[],
 ): { writes: PlannedWrite<Key, Write>[]; notWritten: NotWrittenRecord<Key>[] } {
   if (answers.length !== records.length) {
     throw new Error(`decoding answered ${answers.length} results for a batch of ${records.length} records`);
@@ -361,7 +362,7 @@ export async function runMigration(options: MigrationOptions): Promise<Migration
     return first;
   };
 
-  const runOnce = async (stream: ExtractStream): Promise<void> => {
+  const runOnce = async (stream: ExtractStream<AnyAnswer>): Promise<void> => {
     const slots = new Slots(concurrency);
     let firstError: { error: unknown } | null = null;
     const stopped = (): boolean => firstError !== null || signal?.aborted === true;
@@ -464,7 +465,7 @@ export async function runMigration(options: MigrationOptions): Promise<Migration
   /** Walks every partition not done yet, with retries, until each is done or the run stops. */
   const walkShard = async (): Promise<void> => {
     for (;;) {
-      let stream: ExtractStream | null = null;
+      let stream: ExtractStream<AnyAnswer> | null = null;
       try {
         stream = await options.openStream(format);
         await runOnce(stream);
@@ -586,8 +587,8 @@ export async function runMigration(options: MigrationOptions): Promise<Migration
 async function prepareSchema(backend: AnyBackend, apply: boolean, dryRun: boolean, log: (line: string) => void): Promise<void> {
   const schema = await backend.checkSchema();
   if (schema.ready) return;
-  if (!apply) throw new SchemaNotReadyError(backend.name, schema.missing, schema.statements);
-  if (dryRun) throw new SchemaNotReadyError(backend.name, [...schema.missing, 'a dry run never changes the schema'], schema.statements);
+  if (!apply) throw new SchemaNotReadyError(backend.name, schema.missing, schema.statements, schema.guide);
+  if (dryRun) throw new SchemaNotReadyError(backend.name, [...schema.missing, 'a dry run never changes the schema'], schema.statements, schema.guide);
   // Several shards started together all try: a statement that loses the race fails, and the
   // next attempt runs only what is still missing.
   for (let attempt = 1; ; attempt++) {

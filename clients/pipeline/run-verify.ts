@@ -12,6 +12,7 @@ import { DEFAULT_BATCH_SIZE, DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_RETRIES } from
 import {
   WHOLE_TABLE,
   shardName,
+  type AnyAnswer,
   type AnyBackend,
   type ExtractStream,
   type MismatchKind,
@@ -185,7 +186,7 @@ export async function runVerifyComplete(options: CompleteVerifyOptions): Promise
   };
 
   const walk = async (partition: Partition): Promise<void> => {
-    let stream: ExtractStream | null = null;
+    let stream: ExtractStream<AnyAnswer> | null = null;
     const reopen = async (): Promise<void> => {
       await stream?.end().catch(() => {});
       stream = null;

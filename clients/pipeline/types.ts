@@ -15,13 +15,18 @@
  * The pipeline never looks inside any of them.
  */
 import type { PayloadFormat } from '../../services/decode/index.js';
-import type { ErrorCodeName, ExtractItem, ExtractResult, ExtractStream } from '../decoder-client/types.js';
+import type { AnswerKind, ErrorCodeName, ExtractItem, ExtractResult, ExtractStream, FieldAnswer, FieldsResult } from '../decoder-client/types.js';
 
 // The decoding stream is the decoder client's (one definition of items, results and error codes).
-export type { ErrorCodeName, ExtractItem, ExtractResult, ExtractStream };
+export type { AnswerKind, ErrorCodeName, ExtractItem, ExtractResult, ExtractStream, FieldAnswer, FieldsResult };
 
-/** Opens a fresh decoding stream (again after a failure). */
-export type OpenExtractStream = (format: PayloadFormat) => ExtractStream | Promise<ExtractStream>;
+/** Any decoding answer: the pipeline reads only its key (the backend's `decide` reads the rest). */
+export interface AnyAnswer {
+  readonly key: string;
+}
+
+/** Opens a fresh decoding stream (again after a failure), of the answers the backend decides on (`Backend.answers`). */
+export type OpenExtractStream = (format: PayloadFormat) => ExtractStream<AnyAnswer> | Promise<ExtractStream<AnyAnswer>>;
 
 /** `--shard K/N`: this process handles a disjoint 1/N of the partitions (for SQL: `room_id % N = K`). */
 export interface ShardSpec {
@@ -38,9 +43,10 @@ export function shardName(shard: ShardSpec): string {
 
 /**
  * Why a record was not written: a decoding failure (the decoder's error codes), a JID the store
- * cannot hold, or a write the store refused for that one record (not retried).
+ * cannot hold, a value the store cannot hold (`--field` walks: an origin-id longer than the column),
+ * or a write the store refused for that one record (not retried).
  */
-export type NotWrittenReason = ErrorCodeName | 'jid_not_storable' | 'write_refused';
+export type NotWrittenReason = ErrorCodeName | 'jid_not_storable' | 'write_refused' | 'value_not_storable';
 
 /**
  * One part of the data, walked in order by one walker at a time; several partitions are walked
@@ -101,6 +107,8 @@ export interface SchemaStatus {
   readonly missing: string[];
   /** The upgrade guide's statements (or requests) that would fix it. */
   readonly statements: string[];
+  /** Which guide they come from, when not the 3.3.0 -> 3.4.0 one (the sender's). */
+  readonly guide?: string;
 }
 
 /**
@@ -128,11 +136,13 @@ export interface VerifySample<Key> {
  *   `mam_type`/`msg_owner_jid` than the packet gives; Cassandra: a nick copy that is not `''`);
  * - `undecodable`: the store holds a sender, but the payload gives none that could be written (it
  *   does not decode, or its JID is one the store cannot hold);
- * - `sender_row_missing` (SQL): `sender_id` names no `mam_server_user` row.
+ * - `sender_row_missing` (SQL): `sender_id` names no `mam_server_user` row;
+ * - `different_value` (the `--field` walks): the column holds another value than the payload gives
+ *   (an origin_id still NULL, or another id; is_groupchat false for a groupchat message).
  */
-export type MismatchKind = 'different_sender' | 'undecodable' | 'sender_row_missing';
+export type MismatchKind = 'different_sender' | 'undecodable' | 'sender_row_missing' | 'different_value';
 
-export const MISMATCH_KINDS: readonly MismatchKind[] = ['different_sender', 'undecodable', 'sender_row_missing'];
+export const MISMATCH_KINDS: readonly MismatchKind[] = ['different_sender', 'undecodable', 'sender_row_missing', 'different_value'];
 
 export interface Mismatch {
   readonly kind: MismatchKind;
@@ -164,9 +174,14 @@ export interface UnwrittenKeys<Key> {
   readonly complete: boolean;
 }
 
-export interface Backend<Key = unknown, Cursor = unknown, Write = unknown, Part extends Partition = Partition> {
+export interface Backend<Key = unknown, Cursor = unknown, Write = unknown, Part extends Partition = Partition, Answer extends AnyAnswer = ExtractResult> {
   /** `postgres`, `cassandra`, ...: logs, report and checkpoint names. */
   readonly name: string;
+  /**
+   * The decoding answers `decide` and `verifyAnswer` take: the sender (`ExtractResult`, the
+   * default) or the message's other columns (`fields`: `FieldsResult`, the `--field` walks).
+   */
+  readonly answers?: AnswerKind;
   /** The payload format this store keeps unless told otherwise (`--format`). */
   readonly defaultFormat: PayloadFormat;
   readonly checkpointMode: CheckpointMode;
@@ -201,7 +216,7 @@ export interface Backend<Key = unknown, Cursor = unknown, Write = unknown, Part 
 
   readPage(partition: Part, after: Cursor | null, limits: PageLimits): Promise<Page<Key, Cursor>>;
   /** What to write for one answer, or why not (the store's rules: a JID too long, `-2` for Riak, ...). */
-  decide(record: SourceRecord<Key>, answer: ExtractResult): Decision<Write>;
+  decide(record: SourceRecord<Key>, answer: Answer): Decision<Write>;
   /**
    * Writes one batch (possibly empty: the cursor still advances). `earlierCommitted` resolves
    * when every earlier batch of this partition is written; a backend with `in-write` checkpoints
@@ -212,7 +227,7 @@ export interface Backend<Key = unknown, Cursor = unknown, Write = unknown, Part 
   /** Up to `size` random records that already have their write, with what the store holds. */
   sampleForVerify(size: number): Promise<VerifySample<Key>[]>;
   /** Null when the stored value is what `answer` says it should be, else the mismatch. */
-  verifyAnswer(sample: VerifySample<Key>, answer: ExtractResult): Promise<Mismatch | null> | Mismatch | null;
+  verifyAnswer(sample: VerifySample<Key>, answer: Answer): Promise<Mismatch | null> | Mismatch | null;
 
   /**
    * `verify --complete`: one page of every record of the partition, written or not, from the
@@ -237,4 +252,4 @@ export interface Backend<Key = unknown, Cursor = unknown, Write = unknown, Part 
 
 /** A backend of any key, cursor, write and partition types (what the CLI and the pipeline hold). */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type AnyBackend = Backend<any, any, any, any>;
+export type AnyBackend = Backend<any, any, any, any, any>;

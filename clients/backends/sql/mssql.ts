@@ -4,6 +4,8 @@
  * mssql-statements.ts. Verified up to the driver only: no SQL Server runs on our machines (see
  * the README).
  */
+import { SqlFieldBackend } from './field-backend.js';
+import { MSSQL_FIELD_DIALECT } from './mssql-field-statements.js';
 import sql from 'mssql';
 import { isTransientNetworkError } from '../../pipeline/retry.js';
 import { SqlBackend, sqlBackendDefinition } from './sql-backend.js';
@@ -111,6 +113,7 @@ export class MssqlBackend extends SqlBackend<MssqlParam> {
 
 export default sqlBackendDefinition(
   'mssql',
-  'Microsoft SQL Server (verified up to the driver only): sets mam_muc_message.sender_id',
+  'Microsoft SQL Server (verified up to the driver only): sets mam_muc_message.sender_id (--field: origin_id, is_groupchat)',
   (options) => new MssqlBackend(options),
+  (options) => new SqlFieldBackend('mssql', options.field, MSSQL_FIELD_DIALECT, new MssqlDriver(options)),
 );

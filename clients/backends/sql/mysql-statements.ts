@@ -95,7 +95,7 @@ export function checkMysqlStorable(user: string, server: string): string | null 
 }
 
 /** At most 64 characters (15 + 40), one per database and shard. */
-const MYSQL_LOCK_NAME_SQL = `CONCAT('mim_sender_jid:', SHA1(CONCAT(DATABASE(), ' ', ?)))`;
+export const MYSQL_LOCK_NAME_SQL = `CONCAT('mim_sender_jid:', SHA1(CONCAT(DATABASE(), ' ', ?)))`;
 
 const statement = (sql: string, params: readonly unknown[] = []): SqlStatement => ({ sql, params });
 const tableIn = (name: string): string => `SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = '${name}'`;

@@ -2,6 +2,8 @@
  * MySQL / MariaDB backend for the sender_id backfill: the `mysql2` driver under the shared SQL
  * base, with the statements of mysql-statements.ts.
  */
+import { SqlFieldBackend } from './field-backend.js';
+import { MYSQL_FIELD_DIALECT } from './field-statements.js';
 import mysql from 'mysql2/promise';
 import { isTransientNetworkError } from '../../pipeline/retry.js';
 import { SqlBackend, sqlBackendDefinition } from './sql-backend.js';
@@ -120,4 +122,9 @@ export class MysqlBackend extends SqlBackend<unknown> {
   }
 }
 
-export default sqlBackendDefinition('mysql', 'MySQL / MariaDB: sets mam_muc_message.sender_id', (options) => new MysqlBackend(options));
+export default sqlBackendDefinition(
+  'mysql',
+  'MySQL / MariaDB: sets mam_muc_message.sender_id (--field: origin_id, is_groupchat)',
+  (options) => new MysqlBackend(options),
+  (options) => new SqlFieldBackend('mysql', options.field, MYSQL_FIELD_DIALECT, new MysqlDriver(options)),
+);

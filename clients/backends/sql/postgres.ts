@@ -8,6 +8,8 @@ import { SqlBackend, sqlBackendDefinition } from './sql-backend.js';
 import { copyRowsBinary } from './pg-binary-copy.js';
 import type { SqlDriver, SqlResult, SqlRow, SqlSession, SqlStatement, SqlTransaction } from './sql-dialect.js';
 import { POSTGRES_DIALECT } from './postgres-statements.js';
+import { SqlFieldBackend } from './field-backend.js';
+import { POSTGRES_FIELD_DIALECT } from './field-statements.js';
 
 export {
   checkPostgresStorable,
@@ -142,4 +144,9 @@ export class PostgresBackend extends SqlBackend<unknown> {
   }
 }
 
-export default sqlBackendDefinition('postgres', 'PostgreSQL: sets mam_muc_message.sender_id', (options) => new PostgresBackend(options));
+export default sqlBackendDefinition(
+  'postgres',
+  'PostgreSQL: sets mam_muc_message.sender_id (--field: origin_id, is_groupchat)',
+  (options) => new PostgresBackend(options),
+  (options) => new SqlFieldBackend('postgres', options.field, POSTGRES_FIELD_DIALECT, new PgDriver(options)),
+);

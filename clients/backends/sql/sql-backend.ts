@@ -413,25 +413,43 @@ const URL_RULES: Record<string, UrlRules> = {
   mssql: { schemes: ['mssql', 'sqlserver'], example: 'mssql://USER:PASSWORD@HOST:1433/DATABASE, or an ADO string Server=...;Database=...' },
 };
 
+/** `--field`: what a walk fills; `sender` (the default) is the 3.4 walk, the others field-backend.ts's. */
+const FIELD_VALUES = ['sender', 'origin_id', 'is_groupchat'] as const;
+
 export function sqlBackendDefinition(
   kind: string,
   summary: string,
   open: (options: { url: string; poolSize: number; singleWriter: boolean }) => AnyBackend,
+  /** The `--field origin_id|is_groupchat` walks (absent: this backend has only the sender's). */
+  openField?: (options: { url: string; poolSize: number; field: 'origin_id' | 'is_groupchat' }) => AnyBackend,
 ): BackendDefinition {
   return {
     kind,
     summary,
-    flags: { 'single-writer': { type: 'boolean' } },
+    flags: { 'single-writer': { type: 'boolean' }, field: { type: 'string' } },
     usage:
       `  --url URL              the database (or env MIM_SENDER_JID_DB_URL): ${URL_RULES[kind]?.example ?? 'its URL'}\n` +
-      `  --single-writer        proceed without mam_server_user's unique (server, user_name) index: this process is its only writer`,
+      `  --single-writer        proceed without mam_server_user's unique (server, user_name) index: this process is its only writer\n` +
+      `  --field F              what to backfill: sender (default: mam_muc_message.sender_id, 3.4), origin_id (both archives, 3.7)\n` +
+      `                         or is_groupchat (mam_message, 6.2.1); run them in that order${openField === undefined ? ' (sender only for ' + kind + ' so far)' : ''}`,
     async open(values, context) {
       if (typeof values.url !== 'string') throw new UsageError(`--url is required (or set MIM_SENDER_JID_DB_URL)`);
+      const field = values.field ?? 'sender';
+      if (typeof field !== 'string' || !(FIELD_VALUES as readonly string[]).includes(field)) {
+        throw new UsageError(`--field must be one of ${FIELD_VALUES.join(', ')}, got '${String(field)}'`);
+      }
       const rules = URL_RULES[kind];
       const adoString = kind === 'mssql' && !values.url.includes('://') && values.url.includes('=');
       // Before the driver sees it: a driver's own refusal may quote the URL, password included.
       if (rules !== undefined && !adoString) checkUrl('--url', values.url, rules);
-      return open({ url: values.url, poolSize: context.concurrency + 2, singleWriter: values['single-writer'] === true });
+      const poolSize = context.concurrency + 2;
+      if (field !== 'sender') {
+        if (openField === undefined)
+          throw new UsageError(`--field ${field} is not available for ${kind} yet: only the sender (postgres and mysql have origin_id and is_groupchat)`);
+        if (values['single-writer'] === true) throw new UsageError(`--single-writer is about mam_server_user, which --field ${field} never writes: drop it`);
+        return openField({ url: values.url, poolSize, field: field as 'origin_id' | 'is_groupchat' });
+      }
+      return open({ url: values.url, poolSize, singleWriter: values['single-writer'] === true });
     },
   };
 }

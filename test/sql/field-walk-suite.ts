@@ -1,0 +1,459 @@
+/**
+ * The `--field origin_id|is_groupchat` walks on a real database (run by field-walks-postgres and
+ * field-walks-mariadb): MongooseIM-shaped archives of both tables (3.3's `mam_muc_message` with
+ * the 3.4 sender column, and 3.3's `mam_message`) holding Erlang-made payloads, whose answers
+ * come from MongooseIM's own functions run by Erlang (test/support/erlang-fields.ts). Decoding
+ * goes through the real in-process pool's fields stream.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import mysql from 'mysql2/promise';
+import pg from 'pg';
+import { openDecoder, type Decoder } from '../../clients/decoder-client/index.js';
+import { SqlFieldBackend } from '../../clients/backends/sql/field-backend.js';
+import { MYSQL_FIELD_DIALECT, POSTGRES_FIELD_DIALECT, type ArchiveTable, type FieldName } from '../../clients/backends/sql/field-statements.js';
+import { MysqlDriver } from '../../clients/backends/sql/mysql.js';
+import { MYSQL_SCHEMA_STATEMENTS } from '../../clients/backends/sql/mysql-statements.js';
+import { PgDriver } from '../../clients/backends/sql/postgres.js';
+import { PG_SCHEMA_STATEMENTS } from '../../clients/backends/sql/postgres-statements.js';
+import { MemoryReport } from '../../clients/pipeline/report.js';
+import { runMigration, SchemaNotReadyError, type MigrationOptions, type MigrationSummary } from '../../clients/pipeline/run-migration.js';
+import { runVerify, runVerifyComplete, type CompleteFinding } from '../../clients/pipeline/run-verify.js';
+import { erlangFieldCases, erlangFieldMessages, type FieldRecord } from '../support/erlang-fields.js';
+import { fuzzSeed } from '../support/fuzz-seed.js';
+import { startMigrateProcess } from '../support/migrate-process.js';
+import { runCliBounded } from '../support/bounded-cli.js';
+import type { DatabaseFixture, TestDatabase } from './fixture.js';
+
+type Kind = 'postgres' | 'mysql';
+
+/** One archived row and MongooseIM's answers for its payload. */
+interface FieldRow {
+  readonly table: ArchiveTable;
+  readonly owner: string;
+  readonly id: string;
+  readonly payload: Uint8Array;
+  readonly originId: string | null | 'malformed';
+  readonly isGroupchat: boolean | 'malformed';
+}
+
+const rowId = (table: string, owner: string, id: string): string => `${table}:${owner}:${id}`;
+
+/** Every eterm record (plain and compressed) in both archives, spread over three rooms and three users. */
+function archiveRows(records: readonly FieldRecord[]): FieldRow[] {
+  const eterms = records.filter((r) => r.format === 'eterm');
+  const rows: FieldRow[] = [];
+  for (const table of ['mam_muc_message', 'mam_message'] as const) {
+    eterms.forEach((r, i) => {
+      rows.push({
+        table,
+        owner: String(1 + (i % 3)),
+        // MAM ids are large, time-based and increasing; a few share nothing but the order.
+        id: String(399582233150625537n + BigInt(i) * 7919n),
+        payload: r.payload,
+        originId: r.originId === 'malformed' ? 'malformed' : r.originId.originId,
+        isGroupchat: r.isGroupchat,
+      });
+    });
+  }
+  return rows;
+}
+
+/** A plain SQL connection to the database under test, apart from the backend's own. */
+interface Sql {
+  query(sql: string, params?: unknown[]): Promise<Record<string, unknown>[]>;
+  close(): Promise<void>;
+}
+
+function connect(kind: Kind, url: string): Sql {
+  if (kind === 'postgres') {
+    const pool = new pg.Pool({ connectionString: url, max: 1 });
+    pool.on('error', () => {});
+    return { query: async (sql, params = []) => (await pool.query(sql, params)).rows, close: () => pool.end() };
+  }
+  const pool = mysql.createPool({ uri: url, connectionLimit: 1, supportBigNumbers: true, bigNumberStrings: true, charset: 'utf8mb4' });
+  return { query: async (sql, params = []) => (await pool.query(sql, params))[0] as Record<string, unknown>[], close: () => pool.end() };
+}
+
+/** MongooseIM 3.3.0's `mam_message` (priv/pg.sql, priv/mysql.sql), before 3.7's origin_id and 6.2.1's is_groupchat. */
+function mamMessage33(kind: Kind): string[] {
+  if (kind === 'postgres') {
+    return [
+      `DO $$ BEGIN CREATE TYPE mam_direction AS ENUM('I','O'); EXCEPTION WHEN duplicate_object THEN NULL; END $$`,
+      `CREATE TABLE mam_message(id BIGINT NOT NULL, user_id INT NOT NULL, from_jid varchar(250) NOT NULL, remote_bare_jid varchar(250) NOT NULL,
+         remote_resource varchar(250) NOT NULL, direction mam_direction NOT NULL, message bytea NOT NULL, search_body text, PRIMARY KEY(user_id, id))`,
+      `CREATE INDEX i_mam_message_username_jid_id ON mam_message USING BTREE (user_id, remote_bare_jid, id)`,
+    ];
+  }
+  return [
+    `CREATE TABLE mam_message(id BIGINT UNSIGNED NOT NULL, user_id INT UNSIGNED NOT NULL, from_jid varchar(250) CHARACTER SET binary NOT NULL,
+       remote_bare_jid varchar(250) CHARACTER SET binary NOT NULL, remote_resource varchar(250) CHARACTER SET binary NOT NULL,
+       direction ENUM('I','O') NOT NULL, message mediumblob NOT NULL, search_body mediumtext, PRIMARY KEY (user_id, id),
+       INDEX i_mam_message_rem USING BTREE (user_id, remote_bare_jid, id)) CHARACTER SET utf8mb4 ROW_FORMAT=DYNAMIC`,
+  ];
+}
+
+async function insertRows(kind: Kind, sql: Sql, rows: readonly FieldRow[]): Promise<void> {
+  const p = (n: number): string => (kind === 'postgres' ? `$${n}` : '?');
+  for (const r of rows) {
+    const payload = Buffer.from(r.payload);
+    if (r.table === 'mam_muc_message') {
+      await sql.query(`INSERT INTO mam_muc_message (room_id, id, nick_name, message, search_body) VALUES (${p(1)}, ${p(2)}, 'nick', ${p(3)}, 'hi')`, [
+        r.owner,
+        r.id,
+        payload,
+      ]);
+    } else {
+      await sql.query(
+        `INSERT INTO mam_message (id, user_id, from_jid, remote_bare_jid, remote_resource, direction, message, search_body)
+         VALUES (${p(1)}, ${p(2)}, 'alice@localhost/r', 'bob@localhost', 'r', 'I', ${p(3)}, 'hi')`,
+        [r.id, r.owner, payload],
+      );
+    }
+  }
+}
+
+/** `table:owner:id` -> the column as stored (null for NULL; is_groupchat as a boolean). */
+async function stored(sql: Sql, field: FieldName, tables: readonly ArchiveTable[]): Promise<Map<string, string | boolean | null>> {
+  const values = new Map<string, string | boolean | null>();
+  for (const table of tables) {
+    const owner = table === 'mam_muc_message' ? 'room_id' : 'user_id';
+    for (const r of await sql.query(`SELECT ${owner} AS owner, id, ${field} AS value FROM ${table}`)) {
+      const v = r.value;
+      const value = field === 'is_groupchat' ? v === true || Number(v) === 1 : v === null ? null : Buffer.isBuffer(v) ? v.toString('utf8') : String(v);
+      values.set(rowId(table, String(r.owner), String(r.id)), value);
+    }
+  }
+  return values;
+}
+
+export function fieldWalkSuite(kind: Kind, start: () => Promise<DatabaseFixture>): void {
+  const SEED = fuzzSeed('FIELD_WALK_SEED', `${kind} field walks`);
+  const dialect = kind === 'postgres' ? POSTGRES_FIELD_DIALECT : MYSQL_FIELD_DIALECT;
+  const senderColumn = kind === 'postgres' ? PG_SCHEMA_STATEMENTS.column : MYSQL_SCHEMA_STATEMENTS.column;
+  let fixture: DatabaseFixture;
+  let decoder: Decoder;
+  let rows: FieldRow[];
+  let reportDir: string;
+  const opened: { db: TestDatabase; sql: Sql }[] = [];
+
+  describe(`${kind}: --field origin_id and is_groupchat`, () => {
+    before(async () => {
+      fixture = await start();
+      decoder = await openDecoder({ maxInFlightBatches: 3, workers: 1 });
+      rows = archiveRows([...erlangFieldCases(), ...erlangFieldMessages(30, SEED % 100_000)]);
+      reportDir = mkdtempSync(join(tmpdir(), 'mim-field-walks-'));
+    });
+    after(async () => {
+      for (const { db, sql } of opened) {
+        await sql.close().catch(() => {});
+        await db.close().catch(() => {});
+      }
+      await decoder?.close();
+      await fixture?.stop();
+      if (reportDir !== undefined) rmSync(reportDir, { recursive: true, force: true });
+    });
+
+    /** A fresh 3.3 archive of both tables, with the 3.4 sender column (the guide's origin_id index on rooms needs it). */
+    async function archive(encoding?: string): Promise<{ db: TestDatabase; sql: Sql }> {
+      const db = await fixture.freshDatabase(encoding === undefined ? {} : { encoding });
+      await db.execute(...mamMessage33(kind), senderColumn);
+      const sql = connect(kind, db.url);
+      opened.push({ db, sql });
+      await insertRows(kind, sql, rows);
+      return { db, sql };
+    }
+
+    function backend(db: TestDatabase, field: FieldName): SqlFieldBackend {
+      const driver = kind === 'postgres' ? new PgDriver({ url: db.url, poolSize: 5 }) : new MysqlDriver({ url: db.url, poolSize: 5 });
+      return new SqlFieldBackend(kind, field, dialect, driver);
+    }
+
+    async function migrate(db: TestDatabase, field: FieldName, extra: Partial<MigrationOptions> = {}): Promise<MigrationSummary & { report: MemoryReport }> {
+      const report = new MemoryReport();
+      const b = backend(db, field);
+      try {
+        const summary = await runMigration({
+          backend: b,
+          openStream: (format) => decoder.openFieldsStream(format),
+          report,
+          batchSize: 7,
+          concurrency: 3,
+          applySchema: true,
+          ...extra,
+        });
+        return { ...summary, report };
+      } finally {
+        await b.close();
+      }
+    }
+
+    const tablesOf = (field: FieldName): ArchiveTable[] => (field === 'origin_id' ? ['mam_muc_message', 'mam_message'] : ['mam_message']);
+
+    /** What every row must hold after the walk: MongooseIM's answer, the default for a payload that gives none, or what was there. */
+    /** MySQL's origin_id is varbinary(250): a longer id cannot be stored (MongooseIM's own insert fails in strict mode). */
+    const tooLong = (r: FieldRow): boolean => kind === 'mysql' && typeof r.originId === 'string' && Buffer.byteLength(r.originId) > 250;
+
+    function expectedValues(field: FieldName, kept: ReadonlyMap<string, string | boolean> = new Map()): Map<string, string | boolean | null> {
+      const want = new Map<string, string | boolean | null>();
+      for (const r of rows) {
+        if (!tablesOf(field).includes(r.table)) continue;
+        const key = rowId(r.table, r.owner, r.id);
+        const answer = field === 'origin_id' ? (tooLong(r) ? null : r.originId) : r.isGroupchat;
+        want.set(key, kept.get(key) ?? (answer === 'malformed' ? (field === 'origin_id' ? null : false) : answer));
+      }
+      return want;
+    }
+
+    /** The rows the walk reports, and why: payloads giving no answer, and (MySQL) ids longer than the column. */
+    function reported(field: FieldName): string[] {
+      return rows
+        .filter((r) => tablesOf(field).includes(r.table))
+        .flatMap((r) => {
+          const key = rowId(r.table, r.owner, r.id);
+          if ((field === 'origin_id' ? r.originId : r.isGroupchat) === 'malformed') return [`${key} malformed`];
+          return field === 'origin_id' && tooLong(r) ? [`${key} value_not_storable`] : [];
+        })
+        .sort();
+    }
+
+    const reportedIds = (report: MemoryReport): string[] =>
+      report.rows.map((r) => `${rowId(r.fields.table, r.fields.room_id ?? r.fields.user_id, r.fields.id)} ${r.reason}`).sort();
+
+    test('origin_id: the 3.7 schema step, both archives walked, every row as MongooseIM answers, a value already there kept, a second run reads nothing', async () => {
+      const { db, sql } = await archive();
+      await assert.rejects(migrate(db, 'origin_id', { applySchema: false }), (error: unknown) => {
+        assert.ok(error instanceof SchemaNotReadyError);
+        assert.match(error.message, /3\.6\.0 -> 3\.7\.0/);
+        assert.match(error.message, /i_mam_message_username_jid_origin_id/);
+        assert.match(error.message, /i_mam_muc_message_room_id_sender_id_origin_id/);
+        return true;
+      });
+      const b = backend(db, 'origin_id');
+      await b.applySchema();
+      await b.close();
+      // A row MongooseIM 3.7 archived itself: its value is right by definition and never read.
+      const keptRow = rows.find((r) => r.table === 'mam_message' && typeof r.originId === 'string')!;
+      await sql.query(
+        kind === 'postgres'
+          ? `UPDATE mam_message SET origin_id = 'from-mongooseim' WHERE user_id = $1 AND id = $2`
+          : `UPDATE mam_message SET origin_id = 'from-mongooseim' WHERE user_id = ? AND id = ?`,
+        [keptRow.owner, keptRow.id],
+      );
+      const kept = new Map([[rowId(keptRow.table, keptRow.owner, keptRow.id), 'from-mongooseim']]);
+
+      const first = await migrate(db, 'origin_id');
+      assert.equal(first.reachedEnd, true);
+      assert.equal(first.partitions, 2);
+      assert.deepEqual(Object.fromEntries(await stored(sql, 'origin_id', tablesOf('origin_id'))), Object.fromEntries(expectedValues('origin_id', kept)));
+      assert.deepEqual(reportedIds(first.report), reported('origin_id'));
+      assert.ok(reported('origin_id').some((r) => r.endsWith(' malformed')));
+      assert.equal(first.processed, rows.length - 1, 'every row but the one holding a value was read');
+      assert.equal(first.written + first.failed, first.processed);
+      assert.equal(first.accounting?.kind, 'not-counted');
+      const names = (await sql.query(`SELECT shard FROM mim_sender_jid_checkpoint ORDER BY shard`)).map((r) => String(r.shard));
+      assert.deepEqual(names, ['mam_message.origin_id 0/1', 'mam_muc_message.origin_id 0/1'], "kept apart from the sender's (named K/N)");
+
+      const again = await migrate(db, 'origin_id');
+      assert.equal(again.processed, 0);
+      assert.equal(again.reachedEnd, true);
+    });
+
+    test('is_groupchat: the 6.2.1 schema step, the users archive only, true written where MongooseIM answers true, a true already there kept', async () => {
+      const { db, sql } = await archive();
+      const b = backend(db, 'is_groupchat');
+      assert.deepEqual(await b.applySchema(), ['ALTER TABLE mam_message ADD COLUMN is_groupchat boolean NOT NULL DEFAULT false;']);
+      await b.close();
+      const keptRow = rows.find((r) => r.table === 'mam_message' && r.isGroupchat === false)!;
+      await sql.query(
+        kind === 'postgres'
+          ? `UPDATE mam_message SET is_groupchat = true WHERE user_id = $1 AND id = $2`
+          : `UPDATE mam_message SET is_groupchat = 1 WHERE user_id = ? AND id = ?`,
+        [keptRow.owner, keptRow.id],
+      );
+      const summary = await migrate(db, 'is_groupchat');
+      assert.equal(summary.partitions, 1);
+      const want = expectedValues('is_groupchat', new Map([[rowId(keptRow.table, keptRow.owner, keptRow.id), true]]));
+      assert.deepEqual(Object.fromEntries(await stored(sql, 'is_groupchat', ['mam_message'])), Object.fromEntries(want));
+      assert.ok([...want.values()].some((v) => v === true) && [...want.values()].some((v) => v === false));
+      assert.deepEqual(reportedIds(summary.report), reported('is_groupchat'));
+
+      // verify: the sample of every row finds only the planted one; --complete finds it too.
+      const verifying = backend(db, 'is_groupchat');
+      try {
+        const sample = await runVerify({ backend: verifying, openStream: (f) => decoder.openFieldsStream(f), sample: rows.length });
+        assert.deepEqual(
+          sample.mismatches.map((m) => [m.fields.user_id, m.fields.id, m.kind]),
+          [[keptRow.owner, keptRow.id, 'different_value']],
+        );
+        const findings: CompleteFinding[] = [];
+        const complete = await runVerifyComplete({
+          backend: verifying,
+          openStream: (f) => decoder.openFieldsStream(f),
+          reportPaths: [],
+          onFinding: (f) => findings.push(f),
+          batchSize: 9,
+        });
+        assert.equal(complete.scanned, rows.length / 2);
+        assert.deepEqual(
+          findings.map((f) => [f.fields.id, f.class, f.kind]),
+          [[keptRow.id, 'written_wrong', 'different_value']],
+        );
+      } finally {
+        await verifying.close();
+      }
+    });
+
+    test('origin_id: a dry run writes nothing; two shards then fill every row; verify --complete finds a value planted wrong, and nothing else', async () => {
+      const { db, sql } = await archive();
+      const b = backend(db, 'origin_id');
+      await b.applySchema();
+      await b.close();
+      const dry = await migrate(db, 'origin_id', { dryRun: true });
+      assert.equal(dry.processed, rows.length);
+      assert.ok(
+        [...(await stored(sql, 'origin_id', tablesOf('origin_id'))).values()].every((v) => v === null),
+        'a dry run writes nothing',
+      );
+      const shards = await Promise.all([0, 1].map((index) => migrate(db, 'origin_id', { shard: { index, count: 2 } })));
+      assert.equal(shards[0].processed + shards[1].processed, rows.length);
+      assert.deepEqual(Object.fromEntries(await stored(sql, 'origin_id', tablesOf('origin_id'))), Object.fromEntries(expectedValues('origin_id')));
+
+      const victim = rows.find((r) => r.table === 'mam_muc_message' && typeof r.originId === 'string')!;
+      await sql.query(
+        kind === 'postgres'
+          ? `UPDATE mam_muc_message SET origin_id = 'planted' WHERE room_id = $1 AND id = $2`
+          : `UPDATE mam_muc_message SET origin_id = 'planted' WHERE room_id = ? AND id = ?`,
+        [victim.owner, victim.id],
+      );
+      const verifying = backend(db, 'origin_id');
+      try {
+        const findings: CompleteFinding[] = [];
+        const complete = await runVerifyComplete({
+          backend: verifying,
+          openStream: (f) => decoder.openFieldsStream(f),
+          reportPaths: [],
+          onFinding: (f) => findings.push(f),
+          batchSize: 11,
+        });
+        assert.equal(complete.scanned, rows.length);
+        assert.deepEqual(
+          findings.map((f) => [f.fields.table, f.fields.room_id, f.fields.id, f.kind]),
+          [['mam_muc_message', victim.owner, victim.id, 'different_value']],
+        );
+        assert.equal(complete.counts.written_right, rows.length - 1);
+      } finally {
+        await verifying.close();
+      }
+    });
+
+    test('locks: a second process on the same field walk and shard is refused at once; the sender walk and the other field are not', async () => {
+      const { db } = await archive();
+      const first = backend(db, 'origin_id');
+      const second = backend(db, 'origin_id');
+      const other = backend(db, 'is_groupchat');
+      const sender = db.backend();
+      try {
+        await first.acquireShard({ index: 0, count: 1 });
+        await assert.rejects(second.acquireShard({ index: 0, count: 1 }), /being migrated by another process .*mam_muc_message\.origin_id 0\/1/);
+        await other.acquireShard({ index: 0, count: 1 });
+        await sender.acquireShard({ index: 0, count: 1 });
+        await second.acquireShard({ index: 1, count: 2 });
+      } finally {
+        for (const b of [first, second, other]) await b.close();
+        await sender.close();
+      }
+    });
+
+    if (kind === 'postgres') {
+      test('origin_id in a LATIN1 database: an id the encoding cannot hold is reported value_not_storable, the rest of its batch written', async () => {
+        const { db, sql } = await archive('LATIN1');
+        const summary = await migrate(db, 'origin_id');
+        assert.equal(summary.reachedEnd, true);
+        const unencodable = (r: FieldRow): boolean => typeof r.originId === 'string' && [...r.originId].some((c) => c.codePointAt(0)! > 0xff);
+        const refused = rows.filter(unencodable);
+        assert.ok(refused.length > 0, 'the cases hold ids outside LATIN1');
+        assert.deepEqual(
+          summary.report.rows
+            .filter((r) => r.reason === 'value_not_storable')
+            .map((r) => rowId(r.fields.table, r.fields.room_id ?? r.fields.user_id, r.fields.id))
+            .sort(),
+          refused.map((r) => rowId(r.table, r.owner, r.id)).sort(),
+        );
+        const want = expectedValues('origin_id');
+        for (const r of refused) want.set(rowId(r.table, r.owner, r.id), null);
+        assert.deepEqual(Object.fromEntries(await stored(sql, 'origin_id', tablesOf('origin_id'))), Object.fromEntries(want));
+      });
+    }
+
+    test('origin_id through the CLI: killed with SIGKILL after a commit, run again until done: every row as MongooseIM answers', async () => {
+      const { db, sql } = await archive();
+      const args = [
+        kind,
+        '--url',
+        db.url,
+        '--field',
+        'origin_id',
+        '--apply-schema',
+        '--batch-size',
+        '5',
+        '--concurrency',
+        '1',
+        // Slow enough that a commit is seen before the end (the walk is about 40 batches).
+        '--max-rate',
+        '60',
+        '--report',
+        join(reportDir, `${kind}-kill.jsonl`),
+        '--progress-interval',
+        '3600',
+      ];
+      const run = startMigrateProcess(args);
+      let ended = false;
+      void run.done.then(() => (ended = true));
+      // Killed once a checkpoint of this walk is committed.
+      for (;;) {
+        if (ended) break;
+        const saved = await sql.query(`SELECT shard FROM mim_sender_jid_checkpoint`).catch(() => []);
+        if (saved.length > 0) break;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      run.kill9();
+      const killed = await run.done;
+      assert.equal(killed.status, 'SIGKILL', `the run ended before the kill: ${killed.stderr}`);
+      const halfway = await stored(sql, 'origin_id', tablesOf('origin_id'));
+      assert.ok([...halfway.values()].some((v) => v === null) && [...halfway.values()].some((v) => v !== null), 'killed mid-walk');
+      const resumed = await startMigrateProcess(args.filter((a, i) => a !== '--max-rate' && args[i - 1] !== '--max-rate')).done;
+      assert.equal(resumed.status, 0, resumed.stderr);
+      assert.match(resumed.stderr, /resuming partition/);
+      assert.match(resumed.stdout, /done \(end reached\)/);
+      assert.match(resumed.stdout, /accounted for: not counted/);
+      assert.deepEqual(Object.fromEntries(await stored(sql, 'origin_id', tablesOf('origin_id'))), Object.fromEntries(expectedValues('origin_id')));
+
+      // verify through the CLI (the fields stream it opens for this backend): clean, then a planted value found.
+      const verifyArgs = ['verify', kind, '--url', db.url, '--field', 'origin_id'];
+      const clean = await runCliBounded([...verifyArgs, '--complete'], 120_000);
+      assert.equal(clean.status, 0, clean.stderr);
+      assert.equal(clean.stdout, '');
+      const victim = rows.find((r) => r.table === 'mam_message' && typeof r.originId === 'string' && !tooLong(r))!;
+      await sql.query(
+        kind === 'postgres'
+          ? `UPDATE mam_message SET origin_id = NULL WHERE user_id = $1 AND id = $2`
+          : `UPDATE mam_message SET origin_id = NULL WHERE user_id = ? AND id = ?`,
+        [victim.owner, victim.id],
+      );
+      const found = await runCliBounded([...verifyArgs, '--complete'], 120_000);
+      assert.equal(found.status, 3, found.stderr);
+      const lines = found.stdout
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as Record<string, string>);
+      assert.deepEqual(
+        lines.map((l) => [l.table, l.user_id, l.id, l.class, l.kind, l.stored]),
+        [['mam_message', victim.owner, victim.id, 'written_wrong', 'different_value', 'origin_id NULL']],
+      );
+    });
+  });
+}

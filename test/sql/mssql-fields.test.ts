@@ -1,0 +1,165 @@
+/**
+ * MSSQL's `--field origin_id|is_groupchat` statements, tested as MSSQL is (no SQL Server runs
+ * here; README "MSSQL: what is verified"): the guides' schema statements verbatim, the generated
+ * pages and writes (their shape, the default-only condition, chunks under the parameter limit) and
+ * the binding of every parameter on the real `mssql` driver. The same backend class runs them as
+ * PostgreSQL's and MariaDB's, which field-walk-suite.ts runs against real servers.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import sql from 'mssql';
+import { fieldTargets, type FieldTarget } from '../../clients/backends/sql/field-statements.js';
+import { bindStatement, MssqlDriver } from '../../clients/backends/sql/mssql.js';
+import { SqlFieldBackend } from '../../clients/backends/sql/field-backend.js';
+import { freeLoopbackPort } from '../../cli/demo/free-port.js';
+import { fieldPageStatement, fieldUpdateStatements, MSSQL_FIELD_DIALECT } from '../../clients/backends/sql/mssql-field-statements.js';
+import { MSSQL_MAX_PARAMS, type MssqlStatement } from '../../clients/backends/sql/mssql-statements.js';
+
+const ORIGIN_ROOMS: FieldTarget = { table: 'mam_muc_message', field: 'origin_id' };
+const ORIGIN_USERS: FieldTarget = { table: 'mam_message', field: 'origin_id' };
+const GROUPCHAT: FieldTarget = { table: 'mam_message', field: 'is_groupchat' };
+
+/** Every @name in the text is a parameter, every parameter is used, no name twice, under the limit. */
+function assertParamsConsistent(statement: MssqlStatement): void {
+  const names = statement.params.map((p) => p.name);
+  assert.equal(new Set(names).size, names.length, 'parameter names are unique');
+  assert.ok(statement.params.length <= MSSQL_MAX_PARAMS);
+  const used = new Set([...statement.sql.matchAll(/@(\w+)/g)].map((m) => m[1]).filter((n) => n !== 'ROWCOUNT' && n !== 'result'));
+  assert.deepEqual([...used].sort(), [...new Set(names)].sort(), statement.sql.slice(0, 120));
+}
+
+test('schema statements are the guides’ for SQL Server, verbatim (3.6.0 -> 3.7.0, 6.2.0 -> 6.2.1)', () => {
+  assert.deepEqual(MSSQL_FIELD_DIALECT.schemaStatements(ORIGIN_USERS), {
+    column: 'ALTER TABLE mam_message ADD origin_id nvarchar(250) NULL;',
+    index: 'CREATE INDEX i_mam_message_username_jid_origin_id ON mam_message (user_id, remote_bare_jid, origin_id);',
+  });
+  assert.deepEqual(MSSQL_FIELD_DIALECT.schemaStatements(ORIGIN_ROOMS), {
+    column: 'ALTER TABLE mam_muc_message ADD origin_id nvarchar(250) NULL;',
+    index: 'CREATE INDEX i_mam_muc_message_room_id_sender_id_origin_id ON mam_muc_message (room_id, sender_id, origin_id);',
+  });
+  assert.deepEqual(MSSQL_FIELD_DIALECT.schemaStatements(GROUPCHAT), {
+    column: 'ALTER TABLE mam_message ADD is_groupchat smallint NOT NULL DEFAULT 0;',
+    index: null,
+  });
+  assert.deepEqual(
+    fieldTargets('origin_id').map((t) => t.table),
+    ['mam_muc_message', 'mam_message'],
+  );
+  assert.deepEqual(
+    fieldTargets('is_groupchat').map((t) => t.table),
+    ['mam_message'],
+  );
+  for (const target of [ORIGIN_ROOMS, ORIGIN_USERS, GROUPCHAT]) {
+    const check = MSSQL_FIELD_DIALECT.schemaCheck(target).sql;
+    assert.match(check, new RegExp(`COL_LENGTH\\('dbo\\.${target.table}', '${target.field}'\\)`));
+  }
+});
+
+test('pages: TOP (@limit) rows still holding the default (every row for a scan), keyset on the table’s own key, shard on its owner, qualified ORDER BYs', () => {
+  const limits = { records: 50, bytes: 4096 };
+  const first = fieldPageStatement(ORIGIN_USERS, null, limits, { index: 0, count: 1 }, false);
+  assert.match(
+    first.sql,
+    /SELECT TOP \(@limit\) t\.user_id AS owner, t\.id, DATALENGTH\(t\.message\) AS len FROM dbo\.mam_message t WHERE t\.origin_id IS NULL ORDER BY t\.user_id, t\.id/,
+  );
+  assert.match(first.sql, /m\.origin_id AS value/);
+  assert.deepEqual(
+    first.params.map((p) => [p.name, p.type, p.value]),
+    [
+      ['limit', 'Int', 50],
+      ['bytes', 'BigInt', 4096],
+    ],
+  );
+  const next = fieldPageStatement(GROUPCHAT, { owner: '7', id: '399582233150625537' }, limits, { index: 2, count: 3 }, false);
+  assert.match(
+    next.sql,
+    /WHERE t\.is_groupchat = 0 AND \(t\.user_id > @after_owner OR \(t\.user_id = @after_owner AND t\.id > @after_id\)\) AND t\.user_id % @shard_count = @shard_index ORDER BY/,
+  );
+  const scan = fieldPageStatement(ORIGIN_ROOMS, { owner: '1', id: '2' }, limits, { index: 0, count: 1 }, true);
+  assert.doesNotMatch(scan.sql, /IS NULL/, 'a scan reads every row');
+  assert.match(scan.sql, /FROM dbo\.mam_muc_message t WHERE \(t\.room_id > @after_owner/);
+  for (const s of [first, next, scan]) {
+    assertParamsConsistent(s);
+    const orderBys = [...s.sql.matchAll(/ORDER BY ([\w., ]+?)(?: ROWS|\)|$)/g)].flatMap((m) => m[1].split(', '));
+    assert.ok(orderBys.length >= 3);
+    for (const term of orderBys) assert.match(term, /^[smt]\.\w+$/, `ORDER BY ${term} is qualified`);
+  }
+});
+
+test('writes: only where the row still holds the default, the id as NVarChar, chunked under the parameter limit', () => {
+  const rows = Array.from({ length: 1500 }, (_, i) => ({ owner: String(1 + (i % 4)), id: String(399582233150625537n + BigInt(i)), value: `id-${i}-zoë😀` }));
+  const origin = fieldUpdateStatements(ORIGIN_ROOMS, rows);
+  assert.ok(origin.length >= 3, 'three parameters a row: 1,500 rows need several statements');
+  assert.equal(
+    origin.reduce((n, s) => n + s.params.length / 3, 0),
+    rows.length,
+  );
+  for (const s of origin) {
+    assert.match(s.sql, /^UPDATE m SET m\.origin_id = v\.val FROM dbo\.mam_muc_message AS m JOIN \(VALUES /);
+    assert.match(s.sql, /AS v\(owner, id, val\) ON m\.room_id = v\.owner AND m\.id = v\.id WHERE m\.origin_id IS NULL$/);
+    assertParamsConsistent(s);
+  }
+  const groupchat = fieldUpdateStatements(
+    GROUPCHAT,
+    rows.map((r) => ({ ...r, value: true as const })),
+  );
+  assert.equal(groupchat.length, 2, 'two parameters a row');
+  for (const s of groupchat) {
+    assert.match(
+      s.sql,
+      /^UPDATE m SET m\.is_groupchat = 1 FROM dbo\.mam_message AS m JOIN \(VALUES .*\) AS v\(owner, id\) ON m\.user_id = v\.owner AND m\.id = v\.id WHERE m\.is_groupchat = 0$/,
+    );
+    assertParamsConsistent(s);
+  }
+});
+
+test('an origin-id longer than nvarchar(250) is not storable (counted in UTF-16 units)', () => {
+  assert.equal(MSSQL_FIELD_DIALECT.checkStorable('x'.repeat(250)), null);
+  assert.match(MSSQL_FIELD_DIALECT.checkStorable('x'.repeat(251)) ?? '', /251 UTF-16 code units, longer than 250/);
+  assert.match(MSSQL_FIELD_DIALECT.checkStorable('😀'.repeat(126)) ?? '', /252 UTF-16/);
+});
+
+test('the real mssql driver accepts every field statement’s parameters with the intended types', () => {
+  const name = 'mam_message.origin_id 0/2';
+  const statements: MssqlStatement[] = [
+    fieldPageStatement(ORIGIN_USERS, { owner: '1', id: '2' }, { records: 10, bytes: 100 }, { index: 0, count: 2 }, false),
+    MSSQL_FIELD_DIALECT.exactCount(GROUPCHAT, { index: 1, count: 2 }),
+    ...fieldUpdateStatements(ORIGIN_USERS, [{ owner: '1', id: '399582233150625537', value: 'ελλάδα-😀' }]),
+    ...fieldUpdateStatements(GROUPCHAT, [{ owner: '1', id: '399582233150625537', value: true }]),
+    MSSQL_FIELD_DIALECT.verifySample(ORIGIN_ROOMS, 10),
+    MSSQL_FIELD_DIALECT.readCheckpoint(name),
+    MSSQL_FIELD_DIALECT.saveCheckpoint(name, '1', '2'),
+    MSSQL_FIELD_DIALECT.deleteCheckpoint(name),
+    MSSQL_FIELD_DIALECT.lock(name),
+    MSSQL_FIELD_DIALECT.unlock(name),
+  ];
+  const expectedType = { BigInt: sql.BigInt, Int: sql.Int, NVarChar: sql.NVarChar } as const;
+  for (const statement of statements) {
+    const request = bindStatement(new sql.Request(), statement);
+    const bound = request.parameters as Record<string, { type: unknown; value: unknown; length?: number }>;
+    assert.deepEqual(Object.keys(bound).sort(), statement.params.map((p) => p.name).sort());
+    for (const p of statement.params) {
+      assert.equal(bound[p.name].type, expectedType[p.type], `${p.name} bound as ${p.type}`);
+      assert.equal(bound[p.name].value, p.value);
+      if (p.type === 'NVarChar') assert.equal(bound[p.name].length, 250);
+    }
+  }
+});
+
+test('the field backend on the real mssql driver: a closed port is a transient failure, nothing else', async () => {
+  const port = await freeLoopbackPort();
+  const backend = new SqlFieldBackend(
+    'mssql',
+    'origin_id',
+    MSSQL_FIELD_DIALECT,
+    new MssqlDriver({ url: `mssql://sa:secret@127.0.0.1:${port}/mongooseim?encrypt=false` }),
+  );
+  try {
+    await assert.rejects(backend.checkSchema(), (error: unknown) => {
+      assert.equal(backend.isTransient(error), true);
+      return true;
+    });
+  } finally {
+    await backend.close();
+  }
+});
