@@ -326,16 +326,16 @@ function nonEmpty(value: string | undefined): string | undefined {
   return value === '' ? undefined : value;
 }
 
-function flagsOf(command: Command, kind: string | undefined): CommandFlag<unknown>[] {
-  return (Object.values(COMMAND_FLAGS) as CommandFlag<unknown>[]).filter(
-    (f) => f.commands.includes(command) && (kind === undefined || f.backends === undefined || f.backends.includes(kind)),
-  );
+type AnyTable = Readonly<Record<string, CommandFlag<unknown>>>;
+
+function flagsOf(command: Command, kind: string | undefined, table: AnyTable = COMMAND_FLAGS): CommandFlag<unknown>[] {
+  return Object.values(table).filter((f) => f.commands.includes(command) && (kind === undefined || f.backends === undefined || f.backends.includes(kind)));
 }
 
 /** The options for `node:util` parseArgs: this command's flags for this backend. */
-export function parseArgsOptions(command: Command, kind: string): Record<string, FlagSpec> {
+export function parseArgsOptions(command: Command, kind: string, table: AnyTable = COMMAND_FLAGS): Record<string, FlagSpec> {
   const options: Record<string, FlagSpec> = {};
-  for (const f of flagsOf(command, kind)) {
+  for (const f of flagsOf(command, kind, table)) {
     options[f.name] = { type: f.type, ...(f.short === undefined ? {} : { short: f.short }), ...(f.multiple === true ? { multiple: true } : {}) };
   }
   return options;
@@ -355,9 +355,9 @@ const LABEL_WIDTH = 23;
 const INDENT = ' '.repeat(2 + LABEL_WIDTH);
 
 /** The help lines of one section, aligned (a label too long for its column puts the text below it). */
-export function flagUsage(command: Command, section: HelpSection, kind?: string): string {
+export function flagUsage(command: Command, section: HelpSection, kind?: string, table: AnyTable = COMMAND_FLAGS): string {
   const lines: string[] = [];
-  for (const f of flagsOf(command, kind)) {
+  for (const f of flagsOf(command, kind, table)) {
     const help = helpOf(f, command);
     if (help === undefined || help.section !== section) continue;
     const label = help.label ?? `--${f.name}${help.value === undefined ? '' : ` ${help.value}`}`;

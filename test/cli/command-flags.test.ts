@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { BACKEND_KINDS, loadBackend } from '../../clients/backends/registry.js';
-import { COMMAND_FLAGS, parseArgsOptions, type Command } from '../../cli/command-flags.js';
+import { COMMAND_FLAGS, flagUsage, parseArgsOptions, type Command, type CommandFlag } from '../../cli/command-flags.js';
 import { parseCommand, UsageError } from '../../cli/options.js';
 import { runCliBounded } from '../support/bounded-cli.js';
 
@@ -71,4 +71,23 @@ test('the defaults stand in for flags not given', async () => {
   assert.equal(typeof flags.batchSize, 'number');
   assert.equal(flags.dryRun, false);
   assert.equal(flags.limit, undefined);
+});
+
+test('a flag of some backends only: parsed and listed for those, unknown to the others, marked in the help of all', () => {
+  const table: Record<string, CommandFlag<unknown>> = {
+    field: {
+      name: 'field',
+      type: 'string',
+      commands: ['migrate'],
+      backends: ['postgres', 'mysql'],
+      help: { section: 'walk', value: 'F', text: 'what to write' },
+      read: (raw) => raw,
+    },
+  };
+  assert.deepEqual(parseArgsOptions('migrate', 'postgres', table), { field: { type: 'string' } });
+  assert.deepEqual(parseArgsOptions('migrate', 'cassandra', table), {});
+  assert.deepEqual(parseArgsOptions('verify', 'postgres', table), {});
+  assert.equal(flagUsage('migrate', 'walk', 'mysql', table), '  --field F              what to write');
+  assert.equal(flagUsage('migrate', 'walk', 'riak', table), '');
+  assert.equal(flagUsage('migrate', 'walk', undefined, table), '  --field F              what to write\n                         (postgres, mysql only)');
 });
