@@ -55,7 +55,7 @@ async function timed(url: string, index: string, openStream: OpenExtractStream):
     const summary = await runMigration({ backend, openStream, report: new MemoryReport(), applySchema: true, batchSize: BATCH, concurrency: CONCURRENCY });
     const seconds = (performance.now() - started) / 1000;
     if (!summary.reachedEnd) throw new Error(`${index}: the walk did not reach its end`);
-    return summary.processed / seconds;
+    return summary.records / seconds;
   } finally {
     await backend.close();
   }

@@ -26,7 +26,7 @@ for (let b = 0; b + BATCH <= payloads.length; b += BATCH) {
   batches.push({ bytes: ExtractSenderJidRequest.encode({ format: PayloadFormat.PAYLOAD_FORMAT_ETERM, items }).finish(), items });
 }
 const items = batches.length * BATCH;
-const settings: WorkerSettings = { maxItemsPerBatch: 10_000, crashWorkerOnKey: null, stallWorkerOnKey: null, stallMs: 0, limits: DEFAULT_DECODE_LIMITS };
+const settings: WorkerSettings = { maxItemsPerBatch: 10_000, limits: DEFAULT_DECODE_LIMITS };
 
 /** Best CPU µs per item of five runs of `work`. */
 function cpuPerItem(work: () => void): number {

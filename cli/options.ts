@@ -4,49 +4,20 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { BACKEND_KINDS, loadBackend, UsageError, type BackendDefinition, type FlagSpec, type FlagValues } from '../clients/backends/registry.js';
-import type { ShardSpec } from '../clients/pipeline/types.js';
+import { BACKEND_KINDS, loadBackend, UsageError, type BackendDefinition, type FlagValues } from '../clients/backends/registry.js';
 import { parseSidecarTarget, SidecarTargetError, tlsProblem, type ParsedSidecarTarget } from '../clients/decoder-client/sidecar-target.js';
 import type { DecodeLimits, PayloadFormat } from '../services/decode/index.js';
-import { DEFAULT_DECODE_LIMITS } from '../services/decode/index.js';
+import { flagUsage, parseArgsOptions, readFlags, type Command, type CommandFlagValues } from './command-flags.js';
 import { DECODE_LIMIT_OPTIONS, decodeLimitsFromFlags } from './decode-limit-options.js';
 
 export { UsageError };
 /** An error for the user: one line, what is wrong and what to do. */
 export { describeFailure } from './describe-failure.js';
 
-export const URL_ENV = 'MIM_SENDER_JID_DB_URL';
+export { parseCount, parseShard, URL_ENV } from './command-flags.js';
 
-/** The flags of `migrate` and `verify` besides their own and their backend's: the URL, where decoding happens, --help. */
-export const SHARED_FLAGS: Readonly<Record<string, FlagSpec>> = {
-  url: { type: 'string' },
-  sidecar: { type: 'string' },
-  'sidecar-ca': { type: 'string' },
-  'sidecar-cert': { type: 'string' },
-  'sidecar-key': { type: 'string' },
-  workers: { type: 'string' },
-  format: { type: 'string' },
-  ...DECODE_LIMIT_OPTIONS,
-  help: { type: 'boolean', short: 'h' },
-};
-
-/** `--url` is parsed here for every backend (env ${URL_ENV}); each backend's usage says what its URL is. */
-export const DECODER_USAGE = `  --sidecar TARGET       decode with running sidecars; default: decoding threads in this process.
-                         TARGET: HOST:PORT (one sidecar); HOST:PORT,HOST:PORT,... (several:
-                         IP addresses as they are, [v6]:PORT in brackets; host names looked up
-                         once at start, never again); dns:///NAME:PORT (every address NAME
-                         resolves to, looked up again by gRPC when a connection is lost).
-                         Several sidecars: each request goes to the next ready one (gRPC's
-                         round_robin); one that is shutting down or gone gets no new requests
-  --sidecar-ca PEM       TLS to --sidecar: CA that signed its certificate
-  --sidecar-cert PEM     with --sidecar-key: our client certificate (mutual TLS)
-  --sidecar-key PEM      private key of --sidecar-cert
-  --workers N            decoding threads in this process (default: core count)
-  --format F             payload format: eterm, xml, auto (default: the backend's own)
-  --max-payload-bytes N  decoding in this process: largest payload decoded (default ${DEFAULT_DECODE_LIMITS.maxPayloadBytes});
-                         a larger one is reported payload_too_large. With --sidecar: the sidecar's own flag
-  --max-decompressed-bytes N, --max-depth N, --max-xml-attributes N
-                         decoding in this process: the decoder's other limits (as the sidecar's flags)`;
+/** The decoding flags' help, as both commands print it. */
+export const DECODER_USAGE = flagUsage('migrate', 'decoding');
 
 export interface DecoderArgs {
   readonly sidecar: string | undefined;
@@ -60,25 +31,11 @@ export interface DecoderArgs {
 
 export interface ParsedCommand {
   readonly definition: BackendDefinition;
+  /** As parsed (the backend reads its own flags and --url here). */
   readonly values: FlagValues;
+  /** The command's flags, read and checked one by one (command-flags.ts). */
+  readonly flags: CommandFlagValues;
   readonly decoder: DecoderArgs;
-}
-
-export function parseCount(name: string, value: unknown, min = 1): number | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'string' || !/^\d+$/.test(value) || Number(value) < min || !Number.isSafeInteger(Number(value))) {
-    throw new UsageError(`--${name} must be a whole number >= ${min}, got '${String(value)}'`);
-  }
-  return Number(value);
-}
-
-export function parseShard(value: unknown): ShardSpec {
-  if (value === undefined) return { index: 0, count: 1 };
-  const m = typeof value === 'string' ? /^(\d+)\/(\d+)$/.exec(value) : null;
-  if (m === null || Number(m[2]) < 1 || Number(m[1]) >= Number(m[2])) {
-    throw new UsageError(`--shard must be K/N with 0 <= K < N (e.g. 0/4), got '${String(value)}'`);
-  }
-  return { index: Number(m[1]), count: Number(m[2]) };
 }
 
 /** The backend named by the first argument, or null when the first argument asks for help. */
@@ -89,27 +46,32 @@ export async function backendOf(argv: readonly string[]): Promise<BackendDefinit
   return loadBackend(first);
 }
 
-/** Parses `KIND [flags]` with the common flags, the command's own and the backend's (a backend's flag wins a name clash). */
-export function parseCommand(argv: readonly string[], definition: BackendDefinition, commandFlags: Readonly<Record<string, FlagSpec>>): ParsedCommand {
+/**
+ * Parses `KIND [flags]` with the command's flags (command-flags.ts) and the backend's (a backend's
+ * flag wins a name clash). `checkFirst` sees the flags as given, before any value is read.
+ */
+export function parseCommand(
+  argv: readonly string[],
+  definition: BackendDefinition,
+  command: Command,
+  checkFirst?: (values: FlagValues) => void,
+): ParsedCommand {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv.slice(1), allowPositionals: true, options: { ...SHARED_FLAGS, ...commandFlags, ...definition.flags } });
+    parsed = parseArgs({ args: argv.slice(1), allowPositionals: true, options: { ...parseArgsOptions(command, definition.kind), ...definition.flags } });
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
   const { values, positionals } = parsed;
   if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
-  const url = (values.url as string | undefined) ?? process.env[URL_ENV];
-  const withUrl: FlagValues = { ...(values as FlagValues), url: url === '' ? undefined : url };
-  return { definition, values: withUrl, decoder: parseDecoderArgs(withUrl) };
+  checkFirst?.(values as FlagValues);
+  const flags = readFlags(command, definition.kind, values as FlagValues);
+  const withUrl: FlagValues = { ...(values as FlagValues), url: flags.url };
+  return { definition, values: withUrl, flags, decoder: parseDecoderArgs(withUrl, flags) };
 }
 
-function parseDecoderArgs(values: FlagValues): DecoderArgs {
-  const format = values.format as string | undefined;
-  if (format !== undefined && format !== 'eterm' && format !== 'xml' && format !== 'auto') {
-    throw new UsageError(`--format must be eterm, xml or auto, got '${format}'`);
-  }
-  const sidecar = values.sidecar as string | undefined;
+function parseDecoderArgs(values: FlagValues, flags: CommandFlagValues): DecoderArgs {
+  const sidecar = flags.sidecar;
   let target: ParsedSidecarTarget | undefined;
   if (sidecar !== undefined) {
     try {
@@ -119,7 +81,7 @@ function parseDecoderArgs(values: FlagValues): DecoderArgs {
       throw new UsageError(`--sidecar: ${error.message}`);
     }
   }
-  const tlsFiles = { ca: values['sidecar-ca'], cert: values['sidecar-cert'], key: values['sidecar-key'] } as Record<string, string | undefined>;
+  const tlsFiles: Record<string, string | undefined> = { ca: flags.sidecarCa, cert: flags.sidecarCert, key: flags.sidecarKey };
   let tls: DecoderArgs['tls'];
   if (Object.values(tlsFiles).some((v) => v !== undefined)) {
     if (sidecar === undefined) throw new UsageError('--sidecar-ca/--sidecar-cert/--sidecar-key need --sidecar TARGET');
@@ -138,8 +100,8 @@ function parseDecoderArgs(values: FlagValues): DecoderArgs {
   }
   return {
     sidecar,
-    workers: parseCount('workers', values.workers),
-    format: format as PayloadFormat | undefined,
+    workers: flags.workers,
+    format: flags.format,
     tls,
     limits: parseDecodeLimits(values, sidecar),
   };
@@ -167,13 +129,12 @@ export async function backendList(): Promise<string> {
  * then its flags parsed; usage errors printed with a pointer to `--help`. Returns the parsed
  * command, or the exit status when there is nothing more to do.
  */
-export async function readCommandLine<T>(
-  command: 'migrate' | 'verify',
+export async function readCommandLine(
+  command: Command,
   argv: readonly string[],
-  commandFlags: Readonly<Record<string, FlagSpec>>,
   usage: (kind?: string, own?: string) => Promise<string>,
-  refine: (parsed: ParsedCommand) => T,
-): Promise<T | number> {
+  checks: { readonly first?: (values: FlagValues) => void; readonly then?: (parsed: ParsedCommand) => void },
+): Promise<ParsedCommand | number> {
   let kind: string | undefined;
   try {
     const definition = await backendOf(argv);
@@ -186,7 +147,9 @@ export async function readCommandLine<T>(
       process.stdout.write((await usage(kind, definition.usage)) + '\n');
       return 0;
     }
-    return refine(parseCommand(argv, definition, commandFlags));
+    const parsed = parseCommand(argv, definition, command, checks.first);
+    checks.then?.(parsed);
+    return parsed;
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
     process.stderr.write(

@@ -17,7 +17,9 @@ import {
 } from '../clients/pipeline/run-verify.js';
 import { shardName, type AnyBackend } from '../clients/pipeline/types.js';
 import type { Subcommand } from './cli.js';
-import { backendList, DECODER_USAGE, describeFailure, parseCount, parseShard, readCommandLine, UsageError, type ParsedCommand } from './options.js';
+import { flagUsage } from './command-flags.js';
+import type { FlagValues } from '../clients/backends/registry.js';
+import { backendList, describeFailure, readCommandLine, UsageError } from './options.js';
 
 async function usage(kind?: string, own?: string): Promise<string> {
   return `usage: mim-sender-jid verify ${kind ?? 'KIND'} [options] [--sample N | --complete [--shard K/N] [--report PATH ...]]
@@ -35,52 +37,26 @@ exit status: 0 all match (--complete: every record written right or reported), 3
 record neither written nor reported, or nothing to check (no record has its sender yet), 1 error,
 2 bad usage.
 ${kind === undefined ? `\nKIND:\n${await backendList()}\n` : ''}${own ? `\n${kind} options:\n${own}\n` : ''}
-  --sample N             records to check (default ${DEFAULT_VERIFY_SAMPLE})
-  --complete             check every record instead of a sample
-  --shard K/N            with --complete: only the K-th of N parts, as migrate --shard K/N
-  --report PATH          with --complete: a report file of migrate (repeat for several; default
-                         migrate's own for the shard, ./mim-sender-jid-report-KIND-shard-K-of-N.jsonl)
-${DECODER_USAGE}`;
+${flagUsage('verify', 'verify', kind)}
+${flagUsage('verify', 'decoding', kind)}`;
 }
 
-const VERIFY_FLAGS = {
-  sample: { type: 'string' },
-  complete: { type: 'boolean' },
-  shard: { type: 'string' },
-  report: { type: 'string', multiple: true },
-} as const;
-
-interface VerifyArgs {
-  readonly command: ParsedCommand;
-  readonly sample: number;
-  readonly complete: boolean;
-  readonly shard: ReturnType<typeof parseShard>;
-  readonly reports: readonly string[] | undefined;
-}
-
-function parseVerify(command: ParsedCommand): VerifyArgs {
-  const v = command.values;
-  const complete = v.complete === true;
-  if (complete && v.sample !== undefined) throw new UsageError('--sample and --complete: choose one (--complete checks every record)');
-  if (!complete && (v.shard !== undefined || v.report !== undefined)) throw new UsageError('--shard and --report go with --complete');
-  const reports = v.report as string[] | undefined;
-  for (const path of reports ?? []) {
+/** Checks between verify's flags, before their values are read. */
+function checkVerify(values: FlagValues): void {
+  const { complete, sample, shard, report } = values;
+  if (complete === true && sample !== undefined) throw new UsageError('--sample and --complete: choose one (--complete checks every record)');
+  if (complete !== true && (shard !== undefined || report !== undefined)) throw new UsageError('--shard and --report go with --complete');
+  for (const path of (report as string[] | undefined) ?? []) {
     if (!existsSync(path)) throw new UsageError(`--report ${path}: no such file (give a report file that migrate wrote)`);
     if (!statSync(path).isFile()) throw new UsageError(`--report ${path}: not a regular file (give a report file that migrate wrote)`);
   }
-  return {
-    command,
-    sample: parseCount('sample', v.sample) ?? DEFAULT_VERIFY_SAMPLE,
-    complete,
-    shard: parseShard(v.shard),
-    reports,
-  };
 }
 
 async function run(argv: string[]): Promise<number> {
-  const parsed = await readCommandLine('verify', argv, VERIFY_FLAGS, usage, parseVerify);
-  if (typeof parsed === 'number') return parsed;
-  const { command, sample, shard } = parsed;
+  const command = await readCommandLine('verify', argv, usage, { first: checkVerify });
+  if (typeof command === 'number') return command;
+  const parsed = command.flags;
+  const { sample, shard } = parsed;
   const log = (line: string): void => void process.stderr.write(`verify: ${line}\n`);
   let backend: AnyBackend | undefined;
   let decoder;

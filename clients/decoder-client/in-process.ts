@@ -50,9 +50,6 @@ export class InProcessDecoder {
     const settings: WorkerSettings = {
       limits: options.decodeLimits ?? DEFAULT_DECODE_LIMITS,
       maxItemsPerBatch: requestLimits.maxItemsPerBatch,
-      crashWorkerOnKey: null,
-      stallWorkerOnKey: null,
-      stallMs: 0,
     };
     const log = options.logger ?? pino({ level: 'warn', base: { service: 'mim-sender-jid' } });
     const poolSize = options.workers ?? availableParallelism();

@@ -2,16 +2,20 @@
  * Progress on stderr: a one-line bar redrawn in place on a terminal, a plain log line every
  * `intervalMs` otherwise (logs, CI, `| tee`).
  */
-export interface ProgressSnapshot {
-  /** Records accounted for (written, skipped or not written) in this run: the summary's `processed`. */
-  readonly processed: number;
+interface ProgressCounts {
+  /** Records walked in this run: the summary's `records`. */
+  readonly records: number;
   readonly written: number;
-  /** Records left without their write (in a migration, the reported ones: the summary's `failed`). */
-  readonly notWritten: number;
   /** Estimated records for the whole run (0 when unknown). */
   readonly estimate: number;
   readonly elapsedMs: number;
 }
+
+/**
+ * The records without their write are `reported` in a migration (each has its report line: the
+ * summary's `reported`) and `notWritten` in `verify --complete` (reported or not, it cannot say yet).
+ */
+export type ProgressSnapshot = ProgressCounts & ({ readonly reported: number } | { readonly notWritten: number });
 
 export interface ProgressReporter {
   update(snapshot: ProgressSnapshot): void;
@@ -33,24 +37,28 @@ export function formatDuration(ms: number): string {
   return h > 0 ? `${h}:${mm}:${ss}` : `${m}:${ss}`;
 }
 
+function unwritten(p: ProgressSnapshot): string {
+  return 'reported' in p ? `${p.reported.toLocaleString('en-US')} reported` : `${p.notWritten.toLocaleString('en-US')} not written`;
+}
+
 export function describeProgress(p: ProgressSnapshot, withBar: boolean): string {
-  const rate = p.elapsedMs > 0 ? (p.processed * 1000) / p.elapsedMs : 0;
+  const rate = p.elapsedMs > 0 ? (p.records * 1000) / p.elapsedMs : 0;
   // No estimate (a store that cannot count cheaply): no total, share or ETA rather than the walked
   // count posing as one ("N / ~N (100%), ETA 0:00" from the first page on).
   if (p.estimate <= 0) {
     return (
-      `${p.processed.toLocaleString('en-US')} records (total unknown), ` +
-      `${p.written.toLocaleString('en-US')} written, ${p.notWritten.toLocaleString('en-US')} not written, ` +
+      `${p.records.toLocaleString('en-US')} records (total unknown), ` +
+      `${p.written.toLocaleString('en-US')} written, ${unwritten(p)}, ` +
       `${Math.round(rate).toLocaleString('en-US')} records/s, elapsed ${formatDuration(p.elapsedMs)}, ETA unknown`
     );
   }
-  const total = Math.max(p.estimate, p.processed);
-  const fraction = p.processed / total;
-  const eta = rate > 0 ? ((total - p.processed) / rate) * 1000 : NaN;
+  const total = Math.max(p.estimate, p.records);
+  const fraction = p.records / total;
+  const eta = rate > 0 ? ((total - p.records) / rate) * 1000 : NaN;
   const bar = withBar ? '[' + '#'.repeat(Math.round(fraction * BAR_WIDTH)).padEnd(BAR_WIDTH, '.') + '] ' : '';
   return (
-    `${bar}${p.processed.toLocaleString('en-US')} / ~${total.toLocaleString('en-US')} records (${(fraction * 100).toFixed(1)}%), ` +
-    `${p.written.toLocaleString('en-US')} written, ${p.notWritten.toLocaleString('en-US')} not written, ` +
+    `${bar}${p.records.toLocaleString('en-US')} / ~${total.toLocaleString('en-US')} records (${(fraction * 100).toFixed(1)}%), ` +
+    `${p.written.toLocaleString('en-US')} written, ${unwritten(p)}, ` +
     `${Math.round(rate).toLocaleString('en-US')} records/s, elapsed ${formatDuration(p.elapsedMs)}, ETA ${formatDuration(eta)}`
   );
 }

@@ -95,15 +95,15 @@ export interface MigrationSummary {
   readonly backend: string;
   readonly shard: string;
   readonly dryRun: boolean;
-  /** Records decoded and accounted for in this run. */
-  readonly processed: number;
+  /** Records walked and accounted for in this run: written, skipped or reported. */
+  readonly records: number;
   /** Records written (in a dry run: that would be written). */
   readonly written: number;
   /** Records decoded fine that someone else wrote meanwhile. */
   readonly skipped: number;
-  /** Records left untouched, by reason; each one is in the report. */
-  readonly failedByReason: Record<string, number>;
-  readonly failed: number;
+  /** Records left without their write, each with its line in the report; and by the line's reason. */
+  readonly reported: number;
+  readonly reportedByReason: Record<string, number>;
   readonly durationMs: number;
   readonly recordsPerSecond: number;
   readonly retries: number;
@@ -169,19 +169,19 @@ export class SchemaNotReadyError extends Error {
 }
 
 class Counters {
-  processed = 0;
+  records = 0;
   written = 0;
   skipped = 0;
-  failed = 0;
-  readonly failedByReason: Record<string, number> = {};
+  reported = 0;
+  readonly reportedByReason: Record<string, number> = {};
 
   /** `reported`: the records of this batch reported for the first time in this run (a record read again is counted once). */
-  account(processed: number, written: number, planned: number, reported: readonly ReportedRecord[]): void {
-    this.processed += processed;
+  account(records: number, written: number, planned: number, reported: readonly ReportedRecord[]): void {
+    this.records += records;
     this.written += written;
     this.skipped += Math.max(0, planned - written);
-    this.failed += reported.length;
-    for (const record of reported) this.failedByReason[record.reason] = (this.failedByReason[record.reason] ?? 0) + 1;
+    this.reported += reported.length;
+    for (const record of reported) this.reportedByReason[record.reason] = (this.reportedByReason[record.reason] ?? 0) + 1;
   }
 }
 
@@ -329,9 +329,9 @@ export async function runMigration(options: MigrationOptions): Promise<Migration
   const counters = new Counters();
   const started = performance.now();
   const snapshot = (): ProgressSnapshot => ({
-    processed: counters.processed,
+    records: counters.records,
     written: counters.written,
-    notWritten: counters.failed,
+    reported: counters.reported,
     estimate,
     elapsedMs: performance.now() - started,
   });
@@ -339,7 +339,7 @@ export async function runMigration(options: MigrationOptions): Promise<Migration
   let retries = 0;
   // Without checkpoints nothing marks a reported record done: the store hands it out again on
   // every run. Passed over here, a run's --limit goes to records not walked yet, so repeated
-  // --limit runs progress however many records failed at the front of the walk.
+  // --limit runs progress however many records were reported at the front of the walk.
   const reportedEarlier =
     canCheckpoint || dryRun || options.reset || options.reportPath === undefined
       ? null
@@ -372,7 +372,7 @@ export async function runMigration(options: MigrationOptions): Promise<Migration
       const records = page.records;
       const answers = records.length === 0 ? [] : await stream.extract(records.map((r, i) => ({ key: String(i), payload: r.payload })));
       const { writes, notWritten } = decideBatch(backend, records, answers);
-      const failed = report(describe(notWritten));
+      const reported = report(describe(notWritten));
       let written = writes.length;
       let refusedCount = 0;
       let refused: ReportedRecord[] = [];
@@ -386,7 +386,7 @@ export async function runMigration(options: MigrationOptions): Promise<Migration
         await awaitEarlierBatches(previous);
         if (backend.checkpointMode === 'after-write' && page.cursor !== null) await backend.saveCheckpoint!(state.partition, page.cursor);
       }
-      counters.account(records.length, written, writes.length - refusedCount, [...failed, ...refused]);
+      counters.account(records.length, written, writes.length - refusedCount, [...reported, ...refused]);
       state.committed = page.cursor;
       progress.update(snapshot());
     };
@@ -567,13 +567,13 @@ export async function runMigration(options: MigrationOptions): Promise<Migration
     backend: backend.name,
     shard: shardName(shard),
     dryRun,
-    processed: counters.processed,
+    records: counters.records,
     written: counters.written,
     skipped: counters.skipped,
-    failed: counters.failed,
-    failedByReason: { ...counters.failedByReason },
+    reported: counters.reported,
+    reportedByReason: { ...counters.reportedByReason },
     durationMs,
-    recordsPerSecond: durationMs > 0 ? (counters.processed * 1000) / durationMs : 0,
+    recordsPerSecond: durationMs > 0 ? (counters.records * 1000) / durationMs : 0,
     retries,
     interrupted: signal?.aborted === true && !reachedEnd,
     reachedEnd,
@@ -645,7 +645,7 @@ export function validateWalkOptions(options: {
  */
 export function formatSummary(summary: MigrationSummary, reportPath?: string): string {
   const n = (x: number): string => x.toLocaleString('en-US');
-  const reasons = Object.entries(summary.failedByReason)
+  const reasons = Object.entries(summary.reportedByReason)
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([reason, count]) => `${reason} ${n(count)}`)
     .join(', ');
@@ -659,17 +659,17 @@ export function formatSummary(summary: MigrationSummary, reportPath?: string): s
         : 'stopped at --limit (resume by running the same command again)';
   const lines = [
     `${summary.dryRun ? 'dry run' : 'migration'} ${summary.backend}, shard ${summary.shard} (${n(summary.partitions)} partition${summary.partitions === 1 ? '' : 's'}): ${state}`,
-    `  records         ${n(summary.processed)}`,
+    `  records         ${n(summary.records)}`,
     `  ${summary.dryRun ? 'would write    ' : 'written        '} ${n(summary.written)}`,
     `  skipped         ${n(summary.skipped)}  (written meanwhile by someone else)`,
-    `  failed          ${n(summary.failed)}${reasons ? `  (${reasons})` : ''}`,
+    `  reported        ${n(summary.reported)}${reasons ? `  (${reasons})` : ''}`,
     ...(summary.reportedBefore > 0 ? [`  reported before ${n(summary.reportedBefore)}  (in the report already: not decoded again)`] : []),
     `  duration        ${(summary.durationMs / 1000).toFixed(1)} s, ${n(Math.round(summary.recordsPerSecond))} records/s, ${summary.retries} retries`,
   ];
   if (summary.accounting !== undefined) lines.push(...formatAccounting(summary.accounting));
   if (reportPath !== undefined) {
     lines.push(
-      `  report          ${reportPath}: ${n(summary.failed)} line${summary.failed === 1 ? '' : 's'} appended by this run (lines of earlier runs stay; verify --complete tells what is left)`,
+      `  report          ${reportPath}: ${n(summary.reported)} line${summary.reported === 1 ? '' : 's'} appended by this run (lines of earlier runs stay; verify --complete tells what is left)`,
     );
   }
   return lines.join('\n');

@@ -148,7 +148,7 @@ export async function runVerifyComplete(options: CompleteVerifyOptions): Promise
   let retries = 0;
   const started = performance.now();
   const snapshot = (): ProgressSnapshot => ({
-    processed: scanned,
+    records: scanned,
     written: counts.written_right + counts.written_wrong,
     notWritten: scanned - counts.written_right - counts.written_wrong,
     estimate,

@@ -21,30 +21,22 @@ import {
   binaryEquals,
   binaryLength,
   binaryStart,
-  findMapKey,
   keyfindBinary,
   NOT_FOUND,
-  skipTerm,
   tupleArity,
   tupleElement,
   tupleFirst,
 } from './eterm-cursor.js';
-import { openedTerm, openTerm } from './eterm-rules.js';
+import { ascii, attributeValue, GROUPCHAT, isTypeKey, isXmlnsKey, nameTest, NOT_A_PAIR, openedTerm, openTerm, TYPE, XMLEL, XMLNS } from './eterm-rules.js';
 import type { DecodeLimits } from './limits.js';
 import type { FieldAnswers, GroupchatAnswer, OriginIdAnswer } from './message-fields.js';
 import { decodeStrictUtf8 } from './utf8.js';
 
-const ascii = (s: string): Uint8Array => new TextEncoder().encode(s);
-const XMLEL = ascii('xmlel');
-const TYPE = ascii('type');
-const GROUPCHAT = ascii('groupchat');
-const XMLNS = ascii('xmlns');
 const ORIGIN_ID = ascii('origin-id');
 const ID = ascii('id');
+const isIdKey = nameTest(ID);
 /** ?NS_STANZAID of MongooseIM's mongoose_ns.hrl (XEP-0359). */
 const NS_STANZAID = ascii('urn:xmpp:sid:0');
-
-const NOT_A_PAIR = -3;
 
 export function fieldsFromEterm(payload: Uint8Array, limits: DecodeLimits): FieldAnswers {
   const root = openTerm(payload, limits);
@@ -63,7 +55,7 @@ function isXmlel(b: Uint8Array, pos: number): boolean {
 }
 
 function isGroupchat(b: Uint8Array, root: number): GroupchatAnswer {
-  const value = attr(b, tupleElement(b, root, 3), TYPE);
+  const value = attributeValue(b, tupleElement(b, root, 3), TYPE, isTypeKey);
   if (value === BADARG) return fail('malformed', 'the message attributes are not a proper list (keyfind of type fails)');
   if (value === NOT_A_PAIR) return fail('malformed', 'the first type attribute is not a {Name, Value} pair');
   if (value === NOT_FOUND) return { isGroupchat: false };
@@ -76,11 +68,11 @@ function originId(b: Uint8Array, root: number): OriginIdAnswer {
   if (found === NOT_FOUND) return { originId: null };
   if (!isXmlel(b, found)) return fail('malformed', 'the first child named origin-id is not an xmlel element');
   const attrs = tupleElement(b, found, 3);
-  const ns = attr(b, attrs, XMLNS);
+  const ns = attributeValue(b, attrs, XMLNS, isXmlnsKey);
   if (ns === BADARG) return fail('malformed', 'the origin-id attributes are not a proper list (keyfind of xmlns fails)');
   if (ns === NOT_A_PAIR) return fail('malformed', 'the first xmlns attribute of origin-id is not a {Name, Value} pair');
   if (ns === NOT_FOUND || !binaryEquals(b, ns, NS_STANZAID)) return { originId: null };
-  const id = attr(b, attrs, ID);
+  const id = attributeValue(b, attrs, ID, isIdKey);
   if (id === BADARG) return fail('malformed', 'the origin-id attributes are not a proper list (keyfind of id fails)');
   if (id === NOT_A_PAIR) return fail('malformed', 'the first id attribute of origin-id is not a {Name, Value} pair');
   if (id === NOT_FOUND) return { originId: null };
@@ -88,19 +80,4 @@ function originId(b: Uint8Array, root: number): OriginIdAnswer {
   const text = decodeStrictUtf8(b, binaryStart, binaryStart + binaryLength);
   if (text === undefined) return fail('malformed', 'the origin-id id attribute value is not valid UTF-8');
   return { originId: text };
-}
-
-/**
- * exml_query:attr/3's lookup in a list (or, exml 4, a map) of attributes.
- * @returns the value's offset, NOT_FOUND, BADARG or NOT_A_PAIR (a case_clause crash in exml_query).
- */
-function attr(b: Uint8Array, attrs: number, name: Uint8Array): number {
-  if (b[attrs] === 116 /* MAP_EXT */) {
-    const key = findMapKey(b, attrs, (bytes, pos) => binaryEquals(bytes, pos, name));
-    return key === NOT_FOUND ? NOT_FOUND : skipTerm(b, key);
-  }
-  const pair = keyfindBinary(b, attrs, 1, name);
-  if (pair < 0) return pair;
-  if (tupleArity(b, pair) !== 2) return NOT_A_PAIR;
-  return tupleElement(b, pair, 2);
 }

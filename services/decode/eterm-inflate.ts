@@ -109,7 +109,12 @@ function inflateOnce(payload: Uint8Array, declared: number): Uint8Array | Failur
   return inflated;
 }
 
-/** For tests: force the per-payload zlib.inflateSync path (true) or the reused handle (false). */
+/**
+ * For tests: false forces the per-payload zlib.inflateSync path, true goes back to the reused
+ * handle. It stays here, not in a test seam: the fallback is only taken on a Node without the
+ * internal handle, so on any Node a test runs on it is reachable through this switch alone, and the
+ * test must drive it through the whole decoder (extractSenderJid), which holds no injection point.
+ */
 export function useReusableInflater(enabled: boolean): void {
   reusable = enabled ? undefined : null;
 }

@@ -37,20 +37,26 @@ import { validateTerm } from './eterm-validate.js';
 import { bareJidFromUtf8 } from './jid.js';
 import type { DecodeLimits } from './limits.js';
 
-const ascii = (s: string): Uint8Array => new TextEncoder().encode(s);
-const XMLEL = ascii('xmlel');
+export const ascii = (s: string): Uint8Array => new TextEncoder().encode(s);
+export const XMLEL = ascii('xmlel');
 const MESSAGE = ascii('message');
-const TYPE = ascii('type');
-const GROUPCHAT = ascii('groupchat');
-const XMLNS = ascii('xmlns');
+export const TYPE = ascii('type');
+export const GROUPCHAT = ascii('groupchat');
+export const XMLNS = ascii('xmlns');
 const MUC_USER = ascii('http://jabber.org/protocol/muc#user');
 const X = ascii('x');
 const ITEM = ascii('item');
 const JID = ascii('jid');
 
-const isTypeKey = (b: Uint8Array, pos: number): boolean => binaryEquals(b, pos, TYPE);
-const isJidKey = (b: Uint8Array, pos: number): boolean => binaryEquals(b, pos, JID);
-const isXmlnsKey = (b: Uint8Array, pos: number): boolean => binaryEquals(b, pos, XMLNS);
+/** An attribute name as a test of a map key, made once: no closure per lookup on the hot path. */
+export type NameTest = (b: Uint8Array, pos: number) => boolean;
+export const nameTest =
+  (name: Uint8Array): NameTest =>
+  (b, pos) =>
+    binaryEquals(b, pos, name);
+export const isTypeKey = nameTest(TYPE);
+const isJidKey = nameTest(JID);
+export const isXmlnsKey = nameTest(XMLNS);
 
 const mapPositions: number[] = [];
 
@@ -110,7 +116,7 @@ function applyRules(b: Uint8Array, root: number): Answer {
   const children = skipTerm(b, attrs);
 
   // Rule 2
-  const typeValue = attributeValue(b, attrs);
+  const typeValue = attributeValue(b, attrs, TYPE, isTypeKey);
   if (typeValue === BADARG) return fail('malformed', 'the message attributes are not a proper list (keyfind of type fails)');
   if (typeValue === NOT_FOUND) return fail('not_groupchat', 'the message has no type attribute');
   if (typeValue === NOT_A_PAIR) return fail('not_groupchat', 'the first type attribute is not a {Name, Value} pair');
@@ -137,7 +143,7 @@ function applyRules(b: Uint8Array, root: number): Answer {
   const itemAttrs = tupleElement(b, item, 3);
 
   // Rule 5
-  const jidValue = attributeValue(b, itemAttrs, true);
+  const jidValue = attributeValue(b, itemAttrs, JID, isJidKey);
   if (jidValue === BADARG) return fail('malformed', 'the item attributes are not a proper list (keyfind of jid fails)');
   if (jidValue === NOT_FOUND) return fail('malformed', 'the item has no jid attribute');
   if (jidValue === NOT_A_PAIR) return fail('malformed', 'the first jid attribute is not a {Name, Value} pair');
@@ -149,18 +155,19 @@ function applyRules(b: Uint8Array, root: number): Answer {
   return { jid };
 }
 
-const NOT_A_PAIR = -3;
+export const NOT_A_PAIR = -3;
 
 /**
- * Value of the first attribute named `type` (or `jid`) in an attribute list, or in an attribute map
- * (exml 4). @returns the value's offset, NOT_FOUND, BADARG or NOT_A_PAIR.
+ * exml_query:attr/3's lookup: the value of the first attribute `name` (`isName`: nameTest(name))
+ * in an attribute list, or in an attribute map (exml 4).
+ * @returns the value's offset, NOT_FOUND, BADARG or NOT_A_PAIR (a case_clause crash in exml_query).
  */
-function attributeValue(b: Uint8Array, attrs: number, jid = false): number {
+export function attributeValue(b: Uint8Array, attrs: number, name: Uint8Array, isName: NameTest): number {
   if (b[attrs] === 116 /* MAP_EXT */) {
-    const key = findMapKey(b, attrs, jid ? isJidKey : isTypeKey);
+    const key = findMapKey(b, attrs, isName);
     return key === NOT_FOUND ? NOT_FOUND : skipTerm(b, key);
   }
-  const pair = keyfindBinary(b, attrs, 1, jid ? JID : TYPE);
+  const pair = keyfindBinary(b, attrs, 1, name);
   if (pair < 0) return pair;
   if (tupleArity(b, pair) !== 2) return NOT_A_PAIR;
   return tupleElement(b, pair, 2);

@@ -7,10 +7,6 @@ import type { DecodeLimits } from '../decode/index.js';
 export interface WorkerSettings {
   readonly limits: DecodeLimits;
   readonly maxItemsPerBatch: number;
-  /** Test hooks only (SidecarConfig.testHooks, never from flags or environment). */
-  readonly crashWorkerOnKey: string | null;
-  readonly stallWorkerOnKey: string | null;
-  readonly stallMs: number;
 }
 
 /** An encoded ExtractSenderJidRequest at [offset, offset + length) of memory the pool may take. */

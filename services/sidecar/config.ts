@@ -37,15 +37,6 @@ export const DEFAULT_MAX_ARRIVING_REQUEST_BYTES = 256 * 1024 * 1024;
 /** A request message whose bytes stop coming for this long is dropped. */
 export const DEFAULT_REQUEST_IDLE_TIMEOUT_MS = 15_000;
 
-/** Only for tests (set programmatically, never from flags or environment): see worker.ts. */
-export interface SidecarTestHooks {
-  /** A worker that meets an item with this key exits at once, as a crashing worker would. */
-  readonly crashWorkerOnKey?: string;
-  /** A worker that meets an item with this key blocks for stallMs, as a slow batch would. */
-  readonly stallWorkerOnKey?: string;
-  readonly stallMs?: number;
-}
-
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
@@ -77,7 +68,6 @@ export interface SidecarConfig {
   /** 0: no timeout. */
   readonly requestIdleTimeoutMs: number;
   readonly logLevel: LogLevel;
-  readonly testHooks?: SidecarTestHooks;
 }
 
 export function decodeLimitsOf(config: SidecarConfig): DecodeLimits {
@@ -121,7 +111,7 @@ type Kind = 'address' | 'optional-address' | 'path' | 'count' | 'bytes' | 'ms' |
 
 interface Setting {
   readonly flag: string;
-  readonly key: Exclude<keyof SidecarConfig, 'testHooks'>;
+  readonly key: keyof SidecarConfig;
   readonly kind: Kind;
   readonly help: string;
   /** Upper bound for numbers: a typo such as an extra zero should fail, not eat the machine. */

@@ -41,6 +41,8 @@ export interface DecodingPoolOptions {
   /** V8 old-generation heap of each worker, in MiB (piscina resourceLimits). */
   readonly workerMaxHeapMb: number;
   readonly log: Logger;
+  /** The worker's module (default ./worker.js): see StartOptions.workerModule. */
+  readonly workerModule?: URL;
 }
 
 export interface RunOptions {
@@ -97,7 +99,7 @@ interface Flow {
 export async function startDecodingPool(options: DecodingPoolOptions): Promise<DecodingPool> {
   const { settings, plan, poolSize, maxQueuedBatches, workerMaxHeapMb, log } = options;
   const pool = new Piscina<BatchTask, BatchOutcome>({
-    filename: new URL('./worker.js', import.meta.url).href,
+    filename: (options.workerModule ?? new URL('./worker.js', import.meta.url)).href,
     minThreads: poolSize,
     maxThreads: poolSize,
     concurrentTasksPerWorker: 1,

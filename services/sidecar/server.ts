@@ -60,14 +60,23 @@ export interface SidecarStats {
   readonly arrivingRequestBytes: number;
 }
 
-export type StartOptions = Partial<SidecarConfig> & { listen?: string; logger?: Logger };
+export type StartOptions = Partial<SidecarConfig> & {
+  listen?: string;
+  logger?: Logger;
+  /**
+   * The module the workers answer batches with (default ./worker.js; another must answer as its
+   * default export does). Never from flags: it lets a test's own module crash or stall a worker
+   * on a chosen key without such code in the worker that ships.
+   */
+  workerModule?: URL;
+};
 
 /**
  * Starts a sidecar. Unlike `mim-sender-jid serve`, an in-process sidecar serves metrics only when
  * `metricsListen` is given (tests and pipelines start several in one process).
  */
 export async function startSidecar(options: StartOptions = {}): Promise<RunningSidecar> {
-  const { logger: givenLogger, ...settings } = options;
+  const { logger: givenLogger, workerModule, ...settings } = options;
   const config = configFrom({ metricsListen: null, ...settings });
   const log = givenLogger ?? pino({ level: config.logLevel, base: { service: 'mim-sender-jid' } });
   const limits = decodeLimitsOf(config);
@@ -75,9 +84,6 @@ export async function startSidecar(options: StartOptions = {}): Promise<RunningS
   const workerSettings: WorkerSettings = {
     limits,
     maxItemsPerBatch: config.maxItemsPerBatch,
-    crashWorkerOnKey: config.testHooks?.crashWorkerOnKey ?? null,
-    stallWorkerOnKey: config.testHooks?.stallWorkerOnKey ?? null,
-    stallMs: config.testHooks?.stallMs ?? 0,
   };
   const pool = await startDecodingPool({
     settings: workerSettings,
@@ -86,6 +92,7 @@ export async function startSidecar(options: StartOptions = {}): Promise<RunningS
     maxQueuedBatches: config.maxQueuedBatches,
     workerMaxHeapMb: config.workerMaxHeapMb,
     log,
+    ...(workerModule === undefined ? {} : { workerModule }),
   });
   /**
    * Sent as the initial metadata of every call (stream or unary), so that clients cut their

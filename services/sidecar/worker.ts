@@ -84,14 +84,6 @@ export function answerBatch(task: BatchTask, options: WorkerSettings): BatchOutc
   for (let i = 0; i < count; i++) {
     if (cancel !== null && Atomics.load(cancel, 0) !== 0) return { kind: 'cancelled' };
     const item = request.items[i];
-    if (options.crashWorkerOnKey !== null && item.key === options.crashWorkerOnKey) {
-      process.exit(70); // in a worker thread this ends the thread only: a stand-in for a crash
-    }
-    if (options.stallWorkerOnKey !== null && item.key === options.stallWorkerOnKey) {
-      // A long, blocking batch, which a cancellation ends as it ends real work: between items.
-      Atomics.wait(cancel ?? new Int32Array(new SharedArrayBuffer(4)), 0, 0, options.stallMs);
-      if (cancel !== null && Atomics.load(cancel, 0) !== 0) return { kind: 'cancelled' };
-    }
     const format = item.format === PayloadFormat.PAYLOAD_FORMAT_UNSPECIFIED ? batchFormat : decodeFormatOf(item.format);
     if (format === null) return unknownFormat(item.format, `for item ${task.firstItem + i} (key ${JSON.stringify(item.key)})`);
     let outcome: Outcome;

@@ -136,25 +136,25 @@ test('migrate: every row of both copies, failures reported with room_jid, with_n
 
   const first = migrate(backend);
   const summary = await first.run;
-  step(`first run: ${summary.processed} records`);
+  step(`first run: ${summary.records} records`);
   assert.equal(summary.reachedEnd, true);
   assert.equal(summary.partitions, 64);
   await assertEveryRow(keyspace, messages, false);
   const reported = new Map(first.report.rows.map((r) => [rowKey(r.fields['room_jid'], r.fields['with_nick'], r.fields['id']), r.reason]));
   assert.equal(first.report.rows.length, reported.size, 'each record reported once');
   assert.deepEqual(reported, expectedFailures);
-  assert.equal(summary.processed, legacy.length, "only the '' copies without from_jid were decoded");
+  assert.equal(summary.records, legacy.length, "only the '' copies without from_jid were decoded");
   assert.equal(summary.written, legacy.length - expectedFailures.size);
 
   const again = migrate(backend);
   const second = await again.run;
-  assert.equal(second.processed, 0, 'every range resumes at its end');
+  assert.equal(second.records, 0, 'every range resumes at its end');
   assert.equal(again.report.rows.length, 0);
   await assertEveryRow(keyspace, messages, false);
 
   const reset = migrate(backend, { reset: true });
   const third = await reset.run;
-  assert.equal(third.processed, expectedFailures.size, 'from the start, only the rows still null are decoded');
+  assert.equal(third.records, expectedFailures.size, 'from the start, only the rows still null are decoded');
   assert.equal(reset.report.rows.length, expectedFailures.size);
   await assertEveryRow(keyspace, messages, false);
 

@@ -128,7 +128,7 @@ test("--dry-run on a keyspace never migrated (no checkpoint table yet) runs: Cas
   const { run, report } = migrate(backend, { dryRun: true });
   const summary = await run;
   assert.equal(summary.reachedEnd, true);
-  assert.equal(summary.processed, messages.length);
+  assert.equal(summary.records, messages.length);
   assert.equal(summary.written, messages.length, 'would write every record');
   assert.equal(report.rows.length, 0);
   assert.equal(await nullRows(keyspace), messages.length, 'a dry run writes nothing');
@@ -359,7 +359,7 @@ test("the progress line does not pass the walked count off as the total: Cassand
   const snapshots: ProgressSnapshot[] = [];
   const progress = { update: (s: ProgressSnapshot) => snapshots.push(s), finish: (s: ProgressSnapshot) => snapshots.push(s) };
   const summary = await migrate(backend, { progress }).run;
-  assert.equal(summary.processed, messages.length);
+  assert.equal(summary.records, messages.length);
   assert.ok(snapshots.length > 1);
   for (const snapshot of snapshots) {
     assert.equal(snapshot.estimate, 0, 'counting rows is a full scan in Cassandra: no estimate');

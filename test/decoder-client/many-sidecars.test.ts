@@ -12,6 +12,7 @@ import { openDecoder } from '../../clients/decoder-client/index.js';
 import { SidecarClient, encodeBatch } from '../../clients/decoder-client/sidecar-client.js';
 import { seededRandom } from '../../cli/demo/seeded-random.js';
 import type { RunningSidecar } from '../../services/sidecar/server.js';
+import { FAULT_WORKER } from '../support/fault-worker.js';
 import { startTestSidecar } from '../support/test-sidecar.js';
 import { erlangRandomMessages, type PayloadRecord } from '../support/erlang-payloads.js';
 import { startSidecarProcess, type SidecarProcess } from '../support/sidecar-process.js';
@@ -110,11 +111,7 @@ describe('a sidecar draining (shutdown with a call in flight)', () => {
 
   before(async () => {
     records = erlangRandomMessages(100, 32);
-    sidecars = await Promise.all(
-      [0, 1, 2].map(() =>
-        startTestSidecar({ metricsListen: '127.0.0.1:0', shutdownGraceMs: 20_000, testHooks: { stallWorkerOnKey: 'stall', stallMs: STALL_MS } }),
-      ),
-    );
+    sidecars = await Promise.all([0, 1, 2].map(() => startTestSidecar({ metricsListen: '127.0.0.1:0', shutdownGraceMs: 20_000, workerModule: FAULT_WORKER })));
   });
   after(async () => {
     await Promise.all(sidecars.map((s) => s.shutdown(0)));
@@ -134,7 +131,7 @@ describe('a sidecar draining (shutdown with a call in flight)', () => {
 
       // A call that takes STALL_MS on the sidecar about to drain, then its shutdown.
       const ok = records.find((r) => 'jid' in r.expected)!;
-      const stalled = rawUnary(raw, encodeBatch([{ key: 'stall', payload: ok.payload, format: ok.format }]));
+      const stalled = rawUnary(raw, encodeBatch([{ key: `stall:${STALL_MS}`, payload: ok.payload, format: ok.format }]));
       await waitFor('the stalled call to be decoding', async () => (await metricValue(metrics[1], 'mim_sender_jid_busy_workers')) === 1);
       const before = await Promise.all(metrics.map(unaryOk));
       const stopped = draining.shutdown();

@@ -177,7 +177,7 @@ describe('--sidecar on the command line', () => {
   async function usageError(args: string[]): Promise<string> {
     const definition = await loadBackend('postgres');
     try {
-      parseCommand(['postgres', '--url', 'postgres://x/y', ...args], definition, {});
+      parseCommand(['postgres', '--url', 'postgres://x/y', ...args], definition, 'migrate');
     } catch (error) {
       assert.ok(error instanceof UsageError, String(error));
       return error.message;
@@ -188,7 +188,7 @@ describe('--sidecar on the command line', () => {
   it('accepts one sidecar, a list and dns:///', async () => {
     const definition = await loadBackend('postgres');
     for (const sidecar of ['127.0.0.1:50051', 'a:1,b:2,c:3', '[::1]:1,[::2]:2', 'dns:///sidecars:50051']) {
-      assert.equal(parseCommand(['postgres', '--url', 'postgres://x/y', '--sidecar', sidecar], definition, {}).decoder.sidecar, sidecar);
+      assert.equal(parseCommand(['postgres', '--url', 'postgres://x/y', '--sidecar', sidecar], definition, 'migrate').decoder.sidecar, sidecar);
     }
   });
 

@@ -18,8 +18,8 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import ts from 'typescript';
 import { parseAllDocuments } from 'yaml';
-import { BACKEND_KINDS, loadBackend, type FlagSpec } from '../../clients/backends/registry.js';
-import { parseCommand, parseCount, parseShard, URL_ENV } from '../../cli/options.js';
+import { BACKEND_KINDS, loadBackend } from '../../clients/backends/registry.js';
+import { parseCommand, parseShard, URL_ENV } from '../../cli/options.js';
 import { PASSWORD_ENV } from '../../clients/backends/credentials.js';
 import { ConfigError, isLoopbackHost, loadConfig, parseHostPort } from '../../services/sidecar/config.js';
 import { expandJob, expandPod, ExpandError, parseQuantity } from './expand-job.js';
@@ -470,10 +470,7 @@ async function jobProblems(
     say(`--username without --password-file or ${PASSWORD_ENV}`);
   }
 
-  // The command line of every shard, as the CLI's own parser reads it.
-  const commandFlags: Record<string, FlagSpec> = {};
-  for (const flag of helpFlags.values())
-    commandFlags[flag.name] = { type: flag.value === null ? 'boolean' : 'string', ...(flag.name === 'help' ? { short: 'h' } : {}) };
+  // The command line of every shard, as the CLI's own parser reads it (each flag's value checked).
   const definition = await loadBackend(kind);
   const count = n ?? spec.completions ?? 1;
   for (let index = 0; index < count; index++) {
@@ -489,7 +486,7 @@ async function jobProblems(
     if (leftover !== undefined) say(`pod ${index}: '${leftover}' names a variable the container does not have`);
     let values;
     try {
-      values = parseCommand(pod.args.slice(1), definition, commandFlags).values;
+      values = parseCommand(pod.args.slice(1), definition, 'migrate').values;
     } catch (error) {
       say(`pod ${index}: the CLI refuses its arguments: ${(error as Error).message}`);
       continue;
@@ -497,9 +494,6 @@ async function jobProblems(
     try {
       const shard = parseShard(values.shard);
       if (shard.index !== index || shard.count !== count) say(`pod ${index} runs shard ${shard.index}/${shard.count}`);
-      for (const flag of helpFlags.values()) {
-        if ((flag.value === 'N' || flag.value === 'S') && values[flag.name] !== undefined) parseCount(flag.name, values[flag.name]);
-      }
     } catch (error) {
       say(`pod ${index}: the CLI refuses its arguments: ${(error as Error).message}`);
     }

@@ -165,7 +165,7 @@ export function backendSuite(product: SearchProduct, { typed = false }: { typed?
           backoff: TEST_BACKOFF,
         });
         console.log(
-          `${product}: migration of ${summary.processed} documents in ${(summary.durationMs / 1000).toFixed(1)} s, ${summary.retries} pipeline retries, ${backend.bulkStats.refusedByStatus[429] ?? 0} items refused with 429`,
+          `${product}: migration of ${summary.records} documents in ${(summary.durationMs / 1000).toFixed(1)} s, ${summary.retries} pipeline retries, ${backend.bulkStats.refusedByStatus[429] ?? 0} items refused with 429`,
         );
         assert.equal(summary.reachedEnd, true);
         const failures = expectedFailures(docs);
@@ -187,7 +187,7 @@ export function backendSuite(product: SearchProduct, { typed = false }: { typed?
         const archiveBefore = await snapshot(server.url, 'muc_messages');
         const again = new MemoryReport<string>();
         const second = await runMigration({ backend, openStream: openInProcessStream, report: again, batchSize: 300, backoff: TEST_BACKOFF });
-        console.log(`${product}: re-run over ${second.processed} documents in ${(second.durationMs / 1000).toFixed(1)} s`);
+        console.log(`${product}: re-run over ${second.records} documents in ${(second.durationMs / 1000).toFixed(1)} s`);
         assert.equal(second.reachedEnd, true);
         assert.equal(second.written, 0);
         assert.deepEqual(new Map(again.rows.map((r) => [r.fields._id, r.reason])), failures);

@@ -121,7 +121,7 @@ describe('opensearch: kill -9 and a server restart during a 100,000-document run
       batchSize: 1000,
     });
     await reference.close();
-    note(`reference run: ${uninterrupted.processed} documents in ${(uninterrupted.durationMs / 1000).toFixed(1)} s, ${uninterrupted.retries} retries`);
+    note(`reference run: ${uninterrupted.records} documents in ${(uninterrupted.durationMs / 1000).toFixed(1)} s, ${uninterrupted.retries} retries`);
     assert.equal(uninterrupted.reachedEnd, true);
     assert.deepEqual(mismatches(docs, await readFromJids(server.url, 'muc_reference')), []);
 

@@ -129,7 +129,7 @@ for (const mode of ['in-write', 'after-write', 'none'] as const) {
       assertEndState(f);
       assert.equal(summary.reachedEnd, true);
       assert.equal(summary.partitions, PARTITIONS);
-      assert.equal(summary.processed, f.expected.size);
+      assert.equal(summary.records, f.expected.size);
       assert.ok(backend.maxPartitionsReadingAtOnce > 1, `partitions read at once: ${backend.maxPartitionsReadingAtOnce}`);
       const failed = [...f.expected]
         .filter(([, v]) => v === null)
@@ -137,6 +137,12 @@ for (const mode of ['in-write', 'after-write', 'none'] as const) {
         .sort();
       assert.deepEqual(report.rows.map((r) => `${r.fields.partition}:${r.fields.index}`).sort(), failed);
       assert.ok(report.rows.every((r) => r.detail.length > 0));
+      // One vocabulary: the summary's lines are named as its fields.
+      const text = formatSummary(summary);
+      for (const field of ['records', 'written', 'skipped', 'reported'] as const) {
+        assert.match(text, new RegExp(`^ {2}${field} +${summary[field].toLocaleString('en-US')}\\b`, 'm'), `${field} in:\n${text}`);
+      }
+      assert.ok(summary.reported > 0 && Object.keys(summary.reportedByReason).every((reason) => text.includes(reason)));
       const verified = await runVerify({ backend, openStream: openInProcessStream, sample: 50 });
       assert.equal(verified.checked, 50);
       assert.deepEqual(verified.mismatches, []);
@@ -145,14 +151,14 @@ for (const mode of ['in-write', 'after-write', 'none'] as const) {
     test('--limit then the rest: each record walked once, the end state of one run', async () => {
       const f = fixture(60);
       const first = await migrate(f, mode, { limit: 101 });
-      assert.equal(first.summary.processed, 101);
+      assert.equal(first.summary.records, 101);
       assert.equal(first.summary.reachedEnd, false);
       const second = await migrate(f, mode);
       assert.equal(second.summary.reachedEnd, true);
       if (mode !== 'none') assert.ok(second.summary.resumedPartitions > 0, 'resumed from checkpoints');
       // Without checkpoints, failed records are read again (nothing marks them done), and passed
       // over as the report file already names them.
-      assert.equal(first.summary.processed + second.summary.processed, f.expected.size);
+      assert.equal(first.summary.records + second.summary.records, f.expected.size);
       assert.equal(second.summary.reportedBefore, mode === 'none' ? first.report.rows.length : 0);
       assertEndState(f);
       const third = await migrate(f, mode);
@@ -163,7 +169,7 @@ for (const mode of ['in-write', 'after-write', 'none'] as const) {
       const f = fixture(40);
       const [a, b] = await Promise.all([0, 1].map((index) => migrate(f, mode, { shard: { index, count: 2 } })));
       assert.equal(a.summary.partitions + b.summary.partitions, PARTITIONS);
-      assert.equal(a.summary.processed + b.summary.processed, f.expected.size);
+      assert.equal(a.summary.records + b.summary.records, f.expected.size);
       assertEndState(f);
     });
 
@@ -291,7 +297,7 @@ describe('end-of-run accounting', () => {
         .map(([k]) => k)
         .sort();
       assert.deepEqual(report.rows.map((r) => key(r.fields)).sort(), failed, 'each failure reported once');
-      assert.equal(summary.failed, failed.length);
+      assert.equal(summary.reported, failed.length);
     });
   }
 
@@ -299,14 +305,14 @@ describe('end-of-run accounting', () => {
     for (const withFile of [true, false]) {
       const f = fixture(40);
       const first = (await migrate(f, 'after-write', { limit: 150 })).summary;
-      assert.ok(first.failed > 0, 'the first run reported records');
+      assert.ok(first.reported > 0, 'the first run reported records');
       assert.equal(first.accounting, undefined, 'no accounting before the end');
       const second = (await migrate(f, 'after-write', withFile ? {} : { reportPath: undefined })).summary;
       if (withFile) {
         assert.deepEqual(second.accounting, { kind: 'complete', rewalked: 0 });
       } else {
         // Without the file the first run's failures look unaccounted: the shard is walked again.
-        assert.deepEqual(second.accounting, { kind: 'complete', rewalked: first.failed });
+        assert.deepEqual(second.accounting, { kind: 'complete', rewalked: first.reported });
       }
       assertEndState(f);
     }
@@ -471,8 +477,8 @@ describe('--limit N, run again and again', () => {
     let walked = 0;
     for (let run = 1; run <= Math.ceil(total / limit) + 1; run++) {
       const { summary } = await migrate(f, mode, { limit, batchSize, concurrency });
-      assert.equal(summary.processed, Math.min(limit, total - walked), `run ${run} walks min(limit, what is left)`);
-      walked += summary.processed;
+      assert.equal(summary.records, Math.min(limit, total - walked), `run ${run} walks min(limit, what is left)`);
+      walked += summary.records;
       if (summary.reachedEnd) return run;
     }
     assert.fail(`not at the end after ${Math.ceil(total / limit) + 1} runs of --limit ${limit}`);
@@ -504,7 +510,7 @@ describe('--limit N, run again and again', () => {
     await untilTheEnd(f, 'none', 5, 4, 1);
     assertEndState(f);
     const again = await migrate(f, 'none');
-    assert.equal(again.summary.processed, 0, 'nothing decoded again');
+    assert.equal(again.summary.records, 0, 'nothing decoded again');
     assert.equal(again.summary.reportedBefore, [...expected.values()].filter((v) => v === null).length);
     assert.match(formatSummary(again.summary), /reported before +\d+ +\(in the report already: not decoded again\)/);
   });
@@ -553,7 +559,7 @@ test('a dry run with --reset walks from the start and leaves the checkpoints and
   assert.ok(saved.some((c) => c !== null));
   const writes = readWrites(f.dir);
   const dry = await migrate(f, 'after-write', { dryRun: true, reset: true });
-  assert.equal(dry.summary.processed, f.expected.size, 'walked from the start');
+  assert.equal(dry.summary.records, f.expected.size, 'walked from the start');
   assert.deepEqual(await Promise.all(partitions.map((p) => backend.readCheckpoint(p))), saved);
   assert.deepEqual(readWrites(f.dir), writes);
 });

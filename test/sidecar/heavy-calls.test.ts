@@ -10,6 +10,7 @@ import * as grpc from '@grpc/grpc-js';
 import { mucMessage, termToCompressedBinary, xmlTerm } from '../../cli/demo/term-encoder.js';
 import { SidecarClient, decodeAnswers, encodeBatch } from '../../clients/decoder-client/sidecar-client.js';
 import type { RunningSidecar } from '../../services/sidecar/server.js';
+import { FAULT_WORKER } from '../support/fault-worker.js';
 import { startTestSidecar } from '../support/test-sidecar.js';
 import { grpcFailure, rawClient, rawUnary, UNARY_PATH } from './grpc-test-kit.js';
 import { payloadCases } from './payloads.js';
@@ -113,7 +114,7 @@ describe('cancellations', () => {
   const POOL = 2;
   let sidecar: RunningSidecar;
   before(async () => {
-    sidecar = await startTestSidecar({ poolSize: POOL, testHooks: { stallWorkerOnKey: 'stall', stallMs: 60_000 } });
+    sidecar = await startTestSidecar({ poolSize: POOL, workerModule: FAULT_WORKER });
   });
   after(async () => {
     await sidecar?.shutdown(0);

@@ -8,6 +8,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { ExtractItem } from '../../clients/decoder-client/index.js';
 import { SidecarClient, decodeAnswers, encodeBatch } from '../../clients/decoder-client/sidecar-client.js';
 import type { RunningSidecar } from '../../services/sidecar/server.js';
+import { FAULT_WORKER } from '../support/fault-worker.js';
 import { startTestSidecar } from '../support/test-sidecar.js';
 import { assertAnswers, grpcFailure, itemsCounted, metricValue, rawClient, rawStream, rawUnary, waitFor } from './grpc-test-kit.js';
 import { asItems, payloadCases } from './payloads.js';
@@ -18,7 +19,7 @@ describe('deadlines and cancellation', () => {
   let sidecar: RunningSidecar;
   let metrics: string;
   before(async () => {
-    sidecar = await startTestSidecar({ metricsListen: '127.0.0.1:0', testHooks: { stallWorkerOnKey: 'stall', stallMs: STALL_MS } });
+    sidecar = await startTestSidecar({ metricsListen: '127.0.0.1:0', workerModule: FAULT_WORKER });
     metrics = sidecar.metricsAddress!;
   });
   after(async () => {
@@ -96,7 +97,7 @@ describe('deadlines and cancellation', () => {
 describe('a worker that dies', () => {
   let sidecar: RunningSidecar;
   before(async () => {
-    sidecar = await startTestSidecar({ poolSize: 2, testHooks: { crashWorkerOnKey: 'crash' } });
+    sidecar = await startTestSidecar({ poolSize: 2, workerModule: FAULT_WORKER });
   });
   after(async () => {
     await sidecar?.shutdown(1_000);
@@ -179,7 +180,7 @@ describe('stream flow control', () => {
     sidecar = await startTestSidecar({
       metricsListen: '127.0.0.1:0',
       streamWindowBatches: WINDOW,
-      testHooks: { stallWorkerOnKey: 'stall', stallMs: STALL_MS },
+      workerModule: FAULT_WORKER,
     });
   });
   after(async () => {
@@ -257,7 +258,7 @@ describe('stream flow control', () => {
 describe('client stream bound', () => {
   let sidecar: RunningSidecar;
   before(async () => {
-    sidecar = await startTestSidecar({ metricsListen: '127.0.0.1:0', streamWindowBatches: 4, testHooks: { stallWorkerOnKey: 'stall', stallMs: STALL_MS } });
+    sidecar = await startTestSidecar({ metricsListen: '127.0.0.1:0', streamWindowBatches: 4, workerModule: FAULT_WORKER });
   });
   after(async () => {
     await sidecar?.shutdown(1_000);

@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { SidecarClient, encodeBatch } from '../../clients/decoder-client/sidecar-client.js';
 import type { RunningSidecar } from '../../services/sidecar/server.js';
+import { FAULT_WORKER } from '../support/fault-worker.js';
 import { startTestSidecar } from '../support/test-sidecar.js';
 import { grpcFailure, metricValue, rawClient, rawStream, rawUnary, waitFor } from './grpc-test-kit.js';
 import { LONG_BODY_CHARS, payloadCases } from './payloads.js';
@@ -114,7 +115,7 @@ describe('limits', () => {
 describe('bounded queue', () => {
   let sidecar: RunningSidecar;
   before(async () => {
-    sidecar = await startTestSidecar({ metricsListen: '127.0.0.1:0', maxQueuedBatches: 1, testHooks: { stallWorkerOnKey: 'stall', stallMs: 60_000 } });
+    sidecar = await startTestSidecar({ metricsListen: '127.0.0.1:0', maxQueuedBatches: 1, workerModule: FAULT_WORKER });
   });
   after(async () => {
     await sidecar?.shutdown(0);

@@ -127,7 +127,7 @@ test('migrate refuses a table without sender_id and prints the statement; --appl
       .split('\n')
       .map((l) => JSON.parse(l) as { room_id: string; id: string; reason: string });
     assert.deepEqual(lines.map((l) => `${l.room_id}:${l.id} ${l.reason}`).sort(), failures, "the report holds exactly the dataset's failures");
-    assert.equal(Number(/failed +(\d+)/.exec(migrated.stdout)![1]), failures.length);
+    assert.equal(Number(/reported +(\d+)/.exec(migrated.stdout)![1]), failures.length);
 
     const verified = await command(['verify', 'postgres', '--url', db.url, '--sidecar', `127.0.0.1:${port}`, '--sidecar-ca', certificates.ca.path]);
     assert.equal(verified.status, 0, verified.stderr);

@@ -175,7 +175,7 @@ for (const [name, start] of [
             }).finally(() => backend.close());
             assert.equal(summary.reachedEnd, true);
             assert.equal(
-              summary.processed,
+              summary.records,
               c.rows.filter(inShard(shard)).length,
               `shard ${shard.index}/${shard.count} walked each of its rows once: ${describeCase(c)}`,
             );

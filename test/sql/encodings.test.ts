@@ -112,7 +112,7 @@ for (const [name, start, cases] of [
         assert.equal(first.reachedEnd, true);
         assert.equal(first.accounting?.kind, 'complete', JSON.stringify(first.accounting));
         const refusedRows = rows.filter((r) => r.user !== null && c.refused.includes(r.user));
-        assert.equal(first.failedByReason.jid_not_storable, refusedRows.length, JSON.stringify(first.failedByReason));
+        assert.equal(first.reportedByReason.jid_not_storable, refusedRows.length, JSON.stringify(first.reportedByReason));
         assert.equal(first.written, rows.length - refusedRows.length);
 
         const reported = await readReportedKeySet(reportPath, 10_000);

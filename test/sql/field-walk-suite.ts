@@ -251,14 +251,14 @@ export function fieldWalkSuite(kind: Kind, start: () => Promise<DatabaseFixture>
       assert.deepEqual(Object.fromEntries(await stored(sql, 'origin_id', tablesOf('origin_id'))), Object.fromEntries(expectedValues('origin_id', kept)));
       assert.deepEqual(reportedIds(first.report), reported('origin_id'));
       assert.ok(reported('origin_id').some((r) => r.endsWith(' malformed')));
-      assert.equal(first.processed, rows.length - 1, 'every row but the one holding a value was read');
-      assert.equal(first.written + first.failed, first.processed);
+      assert.equal(first.records, rows.length - 1, 'every row but the one holding a value was read');
+      assert.equal(first.written + first.reported, first.records);
       assert.equal(first.accounting?.kind, 'not-counted');
       const names = (await sql.query(`SELECT shard FROM mim_sender_jid_checkpoint ORDER BY shard`)).map((r) => String(r.shard));
       assert.deepEqual(names, ['mam_message.origin_id 0/1', 'mam_muc_message.origin_id 0/1'], "kept apart from the sender's (named K/N)");
 
       const again = await migrate(db, 'origin_id');
-      assert.equal(again.processed, 0);
+      assert.equal(again.records, 0);
       assert.equal(again.reachedEnd, true);
     });
 
@@ -313,13 +313,13 @@ export function fieldWalkSuite(kind: Kind, start: () => Promise<DatabaseFixture>
       await b.applySchema();
       await b.close();
       const dry = await migrate(db, 'origin_id', { dryRun: true });
-      assert.equal(dry.processed, rows.length);
+      assert.equal(dry.records, rows.length);
       assert.ok(
         [...(await stored(sql, 'origin_id', tablesOf('origin_id'))).values()].every((v) => v === null),
         'a dry run writes nothing',
       );
       const shards = await Promise.all([0, 1].map((index) => migrate(db, 'origin_id', { shard: { index, count: 2 } })));
-      assert.equal(shards[0].processed + shards[1].processed, rows.length);
+      assert.equal(shards[0].records + shards[1].records, rows.length);
       assert.deepEqual(Object.fromEntries(await stored(sql, 'origin_id', tablesOf('origin_id'))), Object.fromEntries(expectedValues('origin_id')));
 
       const victim = rows.find((r) => r.table === 'mam_muc_message' && typeof r.originId === 'string')!;

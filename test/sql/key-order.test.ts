@@ -88,7 +88,7 @@ for (const [name, start] of [
         const backend = db.backend();
         const summary = await runMigration({ backend, openStream: openInProcessStream, report, batchSize, concurrency: 3 }).finally(() => backend.close());
         assert.deepEqual(await unaccountedRows(db, rows, report.rows), []);
-        assert.equal(summary.processed, rows.length);
+        assert.equal(summary.records, rows.length);
         assert.equal(summary.skipped, 0);
       });
     }

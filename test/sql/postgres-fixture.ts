@@ -82,9 +82,9 @@ export async function startPostgresFixture(): Promise<DatabaseFixture> {
         },
       };
     },
-    restartServer: async () => server.restart(),
-    stopServer: async () => server.stopServer('fast'),
-    startServer: async () => server.startServer(),
+    restartServer: () => server.restart(),
+    stopServer: () => server.stopServer(),
+    startServer: () => server.startServer(),
     stop: () => server.stop(),
   };
 }

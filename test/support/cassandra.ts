@@ -2,19 +2,18 @@
  * A real single-node Cassandra 5.0.9 for tests, without Docker: the jars come from Maven Central
  * (test/support/cassandra/pom.xml, fetched once into the repo's git-ignored .tmp/), the node runs
  * `CassandraDaemon` in a JVM of its own with a cassandra.yaml written here, on free loopback
- * ports, its data in a temp directory. Always stopped: by `stop()` in an after hook, and by a
- * process exit handler if a test dies first. A missing java or mvn, a failed download or a node
- * that does not come up fails loudly (never skipped).
+ * ports, its data in a temp directory, started and stopped as every test server is
+ * (server-lifecycle.ts). A missing java or mvn, a failed download or a node that does not come up
+ * fails loudly (never skipped).
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import cassandra from 'cassandra-driver';
-import { freeLoopbackPort } from '../../cli/demo/free-port.js';
-import { stopAtExit } from './stop-at-exit.js';
+import { childServer, freeLoopbackPorts, launchTestServer, type TestServer } from './server-lifecycle.js';
 
 export const CASSANDRA_VERSION = '5.0.9';
 const JAMM_JAR = 'jamm-0.4.0.jar';
@@ -175,17 +174,11 @@ export interface StartOptions {
 /** The superuser a node with `auth` creates at its first start. */
 export const SUPERUSER = Object.freeze({ username: 'cassandra', password: 'cassandra' });
 
-export interface CassandraNode {
+/** stopServer: SIGTERM (the JVM drains in about 6 s), SIGKILL after a while. */
+export interface CassandraNode extends TestServer {
   /** `127.0.0.1:PORT`, for `contactPoints` and `--contact-points`. */
   readonly contactPoint: string;
   readonly nativePort: number;
-  /** SIGTERM, wait for the JVM to end, start again on the same data and ports, wait until ready. */
-  restart(): Promise<void>;
-  /** Stops the JVM (SIGTERM, SIGKILL after a while) without removing the data. */
-  stopNode(): Promise<void>;
-  startNode(): Promise<void>;
-  /** Stops the node and removes its files. Idempotent. */
-  stop(): Promise<void>;
 }
 
 function portAccepts(port: number): Promise<boolean> {
@@ -198,8 +191,6 @@ function portAccepts(port: number): Promise<boolean> {
     socket.once('error', () => resolve(false));
   });
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** With `auth`, the superuser role is made a moment after the port opens: log in until it works. */
 async function superuserCanLogIn(nativePort: number): Promise<boolean> {
@@ -222,9 +213,7 @@ export async function startCassandra(options: StartOptions = {}): Promise<Cassan
   const auth = options.auth === true;
   const lib = cassandraClasspath();
   const root = mkdtempSync(join(tmpdir(), 'mim-cassandra-'));
-  const nativePort = await freeLoopbackPort();
-  let storagePort = await freeLoopbackPort();
-  while (storagePort === nativePort) storagePort = await freeLoopbackPort();
+  const [nativePort, storagePort] = await freeLoopbackPorts(2);
   const yamlFile = join(root, 'cassandra.yaml');
   const logFile = join(root, 'system.log');
   const outFile = join(root, 'stdout.log');
@@ -255,82 +244,33 @@ export async function startCassandra(options: StartOptions = {}): Promise<Cassan
     'org.apache.cassandra.service.CassandraDaemon',
   ];
 
-  let child: ChildProcess | undefined;
-  let exited: Promise<void> = Promise.resolve();
   const logTail = (): string => {
     const read = (f: string): string => (existsSync(f) ? readFileSync(f, 'utf8').split('\n').slice(-40).join('\n') : '');
     return `--- system.log ---\n${read(logFile)}\n--- stdout/stderr ---\n${read(outFile)}`;
   };
-
-  const startNode = async (): Promise<void> => {
-    const out = openSync(outFile, 'a');
-    const started = spawn('java', javaArgs, { cwd: root, stdio: ['ignore', out, out] });
-    closeSync(out);
-    child = started;
-    let exitNote: string | undefined;
-    exited = new Promise((resolve) => {
-      started.once('exit', (code, signal) => {
-        exitNote = `exited with ${code ?? signal}`;
-        resolve();
-      });
-      started.once('error', (error) => {
-        exitNote = `could not run java: ${error.message}`;
-        resolve();
-      });
-    });
-    const deadline = Date.now() + START_TIMEOUT_MS;
-    while (Date.now() < deadline) {
-      if (exitNote !== undefined) throw new Error(`Cassandra ${CASSANDRA_VERSION} ${exitNote} before accepting CQL clients\n${logTail()}`);
-      if ((await portAccepts(nativePort)) && (!auth || (await superuserCanLogIn(nativePort)))) return;
-      await sleep(250);
-    }
-    started.kill('SIGKILL');
-    throw new Error(`Cassandra ${CASSANDRA_VERSION} did not accept CQL clients on port ${nativePort} within ${START_TIMEOUT_MS / 1000} s\n${logTail()}`);
-  };
-
-  const stopNode = async (): Promise<void> => {
-    const running = child;
-    if (running === undefined || running.exitCode !== null || running.signalCode !== null) return;
-    running.kill('SIGTERM');
-    const killed = sleep(STOP_TIMEOUT_MS).then(() => 'timeout' as const);
-    if ((await Promise.race([exited.then(() => 'exited' as const), killed])) === 'timeout') running.kill('SIGKILL');
-    await exited;
-    child = undefined;
-  };
-
-  const forgetAtExit = stopAtExit(() => {
-    child?.kill('SIGKILL');
-  });
-  try {
-    await startNode();
-  } catch (error) {
-    child?.kill('SIGKILL');
-    forgetAtExit();
-    rmSync(root, { recursive: true, force: true });
-    throw error;
-  }
-  let removed = false;
-  return {
-    contactPoint: `127.0.0.1:${nativePort}`,
-    nativePort,
-    async restart() {
-      await stopNode();
-      await startNode();
-    },
-    stopNode,
-    startNode,
-    async stop() {
-      if (removed) return;
-      removed = true;
-      try {
-        child?.kill('SIGKILL'); // the data is thrown away: no need to drain
-        await exited;
-      } finally {
-        forgetAtExit();
-        rmSync(root, { recursive: true, force: true });
-      }
-    },
-  };
+  const server = await launchTestServer(
+    root,
+    childServer({
+      name: `Cassandra ${CASSANDRA_VERSION}`,
+      spawn: () => {
+        const out = openSync(outFile, 'a');
+        try {
+          return spawn('java', javaArgs, { cwd: root, stdio: ['ignore', out, out] });
+        } finally {
+          closeSync(out);
+        }
+      },
+      ready: async () => {
+        if (!(await portAccepts(nativePort))) return `CQL port ${nativePort} closed`;
+        return !auth || (await superuserCanLogIn(nativePort)) ? true : 'the superuser cannot log in yet';
+      },
+      readyTimeoutMs: START_TIMEOUT_MS,
+      pollMs: 250,
+      stopTimeoutMs: STOP_TIMEOUT_MS,
+      logTail,
+    }),
+  );
+  return { ...server, contactPoint: `127.0.0.1:${nativePort}`, nativePort };
 }
 
 /**

@@ -2,15 +2,15 @@
  * A real MariaDB for tests: Debian's `mariadbd`, a fresh datadir made by `mariadb-install-db` in a
  * temp directory, its own socket and a free loopback port, run as the `mysql` system user when we
  * are root. Grant tables are skipped (loopback only, throwaway data), so any user name connects
- * without a password. Always stopped: `stop()` in an after hook, and an exit handler.
+ * without a password. Started and stopped as every test server is (server-lifecycle.ts).
  */
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import { freeLoopbackPort } from '../../cli/demo/free-port.js';
-import { stopAtExit } from './stop-at-exit.js';
+import { childServer, launchTestServer, type TestServer } from './server-lifecycle.js';
 
 export const MARIADBD = process.env.MIM_MARIADBD ?? '/usr/sbin/mariadbd';
 export const MARIADB_INSTALL_DB = process.env.MIM_MARIADB_INSTALL_DB ?? '/usr/bin/mariadb-install-db';
@@ -18,14 +18,10 @@ const RUN_AS = 'mysql';
 const READY_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 30_000;
 
-export interface MariadbServer {
+export interface MariadbServer extends TestServer {
   /** `mysql://root@127.0.0.1:PORT/mim` */
   readonly url: string;
   readonly port: number;
-  restart(): Promise<void>;
-  stopServer(): Promise<void>;
-  startServer(): Promise<void>;
-  stop(): Promise<void>;
 }
 
 /** `grants`: check privileges (tests of a user without CREATE); by default every user may do anything. */
@@ -64,74 +60,30 @@ export async function startMariadb(options: { database?: string; durable?: boole
     '--max-connections=200',
     ...(asRoot ? [`--user=${RUN_AS}`] : []),
   ];
-  let child: ChildProcess | null = null;
-  const killNow = (): void => {
-    if (child !== null && child.exitCode === null) child.kill('SIGKILL');
-  };
-  const forgetAtExit = stopAtExit(killNow);
-
-  const startServer = async (): Promise<void> => {
-    const proc = spawn(MARIADBD, args, { stdio: 'ignore' });
-    child = proc;
-    const deadline = Date.now() + READY_TIMEOUT_MS;
-    for (;;) {
-      if (proc.exitCode !== null) {
-        throw new Error(`mariadbd exited with ${proc.exitCode}:\n${existsSync(logFile) ? readFileSync(logFile, 'utf8') : ''}`);
-      }
-      try {
-        const c = await mysql.createConnection({ host: '127.0.0.1', port, user: 'root' });
-        await c.end();
-        return;
-      } catch (error) {
-        if (Date.now() > deadline) throw new Error(`mariadbd not ready after ${READY_TIMEOUT_MS} ms: ${(error as Error).message}`, { cause: error });
-        await new Promise((r) => setTimeout(r, 200));
-      }
-    }
-  };
-  const stopServer = async (): Promise<void> => {
-    const proc = child;
-    if (proc === null || proc.exitCode !== null) return;
-    const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-    proc.kill('SIGTERM');
-    const timer = setTimeout(() => proc.kill('SIGKILL'), STOP_TIMEOUT_MS);
-    await exited;
-    clearTimeout(timer);
-  };
-
-  try {
-    await startServer();
-  } catch (error) {
-    killNow();
-    forgetAtExit();
-    rmSync(root, { recursive: true, force: true });
-    throw error;
-  }
+  const server = await launchTestServer(
+    root,
+    childServer({
+      name: 'mariadbd',
+      spawn: () => spawn(MARIADBD, args, { stdio: 'ignore' }),
+      ready: async () => {
+        try {
+          await (await mysql.createConnection({ host: '127.0.0.1', port, user: 'root' })).end();
+          return true;
+        } catch (error) {
+          return (error as Error).message;
+        }
+      },
+      readyTimeoutMs: READY_TIMEOUT_MS,
+      pollMs: 200,
+      stopTimeoutMs: STOP_TIMEOUT_MS,
+      logTail: () => (existsSync(logFile) ? readFileSync(logFile, 'utf8').split('\n').slice(-40).join('\n') : ''),
+    }),
+  );
   const database = options.database ?? 'mim';
   const admin = await mysql.createConnection({ host: '127.0.0.1', port, user: 'root' });
   await admin.query(`CREATE DATABASE ${database} CHARACTER SET utf8mb4`);
   await admin.end();
-  let removed = false;
-  return {
-    url: `mysql://root@127.0.0.1:${port}/${database}`,
-    port,
-    async restart() {
-      await stopServer();
-      await startServer();
-    },
-    stopServer,
-    startServer,
-    async stop() {
-      if (removed) return;
-      removed = true;
-      try {
-        await stopServer();
-      } finally {
-        killNow();
-        forgetAtExit();
-        rmSync(root, { recursive: true, force: true });
-      }
-    },
-  };
+  return { ...server, url: `mysql://root@127.0.0.1:${port}/${database}`, port };
 }
 
 /** MongooseIM 3.3.0's `priv/mysql.sql` tables for the MUC archive (no sender_id yet). */

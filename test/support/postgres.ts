@@ -1,34 +1,28 @@
 /**
  * A real PostgreSQL 15 for tests: Debian's server binaries, a fresh cluster in a temp directory,
  * listening on a free loopback port, run as the `postgres` system user when we are root
- * (PostgreSQL refuses to run as root). Always stopped: by `stop()` in an after hook, and by a
- * process exit handler if a test dies first. A missing binary fails loudly (never skipped).
+ * (PostgreSQL refuses to run as root). Started and stopped as every test server is
+ * (server-lifecycle.ts). A missing binary fails loudly (never skipped).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { freeLoopbackPort } from '../../cli/demo/free-port.js';
 import { MONGOOSEIM_33_PG_SCHEMA } from '../../cli/demo/mongooseim-33-schema.js';
-import { stopAtExit } from './stop-at-exit.js';
+import { launchTestServer, type TestServer } from './server-lifecycle.js';
 
 export const PG_BIN_DIR = process.env.MIM_PG_BIN_DIR ?? '/usr/lib/postgresql/15/bin';
 const RUN_AS = 'postgres';
 const START_TIMEOUT_S = 60;
 
-export interface PostgresServer {
+/** stopServer is pg_ctl's `fast` shutdown: active connections are terminated. */
+export interface PostgresServer extends TestServer {
   /** `postgres://postgres@127.0.0.1:PORT/mim` */
   readonly url: string;
   readonly port: number;
   readonly dataDir: string;
-  /** Fast shutdown (active connections are terminated), then start again on the same port. */
-  restart(): void;
-  /** Stops the server (shutdown mode `fast` by default) without removing its files. */
-  stopServer(mode?: 'fast' | 'immediate'): void;
-  startServer(): void;
-  /** Stops the server and removes its files. Idempotent. */
-  stop(): Promise<void>;
 }
 
 function asServerUser(command: string, args: string[]): [string, string[]] {
@@ -73,57 +67,39 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
   ].join(' ');
   const pgCtl = join(PG_BIN_DIR, 'pg_ctl');
   let started = false;
-  const startServer = (): void => {
-    run(pgCtl, ['-D', dataDir, '-l', logFile, '-o', serverOptions, '-w', '-t', String(START_TIMEOUT_S), 'start']);
-    started = true;
-  };
-  const stopServer = (mode: 'fast' | 'immediate' = 'fast'): void => {
+  const stopServer = (mode: 'fast' | 'immediate'): void => {
     if (!started) return;
     run(pgCtl, ['-D', dataDir, '-m', mode, '-w', 'stop']);
     started = false;
   };
-  const stopQuietly = (): void => {
-    try {
-      stopServer('immediate');
-    } catch {
-      // exit path: best effort
-    }
-  };
-  const forgetAtExit = stopAtExit(stopQuietly);
-  try {
-    startServer();
-  } catch (error) {
-    const log = existsSync(logFile) ? readFileSync(logFile, 'utf8') : '';
-    forgetAtExit();
-    throw new Error(`${(error as Error).message}\nserver log:\n${log}`, { cause: error });
-  }
+  // pg_ctl waits for the server itself (-w): no process of ours to watch.
+  const server = await launchTestServer(root, {
+    async start() {
+      try {
+        run(pgCtl, ['-D', dataDir, '-l', logFile, '-o', serverOptions, '-w', '-t', String(START_TIMEOUT_S), 'start']);
+      } catch (error) {
+        const log = existsSync(logFile) ? readFileSync(logFile, 'utf8') : '';
+        throw new Error(`${(error as Error).message}\nserver log:\n${log}`, { cause: error });
+      }
+      started = true;
+    },
+    async stop() {
+      stopServer('fast');
+    },
+    kill() {
+      try {
+        stopServer('immediate');
+      } catch {
+        // exit path: best effort
+      }
+    },
+  });
   const database = options.database ?? 'mim';
   const admin = new pg.Client({ connectionString: `postgres://postgres@127.0.0.1:${port}/postgres` });
   await admin.connect();
   await admin.query(`CREATE DATABASE ${database}`);
   await admin.end();
-  let removed = false;
-  return {
-    url: `postgres://postgres@127.0.0.1:${port}/${database}`,
-    port,
-    dataDir,
-    restart() {
-      stopServer('fast');
-      startServer();
-    },
-    stopServer,
-    startServer,
-    async stop() {
-      if (removed) return;
-      removed = true;
-      try {
-        stopServer('immediate');
-      } finally {
-        forgetAtExit();
-        rmSync(root, { recursive: true, force: true });
-      }
-    },
-  };
+  return { ...server, url: `postgres://postgres@127.0.0.1:${port}/${database}`, port, dataDir };
 }
 
 export async function createMongooseIm33Schema(url: string): Promise<void> {

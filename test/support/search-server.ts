@@ -2,17 +2,16 @@
  * A real single-node OpenSearch 2.19.6, Elasticsearch 7.17.29 or Elasticsearch 6.8.23 for tests, without Docker: the
  * Java launcher of test/support/search-server/<product>/ (a Node subclass with classpath plugins,
  * see its source) is built by Maven into the repository's .tmp/ on first use, with the server's
- * jars from Maven Central, then run on free loopback ports in a temp home. Always stopped: by
- * `stop()` in an after hook, and at process exit if a test dies first. A server that cannot be
- * built or started throws (the test fails, never skips).
+ * jars from Maven Central, then run on free loopback ports in a temp home, started and stopped
+ * as every test server is (server-lifecycle.ts). A server that cannot be built or started throws
+ * (the test fails, never skips).
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freeLoopbackPort } from '../../cli/demo/free-port.js';
-import { stopAtExit } from './stop-at-exit.js';
+import { childServer, freeLoopbackPorts, launchTestServer, type TestServer } from './server-lifecycle.js';
 
 /** `elasticsearch6`: Elasticsearch 6.8, the last line with mapping types (MongooseIM's `muc`). */
 export type SearchProduct = 'opensearch' | 'elasticsearch' | 'elasticsearch6';
@@ -35,19 +34,13 @@ const BUILD_TIMEOUT_MS = 600_000;
 const START_TIMEOUT_MS = 120_000;
 const STOP_TIMEOUT_MS = 30_000;
 
-export interface SearchServer {
+/** stopServer: SIGTERM, SIGKILL after a while. */
+export interface SearchServer extends TestServer {
   readonly product: SearchProduct;
   /** `http://127.0.0.1:PORT` */
   readonly url: string;
   /** The node's console log so far (for failure messages). */
   log(): string;
-  /** SIGTERM, wait for exit, start again on the same data and ports; resolves when ready. */
-  restart(): Promise<void>;
-  /** SIGTERM and wait (the data stays), for tests of an unreachable server. */
-  stopNode(): Promise<void>;
-  startNode(): Promise<void>;
-  /** Stops the node and removes its files. Idempotent. */
-  stop(): Promise<void>;
 }
 
 export interface StartSearchOptions {
@@ -84,27 +77,10 @@ export function buildSearchLauncher(product: SearchProduct): { jar: string; lib:
   return { jar, lib };
 }
 
-async function waitReady(url: string, child: ChildProcess, log: () => string): Promise<void> {
-  const deadline = Date.now() + START_TIMEOUT_MS;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null || child.signalCode !== null)
-      throw new Error(`search server exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${log().slice(-4000)}`);
-    try {
-      const response = await fetch(`${url}/_cluster/health?wait_for_status=yellow&timeout=1s`, { signal: AbortSignal.timeout(5000) });
-      if (response.status === 200) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  throw new Error(`search server not ready within ${START_TIMEOUT_MS / 1000} s:\n${log().slice(-4000)}`);
-}
-
 export async function startSearchServer(product: SearchProduct, options: StartSearchOptions = {}): Promise<SearchServer> {
   const { jar, lib } = buildSearchLauncher(product);
   const home = mkdtempSync(join(tmpdir(), `mim-${product}-`));
-  const httpPort = await freeLoopbackPort();
-  const transportPort = await freeLoopbackPort();
+  const [httpPort, transportPort] = await freeLoopbackPorts(2);
   const url = `http://127.0.0.1:${httpPort}`;
   const classpath = [jar, ...readdirSync(lib).map((f) => join(lib, f))].join(':');
   const settings: Record<string, string> = {
@@ -118,75 +94,47 @@ export async function startSearchServer(product: SearchProduct, options: StartSe
     'cluster.routing.allocation.disk.threshold_enabled': 'false',
     ...options.settings,
   };
-  let child: ChildProcess | null = null;
   let output = '';
   const log = (): string => output;
-  const startNode = async (): Promise<void> => {
-    const started = spawn(
-      'java',
-      [
-        '-Xms512m',
-        '-Xmx512m',
-        '-Dlog4j.shutdownHookEnabled=false',
-        '-cp',
-        classpath,
-        MAIN_CLASS[product],
-        ...Object.entries(settings).map(([k, v]) => `${k}=${v}`),
-      ],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
+  const server = await launchTestServer(
+    home,
+    childServer({
+      name: `${product} ${SEARCH_SERVER_VERSION[product]}`,
+      spawn: () => {
+        const started = spawn(
+          'java',
+          [
+            '-Xms512m',
+            '-Xmx512m',
+            '-Dlog4j.shutdownHookEnabled=false',
+            '-cp',
+            classpath,
+            MAIN_CLASS[product],
+            ...Object.entries(settings).map(([k, v]) => `${k}=${v}`),
+          ],
+          { stdio: ['ignore', 'pipe', 'pipe'] },
+        );
+        const keep = (chunk: Buffer): void => {
+          output += chunk.toString();
+          if (output.length > 200_000) output = output.slice(-100_000);
+        };
+        started.stdout?.on('data', keep);
+        started.stderr?.on('data', keep);
+        return started;
       },
-    );
-    child = started;
-    const keep = (chunk: Buffer): void => {
-      output += chunk.toString();
-      if (output.length > 200_000) output = output.slice(-100_000);
-    };
-    started.stdout?.on('data', keep);
-    started.stderr?.on('data', keep);
-    await waitReady(url, started, log);
-  };
-  const stopNode = async (): Promise<void> => {
-    const running = child;
-    child = null;
-    if (running === null || running.exitCode !== null || running.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => running.once('exit', () => resolve()));
-    running.kill('SIGTERM');
-    const timer = setTimeout(() => running.kill('SIGKILL'), STOP_TIMEOUT_MS);
-    await exited;
-    clearTimeout(timer);
-  };
-  const forgetAtExit = stopAtExit(() => {
-    (child as ChildProcess | null)?.kill('SIGKILL');
-  });
-  try {
-    await startNode();
-  } catch (error) {
-    await stopNode().catch(() => {});
-    forgetAtExit();
-    rmSync(home, { recursive: true, force: true });
-    throw error;
-  }
-  let removed = false;
-  return {
-    product,
-    url,
-    log,
-    async restart() {
-      await stopNode();
-      await startNode();
-    },
-    stopNode,
-    startNode,
-    async stop() {
-      if (removed) return;
-      removed = true;
-      try {
-        await stopNode();
-      } finally {
-        forgetAtExit();
-        rmSync(home, { recursive: true, force: true });
-      }
-    },
-  };
+      ready: async () => {
+        try {
+          const response = await fetch(`${url}/_cluster/health?wait_for_status=yellow&timeout=1s`, { signal: AbortSignal.timeout(5000) });
+          return response.status === 200 ? true : `cluster health answers ${response.status}`;
+        } catch (error) {
+          return `not listening yet (${(error as Error).message})`;
+        }
+      },
+      readyTimeoutMs: START_TIMEOUT_MS,
+      pollMs: 500,
+      stopTimeoutMs: STOP_TIMEOUT_MS,
+      logTail: () => log().slice(-4000),
+    }),
+  );
+  return { ...server, product, url, log };
 }

@@ -1,10 +1,12 @@
 /**
  * Starts `mim-sender-jid serve` as a real process (the built bin/ launcher) for tests that need
  * the command itself: signals, exit codes, environment variables. The caller must `stop()` it in
- * a finally/after hook; stop() kills it if it has not exited by itself.
+ * a finally/after hook; stop() kills it if it has not exited by itself, and so does the end of
+ * the test process.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { stopAtExit } from './stop-at-exit.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url)); // dist/test/support -> repo
 const START_TIMEOUT_MS = 30_000;
@@ -29,6 +31,7 @@ export async function startSidecarProcess(args: string[] = [], env: Record<strin
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  const forgetAtExit = stopAtExit(() => void child.kill('SIGKILL'));
   const logs: Record<string, unknown>[] = [];
   let stderr = '';
   let pending = '';
@@ -36,6 +39,7 @@ export async function startSidecarProcess(args: string[] = [], env: Record<strin
   const exitPromise = new Promise<number | string>((resolve) => {
     child.on('exit', (code, signal) => {
       exit = code ?? signal ?? 'unknown';
+      forgetAtExit();
       resolve(exit);
     });
   });
