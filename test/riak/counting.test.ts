@@ -1,0 +1,90 @@
+/**
+ * The summary's `written` counts each object the run wrote exactly once, whatever failed on the
+ * way, on the double with scripted faults (no randomness):
+ * - an update that Riak applied but whose answer was lost (connection reset), then refused with
+ *   503 on every retry: its batch fails, and the object, written but never counted, must still be
+ *   counted by the walk that follows.
+ */
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { RiakBackend } from '../../clients/backends/riak/riak-backend.js';
+import { RiakHttp } from '../../clients/backends/riak/riak-http.js';
+import { MemoryReport } from '../../clients/pipeline/report.js';
+import { runMigration } from '../../clients/pipeline/run-migration.js';
+import { openInProcessStream } from '../support/in-process-stream.js';
+import type { RiakDouble } from '../support/riak-double.js';
+import { logLines, startLoadedDouble } from './fixture.js';
+
+const BUCKET = 'mam_2020_1';
+const KEYS = [
+  'alice@example.com/room@muc.example.com/1',
+  'alice@example.com/room@muc.example.com/2',
+  'bob@example.com/room@muc.example.com/3',
+  'bob@example.com/room@muc.example.com/4',
+];
+
+const packet = (n: number): string =>
+  `<message from='room@muc.example.com/nick${n}' to='bob@example.com' type='groupchat'><body>m${n}</body>` +
+  `<x xmlns='http://jabber.org/protocol/muc#user'><item jid='sender${n}@example.com/res'/></x></message>`;
+
+/**
+ * The real backend with a retry policy of the test's own: the faults are scripted per attempt,
+ * and `$bucket` pages list the keys in their sorted order, so the batches are known.
+ */
+function openRiak(double: RiakDouble, attempts: number): RiakBackend {
+  return new RiakBackend({
+    http: new RiakHttp({ nodes: [new URL(double.url)], maxSockets: 32, timeoutMs: 10_000 }),
+    bucketType: 'mam_yz',
+    listing: '2i',
+    requestConcurrency: 4,
+    retry: { attempts, backoff: { baseMs: 1, maxMs: 2 } },
+    log: (line) => logLines.push(line),
+  });
+}
+
+async function migrate(backend: RiakBackend, batchSize: number) {
+  try {
+    return await runMigration({
+      backend,
+      openStream: openInProcessStream,
+      report: new MemoryReport(),
+      backoff: { baseMs: 5, maxMs: 10 },
+      batchSize,
+      concurrency: 2,
+      log: (line) => logLines.push(line),
+    });
+  } finally {
+    await backend.close();
+  }
+}
+
+function assertAllWritten(double: RiakDouble): void {
+  KEYS.forEach((key, n) => {
+    const stored = double.getMap(BUCKET, key);
+    assert.deepEqual({ t: stored?.mam_type, o: stored?.msg_owner_jid }, { t: 'muc', o: `sender${n}@example.com` }, key);
+  });
+}
+
+describe('riak: the summary counts each written object once', () => {
+  const doubles: RiakDouble[] = [];
+  const start = async (): Promise<RiakDouble> => {
+    const double = await startLoadedDouble(null, { seed: 1 });
+    doubles.push(double);
+    KEYS.forEach((key, n) => double.putMap(BUCKET, key, { packet: packet(n), msg_id: String(n + 1), source_jid: 'room@muc.example.com/x' }));
+    return double;
+  };
+  after(async () => {
+    await Promise.all(doubles.map((d) => d.stop()));
+  });
+
+  it('an update applied whose answer was lost, then 503 on every retry, is counted by the next walk', async () => {
+    const double = await start();
+    double.failNextUpdates(BUCKET, KEYS[1], ['lost-answer', '503', '503']);
+    const summary = await migrate(openRiak(double, 3), 4);
+    assert.equal(summary.reachedEnd, true);
+    assert.equal(double.stats.lostAnswers, 1);
+    assert.ok(summary.retries >= 1, 'the batch failed and the walk was retried');
+    assertAllWritten(double);
+    assert.equal(summary.written, KEYS.length);
+  });
+});
