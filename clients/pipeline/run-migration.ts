@@ -368,6 +368,19 @@ export async function runMigration(options: MigrationOptions): Promise<Migration
     const queue = states.filter((s) => !s.done);
 
     const processBatch = async (state: PartitionState, page: Page<unknown, unknown>, previous: Promise<void>): Promise<void> => {
+      try {
+        await commitBatch(state, page, previous);
+      } catch (error) {
+        // A batch that fails on its own (a write refused on every try) settles only once the
+        // batches before it have: the walk waits for its last batch, so through this chain for
+        // every one, and no retry starts while an earlier batch still writes what the retry
+        // would find written and pass over (never counted).
+        await previous.catch(() => {});
+        throw error;
+      }
+    };
+
+    const commitBatch = async (state: PartitionState, page: Page<unknown, unknown>, previous: Promise<void>): Promise<void> => {
       const records = page.records;
       const answers = records.length === 0 ? [] : await stream.extract(records.map((r, i) => ({ key: String(i), payload: r.payload })));
       const { writes, notWritten } = decideBatch(backend, records, answers);

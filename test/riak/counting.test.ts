@@ -3,7 +3,9 @@
  * way, on the double with scripted faults (no randomness):
  * - an update that Riak applied but whose answer was lost (connection reset), then refused with
  *   503 on every retry: its batch fails, and the object, written but never counted, must still be
- *   counted by the walk that follows.
+ *   counted by the walk that follows;
+ * - a batch that fails on its own while the batch before it still writes: the walk must not be
+ *   retried until that earlier batch is done, or the retry passes over what it writes after all.
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
@@ -84,6 +86,30 @@ describe('riak: the summary counts each written object once', () => {
     assert.equal(summary.reachedEnd, true);
     assert.equal(double.stats.lostAnswers, 1);
     assert.ok(summary.retries >= 1, 'the batch failed and the walk was retried');
+    assertAllWritten(double);
+    assert.equal(summary.written, KEYS.length);
+  });
+
+  it('a batch failing while the batch before it still writes: the retry waits for it, and counts what it wrote', async () => {
+    const double = await start();
+    // Batch A = keys 0 and 1, batch B = keys 2 and 3. A's update of key 1 is held; B's update of
+    // key 2 is answered 503 (no retry): B fails while A still writes. A's held update is answered
+    // 503 too, once a walk after B's failure updates key 1 again (what a retry started without
+    // waiting for A does, having passed over key 0: written by A, not counted yet), or else after
+    // a while (the pipeline waits for A: nothing else happens until A is done).
+    let release = (): void => {};
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const heldArrived = double.updateArrives(BUCKET, KEYS[1]);
+    double.failNextUpdates(BUCKET, KEYS[1], [{ until: released, then: '503' }]);
+    double.failNextUpdates(BUCKET, KEYS[2], ['503']);
+    const run = migrate(openRiak(double, 1), 2);
+    await heldArrived;
+    const fallback = setTimeout(release, 2_000);
+    void double.updateArrives(BUCKET, KEYS[1]).then(release);
+    const summary = await run.finally(() => clearTimeout(fallback));
+    release();
+    assert.equal(summary.reachedEnd, true);
+    assert.ok(summary.retries >= 1, 'the batches failed and the walk was retried');
     assertAllWritten(double);
     assert.equal(summary.written, KEYS.length);
   });
