@@ -174,13 +174,21 @@ class Counters {
   failed = 0;
   readonly failedByReason: Record<string, number> = {};
 
-  /** `reported`: the records of this batch reported for the first time in this run (a record read again is counted once). */
-  account(processed: number, written: number, planned: number, reported: readonly ReportedRecord[]): void {
+  /** A batch that committed (and every earlier batch of its partition). */
+  account(processed: number, written: number, planned: number): void {
     this.processed += processed;
     this.written += written;
     this.skipped += Math.max(0, planned - written);
-    this.failed += reported.length;
-    for (const record of reported) this.failedByReason[record.reason] = (this.failedByReason[record.reason] ?? 0) + 1;
+  }
+
+  /**
+   * Records appended to the report for the first time in this run, counted as they are appended,
+   * whether their batch commits or not: a batch that fails after its report lines were appended
+   * is walked again, and its records are then not reported again (nor would they be counted).
+   */
+  reported(records: readonly ReportedRecord[]): void {
+    this.failed += records.length;
+    for (const record of records) this.failedByReason[record.reason] = (this.failedByReason[record.reason] ?? 0) + 1;
   }
 }
 
@@ -355,10 +363,10 @@ export async function runMigration(options: MigrationOptions): Promise<Migration
   const describe = (notWritten: readonly NotWrittenRecord<unknown>[]): ReportedRecord[] =>
     notWritten.map((r) => ({ key: r.key, fields: backend.describeKey(r.key), reason: r.reason, detail: r.detail }));
   // Before the batch commits: a crash may repeat a line on resume, never lose one.
-  const report = (records: readonly ReportedRecord[]): ReportedRecord[] => {
+  const report = (records: readonly ReportedRecord[]): void => {
     const first = records.filter((r) => reportedInThisRun.firstTime(r));
     options.report.append(first);
-    return first;
+    counters.reported(first);
   };
 
   const runOnce = async (stream: ExtractStream): Promise<void> => {
@@ -384,21 +392,20 @@ export async function runMigration(options: MigrationOptions): Promise<Migration
       const records = page.records;
       const answers = records.length === 0 ? [] : await stream.extract(records.map((r, i) => ({ key: String(i), payload: r.payload })));
       const { writes, notWritten } = decideBatch(backend, records, answers);
-      const failed = report(describe(notWritten));
+      report(describe(notWritten));
       let written = writes.length;
       let refusedCount = 0;
-      let refused: ReportedRecord[] = [];
       if (dryRun) {
         await awaitEarlierBatches(previous);
       } else {
         const outcome = await backend.writeBatch(state.partition, writes, page.cursor, previous);
         written = outcome.written;
         refusedCount = outcome.refused?.length ?? 0;
-        refused = report(describe(outcome.refused ?? []));
+        report(describe(outcome.refused ?? []));
         await awaitEarlierBatches(previous);
         if (backend.checkpointMode === 'after-write' && page.cursor !== null) await backend.saveCheckpoint!(state.partition, page.cursor);
       }
-      counters.account(records.length, written, writes.length - refusedCount, [...failed, ...refused]);
+      counters.account(records.length, written, writes.length - refusedCount);
       state.committed = page.cursor;
       progress.update(snapshot());
     };

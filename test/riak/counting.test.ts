@@ -5,7 +5,10 @@
  *   503 on every retry: its batch fails, and the object, written but never counted, must still be
  *   counted by the walk that follows;
  * - a batch that fails on its own while the batch before it still writes: the walk must not be
- *   retried until that earlier batch is done, or the retry passes over what it writes after all.
+ *   retried until that earlier batch is done, or the retry passes over what it writes after all;
+ * - a batch that fails after its undecodable objects were reported: the walk after the retry
+ *   decodes them again but reports each once, and `failed` counts each once (it is what the
+ *   report file gained).
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
@@ -44,12 +47,17 @@ function openRiak(double: RiakDouble, attempts: number): RiakBackend {
   });
 }
 
-async function migrate(backend: RiakBackend, batchSize: number) {
+/** A room's JID where the sender's should be: a JID without a user, never written. */
+const UNSTORABLE =
+  `<message from='room@muc.example.com/nick' to='bob@example.com' type='groupchat'><body>m</body>` +
+  `<x xmlns='http://jabber.org/protocol/muc#user'><item jid='muc.example.com'/></x></message>`;
+
+async function migrate(backend: RiakBackend, batchSize: number, report = new MemoryReport()) {
   try {
     return await runMigration({
       backend,
       openStream: openInProcessStream,
-      report: new MemoryReport(),
+      report,
       backoff: { baseMs: 5, maxMs: 10 },
       batchSize,
       concurrency: 2,
@@ -112,5 +120,25 @@ describe('riak: the summary counts each written object once', () => {
     assert.ok(summary.retries >= 1, 'the batches failed and the walk was retried');
     assertAllWritten(double);
     assert.equal(summary.written, KEYS.length);
+  });
+
+  it('objects reported by a batch that then fails are counted once in failed, as the report holds them once', async () => {
+    const double = await start();
+    // Key 0's packet names a room, not a user: reported. Key 1's update is answered 503 (no
+    // retry): the batch fails after the report line was appended, and the walk is retried.
+    double.putMap(BUCKET, KEYS[0], { packet: UNSTORABLE });
+    double.failNextUpdates(BUCKET, KEYS[1], ['503']);
+    const report = new MemoryReport();
+    const summary = await migrate(openRiak(double, 1), 4, report);
+    assert.equal(summary.reachedEnd, true);
+    assert.ok(summary.retries >= 1, 'the batch failed and the walk was retried');
+    assert.deepEqual(
+      report.rows.map((r) => [r.fields.key, r.reason]),
+      [[KEYS[0], 'jid_without_local_part']],
+    );
+    assert.equal(summary.failed, 1);
+    assert.deepEqual(summary.failedByReason, { jid_without_local_part: 1 });
+    assert.equal(summary.written, KEYS.length - 1);
+    assert.equal(double.getMap(BUCKET, KEYS[0])?.mam_type, undefined);
   });
 });
