@@ -175,13 +175,21 @@ class Counters {
   reported = 0;
   readonly reportedByReason: Record<string, number> = {};
 
-  /** `reported`: the records of this batch reported for the first time in this run (a record read again is counted once). */
-  account(records: number, written: number, planned: number, reported: readonly ReportedRecord[]): void {
+  /** A batch that committed (and every earlier batch of its partition). */
+  account(records: number, written: number, planned: number): void {
     this.records += records;
     this.written += written;
     this.skipped += Math.max(0, planned - written);
-    this.reported += reported.length;
-    for (const record of reported) this.reportedByReason[record.reason] = (this.reportedByReason[record.reason] ?? 0) + 1;
+  }
+
+  /**
+   * Records appended to the report for the first time in this run, counted as they are appended,
+   * whether their batch commits or not: a batch that fails after its report lines were appended
+   * is walked again, and its records are then not reported again (nor would they be counted).
+   */
+  countReported(records: readonly ReportedRecord[]): void {
+    this.reported += records.length;
+    for (const record of records) this.reportedByReason[record.reason] = (this.reportedByReason[record.reason] ?? 0) + 1;
   }
 }
 
@@ -356,10 +364,10 @@ export async function runMigration(options: MigrationOptions): Promise<Migration
   const describe = (notWritten: readonly NotWrittenRecord<unknown>[]): ReportedRecord[] =>
     notWritten.map((r) => ({ key: r.key, fields: backend.describeKey(r.key), reason: r.reason, detail: r.detail }));
   // Before the batch commits: a crash may repeat a line on resume, never lose one.
-  const report = (records: readonly ReportedRecord[]): ReportedRecord[] => {
+  const report = (records: readonly ReportedRecord[]): void => {
     const first = records.filter((r) => reportedInThisRun.firstTime(r));
     options.report.append(first);
-    return first;
+    counters.countReported(first);
   };
 
   const runOnce = async (stream: ExtractStream<AnyAnswer>): Promise<void> => {
@@ -369,24 +377,36 @@ export async function runMigration(options: MigrationOptions): Promise<Migration
     const queue = states.filter((s) => !s.done);
 
     const processBatch = async (state: PartitionState, page: Page<unknown, unknown>, previous: Promise<void>): Promise<void> => {
+      try {
+        await commitBatch(state, page, previous);
+      } catch (error) {
+        // A batch that fails on its own (a write refused on every try) settles only once the
+        // batches before it have: the walk waits for its last batch, so through this chain for
+        // every one, and no retry starts while an earlier batch still writes what the retry
+        // would find written and pass over (never counted).
+        await previous.catch(() => {});
+        throw error;
+      }
+    };
+
+    const commitBatch = async (state: PartitionState, page: Page<unknown, unknown>, previous: Promise<void>): Promise<void> => {
       const records = page.records;
       const answers = records.length === 0 ? [] : await stream.extract(records.map((r, i) => ({ key: String(i), payload: r.payload })));
       const { writes, notWritten } = decideBatch(backend, records, answers);
-      const reported = report(describe(notWritten));
+      report(describe(notWritten));
       let written = writes.length;
       let refusedCount = 0;
-      let refused: ReportedRecord[] = [];
       if (dryRun) {
         await awaitEarlierBatches(previous);
       } else {
         const outcome = await backend.writeBatch(state.partition, writes, page.cursor, previous);
         written = outcome.written;
         refusedCount = outcome.refused?.length ?? 0;
-        refused = report(describe(outcome.refused ?? []));
+        report(describe(outcome.refused ?? []));
         await awaitEarlierBatches(previous);
         if (backend.checkpointMode === 'after-write' && page.cursor !== null) await backend.saveCheckpoint!(state.partition, page.cursor);
       }
-      counters.account(records.length, written, writes.length - refusedCount, [...reported, ...refused]);
+      counters.account(records.length, written, writes.length - refusedCount);
       state.committed = page.cursor;
       progress.update(snapshot());
     };

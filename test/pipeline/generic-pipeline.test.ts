@@ -175,9 +175,12 @@ for (const mode of ['in-write', 'after-write', 'none'] as const) {
 
     test('a transient write failure is retried from the last committed place', async () => {
       const f = fixture(50);
-      const { summary } = await migrate(f, mode, {}, (b) => (b.failWriteBatch = 5));
+      const { summary, report } = await migrate(f, mode, {}, (b) => (b.failWriteBatch = 5));
       assert.equal(summary.retries, 1);
       assertEndState(f);
+      // Records reported by the failed batch are decoded again by the retry, reported once, counted once.
+      assert.equal(report.rows.length, [...f.expected.values()].filter((v) => v === null).length);
+      assert.equal(summary.reported, report.rows.length);
     });
   });
 }

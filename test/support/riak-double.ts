@@ -34,8 +34,9 @@
  * an index is a console command on a Riak node (yz_index:reload/1), not HTTP: nothing to model.
  *
  * Failure modes, all seeded: 503 answers, slow answers, connections reset before an answer, key
- * and bucket streams reset or ended by `{"error":"timeout"}` after some chunks. Counters say what
- * was served, so tests can wait for observed progress instead of time.
+ * and bucket streams reset or ended by `{"error":"timeout"}` after some chunks. Scripted ones for
+ * one object's next updates: a 503, an update applied whose answer is lost, an answer held back.
+ * Counters say what was served, so tests can wait for observed progress instead of time.
  */
 import { randomBytes } from 'node:crypto';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -75,6 +76,14 @@ export interface RiakDoubleFaults {
  */
 export type ListingFault = '503' | 'cut' | 'timeout';
 
+/**
+ * A fault for one coming update of one object, in order (`failNextUpdates`): `503` answered before
+ * anything is applied; `lost-answer` applied, then the connection reset without an answer (a node
+ * that wrote and went down before answering, or an answer lost to the client's deadline); a hold:
+ * no answer until `until` resolves, then a 503 or the update applied.
+ */
+export type UpdateFault = '503' | 'lost-answer' | { readonly until: Promise<unknown>; readonly then: '503' | 'apply' };
+
 export interface RiakDoubleOptions {
   readonly seed: number;
   /** Bucket types that exist (Riak: `riak-admin bucket-type create/activate`). */
@@ -104,6 +113,8 @@ export interface RiakDoubleStats {
   refusedPlainHttp: number;
   /** Requests answered 406 (a POST without Content-Type: application/json). */
   refusedContentType: number;
+  /** Updates applied whose answer was lost (`lost-answer`): the client saw a reset. */
+  lostAnswers: number;
 }
 
 interface StoredMap {
@@ -129,9 +140,14 @@ export class RiakDouble {
     injectedListing503: 0,
     refusedPlainHttp: 0,
     refusedContentType: 0,
+    lostAnswers: 0,
   };
   /** Scripted faults of the next listings, per kind (see failNextListings). */
   private readonly scripted = { buckets: [] as ListingFault[], keys: [] as ListingFault[] };
+  /** Scripted faults of the next updates, per object (see failNextUpdates). */
+  private readonly scriptedUpdates = new Map<string, UpdateFault[]>();
+  /** Who waits for the next update of an object (see updateArrives). */
+  private readonly updateWaiters = new Map<string, (() => void)[]>();
   readonly faults: RiakDoubleFaults;
   /** bucket type -> bucket -> key -> map */
   private readonly store = new Map<string, Map<string, Map<string, StoredMap>>>();
@@ -213,6 +229,18 @@ export class RiakDouble {
   /** The next listings of `kind` (bucket listings, or key listings and `$bucket` pages) meet these faults, in order. */
   failNextListings(kind: 'buckets' | 'keys', faults: readonly ListingFault[]): void {
     this.scripted[kind].push(...faults);
+  }
+
+  /** The next updates of this object meet these faults, in order (then updates are answered as usual). */
+  failNextUpdates(bucket: string, key: string, faults: readonly UpdateFault[], type = 'mam_yz'): void {
+    const id = JSON.stringify([type, bucket, key]);
+    this.scriptedUpdates.set(id, [...(this.scriptedUpdates.get(id) ?? []), ...faults]);
+  }
+
+  /** Resolves when the next update of this object arrives (before any fault or answer). */
+  updateArrives(bucket: string, key: string, type = 'mam_yz'): Promise<void> {
+    const id = JSON.stringify([type, bucket, key]);
+    return new Promise((resolve) => this.updateWaiters.set(id, [...(this.updateWaiters.get(id) ?? []), resolve]));
   }
 
   /** Removes registers of a map (names without suffix), as if they had never been written. */
@@ -463,6 +491,25 @@ export class RiakDouble {
     }
     const buckets = this.store.get(type);
     if (buckets === undefined) return text(res, 404, `Unknown bucket type: ${type}\n`);
+    if (method === 'POST') {
+      const id = JSON.stringify([type, bucket, key]);
+      const waiters = this.updateWaiters.get(id) ?? [];
+      this.updateWaiters.delete(id);
+      for (const wake of waiters) wake();
+      let fault = this.scriptedUpdates.get(id)?.shift();
+      if (fault !== undefined) {
+        if (typeof fault === 'object') {
+          const held = fault;
+          await held.until;
+          fault = held.then === '503' ? '503' : undefined;
+        }
+        if (fault === '503') {
+          this.stats.injected503++;
+          return text(res, 503, 'request timed out\n');
+        }
+        return this.update(buckets, bucket, key, query, body, res, fault === 'lost-answer');
+      }
+    }
     if (await this.injectFault(res)) return;
     if (method === 'POST') return this.update(buckets, bucket, key, query, body, res);
     this.stats.fetches++;
@@ -490,7 +537,15 @@ export class RiakDouble {
   }
 
   /** riak_kv_crdt_json:update_request_from_json/3 for a map of registers. */
-  private update(buckets: Map<string, Map<string, StoredMap>>, bucket: string, key: string, query: URLSearchParams, body: Buffer, res: ServerResponse): void {
+  private update(
+    buckets: Map<string, Map<string, StoredMap>>,
+    bucket: string,
+    key: string,
+    query: URLSearchParams,
+    body: Buffer,
+    res: ServerResponse,
+    loseAnswer = false,
+  ): void {
     let request: unknown;
     try {
       request = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(body));
@@ -537,6 +592,11 @@ export class RiakDouble {
     map.context = this.newContext();
     keys.set(key, map);
     this.stats.updates++;
+    if (loseAnswer) {
+      this.stats.lostAnswers++;
+      res.socket?.destroy();
+      return;
+    }
     if ((query.get('returnbody') ?? 'false').toLowerCase() === 'true') return this.sendMap(res, map, true);
     res.writeHead(204).end();
   }

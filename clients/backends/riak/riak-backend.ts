@@ -249,17 +249,23 @@ export class RiakBackend implements Backend<RiakObjectKey, RiakCursor, MamWrite,
     );
     const refused: NotWrittenRecord<RiakObjectKey>[] = [];
     const updated: RiakObjectKey[] = [];
+    const unknown: RiakObjectKey[] = [];
     let failure: { error: unknown } | null = null;
     settled.forEach((s, i) => {
-      if ('error' in s) failure ??= { error: s.error };
-      else if (!s.outcome.ok) refused.push({ key: writes[i].key, reason: 'write_refused', detail: s.outcome.detail });
+      if ('error' in s) {
+        failure ??= { error: s.error };
+        unknown.push(writes[i].key);
+      } else if (!s.outcome.ok) refused.push({ key: writes[i].key, reason: 'write_refused', detail: s.outcome.detail });
       else updated.push(writes[i].key);
     });
     // The pipeline counts a batch only when it and every earlier batch of the partition succeed.
     // Objects updated in a batch that is not counted would be skipped by the next walk (both
     // registers set) and never counted: they are remembered and counted when the walk meets them.
+    // So are the objects whose update failed: a try whose answer was lost (a reset, a deadline)
+    // may have been applied by Riak before the later tries were refused. Remembering one that was
+    // not applied costs nothing: the walk takes it anyway, its registers still missing.
     if (failure !== null) {
-      this.rememberUncounted(updated);
+      this.rememberUncounted([...updated, ...unknown]);
       throw (failure as { error: unknown }).error;
     }
     let counted = true;
