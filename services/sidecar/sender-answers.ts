@@ -11,7 +11,8 @@
  *
  * Parity: the answer must be byte for byte what the generated code answers (worker.ts's general
  * path). So this path takes only requests in the plain layout: the fields of the contract with
- * their own wire types, lengths that fit, ASCII keys, formats given in one byte, no test hooks.
+ * their own wire types, lengths that fit, ASCII keys, formats given in one byte, at most
+ * MAX_OWN_PATH_ITEMS items, no test hooks.
  * Anything else (unknown fields, a cut message, a key that is not ASCII, whose bytes protobuf-es
  * would decode and encode again) returns null before any item is decoded, and the general path
  * answers it as it always did. Failures are rare: their bytes come from the generated encoder.
@@ -31,10 +32,19 @@ const FAILURE_CODE = {
   jid_without_domain: ErrorCode.ERROR_CODE_JID_WITHOUT_DOMAIN,
 } as const;
 
+/**
+ * Items this path takes in one task; a larger task goes through the generated code. The path's
+ * memory is typed arrays, which the worker's heap limit (--worker-max-heap-mb) does not count: a
+ * task of millions of items is left to the path whose objects that limit does bound.
+ */
+export const MAX_OWN_PATH_ITEMS = 16_384;
 /** Per item in `spans`: payload start, payload end, key start, key end, format (wire value). */
 const SPAN = 5;
 let spans = new Int32Array(SPAN * 1024);
-let out = new Uint8Array(64 * 1024);
+const OUTPUT_BYTES = 64 * 1024;
+/** An output buffer grown past this for one large answer is not kept for the next. */
+const OUTPUT_KEPT_BYTES = 1024 * 1024;
+let out = new Uint8Array(OUTPUT_BYTES);
 
 const ASCII = new TextDecoder();
 
@@ -92,7 +102,7 @@ function scan(b: Uint8Array, start: number, end: number, maxItems: number): numb
     if (length < 0 || length > end - varintEnd) return -1;
     const itemEnd = varintEnd + length;
     pos = varintEnd;
-    if (count >= maxItems) return -1;
+    if (count >= maxItems || count >= MAX_OWN_PATH_ITEMS) return -1;
     if (spans.length < (count + 1) * SPAN) {
       const grown = new Int32Array(spans.length * 2);
       grown.set(spans);
@@ -254,5 +264,7 @@ export function answerSenderBatch(task: BatchTask, options: WorkerSettings): Bat
     used += tail.length;
   }
   // Exact size: structured clone copies the whole of a view's memory.
-  return { kind: 'answered', response: out.slice(0, used), items: count, outcomes, decoderBug };
+  const response = out.slice(0, used);
+  if (out.length > OUTPUT_KEPT_BYTES) out = new Uint8Array(OUTPUT_BYTES);
+  return { kind: 'answered', response, items: count, outcomes, decoderBug };
 }

@@ -13,7 +13,7 @@ import fc from 'fast-check';
 import { DEFAULT_DECODE_LIMITS } from '../../services/decode/index.js';
 import type { BatchOutcome, BatchTask, WorkerSettings } from '../../services/sidecar/batch-protocol.js';
 import { ExtractSenderJidRequest, type Item } from '../../services/sidecar/gen/mongooseim/mam/v1/sender_jid.js';
-import { answerSenderBatch } from '../../services/sidecar/sender-answers.js';
+import { answerSenderBatch, MAX_OWN_PATH_ITEMS } from '../../services/sidecar/sender-answers.js';
 import { answerBatch, answerBatchByGeneratedCode } from '../../services/sidecar/worker.js';
 import { erlangCases, erlangRandomMessages } from '../support/erlang-payloads.js';
 import { fuzzSeed } from '../support/fuzz-seed.js';
@@ -93,5 +93,13 @@ describe('the worker’s own ExtractSenderJid path', () => {
     assert.equal(answerSenderBatch(taskOf(withUnknownField, 1), SETTINGS), null);
     assert.equal(answerSenderBatch(taskOf(plain('k'), 1), { ...SETTINGS, crashWorkerOnKey: 'other' }), null);
     assert.notEqual(answerSenderBatch(taskOf(plain('k'), 1), SETTINGS), null);
+  });
+
+  it('leaves a task of more than MAX_OWN_PATH_ITEMS items to the generated code, whose objects the worker heap limit bounds', () => {
+    const items = (n: number): Uint8Array =>
+      ExtractSenderJidRequest.encode({ format: 1, items: Array.from({ length: n }, () => ({ payload: new Uint8Array(0), key: '', format: 0 })) }).finish();
+    const settings = { ...SETTINGS, maxItemsPerBatch: 10 * MAX_OWN_PATH_ITEMS };
+    assert.notEqual(answerSenderBatch(taskOf(items(MAX_OWN_PATH_ITEMS), 1), settings), null);
+    assert.equal(answerSenderBatch(taskOf(items(MAX_OWN_PATH_ITEMS + 1), 1), settings), null);
   });
 });
