@@ -95,6 +95,13 @@ describe('the worker’s own ExtractSenderJid path', () => {
     assert.notEqual(answerSenderBatch(taskOf(plain('k'), 1), SETTINGS), null);
   });
 
+  it('stops between items once the call is cancelled, as the general path does', () => {
+    const bytes = ExtractSenderJidRequest.encode({ format: 1, items: [{ payload: PAYLOADS[0] as Uint8Array, key: 'k', format: 0 }] }).finish();
+    const cancel = new Int32Array(new SharedArrayBuffer(4));
+    Atomics.store(cancel, 0, 1);
+    assert.deepEqual(answerSenderBatch({ ...taskOf(bytes, 1), cancel }, SETTINGS), { kind: 'cancelled' });
+  });
+
   it('leaves a task of more than MAX_OWN_PATH_ITEMS items to the generated code, whose objects the worker heap limit bounds', () => {
     const items = (n: number): Uint8Array =>
       ExtractSenderJidRequest.encode({ format: 1, items: Array.from({ length: n }, () => ({ payload: new Uint8Array(0), key: '', format: 0 })) }).finish();
