@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { DEFAULT_DECODE_LIMITS, extractSenderJid } from '../services/decode/index.js';
 import type { BatchTask, WorkerSettings } from '../services/sidecar/batch-protocol.js';
 import { ExtractSenderJidRequest, PayloadFormat, type Item } from '../services/sidecar/gen/mongooseim/mam/v1/sender_jid.js';
-import { answerBatch } from '../services/sidecar/worker.js';
+import { answerBatch, answerBatchByGeneratedCode } from '../services/sidecar/worker.js';
 import { erlangRandomMessages } from '../test/support/erlang-payloads.js';
 
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 30_000);
@@ -46,24 +46,36 @@ const decode = cpuPerItem(() => {
 const parse = cpuPerItem(() => {
   for (const b of batches) ExtractSenderJidRequest.decode(b.bytes);
 });
-const whole = cpuPerItem(() => {
-  for (const b of batches) {
-    const request = b.bytes.buffer.slice(b.bytes.byteOffset, b.bytes.byteOffset + b.bytes.length) as ArrayBuffer;
-    const task: BatchTask = {
-      request,
-      offset: 0,
-      length: b.bytes.length,
-      batchFormat: PayloadFormat.PAYLOAD_FORMAT_ETERM,
-      firstItem: 0,
-      overBudget: [],
-      budgetBytes: 1e12,
-      cancel: null,
-    };
-    answerBatch(task, settings);
-  }
-});
+function taskOf(b: { bytes: Uint8Array }): BatchTask {
+  const request = b.bytes.buffer.slice(b.bytes.byteOffset, b.bytes.byteOffset + b.bytes.length) as ArrayBuffer;
+  return {
+    request,
+    offset: 0,
+    length: b.bytes.length,
+    batchFormat: PayloadFormat.PAYLOAD_FORMAT_ETERM,
+    firstItem: 0,
+    overBudget: [],
+    budgetBytes: 1e12,
+    cancel: null,
+  };
+}
+// The same task by the generated protobuf code (request objects, Result objects, protobuf-es's
+// writer) and by the worker's own path (offsets and bytes, sender-answers.ts), alternating.
+let generated = Infinity;
+let whole = Infinity;
+for (let round = 0; round < 2; round++) {
+  generated = Math.min(
+    generated,
+    cpuPerItem(() => batches.forEach((b) => answerBatchByGeneratedCode(taskOf(b), settings))),
+  );
+  whole = Math.min(
+    whole,
+    cpuPerItem(() => batches.forEach((b) => answerBatch(taskOf(b), settings))),
+  );
+}
 console.log(
   `sidecar worker, ${items.toLocaleString('en')} compressed terms in batches of ${BATCH}, CPU µs per item: decoder alone ${decode.toFixed(2)}, ` +
-    `request parse ${parse.toFixed(2)}, whole batch task ${whole.toFixed(2)} (worker's own ${(whole - decode).toFixed(2)}); decoder ÷ task ${(decode / whole).toFixed(2)}; ` +
+    `request parse ${parse.toFixed(2)}; whole batch task by the generated code ${generated.toFixed(2)} (own ${(generated - decode).toFixed(2)}), ` +
+    `by the worker's path ${whole.toFixed(2)} (own ${(whole - decode).toFixed(2)}); decoder ÷ task ${(decode / generated).toFixed(2)} → ${(decode / whole).toFixed(2)}; ` +
     `load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`,
 );

@@ -4,9 +4,12 @@
  * of every scenario (so ghz runs each scenario once, with -O json).
  *
  * With --cpu, a TSV of `REPORT.json  SERVER_MAIN_S  SERVER_OTHER_THREADS_S  GHZ_S` (CPU seconds per
- * scenario, from run.sh), it also prints CPU microseconds per item answered: where the time went.
+ * scenario, from run.sh), it also prints CPU microseconds per item answered: where the time went;
+ * and with --decode-cost "DECODER_US TASK_US" (decode-cost.js, one thread, the same data) each ratio's
+ * ceiling: the floor's CPU per item ÷ (the floor's + the decoder's), what sidecar ÷ floor would be
+ * if the sidecar added nothing but decoding to the floor's work, both sharing the same cores.
  *
- *   node dist/bench/ghz/summarize.js [--html OUT.html] [--cpu CPU.tsv] [--ratio A.json:B.json:LABEL]... REPORT.json:ITEMS_PER_CALL ...
+ *   node dist/bench/ghz/summarize.js [--html OUT.html] [--cpu CPU.tsv] [--decode-cost "D T"] [--ratio A.json:B.json:LABEL]... REPORT.json:ITEMS_PER_CALL ...
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
@@ -81,13 +84,17 @@ ${sections.join('\n')}
 function main(argv: string[]): void {
   let htmlOut: string | undefined;
   let cpuFile: string | undefined;
+  let decodeCost: { decoder: number; task: number } | undefined;
   const ratioArgs: string[] = [];
   const scenarios: Scenario[] = [];
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--html') htmlOut = argv[++i];
     else if (argv[i] === '--cpu') cpuFile = argv[++i];
     else if (argv[i] === '--ratio') ratioArgs.push(argv[++i]);
-    else {
+    else if (argv[i] === '--decode-cost') {
+      const [decoder, task] = argv[++i].split(' ').map(Number);
+      decodeCost = { decoder, task };
+    } else {
       const [file, itemsText] = argv[i].split(':');
       const items = Number(itemsText);
       const report = JSON.parse(readFileSync(file, 'utf8')) as GhzReport;
@@ -117,6 +124,8 @@ function main(argv: string[]): void {
   const widths = rows[0].map((_, c) => Math.max(...rows.map((row) => row[c].length)));
   for (const row of rows) process.stdout.write(row.map((cell, c) => cell.padStart(widths[c])).join('  ') + '\n');
 
+  /** Total CPU µs per item answered, per report file (from --cpu). */
+  const cpuTotal = new Map<string, number>();
   if (cpuFile !== undefined) {
     const cpuRows = [['scenario', 'server main µs/item', 'server other threads µs/item', 'ghz µs/item', 'total µs/item']];
     for (const line of readFileSync(cpuFile, 'utf8')
@@ -127,6 +136,7 @@ function main(argv: string[]): void {
       if (!scenario) continue;
       const answered = (scenario.report.statusCodeDistribution?.OK ?? 0) * scenario.items;
       const per = (seconds: number): string => (answered === 0 ? '-' : ((seconds * 1e6) / answered).toFixed(2));
+      if (answered > 0) cpuTotal.set(file, ((Number(main) + Number(others) + Number(ghz)) * 1e6) / answered);
       cpuRows.push([scenario.name, per(Number(main)), per(Number(others)), per(Number(ghz)), per(Number(main) + Number(others) + Number(ghz))]);
     }
     const cpuWidths = cpuRows[0].map((_, c) => Math.max(...cpuRows.map((row) => row[c].length)));
@@ -140,9 +150,15 @@ function main(argv: string[]): void {
     const top = scenarios.find((s) => s.file === a);
     const bottom = scenarios.find((s) => s.file === b);
     if (!top || !bottom) throw new Error(`--ratio ${spec}: both reports must be among the scenarios`);
-    ratios.push(
-      `${label}: ${top.name} ${Math.round(top.itemsPerSecond).toLocaleString('en-US')} items/s ÷ ${bottom.name} ${Math.round(bottom.itemsPerSecond).toLocaleString('en-US')} items/s = ${(top.itemsPerSecond / bottom.itemsPerSecond).toFixed(2)}`,
-    );
+    let ratio = `${label}: ${top.name} ${Math.round(top.itemsPerSecond).toLocaleString('en-US')} items/s ÷ ${bottom.name} ${Math.round(bottom.itemsPerSecond).toLocaleString('en-US')} items/s = ${(top.itemsPerSecond / bottom.itemsPerSecond).toFixed(2)}`;
+    const topCpu = cpuTotal.get(a);
+    const bottomCpu = cpuTotal.get(b);
+    if (topCpu !== undefined && bottomCpu !== undefined)
+      ratio += `; by CPU per item ${bottomCpu.toFixed(2)} ÷ ${topCpu.toFixed(2)} µs = ${(bottomCpu / topCpu).toFixed(2)}`;
+    if (bottomCpu !== undefined && decodeCost !== undefined) {
+      ratio += `; ceiling with decoding at its one-thread cost (${decodeCost.decoder.toFixed(2)} µs/item, the worker's whole task ${decodeCost.task.toFixed(2)}): ${(bottomCpu / (bottomCpu + decodeCost.decoder)).toFixed(2)} (${(bottomCpu / (bottomCpu + decodeCost.task)).toFixed(2)})`;
+    }
+    ratios.push(ratio);
   }
   if (ratios.length) process.stdout.write(`\n${ratios.join('\n')}\n`);
   if (htmlOut !== undefined) writeFileSync(htmlOut, html(scenarios, ratios));

@@ -71,11 +71,14 @@ class Wire {
   varint(): number {
     let value = 0;
     let low = 0;
-    for (let shift = 0; shift < 70; shift += 7) {
+    // 128 ** (byte index), kept as a product: `2 ** shift` with a variable shift is a call to pow
+    // per byte, which a profile under ghz found at the top of the main thread's own work.
+    let scale = 1;
+    for (let shift = 0; shift < 70; shift += 7, scale *= 128) {
       if (this.pos >= this.end) throw new Malformed(`varint cut at byte ${this.pos}`);
       const b = this.bytes[this.pos++] as number;
       if (shift < 32) low |= (b & 0x7f) << shift;
-      value += (b & 0x7f) * 2 ** shift;
+      value += (b & 0x7f) * scale;
       if ((b & 0x80) === 0) {
         this.low32 = low | 0;
         return value;

@@ -19,6 +19,7 @@ import {
   type FieldsResult,
   type Result,
 } from './gen/mongooseim/mam/v1/sender_jid.js';
+import { answerSenderBatch } from './sender-answers.js';
 
 const settings = workerData as WorkerSettings | undefined;
 
@@ -52,6 +53,15 @@ function unknownFormat(format: number, where: string): BatchRefused {
 }
 
 export function answerBatch(task: BatchTask, options: WorkerSettings): BatchOutcome {
+  if (task.answer !== 'fields') {
+    const answered = answerSenderBatch(task, options);
+    if (answered !== null) return answered;
+  }
+  return answerBatchByGeneratedCode(task, options);
+}
+
+/** Every task through the generated protobuf code: what sender-answers.ts must answer byte for byte, and what it leaves to this path. */
+export function answerBatchByGeneratedCode(task: BatchTask, options: WorkerSettings): BatchOutcome {
   let request: ExtractSenderJidRequest;
   // ExtractMessageFieldsRequest has ExtractSenderJidRequest's fields, numbers and types: one decoder reads both.
   try {
