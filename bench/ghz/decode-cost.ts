@@ -23,7 +23,7 @@ const data = JSON.parse(readFileSync(join(process.argv[2] ?? 'bench/results/ghz/
 };
 const items = data.items.map((item) => ({ key: item.key, payload: Buffer.from(item.payload, 'base64'), format: 0 }));
 const request = ExtractSenderJidRequest.encode({ format: PayloadFormat.PAYLOAD_FORMAT_ETERM, items }).finish();
-const settings: WorkerSettings = { limits: DEFAULT_DECODE_LIMITS, maxItemsPerBatch: 10_000, crashWorkerOnKey: null, stallWorkerOnKey: null, stallMs: 0 };
+const settings: WorkerSettings = { limits: DEFAULT_DECODE_LIMITS, maxItemsPerBatch: 10_000 };
 
 function cpuPerItem(work: () => void): number {
   let best = Infinity;

@@ -12,8 +12,8 @@
 #   BENCH_SECONDS=3 bash bench/ghz/run.sh # shorter
 #   BENCH_CONNECTIONS=1 bash ...          # ghz --connections (default 2)
 #
-# Targets (2-core machine, ghz beside the server): sidecar / floor >= 0.7 for batches of 1,000
-# (issue 20); p99 < 50 ms for batches of 100 at 1,000 calls/s. Beside each ratio: the same ratio by
+# Targets (2-core machine, ghz beside the server): sidecar / floor >= 0.7 for batches of 1,000;
+# p99 < 50 ms for batches of 100 at 1,000 calls/s. Beside each ratio: the same ratio by
 # CPU per item, and its ceiling (decode-cost.js: the decoder's one-thread cost on the same data,
 # added to the floor's CPU per item): the ratio cannot be above it however little the sidecar adds.
 set -euo pipefail

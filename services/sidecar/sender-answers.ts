@@ -7,12 +7,12 @@
  * Why: under load the decoding threads share two cores with the server and its clients, and
  * beside inflating, a thread's other per-item work (an Item object, a key string decoded and
  * encoded again, a Result object, protobuf-es's writer with a fork per message) is CPU the
- * decoder does not get (bench/README.md, issue 20).
+ * decoder does not get (bench/README.md).
  *
  * Parity: the answer must be byte for byte what the generated code answers (worker.ts's general
  * path). So this path takes only requests in the plain layout: the fields of the contract with
  * their own wire types, lengths that fit, ASCII keys, formats given in one byte, at most
- * MAX_OWN_PATH_ITEMS items, no test hooks.
+ * MAX_OWN_PATH_ITEMS items.
  * Anything else (unknown fields, a cut message, a key that is not ASCII, whose bytes protobuf-es
  * would decode and encode again) returns null before any item is decoded, and the general path
  * answers it as it always did. Failures are rare: their bytes come from the generated encoder.
@@ -183,11 +183,10 @@ function jidField(bareJid: string, user: string, server: string): Uint8Array {
 }
 
 /**
- * The task answered from the request bytes, or null when the request is not in the plain layout
- * (or a test hook is set): the caller then takes the general path, which answers it as before.
+ * The task answered from the request bytes, or null when the request is not in the plain layout:
+ * the caller then takes the general path, which answers it as before.
  */
 export function answerSenderBatch(task: BatchTask, options: WorkerSettings): BatchOutcome | null {
-  if (options.crashWorkerOnKey !== null || options.stallWorkerOnKey !== null) return null;
   const b = new Uint8Array(task.request, task.offset, task.length);
   const count = scan(b, 0, b.length, options.maxItemsPerBatch);
   if (count < 0) return null;

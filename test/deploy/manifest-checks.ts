@@ -6,7 +6,7 @@
  *   2. the Kubernetes API's field names (TypeScript's excess-property check against
  *      kubernetes-models' interfaces: the schemas accept unknown fields, a cluster with strict
  *      field validation refuses them);
- *   3. what the project needs of them (issue 13), against the CLI itself: its argument parsers,
+ *   3. what the project needs of them, against the CLI itself: its argument parsers,
  *      its `--help`, its defaults.
  * Each check returns problems as text (`file#document: what`); none means the manifests pass.
  */

@@ -1,6 +1,6 @@
 /**
  * deploy/kubernetes/, checked offline (no cluster runs here): every document against the
- * Kubernetes schemas and field names, and against what the project needs of it (issue 13), the
+ * Kubernetes schemas and field names, and against what the project needs of it, the
  * flags of the Jobs read by the built CLI's own parsers. Then the same checks on broken copies,
  * so that a check that stopped catching anything fails here too.
  */

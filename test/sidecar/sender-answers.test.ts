@@ -20,7 +20,7 @@ import { fuzzSeed } from '../support/fuzz-seed.js';
 import { payloadCases, TRUNCATED_TERM } from './payloads.js';
 
 const SEED = fuzzSeed('SENDER_ANSWERS_SEED', 'sender-answers.test');
-const SETTINGS: WorkerSettings = { limits: DEFAULT_DECODE_LIMITS, maxItemsPerBatch: 10_000, crashWorkerOnKey: null, stallWorkerOnKey: null, stallMs: 0 };
+const SETTINGS: WorkerSettings = { limits: DEFAULT_DECODE_LIMITS, maxItemsPerBatch: 10_000 };
 
 const cases = payloadCases();
 const PAYLOADS: Uint8Array[] = [
@@ -91,7 +91,6 @@ describe('the worker’s own ExtractSenderJid path', () => {
     assert.equal(answerSenderBatch(taskOf(plain('ключ'), 1), SETTINGS), null);
     const withUnknownField = Buffer.concat([plain('k'), Buffer.from([0x20, 0x01])]);
     assert.equal(answerSenderBatch(taskOf(withUnknownField, 1), SETTINGS), null);
-    assert.equal(answerSenderBatch(taskOf(plain('k'), 1), { ...SETTINGS, crashWorkerOnKey: 'other' }), null);
     assert.notEqual(answerSenderBatch(taskOf(plain('k'), 1), SETTINGS), null);
   });
 
