@@ -22,9 +22,10 @@ import type { BatchOutcome, BatchTask, Outcome, WorkerSettings } from './batch-p
 import { OUTCOMES } from './batch-protocol.js';
 import { ErrorCode, PayloadFormat, Result } from './gen/mongooseim/mam/v1/sender_jid.js';
 
-const OUTCOME_INDEX = Object.fromEntries(OUTCOMES.map((name, i) => [name, i])) as Record<Outcome, number>;
+/** Shared with worker.ts's general path, so both count and answer failures alike. */
+export const OUTCOME_INDEX = Object.fromEntries(OUTCOMES.map((name, i) => [name, i])) as Record<Outcome, number>;
 
-const FAILURE_CODE = {
+export const FAILURE_CODE = {
   malformed: ErrorCode.ERROR_CODE_MALFORMED,
   not_groupchat: ErrorCode.ERROR_CODE_NOT_GROUPCHAT,
   payload_too_large: ErrorCode.ERROR_CODE_PAYLOAD_TOO_LARGE,

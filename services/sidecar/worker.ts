@@ -19,19 +19,9 @@ import {
   type FieldsResult,
   type Result,
 } from './gen/mongooseim/mam/v1/sender_jid.js';
-import { answerSenderBatch } from './sender-answers.js';
+import { answerSenderBatch, FAILURE_CODE, OUTCOME_INDEX } from './sender-answers.js';
 
 const settings = workerData as WorkerSettings | undefined;
-
-const OUTCOME_INDEX = Object.fromEntries(OUTCOMES.map((name, i) => [name, i])) as Record<Outcome, number>;
-
-const FAILURE_CODE = {
-  malformed: ErrorCode.ERROR_CODE_MALFORMED,
-  not_groupchat: ErrorCode.ERROR_CODE_NOT_GROUPCHAT,
-  payload_too_large: ErrorCode.ERROR_CODE_PAYLOAD_TOO_LARGE,
-  jid_without_local_part: ErrorCode.ERROR_CODE_JID_WITHOUT_LOCAL_PART,
-  jid_without_domain: ErrorCode.ERROR_CODE_JID_WITHOUT_DOMAIN,
-} as const;
 
 /** The decoder's format for a wire format, or null for a value this version does not know. */
 function decodeFormatOf(format: PayloadFormat): DecodeFormat | null {
