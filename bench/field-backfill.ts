@@ -260,4 +260,9 @@ async function main(): Promise<void> {
   process.stdout.write(JSON.stringify(lines) + '\n');
 }
 
-await main();
+try {
+  await main();
+} catch (error) {
+  process.stderr.write(`bench:fields: ${(error as Error).message}\n`);
+  process.exitCode = 1;
+}
