@@ -71,7 +71,12 @@ test('sender id cache: the batch keeps its own ids even if the shared cache is e
     { user: 'c', server: 'g' },
     { user: 'b', server: 'h' },
   ];
-  const { ids, missing } = cache.lookup(writes);
+  const { ids, missing, keys } = cache.lookup(writes);
+  assert.deepEqual(
+    keys,
+    writes.map((w) => senderCacheKey(w.server, w.user)),
+    'one key per write, in order',
+  );
   assert.deepEqual(
     missing,
     [
@@ -86,6 +91,7 @@ test('sender id cache: the batch keeps its own ids even if the shared cache is e
   ids.set(senderCacheKey('g', 'c'), '3');
   assert.equal(cache.get('h', 'a'), undefined);
   assert.deepEqual(senderIdsOf(writes, ids), ['2', '1', '3', '2']);
+  assert.deepEqual(senderIdsOf(writes, ids, keys), ['2', '1', '3', '2'], 'the same with the keys lookup made');
   assert.throws(() => senderIdsOf([{ user: 'z', server: 'h' }], ids), /no mam_server_user id resolved for z@h/);
 });
 

@@ -31,7 +31,7 @@ import {
 } from '../../pipeline/types.js';
 import { UsageError, type BackendDefinition } from '../registry.js';
 import { checkUrl, type UrlRules } from '../url-check.js';
-import { senderCacheKey, senderIdsOf } from './sender-id-cache.js';
+import { senderIdsOf } from './sender-id-cache.js';
 import { SenderIdResolver, type ResolvedSenders } from './sender-id-resolver.js';
 import { CheckpointTableError, ShardBusyError } from './sql-errors.js';
 import {
@@ -291,21 +291,29 @@ export class SqlBackend<P = unknown> implements Backend<RowKey, RowKey, Sender, 
     cursor: RowKey,
     earlierCommitted: Promise<void>,
   ): Promise<WriteOutcome<RowKey>> {
-    const { ids, unstorable } = await this.resolveSenderIds(writes.map((w) => w.write));
+    const { ids, unstorable, keys } = await this.resolveSenderIds(writes.map((w) => w.write));
     // A sender the database refused (its encoding, the column's character set or length as the
     // database counts it) leaves its rows NULL and reported; the rest of the batch is written.
     const refused: NotWrittenRecord<RowKey>[] = [];
-    const senders =
-      unstorable.size === 0
-        ? writes
-        : writes.filter(({ key, write: w }) => {
-            const why = unstorable.get(senderCacheKey(w.server, w.user));
-            if (why !== undefined) refused.push({ key, reason: 'jid_not_storable', detail: `JID '${w.user}@${w.server}': ${why}` });
-            return why === undefined;
-          });
+    let senders: readonly PlannedWrite<RowKey, Sender>[] = writes;
+    let senderKeys = keys;
+    if (unstorable.size > 0) {
+      const kept: PlannedWrite<RowKey, Sender>[] = [];
+      const keptKeys: string[] = [];
+      writes.forEach((w, i) => {
+        const why = unstorable.get(keys[i]);
+        if (why === undefined) {
+          kept.push(w);
+          keptKeys.push(keys[i]);
+        } else refused.push({ key: w.key, reason: 'jid_not_storable', detail: `JID '${w.write.user}@${w.write.server}': ${why}` });
+      });
+      senders = kept;
+      senderKeys = keptKeys;
+    }
     const senderIds = senderIdsOf(
       senders.map((w) => w.write),
       ids,
+      senderKeys,
     );
     const rows = senders.map((w, i) => ({ roomId: w.key.roomId, id: w.key.id, senderId: senderIds[i] }));
     // Wait for the batch before *before* taking any row lock: a transaction that waited here
