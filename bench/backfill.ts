@@ -3,9 +3,11 @@
  * id>` over every row, the floor any migration is compared with, against (b) our migration end
  * to end (the `migrate` command as a child process: read, decode in the in-process sidecar,
  * resolve ids, write, checkpoint), on the same server and the same rows, in the same run.
- * Prints rows/s of both, the ratio b/a (target >= 0.6), and the migrate process's peak RSS.
+ * Prints rows/s of both, the ratio b/a (target >= 0.6), and the migrate process's peak RSS; for
+ * PostgreSQL also the CPU per row of the database, of migrate and of its main thread (/proc).
  *
  *   npm run build && node dist/bench/backfill.js [--rows 100000,1000000] [--backends postgres,mariadb]
+ *     [--baseline-root DIR: also migrate with the build in DIR, before and after this one]
  *
  * Both servers are started like in the tests (Debian's binaries, loopback) but with their durable
  * defaults (fsync, commit flushes; `--fast-server` for the tests' fsync-off settings). Rows are
