@@ -8,13 +8,16 @@
  *
  *   npm run build && node dist/bench/backfill.js [--rows 100000,1000000] [--backends postgres,mariadb]
  *     [--baseline-root DIR: also migrate with the build in DIR, before and after this one]
+ *     [--verify: after each migration, untimed, verify --complete: every row right or reported]
  *
  * Both servers are started like in the tests (Debian's binaries, loopback) but with their durable
  * defaults (fsync, commit flushes; `--fast-server` for the tests' fsync-off settings). Rows are
  * MongooseIM 3.3-shaped compressed eterm payloads from the JS term encoder (cli/demo/demo-data.ts).
  */
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import mysql from 'mysql2/promise';
@@ -43,6 +46,8 @@ interface Figures {
   code?: string;
   /** Rows still NULL after the migration (the report's rows: payloads no migration can write). */
   leftNull?: number;
+  /** `--verify`: verify --complete found every row written right or reported. */
+  verified?: boolean;
 }
 
 /** Runs `mim-sender-jid migrate ...`, polling the child's VmHWM (peak resident set) from /proc. */
@@ -129,9 +134,26 @@ interface MigrationSide {
   migrateCpu: number;
   pgCpu: number;
   leftNull: number;
+  verified: boolean;
 }
 
-async function benchPostgres(rows: number, migrateArgs: string[], durable: boolean, baselineRoot?: string): Promise<Figures[]> {
+/**
+ * `verify --complete` on a migrated copy with the migration's report: every row written with the
+ * sender its payload names, or reported. Throws otherwise (exit 3: the lines say which rows).
+ */
+async function verifyComplete(url: string, reportPath: string): Promise<void> {
+  const child = spawn(process.execPath, ['bin/mim-sender-jid.js', 'verify', 'postgres', '--url', url, '--complete', '--report', reportPath], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  if (code !== 0) throw new Error(`verify --complete exited with ${code}: ${output.slice(0, 4000)}`);
+}
+
+async function benchPostgres(rows: number, migrateArgs: string[], durable: boolean, baselineRoot?: string, verify = false): Promise<Figures[]> {
   const server = await startPostgres({ durable });
   try {
     const client = new pg.Client({ connectionString: server.url });
@@ -161,15 +183,26 @@ async function benchPostgres(rows: number, migrateArgs: string[], durable: boole
         const url = await copy(name);
         const pgCpuBefore = postgresCpuSeconds(server.dataDir);
         const migrateCpuBefore = childrenCpuSeconds();
-        const run = await runMigrateProcess(['postgres', '--url', url, '--report', '/dev/null', ...migrateArgs], root);
+        const reportDir = mkdtempSync(join(tmpdir(), 'mim-bench-report-'));
+        const reportPath = verify ? join(reportDir, 'report.jsonl') : '/dev/null';
+        const run = await runMigrateProcess(['postgres', '--url', url, '--report', reportPath, ...migrateArgs], root).finally(() => {
+          if (!verify) rmSync(reportDir, { recursive: true, force: true });
+        });
         const migrateCpu = childrenCpuSeconds() - migrateCpuBefore;
         const pgCpu = postgresCpuSeconds(server.dataDir) - pgCpuBefore;
         const check = new pg.Client({ connectionString: url });
         await check.connect();
         const [left] = (await check.query<{ n: string }>('SELECT count(*)::text AS n FROM mam_muc_message WHERE sender_id IS NULL')).rows;
         await check.end();
+        if (verify) {
+          try {
+            await verifyComplete(url, reportPath);
+          } finally {
+            rmSync(reportDir, { recursive: true, force: true });
+          }
+        }
         await admin.query(`DROP DATABASE ${name}`);
-        return { run, migrateCpu, pgCpu, leftNull: Number(left.n) };
+        return { run, migrateCpu, pgCpu, leftNull: Number(left.n), verified: verify };
       };
       const side = (m: MigrationSide): Figures => ({
         ...figures('postgres', rows, inDbMs, m.run),
@@ -180,6 +213,7 @@ async function benchPostgres(rows: number, migrateArgs: string[], durable: boole
           migrationPostgres: round2((m.pgCpu * 1e6) / rows),
         },
         leftNull: m.leftNull,
+        ...(m.verified ? { verified: true } : {}),
       });
       const results: Figures[] = [];
       // The earlier build runs before and after this one, so that neither gets the quieter turn.
@@ -274,6 +308,8 @@ async function main(): Promise<void> {
       'fast-server': { type: 'boolean', default: false },
       // PostgreSQL: also run the migration of another build (a checkout with its own dist/) on its own copy of the table, before ours.
       'baseline-root': { type: 'string' },
+      // PostgreSQL: after each migration (untimed), verify --complete with its report: every row right or reported.
+      verify: { type: 'boolean', default: false },
     },
   });
   const sizes = values.rows.split(',').map(Number);
@@ -285,7 +321,9 @@ async function main(): Promise<void> {
       process.stderr.write(`bench: ${backend}, ${rows.toLocaleString('en-US')} rows...\n`);
       const durable = !values['fast-server'];
       const measured =
-        backend === 'postgres' ? await benchPostgres(rows, migrateArgs, durable, values['baseline-root']) : [await benchMariadb(rows, migrateArgs, durable)];
+        backend === 'postgres'
+          ? await benchPostgres(rows, migrateArgs, durable, values['baseline-root'], values.verify)
+          : [await benchMariadb(rows, migrateArgs, durable)];
       for (const f of measured) {
         results.push(f);
         if (f.code !== undefined) process.stdout.write(`${f.code}:\n`);
@@ -298,7 +336,7 @@ async function main(): Promise<void> {
           const c = f.cpuMicrosPerRow;
           process.stdout.write(
             `         CPU µs per row: (a) PostgreSQL ${c.inDatabasePostgres}; (b) migrate ${c.migrate} (main thread ${c.migrateMainThread}) + PostgreSQL ${c.migrationPostgres} = ${round2(c.migrate + c.migrationPostgres)}; ` +
-              `rows left NULL ${f.leftNull}\n`,
+              `rows left NULL ${f.leftNull}${f.verified === true ? ', verify --complete: every row written right or reported' : ''}\n`,
           );
         }
       }
