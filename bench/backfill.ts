@@ -3,16 +3,21 @@
  * id>` over every row, the floor any migration is compared with, against (b) our migration end
  * to end (the `migrate` command as a child process: read, decode in the in-process sidecar,
  * resolve ids, write, checkpoint), on the same server and the same rows, in the same run.
- * Prints rows/s of both, the ratio b/a (target >= 0.6), and the migrate process's peak RSS.
+ * Prints rows/s of both, the ratio b/a (target >= 0.6), and the migrate process's peak RSS; for
+ * PostgreSQL also the CPU per row of the database, of migrate and of its main thread (/proc).
  *
  *   npm run build && node dist/bench/backfill.js [--rows 100000,1000000] [--backends postgres,mariadb]
+ *     [--baseline-root DIR: also migrate with the build in DIR, before and after this one]
+ *     [--verify: after each migration, untimed, verify --complete: every row right or reported]
  *
  * Both servers are started like in the tests (Debian's binaries, loopback) but with their durable
  * defaults (fsync, commit flushes; `--fast-server` for the tests' fsync-off settings). Rows are
  * MongooseIM 3.3-shaped compressed eterm payloads from the JS term encoder (cli/demo/demo-data.ts).
  */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import mysql from 'mysql2/promise';
@@ -32,20 +37,37 @@ interface Figures {
   migrationRowsPerSecond: number;
   migrationWallRowsPerSecond: number;
   ratio: number;
+  /** The same with the migrate process's start-up and schema checks in its time. */
+  wallRatio: number;
   peakRssMiB: number;
+  /** CPU µs per row from /proc (PostgreSQL only): the database during each side, the migrate process with its threads. */
+  cpuMicrosPerRow?: { inDatabasePostgres: number; migrate: number; migrateMainThread: number; migrationPostgres: number };
+  /** Which build ran the migration (`--baseline-root`: an earlier build, run on its own copy of the same table). */
+  code?: string;
+  /** Rows still NULL after the migration (the report's rows: payloads no migration can write). */
+  leftNull?: number;
+  /** `--verify`: verify --complete found every row written right or reported. */
+  verified?: boolean;
 }
 
 /** Runs `mim-sender-jid migrate ...`, polling the child's VmHWM (peak resident set) from /proc. */
-async function runMigrateProcess(args: string[]): Promise<{ stdout: string; wallMs: number; peakRssKiB: number }> {
+async function runMigrateProcess(
+  args: string[],
+  root = REPO_ROOT,
+): Promise<{ stdout: string; wallMs: number; peakRssKiB: number; mainThreadCpuSeconds: number }> {
   const started = performance.now();
-  const child = spawn(process.execPath, ['bin/mim-sender-jid.js', 'migrate', ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['bin/mim-sender-jid.js', 'migrate', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
   let stdout = '';
   let peak = 0;
+  let mainThreadTicks = 0;
   child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
   const poll = setInterval(() => {
     try {
       const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
       if (m !== null) peak = Math.max(peak, Number(m[1]));
+      // The main thread alone (its task id is the process id): the last poll before the exit.
+      const fields = readFileSync(`/proc/${child.pid}/task/${child.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+      mainThreadTicks = Number(fields[11]) + Number(fields[12]);
     } catch {
       // exited between two polls
     }
@@ -53,7 +75,7 @@ async function runMigrateProcess(args: string[]): Promise<{ stdout: string; wall
   const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
   clearInterval(poll);
   if (code !== 0) throw new Error(`migrate exited with ${code}: ${stdout}`);
-  return { stdout, wallMs: performance.now() - started, peakRssKiB: peak };
+  return { stdout, wallMs: performance.now() - started, peakRssKiB: peak, mainThreadCpuSeconds: mainThreadTicks / CLOCK_TICKS };
 }
 
 function summaryRate(stdout: string): number {
@@ -68,7 +90,70 @@ async function timed(run: () => Promise<unknown>): Promise<number> {
   return performance.now() - started;
 }
 
-async function benchPostgres(rows: number, migrateArgs: string[], durable: boolean): Promise<Figures> {
+/** Clock ticks per second of /proc's CPU times (USER_HZ, 100 on Linux). */
+const CLOCK_TICKS = 100;
+
+/** CPU seconds this process's reaped children have used (a finished `migrate` child included). */
+function childrenCpuSeconds(): number {
+  const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ');
+  // Fields 16 and 17 of stat (cutime, cstime), counted from field 3 after the command name.
+  return (Number(fields[13]) + Number(fields[14])) / CLOCK_TICKS;
+}
+
+/**
+ * CPU seconds of a PostgreSQL cluster so far: the postmaster, every live child (backends,
+ * checkpointer, WAL writer...) and the children it has reaped (finished backends).
+ */
+function postgresCpuSeconds(dataDir: string): number {
+  const postmaster = Number(readFileSync(`${dataDir}/postmaster.pid`, 'utf8').split('\n')[0]);
+  let ticks = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let fields: string[];
+    try {
+      fields = readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1].split(' ');
+    } catch {
+      continue; // exited meanwhile
+    }
+    const pid = Number(entry);
+    // Fields after the name: state, ppid, ..., utime (14), stime (15), cutime (16), cstime (17).
+    if (pid === postmaster) ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
+    else if (Number(fields[1]) === postmaster) ticks += Number(fields[11]) + Number(fields[12]);
+  }
+  return ticks / CLOCK_TICKS;
+}
+
+/**
+ * Both sides run on a table in the same state: the archive is loaded once into a template
+ * database (vacuumed and analysed, the column and its index added), and each side gets its own
+ * copy of it, checkpointed before it starts, so neither pays for the other's dead rows, hint
+ * bits or dirty buffers.
+ */
+interface MigrationSide {
+  run: Awaited<ReturnType<typeof runMigrateProcess>>;
+  migrateCpu: number;
+  pgCpu: number;
+  leftNull: number;
+  verified: boolean;
+}
+
+/**
+ * `verify --complete` on a migrated copy with the migration's report: every row written with the
+ * sender its payload names, or reported. Throws otherwise (exit 3: the lines say which rows).
+ */
+async function verifyComplete(url: string, reportPath: string): Promise<void> {
+  const child = spawn(process.execPath, ['bin/mim-sender-jid.js', 'verify', 'postgres', '--url', url, '--complete', '--report', reportPath], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  if (code !== 0) throw new Error(`verify --complete exited with ${code}: ${output.slice(0, 4000)}`);
+}
+
+async function benchPostgres(rows: number, migrateArgs: string[], durable: boolean, baselineRoot?: string, verify = false): Promise<Figures[]> {
   const server = await startPostgres({ durable });
   try {
     const client = new pg.Client({ connectionString: server.url });
@@ -78,17 +163,76 @@ async function benchPostgres(rows: number, migrateArgs: string[], durable: boole
     await client.query('ALTER TABLE mam_muc_message ADD COLUMN sender_id INT');
     await client.query('CREATE INDEX i_mam_muc_message_sender_id ON mam_muc_message USING BTREE (sender_id)');
     await client.query('VACUUM ANALYZE mam_muc_message');
-    const inDbMs = await timed(() => client.query('UPDATE mam_muc_message SET sender_id = (id % 100000)::int'));
-    // Back to the starting point: every sender_id NULL, table and index compact again.
-    await client.query('UPDATE mam_muc_message SET sender_id = NULL');
-    await client.query('VACUUM FULL ANALYZE mam_muc_message');
     await client.end();
-    const run = await runMigrateProcess(['postgres', '--url', server.url, '--report', '/dev/null', ...migrateArgs]);
-    return figures('postgres', rows, inDbMs, run);
+    const admin = new pg.Client({ connectionString: server.url.replace(/\/mim$/, '/postgres') });
+    await admin.connect();
+    const copy = async (name: string): Promise<string> => {
+      await admin.query(`CREATE DATABASE ${name} TEMPLATE mim STRATEGY FILE_COPY`);
+      await admin.query('CHECKPOINT');
+      return server.url.replace(/\/mim$/, `/${name}`);
+    };
+    try {
+      const inDbClient = new pg.Client({ connectionString: await copy('bench_in_database') });
+      await inDbClient.connect();
+      const inDbCpuBefore = postgresCpuSeconds(server.dataDir);
+      const inDbMs = await timed(() => inDbClient.query('UPDATE mam_muc_message SET sender_id = (id % 100000)::int'));
+      const inDbCpu = postgresCpuSeconds(server.dataDir) - inDbCpuBefore;
+      await inDbClient.end();
+      await admin.query('DROP DATABASE bench_in_database');
+      const migrate = async (name: string, root: string): Promise<MigrationSide> => {
+        const url = await copy(name);
+        const pgCpuBefore = postgresCpuSeconds(server.dataDir);
+        const migrateCpuBefore = childrenCpuSeconds();
+        const reportDir = mkdtempSync(join(tmpdir(), 'mim-bench-report-'));
+        const reportPath = verify ? join(reportDir, 'report.jsonl') : '/dev/null';
+        const run = await runMigrateProcess(['postgres', '--url', url, '--report', reportPath, ...migrateArgs], root).finally(() => {
+          if (!verify) rmSync(reportDir, { recursive: true, force: true });
+        });
+        const migrateCpu = childrenCpuSeconds() - migrateCpuBefore;
+        const pgCpu = postgresCpuSeconds(server.dataDir) - pgCpuBefore;
+        const check = new pg.Client({ connectionString: url });
+        await check.connect();
+        const [left] = (await check.query<{ n: string }>('SELECT count(*)::text AS n FROM mam_muc_message WHERE sender_id IS NULL')).rows;
+        await check.end();
+        if (verify) {
+          try {
+            await verifyComplete(url, reportPath);
+          } finally {
+            rmSync(reportDir, { recursive: true, force: true });
+          }
+        }
+        await admin.query(`DROP DATABASE ${name}`);
+        return { run, migrateCpu, pgCpu, leftNull: Number(left.n), verified: verify };
+      };
+      const side = (m: MigrationSide): Figures => ({
+        ...figures('postgres', rows, inDbMs, m.run),
+        cpuMicrosPerRow: {
+          inDatabasePostgres: round2((inDbCpu * 1e6) / rows),
+          migrate: round2((m.migrateCpu * 1e6) / rows),
+          migrateMainThread: round2((m.run.mainThreadCpuSeconds * 1e6) / rows),
+          migrationPostgres: round2((m.pgCpu * 1e6) / rows),
+        },
+        leftNull: m.leftNull,
+        ...(m.verified ? { verified: true } : {}),
+      });
+      const results: Figures[] = [];
+      // The earlier build runs before and after this one, so that neither gets the quieter turn.
+      const baseline = async (): Promise<void> => {
+        if (baselineRoot !== undefined) results.push({ ...side(await migrate('bench_baseline', baselineRoot)), code: `baseline ${baselineRoot}` });
+      };
+      await baseline();
+      results.push({ ...side(await migrate('bench_migration', REPO_ROOT)), code: 'this build' });
+      await baseline();
+      return results;
+    } finally {
+      await admin.end();
+    }
   } finally {
     await server.stop();
   }
 }
+
+const round2 = (x: number): number => Math.round(x * 100) / 100;
 
 async function fillMariadb(pool: mysql.Pool, rows: number): Promise<void> {
   const CHUNK = 2000;
@@ -146,6 +290,7 @@ function figures(backend: string, rows: number, inDbMs: number, run: { stdout: s
     migrationRowsPerSecond,
     migrationWallRowsPerSecond: Math.round((rows * 1000) / run.wallMs),
     ratio: Number((migrationRowsPerSecond / inDatabaseRowsPerSecond).toFixed(2)),
+    wallRatio: Number((inDbMs / run.wallMs).toFixed(2)),
     peakRssMiB: Math.round(run.peakRssKiB / 1024),
   };
 }
@@ -161,6 +306,10 @@ async function main(): Promise<void> {
       workers: { type: 'string' },
       // The tests' server settings (fsync off...) instead of the servers' durable defaults.
       'fast-server': { type: 'boolean', default: false },
+      // PostgreSQL: also run the migration of another build (a checkout with its own dist/) on its own copy of the table, before ours.
+      'baseline-root': { type: 'string' },
+      // PostgreSQL: after each migration (untimed), verify --complete with its report: every row right or reported.
+      verify: { type: 'boolean', default: false },
     },
   });
   const sizes = values.rows.split(',').map(Number);
@@ -171,13 +320,26 @@ async function main(): Promise<void> {
     for (const rows of sizes) {
       process.stderr.write(`bench: ${backend}, ${rows.toLocaleString('en-US')} rows...\n`);
       const durable = !values['fast-server'];
-      const f = backend === 'postgres' ? await benchPostgres(rows, migrateArgs, durable) : await benchMariadb(rows, migrateArgs, durable);
-      results.push(f);
-      process.stdout.write(
-        `${f.backend.padEnd(8)} ${f.rows.toLocaleString('en-US').padStart(9)} rows: (a) in-database UPDATE ${f.inDatabaseRowsPerSecond.toLocaleString('en-US')} rows/s, ` +
-          `(b) migration ${f.migrationRowsPerSecond.toLocaleString('en-US')} rows/s (${f.migrationWallRowsPerSecond.toLocaleString('en-US')} incl. start-up), ` +
-          `b/a = ${f.ratio} (target >= 0.6), migrate peak RSS ${f.peakRssMiB} MiB\n`,
-      );
+      const measured =
+        backend === 'postgres'
+          ? await benchPostgres(rows, migrateArgs, durable, values['baseline-root'], values.verify)
+          : [await benchMariadb(rows, migrateArgs, durable)];
+      for (const f of measured) {
+        results.push(f);
+        if (f.code !== undefined) process.stdout.write(`${f.code}:\n`);
+        process.stdout.write(
+          `${f.backend.padEnd(8)} ${f.rows.toLocaleString('en-US').padStart(9)} rows: (a) in-database UPDATE ${f.inDatabaseRowsPerSecond.toLocaleString('en-US')} rows/s, ` +
+            `(b) migration ${f.migrationRowsPerSecond.toLocaleString('en-US')} rows/s (${f.migrationWallRowsPerSecond.toLocaleString('en-US')} incl. start-up), ` +
+            `b/a = ${f.ratio} (${f.wallRatio} incl. start-up; target >= 0.6), migrate peak RSS ${f.peakRssMiB} MiB\n`,
+        );
+        if (f.cpuMicrosPerRow !== undefined) {
+          const c = f.cpuMicrosPerRow;
+          process.stdout.write(
+            `         CPU µs per row: (a) PostgreSQL ${c.inDatabasePostgres}; (b) migrate ${c.migrate} (main thread ${c.migrateMainThread}) + PostgreSQL ${c.migrationPostgres} = ${round2(c.migrate + c.migrationPostgres)}; ` +
+              `rows left NULL ${f.leftNull}${f.verified === true ? ', verify --complete: every row written right or reported' : ''}\n`,
+          );
+        }
+      }
     }
   }
   process.stdout.write(JSON.stringify(results) + '\n');

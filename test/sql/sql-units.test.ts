@@ -6,6 +6,11 @@ import { checkPostgresStorable, PostgresBackend } from '../../clients/backends/s
 import { checkMysqlStorable, mysqlPageSql, mysqlUpdateSql } from '../../clients/backends/sql/mysql.js';
 import type { ExtractResult } from '../../clients/pipeline/types.js';
 import type { SourceRow } from '../../clients/backends/sql/sql-backend.js';
+import fc from 'fast-check';
+import { parseBinaryCopy } from '../../clients/backends/sql/pg-binary-copy.js';
+import { integerArrayLiteral, POSTGRES_DIALECT } from '../../clients/backends/sql/postgres-statements.js';
+import { compareDecimal, compareRowKeys, type RowKey } from '../../clients/backends/sql/sql-dialect.js';
+import { fuzzSeed } from '../support/fuzz-seed.js';
 
 test('decideBatch with the SQL rules: writes, failures, unsplittable and unstorable JIDs, order checked', async () => {
   // The backend's decide needs no connection: the pool connects lazily.
@@ -66,7 +71,12 @@ test('sender id cache: the batch keeps its own ids even if the shared cache is e
     { user: 'c', server: 'g' },
     { user: 'b', server: 'h' },
   ];
-  const { ids, missing } = cache.lookup(writes);
+  const { ids, missing, keys } = cache.lookup(writes);
+  assert.deepEqual(
+    keys,
+    writes.map((w) => senderCacheKey(w.server, w.user)),
+    'one key per write, in order',
+  );
   assert.deepEqual(
     missing,
     [
@@ -81,6 +91,7 @@ test('sender id cache: the batch keeps its own ids even if the shared cache is e
   ids.set(senderCacheKey('g', 'c'), '3');
   assert.equal(cache.get('h', 'a'), undefined);
   assert.deepEqual(senderIdsOf(writes, ids), ['2', '1', '3', '2']);
+  assert.deepEqual(senderIdsOf(writes, ids, keys), ['2', '1', '3', '2'], 'the same with the keys lookup made');
   assert.throws(() => senderIdsOf([{ user: 'z', server: 'h' }], ids), /no mam_server_user id resolved for z@h/);
 });
 
@@ -117,4 +128,105 @@ test('binary COPY: integer params inlined, anything else refused; rows parsed fr
       [String(2n ** 40n), null, ''],
     ].map((x) => x) as unknown[],
   );
+});
+
+const UNITS_SEED = fuzzSeed('MIM_SQL_UNITS_SEED', 'SQL unit properties');
+const int64 = fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n });
+// Around the edges the fast paths switch at: 2^31, 2^53, 2^63, and MongooseIM's 18-digit ids.
+const edgy = fc.oneof(
+  int64,
+  fc.constantFrom(
+    0n,
+    -1n,
+    1n,
+    2n ** 31n,
+    -(2n ** 31n),
+    2n ** 53n - 1n,
+    2n ** 53n,
+    2n ** 53n + 1n,
+    -(2n ** 53n),
+    -(2n ** 53n) - 1n,
+    2n ** 63n - 1n,
+    -(2n ** 63n),
+  ),
+  fc.bigInt({ min: 399582233150625537n, max: 499582233150625537n }),
+  fc.bigInt({ min: -(2n ** 54n), max: 2n ** 54n }),
+);
+
+test('binary COPY: every int8, int4 and int2 value reads back as its decimal text', () => {
+  const frame = (values: bigint[]): Buffer => {
+    const parts = [Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1'), Buffer.alloc(8)];
+    for (const v of values) {
+      const row = Buffer.alloc(2 + 3 * 4 + 8 + 4 + 2);
+      let pos = row.writeInt16BE(3, 0);
+      pos = row.writeInt32BE(8, pos);
+      pos = row.writeBigInt64BE(v, pos);
+      pos = row.writeInt32BE(4, pos);
+      pos = row.writeInt32BE(Number(BigInt.asIntN(32, v)), pos);
+      pos = row.writeInt32BE(2, pos);
+      row.writeInt16BE(Number(BigInt.asIntN(16, v)), pos);
+      parts.push(row);
+    }
+    parts.push(Buffer.from([0xff, 0xff]));
+    return Buffer.concat(parts);
+  };
+  fc.assert(
+    fc.property(fc.array(edgy, { minLength: 1, maxLength: 20 }), (values) => {
+      const rows = parseBinaryCopy(frame(values), ['a', 'b', 'c'], ['integer', 'integer', 'integer']);
+      assert.deepEqual(
+        rows.map((r) => [r.a, r.b, r.c]),
+        values.map((v) => [String(v), String(BigInt.asIntN(32, v)), String(BigInt.asIntN(16, v))]),
+      );
+    }),
+    { seed: UNITS_SEED, numRuns: 300 },
+  );
+  // A field longer than what is left is refused, not read past the end.
+  const cut = frame([5n]);
+  cut.writeInt32BE(9, 21);
+  assert.throws(() => parseBinaryCopy(cut, ['a', 'b', 'c'], ['integer', 'integer', 'integer']), /an integer field of 9 bytes/);
+  cut.writeInt32BE(1000, 21);
+  assert.throws(() => parseBinaryCopy(cut, ['a', 'b', 'c'], ['integer', 'integer', 'integer']), /past the end/);
+});
+
+test('row keys compare as integers (lengths, signs, leading zeros), the same as BigInt', () => {
+  const decimal = fc.oneof(
+    edgy.map(String),
+    // Not what the database sends, but still integers: the slow path must agree.
+    fc.tuple(fc.nat({ max: 3 }), fc.bigInt({ min: 0n, max: 10n ** 19n })).map(([zeros, v]) => '0'.repeat(zeros) + String(v)),
+  );
+  const key = fc.record({ roomId: decimal, id: decimal });
+  const byBigInt = (a: RowKey, b: RowKey): number => {
+    const d = BigInt(a.roomId) - BigInt(b.roomId) || BigInt(a.id) - BigInt(b.id);
+    return d < 0n ? -1 : d > 0n ? 1 : 0;
+  };
+  fc.assert(
+    fc.property(key, key, (a, b) => {
+      assert.equal(compareRowKeys(a, b), byBigInt(a, b));
+      assert.equal(compareDecimal(a.id, b.id), Math.sign(Number(BigInt(a.id) - BigInt(b.id))));
+    }),
+    { seed: UNITS_SEED, numRuns: 1000 },
+  );
+  assert.equal(compareRowKeys({ roomId: '9', id: '10000000' }, { roomId: '9', id: '9999999' }), 1);
+  assert.equal(compareRowKeys({ roomId: '10', id: '1' }, { roomId: '9', id: '2' }), 1);
+});
+
+test('PostgreSQL update: integer array literals in row order, the key range, anything not an integer refused', () => {
+  const rows = [
+    { roomId: '7', id: '399582233150625793', senderId: '3' },
+    { roomId: '2', id: '-5', senderId: '12' },
+    { roomId: '7', id: '399582233150625537', senderId: '3' },
+  ];
+  const [update] = POSTGRES_DIALECT.update(rows);
+  assert.deepEqual(update.params, ['{7,2,7}', '{399582233150625793,-5,399582233150625537}', '{3,12,3}', '2', '-5', '7', '399582233150625793']);
+  for (const bad of ['1,2', '', ' 1', '1}', '"1"', '1.5', 'NULL']) {
+    assert.throws(() => POSTGRES_DIALECT.update([{ roomId: '1', id: '1', senderId: bad }]), /senderId .* is not an integer/);
+  }
+  assert.equal(integerArrayLiteral([], 'id'), '{}');
+});
+
+test('PostgreSQL storable: characters counted as code points, so 250 astral characters fit and 251 do not', () => {
+  assert.equal(checkPostgresStorable('😀'.repeat(250), 'host'), null);
+  assert.match(checkPostgresStorable('😀'.repeat(251), 'host') ?? '', /user_name longer than 250 characters/);
+  assert.match(checkPostgresStorable('user', 'h'.repeat(251)) ?? '', /server longer than 250 characters/);
+  assert.match(checkPostgresStorable('user', 'h\u0000') ?? '', /server contains a NUL/);
 });

@@ -59,17 +59,35 @@ export function keyRange(rows: readonly RowKey[]): [RowKey, RowKey] {
   return [low, high];
 }
 
+const INTEGER_TEXT = /^-?\d{1,20}$/;
+
+/**
+ * One column of the batch as a PostgreSQL array literal, `{1,2,3}`. Handed an array of strings,
+ * the driver quotes and escapes every element (two regular expressions each), and the server
+ * parses the quotes back: the values are integers, so they are joined as they are, each checked
+ * (a value with a comma would shift every row after it onto another row's sender).
+ */
+export function integerArrayLiteral<K extends string>(rows: readonly Readonly<Record<K, string>>[], column: K): string {
+  let literal = '{';
+  for (let i = 0; i < rows.length; i++) {
+    const value = rows[i][column];
+    if (!INTEGER_TEXT.test(value)) throw new Error(`${column} ${JSON.stringify(value)} is not an integer`);
+    literal += i === 0 ? value : ',' + value;
+  }
+  return literal + '}';
+}
+
 /** untranslatable_character, character_not_in_repertoire, string_data_right_truncation, invalid_byte_sequence_for_encoding... */
 const POSTGRES_REFUSED_VALUE_CODES = new Set(['22P05', '22021', '22001']);
 
 export function checkPostgresStorable(user: string, server: string): string | null {
-  for (const [name, value] of [
-    ['user_name', user],
-    ['server', server],
-  ] as const) {
-    if ([...value].length > MAX_JID_PART_CHARS) return `${name} longer than ${MAX_JID_PART_CHARS} characters (varchar(250))`;
-    if (value.includes('\u0000')) return `${name} contains a NUL character, which PostgreSQL text cannot store`;
-  }
+  return partNotStorable('user_name', user) ?? partNotStorable('server', server);
+}
+
+function partNotStorable(name: string, value: string): string | null {
+  // Code points never outnumber UTF-16 units: only a long value needs counting (which copies it).
+  if (value.length > MAX_JID_PART_CHARS && [...value].length > MAX_JID_PART_CHARS) return `${name} longer than ${MAX_JID_PART_CHARS} characters (varchar(250))`;
+  if (value.includes('\u0000')) return `${name} contains a NUL character, which PostgreSQL text cannot store`;
   return null;
 }
 
@@ -202,9 +220,9 @@ export const POSTGRES_DIALECT: SqlDialect<unknown> = {
     const [first, last] = keyRange(rows);
     return [
       statement(POSTGRES_UPDATE_SQL, [
-        rows.map((r) => r.roomId),
-        rows.map((r) => r.id),
-        rows.map((r) => r.senderId),
+        integerArrayLiteral(rows, 'roomId'),
+        integerArrayLiteral(rows, 'id'),
+        integerArrayLiteral(rows, 'senderId'),
         first.roomId,
         first.id,
         last.roomId,

@@ -30,12 +30,16 @@ export class SenderIdCache {
    * cache, sorted: every process inserts in the same order, so concurrent inserts of overlapping
    * sets cannot deadlock on the unique index.
    */
-  lookup(writes: readonly { user: string; server: string }[]): { ids: Map<string, string>; missing: { server: string; user: string }[] } {
+  lookup(writes: readonly { user: string; server: string }[]): { ids: Map<string, string>; missing: { server: string; user: string }[]; keys: string[] } {
     const ids = new Map<string, string>();
     const seen = new Set<string>();
     const out: { server: string; user: string }[] = [];
-    for (const w of writes) {
+    // Each write's key, made once: the batch looks its ids up by them again (senderIdsOf).
+    const keys = new Array<string>(writes.length);
+    for (let i = 0; i < writes.length; i++) {
+      const w = writes[i];
       const key = senderCacheKey(w.server, w.user);
+      keys[i] = key;
       if (ids.has(key) || seen.has(key)) continue;
       const id = this.ids.get(key);
       if (id !== undefined) {
@@ -45,7 +49,7 @@ export class SenderIdCache {
       seen.add(key);
       out.push({ server: w.server, user: w.user });
     }
-    return { ids, missing: sortPairs(out) };
+    return { ids, missing: sortPairs(out), keys };
   }
 }
 
@@ -53,10 +57,13 @@ function sortPairs(out: { server: string; user: string }[]): { server: string; u
   return out.sort((a, b) => (a.server < b.server ? -1 : a.server > b.server ? 1 : a.user < b.user ? -1 : a.user > b.user ? 1 : 0));
 }
 
-/** The id of each write's sender from the batch's map; a missing one is a bug, never a NULL written. */
-export function senderIdsOf(writes: readonly { user: string; server: string }[], ids: ReadonlyMap<string, string>): string[] {
-  return writes.map((w) => {
-    const id = ids.get(senderCacheKey(w.server, w.user));
+/**
+ * The id of each write's sender from the batch's map; a missing one is a bug, never a NULL
+ * written. `keys`, when given, are the writes' own keys (from `lookup`), not made again.
+ */
+export function senderIdsOf(writes: readonly { user: string; server: string }[], ids: ReadonlyMap<string, string>, keys?: readonly string[]): string[] {
+  return writes.map((w, i) => {
+    const id = ids.get(keys === undefined ? senderCacheKey(w.server, w.user) : keys[i]);
     if (id === undefined) throw new Error(`no mam_server_user id resolved for ${w.user}@${w.server}`);
     return id;
   });

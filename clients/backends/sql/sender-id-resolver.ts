@@ -19,6 +19,8 @@ const MAX_REMEMBERED_REFUSALS = 10_000;
 export interface ResolvedSenders {
   readonly ids: Map<string, string>;
   readonly unstorable: Map<string, string>;
+  /** The key (`senderCacheKey`) of each pair asked for, in its order. */
+  readonly keys: readonly string[];
 }
 
 /** A pair inserted and still not found: the database stored something else than what it was given. */
@@ -46,7 +48,7 @@ export class SenderIdResolver<P> {
    */
   private async resolveNow(writes: readonly SenderPair[]): Promise<ResolvedSenders> {
     const unstorable = new Map<string, string>();
-    const { ids, missing } = this.cache.lookup(writes);
+    const { ids, missing, keys } = this.cache.lookup(writes);
     const asked = missing.filter((p) => {
       const key = senderCacheKey(p.server, p.user);
       const why = this.refused.get(key);
@@ -70,7 +72,7 @@ export class SenderIdResolver<P> {
         }
       }
     }
-    return { ids, unstorable };
+    return { ids, unstorable, keys };
   }
 
   private isRefusedValue(error: unknown): boolean {

@@ -31,7 +31,7 @@ import {
 } from '../../pipeline/types.js';
 import { UsageError, type BackendDefinition } from '../registry.js';
 import { checkUrl, type UrlRules } from '../url-check.js';
-import { senderCacheKey, senderIdsOf } from './sender-id-cache.js';
+import { senderIdsOf } from './sender-id-cache.js';
 import { SenderIdResolver, type ResolvedSenders } from './sender-id-resolver.js';
 import { CheckpointTableError, ShardBusyError } from './sql-errors.js';
 import {
@@ -42,6 +42,7 @@ import {
   type RowKey,
   type SqlDialect,
   type SqlDriver,
+  type SenderPair,
   type SqlRow,
   type SqlSession,
   type SqlStatement,
@@ -276,7 +277,7 @@ export class SqlBackend<P = unknown> implements Backend<RowKey, RowKey, Sender, 
   }
 
   /** Ids of every sender, creating the missing `mam_server_user` rows (committed, race-safe), and the senders the database refused. */
-  resolveSenderIds(writes: readonly SenderWrite[]): Promise<ResolvedSenders> {
+  resolveSenderIds(writes: readonly SenderPair[]): Promise<ResolvedSenders> {
     return this.senderIds.resolve(writes);
   }
 
@@ -290,17 +291,30 @@ export class SqlBackend<P = unknown> implements Backend<RowKey, RowKey, Sender, 
     cursor: RowKey,
     earlierCommitted: Promise<void>,
   ): Promise<WriteOutcome<RowKey>> {
-    const all = writes.map((w) => ({ key: w.key, user: w.write.user, server: w.write.server }));
-    const { ids, unstorable } = await this.resolveSenderIds(all);
+    const { ids, unstorable, keys } = await this.resolveSenderIds(writes.map((w) => w.write));
     // A sender the database refused (its encoding, the column's character set or length as the
     // database counts it) leaves its rows NULL and reported; the rest of the batch is written.
     const refused: NotWrittenRecord<RowKey>[] = [];
-    const senders = all.filter((w) => {
-      const why = unstorable.get(senderCacheKey(w.server, w.user));
-      if (why !== undefined) refused.push({ key: w.key, reason: 'jid_not_storable', detail: `JID '${w.user}@${w.server}': ${why}` });
-      return why === undefined;
-    });
-    const senderIds = senderIdsOf(senders, ids);
+    let senders: readonly PlannedWrite<RowKey, Sender>[] = writes;
+    let senderKeys = keys;
+    if (unstorable.size > 0) {
+      const kept: PlannedWrite<RowKey, Sender>[] = [];
+      const keptKeys: string[] = [];
+      writes.forEach((w, i) => {
+        const why = unstorable.get(keys[i]);
+        if (why === undefined) {
+          kept.push(w);
+          keptKeys.push(keys[i]);
+        } else refused.push({ key: w.key, reason: 'jid_not_storable', detail: `JID '${w.write.user}@${w.write.server}': ${why}` });
+      });
+      senders = kept;
+      senderKeys = keptKeys;
+    }
+    const senderIds = senderIdsOf(
+      senders.map((w) => w.write),
+      ids,
+      senderKeys,
+    );
     const rows = senders.map((w, i) => ({ roomId: w.key.roomId, id: w.key.id, senderId: senderIds[i] }));
     // Wait for the batch before *before* taking any row lock: a transaction that waited here
     // holding its locks could be waited on by one that it waits for (through another process on

@@ -180,6 +180,22 @@ export function shardLockName(shard: ShardSpec): string {
 
 /** `(room_id, id)` order, as integers. */
 export function compareRowKeys(a: RowKey, b: RowKey): number {
-  const d = BigInt(a.roomId) - BigInt(b.roomId) || BigInt(a.id) - BigInt(b.id);
+  return compareDecimal(a.roomId, b.roomId) || compareDecimal(a.id, b.id);
+}
+
+const PLAIN_DIGITS = /^(0|[1-9]\d*)$/;
+
+/**
+ * Two decimal integers compared as numbers. Keys come from the database as plain digits, which
+ * compare by length then character by character with no BigInt made (this runs several times
+ * per row of every batch); anything else (a sign, a leading zero) goes through BigInt.
+ */
+export function compareDecimal(a: string, b: string): number {
+  if (a === b) return 0;
+  if (PLAIN_DIGITS.test(a) && PLAIN_DIGITS.test(b)) {
+    if (a.length !== b.length) return a.length < b.length ? -1 : 1;
+    return a < b ? -1 : 1;
+  }
+  const d = BigInt(a) - BigInt(b);
   return d < 0n ? -1 : d > 0n ? 1 : 0;
 }
