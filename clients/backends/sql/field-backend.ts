@@ -39,7 +39,7 @@ import type {
 } from '../../pipeline/types.js';
 import { EXACT_COUNT_BELOW } from './sql-backend.js';
 import { CheckpointTableError, ShardBusyError } from './sql-errors.js';
-import { text, truthy, type SqlDriver, type SqlRow, type SqlSession, type SqlStatement, type SqlTransaction } from './sql-dialect.js';
+import { inTransaction, nullableText, pagePlace, truthy, type SqlDriver, type SqlRow, type SqlSession, type SqlStatement } from './sql-dialect.js';
 import {
   fieldIndexName,
   fieldPartitionName,
@@ -194,7 +194,7 @@ export class SqlFieldBackend<P = unknown> implements Backend<FieldRowKey, FieldR
   private async pageRows(partition: FieldPartition, after: FieldRowKey | null, limits: PageLimits, scan: boolean): Promise<SqlRow[]> {
     const page = this.dialect.page(partition, after, limits, partition.shard, scan);
     if (this.dialect.pageSettings.length === 0) return this.rows(page);
-    return this.inTransaction(async (transaction) => {
+    return inTransaction(this.driver, async (transaction) => {
       for (const setting of this.dialect.pageSettings) await transaction.query(setting);
       return (await transaction.query(page)).rows;
     });
@@ -250,7 +250,7 @@ export class SqlFieldBackend<P = unknown> implements Backend<FieldRowKey, FieldR
     // Waited for before any row lock is taken (see SqlBackend.writeBatch).
     await awaitEarlierBatches(earlierCommitted);
     try {
-      return await this.inTransaction(async (transaction) => {
+      return await inTransaction(this.driver, async (transaction) => {
         let written = 0;
         for (const statement of changes.length === 0 ? [] : this.dialect.update(partition, changes)) written += (await transaction.query(statement)).rowCount;
         await transaction.query(this.dialect.saveCheckpoint(partition.name, cursor.owner, cursor.id));
@@ -261,7 +261,7 @@ export class SqlFieldBackend<P = unknown> implements Backend<FieldRowKey, FieldR
     }
     // A value the database refused (its encoding cannot hold a character of it): row by row, the
     // refused rows reported and left NULL, so one such id cannot fail its batch on every run.
-    return this.inTransaction(async (transaction) => {
+    return inTransaction(this.driver, async (transaction) => {
       let written = 0;
       const refused: NotWrittenRecord<FieldRowKey>[] = [];
       for (const change of changes) {
@@ -283,25 +283,6 @@ export class SqlFieldBackend<P = unknown> implements Backend<FieldRowKey, FieldR
       await transaction.query(this.dialect.saveCheckpoint(partition.name, cursor.owner, cursor.id));
       return refused.length === 0 ? { written: written + unchanged } : { written: written + unchanged, refused };
     });
-  }
-
-  /** Runs `body` in a transaction, committed when it returns; a connection that failed in it is not reused. */
-  private async inTransaction<T>(body: (transaction: SqlTransaction<P>) => Promise<T>): Promise<T> {
-    const transaction = await this.driver.begin();
-    let broken = false;
-    try {
-      const result = await body(transaction);
-      await transaction.commit();
-      return result;
-    } catch (error) {
-      await transaction.rollback().catch(() => {
-        broken = true;
-      });
-      if (this.driver.isTransient(error)) broken = true;
-      throw error;
-    } finally {
-      transaction.release(broken);
-    }
   }
 
   /** Up to `size` random rows of each table the field lives in, whatever they hold. */
@@ -346,21 +327,9 @@ export class SqlFieldBackend<P = unknown> implements Backend<FieldRowKey, FieldR
 /** The column as the driver returns it: origin_id text or bytes (MySQL's binary column), is_groupchat a boolean or 0/1. */
 function storedValue(field: FieldName, value: unknown): string | boolean | null {
   if (field === 'is_groupchat') return value === true || Number(value) === 1;
-  return value === null || value === undefined ? null : text(value);
+  return nullableText(value);
 }
 
 function describeStored(field: FieldName, value: string | boolean | null): string {
   return `${field} ${value === null ? 'NULL' : JSON.stringify(value)}`;
-}
-
-/** Where a page leaves the walk (as SqlBackend's pages): after its last row, and whether the partition ends there. */
-function pagePlace(
-  rows: readonly SqlRow[],
-  records: readonly { key: FieldRowKey }[],
-  after: FieldRowKey | null,
-  limits: PageLimits,
-): { cursor: FieldRowKey | null; end: boolean } {
-  const candidates = rows.length === 0 ? 0 : Number(rows[0].candidates);
-  const end = candidates < limits.records && records.length === candidates;
-  return { cursor: records.length > 0 ? records[records.length - 1].key : after, end };
 }

@@ -37,7 +37,9 @@ import { CheckpointTableError, ShardBusyError } from './sql-errors.js';
 import {
   compareRowKeys,
   shardLockName,
-  text,
+  inTransaction,
+  nullableText,
+  pagePlace,
   truthy,
   type RowKey,
   type SqlDialect,
@@ -320,24 +322,12 @@ export class SqlBackend<P = unknown> implements Backend<RowKey, RowKey, Sender, 
     // holding its locks could be waited on by one that it waits for (through another process on
     // the same rows), a cycle inside clients that no server's deadlock detector sees.
     await awaitEarlierBatches(earlierCommitted);
-    const transaction = await this.driver.begin();
-    let broken = false;
-    try {
+    return inTransaction(this.driver, async (transaction) => {
       let written = 0;
       for (const statement of rows.length === 0 ? [] : this.dialect.update(rows)) written += (await transaction.query(statement)).rowCount;
       await transaction.query(this.dialect.saveCheckpoint(partition.shard, cursor));
-      await transaction.commit();
       return refused.length === 0 ? { written } : { written, refused };
-    } catch (error) {
-      await transaction.rollback().catch(() => {
-        broken = true;
-      });
-      // A connection that failed mid-transaction is not given back to the pool.
-      if (this.driver.isTransient(error)) broken = true;
-      throw error;
-    } finally {
-      transaction.release(broken);
-    }
+    });
   }
 
   /** Up to `size` random rows that already have a sender, with what `sender_id` points at. */
@@ -380,23 +370,6 @@ export class SqlBackend<P = unknown> implements Backend<RowKey, RowKey, Sender, 
 
 function rowKeyOf(row: SqlRow): RowKey {
   return { roomId: String(row.room_id), id: String(row.id) };
-}
-
-function nullableText(value: unknown): string | null {
-  return value === null || value === undefined ? null : text(value);
-}
-
-/** Where a page leaves the walk: after its last row, and whether the partition ends there. */
-function pagePlace(
-  rows: readonly SqlRow[],
-  records: readonly { key: RowKey }[],
-  after: RowKey | null,
-  limits: PageLimits,
-): { cursor: RowKey | null; end: boolean } {
-  const candidates = rows.length === 0 ? 0 : Number(rows[0].candidates);
-  // The last page: the keyset found fewer rows than asked, and the byte bound cut none of them.
-  const end = candidates < limits.records && records.length === candidates;
-  return { cursor: records.length > 0 ? records[records.length - 1].key : after, end };
 }
 
 export class SenderIndexMissingError extends Error {

@@ -55,6 +55,40 @@ export interface SqlDriver<P> extends SqlRunner<P> {
   close(): Promise<void>;
 }
 
+/**
+ * Runs `body` in a transaction, committed when it returns, rolled back when it throws. A connection
+ * that failed mid-transaction (or whose rollback failed) is discarded, never given back to the pool.
+ */
+export async function inTransaction<P, T>(driver: SqlDriver<P>, body: (transaction: SqlTransaction<P>) => Promise<T>): Promise<T> {
+  const transaction = await driver.begin();
+  let broken = false;
+  try {
+    const result = await body(transaction);
+    await transaction.commit();
+    return result;
+  } catch (error) {
+    await transaction.rollback().catch(() => {
+      broken = true;
+    });
+    if (driver.isTransient(error)) broken = true;
+    throw error;
+  } finally {
+    transaction.release(broken);
+  }
+}
+
+export function nullableText(value: unknown): string | null {
+  return value === null || value === undefined ? null : text(value);
+}
+
+/** Where a page leaves the walk: after its last row, and whether the partition ends there. */
+export function pagePlace<K>(rows: readonly SqlRow[], records: readonly { key: K }[], after: K | null, limits: PageLimits): { cursor: K | null; end: boolean } {
+  const candidates = rows.length === 0 ? 0 : Number(rows[0].candidates);
+  // The last page: the keyset found fewer rows than asked, and the byte bound cut none of them.
+  const end = candidates < limits.records && records.length === candidates;
+  return { cursor: records.length > 0 ? records[records.length - 1].key : after, end };
+}
+
 export interface SenderPair {
   readonly server: string;
   readonly user: string;
