@@ -38,8 +38,19 @@ import type {
   WriteOutcome,
 } from '../../pipeline/types.js';
 import { EXACT_COUNT_BELOW } from './sql-backend.js';
-import { CheckpointTableError, ShardBusyError } from './sql-errors.js';
-import { inTransaction, nullableText, pagePlace, truthy, type SqlDriver, type SqlRow, type SqlSession, type SqlStatement } from './sql-dialect.js';
+import { ShardBusyError } from './sql-errors.js';
+import {
+  checkpointTableExists,
+  inTransaction,
+  nullableText,
+  pagePlace,
+  prepareCheckpointTable,
+  truthy,
+  type SqlDriver,
+  type SqlRow,
+  type SqlSession,
+  type SqlStatement,
+} from './sql-dialect.js';
 import {
   fieldIndexName,
   fieldPartitionName,
@@ -154,20 +165,12 @@ export class SqlFieldBackend<P = unknown> implements Backend<FieldRowKey, FieldR
     }
   }
 
-  private async checkpointTableExists(): Promise<boolean> {
-    const [r] = await this.rows(this.dialect.checkpointTableCheck);
-    return truthy(r?.present);
+  private checkpointTableExists(): Promise<boolean> {
+    return checkpointTableExists(this.driver, this.dialect);
   }
 
-  async prepareCheckpoints(): Promise<void> {
-    if (await this.checkpointTableExists()) return;
-    try {
-      await this.driver.query({ sql: this.dialect.createCheckpointTable, params: [] });
-    } catch (error) {
-      if (this.driver.isTransient(error)) throw error;
-      if (await this.checkpointTableExists()) return;
-      throw new CheckpointTableError('mim_sender_jid_checkpoint', this.dialect.createCheckpointTable, error);
-    }
+  prepareCheckpoints(): Promise<void> {
+    return prepareCheckpointTable(this.driver, this.dialect, 'mim_sender_jid_checkpoint');
   }
 
   async readCheckpoint(partition: FieldPartition): Promise<FieldRowKey | null> {

@@ -33,13 +33,15 @@ import { UsageError, type BackendDefinition } from '../registry.js';
 import { checkUrl, type UrlRules } from '../url-check.js';
 import { senderIdsOf } from './sender-id-cache.js';
 import { SenderIdResolver, type ResolvedSenders } from './sender-id-resolver.js';
-import { CheckpointTableError, ShardBusyError } from './sql-errors.js';
+import { ShardBusyError } from './sql-errors.js';
 import {
+  checkpointTableExists,
   compareRowKeys,
   shardLockName,
   inTransaction,
   nullableText,
   pagePlace,
+  prepareCheckpointTable,
   truthy,
   type RowKey,
   type SqlDialect,
@@ -170,22 +172,12 @@ export class SqlBackend<P = unknown> implements Backend<RowKey, RowKey, Sender, 
     this.lock = { session, shard };
   }
 
-  private async checkpointTableExists(): Promise<boolean> {
-    const [r] = await this.rows(this.dialect.checkpointTableCheck);
-    return truthy(r?.present);
+  private checkpointTableExists(): Promise<boolean> {
+    return checkpointTableExists(this.driver, this.dialect);
   }
 
-  /** Checks before creating: `CREATE TABLE IF NOT EXISTS` needs CREATE even when a DBA made the table beforehand. */
-  async prepareCheckpoints(): Promise<void> {
-    if (await this.checkpointTableExists()) return;
-    try {
-      await this.driver.query(this.statement(this.dialect.createCheckpointTable));
-    } catch (error) {
-      if (this.driver.isTransient(error)) throw error;
-      // Another shard's process may have created it meanwhile.
-      if (await this.checkpointTableExists()) return;
-      throw new CheckpointTableError(this.dialect.checkpointTable, this.dialect.createCheckpointTable, error);
-    }
+  prepareCheckpoints(): Promise<void> {
+    return prepareCheckpointTable(this.driver, this.dialect, this.dialect.checkpointTable);
   }
 
   /** The last key committed for this shard, or null (also when the checkpoint table does not exist). */

@@ -7,6 +7,7 @@
  *
  * Every statement answers with the column names given here, whatever the dialect.
  */
+import { CheckpointTableError } from './sql-errors.js';
 import type { PageLimits, ShardSpec } from '../../pipeline/types.js';
 
 /** Primary key of the SQL `mam_muc_message`, as decimal strings: ids are 64-bit and must not lose precision (Cassandra's is `CassandraRowKey`). */
@@ -87,6 +88,33 @@ export function pagePlace<K>(rows: readonly SqlRow[], records: readonly { key: K
   // The last page: the keyset found fewer rows than asked, and the byte bound cut none of them.
   const end = candidates < limits.records && records.length === candidates;
   return { cursor: records.length > 0 ? records[records.length - 1].key : after, end };
+}
+
+/** The checkpoint table's statements, as each walk's dialect carries them. */
+export interface CheckpointTableStatements<P> {
+  readonly checkpointTableCheck: SqlStatement<P>;
+  readonly createCheckpointTable: string;
+}
+
+export async function checkpointTableExists<P>(driver: SqlDriver<P>, statements: CheckpointTableStatements<P>): Promise<boolean> {
+  const [r] = (await driver.query(statements.checkpointTableCheck)).rows;
+  return truthy(r?.present);
+}
+
+/**
+ * Checks before creating: `CREATE TABLE IF NOT EXISTS` needs CREATE even when a DBA made the table
+ * beforehand. A refused create is one error showing the statement a DBA should run.
+ */
+export async function prepareCheckpointTable<P>(driver: SqlDriver<P>, statements: CheckpointTableStatements<P>, table: string): Promise<void> {
+  if (await checkpointTableExists(driver, statements)) return;
+  try {
+    await driver.query({ sql: statements.createCheckpointTable, params: [] });
+  } catch (error) {
+    if (driver.isTransient(error)) throw error;
+    // Another shard's process may have created it meanwhile.
+    if (await checkpointTableExists(driver, statements)) return;
+    throw new CheckpointTableError(table, statements.createCheckpointTable, error);
+  }
 }
 
 export interface SenderPair {
