@@ -17,6 +17,7 @@ import {
   ExtractSenderJidResponse,
   PayloadFormat,
   type FieldsResult,
+  type Item,
   type Result,
 } from './gen/mongooseim/mam/v1/sender_jid.js';
 import { answerSenderBatch, FAILURE_CODE, OUTCOME_INDEX } from './sender-answers.js';
@@ -75,65 +76,105 @@ export function answerBatchByGeneratedCode(task: BatchTask, options: WorkerSetti
   }
   const batchFormat = decodeFormatOf(task.batchFormat);
   if (batchFormat === null) return unknownFormat(task.batchFormat, 'for the batch');
-  if (task.answer === 'fields') return answerFields(task, request, batchFormat, options);
+  return task.answer === 'fields'
+    ? answerItems(task, request, batchFormat, options, FIELDS_ANSWERS)
+    : answerItems(task, request, batchFormat, options, SENDER_ANSWERS);
+}
+
+/** How one RPC answers an item, and answers it failed; the loop around them is answerItems'. */
+interface ItemAnswers<R> {
+  answer(item: Item, format: DecodeFormat, options: WorkerSettings): { outcome: Outcome; result: R };
+  failed(item: Item, failure: { code: ErrorCode; detail: string }): R;
+  encode(results: R[]): Uint8Array;
+}
+
+/** Every item of the request, in order, with the limits, the inflation budget and cancellation. */
+function answerItems<R>(
+  task: BatchTask,
+  request: ExtractSenderJidRequest,
+  batchFormat: DecodeFormat,
+  options: WorkerSettings,
+  answers: ItemAnswers<R>,
+): BatchOutcome {
+  const count = request.items.length;
   const cancel = task.cancel;
   let nextOverBudget = 0;
   const outcomes = new Array<number>(OUTCOMES.length).fill(0);
-  const results = new Array<Result>(count);
+  const results = new Array<R>(count);
   let decoderBug: string | null = null;
   for (let i = 0; i < count; i++) {
     if (cancel !== null && Atomics.load(cancel, 0) !== 0) return { kind: 'cancelled' };
     const item = request.items[i];
     const format = item.format === PayloadFormat.PAYLOAD_FORMAT_UNSPECIFIED ? batchFormat : decodeFormatOf(item.format);
     if (format === null) return unknownFormat(item.format, `for item ${task.firstItem + i} (key ${JSON.stringify(item.key)})`);
-    let outcome: Outcome;
-    let result: Result;
     if (task.overBudget[nextOverBudget] === i) {
       nextOverBudget++;
       outcomes[OUTCOME_INDEX.payload_too_large]++;
-      results[i] = {
-        key: item.key,
-        jid: undefined,
-        error: {
-          code: ErrorCode.ERROR_CODE_PAYLOAD_TOO_LARGE,
-          detail: `compressed term not inflated: with the items before it the request would inflate to more than ${task.budgetBytes} bytes (--max-request-decompressed-bytes)`,
-        },
-      };
+      results[i] = answers.failed(item, {
+        code: ErrorCode.ERROR_CODE_PAYLOAD_TOO_LARGE,
+        detail: `compressed term not inflated: with the items before it the request would inflate to more than ${task.budgetBytes} bytes (--max-request-decompressed-bytes)`,
+      });
       continue;
     }
+    let outcome: Outcome;
     try {
-      const answer = extractSenderJid(item.payload, format, options.limits);
-      if ('jid' in answer) {
-        const split = splitBareJid(answer.jid);
-        if ('reason' in split) {
-          outcome = split.reason;
-          result = { key: item.key, jid: undefined, error: { code: FAILURE_CODE[split.reason], detail: split.detail } };
-        } else {
-          outcome = 'jid';
-          result = { key: item.key, jid: { bareJid: answer.jid, user: split.user, server: split.server }, error: undefined };
-        }
-      } else {
-        outcome = answer.reason;
-        result = { key: item.key, jid: undefined, error: { code: FAILURE_CODE[answer.reason], detail: answer.detail } };
-      }
+      const answered = answers.answer(item, format, options);
+      outcome = answered.outcome;
+      results[i] = answered.result;
     } catch (error) {
       // The decoder answers every input with a value; an exception is a bug in it. The item is
       // answered as malformed (it is left untouched by a backfill) and the bug is reported.
       const message = error instanceof Error ? error.message : String(error);
       decoderBug ??= `item ${i} (key ${JSON.stringify(item.key)}): ${message}`;
       outcome = 'decoder_bug';
-      result = {
-        key: item.key,
-        jid: undefined,
-        error: { code: ErrorCode.ERROR_CODE_MALFORMED, detail: `internal decoder error: ${message}` },
-      };
+      results[i] = answers.failed(item, { code: ErrorCode.ERROR_CODE_MALFORMED, detail: `internal decoder error: ${message}` });
     }
     outcomes[OUTCOME_INDEX[outcome]]++;
-    results[i] = result;
   }
-  const response = ExtractSenderJidResponse.encode({ results }).finish();
-  return { kind: 'answered', response, items: count, outcomes, decoderBug };
+  return { kind: 'answered', response: answers.encode(results), items: count, outcomes, decoderBug };
 }
+
+const SENDER_ANSWERS: ItemAnswers<Result> = {
+  answer(item, format, options) {
+    const answer = extractSenderJid(item.payload, format, options.limits);
+    if (!('jid' in answer))
+      return { outcome: answer.reason, result: { key: item.key, jid: undefined, error: { code: FAILURE_CODE[answer.reason], detail: answer.detail } } };
+    const split = splitBareJid(answer.jid);
+    if ('reason' in split)
+      return { outcome: split.reason, result: { key: item.key, jid: undefined, error: { code: FAILURE_CODE[split.reason], detail: split.detail } } };
+    return { outcome: 'jid', result: { key: item.key, jid: { bareJid: answer.jid, user: split.user, server: split.server }, error: undefined } };
+  },
+  failed: (item, error) => ({ key: item.key, jid: undefined, error }),
+  encode: (results) => ExtractSenderJidResponse.encode({ results }).finish(),
+};
+
+function fieldFailure(failure: DecodeFailure): { code: ErrorCode; detail: string } {
+  return { code: failure.reason === 'payload_too_large' ? ErrorCode.ERROR_CODE_PAYLOAD_TOO_LARGE : ErrorCode.ERROR_CODE_MALFORMED, detail: failure.detail };
+}
+
+/** ExtractMessageFields: origin_id and is_groupchat per item. */
+const FIELDS_ANSWERS: ItemAnswers<FieldsResult> = {
+  answer(item, format, options) {
+    const answers = extractMessageFields(item.payload, format, options.limits);
+    const o = answers.originId;
+    const g = answers.isGroupchat;
+    const originOk = 'originId' in o;
+    const groupchatOk = 'isGroupchat' in g;
+    const result: FieldsResult = {
+      key: item.key,
+      originId: originOk
+        ? o.originId === null
+          ? { originId: undefined, none: {}, error: undefined }
+          : { originId: o.originId, none: undefined, error: undefined }
+        : { originId: undefined, none: undefined, error: fieldFailure(o) },
+      isGroupchat: groupchatOk ? { isGroupchat: g.isGroupchat, error: undefined } : { isGroupchat: undefined, error: fieldFailure(g) },
+    };
+    const outcome = originOk || groupchatOk ? 'fields' : (o as DecodeFailure).reason === 'payload_too_large' ? 'payload_too_large' : 'malformed';
+    return { outcome, result };
+  },
+  failed: (item, error) => ({ key: item.key, originId: { originId: undefined, none: undefined, error }, isGroupchat: { isGroupchat: undefined, error } }),
+  encode: (results) => ExtractMessageFieldsResponse.encode({ results }).finish(),
+};
 
 /** The piscina entry point. */
 export default function runBatch(task: BatchTask): BatchOutcome {
@@ -142,65 +183,4 @@ export default function runBatch(task: BatchTask): BatchOutcome {
   // decoding the batch. (Transferring it would need piscina's move(), i.e. loading the CommonJS
   // piscina package in the worker, which this module graph avoids: see buf.gen.yaml.)
   return answerBatch(task, settings);
-}
-
-function fieldFailure(failure: DecodeFailure): { code: ErrorCode; detail: string } {
-  return { code: failure.reason === 'payload_too_large' ? ErrorCode.ERROR_CODE_PAYLOAD_TOO_LARGE : ErrorCode.ERROR_CODE_MALFORMED, detail: failure.detail };
-}
-
-/** ExtractMessageFields: origin_id and is_groupchat per item, with the sender's limits, budget and cancellation. */
-function answerFields(task: BatchTask, request: ExtractSenderJidRequest, batchFormat: DecodeFormat, options: WorkerSettings): BatchOutcome {
-  const count = request.items.length;
-  const cancel = task.cancel;
-  let nextOverBudget = 0;
-  const outcomes = new Array<number>(OUTCOMES.length).fill(0);
-  const results = new Array<FieldsResult>(count);
-  let decoderBug: string | null = null;
-  for (let i = 0; i < count; i++) {
-    if (cancel !== null && Atomics.load(cancel, 0) !== 0) return { kind: 'cancelled' };
-    const item = request.items[i];
-    const format = item.format === PayloadFormat.PAYLOAD_FORMAT_UNSPECIFIED ? batchFormat : decodeFormatOf(item.format);
-    if (format === null) return unknownFormat(item.format, `for item ${task.firstItem + i} (key ${JSON.stringify(item.key)})`);
-    if (task.overBudget[nextOverBudget] === i) {
-      nextOverBudget++;
-      outcomes[OUTCOME_INDEX.payload_too_large]++;
-      const error = {
-        code: ErrorCode.ERROR_CODE_PAYLOAD_TOO_LARGE,
-        detail: `compressed term not inflated: with the items before it the request would inflate to more than ${task.budgetBytes} bytes (--max-request-decompressed-bytes)`,
-      };
-      results[i] = { key: item.key, originId: { originId: undefined, none: undefined, error }, isGroupchat: { isGroupchat: undefined, error } };
-      continue;
-    }
-    let outcome: Outcome;
-    try {
-      const answers = extractMessageFields(item.payload, format, options.limits);
-      const o = answers.originId;
-      const g = answers.isGroupchat;
-      const originOk = 'originId' in o;
-      const groupchatOk = 'isGroupchat' in g;
-      results[i] = {
-        key: item.key,
-        originId: originOk
-          ? o.originId === null
-            ? { originId: undefined, none: {}, error: undefined }
-            : { originId: o.originId, none: undefined, error: undefined }
-          : { originId: undefined, none: undefined, error: fieldFailure(o) },
-        isGroupchat: groupchatOk ? { isGroupchat: g.isGroupchat, error: undefined } : { isGroupchat: undefined, error: fieldFailure(g) },
-      };
-      outcome = originOk || groupchatOk ? 'fields' : (o as DecodeFailure).reason === 'payload_too_large' ? 'payload_too_large' : 'malformed';
-    } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      decoderBug ??= `item ${i} (key ${JSON.stringify(item.key)}): ${message}`;
-      outcome = 'decoder_bug';
-      const failure = { code: ErrorCode.ERROR_CODE_MALFORMED, detail: `internal decoder error: ${message}` };
-      results[i] = {
-        key: item.key,
-        originId: { originId: undefined, none: undefined, error: failure },
-        isGroupchat: { isGroupchat: undefined, error: failure },
-      };
-    }
-    outcomes[OUTCOME_INDEX[outcome]]++;
-  }
-  const response = ExtractMessageFieldsResponse.encode({ results }).finish();
-  return { kind: 'answered', response, items: count, outcomes, decoderBug };
 }
