@@ -9,11 +9,9 @@
  *
  * Throws if escript cannot be run: a test that needs Erlang fails rather than skips.
  */
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { supportEscript } from './escript-runner.js';
 
 /** origin_id: the id, null (none: the column stays NULL), or 'malformed'. */
 export type ExpectedOriginId = { readonly originId: string | null } | 'malformed';
@@ -28,29 +26,7 @@ export interface FieldRecord {
   readonly isGroupchat: ExpectedGroupchat;
 }
 
-function scriptPath(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  const fromDist = resolve(here, '../../../test/support/erlang-fields.escript');
-  const fromSource = resolve(here, 'erlang-fields.escript');
-  return here.includes(`${join('dist', 'test')}`) ? fromDist : fromSource;
-}
-
-const ESCRIPT_TIMEOUT_MS = 300_000;
-
-function runEscript(args: string[]): void {
-  const result = spawnSync('escript', [scriptPath(), ...args], { encoding: 'utf8', timeout: ESCRIPT_TIMEOUT_MS });
-  if (result.error) throw new Error(`erlang-fields: cannot run escript: ${result.error.message}`);
-  if (result.status !== 0) throw new Error(`erlang-fields: escript ${args[0]} exited ${result.status}: ${result.stderr}`);
-}
-
-function withTempDir<R>(body: (dir: string) => R): R {
-  const dir = mkdtempSync(join(tmpdir(), 'erlang-fields-'));
-  try {
-    return body(dir);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
+const escript = supportEscript('erlang-fields');
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -89,9 +65,9 @@ function readRecords(file: string): FieldRecord[] {
 }
 
 export function erlangFieldCases(): FieldRecord[] {
-  return withTempDir((dir) => {
+  return escript.withTempDir((dir) => {
     const out = join(dir, 'cases.bin');
-    runEscript(['cases', out]);
+    escript.run(['cases', out]);
     return readRecords(out);
   });
 }
@@ -102,16 +78,16 @@ export function erlangFieldCases(): FieldRecord[] {
  * another namespace), each as three consecutive records: eterm, compressed eterm, xml. Seeded.
  */
 export function erlangFieldMessages(count: number, seed: number): FieldRecord[] {
-  return withTempDir((dir) => {
+  return escript.withTempDir((dir) => {
     const out = join(dir, 'random.bin');
-    runEscript(['random', String(count), String(seed), out]);
+    escript.run(['random', String(count), String(seed), out]);
     return readRecords(out);
   });
 }
 
 /** Erlang's answers for each eterm payload, in order: one VM for the whole batch. */
 export function erlangFieldOracle(payloads: readonly Uint8Array[], maxDepth = 512): { originId: ExpectedOriginId; isGroupchat: ExpectedGroupchat }[] {
-  return withTempDir((dir) => {
+  return escript.withTempDir((dir) => {
     const input = join(dir, 'in.bin');
     const out = join(dir, 'out.bin');
     const parts: Uint8Array[] = [];
@@ -121,7 +97,7 @@ export function erlangFieldOracle(payloads: readonly Uint8Array[], maxDepth = 51
       parts.push(header, payload);
     }
     writeFileSync(input, Buffer.concat(parts));
-    runEscript(['oracle', String(maxDepth), input, out]);
+    escript.run(['oracle', String(maxDepth), input, out]);
     const buf = readFileSync(out);
     const answers: { originId: ExpectedOriginId; isGroupchat: ExpectedGroupchat }[] = [];
     let pos = 0;

@@ -10,11 +10,9 @@
  *
  * Throws if escript cannot be run: a test that needs Erlang fails rather than skips.
  */
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { supportEscript } from './escript-runner.js';
 
 /** What Erlang (the reference rules) answers: the bare JID, or the reference's -1 / -2. */
 export type ExpectedAnswer = { readonly jid: string } | { readonly code: '-1' | '-2' };
@@ -27,31 +25,7 @@ export interface PayloadRecord {
   readonly expected: ExpectedAnswer;
 }
 
-/** The escript lives in the source tree; this file runs from dist/test/support/ or test/support/. */
-function scriptPath(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  const fromDist = resolve(here, '../../../test/support/erlang-payloads.escript');
-  const fromSource = resolve(here, 'erlang-payloads.escript');
-  return here.includes(`${join('dist', 'test')}`) ? fromDist : fromSource;
-}
-
-/** Big inputs (100,000 messages) take a few seconds of Erlang; bounded all the same. */
-const ESCRIPT_TIMEOUT_MS = 300_000;
-
-function runEscript(args: string[]): void {
-  const result = spawnSync('escript', [scriptPath(), ...args], { encoding: 'utf8', timeout: ESCRIPT_TIMEOUT_MS });
-  if (result.error) throw new Error(`erlang-payloads: cannot run escript: ${result.error.message}`);
-  if (result.status !== 0) throw new Error(`erlang-payloads: escript ${args[0]} exited ${result.status}: ${result.stderr}`);
-}
-
-function withTempDir<R>(body: (dir: string) => R): R {
-  const dir = mkdtempSync(join(tmpdir(), 'erlang-payloads-'));
-  try {
-    return body(dir);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
+const escript = supportEscript('erlang-payloads');
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -86,9 +60,9 @@ function readRecords(file: string): PayloadRecord[] {
 
 /** Named edge cases: every -1/-2 case of the semantics page, Unicode JIDs, compression edge cases. */
 export function erlangCases(): PayloadRecord[] {
-  return withTempDir((dir) => {
+  return escript.withTempDir((dir) => {
     const out = join(dir, 'cases.bin');
-    runEscript(['cases', out]);
+    escript.run(['cases', out]);
     return readRecords(out);
   });
 }
@@ -99,16 +73,16 @@ export function erlangCases(): PayloadRecord[] {
  * three consecutive records: eterm, compressed eterm, xml (same expected answer). Seeded.
  */
 export function erlangRandomMessages(count: number, seed: number): PayloadRecord[] {
-  return withTempDir((dir) => {
+  return escript.withTempDir((dir) => {
     const out = join(dir, 'random.bin');
-    runEscript(['random', String(count), String(seed), out]);
+    escript.run(['random', String(count), String(seed), out]);
     return readRecords(out);
   });
 }
 
 /** Erlang's answer for each eterm payload, in order: one VM for the whole batch. */
 export function erlangOracle(payloads: readonly Uint8Array[], maxDepth = 512): ExpectedAnswer[] {
-  return withTempDir((dir) => {
+  return escript.withTempDir((dir) => {
     const input = join(dir, 'in.bin');
     const out = join(dir, 'out.bin');
     const parts: Uint8Array[] = [];
@@ -118,7 +92,7 @@ export function erlangOracle(payloads: readonly Uint8Array[], maxDepth = 512): E
       parts.push(header, payload);
     }
     writeFileSync(input, Buffer.concat(parts));
-    runEscript(['oracle', String(maxDepth), input, out]);
+    escript.run(['oracle', String(maxDepth), input, out]);
     const buf = readFileSync(out);
     const answers: ExpectedAnswer[] = [];
     let pos = 0;
@@ -134,9 +108,9 @@ export function erlangOracle(payloads: readonly Uint8Array[], maxDepth = 512): E
 
 /** Code point -> its string:lowercase/1 image, for every code point that changes. */
 export function erlangLowercaseTable(): Map<number, string> {
-  return withTempDir((dir) => {
+  return escript.withTempDir((dir) => {
     const out = join(dir, 'lower.bin');
-    runEscript(['lowercase', out]);
+    escript.run(['lowercase', out]);
     const buf = readFileSync(out);
     const table = new Map<number, string>();
     let pos = 0;
