@@ -15,6 +15,7 @@ import { readReportedKeySet, removeReportedKeys } from './report-keys.js';
 import { awaitEarlierBatches, EarlierBatchFailedError } from './ordering.js';
 import { DEFAULT_BACKOFF, isTransientDecodeError } from './retry.js';
 import {
+  PartlyWrittenError,
   WHOLE_TABLE,
   shardName,
   type AnyAnswer,
@@ -175,11 +176,19 @@ class Counters {
   reported = 0;
   readonly reportedByReason: Record<string, number> = {};
 
-  /** A batch that committed (and every earlier batch of its partition). */
-  account(records: number, written: number, planned: number): void {
-    this.records += records;
+  /**
+   * Writes that landed, counted as they land, whether their batch then commits or not: the walk
+   * after a failure passes over records that have their write, so they are counted now or never.
+   */
+  landed(written: number, planned: number): void {
+    this.records += planned;
     this.written += written;
     this.skipped += Math.max(0, planned - written);
+  }
+
+  /** The batch's reported records, once it committed (and every earlier batch of its partition). */
+  committed(reported: number): void {
+    this.records += reported;
   }
 
   /**
@@ -394,19 +403,26 @@ export async function runMigration(options: MigrationOptions): Promise<Migration
       const answers = records.length === 0 ? [] : await stream.extract(records.map((r, i) => ({ key: String(i), payload: r.payload })));
       const { writes, notWritten } = decideBatch(backend, records, answers);
       report(describe(notWritten));
-      let written = writes.length;
       let refusedCount = 0;
       if (dryRun) {
         await awaitEarlierBatches(previous);
+        counters.landed(writes.length, writes.length);
       } else {
-        const outcome = await backend.writeBatch(state.partition, writes, page.cursor, previous);
-        written = outcome.written;
+        let outcome;
+        try {
+          outcome = await backend.writeBatch(state.partition, writes, page.cursor, previous);
+        } catch (error) {
+          if (!(error instanceof PartlyWrittenError)) throw error;
+          counters.landed(error.written, error.written);
+          throw error.causeError;
+        }
         refusedCount = outcome.refused?.length ?? 0;
+        counters.landed(outcome.written, writes.length - refusedCount);
         report(describe(outcome.refused ?? []));
         await awaitEarlierBatches(previous);
         if (backend.checkpointMode === 'after-write' && page.cursor !== null) await backend.saveCheckpoint!(state.partition, page.cursor);
       }
-      counters.account(records.length, written, writes.length - refusedCount);
+      counters.committed(notWritten.length + refusedCount);
       state.committed = page.cursor;
       progress.update(snapshot());
     };

@@ -100,6 +100,22 @@ export interface WriteOutcome<Key> {
   readonly refused?: readonly NotWrittenRecord<Key>[];
 }
 
+/**
+ * Thrown by a `writeBatch` that fails after part of its batch landed (a bulk request that gave up
+ * on its last items, statements that completed before one failed): the pipeline counts `written`
+ * records as written, then handles `causeError` as the failure (a transient one is retried). Those
+ * records are not met again: the retry's reads pass over what has its write.
+ */
+export class PartlyWrittenError extends Error {
+  constructor(
+    readonly written: number,
+    readonly causeError: unknown,
+  ) {
+    super(causeError instanceof Error ? causeError.message : String(causeError));
+    this.name = 'PartlyWrittenError';
+  }
+}
+
 export interface SchemaStatus {
   /** True when everything the backfill writes exists. */
   readonly ready: boolean;
@@ -220,7 +236,10 @@ export interface Backend<Key = unknown, Cursor = unknown, Write = unknown, Part 
   /**
    * Writes one batch (possibly empty: the cursor still advances). `earlierCommitted` resolves
    * when every earlier batch of this partition is written; a backend with `in-write` checkpoints
-   * commits only after it, and stores `cursor` in the same transaction.
+   * commits only after it, and stores `cursor` in the same transaction. What it returns is
+   * counted at once, even if an earlier batch then fails; a write that fails after part of the
+   * batch landed throws `PartlyWrittenError`. Either way a record counted here must be passed
+   * over by later reads (it has its write), or it would be counted again.
    */
   writeBatch(partition: Part, writes: readonly PlannedWrite<Key, Write>[], cursor: Cursor, earlierCommitted: Promise<void>): Promise<WriteOutcome<Key>>;
 

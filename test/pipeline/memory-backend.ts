@@ -11,23 +11,24 @@
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { senderOf } from '../../clients/pipeline/decisions.js';
-import type {
-  Backend,
-  CheckpointMode,
-  Decision,
-  ExtractResult,
-  Mismatch,
-  Page,
-  PageLimits,
-  Partition,
-  PlannedWrite,
-  ScannedRecord,
-  ScanPage,
-  ShardSpec,
-  SourceRecord,
-  UnwrittenKeys,
-  VerifySample,
-  WriteOutcome,
+import {
+  PartlyWrittenError,
+  type Backend,
+  type CheckpointMode,
+  type Decision,
+  type ExtractResult,
+  type Mismatch,
+  type Page,
+  type PageLimits,
+  type Partition,
+  type PlannedWrite,
+  type ScannedRecord,
+  type ScanPage,
+  type ShardSpec,
+  type SourceRecord,
+  type UnwrittenKeys,
+  type VerifySample,
+  type WriteOutcome,
 } from '../../clients/pipeline/types.js';
 
 export interface MemoryKey {
@@ -69,6 +70,13 @@ export class MemoryBackend implements Backend<MemoryKey, number, string> {
   writeBatches = 0;
   /** Test knob: the write of this batch number (1-based) fails once with a transient error. */
   failWriteBatch: number | null = null;
+  /**
+   * Test knob, with `failWriteBatch` (not `in-write`): the failing write first lands this many of
+   * its records, and fails only once the next batch of its partition has landed (as a bulk
+   * request that gives up part-way while the walk's next batch is written).
+   */
+  landBeforeFailing: number | null = null;
+  private landed: ((partition: string) => void) | null = null;
   /** Test knob: the next `unwrittenKeys` fails with a transient error. */
   failUnwrittenKeysOnce = false;
   /** Test knob: `readPage` passes over this record (`p:i`), as a faulty page query would. */
@@ -143,8 +151,9 @@ export class MemoryBackend implements Backend<MemoryKey, number, string> {
     let bytes = 0;
     for (; i < all.length && records.length < limits.records; i++) {
       if (records.length > 0 && bytes + all[i].length > limits.bytes) break;
-      // Without checkpoints the data says what is done: written records are not read again.
-      if (this.checkpointMode === 'none' && this.written.has(`${partition.name}:${i}`)) continue;
+      // As in every real store, a read passes over what has its write (the query asks for records
+      // without it); without checkpoints this is what says what is done.
+      if (this.written.has(`${partition.name}:${i}`)) continue;
       if (this.dropFromWalk === `${partition.name}:${i}`) continue;
       records.push({ key: { p: partition.name, i }, payload: all[i] });
       bytes += all[i].length;
@@ -205,18 +214,39 @@ export class MemoryBackend implements Backend<MemoryKey, number, string> {
     cursor: number,
     earlier: Promise<void>,
   ): Promise<WriteOutcome<MemoryKey>> {
-    if (++this.writeBatches === this.failWriteBatch) throw Object.assign(new Error('injected: node unavailable'), { transient: true });
+    if (++this.writeBatches === this.failWriteBatch) {
+      const failure = Object.assign(new Error('injected: node unavailable'), { transient: true });
+      if (this.landBeforeFailing === null || this.checkpointMode === 'in-write') throw failure;
+      const landed = writes.slice(0, this.landBeforeFailing);
+      this.land(landed);
+      // The walk's next batch of this partition lands first (or, when there is none, a pause).
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 500);
+        this.landed = (p) => {
+          if (p !== partition.name) return;
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.landed = null;
+      throw new PartlyWrittenError(landed.length, failure);
+    }
     if (this.writeDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.writeDelayMs));
-    const lines = writes.map((w) => JSON.stringify({ p: w.key.p, i: w.key.i, v: w.write }) + '\n').join('');
     if (this.checkpointMode === 'in-write') {
+      const lines = writes.map((w) => JSON.stringify({ p: w.key.p, i: w.key.i, v: w.write }) + '\n').join('');
       await earlier;
       // One write call for both: what a transaction gives a real store.
       appendFileSync(this.checkpointFile, lines + JSON.stringify({ p: partition.name, c: cursor }) + '\n');
-    } else if (lines !== '') {
-      appendFileSync(join(this.dir, 'writes.jsonl'), lines);
-    }
-    for (const w of writes) this.written.set(`${w.key.p}:${w.key.i}`, w.write);
+      for (const w of writes) this.written.set(`${w.key.p}:${w.key.i}`, w.write);
+    } else this.land(writes);
+    this.landed?.(partition.name);
     return { written: writes.length };
+  }
+
+  private land(writes: readonly PlannedWrite<MemoryKey, string>[]): void {
+    if (writes.length > 0)
+      appendFileSync(join(this.dir, 'writes.jsonl'), writes.map((w) => JSON.stringify({ p: w.key.p, i: w.key.i, v: w.write }) + '\n').join(''));
+    for (const w of writes) this.written.set(`${w.key.p}:${w.key.i}`, w.write);
   }
 
   async sampleForVerify(size: number): Promise<VerifySample<MemoryKey>[]> {

@@ -26,6 +26,7 @@ import type {
   VerifySample,
   WriteOutcome,
 } from '../../pipeline/types.js';
+import { PartlyWrittenError } from '../../pipeline/types.js';
 import { describeRangeCursor, describeRowKey, type RangeCursor, type CassandraRowKey } from './keys.js';
 import { RangeReader, type ScannedRow } from './range-reader.js';
 import { CHECKPOINT_TABLE, MESSAGE_TABLE, applySchema, checkSchema, createCheckpointTableStatement, readIdOrder, type IdOrder } from './schema.js';
@@ -308,6 +309,8 @@ export class CassandraBackend implements Backend<CassandraRowKey, RangeCursor, F
 
   async writeBatch(_partition: TokenRange, writes: readonly PlannedWrite<CassandraRowKey, FromJid>[]): Promise<WriteOutcome<CassandraRowKey>> {
     const refused: NotWrittenRecord<CassandraRowKey>[] = [];
+    // Rows whose statement completed: written whatever happens to the rest of the batch.
+    let landed = 0;
     let transient: unknown = null;
     let storeWide: unknown = null;
     const groups = groupByCassandraPartition(writes);
@@ -317,6 +320,7 @@ export class CassandraBackend implements Backend<CassandraRowKey, RangeCursor, F
         const group = groups[next++];
         try {
           await this.writeGroup(group);
+          landed += group.length;
         } catch (error) {
           // A node that is down or slow fails the whole batch (retried from the last checkpoint).
           if (isTransientCassandraError(error)) {
@@ -331,6 +335,7 @@ export class CassandraBackend implements Backend<CassandraRowKey, RangeCursor, F
           for (const write of group) {
             try {
               await this.writeGroup([write]);
+              landed++;
             } catch (rowError) {
               if (isTransientCassandraError(rowError)) {
                 transient ??= rowError;
@@ -347,13 +352,17 @@ export class CassandraBackend implements Backend<CassandraRowKey, RangeCursor, F
       }
     };
     await Promise.all(Array.from({ length: Math.min(GROUPS_IN_FLIGHT_PER_BATCH, groups.length) }, worker));
-    if (transient !== null) throw transient;
+    // The rows that landed are counted now: the retry's read passes over them (from_jid set).
+    const failed = (error: unknown): unknown => (landed > 0 ? new PartlyWrittenError(landed, error) : error);
+    if (transient !== null) throw failed(transient);
     // Thrown before the pipeline saves this batch's checkpoint: the next run starts here again.
     if (storeWide !== null) {
-      throw new StoreWideWriteError(
-        `the node refuses every write to ${this.table}: ${(storeWide as Error).message.replace(/\s+/g, ' ')}; ` +
-          `grant the role MODIFY on it (GRANT MODIFY ON TABLE ${this.table} TO <role>) and run the same command again ` +
-          `(nothing more was written, this batch's checkpoint did not move)`,
+      throw failed(
+        new StoreWideWriteError(
+          `the node refuses every write to ${this.table}: ${(storeWide as Error).message.replace(/\s+/g, ' ')}; ` +
+            `grant the role MODIFY on it (GRANT MODIFY ON TABLE ${this.table} TO <role>) and run the same command again ` +
+            `(nothing more was written, this batch's checkpoint did not move)`,
+        ),
       );
     }
     return { written: writes.length - refused.length, refused };

@@ -10,7 +10,7 @@
  * else"; another value is left as it is and reported; still no `from_jid` (another field changed)
  * is updated again under its new version; gone is reported as deleted meanwhile.
  */
-import type { NotWrittenRecord, PlannedWrite, WriteOutcome } from '../../pipeline/types.js';
+import { PartlyWrittenError, type NotWrittenRecord, type PlannedWrite, type WriteOutcome } from '../../pipeline/types.js';
 import { backoffDelay, sleep } from '../../common/backoff.js';
 import { indexPath, type IndexLayout } from './index-layout.js';
 import { SearchHttpError, StoreBlockedError, errorOf, isBlock, isTransientStatus, type SearchHttp } from './search-http.js';
@@ -63,8 +63,25 @@ export async function writeBulk(
   stats: BulkStats,
   policy: BulkRetryPolicy = DEFAULT_BULK_RETRY,
 ): Promise<WriteOutcome<string>> {
+  const landed = { written: 0 };
+  try {
+    return await sendRounds(http, layout, writes, stats, policy, landed);
+  } catch (error) {
+    // Items answered 2xx before the batch gave up stay written: counted now, as the retry's read passes over them.
+    if (landed.written > 0) throw new PartlyWrittenError(landed.written, error);
+    throw error;
+  }
+}
+
+async function sendRounds(
+  http: SearchHttp,
+  layout: IndexLayout,
+  writes: readonly PlannedWrite<string, FromJidWrite>[],
+  stats: BulkStats,
+  policy: BulkRetryPolicy,
+  landed: { written: number },
+): Promise<WriteOutcome<string>> {
   let pending = writes;
-  let written = 0;
   const refused: NotWrittenRecord<string>[] = [];
   for (let round = 0; pending.length > 0; round++) {
     if (round > 0) {
@@ -100,7 +117,7 @@ export async function writeBulk(
       if (result === undefined) throw new Error(`_bulk item ${i} is not an update answer: ${JSON.stringify(item).slice(0, 200)}`);
       if (result.status < 300) {
         // `noop`: it already held this value (a batch written again after a restart).
-        written++;
+        landed.written++;
       } else if (isBlock(result.error?.type, result.error?.reason)) {
         // A block is the whole index's, not this document's, and not load: stop before the checkpoint moves.
         blocked ??= `${result.error?.type}: ${result.error?.reason ?? ''}`;
@@ -148,7 +165,7 @@ export async function writeBulk(
     }
     pending = again;
   }
-  return { written, refused };
+  return { written: landed.written, refused };
 }
 
 interface MgetBody {

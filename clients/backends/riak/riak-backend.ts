@@ -25,6 +25,7 @@ import type {
   VerifySample,
   WriteOutcome,
 } from '../../pipeline/types.js';
+import { PartlyWrittenError } from '../../pipeline/types.js';
 import { archiveOwner } from './archive-key.js';
 import { mapBounded, retrying, type RetryPolicy } from './bounded.js';
 import { indexPage, listBuckets, streamKeyWalk, type KeyWalk, type ListingMode } from './key-listing.js';
@@ -95,7 +96,7 @@ export class RiakBackend implements Backend<RiakObjectKey, RiakCursor, MamWrite,
   readonly checkpointMode = 'none' as const;
 
   private readonly walks = new Map<string, StreamWalk>();
-  /** Objects this process updated in batches the pipeline did not count (see writeBatch). */
+  /** Objects whose update may have been applied without being counted: its answer was lost (see writeBatch). */
   private readonly uncounted = new Set<string>();
   private nextWalkId = 1;
   private readonly retry: RetryPolicy;
@@ -234,12 +235,7 @@ export class RiakBackend implements Backend<RiakObjectKey, RiakCursor, MamWrite,
     return { write: { mamType: 'muc', owner: sender.write.bareJid } };
   }
 
-  async writeBatch(
-    _partition: RiakBucket,
-    writes: readonly PlannedWrite<RiakObjectKey, MamWrite>[],
-    _cursor?: unknown,
-    earlierCommitted?: Promise<void>,
-  ): Promise<WriteOutcome<RiakObjectKey>> {
+  async writeBatch(_partition: RiakBucket, writes: readonly PlannedWrite<RiakObjectKey, MamWrite>[]): Promise<WriteOutcome<RiakObjectKey>> {
     const { http, bucketType, requestConcurrency } = this.options;
     const settled = await mapBounded(writes, requestConcurrency, (w) =>
       retrying(this.retry, isTransientRiakError, () => updateMap(http, bucketType, w.key.bucket, w.key.key, w.write, w.key.context)).then(
@@ -258,23 +254,16 @@ export class RiakBackend implements Backend<RiakObjectKey, RiakCursor, MamWrite,
       } else if (!s.outcome.ok) refused.push({ key: writes[i].key, reason: 'write_refused', detail: s.outcome.detail });
       else updated.push(writes[i].key);
     });
-    // The pipeline counts a batch only when it and every earlier batch of the partition succeed.
-    // Objects updated in a batch that is not counted would be skipped by the next walk (both
-    // registers set) and never counted: they are remembered and counted when the walk meets them.
-    // So are the objects whose update failed: a try whose answer was lost (a reset, a deadline)
-    // may have been applied by Riak before the later tries were refused. Remembering one that was
-    // not applied costs nothing: the walk takes it anyway, its registers still missing.
+    // The pipeline counts the updated objects now (the next walk passes over them, both registers
+    // set). An object whose update failed may still have been applied: a try whose answer was lost
+    // (a reset, a deadline) before the later tries were refused. It is remembered, so the walk
+    // takes it again and counts it when it writes it; remembering one that was not applied costs
+    // nothing, the walk takes it anyway.
+    for (const key of updated) this.uncounted.delete(JSON.stringify([key.bucket, key.key]));
     if (failure !== null) {
-      this.rememberUncounted([...updated, ...unknown]);
-      throw (failure as { error: unknown }).error;
+      this.rememberUncounted(unknown);
+      throw new PartlyWrittenError(updated.length, (failure as { error: unknown }).error);
     }
-    let counted = true;
-    await earlierCommitted?.catch(() => {
-      counted = false;
-      this.rememberUncounted(updated);
-    });
-    // Counted now (the pipeline counts this batch): forgotten, so that no later walk counts it again.
-    if (counted) for (const key of updated) this.uncounted.delete(JSON.stringify([key.bucket, key.key]));
     return { written: updated.length, refused };
   }
 
@@ -404,8 +393,9 @@ export class RiakBackend implements Backend<RiakObjectKey, RiakCursor, MamWrite,
       return { key: { bucket, key, problem: `packet is not text: ${map.detail}` }, payload: new Uint8Array(0) };
     }
     const r = map.registers;
-    // Written already: nothing to do, unless this process wrote it in a batch that was not
-    // counted; then it goes through again (the same registers, assigned again) to be counted.
+    // Written already: nothing to do, unless this process may have written it without counting
+    // it (an update whose answer was lost); then it goes through again (the same registers,
+    // assigned again) to be counted.
     if (isSet(r[MAM_TYPE]) && isSet(r[MSG_OWNER_JID]) && !this.uncounted.has(JSON.stringify([bucket, key]))) return null;
     const context = map.context;
     const packet = r[PACKET];
