@@ -76,7 +76,7 @@ async function run(argv: string[]): Promise<number> {
         if (existsSync(path)) {
           reportPaths = [path];
         } else {
-          log(`no report at ${path} (migrate's default for shard ${shardName(shard)}): a record without its sender counts as not reported; give --report PATH`);
+          log(`no report at ${path} (migrate's default for shard ${shardName(shard)}): a record without its write counts as not reported; give --report PATH`);
           reportPaths = [];
         }
       }
