@@ -246,7 +246,7 @@ a larger one is reported payload_too_large. With --sidecar: the sidecar's own fl
     help: {
       section: 'walk',
       text: `decode and report, write nothing (no checkpoint either; its report is
-its own: ...-dry-run.jsonl by default)`,
+its own: ...-dry-run.jsonl, also beside a --report PATH given)`,
     },
     read: given,
   }),

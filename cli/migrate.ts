@@ -7,7 +7,7 @@ import { BACKEND_KINDS } from '../clients/backends/registry.js';
 import { openDecoder, streamOpener } from '../clients/decoder-client/index.js';
 import { StreamProgress } from '../clients/pipeline/progress.js';
 import { JsonlReport, ReportFileError } from '../clients/pipeline/report.js';
-import { defaultReportPath, reportKind } from '../clients/pipeline/report-keys.js';
+import { migrateReportPath, reportKind } from '../clients/pipeline/report-keys.js';
 import { formatSummary, migrationExitStatus, runMigration, SchemaNotReadyError, validateWalkOptions } from '../clients/pipeline/run-migration.js';
 import { shardName, type AnyBackend } from '../clients/pipeline/types.js';
 import type { Subcommand } from './cli.js';
@@ -59,7 +59,7 @@ async function run(argv: string[]): Promise<number> {
   const { shard } = args;
   const values = command.values;
   // A dry run keeps its own report: it never truncates nor adds to what the real run reported.
-  const reportPath = args.report ?? defaultReportPath(reportKind(command.definition.kind, command.values.field), shard, args.dryRun);
+  const reportPath = migrateReportPath(args.report, reportKind(command.definition.kind, command.values.field), shard, args.dryRun);
   const log = (line: string): void => void process.stderr.write(`migrate: ${line}\n`);
 
   const stop = new AbortController();

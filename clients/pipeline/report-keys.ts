@@ -4,6 +4,7 @@
  * accounting of `migrate` and for `verify --complete`.
  */
 import { createReadStream, statSync } from 'node:fs';
+import { basename } from 'node:path';
 
 /**
  * The key of one report line as the store side names it: the line's JSON object without `reason`
@@ -119,6 +120,23 @@ export async function readReportedKeySet(path: string, max: number): Promise<Set
  */
 export function defaultReportPath(kind: string, shard: { readonly index: number; readonly count: number }, dryRun = false): string {
   return `mim-sender-jid-report-${kind}-shard-${shard.index}-of-${shard.count}${dryRun ? '-dry-run' : ''}.jsonl`;
+}
+
+/**
+ * The report a `migrate` run writes to. A dry run never writes the real run's file, also when the
+ * operator names it: a dry run given `--report r.jsonl` (the real run's command with `--dry-run`
+ * added) writes `r-dry-run.jsonl`, because the real run takes records in its report as reported
+ * and would never write them (a dry run under smaller limits reports records a real run can write),
+ * and a dry `--reset` would empty it. A name that already says `dry-run`, and `/dev/null`, stay.
+ */
+export function migrateReportPath(given: string | undefined, kind: string, shard: { readonly index: number; readonly count: number }, dryRun: boolean): string {
+  if (given === undefined) return defaultReportPath(kind, shard, dryRun);
+  // A path ending in a separator names a directory, which the report file refuses as it is.
+  if (!dryRun || given === '/dev/null' || given.endsWith('/') || basename(given).includes('dry-run')) return given;
+  const name = basename(given);
+  const dot = name.lastIndexOf('.');
+  const dryName = dot > 0 ? `${name.slice(0, dot)}-dry-run${name.slice(dot)}` : `${name}-dry-run`;
+  return given.slice(0, given.length - name.length) + dryName;
 }
 
 /** The kind in a report's default name: `postgres`, or `postgres-origin_id` for a `--field` walk (its records are others'). */

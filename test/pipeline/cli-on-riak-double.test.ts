@@ -3,7 +3,8 @@
  * the shared pipeline and CLI, not in a store), with the default report paths in a directory of
  * the test's own:
  * - a dry run touches nothing of the real run: the real report keeps its bytes through
- *   `--dry-run --reset` and `--dry-run`, and a dry run's report is a file of its own (checkpoints:
+ *   `--dry-run --reset` and `--dry-run`, also when given the real report's path with `--report`,
+ *   and a dry run's report is a file of its own (checkpoints:
  *   the memory backend's test of the pipeline);
  * - `verify` with nothing to check does not pass.
  */
@@ -88,6 +89,21 @@ test('--dry-run and --dry-run --reset leave the real report as it was; the dry r
   const rest = await migrate();
   assert.equal(rest.code, 0, rest.stderr);
   assert.ok(readFileSync(real).subarray(0, kept.length).equals(kept), 'the real run appends to its own report');
+});
+
+test("--dry-run given the real run's --report path writes beside it: the real report keeps its bytes", async () => {
+  const real = join(cwd, 'named-report.jsonl');
+  const first = await migrate('--reset', '--report', real, '--limit', '150');
+  assert.equal(first.code, 0, first.stderr);
+  const kept = readFileSync(real);
+  assert.ok(kept.length > 0, 'the real run reported records');
+  for (const flags of [['--dry-run', '--reset'], ['--dry-run']]) {
+    const run = await migrate(...flags, '--report', real);
+    assert.equal(run.code, 0, run.stderr);
+    assert.deepEqual(readFileSync(real), kept, `migrate ${flags.join(' ')} --report ${real} left that report as it was`);
+    assert.ok(run.stdout.includes(join(cwd, 'named-report-dry-run.jsonl')), run.stdout);
+    assert.ok(readFileSync(join(cwd, 'named-report-dry-run.jsonl')).length > 0, 'the dry run reported into its own file');
+  }
 });
 
 test('verify after the migration: exit 0', async () => {

@@ -8,7 +8,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { reportLine } from '../../clients/pipeline/report.js';
-import { defaultReportPath, MAX_REPORT_LINE_BYTES, removeReportedKeys, reportedKeyOfLine, reportedKeys } from '../../clients/pipeline/report-keys.js';
+import {
+  defaultReportPath,
+  migrateReportPath,
+  MAX_REPORT_LINE_BYTES,
+  removeReportedKeys,
+  reportedKeyOfLine,
+  reportedKeys,
+} from '../../clients/pipeline/report-keys.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'report-keys-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -55,4 +62,17 @@ test('a dry run has a report of its own', () => {
   const shard = { index: 1, count: 4 };
   assert.equal(defaultReportPath('postgres', shard), 'mim-sender-jid-report-postgres-shard-1-of-4.jsonl');
   assert.notEqual(defaultReportPath('postgres', shard, true), defaultReportPath('postgres', shard));
+});
+
+test("a dry run given the real run's --report writes a file beside it, never the real one", () => {
+  const shard = { index: 0, count: 1 };
+  assert.equal(migrateReportPath(undefined, 'riak', shard, false), defaultReportPath('riak', shard));
+  assert.equal(migrateReportPath(undefined, 'riak', shard, true), defaultReportPath('riak', shard, true));
+  assert.equal(migrateReportPath('/var/log/r.jsonl', 'riak', shard, false), '/var/log/r.jsonl');
+  assert.equal(migrateReportPath('/var/log/r.jsonl', 'riak', shard, true), '/var/log/r-dry-run.jsonl');
+  assert.equal(migrateReportPath('logs.d/report', 'riak', shard, true), 'logs.d/report-dry-run');
+  assert.equal(migrateReportPath('.hidden', 'riak', shard, true), '.hidden-dry-run');
+  assert.equal(migrateReportPath('r.jsonl', 'riak', shard, true), 'r-dry-run.jsonl');
+  assert.equal(migrateReportPath('my-dry-run.jsonl', 'riak', shard, true), 'my-dry-run.jsonl');
+  assert.equal(migrateReportPath('/dev/null', 'riak', shard, true), '/dev/null');
 });
