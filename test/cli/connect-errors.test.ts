@@ -1,7 +1,8 @@
 /**
  * A store that cannot be reached is one line, what is wrong and what to do, for every backend:
  * nothing listening on a free loopback port (no server needed), and Cassandra's "no host" error
- * of an unknown --local-dc, whose message embeds the driver's inner error with its stack.
+ * of an unknown --local-dc, whose message embeds the driver's inner error with its stack. Flags
+ * over the limits are refused before any store is tried, for every backend.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -34,8 +35,8 @@ function assertOneLine(stderr: string, expected: RegExp): void {
   assert.doesNotMatch(stderr, /^\s+at |errno:|\{$/m);
 }
 
-test('nothing listening: one line naming the address and what to check, for every backend, migrate and verify', async () => {
-  const where: Record<string, string[]> = {
+function storeAddresses(): Record<string, string[]> {
+  return {
     postgres: ['--url', `postgres://mim@127.0.0.1:${port}/mim`],
     mysql: ['--url', `mysql://mim@127.0.0.1:${port}/mim`],
     mssql: ['--url', `mssql://mim:x@127.0.0.1:${port}/mim`],
@@ -43,7 +44,10 @@ test('nothing listening: one line naming the address and what to check, for ever
     riak: ['--url', `http://127.0.0.1:${port}`],
     cassandra: ['--contact-points', `127.0.0.1:${port}`],
   };
-  for (const [kind, flags] of Object.entries(where)) {
+}
+
+test('nothing listening: one line naming the address and what to check, for every backend, migrate and verify', async () => {
+  for (const [kind, flags] of Object.entries(storeAddresses())) {
     const expected =
       kind === 'cassandra'
         ? new RegExp(
@@ -69,4 +73,24 @@ test("Cassandra's unknown --local-dc (the driver's own errors): one line naming 
     line,
     'no Cassandra node could be used: 127.0.0.1:9042: --local-dc names no data centre of this cluster (it has: datacenter1); give --local-dc one of those data centres',
   );
+});
+
+test('flags over the limits are bad usage (exit 2) before the store is reached, for every backend, --apply-schema or not', async () => {
+  // Nothing listens at the address: a refusal that came after trying the store would say so (exit 1).
+  const refused: [string[], RegExp][] = [
+    [['--batch-size', '20000'], /--batch-size must be an integer from 1 to 10000, got 20000/],
+    [['--concurrency', '65'], /--concurrency must be an integer from 1 to 64, got 65/],
+    [['--shard', '0/65', '--apply-schema'], /at most (64|16) shards/],
+    [['--max-rate', '0'], /--max-rate must be a positive number/],
+  ];
+  for (const [kind, address] of Object.entries(storeAddresses())) {
+    for (const [flags, message] of refused) {
+      // Riak's --apply-schema takes the search schema's file.
+      const args = kind === 'riak' ? flags.flatMap((f) => (f === '--apply-schema' ? [f, join(dir, 'schema.xml')] : [f])) : flags;
+      const run = await runCliBounded(['migrate', kind, ...address, ...args, '--report', join(dir, `${kind}-usage.jsonl`)], CHILD_TIMEOUT_MS);
+      assert.equal(run.status, 2, `${kind} ${flags.join(' ')}: ${run.stderr}`);
+      assert.match(run.stderr, message, kind);
+      assert.doesNotMatch(run.stderr, /cannot connect|no Cassandra node/, `${kind} ${flags.join(' ')}: refused before connecting`);
+    }
+  }
 });
