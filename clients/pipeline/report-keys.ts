@@ -127,12 +127,13 @@ export function defaultReportPath(kind: string, shard: { readonly index: number;
  * operator names it: a dry run given `--report r.jsonl` (the real run's command with `--dry-run`
  * added) writes `r-dry-run.jsonl`, because the real run takes records in its report as reported
  * and would never write them (a dry run under smaller limits reports records a real run can write),
- * and a dry `--reset` would empty it. A name that already says `dry-run`, and `/dev/null`, stay.
+ * and a dry `--reset` would empty it. Always, whatever the name says (a real run may have been
+ * given `x-dry-run.jsonl` too); only `/dev/null` stays.
  */
 export function migrateReportPath(given: string | undefined, kind: string, shard: { readonly index: number; readonly count: number }, dryRun: boolean): string {
   if (given === undefined) return defaultReportPath(kind, shard, dryRun);
   // A path ending in a separator names a directory, which the report file refuses as it is.
-  if (!dryRun || given === '/dev/null' || given.endsWith('/') || basename(given).includes('dry-run')) return given;
+  if (!dryRun || given === '/dev/null' || given.endsWith('/')) return given;
   const name = basename(given);
   const dot = name.lastIndexOf('.');
   const dryName = dot > 0 ? `${name.slice(0, dot)}-dry-run${name.slice(dot)}` : `${name}-dry-run`;

@@ -21,6 +21,7 @@ import { runMigration, type MigrationOptions } from '../../clients/pipeline/run-
 import { mucMessage, termToBinary, xmlTerm } from '../../cli/demo/term-encoder.js';
 import { SUPERUSER, endProcessIfHeldOpen, startCassandra, type CassandraNode } from '../support/cassandra.js';
 import { runCli } from '../support/cli-process.js';
+import { dryRunsLeaveTheRealRun, limitRunsReachTheEnd } from '../support/cli-walk-contract.js';
 import { inProcessExtract, openInProcessStream } from '../support/in-process-stream.js';
 import { createMongooseIm33Keyspace, expectedRows, loadMessages, readAllRows, rowKey } from './archive.js';
 import type { ArchivedMessage } from './dataset.js';
@@ -501,4 +502,44 @@ test('a batch failing part-way (one statement timed out while others completed):
   // The rows of the failing batch that landed, and those of the batches after it in its range, are
   // passed over by the retry's reads: counted when they landed, once.
   assert.equal(summary.written, messages.length);
+});
+
+/** `migrate cassandra` arguments as the superuser, small batches, several ranges read at once. */
+function cliWalk(dir: string, keyspace: string, report: string) {
+  writeFileSync(join(dir, 'password'), `${SUPERUSER.password}\n`);
+  const args = ['cassandra', '--contact-points', node.contactPoint, '--keyspace', keyspace, '--username', SUPERUSER.username];
+  args.push('--password-file', join(dir, 'password'), '--consistency', 'ONE', '--apply-schema', '--batch-size', '20', '--concurrency', '4');
+  return { args, report: join(dir, report) };
+}
+
+test('migrate --limit N run again and again, N below what the ranges read at once hold: each run walks N more, to the end', async (t) => {
+  const keyspace = 'ks_cli_limit';
+  await createMongooseIm33Keyspace(client, keyspace);
+  const messages = simpleArchive(300, 60);
+  await loadMessages(client, keyspace, messages);
+  const dir = mkdtempSync(join(tmpdir(), 'mim-cassandra-limit-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  await limitRunsReachTheEnd(cliWalk(dir, keyspace, 'report.jsonl'), 30, messages.length);
+  await assertEveryRow(keyspace, messages);
+});
+
+test("--dry-run and --dry-run --reset after an interrupted run: the real run's report, checkpoints and rows stay as they were", async (t) => {
+  const keyspace = 'ks_cli_dry_run';
+  await createMongooseIm33Keyspace(client, keyspace);
+  const messages = simpleArchive(300, 60).map((m, i) =>
+    i % 5 === 0 ? { ...m, payload: Buffer.from([131, 1, 2, 3]), expected: { reason: 'malformed' as const } } : m,
+  );
+  await loadMessages(client, keyspace, messages);
+  const dir = mkdtempSync(join(tmpdir(), 'mim-cassandra-dry-run-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const snapshot = async () => {
+    const rows = [...(await readAllRows(client, keyspace)).entries()].map(([key, row]) => `${key} ${row.fromJid}`).sort();
+    const saved = await client.execute(`SELECT * FROM ${keyspace}.mim_sender_jid_checkpoint`);
+    return { rows, checkpoints: saved.rows.map((r) => JSON.stringify(Object.values(r).map(String))).sort() };
+  };
+  const walk = cliWalk(dir, keyspace, 'report.jsonl');
+  await dryRunsLeaveTheRealRun(walk, 100, snapshot);
+  await assertEveryRow(keyspace, messages);
+  const lines = readFileSync(walk.report, 'utf8').trim().split('\n');
+  assert.equal(lines.length, messages.filter((m) => 'reason' in m.expected).length, 'each undecodable message reported once');
 });

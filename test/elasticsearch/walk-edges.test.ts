@@ -19,13 +19,14 @@ import { MemoryReport } from '../../clients/pipeline/report.js';
 import { formatSummary, migrationExitStatus, runMigration, SchemaNotReadyError } from '../../clients/pipeline/run-migration.js';
 import { completeExitStatus, runVerifyComplete, type CompleteFinding } from '../../clients/pipeline/run-verify.js';
 import { reportLine } from '../../clients/pipeline/report.js';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ScannedRecord } from '../../clients/pipeline/types.js';
 import { freeLoopbackPort } from '../../cli/demo/free-port.js';
 import { openInProcessStream } from '../support/in-process-stream.js';
 import { startMigrateProcess } from '../support/migrate-process.js';
+import { dryRunsLeaveTheRealRun, limitRunsReachTheEnd } from '../support/cli-walk-contract.js';
 import { startSearchServer, type SearchServer } from '../support/search-server.js';
 import { mucMapping, readFromJids, searchCall } from './archive-dataset.js';
 
@@ -120,6 +121,61 @@ describe('opensearch: edges of the walk', () => {
   after(async () => {
     for (const b of backends) await b.close().catch(() => {});
     await server?.stop();
+  });
+
+  /** 300 documents over the whole plan's 16 ranges; every fifth undecodable when `undecodable`. */
+  const spreadDocs = (undecodable: boolean): EdgeDoc[] =>
+    Array.from({ length: 300 }, (_, i) => ({
+      id: `r${i % 7}@muc.example.com$${1000 + i * 7919}`,
+      mamId: String(1000 + i * 7919),
+      room: `r${i % 7}@muc.example.com`,
+      ...(undecodable && i % 5 === 0 ? {} : { sender: `user${i}@example.com` }),
+    }));
+  const cliWalk = (index: string, dir: string) => ({
+    args: ['elasticsearch', '--url', server.url, '--index', index, '--apply-schema', '--batch-size', '5', '--concurrency', '4'],
+    report: join(dir, 'report.jsonl'),
+  });
+  const reportedIds = (path: string): Set<string> =>
+    new Set(
+      readFileSync(path, 'utf8')
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => (JSON.parse(l) as { _id: string })._id),
+    );
+
+  it('migrate --limit N run again and again, N below what the ranges read at once hold: each run walks N more, to the end', async () => {
+    const docs = spreadDocs(false);
+    await loadEdgeDocs(server.url, 'cli_limit', docs);
+    const dir = mkdtempSync(join(tmpdir(), 'mim-es-limit-'));
+    try {
+      await limitRunsReachTheEnd(cliWalk('cli_limit', dir), 12, docs.length);
+      assert.deepEqual(wrongDocs(docs, await readFromJids(server.url, 'cli_limit'), new Set()), []);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("--dry-run and --dry-run --reset after an interrupted run: the real run's report, checkpoints and documents stay as they were", async () => {
+    const docs = spreadDocs(true);
+    await loadEdgeDocs(server.url, 'cli_dry_run', docs);
+    const dir = mkdtempSync(join(tmpdir(), 'mim-es-dry-run-'));
+    const snapshot = async () => {
+      await searchCall(server.url, 'POST', `/${CHECKPOINT_INDEX}/_refresh`);
+      const saved = (await searchCall(server.url, 'POST', `/${CHECKPOINT_INDEX}/_search`, JSON.stringify({ size: 1000, query: { match_all: {} } }))) as {
+        hits: { hits: { _id: string; _source: unknown }[] };
+      };
+      const checkpoints = saved.hits.hits.map((h) => `${h._id} ${JSON.stringify(h._source)}`).sort();
+      return { documents: [...(await readFromJids(server.url, 'cli_dry_run')).entries()].sort(), checkpoints };
+    };
+    try {
+      const walk = cliWalk('cli_dry_run', dir);
+      await dryRunsLeaveTheRealRun(walk, 60, snapshot);
+      const reported = reportedIds(walk.report);
+      assert.deepEqual(wrongDocs(docs, await readFromJids(server.url, 'cli_dry_run'), reported), []);
+      assert.equal(readFileSync(walk.report, 'utf8').trim().split('\n').length, reported.size, 'each undecodable document reported once');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('walks documents without mam_id (missing or null): written or reported, never skipped', async () => {

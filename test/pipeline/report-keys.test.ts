@@ -73,6 +73,6 @@ test("a dry run given the real run's --report writes a file beside it, never the
   assert.equal(migrateReportPath('logs.d/report', 'riak', shard, true), 'logs.d/report-dry-run');
   assert.equal(migrateReportPath('.hidden', 'riak', shard, true), '.hidden-dry-run');
   assert.equal(migrateReportPath('r.jsonl', 'riak', shard, true), 'r-dry-run.jsonl');
-  assert.equal(migrateReportPath('my-dry-run.jsonl', 'riak', shard, true), 'my-dry-run.jsonl');
+  assert.equal(migrateReportPath('my-dry-run.jsonl', 'riak', shard, true), 'my-dry-run-dry-run.jsonl', 'whatever the name says');
   assert.equal(migrateReportPath('/dev/null', 'riak', shard, true), '/dev/null');
 });

@@ -16,6 +16,7 @@ import { buildDataset, PREEXISTING_USERS, ROOMS, type DatasetRow, type Expected 
 import { pairKey, rowKey, type DatabaseFixture, type TestDatabase } from './fixture.js';
 import type { SqlBackend } from '../../clients/backends/sql/sql-backend.js';
 import { openInProcessStream } from '../support/in-process-stream.js';
+import { dryRunsLeaveTheRealRun, limitRunsReachTheEnd } from '../support/cli-walk-contract.js';
 
 const BATCH_SIZE = 16;
 const CONCURRENCY = 3;
@@ -189,6 +190,28 @@ export function backendSuite(start: () => Promise<DatabaseFixture>): void {
     assert.equal(reset.written, 0);
     assert.equal(reset.records, expectedFailures(s).length);
     assert.deepEqual(await s.db.senderIds(), before);
+  });
+
+  /** The `migrate` command on this database: `postgres` or `mysql` by its URL, small batches. */
+  function cliWalk(db: TestDatabase, name: string) {
+    const kind = db.url.startsWith('postgres') ? 'postgres' : 'mysql';
+    const args = [kind, '--url', db.url, '--apply-schema', '--workers', '1', '--batch-size', String(BATCH_SIZE), '--concurrency', String(CONCURRENCY)];
+    return { args, report: join(reportDir, `${name}-${reportPaths.size}-${opened.length}.jsonl`) };
+  }
+
+  test('the migrate command: --limit N run again and again walks N more each time, to the end', async () => {
+    const s = await seeded();
+    await limitRunsReachTheEnd(cliWalk(s.db, 'cli-limit'), 7, s.expected.size);
+    await assertMigratedCorrectly(s);
+  });
+
+  test("the migrate command: --dry-run and --dry-run --reset after an interrupted run leave the real run's report and rows as they were", async () => {
+    const s = await seeded();
+    await dryRunsLeaveTheRealRun(cliWalk(s.db, 'cli-dry-run'), 40, async () => ({
+      senders: [...(await s.db.senderIds()).entries()].sort(),
+      users: await s.db.users(),
+    }));
+    await assertMigratedCorrectly(s);
   });
 
   test('a dry run decodes and reports but writes nothing', async () => {
