@@ -5,10 +5,9 @@
  * Prints the JID (exit 0), or `-1`/`-2` followed by the reason and detail (exit 1).
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { extractSenderJid, isSuccess, referenceCode, type PayloadFormat } from '../services/decode/index.js';
 import type { Subcommand } from './cli.js';
-import { DECODE_LIMIT_HELP, DECODE_LIMIT_OPTIONS, decodeLimitsFromFlags } from './decode-limit-options.js';
+import { DECODE_LIMIT_HELP, readDecodeCommandLine } from './decode-limit-options.js';
 
 const USAGE = `usage: mim-sender-jid extract [--format eterm|xml|auto] [--hex] FILE|-
 Prints the sender JID of one payload, or -1/-2 with the reason.
@@ -28,35 +27,18 @@ export function parseHexPayload(text: string): Uint8Array | undefined {
 const extract: Subcommand = {
   summary: 'print the sender JID of one payload (raw or hex, file or stdin), or -1/-2 with the reason',
   async run(argv) {
-    let parsed;
-    try {
-      parsed = parseArgs({
-        args: argv,
-        allowPositionals: true,
-        options: { ...DECODE_LIMIT_OPTIONS, format: { type: 'string', default: 'auto' }, hex: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-      });
-    } catch (error) {
-      process.stderr.write(`mim-sender-jid extract: ${(error as Error).message}\n${USAGE}`);
-      return 2;
-    }
-    if (parsed.values.help) {
-      process.stdout.write(USAGE);
-      return 0;
-    }
+    const parsed = readDecodeCommandLine('extract', argv, USAGE, { format: { type: 'string', default: 'auto' }, hex: { type: 'boolean' } });
+    if (typeof parsed === 'number') return parsed;
     const format = parsed.values.format;
     if (format !== 'eterm' && format !== 'xml' && format !== 'auto') {
-      process.stderr.write(`mim-sender-jid extract: --format must be eterm, xml or auto, not '${format}'\n`);
+      process.stderr.write(`mim-sender-jid extract: --format must be eterm, xml or auto, not '${String(format)}'\n`);
       return 2;
     }
     if (parsed.positionals.length !== 1) {
       process.stderr.write(`mim-sender-jid extract: expected one FILE (or - for stdin)\n${USAGE}`);
       return 2;
     }
-    const limits = decodeLimitsFromFlags(parsed.values);
-    if (typeof limits === 'string') {
-      process.stderr.write(`mim-sender-jid extract: ${limits}\n`);
-      return 2;
-    }
+    const { limits } = parsed;
     const source = parsed.positionals[0];
     // Never read more than a payload within the limit can take (hex text: two digits a byte, plus
     // a prefix and some white space): input from outside is bounded before it is held.

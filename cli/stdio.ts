@@ -17,10 +17,9 @@
  * a third as much as decoding a plain term.
  */
 import { readSync, writeSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { extractSenderJid, isSuccess, referenceCode, type DecodeLimits, type PayloadFormat } from '../services/decode/index.js';
 import type { Subcommand } from './cli.js';
-import { DECODE_LIMIT_HELP, DECODE_LIMIT_OPTIONS, decodeLimitsFromFlags } from './decode-limit-options.js';
+import { DECODE_LIMIT_HELP, readDecodeCommandLine } from './decode-limit-options.js';
 
 const USAGE = `usage: mim-sender-jid stdio [options] eterm|xml|auto
 Reads LENGTH\\nPAYLOAD records on stdin, answers LENGTH\\nJID, -1\\n or -2\\n on stdout (the reference escript's protocol).
@@ -362,31 +361,14 @@ function writeAll(fd: number, bytes: Uint8Array): void {
 const stdio: Subcommand = {
   summary: 'answer LENGTH\\nPAYLOAD records on stdin like the reference escript (eterm|xml|auto)',
   async run(argv) {
-    let parsed;
-    try {
-      parsed = parseArgs({
-        args: argv,
-        allowPositionals: true,
-        options: { ...DECODE_LIMIT_OPTIONS, verbose: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-      });
-    } catch (error) {
-      process.stderr.write(`mim-sender-jid stdio: ${(error as Error).message}\n${USAGE}`);
-      return 2;
-    }
-    if (parsed.values.help) {
-      process.stdout.write(USAGE);
-      return 0;
-    }
+    const parsed = readDecodeCommandLine('stdio', argv, USAGE, { verbose: { type: 'boolean' } });
+    if (typeof parsed === 'number') return parsed;
     const [format, ...extra] = parsed.positionals;
     if ((format !== 'eterm' && format !== 'xml' && format !== 'auto') || extra.length > 0) {
       process.stderr.write(`mim-sender-jid stdio: expected one format, eterm, xml or auto\n${USAGE}`);
       return 2;
     }
-    const limits = decodeLimitsFromFlags(parsed.values);
-    if (typeof limits === 'string') {
-      process.stderr.write(`mim-sender-jid stdio: ${limits}\n`);
-      return 2;
-    }
+    const { limits } = parsed;
     // Diagnostics through the same synchronous writes, so they are never queued behind the loop.
     const diagnostic = parsed.values.verbose ? (line: string) => writeAll(STDERR, Buffer.from(`${line}\n`)) : undefined;
     const session = new StdioSession(format, limits, diagnostic);
