@@ -720,14 +720,8 @@ class Scanner {
         if (b[i + 2] === GT) return i + 3;
         return this.fail("'--' inside a comment", i);
       }
-      if (c >= 0x80) {
-        const len = this.charLen(i);
-        if (len < 0) return this.fail('invalid UTF-8 or character in a comment', i);
-        i += len;
-      } else {
-        if (c < SPACE && c !== TAB && c !== LF && c !== CR) return this.fail('control character in a comment', i);
-        i += 1;
-      }
+      i = this.skipChar(i, 'a comment');
+      if (i < 0) return -1;
     }
   }
 
@@ -740,14 +734,8 @@ class Scanner {
       if (i >= n) return this.fail('unterminated CDATA section', at);
       const c = b[i];
       if (c === RBRACKET && b[i + 1] === RBRACKET && b[i + 2] === GT) return i + 3;
-      if (c >= 0x80) {
-        const len = this.charLen(i);
-        if (len < 0) return this.fail('invalid UTF-8 or character in CDATA', i);
-        i += len;
-      } else {
-        if (c < SPACE && c !== TAB && c !== LF && c !== CR) return this.fail('control character in CDATA', i);
-        i += 1;
-      }
+      i = this.skipChar(i, 'CDATA');
+      if (i < 0) return -1;
     }
   }
 
@@ -773,18 +761,23 @@ class Scanner {
       if (i >= n) return this.fail('unterminated processing instruction', at);
       const c = b[i];
       if (c === QMARK && b[i + 1] === GT) return i + 2;
-      if (c >= 0x80) {
-        const len = this.charLen(i);
-        if (len < 0) return this.fail('invalid UTF-8 or character in a PI', i);
-        i += len;
-      } else {
-        if (c < SPACE && c !== TAB && c !== LF && c !== CR) return this.fail('control character in a PI', i);
-        i += 1;
-      }
+      i = this.skipChar(i, 'a PI');
+      if (i < 0) return -1;
     }
   }
 
   // ---- helpers ------------------------------------------------------------------------------
+
+  /** The legal XML character at i inside `where` (a comment, CDATA, a PI): the index after it, or -1. */
+  private skipChar(i: number, where: string): number {
+    const c = this.b[i];
+    if (c >= 0x80) {
+      const len = this.charLen(i);
+      return len < 0 ? this.fail(`invalid UTF-8 or character in ${where}`, i) : i + len;
+    }
+    if (c < SPACE && c !== TAB && c !== LF && c !== CR) return this.fail(`control character in ${where}`, i);
+    return i + 1;
+  }
 
   /**
    * The UTF-8 character at i (first byte >= 0x80) if it is valid UTF-8 (shortest form, no
