@@ -53,59 +53,49 @@ def main():
     parser.add_argument("--key", help="PEM private key of --cert")
     parser.add_argument("--fields", action="store_true", help="answer origin_id and is_groupchat instead of the sender")
     args = parser.parse_args()
-    if args.fields:
-        return print_fields(args)
-
-    request = sender_jid_pb2.ExtractSenderJidRequest(
+    rpc, request_type, line = (
+        ("ExtractMessageFields", sender_jid_pb2.ExtractMessageFieldsRequest, fields_line)
+        if args.fields
+        else ("ExtractSenderJid", sender_jid_pb2.ExtractSenderJidRequest, sender_line)
+    )
+    request = request_type(
         format=FORMATS[args.format],
         items=[sender_jid_pb2.Item(key=str(path), payload=path.read_bytes()) for path in args.files],
     )
     with channel_for(args) as channel:
         stub = sender_jid_pb2_grpc.SenderJidServiceStub(channel)
         try:
-            response = stub.ExtractSenderJid(request, timeout=args.timeout)
+            response = getattr(stub, rpc)(request, timeout=args.timeout)
         except grpc.RpcError as error:
             print(f"sidecar call failed: {error.code().name}: {error.details()}", file=sys.stderr)
             return 1
-
     for result in response.results:
-        if result.WhichOneof("outcome") == "jid":
-            print(f"{result.key}\t{result.jid.bare_jid}")
-        else:
-            code = sender_jid_pb2.ErrorCode.Name(result.error.code)
-            print(f"{result.key}\t{code}\t{result.error.detail}")
+        print(line(result))
     return 0
 
 
-def print_fields(args):
-    request = sender_jid_pb2.ExtractMessageFieldsRequest(
-        format=FORMATS[args.format],
-        items=[sender_jid_pb2.Item(key=str(path), payload=path.read_bytes()) for path in args.files],
-    )
-    with channel_for(args) as channel:
-        stub = sender_jid_pb2_grpc.SenderJidServiceStub(channel)
-        try:
-            response = stub.ExtractMessageFields(request, timeout=args.timeout)
-        except grpc.RpcError as error:
-            print(f"sidecar call failed: {error.code().name}: {error.details()}", file=sys.stderr)
-            return 1
+def sender_line(result):
+    if result.WhichOneof("outcome") == "jid":
+        return f"{result.key}\t{result.jid.bare_jid}"
+    code = sender_jid_pb2.ErrorCode.Name(result.error.code)
+    return f"{result.key}\t{code}\t{result.error.detail}"
 
-    for result in response.results:
-        origin = result.origin_id
-        kind = origin.WhichOneof("outcome")
-        if kind == "origin_id":
-            origin_text = origin.origin_id
-        elif kind == "none":
-            origin_text = "NULL"
-        else:
-            origin_text = sender_jid_pb2.ErrorCode.Name(origin.error.code)
-        groupchat = result.is_groupchat
-        if groupchat.WhichOneof("outcome") == "is_groupchat":
-            groupchat_text = "true" if groupchat.is_groupchat else "false"
-        else:
-            groupchat_text = sender_jid_pb2.ErrorCode.Name(groupchat.error.code)
-        print(f"{result.key}\torigin_id={origin_text}\tis_groupchat={groupchat_text}")
-    return 0
+
+def fields_line(result):
+    origin = result.origin_id
+    kind = origin.WhichOneof("outcome")
+    if kind == "origin_id":
+        origin_text = origin.origin_id
+    elif kind == "none":
+        origin_text = "NULL"
+    else:
+        origin_text = sender_jid_pb2.ErrorCode.Name(origin.error.code)
+    groupchat = result.is_groupchat
+    if groupchat.WhichOneof("outcome") == "is_groupchat":
+        groupchat_text = "true" if groupchat.is_groupchat else "false"
+    else:
+        groupchat_text = sender_jid_pb2.ErrorCode.Name(groupchat.error.code)
+    return f"{result.key}\torigin_id={origin_text}\tis_groupchat={groupchat_text}"
 
 
 if __name__ == "__main__":
