@@ -123,7 +123,12 @@ export class CheckpointStore {
     const doc = await this.get(checkpointId(this.walk, partition));
     if (doc === null) return null;
     const source = (doc.source ?? {}) as Record<string, unknown>;
-    return { plan: typeof source.plan === 'string' ? source.plan : UNNAMED_PLAN, mamId: source.mam_id, room: source[this.keyField], done: source.done === true };
+    return {
+      plan: typeof source.plan === 'string' ? source.plan : UNNAMED_PLAN,
+      mamId: source.mam_id,
+      room: source[this.keyField],
+      done: source.done === true,
+    };
   }
 
   async save(partition: string, cursor: SortCursor): Promise<void> {

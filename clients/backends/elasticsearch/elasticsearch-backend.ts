@@ -114,7 +114,9 @@ export class ElasticsearchBackend<Answer extends AnyAnswer = ExtractResult> impl
       plan = await measurePlan(this.http, this.layout);
       if (stored.state === 'unreadable') {
         // Safe to replace: checkpoints name their plan, so none of the old one is applied to the new.
-        this.log(`${this.checkpoints.planDocument()} is not a partition plan: cutting a new one (the ${this.target.field} walk of index '${this.layout.index}' starts over)`);
+        this.log(
+          `${this.checkpoints.planDocument()} is not a partition plan: cutting a new one (the ${this.target.field} walk of index '${this.layout.index}' starts over)`,
+        );
         this.unsavedPlan = { plan, replacing: { seqNo: stored.seqNo, primaryTerm: stored.primaryTerm } };
       } else {
         this.unsavedPlan = { plan };

@@ -80,12 +80,7 @@ function afterClause(layout: IndexLayout, range: MamIdRange, after: SortCursor):
 /** Documents still without the walk's field in `range` after `after` (the whole range when null). */
 export async function countPendingAfter(http: SearchHttp, layout: IndexLayout, range: MamIdRange, after: SortCursor | null): Promise<number> {
   if (after?.done === true) return 0;
-  const query = baseQuery(
-    layout,
-    range,
-    true,
-    after === null || (range.noMamId !== true && after.mamId === '') ? [] : [afterClause(layout, range, after)],
-  );
+  const query = baseQuery(layout, range, true, after === null || (range.noMamId !== true && after.mamId === '') ? [] : [afterClause(layout, range, after)]);
   const body = await http.complete<{ count: number }>(`${indexPath(layout)}/_count`, { query });
   return body.count;
 }

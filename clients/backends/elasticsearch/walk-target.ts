@@ -72,7 +72,8 @@ export const SENDER_WALK: WalkTarget<ExtractResult> = {
   normalise: (stored) => (stored === undefined || stored === null ? undefined : asText(stored)),
   verify(stored, answer) {
     const decision = this.decide(answer);
-    if (!('write' in decision)) return { kind: 'undecodable', detail: `from_jid '${String(stored)}', but the message gives ${decision.reason}: ${decision.detail}` };
+    if (!('write' in decision))
+      return { kind: 'undecodable', detail: `from_jid '${String(stored)}', but the message gives ${decision.reason}: ${decision.detail}` };
     if (decision.write !== stored) return { kind: 'different_sender', detail: `from_jid '${String(stored)}', the message says '${String(decision.write)}'` };
     return null;
   },

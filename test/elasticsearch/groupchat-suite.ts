@@ -1,0 +1,337 @@
+/**
+ * `migrate|verify elasticsearch --field is_groupchat` against one real server, started once for
+ * the file: MongooseIM 6.2.0-shaped one-to-one archives (pm-dataset.ts) whose answers come from
+ * MongooseIM's own is_groupchat/1 run by Erlang; the schema step on exactly one index; a dry run
+ * that touches nothing; the walk (every document as MongooseIM answers, the undecodable ones
+ * reported and left without the field, documents MongooseIM 6.2.1 wrote left as they are);
+ * MongooseIM's own "without groupchat" query answering the right documents; verify and verify
+ * --complete; and the CLI killed with SIGKILL and run again. Decoding goes through the real
+ * in-process pool's fields stream.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { CHECKPOINT_INDEX } from '../../clients/backends/elasticsearch/checkpoint-store.js';
+import { ElasticsearchBackend } from '../../clients/backends/elasticsearch/elasticsearch-backend.js';
+import { MappingConflictError } from '../../clients/backends/elasticsearch/index-layout.js';
+import { SearchHttp } from '../../clients/backends/elasticsearch/search-http.js';
+import { GROUPCHAT_WALK } from '../../clients/backends/elasticsearch/walk-target.js';
+import { openDecoder, type Decoder } from '../../clients/decoder-client/index.js';
+import { MemoryReport, reportLine } from '../../clients/pipeline/report.js';
+import { runMigration, SchemaNotReadyError, type MigrationOptions, type MigrationSummary } from '../../clients/pipeline/run-migration.js';
+import type { FieldsResult } from '../../clients/pipeline/types.js';
+import { runVerify, runVerifyComplete, type CompleteFinding } from '../../clients/pipeline/run-verify.js';
+import { runCliBounded } from '../support/bounded-cli.js';
+import { fuzzSeed } from '../support/fuzz-seed.js';
+import { startMigrateProcess } from '../support/migrate-process.js';
+import { startSearchServer, type SearchProduct, type SearchServer } from '../support/search-server.js';
+import { searchCall } from './archive-dataset.js';
+import { buildPmArchive, createPmIndex, loadPmDocuments, OWNERS, readGroupchats, withoutGroupchat, type PmDocument } from './pm-dataset.js';
+
+const TEST_BACKOFF = { baseMs: 20, maxMs: 500 };
+
+/** Every document of a small index with its version, and the index's write counters. */
+async function snapshot(url: string, index: string): Promise<string> {
+  await searchCall(url, 'POST', `/${index}/_refresh`);
+  const body = (await searchCall(url, 'POST', `/${index}/_search`, JSON.stringify({ size: 10_000, seq_no_primary_term: true, sort: ['_doc'] }))) as {
+    hits: { hits: { _id: string; _seq_no: number; _source: unknown }[] };
+  };
+  const docs = body.hits.hits.map((h) => `${h._id} ${h._seq_no} ${JSON.stringify(h._source)}`).sort();
+  const stats = (await searchCall(url, 'GET', `/${index}/_stats/indexing`)) as {
+    indices: Record<string, { primaries: { indexing: { index_total: number; delete_total: number } } }>;
+  };
+  const indexing = stats.indices[index].primaries.indexing;
+  return `${docs.join('\n')}\nindex_total ${indexing.index_total}, delete_total ${indexing.delete_total}`;
+}
+
+/** The ids of our checkpoint index (none when it does not exist yet). */
+async function checkpointIds(url: string): Promise<string[]> {
+  const exists = await fetch(`${url}/${CHECKPOINT_INDEX}`, { method: 'HEAD' });
+  if (exists.status === 404) return [];
+  await searchCall(url, 'POST', `/${CHECKPOINT_INDEX}/_refresh`);
+  const body = (await searchCall(url, 'POST', `/${CHECKPOINT_INDEX}/_search`, JSON.stringify({ size: 1000, _source: false }))) as {
+    hits: { hits: { _id: string }[] };
+  };
+  return body.hits.hits.map((h) => h._id).sort();
+}
+
+export function groupchatSuite(product: SearchProduct): void {
+  const bodyAnalyzer = product === 'opensearch' ? 'english' : 'standard';
+  const seed = fuzzSeed('ES_GROUPCHAT_SEED', `${product} is_groupchat walk`);
+  describe(`${product}: --field is_groupchat on the one-to-one archive`, () => {
+    let server: SearchServer;
+    let decoder: Decoder;
+    let docs: PmDocument[];
+    /** Written by MongooseIM 6.2.1 after the upgrade: is_groupchat sent as a string, never walked. */
+    let fresh: PmDocument[];
+    const tmp = mkdtempSync(join(tmpdir(), `mim-${product}-groupchat-`));
+
+    before(async () => {
+      server = await startSearchServer(product);
+      decoder = await openDecoder({ maxInFlightBatches: 3, workers: 1 });
+      docs = buildPmArchive(30, seed % 100_000);
+      const last = docs[docs.length - 1].mamId;
+      fresh = [true, false].map((g, i) => ({
+        id: `${OWNERS[i]}$${last + 1000n + BigInt(i)}`,
+        mamId: last + 1000n + BigInt(i),
+        owner: OWNERS[i],
+        message: `<message from='carol@localhost/phone' to='${OWNERS[i]}' type='${g ? 'groupchat' : 'chat'}'><body>new</body></message>`,
+        expected: g,
+      }));
+    });
+    after(async () => {
+      await decoder?.close();
+      await server?.stop();
+      rmSync(tmp, { recursive: true, force: true });
+    });
+
+    function backendFor(index: string): ElasticsearchBackend<FieldsResult> {
+      return new ElasticsearchBackend<FieldsResult>(new SearchHttp({ nodes: [new URL(server.url)], maxSockets: 8 }), { index, target: GROUPCHAT_WALK });
+    }
+
+    async function migrate(index: string, extra: Partial<MigrationOptions> = {}): Promise<MigrationSummary & { report: MemoryReport<string> }> {
+      const report = new MemoryReport<string>();
+      const backend = backendFor(index);
+      try {
+        const summary = await runMigration({
+          backend,
+          openStream: (format) => decoder.openFieldsStream(format),
+          report,
+          batchSize: 7,
+          concurrency: 2,
+          backoff: TEST_BACKOFF,
+          ...extra,
+        });
+        return { ...summary, report };
+      } finally {
+        await backend.close();
+      }
+    }
+
+    const undecodable = (): Map<string, string> => new Map(docs.filter((d) => d.expected === 'malformed').map((d) => [d.id, 'malformed']));
+
+    /** What each document must hold after the walk: the boolean MongooseIM answers, nothing when undecodable, and 6.2.1's own strings as they were. */
+    function expectedValues(): Map<string, unknown> {
+      const want = new Map<string, unknown>(docs.map((d) => [d.id, d.expected === 'malformed' ? undefined : d.expected]));
+      for (const d of fresh) want.set(d.id, String(d.expected));
+      return want;
+    }
+
+    /** The ids MongooseIM must answer for `owner` without groupchat messages: every message of the owner that is not groupchat. */
+    function wantWithoutGroupchat(owner: string): string[] {
+      return [...docs, ...fresh]
+        .filter((d) => d.owner === owner && d.expected === false)
+        .map((d) => d.id)
+        .sort();
+    }
+
+    it('the schema step: the request to send, --apply-schema adds is_groupchat to exactly the one index, a wrong mapping or another archive is refused', async () => {
+      for (const index of ['pm_schema', 'pm_neighbour']) {
+        await createPmIndex(server.url, index, bodyAnalyzer, 1);
+        await loadPmDocuments(server.url, index, docs.slice(0, 5));
+      }
+      const request = 'PUT /pm_schema/_mapping {"properties":{"is_groupchat":{"type":"boolean"}}}';
+      const neighbourBefore = JSON.stringify(await searchCall(server.url, 'GET', '/pm_neighbour/_mapping'));
+      const backend = backendFor('pm_schema');
+      try {
+        await assert.rejects(
+          runMigration({ backend, openStream: (f) => decoder.openFieldsStream(f), report: new MemoryReport() }),
+          (e: unknown) => e instanceof SchemaNotReadyError && e.message.includes(request),
+        );
+        assert.deepEqual(await backend.applySchema(), [request]);
+        assert.deepEqual(await backend.applySchema(), [], 'a second apply changes nothing');
+        assert.equal((await backend.checkSchema()).ready, true);
+      } finally {
+        await backend.close();
+      }
+      const mapping = (await searchCall(server.url, 'GET', '/pm_schema/_mapping')) as Record<
+        string,
+        { mappings: { properties: Record<string, { type: string }> } }
+      >;
+      assert.equal(mapping.pm_schema.mappings.properties.is_groupchat.type, 'boolean');
+      assert.equal(JSON.stringify(await searchCall(server.url, 'GET', '/pm_neighbour/_mapping')), neighbourBefore, 'no other index changed');
+
+      // is_groupchat mapped as something else: the schema step's status, with the way out.
+      await searchCall(
+        server.url,
+        'PUT',
+        '/pm_keyword',
+        JSON.stringify({ mappings: { properties: { owner: { type: 'keyword' }, is_groupchat: { type: 'keyword' } } } }),
+      );
+      const conflicting = backendFor('pm_keyword');
+      await assert.rejects(
+        conflicting.checkSchema(),
+        (e: unknown) => e instanceof MappingConflictError && /maps is_groupchat as 'keyword', not boolean/.test(e.message),
+      );
+      await conflicting.close();
+      // The MUC archive (room, no owner) is not the archive this walk fills: nothing is changed in it.
+      await searchCall(server.url, 'PUT', '/muc_like', JSON.stringify({ mappings: { properties: { room: { type: 'keyword' }, mam_id: { type: 'long' } } } }));
+      const muc = backendFor('muc_like');
+      await assert.rejects(muc.applySchema(), /index 'muc_like' has no keyword field owner: it is not MongooseIM's one-to-one archive/);
+      await muc.close();
+      const mucMapping = (await searchCall(server.url, 'GET', '/muc_like/_mapping')) as Record<string, { mappings: { properties: Record<string, unknown> } }>;
+      assert.equal(mucMapping.muc_like.mappings.properties.is_groupchat, undefined);
+
+      // The CLI: MongooseIM's search archives hold no origin_id; the default index is `messages`.
+      const origin = await runCliBounded(['migrate', 'elasticsearch', '--url', server.url, '--field', 'origin_id'], 60_000);
+      assert.equal(origin.status, 2, origin.stderr);
+      assert.match(origin.stderr, /store no origin_id/);
+      const missing = await runCliBounded(
+        ['migrate', 'elasticsearch', '--url', server.url, '--field', 'is_groupchat', '--report', join(tmp, 'none.jsonl')],
+        60_000,
+      );
+      assert.equal(missing.status, 1, missing.stderr);
+      assert.match(missing.stderr, /index 'messages' does not exist.*one-to-one archive index, default messages/);
+    });
+
+    it('a dry run touches nothing; the walk gives every document MongooseIM\'s answer, and its "without groupchat" query the right messages', async () => {
+      await createPmIndex(server.url, 'messages', bodyAnalyzer);
+      await loadPmDocuments(server.url, 'messages', docs);
+      // The upgrade to 6.2.1: the mapping gains the field, new messages come with it.
+      await searchCall(server.url, 'PUT', '/messages/_mapping', JSON.stringify({ properties: { is_groupchat: { type: 'boolean' } } }));
+      await loadPmDocuments(server.url, 'messages', fresh, (d) => (d.expected === true ? 'true' : 'false'));
+      // Before the backfill, old chat messages drop out of MongooseIM's answer.
+      for (const owner of OWNERS) assert.notDeepEqual(await withoutGroupchat(server.url, 'messages', owner), wantWithoutGroupchat(owner));
+
+      const archiveBefore = await snapshot(server.url, 'messages');
+      const checkpointsBefore = await checkpointIds(server.url);
+      const dry = await migrate('messages', { dryRun: true });
+      assert.equal(dry.reachedEnd, true);
+      assert.equal(dry.written, docs.length - undecodable().size, 'what would be written');
+      assert.equal(await snapshot(server.url, 'messages'), archiveBefore, 'a dry run changes no document');
+      assert.deepEqual(await checkpointIds(server.url), checkpointsBefore, 'nor any checkpoint');
+
+      const run = await migrate('messages');
+      assert.equal(run.reachedEnd, true);
+      assert.equal(run.records, docs.length, 'the documents 6.2.1 wrote are not walked');
+      assert.equal(run.written, docs.length - undecodable().size);
+      assert.deepEqual(new Map(run.report.rows.map((r) => [r.fields._id, r.reason])), undecodable());
+      assert.deepEqual(run.accounting, { kind: 'complete', rewalked: 0 });
+      const stored = await readGroupchats(server.url, 'messages');
+      assert.deepEqual(Object.fromEntries(stored), Object.fromEntries(expectedValues()));
+      for (const owner of OWNERS) assert.deepEqual(await withoutGroupchat(server.url, 'messages', owner), wantWithoutGroupchat(owner), owner);
+
+      // Its own checkpoints and plan, apart from the sender walk's names for the same index.
+      const ids = await checkpointIds(server.url);
+      assert.ok(ids.includes('plan:messages:is_groupchat'), ids.join(' '));
+      assert.ok(
+        ids.some((id) => /^messages:is_groupchat:p\d\d$/.test(id)),
+        ids.join(' '),
+      );
+      assert.ok(!ids.some((id) => id === 'plan:messages' || /^messages:p\d\d$/.test(id)), ids.join(' '));
+
+      const archiveAfter = await snapshot(server.url, 'messages');
+      const again = await migrate('messages');
+      assert.equal(again.written, 0);
+      assert.deepEqual(new Map(again.report.rows.map((r) => [r.fields._id, r.reason])), undecodable(), 'reported again');
+      assert.equal(await snapshot(server.url, 'messages'), archiveAfter, 'a run after the end changes nothing');
+
+      const verifying = backendFor('messages');
+      try {
+        const sample = await runVerify({ backend: verifying, openStream: (f) => decoder.openFieldsStream(f), sample: 1000 });
+        assert.equal(sample.checked, docs.length - undecodable().size + fresh.length);
+        assert.deepEqual(sample.mismatches, []);
+
+        const reportPath = join(tmp, 'messages.jsonl');
+        writeFileSync(reportPath, run.report.rows.map(reportLine).join(''));
+        const complete = async (): Promise<{ counts: Record<string, number>; findings: CompleteFinding[] }> => {
+          const findings: CompleteFinding[] = [];
+          const summary = await runVerifyComplete({
+            backend: verifying,
+            openStream: (f) => decoder.openFieldsStream(f),
+            reportPaths: [reportPath],
+            onFinding: (f) => findings.push(f),
+            batchSize: 9,
+          });
+          return { counts: { ...summary.counts }, findings };
+        };
+        const clean = await complete();
+        assert.deepEqual(clean.findings, []);
+        assert.deepEqual(clean.counts, {
+          written_right: docs.length - undecodable().size + fresh.length,
+          written_wrong: 0,
+          not_written_reported: undecodable().size,
+          not_written_unreported: 0,
+        });
+
+        // A chat message made groupchat, and another one's field removed: both found, nothing else.
+        const chats = docs.filter((d) => d.expected === false);
+        const [planted, removed] = [chats[0], chats[1]];
+        await searchCall(
+          server.url,
+          'POST',
+          `/messages/_update/${encodeURIComponent(planted.id)}?refresh=true`,
+          JSON.stringify({ doc: { is_groupchat: true } }),
+        );
+        // Indexed again without it (the test servers run no scripting).
+        const doc = (await searchCall(server.url, 'GET', `/messages/_doc/${encodeURIComponent(removed.id)}`)) as { _source: Record<string, unknown> };
+        delete doc._source.is_groupchat;
+        await searchCall(server.url, 'PUT', `/messages/_doc/${encodeURIComponent(removed.id)}?refresh=true`, JSON.stringify(doc._source));
+        const found = await complete();
+        assert.deepEqual(
+          found.findings.map((f) => [f.fields._id, f.class, f.kind ?? '', f.stored]).sort(),
+          [
+            [planted.id, 'written_wrong', 'different_value', 'is_groupchat true'],
+            [removed.id, 'not_written_unreported', '', ''],
+          ].sort(),
+        );
+      } finally {
+        await verifying.close();
+      }
+    });
+
+    it('through the CLI: killed with SIGKILL after a checkpoint, run again until done; verify --complete is clean', async () => {
+      await createPmIndex(server.url, 'pm_kill', bodyAnalyzer, 2);
+      await loadPmDocuments(server.url, 'pm_kill', docs);
+      const reportPath = join(tmp, 'kill.jsonl');
+      const args = [
+        'elasticsearch',
+        '--url',
+        server.url,
+        '--field',
+        'is_groupchat',
+        '--index',
+        'pm_kill',
+        '--apply-schema',
+        '--batch-size',
+        '5',
+        '--concurrency',
+        '1',
+        // Slow enough that a checkpoint is seen well before the end.
+        '--max-rate',
+        '20',
+        '--report',
+        reportPath,
+        '--progress-interval',
+        '3600',
+      ];
+      const run = startMigrateProcess(args);
+      let ended = false;
+      void run.done.then(() => (ended = true));
+      while (!ended && !(await checkpointIds(server.url)).some((id) => id.startsWith('pm_kill:is_groupchat:p'))) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      run.kill9();
+      const killed = await run.done;
+      assert.equal(killed.status, 'SIGKILL', `the run ended before the kill: ${killed.stderr}`);
+      const halfway = await readGroupchats(server.url, 'pm_kill');
+      assert.ok([...halfway.values()].some((v) => v === undefined) && [...halfway.values()].some((v) => v !== undefined), 'killed mid-walk');
+
+      const resumed = await startMigrateProcess(args.filter((a, i) => a !== '--max-rate' && args[i - 1] !== '--max-rate')).done;
+      assert.equal(resumed.status, 0, resumed.stderr);
+      assert.match(resumed.stderr, /resuming [1-9]\d* of 17 partitions from their checkpoints/);
+      assert.match(resumed.stdout, /done \(end reached\)/);
+      const want = new Map<string, unknown>(docs.map((d) => [d.id, d.expected === 'malformed' ? undefined : d.expected]));
+      assert.deepEqual(Object.fromEntries(await readGroupchats(server.url, 'pm_kill')), Object.fromEntries(want));
+
+      const verifyArgs = ['verify', 'elasticsearch', '--url', server.url, '--field', 'is_groupchat', '--index', 'pm_kill'];
+      const sample = await runCliBounded(verifyArgs, 120_000);
+      assert.equal(sample.status, 0, sample.stderr);
+      const clean = await runCliBounded([...verifyArgs, '--complete', '--report', reportPath], 120_000);
+      assert.equal(clean.status, 0, clean.stderr);
+      assert.equal(clean.stdout, '');
+    });
+  });
+}
