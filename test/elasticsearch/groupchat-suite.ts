@@ -16,7 +16,7 @@ import { after, before, describe, it } from 'node:test';
 import { CHECKPOINT_INDEX } from '../../clients/backends/elasticsearch/checkpoint-store.js';
 import { ElasticsearchBackend } from '../../clients/backends/elasticsearch/elasticsearch-backend.js';
 import { MappingConflictError } from '../../clients/backends/elasticsearch/index-layout.js';
-import { SearchHttp } from '../../clients/backends/elasticsearch/search-http.js';
+import { SearchHttp, type SearchResponse } from '../../clients/backends/elasticsearch/search-http.js';
 import { GROUPCHAT_WALK } from '../../clients/backends/elasticsearch/walk-target.js';
 import { openDecoder, type Decoder } from '../../clients/decoder-client/index.js';
 import { MemoryReport, reportLine } from '../../clients/pipeline/report.js';
@@ -55,6 +55,23 @@ async function checkpointIds(url: string): Promise<string[]> {
     hits: { hits: { _id: string }[] };
   };
   return body.hits.hits.map((h) => h._id).sort();
+}
+
+/** Plays MongooseIM 6.2.1 writing documents once, on the first `_bulk` the hook acts on (answers true), before it is sent. */
+class HookedHttp extends SearchHttp {
+  private fired = false;
+  constructor(
+    url: string,
+    private readonly index: string,
+    private readonly hook: (ndjson: readonly unknown[]) => Promise<boolean>,
+  ) {
+    super({ nodes: [new URL(url)], maxSockets: 8 });
+  }
+
+  override async request<T = unknown>(method: string, path: string, body?: unknown, ndjson?: readonly unknown[]): Promise<SearchResponse<T>> {
+    if (!this.fired && ndjson !== undefined && path === `/${this.index}/_bulk`) this.fired = await this.hook(ndjson);
+    return super.request<T>(method, path, body, ndjson);
+  }
 }
 
 export function groupchatSuite(product: SearchProduct): void {
@@ -280,6 +297,68 @@ export function groupchatSuite(product: SearchProduct): void {
       } finally {
         await verifying.close();
       }
+    });
+
+    it('a document written meanwhile (409): MongooseIM\'s "false" for a chat counts as written, a "true" is kept and reported, another field changed is written again', async () => {
+      await createPmIndex(server.url, 'pm_conflicts', bodyAnalyzer, 1);
+      await searchCall(server.url, 'PUT', '/pm_conflicts/_mapping', JSON.stringify({ properties: { is_groupchat: { type: 'boolean' } } }));
+      await loadPmDocuments(server.url, 'pm_conflicts', docs);
+      const touched: string[] = [];
+      const http = new HookedHttp(server.url, 'pm_conflicts', async (ndjson) => {
+        const chats = ndjson.filter((line) => (line as { doc?: { is_groupchat?: unknown } }).doc?.is_groupchat === false);
+        if (chats.length < 3) return false;
+        for (let i = 0; i + 1 < ndjson.length && touched.length < 3; i += 2) {
+          if ((ndjson[i + 1] as { doc: { is_groupchat: unknown } }).doc.is_groupchat !== false) continue;
+          const id = (ndjson[i] as { update: { _id: string } }).update._id;
+          const n = touched.push(id);
+          const doc = n === 1 ? { is_groupchat: 'false' } : n === 2 ? { is_groupchat: 'true' } : { body: 'edited' };
+          await searchCall(server.url, 'POST', `/pm_conflicts/_update/${encodeURIComponent(id)}`, JSON.stringify({ doc }));
+        }
+        return true;
+      });
+      const backend = new ElasticsearchBackend<FieldsResult>(http, { index: 'pm_conflicts', target: GROUPCHAT_WALK });
+      const report = new MemoryReport<string>();
+      try {
+        const summary = await runMigration({
+          backend,
+          openStream: (f) => decoder.openFieldsStream(f),
+          report,
+          backoff: TEST_BACKOFF,
+          batchSize: 10,
+          concurrency: 1,
+        });
+        assert.equal(touched.length, 3, 'a batch held three chat messages');
+        assert.equal(summary.reachedEnd, true);
+        assert.equal(summary.skipped, 1, 'the document that already held false counts as written meanwhile by someone else');
+        assert.ok(backend.bulkStats.conflicts >= 3, `conflicts ${backend.bulkStats.conflicts}`);
+      } finally {
+        await backend.close();
+      }
+      const [same, other, edited] = touched;
+      const lines = new Map(report.rows.map((r) => [r.fields._id, r]));
+      assert.equal(lines.get(other)?.reason, 'write_refused');
+      assert.match(lines.get(other)?.detail ?? '', /is_groupchat set meanwhile by another writer to true \(this message gives false\): left as it is/);
+      assert.equal(lines.has(same), false);
+      const want = new Map<string, unknown>(docs.map((d) => [d.id, d.expected === 'malformed' ? undefined : d.expected]));
+      want.set(same, 'false');
+      want.set(other, 'true');
+      assert.deepEqual(Object.fromEntries(await readGroupchats(server.url, 'pm_conflicts')), Object.fromEntries(want));
+      assert.deepEqual(new Set(lines.keys()), new Set([...undecodable().keys(), other]));
+      assert.equal(want.get(edited), false);
+    });
+
+    it('two shards fill every document between them, each with its own checkpoints', async () => {
+      await createPmIndex(server.url, 'pm_shards', bodyAnalyzer, 2);
+      await loadPmDocuments(server.url, 'pm_shards', docs);
+      const schema = backendFor('pm_shards');
+      await schema.applySchema();
+      await schema.close();
+      const shards = await Promise.all([0, 1].map((index) => migrate('pm_shards', { shard: { index, count: 2 } })));
+      assert.equal(shards[0].records + shards[1].records, docs.length);
+      assert.ok(shards[0].records > 0 && shards[1].records > 0, 'each shard walked its part');
+      assert.deepEqual(new Map(shards.flatMap((r) => r.report.rows).map((r) => [r.fields._id, r.reason])), undecodable());
+      const want = new Map<string, unknown>(docs.map((d) => [d.id, d.expected === 'malformed' ? undefined : d.expected]));
+      assert.deepEqual(Object.fromEntries(await readGroupchats(server.url, 'pm_shards')), Object.fromEntries(want));
     });
 
     it('through the CLI: killed with SIGKILL after a checkpoint, run again until done; verify --complete is clean', async () => {
