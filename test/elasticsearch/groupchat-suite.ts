@@ -170,17 +170,17 @@ export function groupchatSuite(product: SearchProduct): void {
       assert.equal(mapping.pm_schema.mappings.properties.is_groupchat.type, 'boolean');
       assert.equal(JSON.stringify(await searchCall(server.url, 'GET', '/pm_neighbour/_mapping')), neighbourBefore, 'no other index changed');
 
-      // is_groupchat mapped as something else: the schema step's status, with the way out.
+      // is_groupchat mapped as neither boolean nor text (which MongooseIM's term "false" would not match): the schema step's status, with the way out.
       await searchCall(
         server.url,
         'PUT',
-        '/pm_keyword',
-        JSON.stringify({ mappings: { properties: { owner: { type: 'keyword' }, is_groupchat: { type: 'keyword' } } } }),
+        '/pm_long',
+        JSON.stringify({ mappings: { properties: { owner: { type: 'keyword' }, is_groupchat: { type: 'long' } } } }),
       );
-      const conflicting = backendFor('pm_keyword');
+      const conflicting = backendFor('pm_long');
       await assert.rejects(
         conflicting.checkSchema(),
-        (e: unknown) => e instanceof MappingConflictError && /maps is_groupchat as 'keyword', not boolean/.test(e.message),
+        (e: unknown) => e instanceof MappingConflictError && /maps is_groupchat as 'long', not boolean/.test(e.message),
       );
       await conflicting.close();
       // The MUC archive (room, no owner) is not the archive this walk fills: nothing is changed in it.
@@ -345,6 +345,33 @@ export function groupchatSuite(product: SearchProduct): void {
       assert.deepEqual(Object.fromEntries(await readGroupchats(server.url, 'pm_conflicts')), Object.fromEntries(want));
       assert.deepEqual(new Set(lines.keys()), new Set([...undecodable().keys(), other]));
       assert.equal(want.get(edited), false);
+    });
+
+    it('a 6.2.0 index whose mapping was not updated: MongooseIM 6.2.1 maps the field as text, the walk writes its strings, and its query answers right', async () => {
+      await createPmIndex(server.url, 'pm_dynamic', bodyAnalyzer, 2);
+      await loadPmDocuments(server.url, 'pm_dynamic', docs);
+      // The nodes upgraded without the mapping step: their first write maps is_groupchat dynamically.
+      await loadPmDocuments(server.url, 'pm_dynamic', fresh, (d) => (d.expected === true ? 'true' : 'false'));
+      const mapping = (await searchCall(server.url, 'GET', '/pm_dynamic/_mapping')) as Record<
+        string,
+        { mappings: { properties: Record<string, { type: string }> } }
+      >;
+      assert.equal(mapping.pm_dynamic.mappings.properties.is_groupchat.type, 'text');
+      const run = await migrate('pm_dynamic');
+      assert.equal(run.reachedEnd, true);
+      assert.equal(run.written, docs.length - undecodable().size);
+      const want = new Map<string, unknown>(docs.map((d) => [d.id, d.expected === 'malformed' ? undefined : String(d.expected)]));
+      for (const d of fresh) want.set(d.id, String(d.expected));
+      assert.deepEqual(Object.fromEntries(await readGroupchats(server.url, 'pm_dynamic')), Object.fromEntries(want));
+      for (const owner of OWNERS) assert.deepEqual(await withoutGroupchat(server.url, 'pm_dynamic', owner), wantWithoutGroupchat(owner), owner);
+      const verifying = backendFor('pm_dynamic');
+      try {
+        const sample = await runVerify({ backend: verifying, openStream: (f) => decoder.openFieldsStream(f), sample: 1000 });
+        assert.equal(sample.checked, docs.length - undecodable().size + fresh.length);
+        assert.deepEqual(sample.mismatches, []);
+      } finally {
+        await verifying.close();
+      }
     });
 
     it('two shards fill every document between them, each with its own checkpoints', async () => {

@@ -83,7 +83,8 @@ async function sendRounds(
   policy: BulkRetryPolicy,
   landed: { written: number },
 ): Promise<WriteOutcome<string>> {
-  const field = targetOf(layout).field;
+  const target = targetOf(layout);
+  const field = target.field;
   let pending = writes;
   const refused: NotWrittenRecord<string>[] = [];
   for (let round = 0; pending.length > 0; round++) {
@@ -153,7 +154,7 @@ async function sendRounds(
         const doc = now.get(w.key);
         if (doc === undefined) {
           refused.push({ key: w.key, reason: 'write_refused', detail: '_bulk update HTTP 409: document deleted meanwhile' });
-        } else if (doc.value === w.write.value) {
+        } else if (doc.value === target.normalise(w.write.value)) {
           // Another migration (or MongooseIM) wrote the same value: written meanwhile, like SQL's skipped rows.
         } else if (doc.value !== undefined) {
           refused.push({

@@ -74,6 +74,8 @@ export class ElasticsearchBackend<Answer extends AnyAnswer = ExtractResult> impl
   /** This run starts a finished walk over: these partitions' old checkpoints go at the first save. */
   private finishedWalk: string[] | null = null;
   private forgetting: Promise<void> | null = null;
+  /** The field is mapped as text (checkSchema): values are written as the strings MongooseIM sends. */
+  private valuesAsText = false;
 
   constructor(
     private readonly http: SearchHttp,
@@ -96,8 +98,12 @@ export class ElasticsearchBackend<Answer extends AnyAnswer = ExtractResult> impl
     return `mam_id ${cursor.mamId} (${this.target.keyField} ${cursor.room})`;
   }
 
-  checkSchema(): Promise<SchemaStatus> {
-    return checkMapping(this.http, this.layout);
+  async checkSchema(): Promise<SchemaStatus> {
+    const status = await checkMapping(this.http, this.layout);
+    this.valuesAsText = status.mappedAs !== undefined && this.target.textTypes.includes(status.mappedAs);
+    if (this.valuesAsText)
+      this.log(`index '${this.layout.index}' maps ${this.target.field} as ${status.mappedAs}: writing "true"/"false" as MongooseIM sends them`);
+    return status;
   }
 
   applySchema(): Promise<string[]> {
@@ -306,7 +312,8 @@ export class ElasticsearchBackend<Answer extends AnyAnswer = ExtractResult> impl
     const decision = this.target.decide(answer);
     if (!('write' in decision)) return decision;
     const readAt = this.readAt.get(record);
-    return { write: { value: decision.write, ...(readAt === undefined ? {} : { readAt }) } };
+    const value = this.valuesAsText ? String(decision.write) : decision.write;
+    return { write: { value, ...(readAt === undefined ? {} : { readAt }) } };
   }
 
   async writeBatch(_partition: MamIdRange, writes: readonly PlannedWrite<string, FieldWrite>[]): Promise<WriteOutcome<string>> {

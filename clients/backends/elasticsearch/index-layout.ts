@@ -112,7 +112,12 @@ async function checkWriteIndex(http: SearchHttp, layout: IndexLayout, concrete: 
   }
 }
 
-export async function checkMapping(http: SearchHttp, layout: IndexLayout): Promise<SchemaStatus> {
+/** The schema step's status, and the type the walk's field is mapped as (when mapped). */
+export interface MappingStatus extends SchemaStatus {
+  readonly mappedAs?: string;
+}
+
+export async function checkMapping(http: SearchHttp, layout: IndexLayout): Promise<MappingStatus> {
   const properties = await readProperties(http, layout);
   const target = targetOf(layout);
   if (target !== SENDER_WALK) checkKeyField(layout, target, properties);
@@ -125,13 +130,14 @@ export async function checkMapping(http: SearchHttp, layout: IndexLayout): Promi
       ...(target === SENDER_WALK ? {} : { guide: "MongooseIM 6.2.1's mapping (priv/elasticsearch/pm.json)" }),
     };
   }
+  if (mapped.type !== undefined && target.textTypes.includes(mapped.type)) return { ready: true, missing: [], statements: [], mappedAs: mapped.type };
   if (mapped.type !== target.fieldType) {
     throw new MappingConflictError(
       'elasticsearch',
       `index '${layout.index}' maps ${target.field} as '${mapped.type ?? 'object'}', not ${target.fieldType} (${target.neededBy}, and a field's type cannot change in place): reindex into an index whose mapping has ${target.field} as ${target.fieldType}, then run the backfill on it`,
     );
   }
-  return { ready: true, missing: [], statements: [] };
+  return { ready: true, missing: [], statements: [], mappedAs: mapped.type };
 }
 
 /**

@@ -19,8 +19,13 @@ export type FieldValue = string | boolean;
 export interface WalkTarget<Answer = unknown> {
   /** The document field the walk fills (its absence is what "not yet written" means). */
   readonly field: 'from_jid' | 'is_groupchat';
-  /** Its mapping type, as MongooseIM's mapping has it. */
+  /** Its mapping type, as MongooseIM's mapping has it (what `--apply-schema` adds). */
   readonly fieldType: 'keyword' | 'boolean';
+  /**
+   * Mapping types of the field the walk also works with, writing the value as text (what
+   * MongooseIM's queries of the field still match); none for the sender's keyword.
+   */
+  readonly textTypes: readonly string[];
   /**
    * The keyword sorted on after `mam_id`: with it, the key is unique for MongooseIM's own
    * documents (their `_id` is `<key>$<mam_id>`).
@@ -55,6 +60,7 @@ function asText(value: unknown): string {
 export const SENDER_WALK: WalkTarget<ExtractResult> = {
   field: 'from_jid',
   fieldType: 'keyword',
+  textTypes: [],
   keyField: 'room',
   archive: 'MUC archive',
   defaultIndex: 'muc_messages',
@@ -82,6 +88,10 @@ export const SENDER_WALK: WalkTarget<ExtractResult> = {
 export const GROUPCHAT_WALK: WalkTarget<FieldsResult> = {
   field: 'is_groupchat',
   fieldType: 'boolean',
+  // MongooseIM 6.2.1 sends "true"/"false": written to a 6.2.0 index whose mapping was not updated,
+  // the first one maps the field dynamically as text (with a keyword sub-field), and its
+  // `term: {is_groupchat: "false"}` still matches the token "false".
+  textTypes: ['text', 'keyword'],
   keyField: 'owner',
   archive: 'one-to-one archive',
   defaultIndex: 'messages',
