@@ -374,6 +374,35 @@ export function groupchatSuite(product: SearchProduct): void {
       }
     });
 
+    it('an index blocked for writes stops the walk before any checkpoint moves, with no retry', async () => {
+      await createPmIndex(server.url, 'pm_blocked', bodyAnalyzer, 1);
+      await loadPmDocuments(server.url, 'pm_blocked', docs.slice(0, 20));
+      await migrate('pm_blocked', { limit: 0, applySchema: true }); // the schema step and the plan, before the block
+      await searchCall(server.url, 'PUT', '/pm_blocked/_settings', JSON.stringify({ 'index.blocks.write': true }));
+      const logged: string[] = [];
+      try {
+        await assert.rejects(migrate('pm_blocked', { maxRetries: 3, log: (l) => logged.push(l) }), (e: Error) =>
+          /index 'pm_blocked' refuses writes.*cluster_block_exception/s.test(e.message),
+        );
+      } finally {
+        await searchCall(server.url, 'PUT', '/pm_blocked/_settings', JSON.stringify({ 'index.blocks.write': null }));
+      }
+      assert.deepEqual(
+        logged.filter((l) => l.startsWith('retry')),
+        [],
+        'a block is not load',
+      );
+      assert.deepEqual(
+        (await checkpointIds(server.url)).filter((id) => id.startsWith('pm_blocked:')),
+        [],
+        'no checkpoint moved',
+      );
+      assert.ok(
+        [...(await readGroupchats(server.url, 'pm_blocked')).values()].every((v) => v === undefined),
+        'nothing written',
+      );
+    });
+
     it('two shards fill every document between them, each with its own checkpoints', async () => {
       await createPmIndex(server.url, 'pm_shards', bodyAnalyzer, 2);
       await loadPmDocuments(server.url, 'pm_shards', docs);
