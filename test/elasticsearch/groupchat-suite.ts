@@ -74,10 +74,22 @@ class HookedHttp extends SearchHttp {
   }
 }
 
-export function groupchatSuite(product: SearchProduct): void {
+/** `typed`: an Elasticsearch 5/6 index with MongooseIM's mapping type `pm` (`--type pm`). */
+export function groupchatSuite(product: SearchProduct, { typed = false }: { typed?: boolean } = {}): void {
   const bodyAnalyzer = product === 'opensearch' ? 'english' : 'standard';
+  const mappingPath = (index: string): string => `/${index}/_mapping${typed ? '/pm' : ''}`;
+  const docPath = (index: string, id: string): string => `/${index}${typed ? '/pm' : '/_doc'}/${encodeURIComponent(id)}`;
+  const updatePath = (index: string, id: string): string =>
+    typed ? `/${index}/pm/${encodeURIComponent(id)}/_update` : `/${index}/_update/${encodeURIComponent(id)}`;
+  /** The field mappings of `index` in a `GET _mapping` answer. */
+  const propertiesOf = (body: unknown, index: string): Record<string, { type: string } | undefined> => {
+    const mappings = (body as Record<string, { mappings: Record<string, unknown> }>)[index].mappings;
+    return ((typed ? (mappings.pm as { properties?: unknown }) : mappings).properties ?? {}) as Record<string, { type: string } | undefined>;
+  };
+  const mappingOf = (properties: object): object => (typed ? { pm: { properties } } : { properties });
+  const typeArgs = typed ? ['--type', 'pm'] : [];
   const seed = fuzzSeed('ES_GROUPCHAT_SEED', `${product} is_groupchat walk`);
-  describe(`${product}: --field is_groupchat on the one-to-one archive`, () => {
+  describe(`${product}: --field is_groupchat on the one-to-one archive${typed ? ' (typed index, --type pm)' : ''}`, () => {
     let server: SearchServer;
     let decoder: Decoder;
     let docs: PmDocument[];
@@ -105,8 +117,16 @@ export function groupchatSuite(product: SearchProduct): void {
     });
 
     function backendFor(index: string): ElasticsearchBackend<FieldsResult> {
-      return new ElasticsearchBackend<FieldsResult>(new SearchHttp({ nodes: [new URL(server.url)], maxSockets: 8 }), { index, target: GROUPCHAT_WALK });
+      return new ElasticsearchBackend<FieldsResult>(new SearchHttp({ nodes: [new URL(server.url)], maxSockets: 8 }), {
+        index,
+        target: GROUPCHAT_WALK,
+        ...(typed ? { type: 'pm' } : {}),
+      });
     }
+
+    const createIndex = (index: string, shards?: number): Promise<void> => createPmIndex(server.url, index, bodyAnalyzer, shards, typed);
+    const load = (index: string, d: readonly PmDocument[], isGroupchat?: (d: PmDocument) => 'true' | 'false'): Promise<void> =>
+      loadPmDocuments(server.url, index, d, isGroupchat, typed);
 
     async function migrate(index: string, extra: Partial<MigrationOptions> = {}): Promise<MigrationSummary & { report: MemoryReport<string> }> {
       const report = new MemoryReport<string>();
@@ -146,10 +166,10 @@ export function groupchatSuite(product: SearchProduct): void {
 
     it('the schema step: the request to send, --apply-schema adds is_groupchat to exactly the one index, a wrong mapping or another archive is refused', async () => {
       for (const index of ['pm_schema', 'pm_neighbour']) {
-        await createPmIndex(server.url, index, bodyAnalyzer, 1);
-        await loadPmDocuments(server.url, index, docs.slice(0, 5));
+        await createIndex(index, 1);
+        await load(index, docs.slice(0, 5));
       }
-      const request = 'PUT /pm_schema/_mapping {"properties":{"is_groupchat":{"type":"boolean"}}}';
+      const request = `PUT ${mappingPath('pm_schema')} {"properties":{"is_groupchat":{"type":"boolean"}}}`;
       const neighbourBefore = JSON.stringify(await searchCall(server.url, 'GET', '/pm_neighbour/_mapping'));
       const backend = backendFor('pm_schema');
       try {
@@ -163,20 +183,11 @@ export function groupchatSuite(product: SearchProduct): void {
       } finally {
         await backend.close();
       }
-      const mapping = (await searchCall(server.url, 'GET', '/pm_schema/_mapping')) as Record<
-        string,
-        { mappings: { properties: Record<string, { type: string }> } }
-      >;
-      assert.equal(mapping.pm_schema.mappings.properties.is_groupchat.type, 'boolean');
+      assert.equal(propertiesOf(await searchCall(server.url, 'GET', '/pm_schema/_mapping'), 'pm_schema').is_groupchat?.type, 'boolean');
       assert.equal(JSON.stringify(await searchCall(server.url, 'GET', '/pm_neighbour/_mapping')), neighbourBefore, 'no other index changed');
 
       // is_groupchat mapped as neither boolean nor text (which MongooseIM's term "false" would not match): the schema step's status, with the way out.
-      await searchCall(
-        server.url,
-        'PUT',
-        '/pm_long',
-        JSON.stringify({ mappings: { properties: { owner: { type: 'keyword' }, is_groupchat: { type: 'long' } } } }),
-      );
+      await searchCall(server.url, 'PUT', '/pm_long', JSON.stringify({ mappings: mappingOf({ owner: { type: 'keyword' }, is_groupchat: { type: 'long' } }) }));
       const conflicting = backendFor('pm_long');
       await assert.rejects(
         conflicting.checkSchema(),
@@ -184,12 +195,11 @@ export function groupchatSuite(product: SearchProduct): void {
       );
       await conflicting.close();
       // The MUC archive (room, no owner) is not the archive this walk fills: nothing is changed in it.
-      await searchCall(server.url, 'PUT', '/muc_like', JSON.stringify({ mappings: { properties: { room: { type: 'keyword' }, mam_id: { type: 'long' } } } }));
+      await searchCall(server.url, 'PUT', '/muc_like', JSON.stringify({ mappings: mappingOf({ room: { type: 'keyword' }, mam_id: { type: 'long' } }) }));
       const muc = backendFor('muc_like');
       await assert.rejects(muc.applySchema(), /index 'muc_like' has no keyword field owner: it is not MongooseIM's one-to-one archive/);
       await muc.close();
-      const mucMapping = (await searchCall(server.url, 'GET', '/muc_like/_mapping')) as Record<string, { mappings: { properties: Record<string, unknown> } }>;
-      assert.equal(mucMapping.muc_like.mappings.properties.is_groupchat, undefined);
+      assert.equal(propertiesOf(await searchCall(server.url, 'GET', '/muc_like/_mapping'), 'muc_like').is_groupchat, undefined);
 
       // The CLI: MongooseIM's search archives hold no origin_id; the default index is `messages`.
       const origin = await runCliBounded(['migrate', 'elasticsearch', '--url', server.url, '--field', 'origin_id'], 60_000);
@@ -204,11 +214,11 @@ export function groupchatSuite(product: SearchProduct): void {
     });
 
     it('a dry run touches nothing; the walk gives every document MongooseIM\'s answer, and its "without groupchat" query the right messages', async () => {
-      await createPmIndex(server.url, 'messages', bodyAnalyzer);
-      await loadPmDocuments(server.url, 'messages', docs);
+      await createIndex('messages');
+      await load('messages', docs);
       // The upgrade to 6.2.1: the mapping gains the field, new messages come with it.
-      await searchCall(server.url, 'PUT', '/messages/_mapping', JSON.stringify({ properties: { is_groupchat: { type: 'boolean' } } }));
-      await loadPmDocuments(server.url, 'messages', fresh, (d) => (d.expected === true ? 'true' : 'false'));
+      await searchCall(server.url, 'PUT', mappingPath('messages'), JSON.stringify({ properties: { is_groupchat: { type: 'boolean' } } }));
+      await load('messages', fresh, (d) => (d.expected === true ? 'true' : 'false'));
       // Before the backfill, old chat messages drop out of MongooseIM's answer.
       for (const owner of OWNERS) assert.notDeepEqual(await withoutGroupchat(server.url, 'messages', owner), wantWithoutGroupchat(owner));
 
@@ -276,16 +286,11 @@ export function groupchatSuite(product: SearchProduct): void {
         // A chat message made groupchat, and another one's field removed: both found, nothing else.
         const chats = docs.filter((d) => d.expected === false);
         const [planted, removed] = [chats[0], chats[1]];
-        await searchCall(
-          server.url,
-          'POST',
-          `/messages/_update/${encodeURIComponent(planted.id)}?refresh=true`,
-          JSON.stringify({ doc: { is_groupchat: true } }),
-        );
+        await searchCall(server.url, 'POST', `${updatePath('messages', planted.id)}?refresh=true`, JSON.stringify({ doc: { is_groupchat: true } }));
         // Indexed again without it (the test servers run no scripting).
-        const doc = (await searchCall(server.url, 'GET', `/messages/_doc/${encodeURIComponent(removed.id)}`)) as { _source: Record<string, unknown> };
+        const doc = (await searchCall(server.url, 'GET', docPath('messages', removed.id))) as { _source: Record<string, unknown> };
         delete doc._source.is_groupchat;
-        await searchCall(server.url, 'PUT', `/messages/_doc/${encodeURIComponent(removed.id)}?refresh=true`, JSON.stringify(doc._source));
+        await searchCall(server.url, 'PUT', `${docPath('messages', removed.id)}?refresh=true`, JSON.stringify(doc._source));
         const found = await complete();
         assert.deepEqual(
           found.findings.map((f) => [f.fields._id, f.class, f.kind ?? '', f.stored]).sort(),
@@ -300,9 +305,9 @@ export function groupchatSuite(product: SearchProduct): void {
     });
 
     it('a document written meanwhile (409): MongooseIM\'s "false" for a chat counts as written, a "true" is kept and reported, another field changed is written again', async () => {
-      await createPmIndex(server.url, 'pm_conflicts', bodyAnalyzer, 1);
-      await searchCall(server.url, 'PUT', '/pm_conflicts/_mapping', JSON.stringify({ properties: { is_groupchat: { type: 'boolean' } } }));
-      await loadPmDocuments(server.url, 'pm_conflicts', docs);
+      await createIndex('pm_conflicts', 1);
+      await searchCall(server.url, 'PUT', mappingPath('pm_conflicts'), JSON.stringify({ properties: { is_groupchat: { type: 'boolean' } } }));
+      await load('pm_conflicts', docs);
       const touched: string[] = [];
       const http = new HookedHttp(server.url, 'pm_conflicts', async (ndjson) => {
         const chats = ndjson.filter((line) => (line as { doc?: { is_groupchat?: unknown } }).doc?.is_groupchat === false);
@@ -312,11 +317,11 @@ export function groupchatSuite(product: SearchProduct): void {
           const id = (ndjson[i] as { update: { _id: string } }).update._id;
           const n = touched.push(id);
           const doc = n === 1 ? { is_groupchat: 'false' } : n === 2 ? { is_groupchat: 'true' } : { body: 'edited' };
-          await searchCall(server.url, 'POST', `/pm_conflicts/_update/${encodeURIComponent(id)}`, JSON.stringify({ doc }));
+          await searchCall(server.url, 'POST', updatePath('pm_conflicts', id), JSON.stringify({ doc }));
         }
         return true;
       });
-      const backend = new ElasticsearchBackend<FieldsResult>(http, { index: 'pm_conflicts', target: GROUPCHAT_WALK });
+      const backend = new ElasticsearchBackend<FieldsResult>(http, { index: 'pm_conflicts', target: GROUPCHAT_WALK, ...(typed ? { type: 'pm' } : {}) });
       const report = new MemoryReport<string>();
       try {
         const summary = await runMigration({
@@ -348,15 +353,11 @@ export function groupchatSuite(product: SearchProduct): void {
     });
 
     it('a 6.2.0 index whose mapping was not updated: MongooseIM 6.2.1 maps the field as text, the walk writes its strings, and its query answers right', async () => {
-      await createPmIndex(server.url, 'pm_dynamic', bodyAnalyzer, 2);
-      await loadPmDocuments(server.url, 'pm_dynamic', docs);
+      await createIndex('pm_dynamic', 2);
+      await load('pm_dynamic', docs);
       // The nodes upgraded without the mapping step: their first write maps is_groupchat dynamically.
-      await loadPmDocuments(server.url, 'pm_dynamic', fresh, (d) => (d.expected === true ? 'true' : 'false'));
-      const mapping = (await searchCall(server.url, 'GET', '/pm_dynamic/_mapping')) as Record<
-        string,
-        { mappings: { properties: Record<string, { type: string }> } }
-      >;
-      assert.equal(mapping.pm_dynamic.mappings.properties.is_groupchat.type, 'text');
+      await load('pm_dynamic', fresh, (d) => (d.expected === true ? 'true' : 'false'));
+      assert.equal(propertiesOf(await searchCall(server.url, 'GET', '/pm_dynamic/_mapping'), 'pm_dynamic').is_groupchat?.type, 'text');
       const run = await migrate('pm_dynamic');
       assert.equal(run.reachedEnd, true);
       assert.equal(run.written, docs.length - undecodable().size);
@@ -375,8 +376,8 @@ export function groupchatSuite(product: SearchProduct): void {
     });
 
     it('an index blocked for writes stops the walk before any checkpoint moves, with no retry', async () => {
-      await createPmIndex(server.url, 'pm_blocked', bodyAnalyzer, 1);
-      await loadPmDocuments(server.url, 'pm_blocked', docs.slice(0, 20));
+      await createIndex('pm_blocked', 1);
+      await load('pm_blocked', docs.slice(0, 20));
       await migrate('pm_blocked', { limit: 0, applySchema: true }); // the schema step and the plan, before the block
       await searchCall(server.url, 'PUT', '/pm_blocked/_settings', JSON.stringify({ 'index.blocks.write': true }));
       const logged: string[] = [];
@@ -404,8 +405,8 @@ export function groupchatSuite(product: SearchProduct): void {
     });
 
     it('two shards fill every document between them, each with its own checkpoints', async () => {
-      await createPmIndex(server.url, 'pm_shards', bodyAnalyzer, 2);
-      await loadPmDocuments(server.url, 'pm_shards', docs);
+      await createIndex('pm_shards', 2);
+      await load('pm_shards', docs);
       const schema = backendFor('pm_shards');
       await schema.applySchema();
       await schema.close();
@@ -418,8 +419,8 @@ export function groupchatSuite(product: SearchProduct): void {
     });
 
     it('through the CLI: killed with SIGKILL after a checkpoint, run again until done; verify --complete is clean', async () => {
-      await createPmIndex(server.url, 'pm_kill', bodyAnalyzer, 2);
-      await loadPmDocuments(server.url, 'pm_kill', docs);
+      await createIndex('pm_kill', 2);
+      await load('pm_kill', docs);
       const reportPath = join(tmp, 'kill.jsonl');
       const args = [
         'elasticsearch',
@@ -429,6 +430,7 @@ export function groupchatSuite(product: SearchProduct): void {
         'is_groupchat',
         '--index',
         'pm_kill',
+        ...typeArgs,
         '--apply-schema',
         '--batch-size',
         '5',
@@ -461,7 +463,7 @@ export function groupchatSuite(product: SearchProduct): void {
       const want = new Map<string, unknown>(docs.map((d) => [d.id, d.expected === 'malformed' ? undefined : d.expected]));
       assert.deepEqual(Object.fromEntries(await readGroupchats(server.url, 'pm_kill')), Object.fromEntries(want));
 
-      const verifyArgs = ['verify', 'elasticsearch', '--url', server.url, '--field', 'is_groupchat', '--index', 'pm_kill'];
+      const verifyArgs = ['verify', 'elasticsearch', '--url', server.url, '--field', 'is_groupchat', '--index', 'pm_kill', ...typeArgs];
       const sample = await runCliBounded(verifyArgs, 120_000);
       assert.equal(sample.status, 0, sample.stderr);
       const clean = await runCliBounded([...verifyArgs, '--complete', '--report', reportPath], 120_000);

@@ -53,9 +53,9 @@ export function buildPmArchive(messages: number, seed: number): PmDocument[] {
   return docs;
 }
 
-/** MongooseIM's `pm` mapping: 6.2.0's, or 6.2.1's with `is_groupchat`. */
-export function pmMapping(bodyAnalyzer: string, withGroupchat = false): object {
-  return {
+/** MongooseIM's `pm` mapping: 6.2.0's, or 6.2.1's with `is_groupchat`; typeless, or under type `pm` (Elasticsearch 6). */
+export function pmMapping(bodyAnalyzer: string, withGroupchat = false, typed = false): object {
+  const mapping = {
     properties: {
       mam_id: { type: 'long' },
       owner: { type: 'keyword' },
@@ -66,6 +66,7 @@ export function pmMapping(bodyAnalyzer: string, withGroupchat = false): object {
       ...(withGroupchat ? { is_groupchat: { type: 'boolean' } } : {}),
     },
   };
+  return typed ? { pm: mapping } : mapping;
 }
 
 /** A document as MongooseIM writes it (6.2.1 adds `is_groupchat`, sent as the string "true"/"false"). */
@@ -82,12 +83,12 @@ function sourceLine(d: PmDocument, isGroupchat?: 'true' | 'false'): string {
   return `{"mam_id":${d.mamId},${source.slice(1)}`;
 }
 
-export async function createPmIndex(url: string, index: string, bodyAnalyzer: string, shards = 3, withGroupchat = false): Promise<void> {
+export async function createPmIndex(url: string, index: string, bodyAnalyzer: string, shards = 3, typed = false): Promise<void> {
   await searchCall(
     url,
     'PUT',
     `/${index}`,
-    JSON.stringify({ settings: { number_of_shards: shards, number_of_replicas: 0 }, mappings: pmMapping(bodyAnalyzer, withGroupchat) }),
+    JSON.stringify({ settings: { number_of_shards: shards, number_of_replicas: 0 }, mappings: pmMapping(bodyAnalyzer, false, typed) }),
   );
 }
 
@@ -97,10 +98,11 @@ export async function loadPmDocuments(
   index: string,
   docs: readonly PmDocument[],
   isGroupchat?: (d: PmDocument) => 'true' | 'false',
+  typed = false,
 ): Promise<void> {
   const lines: string[] = [];
   for (const d of docs) {
-    lines.push(JSON.stringify({ index: { _id: d.id } }));
+    lines.push(JSON.stringify({ index: { _id: d.id, ...(typed ? { _type: 'pm' } : {}) } }));
     lines.push(sourceLine(d, isGroupchat?.(d)));
   }
   const answer = (await searchCall(url, 'POST', `/${index}/_bulk`, lines.join('\n') + '\n', 'application/x-ndjson')) as { errors: boolean; items: unknown[] };
