@@ -21,9 +21,9 @@ async function usage(kind?: string, own?: string): Promise<string> {
   return `usage: mim-sender-jid migrate ${kind ?? 'KIND'} [options]
 
 Backfills the sender of MongooseIM 3.3 MUC archive records (3.3.0 -> 3.4.0 upgrade) from the sender
-JID inside each archived message (SQL stores: or, with their field option, the columns of the 3.7.0
-and 6.2.1 upgrades). Resumable: run the same command again after a crash or Ctrl-C and it
-continues where it stopped; a run after the end changes nothing.
+JID inside each archived message (SQL and Elasticsearch stores: or, with their field option, the
+fields of the 3.7.0 and 6.2.1 upgrades). Resumable: run the same command again after a crash or
+Ctrl-C and it continues where it stopped; a run after the end changes nothing.
 ${kind === undefined ? `\nKIND:\n${await backendList()}\n` : ''}${own ? `\n${kind} options:\n${own}\n` : ''}
 decoding:
 ${flagUsage('migrate', 'decoding', kind)}

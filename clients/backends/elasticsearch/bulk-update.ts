@@ -1,18 +1,20 @@
 /**
- * One batch as one `_bulk` request of partial updates (`{"doc": {"from_jid": ...}}`). Every item's
+ * One batch as one `_bulk` request of partial updates (`{"doc": {"from_jid": ...}}`, or
+ * `is_groupchat` for the one-to-one archive's walk: the field is the layout's). Every item's
  * answer is read: items the node refused for load (429, 503) are sent again after a pause, other
  * refusals are reported for that one document.
  *
  * Each update applies only to the document as the walk read it (`if_seq_no`/`if_primary_term`),
- * that is, still without `from_jid`: like SQL's `... WHERE sender_id IS NULL`, a value someone else
+ * that is, still without the field: like SQL's `... WHERE sender_id IS NULL`, a value someone else
  * wrote meanwhile is never overwritten. A document changed since the read answers 409, and what it
  * holds now decides: our value (another migration wrote it) is "written meanwhile by someone
- * else"; another value is left as it is and reported; still no `from_jid` (another field changed)
+ * else"; another value is left as it is and reported; still no value (another field changed)
  * is updated again under its new version; gone is reported as deleted meanwhile.
  */
 import { PartlyWrittenError, type NotWrittenRecord, type PlannedWrite, type WriteOutcome } from '../../pipeline/types.js';
 import { backoffDelay, sleep } from '../../common/backoff.js';
-import { indexPath, type IndexLayout } from './index-layout.js';
+import { indexPath, targetOf, type IndexLayout } from './index-layout.js';
+import type { FieldValue } from './walk-target.js';
 import { SearchHttpError, StoreBlockedError, errorOf, isBlock, isTransientStatus, type SearchHttp } from './search-http.js';
 
 /** How refused items are re-sent: pauses double from `firstPauseMs` up to `longestPauseMs` (with jitter). */
@@ -31,9 +33,9 @@ export interface ReadVersion {
   readonly primaryTerm: number;
 }
 
-/** What one document gets: its sender's bare JID, written only if it is still as read at `readAt`. */
-export interface FromJidWrite {
-  readonly jid: string;
+/** What one document gets (its sender's bare JID, its is_groupchat), written only if it is still as read at `readAt`. */
+export interface FieldWrite {
+  readonly value: FieldValue;
   /** Absent when the read gave no version (the update is then unconditional: the old behaviour). */
   readonly readAt?: ReadVersion;
 }
@@ -59,7 +61,7 @@ export interface BulkStats {
 export async function writeBulk(
   http: SearchHttp,
   layout: IndexLayout,
-  writes: readonly PlannedWrite<string, FromJidWrite>[],
+  writes: readonly PlannedWrite<string, FieldWrite>[],
   stats: BulkStats,
   policy: BulkRetryPolicy = DEFAULT_BULK_RETRY,
 ): Promise<WriteOutcome<string>> {
@@ -76,11 +78,13 @@ export async function writeBulk(
 async function sendRounds(
   http: SearchHttp,
   layout: IndexLayout,
-  writes: readonly PlannedWrite<string, FromJidWrite>[],
+  writes: readonly PlannedWrite<string, FieldWrite>[],
   stats: BulkStats,
   policy: BulkRetryPolicy,
   landed: { written: number },
 ): Promise<WriteOutcome<string>> {
+  const target = targetOf(layout);
+  const field = target.field;
   let pending = writes;
   const refused: NotWrittenRecord<string>[] = [];
   for (let round = 0; pending.length > 0; round++) {
@@ -102,15 +106,15 @@ async function sendRounds(
       // The node refuses `retry_on_conflict` with a condition: a conflict comes back to us.
       const condition = readAt === undefined ? { retry_on_conflict: 3 } : { if_seq_no: readAt.seqNo, if_primary_term: readAt.primaryTerm };
       lines.push({ update: { _id: w.key, ...type, ...condition } });
-      lines.push({ doc: { from_jid: w.write.jid } });
+      lines.push({ doc: { [field]: w.write.value } });
     }
     const path = `${indexPath(layout)}/_bulk`;
     const response = await http.request<BulkBody>('POST', path, undefined, lines);
     if (response.status >= 300) throw errorOf('POST', path, response);
     const items = response.body.items;
     if (items.length !== pending.length) throw new Error(`_bulk answered ${items.length} items for ${pending.length} updates`);
-    const again: PlannedWrite<string, FromJidWrite>[] = [];
-    const changed: PlannedWrite<string, FromJidWrite>[] = [];
+    const again: PlannedWrite<string, FieldWrite>[] = [];
+    const changed: PlannedWrite<string, FieldWrite>[] = [];
     let blocked: string | undefined;
     items.forEach((item, i) => {
       const result = item.update;
@@ -141,7 +145,7 @@ async function sendRounds(
     }
     if (changed.length > 0) {
       stats.conflicts += changed.length;
-      const now = await readFromJids(
+      const now = await readValues(
         http,
         layout,
         changed.map((w) => w.key),
@@ -150,16 +154,16 @@ async function sendRounds(
         const doc = now.get(w.key);
         if (doc === undefined) {
           refused.push({ key: w.key, reason: 'write_refused', detail: '_bulk update HTTP 409: document deleted meanwhile' });
-        } else if (doc.fromJid === w.write.jid) {
-          // Another migration wrote the same value: written meanwhile, like SQL's skipped rows.
-        } else if (doc.fromJid !== undefined) {
+        } else if (doc.value === target.normalise(w.write.value)) {
+          // Another migration (or MongooseIM) wrote the same value: written meanwhile, like SQL's skipped rows.
+        } else if (doc.value !== undefined) {
           refused.push({
             key: w.key,
             reason: 'write_refused',
-            detail: `_bulk update HTTP 409: from_jid set meanwhile by another writer to ${JSON.stringify(doc.fromJid)} (this message gives '${w.write.jid}'): left as it is`,
+            detail: `_bulk update HTTP 409: ${field} set meanwhile by another writer to ${JSON.stringify(doc.value)} (this message gives ${typeof w.write.value === 'string' ? `'${w.write.value}'` : String(w.write.value)}): left as it is`,
           });
         } else {
-          again.push({ key: w.key, write: { jid: w.write.jid, ...(doc.version === undefined ? {} : { readAt: doc.version }) } });
+          again.push({ key: w.key, write: { value: w.write.value, ...(doc.version === undefined ? {} : { readAt: doc.version }) } });
         }
       }
     }
@@ -169,23 +173,24 @@ async function sendRounds(
 }
 
 interface MgetBody {
-  docs: { _id: string; found?: boolean; _seq_no?: number; _primary_term?: number; _source?: { from_jid?: unknown } }[];
+  docs: { _id: string; found?: boolean; _seq_no?: number; _primary_term?: number; _source?: Record<string, unknown> }[];
 }
 
-/** What `ids` hold now (real-time): `from_jid` (any JSON value but null) and the version; absent: no such document. */
-async function readFromJids(http: SearchHttp, layout: IndexLayout, ids: readonly string[]): Promise<Map<string, { fromJid?: string; version?: ReadVersion }>> {
+/** What `ids` hold now (real-time): the walk's field (any JSON value but null, as the walk compares it) and the version; absent: no such document. */
+async function readValues(http: SearchHttp, layout: IndexLayout, ids: readonly string[]): Promise<Map<string, { value?: FieldValue; version?: ReadVersion }>> {
+  const target = targetOf(layout);
   const path = `${indexPath(layout)}/_mget`;
-  const docs = ids.map((id) => ({ _id: id, ...(layout.type === undefined ? {} : { _type: layout.type }), _source: ['from_jid'] }));
+  const docs = ids.map((id) => ({ _id: id, ...(layout.type === undefined ? {} : { _type: layout.type }), _source: [target.field] }));
   const response = await http.request<MgetBody>('POST', path, { docs });
   if (response.status >= 300) throw errorOf('POST', path, response);
-  const found = new Map<string, { fromJid?: string; version?: ReadVersion }>();
+  const found = new Map<string, { value?: FieldValue; version?: ReadVersion }>();
   for (const doc of response.body.docs) {
     if (doc.found !== true) continue;
-    const value = doc._source?.from_jid;
+    const value = target.normalise(doc._source?.[target.field]);
     const version =
       typeof doc._seq_no === 'number' && typeof doc._primary_term === 'number' ? { seqNo: doc._seq_no, primaryTerm: doc._primary_term } : undefined;
     found.set(doc._id, {
-      ...(value === undefined || value === null ? {} : { fromJid: typeof value === 'string' ? value : JSON.stringify(value) }),
+      ...(value === undefined ? {} : { value }),
       ...(version === undefined ? {} : { version }),
     });
   }

@@ -1,7 +1,9 @@
 /**
- * Our own small index (never MongooseIM's): the partition plan of each archive index and, per
- * partition, the last (`mam_id`, `room`) whose batch is written, with the id of the plan it
- * belongs to. Read by document id, which is real-time, so a checkpoint saved just before a
+ * Our own small index (never MongooseIM's): the partition plan of each walk of an archive index
+ * and, per partition, the last (`mam_id`, key) whose batch is written, with the id of the plan it
+ * belongs to. The sender walk's ids are `plan:<index>` and `<index>:<partition>`; another walk of
+ * the same index adds its suffix to the index name (`messages:is_groupchat`), so no walk ever
+ * reads another's place. Read by document id, which is real-time, so a checkpoint saved just before a
  * kill -9 is seen by the next run.
  */
 import { backoffDelay, sleep } from '../../common/backoff.js';
@@ -12,10 +14,11 @@ import { UNNAMED_PLAN, validPlan } from './partition-plan.js';
 
 export const CHECKPOINT_INDEX = 'mim_sender_jid_checkpoint';
 
-/** Where a partition's walk continues: after this (`mam_id`, `room`) in sort order. */
+/** Where a partition's walk continues: after this (`mam_id`, key) in sort order. */
 export interface SortCursor {
   /** Decimal: message ids exceed 2^53. '' in the partition of documents without mam_id. */
   readonly mamId: string;
+  /** The key field's value: the `room` of the MUC archive, the `owner` of the one-to-one archive. */
   readonly room: string;
   /** The partition's walk reached its end (on an empty partition `mamId`/`room` are ''). */
   readonly done?: boolean;
@@ -45,13 +48,22 @@ export class CheckpointStore {
   /** The plan whose checkpoints this store reads and writes (set once the plan is known). */
   planId: string = UNNAMED_PLAN;
 
+  /** The walk's name in document ids: the index, with the walk's suffix. */
+  readonly walk: string;
+
   constructor(
     private readonly http: SearchHttp,
     /** The archive index whose walk this is. */
     readonly archiveIndex: string,
     /** A request refused for load (429/503) is sent again with these pauses, not failed at once. */
     private readonly retry: BulkRetryPolicy = DEFAULT_BULK_RETRY,
-  ) {}
+    /** '' for the sender walk; another walk's own (`:is_groupchat`). */
+    private readonly walkSuffix = '',
+    /** The cursor's key as stored: `room`, or the one-to-one archive's `owner`. */
+    private readonly keyField = 'room',
+  ) {
+    this.walk = `${archiveIndex}${walkSuffix}`;
+  }
 
   async prepare(): Promise<void> {
     const exists = await this.http.request('HEAD', `/${CHECKPOINT_INDEX}`);
@@ -72,11 +84,11 @@ export class CheckpointStore {
   }
 
   planDocument(): string {
-    return `${CHECKPOINT_INDEX}/plan:${this.archiveIndex}`;
+    return `${CHECKPOINT_INDEX}/plan:${this.walk}`;
   }
 
   async readPlan(): Promise<StoredPlan> {
-    const doc = await this.get(`plan:${this.archiveIndex}`);
+    const doc = await this.get(`plan:${this.walk}`);
     if (doc === null) return { state: 'absent' };
     const plan = validPlan(doc.source);
     return plan === null ? { state: 'unreadable', seqNo: doc.seqNo, primaryTerm: doc.primaryTerm } : { state: 'valid', plan };
@@ -90,8 +102,9 @@ export class CheckpointStore {
   async storePlan(plan: PartitionPlan, replacing?: { seqNo: number; primaryTerm: number }): Promise<PartitionPlan> {
     const condition = replacing === undefined ? 'op_type=create' : `if_seq_no=${replacing.seqNo}&if_primary_term=${replacing.primaryTerm}`;
     const response = await this.withRetry(() =>
-      this.http.request('PUT', `${docPath(`plan:${this.archiveIndex}`)}?${condition}&refresh=false`, {
+      this.http.request('PUT', `${docPath(`plan:${this.walk}`)}?${condition}&refresh=false`, {
         index: this.archiveIndex,
+        ...(this.walkSuffix === '' ? {} : { walk: this.walk }),
         id: plan.id,
         cuts: plan.cuts,
       }),
@@ -101,26 +114,32 @@ export class CheckpointStore {
       if (stored.state !== 'valid') throw new Error(`${this.planDocument()}: another process is replacing the partition plan at the same moment: run again`);
       return stored.plan;
     }
-    if (response.status >= 300) throw errorOf('PUT', docPath(`plan:${this.archiveIndex}`), response);
+    if (response.status >= 300) throw errorOf('PUT', docPath(`plan:${this.walk}`), response);
     return plan;
   }
 
   /** The stored checkpoint of `partition` (of any plan), or null. */
   async read(partition: string): Promise<StoredCheckpoint | null> {
-    const doc = await this.get(checkpointId(this.archiveIndex, partition));
+    const doc = await this.get(checkpointId(this.walk, partition));
     if (doc === null) return null;
-    const source = (doc.source ?? {}) as { plan?: unknown; mam_id?: unknown; room?: unknown; done?: unknown };
-    return { plan: typeof source.plan === 'string' ? source.plan : UNNAMED_PLAN, mamId: source.mam_id, room: source.room, done: source.done === true };
+    const source = (doc.source ?? {}) as Record<string, unknown>;
+    return {
+      plan: typeof source.plan === 'string' ? source.plan : UNNAMED_PLAN,
+      mamId: source.mam_id,
+      room: source[this.keyField],
+      done: source.done === true,
+    };
   }
 
   async save(partition: string, cursor: SortCursor): Promise<void> {
-    const path = docPath(checkpointId(this.archiveIndex, partition));
+    const path = docPath(checkpointId(this.walk, partition));
     const body = {
       index: this.archiveIndex,
+      ...(this.walkSuffix === '' ? {} : { walk: this.walk }),
       partition,
       plan: this.planId,
       mam_id: cursor.mamId,
-      room: cursor.room,
+      [this.keyField]: cursor.room,
       done: cursor.done === true,
       saved_at: new Date().toISOString(),
     };
@@ -130,7 +149,7 @@ export class CheckpointStore {
   }
 
   async delete(partition: string): Promise<void> {
-    const path = docPath(checkpointId(this.archiveIndex, partition));
+    const path = docPath(checkpointId(this.walk, partition));
     const response = await this.withRetry(() => this.http.request('DELETE', path));
     if (response.status >= 300 && response.status !== 404) throw errorOf('DELETE', path, response);
   }

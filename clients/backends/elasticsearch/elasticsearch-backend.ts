@@ -1,11 +1,15 @@
 /**
  * The Elasticsearch / OpenSearch backend on the generic pipeline: partitions are `mam_id` ranges
- * (partition-plan.ts), pages come from `search_after` over the documents still without
- * `from_jid` (page-reader.ts), a batch is one `_bulk` of partial updates (bulk-update.ts), and a
+ * (partition-plan.ts), pages come from `search_after` over the documents still without the walk's
+ * field (page-reader.ts), a batch is one `_bulk` of partial updates (bulk-update.ts), and a
  * partition's place is kept after each write in our own checkpoint index (checkpoint-store.ts).
+ *
+ * One class for both walks: the sender's `from_jid` in the MUC archive (the default) and
+ * `is_groupchat` in the one-to-one archive; what differs (field, sort key, answers, rules) is the
+ * layout's walk target (walk-target.ts).
  */
-import { senderOf } from '../../pipeline/decisions.js';
 import type {
+  AnyAnswer,
   Backend,
   Decision,
   ExtractResult,
@@ -21,15 +25,20 @@ import type {
   VerifySample,
   WriteOutcome,
 } from '../../pipeline/types.js';
-import { DEFAULT_BULK_RETRY, writeBulk, type BulkRetryPolicy, type BulkStats, type FromJidWrite, type ReadVersion } from './bulk-update.js';
+import { DEFAULT_BULK_RETRY, writeBulk, type BulkRetryPolicy, type BulkStats, type FieldWrite, type ReadVersion } from './bulk-update.js';
 import { CHECKPOINT_INDEX, CheckpointStore, checkpointId, type SortCursor } from './checkpoint-store.js';
-import { applyMapping, checkMapping, indexPath, type IndexLayout } from './index-layout.js';
-import { countPendingAfter, messageProblem, PageBudget, payloadOf, pendingQuery, readKeyedPage } from './page-reader.js';
+import { applyMapping, checkMapping, indexPath, targetOf, type IndexLayout } from './index-layout.js';
+import { countPendingAfter, messageProblem, PageBudget, payloadOf, pendingQuery, readKeyedPage, type Hit } from './page-reader.js';
 import { measurePlan, outsideRange, rangesOf, type MamIdRange, type PartitionPlan } from './partition-plan.js';
 import { isTransientSearchError, type SearchHttp } from './search-http.js';
+import { describeStored, type FieldValue, type WalkTarget } from './walk-target.js';
 
-/** Lucene refuses a keyword term longer than this many UTF-8 bytes. */
-export const MAX_KEYWORD_BYTES = 32_766;
+export { MAX_KEYWORD_BYTES } from './walk-target.js';
+
+/** A document as `verify` sees it: with the walk's field as the walk compares it. */
+interface DocumentSample extends VerifySample<string> {
+  readonly value: FieldValue;
+}
 
 /** A page's document; `messageProblem` when `message` is not a string (its payload is then empty). */
 interface DocumentRecord extends SourceRecord<string> {
@@ -41,8 +50,10 @@ function documentRecord(id: string, hit: Parameters<typeof payloadOf>[0]): Docum
   return problem === null ? { key: id, payload: payloadOf(hit) } : { key: id, payload: payloadOf(hit), messageProblem: problem };
 }
 
-export class ElasticsearchBackend implements Backend<string, SortCursor, FromJidWrite, MamIdRange> {
+export class ElasticsearchBackend<Answer extends AnyAnswer = ExtractResult> implements Backend<string, SortCursor, FieldWrite, MamIdRange, Answer> {
   readonly name = 'elasticsearch';
+  readonly answers: Backend['answers'];
+  private readonly target: WalkTarget<Answer>;
   readonly defaultFormat = 'xml' as const;
   readonly checkpointMode = 'after-write' as const;
   readonly bulkStats: BulkStats = { itemsRetried: 0, refusedByStatus: {}, conflicts: 0 };
@@ -63,6 +74,8 @@ export class ElasticsearchBackend implements Backend<string, SortCursor, FromJid
   /** This run starts a finished walk over: these partitions' old checkpoints go at the first save. */
   private finishedWalk: string[] | null = null;
   private forgetting: Promise<void> | null = null;
+  /** The field is mapped as text (checkSchema): values are written as the strings MongooseIM sends. */
+  private valuesAsText = false;
 
   constructor(
     private readonly http: SearchHttp,
@@ -71,7 +84,9 @@ export class ElasticsearchBackend implements Backend<string, SortCursor, FromJid
     private readonly bulkRetry: BulkRetryPolicy = DEFAULT_BULK_RETRY,
     private readonly log: (line: string) => void = () => {},
   ) {
-    this.checkpoints = new CheckpointStore(http, layout.index, bulkRetry);
+    this.target = targetOf(layout) as WalkTarget<Answer>;
+    this.answers = this.target.answers;
+    this.checkpoints = new CheckpointStore(http, layout.index, bulkRetry, this.target.checkpointSuffix, this.target.keyField);
   }
 
   describeKey(key: string): Record<string, string> {
@@ -80,11 +95,15 @@ export class ElasticsearchBackend implements Backend<string, SortCursor, FromJid
 
   describeCursor(cursor: SortCursor): string {
     if (cursor.done === true) return 'its end';
-    return `mam_id ${cursor.mamId} (room ${cursor.room})`;
+    return `mam_id ${cursor.mamId} (${this.target.keyField} ${cursor.room})`;
   }
 
-  checkSchema(): Promise<SchemaStatus> {
-    return checkMapping(this.http, this.layout);
+  async checkSchema(): Promise<SchemaStatus> {
+    const status = await checkMapping(this.http, this.layout);
+    this.valuesAsText = status.mappedAs !== undefined && this.target.textTypes.includes(status.mappedAs);
+    if (this.valuesAsText)
+      this.log(`index '${this.layout.index}' maps ${this.target.field} as ${status.mappedAs}: writing "true"/"false" as MongooseIM sends them`);
+    return status;
   }
 
   applySchema(): Promise<string[]> {
@@ -101,7 +120,9 @@ export class ElasticsearchBackend implements Backend<string, SortCursor, FromJid
       plan = await measurePlan(this.http, this.layout);
       if (stored.state === 'unreadable') {
         // Safe to replace: checkpoints name their plan, so none of the old one is applied to the new.
-        this.log(`${this.checkpoints.planDocument()} is not a partition plan: cutting a new one (the walk of index '${this.layout.index}' starts over)`);
+        this.log(
+          `${this.checkpoints.planDocument()} is not a partition plan: cutting a new one (the ${this.target.field} walk of index '${this.layout.index}' starts over)`,
+        );
         this.unsavedPlan = { plan, replacing: { seqNo: stored.seqNo, primaryTerm: stored.primaryTerm } };
       } else {
         this.unsavedPlan = { plan };
@@ -165,11 +186,11 @@ export class ElasticsearchBackend implements Backend<string, SortCursor, FromJid
     const { mamId, room, done } = stored;
     let problem: string | null = null;
     if (typeof mamId !== 'string' || typeof room !== 'string')
-      problem = `mam_id ${JSON.stringify(mamId)} and room ${JSON.stringify(room)} are not a place in the walk`;
+      problem = `mam_id ${JSON.stringify(mamId)} and ${this.target.keyField} ${JSON.stringify(room)} are not a place in the walk`;
     else if (!(done && mamId === '' && room === '')) problem = outsideRange(range, mamId);
     if (problem !== null) {
       throw new Error(
-        `checkpoint ${CHECKPOINT_INDEX}/${checkpointId(this.layout.index, range.name)} is corrupt (${problem}): ` +
+        `checkpoint ${CHECKPOINT_INDEX}/${checkpointId(this.checkpoints.walk, range.name)} is corrupt (${problem}): ` +
           `it cannot be trusted; run again with --reset to walk this shard from the start (documents already written are not written again)`,
       );
     }
@@ -178,7 +199,7 @@ export class ElasticsearchBackend implements Backend<string, SortCursor, FromJid
 
   /**
    * True when no partition has anything left after its checkpoint: each one is marked done, or
-   * holds no document without from_jid after its cursor (a partition whose last page came back
+   * holds no document without the walk's field after its cursor (a partition whose last page came back
    * empty, or one that never had anything to do, keeps no `done` mark). Stops at the first
    * partition with work left, so a resumed walk costs one count.
    */
@@ -214,7 +235,7 @@ export class ElasticsearchBackend implements Backend<string, SortCursor, FromJid
 
   async estimate(partitions: readonly MamIdRange[]): Promise<number> {
     if (partitions.length === 0) return 0;
-    const body = await this.http.complete<{ count: number }>(`${indexPath(this.layout)}/_count`, { query: pendingQuery(partitions) });
+    const body = await this.http.complete<{ count: number }>(`${indexPath(this.layout)}/_count`, { query: pendingQuery(this.layout, partitions) });
     return body.count;
   }
 
@@ -232,27 +253,33 @@ export class ElasticsearchBackend implements Backend<string, SortCursor, FromJid
   async scanPage(partition: MamIdRange, after: SortCursor | null, limits: PageLimits): Promise<ScanPage<string, SortCursor>> {
     const page = await readKeyedPage(this.http, this.layout, partition, after, limits, this.budget, {
       pending: false,
-      source: ['message', 'from_jid'],
+      source: ['message', this.target.field],
     });
     return {
       records: page.hits.map((hit) => {
-        const fromJid = hit._source?.from_jid;
-        const written = fromJid !== undefined && fromJid !== null;
-        return { key: hit._id, payload: payloadOf(hit), written, stored: !written ? '' : typeof fromJid === 'string' ? fromJid : JSON.stringify(fromJid) };
+        const sample = this.sampleOf(hit);
+        return sample === null ? { key: hit._id, payload: payloadOf(hit), written: false, stored: '' } : { ...sample, written: true };
       }),
       cursor: page.cursor,
       end: page.end,
     };
   }
 
+  /** A document that holds the walk's field, as `verify` judges it (null: it holds none). */
+  private sampleOf(hit: Hit): DocumentSample | null {
+    const value = this.target.normalise(hit._source?.[this.target.field]);
+    if (value === undefined) return null;
+    return { key: hit._id, payload: payloadOf(hit), value, stored: describeStored(this.target, value) };
+  }
+
   /**
-   * The shard's documents still without from_jid (its ranges, and the documents without mam_id
+   * The shard's documents still without the walk's field (its ranges, and the documents without mam_id
    * for the shard that walks them): a `_count`, then their ids by one scroll (a listing read
    * once, never resumed, so it needs no unique sort), at most `max`. Refreshes the index first.
    */
   async unwrittenKeys(shard: ShardSpec, max: number): Promise<UnwrittenKeys<string>> {
     if (this.plan === null) await this.partitions(shard);
-    const query = pendingQuery(rangesOf(this.plan!, shard));
+    const query = pendingQuery(this.layout, rangesOf(this.plan!, shard));
     // A search sees writes only after a refresh (every second by default): without one, the
     // last batches' documents would count as unwritten.
     await this.http.ok('POST', `${indexPath(this.layout)}/_refresh`);
@@ -279,50 +306,38 @@ export class ElasticsearchBackend implements Backend<string, SortCursor, FromJid
     return { keys, complete: count <= max };
   }
 
-  decide(record: SourceRecord<string>, answer: ExtractResult): Decision<FromJidWrite> {
+  decide(record: SourceRecord<string>, answer: Answer): Decision<FieldWrite> {
     const problem = (record as DocumentRecord).messageProblem;
     if (problem !== undefined) return { reason: 'malformed', detail: `${problem}: nothing to decode` };
-    const sender = senderOf(answer);
-    if (!('write' in sender)) return sender;
-    if (Buffer.byteLength(sender.write.bareJid, 'utf8') > MAX_KEYWORD_BYTES) {
-      return {
-        reason: 'jid_not_storable',
-        detail: `JID of ${Buffer.byteLength(sender.write.bareJid, 'utf8')} bytes: a keyword holds at most ${MAX_KEYWORD_BYTES}`,
-      };
-    }
+    const decision = this.target.decide(answer);
+    if (!('write' in decision)) return decision;
     const readAt = this.readAt.get(record);
-    return { write: { jid: sender.write.bareJid, ...(readAt === undefined ? {} : { readAt }) } };
+    const value = this.valuesAsText ? String(decision.write) : decision.write;
+    return { write: { value, ...(readAt === undefined ? {} : { readAt }) } };
   }
 
-  async writeBatch(_partition: MamIdRange, writes: readonly PlannedWrite<string, FromJidWrite>[]): Promise<WriteOutcome<string>> {
+  async writeBatch(_partition: MamIdRange, writes: readonly PlannedWrite<string, FieldWrite>[]): Promise<WriteOutcome<string>> {
     // Partial updates are idempotent: no need to wait for earlier batches before sending.
     if (writes.length === 0) return { written: 0 };
     return writeBulk(this.http, this.layout, writes, this.bulkStats, this.bulkRetry);
   }
 
   async sampleForVerify(size: number): Promise<VerifySample<string>[]> {
-    const body = await this.http.complete<{ hits: { hits: { _id: string; _source?: { message?: unknown; from_jid?: unknown } }[] } }>(
-      `${indexPath(this.layout)}/_search`,
-      {
-        size,
-        query: { function_score: { query: { exists: { field: 'from_jid' } }, random_score: {} } },
-        _source: ['message', 'from_jid'],
-      },
-    );
-    return body.hits.hits.map((hit) => ({
-      key: hit._id,
-      payload: Buffer.from(typeof hit._source?.message === 'string' ? hit._source.message : '', 'utf8'),
-      stored: typeof hit._source?.from_jid === 'string' ? hit._source.from_jid : JSON.stringify(hit._source?.from_jid ?? null),
-    }));
+    const field = this.target.field;
+    const body = await this.http.complete<{ hits: { hits: Hit[] } }>(`${indexPath(this.layout)}/_search`, {
+      size,
+      query: { function_score: { query: { exists: { field } }, random_score: {} } },
+      _source: ['message', field],
+    });
+    return body.hits.hits.flatMap((hit) => {
+      const sample = this.sampleOf(hit);
+      return sample === null ? [] : [sample];
+    });
   }
 
-  verifyAnswer(sample: VerifySample<string>, answer: ExtractResult): Mismatch | null {
-    const decision = this.decide(sample, answer);
-    if (!('write' in decision))
-      return { kind: 'undecodable', detail: `from_jid '${sample.stored}', but the message gives ${decision.reason}: ${decision.detail}` };
-    if (decision.write.jid !== sample.stored)
-      return { kind: 'different_sender', detail: `from_jid '${sample.stored}', the message says '${decision.write.jid}'` };
-    return null;
+  verifyAnswer(sample: VerifySample<string>, answer: Answer): Mismatch | null {
+    const { value } = sample as DocumentSample;
+    return this.target.verify(value, answer);
   }
 
   isTransient(error: unknown): boolean {

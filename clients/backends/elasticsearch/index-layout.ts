@@ -1,12 +1,14 @@
 /**
- * Where MongooseIM's MUC archive lives in the cluster and the one mapping change the upgrade
- * needs. MongooseIM 3.3 wrote index `muc_messages` with mapping type `muc` (Elasticsearch 5/6);
+ * Where the walked archive lives in the cluster and the one mapping change its upgrade needs
+ * (walk-target.ts: `from_jid` in the MUC archive, `is_groupchat` in the one-to-one archive).
+ * MongooseIM 3.3 wrote index `muc_messages` with mapping type `muc` (Elasticsearch 5/6);
  * Elasticsearch 7+ and OpenSearch indices are typeless. `--type` says which one we talk to.
  */
 import { SchemaNotReadyError } from '../../pipeline/run-migration.js';
 import type { SchemaStatus } from '../../pipeline/types.js';
 import { UsageError } from '../registry.js';
 import { SearchHttp, errorOf } from './search-http.js';
+import { SENDER_WALK, type WalkTarget } from './walk-target.js';
 
 /**
  * `from_jid` is mapped, but not as a keyword: the schema step cannot be done by adding a field
@@ -24,13 +26,24 @@ export class MappingConflictError extends SchemaNotReadyError {
   }
 }
 
-export const DEFAULT_INDEX = 'muc_messages';
-export const FROM_JID_MAPPING = { from_jid: { type: 'keyword' } } as const;
+export const DEFAULT_INDEX = SENDER_WALK.defaultIndex;
 
 export interface IndexLayout {
   readonly index: string;
-  /** Mapping type (`muc`) for Elasticsearch 5/6 typed indices, undefined for typeless ones. */
+  /** Mapping type (`muc`, `pm`) for Elasticsearch 5/6 typed indices, undefined for typeless ones. */
   readonly type?: string;
+  /** What the walk fills (the sender's `from_jid` when absent). */
+  readonly target?: WalkTarget;
+}
+
+export function targetOf(layout: IndexLayout): WalkTarget {
+  return layout.target ?? SENDER_WALK;
+}
+
+/** The mapping the walk's field needs, as the request body's `properties`. */
+function fieldMapping(layout: IndexLayout): Record<string, { type: string }> {
+  const target = targetOf(layout);
+  return { [target.field]: { type: target.fieldType } };
 }
 
 export function indexPath(layout: IndexLayout): string {
@@ -41,9 +54,9 @@ export function mappingUpdatePath(layout: IndexLayout): string {
   return layout.type === undefined ? `${indexPath(layout)}/_mapping` : `${indexPath(layout)}/_mapping/${encodeURIComponent(layout.type)}`;
 }
 
-/** The request that adds `from_jid`, as the operator would send it. */
+/** The request that adds the walk's field, as the operator would send it. */
 export function mappingRequest(layout: IndexLayout): string {
-  return `PUT ${mappingUpdatePath(layout)} ${JSON.stringify({ properties: FROM_JID_MAPPING })}`;
+  return `PUT ${mappingUpdatePath(layout)} ${JSON.stringify({ properties: fieldMapping(layout) })}`;
 }
 
 type Properties = Record<string, { type?: string } | undefined>;
@@ -54,7 +67,7 @@ async function readProperties(http: SearchHttp, layout: IndexLayout): Promise<Pr
   const response = await http.request<MappingsOf>('GET', `${indexPath(layout)}/_mapping`);
   if (response.status === 404)
     throw new Error(
-      `index '${layout.index}' does not exist on ${http.describeNodes()} (--index names MongooseIM's MUC archive index, default ${DEFAULT_INDEX})`,
+      `index '${layout.index}' does not exist on ${http.describeNodes()} (--index names MongooseIM's ${targetOf(layout).archive} index, default ${targetOf(layout).defaultIndex})`,
     );
   if (response.status >= 300) throw errorOf('GET', `${indexPath(layout)}/_mapping`, response);
   // An alias (or a pattern) answers with the concrete indices' names: a walk, its checkpoints and
@@ -99,25 +112,50 @@ async function checkWriteIndex(http: SearchHttp, layout: IndexLayout, concrete: 
   }
 }
 
-export async function checkMapping(http: SearchHttp, layout: IndexLayout): Promise<SchemaStatus> {
-  const properties = await readProperties(http, layout);
-  const fromJid = properties.from_jid;
-  if (fromJid === undefined) {
-    return { ready: false, missing: [`field from_jid (keyword) in the mapping of index '${layout.index}'`], statements: [mappingRequest(layout)] };
-  }
-  if (fromJid.type !== 'keyword') {
-    throw new MappingConflictError(
-      'elasticsearch',
-      `index '${layout.index}' maps from_jid as '${fromJid.type ?? 'object'}', not keyword (MongooseIM 3.4 queries it with a term filter, and a field's type cannot change in place): reindex into an index whose mapping has from_jid as keyword, then run the backfill on it`,
-    );
-  }
-  return { ready: true, missing: [], statements: [] };
+/** The schema step's status, and the type the walk's field is mapped as (when mapped). */
+export interface MappingStatus extends SchemaStatus {
+  readonly mappedAs?: string;
 }
 
-/** Adds `from_jid` when missing; idempotent (a mapping that has it is left alone). */
+export async function checkMapping(http: SearchHttp, layout: IndexLayout): Promise<MappingStatus> {
+  const properties = await readProperties(http, layout);
+  const target = targetOf(layout);
+  if (target !== SENDER_WALK) checkKeyField(layout, target, properties);
+  const mapped = properties[target.field];
+  if (mapped === undefined) {
+    return {
+      ready: false,
+      missing: [`field ${target.field} (${target.fieldType}) in the mapping of index '${layout.index}'`],
+      statements: [mappingRequest(layout)],
+      ...(target === SENDER_WALK ? {} : { guide: "MongooseIM 6.2.1's mapping (priv/elasticsearch/pm.json)" }),
+    };
+  }
+  if (mapped.type !== undefined && target.textTypes.includes(mapped.type)) return { ready: true, missing: [], statements: [], mappedAs: mapped.type };
+  if (mapped.type !== target.fieldType) {
+    throw new MappingConflictError(
+      'elasticsearch',
+      `index '${layout.index}' maps ${target.field} as '${mapped.type ?? 'object'}', not ${target.fieldType} (${target.neededBy}, and a field's type cannot change in place): reindex into an index whose mapping has ${target.field} as ${target.fieldType}, then run the backfill on it`,
+    );
+  }
+  return { ready: true, missing: [], statements: [], mappedAs: mapped.type };
+}
+
+/**
+ * The walk sorts on its key field: an index without it as a keyword is not the archive this walk
+ * is for (the MUC archive given to the is_groupchat walk, say), and nothing is changed in it.
+ */
+function checkKeyField(layout: IndexLayout, target: WalkTarget, properties: Properties): void {
+  const key = properties[target.keyField];
+  if (key?.type === 'keyword') return;
+  throw new UsageError(
+    `index '${layout.index}' has no keyword field ${target.keyField}${key === undefined ? '' : ` (it maps it as '${key.type ?? 'object'}')`}: it is not MongooseIM's ${target.archive}, which the ${target.field} walk fills (default index ${target.defaultIndex})`,
+  );
+}
+
+/** Adds the walk's field when missing; idempotent (a mapping that has it is left alone). */
 export async function applyMapping(http: SearchHttp, layout: IndexLayout): Promise<string[]> {
   const status = await checkMapping(http, layout);
   if (status.ready) return [];
-  await http.ok('PUT', mappingUpdatePath(layout), { properties: FROM_JID_MAPPING });
+  await http.ok('PUT', mappingUpdatePath(layout), { properties: fieldMapping(layout) });
   return status.statements;
 }

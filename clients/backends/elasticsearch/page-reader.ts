@@ -1,9 +1,10 @@
 /**
- * One page of a partition: its documents (still without `from_jid`, or all of them for
- * `verify --complete`) sorted by (`mam_id`, `room`) — by `room` alone in the partition of
- * documents without `mam_id` — and read after the cursor with `search_after`.
+ * One page of a partition: its documents (still without the walk's field, `from_jid` or
+ * `is_groupchat`, or all of them for `verify --complete`) sorted by (`mam_id`, key) — by the key
+ * alone in the partition of documents without `mam_id` — and read after the cursor with
+ * `search_after`. The key is `room` in the MUC archive, `owner` in the one-to-one archive.
  *
- * That sort key is unique for MongooseIM's own documents (`_id` is `room$mam_id`), but not for a
+ * That sort key is unique for MongooseIM's own documents (`_id` is `key$mam_id`), but not for a
  * reindex with generated ids, and no unique field can be sorted on cheaply everywhere (`_id`
  * sorts from field data loaded for the whole index into the heap, refused by default on newer
  * servers; `_shard_doc` is missing from OpenSearch 2 and Elasticsearch 6). So a page never ends
@@ -19,13 +20,14 @@
  */
 import type { PageLimits } from '../../pipeline/types.js';
 import type { SortCursor } from './checkpoint-store.js';
-import { indexPath, type IndexLayout } from './index-layout.js';
+import { indexPath, targetOf, type IndexLayout } from './index-layout.js';
 import { rangeFilter, type MamIdRange } from './partition-plan.js';
 import { SearchHttpError, type SearchHttp } from './search-http.js';
 
 export interface Hit {
   _id: string;
-  _source?: { message?: unknown; from_jid?: unknown };
+  /** `message` and the walk's field. */
+  _source?: Record<string, unknown>;
   fields?: { mam_id?: unknown[] };
   sort?: unknown[];
   /** The version the document was read at (asked with `seq_no_primary_term`): writes are conditioned on it. */
@@ -40,12 +42,12 @@ interface SearchBody {
 /** Largest group of documents sharing one sort key that a page reads whole. */
 export const MAX_GROUP = 10_000;
 
-/** The query of the documents still to do in these ranges. */
-export function pendingQuery(ranges: readonly MamIdRange[]): object {
+/** The query of the documents still to do in these ranges (those without the walk's field). */
+export function pendingQuery(layout: IndexLayout, ranges: readonly MamIdRange[]): object {
   return {
     bool: {
       filter: [rangesClause(ranges)],
-      must_not: [{ exists: { field: 'from_jid' } }],
+      must_not: [{ exists: { field: targetOf(layout).field } }],
     },
   };
 }
@@ -54,30 +56,31 @@ function rangesClause(ranges: readonly MamIdRange[]): object {
   return ranges.length === 1 ? rangeFilter(ranges[0]) : { bool: { should: ranges.map(rangeFilter), minimum_should_match: 1 } };
 }
 
-function baseQuery(range: MamIdRange, pending: boolean, extra: object[] = []): object {
+function baseQuery(layout: IndexLayout, range: MamIdRange, pending: boolean, extra: object[] = []): object {
   return {
     bool: {
       filter: [rangeFilter(range), ...extra],
-      ...(pending ? { must_not: [{ exists: { field: 'from_jid' } }] } : {}),
+      ...(pending ? { must_not: [{ exists: { field: targetOf(layout).field } }] } : {}),
     },
   };
 }
 
 /** Documents strictly after `after` in the walk's order. */
-function afterClause(range: MamIdRange, after: SortCursor): object {
-  if (range.noMamId === true) return { range: { room: { gt: after.room } } };
+function afterClause(layout: IndexLayout, range: MamIdRange, after: SortCursor): object {
+  const key = targetOf(layout).keyField;
+  if (range.noMamId === true) return { range: { [key]: { gt: after.room } } };
   return {
     bool: {
-      should: [{ range: { mam_id: { gt: after.mamId } } }, { bool: { filter: [{ term: { mam_id: after.mamId } }, { range: { room: { gt: after.room } } }] } }],
+      should: [{ range: { mam_id: { gt: after.mamId } } }, { bool: { filter: [{ term: { mam_id: after.mamId } }, { range: { [key]: { gt: after.room } } }] } }],
       minimum_should_match: 1,
     },
   };
 }
 
-/** Documents still without from_jid in `range` after `after` (the whole range when null). */
+/** Documents still without the walk's field in `range` after `after` (the whole range when null). */
 export async function countPendingAfter(http: SearchHttp, layout: IndexLayout, range: MamIdRange, after: SortCursor | null): Promise<number> {
   if (after?.done === true) return 0;
-  const query = baseQuery(range, true, after === null || (range.noMamId !== true && after.mamId === '') ? [] : [afterClause(range, after)]);
+  const query = baseQuery(layout, range, true, after === null || (range.noMamId !== true && after.mamId === '') ? [] : [afterClause(layout, range, after)]);
   const body = await http.complete<{ count: number }>(`${indexPath(layout)}/_count`, { query });
   return body.count;
 }
@@ -145,7 +148,7 @@ export interface KeyedPage {
 }
 
 export interface ReadOptions {
-  /** Only documents without from_jid (the walk), or all of them (`verify --complete`). */
+  /** Only documents without the walk's field (the walk), or all of them (`verify --complete`). */
   readonly pending: boolean;
   readonly source: readonly string[];
 }
@@ -164,6 +167,7 @@ export async function readKeyedPage(
 ): Promise<KeyedPage> {
   if (after?.done === true) return { hits: [], cursor: after, end: true };
   const noMamId = range.noMamId === true;
+  const key = targetOf(layout).keyField;
   let want = budget.documents(limits);
   let hits: Hit[];
   for (let round = 0; ; round++) {
@@ -171,8 +175,8 @@ export async function readKeyedPage(
       const body = await http.complete<SearchBody>(`${indexPath(layout)}/_search`, {
         // One more than the page holds: it says whether the page's last group goes on.
         size: want + 1,
-        query: baseQuery(range, options.pending),
-        sort: noMamId ? [{ room: 'asc' }] : [{ mam_id: 'asc' }, { room: 'asc' }],
+        query: baseQuery(layout, range, options.pending),
+        sort: noMamId ? [{ [key]: 'asc' }] : [{ mam_id: 'asc' }, { [key]: 'asc' }],
         ...(after === null ? {} : { search_after: noMamId ? [after.room] : [after.mamId, after.room] }),
         _source: options.source,
         ...(noMamId ? {} : { docvalue_fields: [{ field: 'mam_id', format: '0' }] }),
@@ -199,13 +203,13 @@ export async function readKeyedPage(
   }
   if (kept === hits.length) {
     // Everything after the cursor came back (at most `want` of `want + 1`).
-    const last = hits.length === 0 ? null : keyOf(hits[hits.length - 1], noMamId);
+    const last = hits.length === 0 ? null : keyOf(hits[hits.length - 1], noMamId, key);
     return { hits, cursor: { ...(last ?? after ?? { mamId: '', room: '' }), done: true }, end: true };
   }
   // Never end inside a group sharing the key: back up to the group's start.
-  const next = keyOf(hits[kept], noMamId);
-  while (kept > 0 && sameKey(keyOf(hits[kept - 1], noMamId), next)) kept--;
-  if (kept > 0) return { hits: hits.slice(0, kept), cursor: keyOf(hits[kept - 1], noMamId), end: false };
+  const next = keyOf(hits[kept], noMamId, key);
+  while (kept > 0 && sameKey(keyOf(hits[kept - 1], noMamId, key), next)) kept--;
+  if (kept > 0) return { hits: hits.slice(0, kept), cursor: keyOf(hits[kept - 1], noMamId, key), end: false };
   // The first group alone fills the page: read it whole by its key.
   const group = await readGroup(http, layout, range, next, options);
   budget.observe(group);
@@ -213,10 +217,11 @@ export async function readKeyedPage(
 }
 
 async function readGroup(http: SearchHttp, layout: IndexLayout, range: MamIdRange, key: SortCursor, options: ReadOptions): Promise<Hit[]> {
-  const terms = range.noMamId === true ? [{ term: { room: key.room } }] : [{ term: { mam_id: key.mamId } }, { term: { room: key.room } }];
+  const field = targetOf(layout).keyField;
+  const terms = range.noMamId === true ? [{ term: { [field]: key.room } }] : [{ term: { mam_id: key.mamId } }, { term: { [field]: key.room } }];
   const body = await http.complete<SearchBody>(`${indexPath(layout)}/_search`, {
     size: MAX_GROUP,
-    query: baseQuery(range, options.pending, terms),
+    query: baseQuery(layout, range, options.pending, terms),
     _source: options.source,
     track_total_hits: true,
     seq_no_primary_term: true,
@@ -224,15 +229,15 @@ async function readGroup(http: SearchHttp, layout: IndexLayout, range: MamIdRang
   const total = typeof body.hits.total === 'number' ? body.hits.total : (body.hits.total?.value ?? 0);
   if (total > body.hits.hits.length) {
     throw new Error(
-      `${total} documents share ${range.noMamId === true ? '' : `mam_id ${key.mamId} and `}room ${key.room}: more than the ${MAX_GROUP} one page can read by that key (the walk sorts by it)`,
+      `${total} documents share ${range.noMamId === true ? '' : `mam_id ${key.mamId} and `}${field} ${key.room}: more than the ${MAX_GROUP} one page can read by that key (the walk sorts by it)`,
     );
   }
   return body.hits.hits;
 }
 
-function keyOf(hit: Hit, noMamId: boolean): SortCursor {
+function keyOf(hit: Hit, noMamId: boolean, field: string): SortCursor {
   const room = hit.sort?.[noMamId ? 0 : 1];
-  if (typeof room !== 'string') throw new Error(`document ${hit._id} has no room (MongooseIM always sets it; the walk sorts by it)`);
+  if (typeof room !== 'string') throw new Error(`document ${hit._id} has no ${field} (MongooseIM always sets it; the walk sorts by it)`);
   if (noMamId) return { mamId: '', room };
   const mamId = hit.fields?.mam_id?.[0];
   if (typeof mamId !== 'string' || !/^-?\d+$/.test(mamId)) throw new Error(`document ${hit._id} has no usable mam_id (${JSON.stringify(hit.fields?.mam_id)})`);
