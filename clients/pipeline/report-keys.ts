@@ -128,16 +128,25 @@ export function defaultReportPath(kind: string, shard: { readonly index: number;
  * added) writes `r-dry-run.jsonl`, because the real run takes records in its report as reported
  * and would never write them (a dry run under smaller limits reports records a real run can write),
  * and a dry `--reset` would empty it. Always, whatever the name says (a real run may have been
- * given `x-dry-run.jsonl` too); only `/dev/null` stays.
+ * given `x-dry-run.jsonl` too); a path that is no regular file (`/dev/null`, a device, a pipe) stays.
  */
 export function migrateReportPath(given: string | undefined, kind: string, shard: { readonly index: number; readonly count: number }, dryRun: boolean): string {
   if (given === undefined) return defaultReportPath(kind, shard, dryRun);
-  // A path ending in a separator names a directory, which the report file refuses as it is.
-  if (!dryRun || given === '/dev/null' || given.endsWith('/')) return given;
+  // Only a regular file (or a path not there yet) has a place beside it: a device, a pipe or a
+  // directory stays as given, for the report file to refuse (or, /dev/null, to keep nothing).
+  if (!dryRun || given.endsWith('/') || !isFileOrMissing(given)) return given;
   const name = basename(given);
   const dot = name.lastIndexOf('.');
   const dryName = dot > 0 ? `${name.slice(0, dot)}-dry-run${name.slice(dot)}` : `${name}-dry-run`;
   return given.slice(0, given.length - name.length) + dryName;
+}
+
+function isFileOrMissing(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return true;
+  }
 }
 
 /** The kind in a report's default name: `postgres`, or `postgres-origin_id` for a `--field` walk (its records are others'). */
