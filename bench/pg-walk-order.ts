@@ -13,20 +13,24 @@
  *   by key alone;
  * - `heap-walk`: the walk as it would be built (see heapWalk), `heap-walk-tail` the same with an
  *   open last range, `heap-walk-case` the byte bound without COUNT(*) OVER ().
- * Sender ids are an expression of the id (no decoding, no mam_server_user lookups): only the
- * statements' own cost is measured. `--explain` prints the fourth write's plan of each variant.
+ * Sender ids are an expression of the id, or with `--senders` resolved as the migration does
+ * (SenderIdResolver on a third connection) for the senders the payloads name; nothing is decoded.
+ * `--explain` prints the fourth write's plan of each variant and the first page's of `heap-walk*`.
  *
- *   npm run build && node dist/bench/pg-walk-order.js [--rows 200000] [--batch 2000] [--only key,heap-walk] [--explain]
+ *   npm run build && node dist/bench/pg-walk-order.js [--rows 200000] [--batch 2000] [--only key,heap-walk] [--senders] [--explain]
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { fillDemoArchive } from '../cli/demo/demo-data.js';
+import { demoPayload, fillDemoArchive } from '../cli/demo/demo-data.js';
+import { seededRandom } from '../cli/demo/seeded-random.js';
+import { SenderIdResolver } from '../clients/backends/sql/sender-id-resolver.js';
+import { senderIdsOf } from '../clients/backends/sql/sender-id-cache.js';
 import { MONGOOSEIM_33_PG_SCHEMA } from '../cli/demo/mongooseim-33-schema.js';
 import { copyRowsBinary } from '../clients/backends/sql/pg-binary-copy.js';
 import { PAGE_READER_SETTINGS } from '../clients/backends/sql/postgres.js';
 import { POSTGRES_CHECKPOINT_SQL, POSTGRES_DIALECT, PG_CHECKPOINT_TABLE_SQL } from '../clients/backends/sql/postgres-statements.js';
-import type { RowKey, SqlRow, SqlStatement } from '../clients/backends/sql/sql-dialect.js';
+import type { RowKey, SenderPair, SqlRow, SqlStatement } from '../clients/backends/sql/sql-dialect.js';
 import { startPostgres } from '../test/support/postgres.js';
 
 const CLOCK_TICKS = 100;
@@ -58,11 +62,42 @@ function clusterTicks(dataDir: string): number {
 
 const senderOf = (id: string): string => String(Number(id.slice(-5)) % 100000);
 
+const FIRST_MESSAGE_ID = 399582233150625537n;
+const DOMAINS = ['example.com', 'example.org', 'chat.example.net', 'brzęczyszczykiewicz.pl'];
+
+/**
+ * The sender of each row `fillDemoArchive` made (seed 42), by replaying its random draws: the
+ * first draw of each `demoPayload` picks the sender, the draw after it the room. The JIDs are
+ * close to what the decoder gives (same senders, same count), enough for the statements' cost.
+ */
+function replayedSenders(rows: number): SenderPair[] {
+  const random = seededRandom(42);
+  const senders = Math.max(1, Math.min(50_000, Math.ceil(rows / 20)));
+  const pairs: SenderPair[] = [];
+  for (let n = 0; n < rows; n++) {
+    let first = -1;
+    demoPayload(
+      n,
+      () => {
+        const v = random();
+        if (first < 0) first = v;
+        return v;
+      },
+      senders,
+    );
+    random();
+    const sender = Math.floor(first * senders);
+    pairs.push({ user: `${sender % 7 === 0 ? 'ünïcødé' : 'user'}${sender}`, server: DOMAINS[sender % DOMAINS.length] });
+  }
+  return pairs;
+}
+
 interface Variant {
   name: string;
   /** Next page after `cursor` (a key or a block), null when done. */
   page(reader: pg.PoolClient, cursor: unknown): Promise<{ rows: SqlRow[]; next: unknown } | null>;
-  write(writer: pg.PoolClient, rows: SqlRow[], next: unknown): Promise<void>;
+  /** `sids`: the sender id of each row. */
+  write(writer: pg.PoolClient, rows: SqlRow[], next: unknown, sids: readonly string[]): Promise<void>;
 }
 
 function keyOrder(batch: number): Variant {
@@ -75,8 +110,8 @@ function keyOrder(batch: number): Variant {
       const last = rows[rows.length - 1];
       return { rows, next: { roomId: String(last.room_id), id: String(last.id) } };
     },
-    async write(writer, rows, next) {
-      const keyed = rows.map((r) => ({ roomId: String(r.room_id), id: String(r.id), senderId: senderOf(String(r.id)) }));
+    async write(writer, rows, next, sids) {
+      const keyed = rows.map((r, i) => ({ roomId: String(r.room_id), id: String(r.id), senderId: sids[i] }));
       await writer.query('BEGIN');
       for (const s of POSTGRES_DIALECT.update(keyed)) await writer.query(s.sql, s.params as unknown[]);
       const n = next as RowKey;
@@ -102,7 +137,7 @@ function heapOrder(blocksPerPage: number, totalBlocks: number, how: HeapWrite): 
       const rows = await copyRowsBinary(reader, statement, ['ctid', 'room_id', 'id', 'message'], ['text', 'integer', 'text', 'bytea']);
       return { rows, next: to };
     },
-    async write(writer, rows, next) {
+    async write(writer, rows, next, sids) {
       const to = next as number;
       const from = to - blocksPerPage;
       await writer.query('BEGIN');
@@ -110,19 +145,19 @@ function heapOrder(blocksPerPage: number, totalBlocks: number, how: HeapWrite): 
         const tids = '{' + rows.map((r) => `"${String(r.ctid)}"`).join(',') + '}';
         const rooms = '{' + rows.map((r) => String(r.room_id)).join(',') + '}';
         const ids = '{' + rows.map((r) => String(r.id)).join(',') + '}';
-        const sids = '{' + rows.map((r) => senderOf(String(r.id))).join(',') + '}';
+        const sidArray = '{' + sids.join(',') + '}';
         if (how === 'key') {
           await writer.query(
             `UPDATE mam_muc_message m SET sender_id = v.sid FROM unnest($1::int[], $2::bigint[], $3::int[]) AS v(r, i, sid)
               WHERE m.room_id = v.r AND m.id = v.i AND m.sender_id IS NULL`,
-            [rooms, ids, sids],
+            [rooms, ids, sidArray],
           );
         } else {
           const range = how === 'ctid-range' ? ` AND m.ctid >= '(${from},0)'::tid AND m.ctid < '(${to},0)'::tid` : '';
           await writer.query(
             `UPDATE mam_muc_message m SET sender_id = v.sid FROM unnest($1::tid[], $2::int[], $3::bigint[], $4::int[]) AS v(t, r, i, sid)
               WHERE m.ctid = v.t AND m.room_id = v.r AND m.id = v.i AND m.sender_id IS NULL${range}`,
-            [tids, rooms, ids, sids],
+            [tids, rooms, ids, sidArray],
           );
         }
       }
@@ -210,19 +245,19 @@ function heapWalk(blocksPerPage: number, totalBlocks: number, batch: number, tai
       }
       return { rows, next: { block, offset, from: (cursor as { block: number } | null)?.block ?? 0, end } };
     },
-    async write(writer, rows, next) {
+    async write(writer, rows, next, sids) {
       const n = next as { block: number; offset: number; from: number; end: number };
       await writer.query('BEGIN');
       if (rows.length > 0) {
         const tids = '{' + rows.map((r) => `"${String(r.ctid)}"`).join(',') + '}';
         const rooms = '{' + rows.map((r) => String(r.room_id)).join(',') + '}';
         const ids = '{' + rows.map((r) => String(r.id)).join(',') + '}';
-        const sids = '{' + rows.map((r) => senderOf(String(r.id))).join(',') + '}';
+        const sidArray = '{' + sids.join(',') + '}';
         await writer.query(
           `UPDATE mam_muc_message m SET sender_id = v.sid FROM unnest($1::tid[], $2::int[], $3::bigint[], $4::int[]) AS v(t, r, i, sid)
             WHERE m.ctid = v.t AND m.room_id = v.r AND m.id = v.i AND m.sender_id IS NULL
               AND m.ctid >= '(${n.from},0)'::tid AND m.ctid < '(${n.end},0)'::tid`,
-          [tids, rooms, ids, sids],
+          [tids, rooms, ids, sidArray],
         );
       }
       await writer.query(POSTGRES_CHECKPOINT_SQL, ['bench', String(n.block), String(n.offset)]);
@@ -242,6 +277,8 @@ async function main(): Promise<void> {
       batch: { type: 'string', default: '2000' },
       only: { type: 'string', default: 'in-database,key,heap-ctid,heap-ctid-range,heap-key,heap-walk' },
       explain: { type: 'boolean', default: false },
+      // Sender ids resolved as the migration does (SenderIdResolver on a third connection, its cache, mam_server_user inserts).
+      senders: { type: 'boolean', default: false },
     },
   });
   explainPages = values.explain;
@@ -258,6 +295,7 @@ async function main(): Promise<void> {
     await loader.query(PG_CHECKPOINT_TABLE_SQL);
     await loader.query('VACUUM ANALYZE mam_muc_message');
     await loader.end();
+    const pairs = values.senders ? replayedSenders(rows) : [];
     const admin = new pg.Client({ connectionString: server.url.replace(/\/mim$/, '/postgres') });
     await admin.connect();
     const load = (): string => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
@@ -266,7 +304,7 @@ async function main(): Promise<void> {
       await admin.query(`CREATE DATABASE bench_copy TEMPLATE mim STRATEGY FILE_COPY`);
       await admin.query('CHECKPOINT');
       const url = server.url.replace(/\/mim$/, '/bench_copy');
-      const pool = new pg.Pool({ connectionString: url, max: 2 });
+      const pool = new pg.Pool({ connectionString: url, max: 3 });
       const reader = await pool.connect();
       const writer = await pool.connect();
       await reader.query(PAGE_READER_SETTINGS);
@@ -275,6 +313,21 @@ async function main(): Promise<void> {
       );
       const totalBlocks = Number(rel[0].blocks);
       const blocksPerPage = Math.max(1, Math.round((batch * totalBlocks) / rel[0].tuples));
+      const idsClient = await pool.connect();
+      const resolver = new SenderIdResolver(POSTGRES_DIALECT, {
+        query: async (st) => {
+          const r = await idsClient.query(st.sql, st.params as unknown[]);
+          return { rows: r.rows as SqlRow[], rowCount: r.rowCount ?? 0 };
+        },
+      });
+      const sidsOf = async (page: SqlRow[]): Promise<string[]> => {
+        if (!values.senders) return page.map((r) => senderOf(String(r.id)));
+        const writes = page.map((r) => pairs[Number((BigInt(String(r.id)) - FIRST_MESSAGE_ID) / 256n)]);
+        const { ids, keys } = await resolver.resolve(writes);
+        return senderIdsOf(writes, ids, keys);
+      };
+      const idsPid = await backendPid(idsClient);
+      const i0 = pidTicks(idsPid);
       const readerPid = await backendPid(reader);
       const writerPid = await backendPid(writer);
       const r0 = pidTicks(readerPid);
@@ -295,10 +348,11 @@ async function main(): Promise<void> {
         for (;;) {
           const page = await variant.page(reader, cursor);
           if (page === null) break;
+          const sids = await sidsOf(page.rows);
           if (values.explain && pages === 3) {
             process.stdout.write(`  page ${pages}: ${page.rows.length} rows\n`);
-            await explained(writer, () => variant.write(writer, page.rows, page.next));
-          } else await variant.write(writer, page.rows, page.next);
+            await explained(writer, () => variant.write(writer, page.rows, page.next, sids));
+          } else await variant.write(writer, page.rows, page.next, sids);
           cursor = page.next;
           pages++;
         }
@@ -308,13 +362,15 @@ async function main(): Promise<void> {
       const readerCpu = pidTicks(readerPid) - r0;
       const writerCpu = pidTicks(writerPid) - w0;
       const clusterCpu = clusterTicks(server.dataDir) - c0;
+      const idsCpu = pidTicks(idsPid) - i0;
       const { rows: left } = await writer.query<{ n: string }>('SELECT count(*)::text AS n FROM mam_muc_message WHERE sender_id IS NULL');
       process.stdout.write(
         `${name.padEnd(16)} pages ${String(pages).padStart(5)} (${blocksPerPage} blocks each of ${totalBlocks}), ${Math.round((rows * 1000) / ms)} rows/s, ` +
-          `PostgreSQL CPU µs/row: reader ${us(readerCpu)} + writer ${us(writerCpu)} = ${us(readerCpu + writerCpu)}, cluster ${us(clusterCpu)}; left NULL ${left[0].n}; load ${load()}\n`,
+          `PostgreSQL CPU µs/row: reader ${us(readerCpu)} + writer ${us(writerCpu)}${values.senders ? ` + ids ${us(idsCpu)}` : ''} = ${us(readerCpu + writerCpu + idsCpu)}, cluster ${us(clusterCpu)}; left NULL ${left[0].n}; load ${load()}\n`,
       );
       reader.release();
       writer.release();
+      idsClient.release();
       await pool.end();
       await admin.query('DROP DATABASE bench_copy');
     }
