@@ -8,7 +8,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { reportLine } from '../../clients/pipeline/report.js';
-import { defaultReportPath, MAX_REPORT_LINE_BYTES, removeReportedKeys, reportedKeyOfLine, reportedKeys } from '../../clients/pipeline/report-keys.js';
+import {
+  defaultReportPath,
+  MAX_REPORT_LINE_BYTES,
+  removeReportedKeys,
+  reportedKeyOfLine,
+  reportedKeys,
+  reportKind,
+} from '../../clients/pipeline/report-keys.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'report-keys-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -55,4 +62,12 @@ test('a dry run has a report of its own', () => {
   const shard = { index: 1, count: 4 };
   assert.equal(defaultReportPath('postgres', shard), 'mim-sender-jid-report-postgres-shard-1-of-4.jsonl');
   assert.notEqual(defaultReportPath('postgres', shard, true), defaultReportPath('postgres', shard));
+});
+
+test("a --field walk's report is named by its fields, the same whichever order they are named in", () => {
+  assert.equal(reportKind('postgres', undefined), 'postgres');
+  assert.equal(reportKind('postgres', 'sender'), 'postgres');
+  assert.equal(reportKind('mysql', 'origin_id'), 'mysql-origin_id');
+  assert.equal(reportKind('mysql', 'origin_id,is_groupchat'), 'mysql-is_groupchat+origin_id');
+  assert.equal(reportKind('mysql', 'is_groupchat, origin_id'), 'mysql-is_groupchat+origin_id');
 });
