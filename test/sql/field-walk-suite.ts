@@ -658,6 +658,51 @@ export function fieldWalkSuite(kind: Kind, start: () => Promise<DatabaseFixture>
       });
     }
 
+    if (kind === 'postgres') {
+      test('PostgreSQL: the field walks and verify --complete read their pages by binary COPY (payloads as raw bytes), every row as MongooseIM answers', async () => {
+        const { db, sql } = await archive();
+        /** The real driver, counting the pages it reads by binary COPY. */
+        class CountingPgDriver extends PgDriver {
+          copied = 0;
+          override readRows(...args: Parameters<PgDriver['readRows']>): ReturnType<PgDriver['readRows']> {
+            this.copied++;
+            return super.readRows(...args);
+          }
+        }
+        const driver = new CountingPgDriver({ url: db.url, poolSize: 5 });
+        const b = new SqlFieldBackend(kind, ['origin_id', 'is_groupchat'], dialect, driver);
+        try {
+          await b.applySchema();
+          const summary = await runMigration({
+            backend: b,
+            openStream: (f) => decoder.openFieldsStream(f),
+            report: new MemoryReport(),
+            batchSize: 7,
+            concurrency: 2,
+          });
+          assert.equal(summary.records, rows.length);
+          assert.ok(driver.copied >= rows.length / 7, `${driver.copied} pages by binary COPY`);
+          for (const field of ['origin_id', 'is_groupchat'] as const) {
+            assert.deepEqual(Object.fromEntries(await stored(sql, field, tablesOf(field))), Object.fromEntries(expectedValues(field)), field);
+          }
+          const before = driver.copied;
+          const findings: CompleteFinding[] = [];
+          const complete = await runVerifyComplete({
+            backend: b,
+            openStream: (f) => decoder.openFieldsStream(f),
+            reportPaths: [],
+            onFinding: (f) => findings.push(f),
+            batchSize: 9,
+          });
+          assert.equal(complete.scanned, rows.length);
+          assert.deepEqual(findings, []);
+          assert.ok(driver.copied > before, 'verify --complete pages by binary COPY too');
+        } finally {
+          await b.close();
+        }
+      });
+    }
+
     test('origin_id,is_groupchat: a dry run writes nothing and reports what the walk would, records written in part included', async () => {
       const extra = plantedRows();
       const all = [...rows, ...extra];

@@ -228,6 +228,8 @@ export class SqlFieldBackend<P = unknown> implements Backend<FieldRowKey, FieldR
 
   private async pageRows(partition: FieldPartition, after: FieldRowKey | null, limits: PageLimits, scan: boolean): Promise<SqlRow[]> {
     const page = this.dialect.page(partition, after, limits, partition.shard, scan);
+    const columns = this.dialect.pageColumns?.(partition);
+    if (columns !== undefined && this.driver.readRows !== undefined) return this.driver.readRows(page, columns);
     if (this.dialect.pageSettings.length === 0) return this.rows(page);
     return inTransaction(this.driver, async (transaction) => {
       for (const setting of this.dialect.pageSettings) await transaction.query(setting);

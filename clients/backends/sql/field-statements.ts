@@ -12,7 +12,7 @@
 import { shardName, type PageLimits, type ShardSpec } from '../../pipeline/types.js';
 import { CHECKPOINT_TABLE, MYSQL_CHECKPOINT_SQL, MYSQL_LOCK_NAME_SQL, integerLiteral } from './mysql-statements.js';
 import { POSTGRES_CHECKPOINT_SQL } from './postgres-statements.js';
-import type { SqlStatement } from './sql-dialect.js';
+import type { PageColumn, SqlStatement } from './sql-dialect.js';
 
 /** The columns a `--field` walk fills. */
 export type FieldName = 'origin_id' | 'is_groupchat';
@@ -121,6 +121,12 @@ export interface FieldDialect<P = unknown> {
   page(target: WalkTarget, after: { owner: string; id: string } | null, limits: PageLimits, shard: ShardSpec, scan: boolean): SqlStatement<P>;
   /** Run first, in the same transaction as `page` (planner settings local to it). */
   readonly pageSettings: readonly SqlStatement<P>[];
+  /**
+   * `page`'s output columns and their types, where the driver reads pages by a faster path of
+   * its own (`SqlDriver.readRows`: PostgreSQL's binary COPY, whose sessions hold the same planner
+   * settings as `pageSettings`); absent, pages are plain queries.
+   */
+  readonly pageColumns?: (target: WalkTarget) => readonly PageColumn[];
   /**
    * Sets each field a row's write names, each only where the column still holds its default (a
    * field the write leaves out is kept); `rows` are one contiguous stretch of the key. The row
@@ -242,6 +248,14 @@ export const POSTGRES_FIELD_DIALECT: FieldDialect = {
   // end (see PAGE_READER_SETTINGS): left alone, the planner may sort a whole room or scan the
   // table for a shard's page.
   pageSettings: [statement('SET LOCAL enable_seqscan = off'), statement('SET LOCAL enable_bitmapscan = off')],
+  // Read by binary COPY: the payload as raw bytes instead of hex text twice its size.
+  pageColumns: (target) => [
+    { name: 'owner', type: 'integer' },
+    { name: 'id', type: 'text' },
+    { name: 'message', type: 'bytea' },
+    { name: 'candidates', type: 'integer' },
+    ...target.fields.map((name): PageColumn => ({ name, type: name === 'origin_id' ? 'text' : 'boolean' })),
+  ],
   update(target, rows) {
     const owner = ownerColumn(target.table);
     const [low, high] = keyRange(rows);
