@@ -25,6 +25,7 @@ import { MONGOOSEIM_33_PG_SCHEMA } from '../cli/demo/mongooseim-33-schema.js';
 import { seededRandom, type Rand } from '../cli/demo/seeded-random.js';
 import { termToCompressedBinary, xmlTerm, MUC_USER_NS, type XmlElement, type XmlNode } from '../cli/demo/term-encoder.js';
 import { startPostgres } from '../test/support/postgres.js';
+import { childrenCpuSeconds, postgresCpuSeconds } from './proc-cpu.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const FIRST_MESSAGE_ID = 399582233150625537n;
@@ -180,13 +181,15 @@ interface Line {
   migrationRecordsPerSecond: number;
   migrationWallRecordsPerSecond: number;
   ratio: number;
+  /** CPU per record: PostgreSQL during (a); during (b) the `migrate` process (its decoding threads included) and PostgreSQL. */
+  cpuMicrosPerRecord: { inDatabasePostgres: number; migrate: number; migrationPostgres: number };
 }
 
 /**
  * One line: `fields` filled by (a) the in-database UPDATE of each column of each table and (b) one
  * `migrate --field` walk of all of them (`origin_id,is_groupchat`: one read of `mam_message` for both).
  */
-async function benchField(client: pg.Client, url: string, fields: readonly FieldName[], rows: number): Promise<Line> {
+async function benchField(client: pg.Client, url: string, dataDir: string, fields: readonly FieldName[], rows: number): Promise<Line> {
   const targets = walkTargets(fields);
   const tables = targets.map((t) => t.table);
   const records = rows * targets.length;
@@ -205,14 +208,20 @@ async function benchField(client: pg.Client, url: string, fields: readonly Field
 
   await settle(client, tables);
   const started = performance.now();
+  const inDbCpuBefore = postgresCpuSeconds(dataDir);
   for (const t of targets) for (const field of t.fields) await client.query(update(t.table, field));
   const inDbMs = performance.now() - started;
+  const inDbCpu = postgresCpuSeconds(dataDir) - inDbCpuBefore;
   const wrongAfterUpdate = await wrongOfAll();
   if (wrongAfterUpdate !== 0) throw new Error(`the in-database UPDATE left ${wrongAfterUpdate} rows unlike the generator's answers (bench bug)`);
 
   for (const t of targets) for (const field of t.fields) await client.query(reset(t.table, field));
   await settle(client, tables);
+  const pgCpuBefore = postgresCpuSeconds(dataDir);
+  const migrateCpuBefore = childrenCpuSeconds();
   const run = await runMigrate(url, label);
+  const migrateCpu = childrenCpuSeconds() - migrateCpuBefore;
+  const pgCpu = postgresCpuSeconds(dataDir) - pgCpuBefore;
   const walked = summaryNumber(run.stdout, /records\s+([\d,]+)/);
   if (walked !== records) throw new Error(`migrate walked ${walked} records, expected ${records}: ${run.stdout}`);
   const wrong = await wrongOfAll();
@@ -226,6 +235,11 @@ async function benchField(client: pg.Client, url: string, fields: readonly Field
     migrationRecordsPerSecond,
     migrationWallRecordsPerSecond: Math.round((records * 1000) / run.wallMs),
     ratio: Number((migrationRecordsPerSecond / inDatabaseRecordsPerSecond).toFixed(2)),
+    cpuMicrosPerRecord: {
+      inDatabasePostgres: Number(((inDbCpu * 1e6) / records).toFixed(1)),
+      migrate: Number(((migrateCpu * 1e6) / records).toFixed(1)),
+      migrationPostgres: Number(((pgCpu * 1e6) / records).toFixed(1)),
+    },
   };
 }
 
@@ -258,12 +272,13 @@ async function main(): Promise<void> {
       // The combined walk last: its line beside the two above says what the shared read saves.
       for (const fields of [['origin_id'], ['is_groupchat'], ['origin_id', 'is_groupchat']] as const) {
         process.stderr.write(`bench: --field ${fields.join(',')}...\n`);
-        const f = await benchField(client, server.url, fields, rows);
+        const f = await benchField(client, server.url, server.dataDir, fields, rows);
         lines.push(f);
         const n = (x: number): string => x.toLocaleString('en-US');
         process.stdout.write(
           `postgres --field ${f.field.padEnd(23)} ${n(f.records).padStart(9)} records: (a) in-database UPDATE ${n(f.inDatabaseRecordsPerSecond)} records/s, ` +
-            `(b) migration ${n(f.migrationRecordsPerSecond)} records/s (${n(f.migrationWallRecordsPerSecond)} incl. start-up), b/a = ${f.ratio}; every row checked\n`,
+            `(b) migration ${n(f.migrationRecordsPerSecond)} records/s (${n(f.migrationWallRecordsPerSecond)} incl. start-up), b/a = ${f.ratio}; ` +
+            `CPU µs/record: (a) PostgreSQL ${f.cpuMicrosPerRecord.inDatabasePostgres}, (b) migrate ${f.cpuMicrosPerRecord.migrate} + PostgreSQL ${f.cpuMicrosPerRecord.migrationPostgres}; every row checked\n`,
         );
       }
     } finally {
