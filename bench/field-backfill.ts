@@ -10,7 +10,8 @@
  *
  * Archive: N rows in `mam_muc_message` (3.3's table with 3.4's sender_id filled) and N in
  * `mam_message` (3.3's one-to-one archive), MongooseIM-shaped compressed eterm payloads from the JS
- * term encoder. `origin_id` walks both tables (2N records), `is_groupchat` walks `mam_message` (N).
+ * term encoder. `origin_id` walks both tables (2N records), `is_groupchat` walks `mam_message` (N),
+ * `origin_id,is_groupchat` both tables once (2N records: one read of `mam_message` for both columns).
  * PostgreSQL runs with its durable defaults (fsync, synchronous commit), as in bench/backfill.ts.
  */
 import { spawn } from 'node:child_process';
@@ -18,12 +19,13 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { POSTGRES_FIELD_DIALECT, fieldTargets, type ArchiveTable, type FieldName } from '../clients/backends/sql/field-statements.js';
+import { POSTGRES_FIELD_DIALECT, fieldTargets, walkTargets, type ArchiveTable, type FieldName } from '../clients/backends/sql/field-statements.js';
 import { PG_SCHEMA_STATEMENTS } from '../clients/backends/sql/postgres-statements.js';
 import { MONGOOSEIM_33_PG_SCHEMA } from '../cli/demo/mongooseim-33-schema.js';
 import { seededRandom, type Rand } from '../cli/demo/seeded-random.js';
 import { termToCompressedBinary, xmlTerm, MUC_USER_NS, type XmlElement, type XmlNode } from '../cli/demo/term-encoder.js';
 import { startPostgres } from '../test/support/postgres.js';
+import { childrenCpuSeconds, postgresCpuSeconds } from './proc-cpu.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const FIRST_MESSAGE_ID = 399582233150625537n;
@@ -152,9 +154,11 @@ async function settle(client: pg.Client, tables: readonly ArchiveTable[]): Promi
   await client.query('CHECKPOINT');
 }
 
-async function runMigrate(url: string, field: FieldName): Promise<{ stdout: string; wallMs: number }> {
+async function runMigrate(url: string, field: string): Promise<{ stdout: string; wallMs: number }> {
   const started = performance.now();
-  const args = ['migrate', 'postgres', '--field', field, '--url', url, '--apply-schema', '--report', '/dev/null', '--progress-interval', '3600'];
+  // --reset: the bench resets the columns between lines, and the combined walk's mam_muc_message
+  // partition is origin_id's own (its checkpoint says that walk is done).
+  const args = ['migrate', 'postgres', '--field', field, '--url', url, '--apply-schema', '--reset', '--report', '/dev/null', '--progress-interval', '3600'];
   const child = spawn(process.execPath, ['bin/mim-sender-jid.js', ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
   let stdout = '';
   child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -170,46 +174,72 @@ function summaryNumber(stdout: string, pattern: RegExp): number {
 }
 
 interface Line {
-  field: FieldName;
+  /** The `--field` value: one field, or `origin_id,is_groupchat`. */
+  field: string;
   records: number;
   inDatabaseRecordsPerSecond: number;
   migrationRecordsPerSecond: number;
   migrationWallRecordsPerSecond: number;
   ratio: number;
+  /** CPU per record: PostgreSQL during (a); during (b) the `migrate` process (its decoding threads included) and PostgreSQL. */
+  cpuMicrosPerRecord: { inDatabasePostgres: number; migrate: number; migrationPostgres: number };
 }
 
-async function benchField(client: pg.Client, url: string, field: FieldName, rows: number): Promise<Line> {
-  const tables = fieldTargets(field).map((t) => t.table);
-  const records = rows * tables.length;
-  const update = (table: ArchiveTable): string =>
+/**
+ * One line: `fields` filled by (a) the in-database UPDATE of each column of each table and (b) one
+ * `migrate --field` walk of all of them (`origin_id,is_groupchat`: one read of `mam_message` for both).
+ */
+async function benchField(client: pg.Client, url: string, dataDir: string, fields: readonly FieldName[], rows: number): Promise<Line> {
+  const targets = walkTargets(fields);
+  const tables = targets.map((t) => t.table);
+  const records = rows * targets.length;
+  const update = (table: ArchiveTable, field: FieldName): string =>
     field === 'origin_id'
       ? `UPDATE ${table} SET origin_id = ${ORIGIN_ID_SQL.value} WHERE ${ORIGIN_ID_SQL.where}`
       : `UPDATE ${table} SET is_groupchat = true WHERE ${IS_GROUPCHAT_SQL.where}`;
-  const reset = (table: ArchiveTable): string => (field === 'origin_id' ? `UPDATE ${table} SET origin_id = NULL` : `UPDATE ${table} SET is_groupchat = false`);
+  const reset = (table: ArchiveTable, field: FieldName): string =>
+    field === 'origin_id' ? `UPDATE ${table} SET origin_id = NULL` : `UPDATE ${table} SET is_groupchat = false`;
+  const label = fields.join(',');
+  const wrongOfAll = async (): Promise<number> => {
+    let wrong = 0;
+    for (const field of fields) wrong += await wrongRows(client, field);
+    return wrong;
+  };
 
   await settle(client, tables);
   const started = performance.now();
-  for (const table of tables) await client.query(update(table));
+  const inDbCpuBefore = postgresCpuSeconds(dataDir);
+  for (const t of targets) for (const field of t.fields) await client.query(update(t.table, field));
   const inDbMs = performance.now() - started;
-  const wrongAfterUpdate = await wrongRows(client, field);
+  const inDbCpu = postgresCpuSeconds(dataDir) - inDbCpuBefore;
+  const wrongAfterUpdate = await wrongOfAll();
   if (wrongAfterUpdate !== 0) throw new Error(`the in-database UPDATE left ${wrongAfterUpdate} rows unlike the generator's answers (bench bug)`);
 
-  for (const table of tables) await client.query(reset(table));
+  for (const t of targets) for (const field of t.fields) await client.query(reset(t.table, field));
   await settle(client, tables);
-  const run = await runMigrate(url, field);
+  const pgCpuBefore = postgresCpuSeconds(dataDir);
+  const migrateCpuBefore = childrenCpuSeconds();
+  const run = await runMigrate(url, label);
+  const migrateCpu = childrenCpuSeconds() - migrateCpuBefore;
+  const pgCpu = postgresCpuSeconds(dataDir) - pgCpuBefore;
   const walked = summaryNumber(run.stdout, /records\s+([\d,]+)/);
   if (walked !== records) throw new Error(`migrate walked ${walked} records, expected ${records}: ${run.stdout}`);
-  const wrong = await wrongRows(client, field);
-  if (wrong !== 0) throw new Error(`after migrate --field ${field}, ${wrong} rows differ from the generator's answers: ${run.stdout}`);
+  const wrong = await wrongOfAll();
+  if (wrong !== 0) throw new Error(`after migrate --field ${label}, ${wrong} rows differ from the generator's answers: ${run.stdout}`);
   const inDatabaseRecordsPerSecond = (records * 1000) / inDbMs;
   const migrationRecordsPerSecond = summaryNumber(run.stdout, /([\d,]+) records\/s/);
   return {
-    field,
+    field: label,
     records,
     inDatabaseRecordsPerSecond: Math.round(inDatabaseRecordsPerSecond),
     migrationRecordsPerSecond,
     migrationWallRecordsPerSecond: Math.round((records * 1000) / run.wallMs),
     ratio: Number((migrationRecordsPerSecond / inDatabaseRecordsPerSecond).toFixed(2)),
+    cpuMicrosPerRecord: {
+      inDatabasePostgres: Number(((inDbCpu * 1e6) / records).toFixed(1)),
+      migrate: Number(((migrateCpu * 1e6) / records).toFixed(1)),
+      migrationPostgres: Number(((pgCpu * 1e6) / records).toFixed(1)),
+    },
   };
 }
 
@@ -239,14 +269,16 @@ async function main(): Promise<void> {
           if (index !== null) await client.query(index);
         }
       }
-      for (const field of ['origin_id', 'is_groupchat'] as const) {
-        process.stderr.write(`bench: --field ${field}...\n`);
-        const f = await benchField(client, server.url, field, rows);
+      // The combined walk last: its line beside the two above says what the shared read saves.
+      for (const fields of [['origin_id'], ['is_groupchat'], ['origin_id', 'is_groupchat']] as const) {
+        process.stderr.write(`bench: --field ${fields.join(',')}...\n`);
+        const f = await benchField(client, server.url, server.dataDir, fields, rows);
         lines.push(f);
         const n = (x: number): string => x.toLocaleString('en-US');
         process.stdout.write(
-          `postgres --field ${f.field.padEnd(12)} ${n(f.records).padStart(9)} records: (a) in-database UPDATE ${n(f.inDatabaseRecordsPerSecond)} records/s, ` +
-            `(b) migration ${n(f.migrationRecordsPerSecond)} records/s (${n(f.migrationWallRecordsPerSecond)} incl. start-up), b/a = ${f.ratio}; every row checked\n`,
+          `postgres --field ${f.field.padEnd(23)} ${n(f.records).padStart(9)} records: (a) in-database UPDATE ${n(f.inDatabaseRecordsPerSecond)} records/s, ` +
+            `(b) migration ${n(f.migrationRecordsPerSecond)} records/s (${n(f.migrationWallRecordsPerSecond)} incl. start-up), b/a = ${f.ratio}; ` +
+            `CPU µs/record: (a) PostgreSQL ${f.cpuMicrosPerRecord.inDatabasePostgres}, (b) migrate ${f.cpuMicrosPerRecord.migrate} + PostgreSQL ${f.cpuMicrosPerRecord.migrationPostgres}; every row checked\n`,
         );
       }
     } finally {

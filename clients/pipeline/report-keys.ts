@@ -149,7 +149,13 @@ function isFileOrMissing(path: string): boolean {
   }
 }
 
-/** The kind in a report's default name: `postgres`, or `postgres-origin_id` for a `--field` walk (its records are others'). */
+/**
+ * The kind in a report's default name: `postgres`, or `postgres-origin_id` for a `--field` walk
+ * (its records are others'); several fields joined in a fixed order, whichever order they were named
+ * in (`postgres-is_groupchat+origin_id`).
+ */
 export function reportKind(kind: string, field: unknown): string {
-  return typeof field === 'string' && field !== 'sender' ? `${kind}-${field}` : kind;
+  if (typeof field !== 'string' || field === 'sender') return kind;
+  const fields = field.split(',').map((f) => f.trim());
+  return `${kind}-${fields.length === 1 ? field : [...new Set(fields)].sort().join('+')}`;
 }

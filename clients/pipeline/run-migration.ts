@@ -284,21 +284,25 @@ export function decideBatch<Key, Write>(
   backend: Pick<AnyBackend, 'decide'>,
   records: readonly SourceRecord<Key>[],
   answers: readonly AnyAnswer[],
-): { writes: PlannedWrite<Key, Write>[]; notWritten: NotWrittenRecord<Key>[] } {
+): { writes: PlannedWrite<Key, Write>[]; notWritten: NotWrittenRecord<Key>[]; partly: NotWrittenRecord<Key>[] } {
   if (answers.length !== records.length) {
     throw new Error(`decoding answered ${answers.length} results for a batch of ${records.length} records`);
   }
   const writes: PlannedWrite<Key, Write>[] = [];
   const notWritten: NotWrittenRecord<Key>[] = [];
+  // Written in part: in `writes` too, and reported for the rest.
+  const partly: NotWrittenRecord<Key>[] = [];
   for (let i = 0; i < records.length; i++) {
     const record = records[i];
     const answer = answers[i];
     if (answer.key !== String(i)) throw new Error(`decoding answered key ${answer.key} at position ${i}: results out of order`);
     const decision = backend.decide(record, answer);
-    if ('write' in decision) writes.push({ key: record.key, write: decision.write as Write });
-    else notWritten.push({ key: record.key, reason: decision.reason, detail: decision.detail });
+    if ('write' in decision) {
+      writes.push({ key: record.key, write: decision.write as Write });
+      if ('partly' in decision) partly.push({ key: record.key, reason: decision.partly.reason, detail: decision.partly.detail });
+    } else notWritten.push({ key: record.key, reason: decision.reason, detail: decision.detail });
   }
-  return { writes, notWritten };
+  return { writes, notWritten, partly };
 }
 
 export async function runMigration(options: MigrationOptions): Promise<MigrationSummary> {
@@ -401,12 +405,14 @@ export async function runMigration(options: MigrationOptions): Promise<Migration
     const commitBatch = async (state: PartitionState, page: Page<unknown, unknown>, previous: Promise<void>): Promise<void> => {
       const records = page.records;
       const answers = records.length === 0 ? [] : await stream.extract(records.map((r, i) => ({ key: String(i), payload: r.payload })));
-      const { writes, notWritten } = decideBatch(backend, records, answers);
-      report(describe(notWritten));
+      const { writes, notWritten, partly } = decideBatch(backend, records, answers);
+      report(describe([...notWritten, ...partly]));
+      // Records written in part are reported: counted there, not among the writes.
+      const whole = writes.length - partly.length;
       let refusedCount = 0;
       if (dryRun) {
         await awaitEarlierBatches(previous);
-        counters.landed(writes.length, writes.length);
+        counters.landed(whole, whole);
       } else {
         let outcome;
         try {
@@ -417,12 +423,12 @@ export async function runMigration(options: MigrationOptions): Promise<Migration
           throw error.causeError;
         }
         refusedCount = outcome.refused?.length ?? 0;
-        counters.landed(outcome.written, writes.length - refusedCount);
+        counters.landed(outcome.written, whole - refusedCount);
         report(describe(outcome.refused ?? []));
         await awaitEarlierBatches(previous);
         if (backend.checkpointMode === 'after-write' && page.cursor !== null) await backend.saveCheckpoint!(state.partition, page.cursor);
       }
-      counters.committed(notWritten.length + refusedCount);
+      counters.committed(notWritten.length + partly.length + refusedCount);
       state.committed = page.cursor;
       progress.update(snapshot());
     };

@@ -79,8 +79,17 @@ export interface PageLimits {
   readonly bytes: number;
 }
 
-/** The backend's verdict on one decoding answer. */
-export type Decision<Write> = { readonly write: Write } | { readonly reason: NotWrittenReason; readonly detail: string };
+/**
+ * The backend's verdict on one decoding answer: write it, or report why not; or, for a walk of
+ * several columns whose answer one column cannot take (an origin_id too long for its column beside
+ * an is_groupchat to write), both: `write` is written and the record is reported for the rest
+ * (`partly`), counted as reported, not written. A backend's `writeBatch` then leaves such records
+ * out of `written` and never lists them in `refused`.
+ */
+export type Decision<Write> =
+  | { readonly write: Write }
+  | { readonly reason: NotWrittenReason; readonly detail: string }
+  | { readonly write: Write; readonly partly: { readonly reason: NotWrittenReason; readonly detail: string } };
 
 export interface NotWrittenRecord<Key> {
   readonly key: Key;

@@ -15,6 +15,7 @@ import {
   removeReportedKeys,
   reportedKeyOfLine,
   reportedKeys,
+  reportKind,
 } from '../../clients/pipeline/report-keys.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'report-keys-'));
@@ -75,4 +76,12 @@ test("a dry run given the real run's --report writes a file beside it, never the
   assert.equal(migrateReportPath('r.jsonl', 'riak', shard, true), 'r-dry-run.jsonl');
   assert.equal(migrateReportPath('my-dry-run.jsonl', 'riak', shard, true), 'my-dry-run-dry-run.jsonl', 'whatever the name says');
   assert.equal(migrateReportPath('/dev/null', 'riak', shard, true), '/dev/null');
+});
+
+test("a --field walk's report is named by its fields, the same whichever order they are named in", () => {
+  assert.equal(reportKind('postgres', undefined), 'postgres');
+  assert.equal(reportKind('postgres', 'sender'), 'postgres');
+  assert.equal(reportKind('mysql', 'origin_id'), 'mysql-origin_id');
+  assert.equal(reportKind('mysql', 'origin_id,is_groupchat'), 'mysql-is_groupchat+origin_id');
+  assert.equal(reportKind('mysql', 'is_groupchat, origin_id'), 'mysql-is_groupchat+origin_id');
 });

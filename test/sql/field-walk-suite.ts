@@ -22,7 +22,7 @@ import { PG_SCHEMA_STATEMENTS } from '../../clients/backends/sql/postgres-statem
 import { MemoryReport } from '../../clients/pipeline/report.js';
 import { runMigration, SchemaNotReadyError, type MigrationOptions, type MigrationSummary } from '../../clients/pipeline/run-migration.js';
 import { runVerify, runVerifyComplete, type CompleteFinding } from '../../clients/pipeline/run-verify.js';
-import { erlangFieldCases, erlangFieldMessages, type FieldRecord } from '../support/erlang-fields.js';
+import { erlangFieldCases, erlangFieldMessages, erlangFieldOracle, type FieldRecord } from '../support/erlang-fields.js';
 import { fuzzSeed } from '../support/fuzz-seed.js';
 import { startMigrateProcess } from '../support/migrate-process.js';
 import { runCliBounded } from '../support/bounded-cli.js';
@@ -167,12 +167,16 @@ export function fieldWalkSuite(kind: Kind, start: () => Promise<DatabaseFixture>
       return { db, sql };
     }
 
-    function backend(db: TestDatabase, field: FieldName): SqlFieldBackend {
+    function backend(db: TestDatabase, field: FieldName | FieldName[]): SqlFieldBackend {
       const driver = kind === 'postgres' ? new PgDriver({ url: db.url, poolSize: 5 }) : new MysqlDriver({ url: db.url, poolSize: 5 });
       return new SqlFieldBackend(kind, field, dialect, driver);
     }
 
-    async function migrate(db: TestDatabase, field: FieldName, extra: Partial<MigrationOptions> = {}): Promise<MigrationSummary & { report: MemoryReport }> {
+    async function migrate(
+      db: TestDatabase,
+      field: FieldName | FieldName[],
+      extra: Partial<MigrationOptions> = {},
+    ): Promise<MigrationSummary & { report: MemoryReport }> {
       const report = new MemoryReport();
       const b = backend(db, field);
       try {
@@ -194,12 +198,20 @@ export function fieldWalkSuite(kind: Kind, start: () => Promise<DatabaseFixture>
     const tablesOf = (field: FieldName): ArchiveTable[] => (field === 'origin_id' ? ['mam_muc_message', 'mam_message'] : ['mam_message']);
 
     /** What every row must hold after the walk: MongooseIM's answer, the default for a payload that gives none, or what was there. */
-    /** MySQL's origin_id is varbinary(250): a longer id cannot be stored (MongooseIM's own insert fails in strict mode). */
-    const tooLong = (r: FieldRow): boolean => kind === 'mysql' && typeof r.originId === 'string' && Buffer.byteLength(r.originId) > 250;
+    /**
+     * MySQL's origin_id is varbinary(250): a longer id cannot be stored (MongooseIM's own insert
+     * fails in strict mode); PostgreSQL text cannot hold a NUL character.
+     */
+    const tooLong = (r: FieldRow): boolean =>
+      typeof r.originId === 'string' && (kind === 'mysql' ? Buffer.byteLength(r.originId) > 250 : r.originId.includes('\u0000'));
 
-    function expectedValues(field: FieldName, kept: ReadonlyMap<string, string | boolean> = new Map()): Map<string, string | boolean | null> {
+    function expectedValues(
+      field: FieldName,
+      kept: ReadonlyMap<string, string | boolean> = new Map(),
+      all: readonly FieldRow[] = rows,
+    ): Map<string, string | boolean | null> {
       const want = new Map<string, string | boolean | null>();
-      for (const r of rows) {
+      for (const r of all) {
         if (!tablesOf(field).includes(r.table)) continue;
         const key = rowId(r.table, r.owner, r.id);
         const answer = field === 'origin_id' ? (tooLong(r) ? null : r.originId) : r.isGroupchat;
@@ -209,8 +221,8 @@ export function fieldWalkSuite(kind: Kind, start: () => Promise<DatabaseFixture>
     }
 
     /** The rows the walk reports, and why: payloads giving no answer, and (MySQL) ids longer than the column. */
-    function reported(field: FieldName): string[] {
-      return rows
+    function reported(field: FieldName, all: readonly FieldRow[] = rows): string[] {
+      return all
         .filter((r) => tablesOf(field).includes(r.table))
         .flatMap((r) => {
           const key = rowId(r.table, r.owner, r.id);
@@ -389,14 +401,18 @@ export function fieldWalkSuite(kind: Kind, start: () => Promise<DatabaseFixture>
       });
     }
 
-    test('origin_id through the CLI: killed with SIGKILL after a commit, run again until done: every row as MongooseIM answers', async () => {
+    /**
+     * Through the CLI: killed with SIGKILL once a checkpoint is committed, run again until done;
+     * then `verify --complete` clean, and a value planted wrong found.
+     */
+    async function killAndResume(fields: readonly FieldName[]): Promise<void> {
       const { db, sql } = await archive();
       const args = [
         kind,
         '--url',
         db.url,
         '--field',
-        'origin_id',
+        fields.join(','),
         '--apply-schema',
         '--batch-size',
         '5',
@@ -406,7 +422,7 @@ export function fieldWalkSuite(kind: Kind, start: () => Promise<DatabaseFixture>
         '--max-rate',
         '60',
         '--report',
-        join(reportDir, `${kind}-kill.jsonl`),
+        join(reportDir, `${kind}-${fields.join('+')}-kill.jsonl`),
         '--progress-interval',
         '3600',
       ];
@@ -430,10 +446,12 @@ export function fieldWalkSuite(kind: Kind, start: () => Promise<DatabaseFixture>
       assert.match(resumed.stderr, /resuming partition/);
       assert.match(resumed.stdout, /done \(end reached\)/);
       assert.match(resumed.stdout, /accounted for: not counted/);
-      assert.deepEqual(Object.fromEntries(await stored(sql, 'origin_id', tablesOf('origin_id'))), Object.fromEntries(expectedValues('origin_id')));
+      for (const field of fields) {
+        assert.deepEqual(Object.fromEntries(await stored(sql, field, tablesOf(field))), Object.fromEntries(expectedValues(field)), field);
+      }
 
       // verify through the CLI (the fields stream it opens for this backend): clean, then a planted value found.
-      const verifyArgs = ['verify', kind, '--url', db.url, '--field', 'origin_id'];
+      const verifyArgs = ['verify', kind, '--url', db.url, '--field', fields.join(',')];
       const clean = await runCliBounded([...verifyArgs, '--complete'], 120_000);
       assert.equal(clean.status, 0, clean.stderr);
       assert.equal(clean.stdout, '');
@@ -450,10 +468,262 @@ export function fieldWalkSuite(kind: Kind, start: () => Promise<DatabaseFixture>
         .trim()
         .split('\n')
         .map((line) => JSON.parse(line) as Record<string, string>);
+      const holds = fields.length === 1 ? 'origin_id NULL' : `origin_id NULL, is_groupchat ${JSON.stringify(victim.isGroupchat === true)}`;
       assert.deepEqual(
         lines.map((l) => [l.table, l.user_id, l.id, l.class, l.kind, l.stored]),
-        [['mam_message', victim.owner, victim.id, 'written_wrong', 'different_value', 'origin_id NULL']],
+        [['mam_message', victim.owner, victim.id, 'written_wrong', 'different_value', holds]],
       );
+    }
+
+    test('origin_id through the CLI: killed with SIGKILL after a commit, run again until done: every row as MongooseIM answers', async () => {
+      await killAndResume(['origin_id']);
+    });
+
+    test('origin_id,is_groupchat through the CLI: killed with SIGKILL after a commit, run again until done: both columns as MongooseIM answers', async () => {
+      await killAndResume(['origin_id', 'is_groupchat']);
+    });
+
+    /**
+     * Rows no case holds: a groupchat message whose origin-id its column cannot take (MySQL: longer
+     * than 250 bytes; PostgreSQL: a NUL character), made from an Erlang-made payload by changing
+     * the id's bytes, and answered by the Erlang oracle.
+     */
+    function plantedRows(id = kind === 'mysql' ? 'y'.repeat(300) : 'a\u0000c'): FieldRow[] {
+      const base = rows.find((r) => r.table === 'mam_message' && r.originId === 'abc' && r.isGroupchat === true && Buffer.from(r.payload)[1] !== 0x50)!;
+      assert.ok(base !== undefined, 'the cases hold an uncompressed groupchat message with origin-id abc');
+      const from = Buffer.from(r3('abc'));
+      const payload = Buffer.from(base.payload);
+      const at = payload.indexOf(from);
+      assert.ok(at >= 0, 'the id is a binary of the term');
+      const patched = Buffer.concat([payload.subarray(0, at), r3(id), payload.subarray(at + from.length)]);
+      const [answer] = erlangFieldOracle([patched]);
+      assert.deepEqual(answer, { originId: { originId: id }, isGroupchat: true }, 'Erlang answers the planted payload');
+      return ['1', '2'].map((owner, i) => ({
+        table: 'mam_message' as const,
+        owner,
+        id: String(399582233150625537n + 1_000_000n + BigInt(i)),
+        payload: patched,
+        originId: id,
+        isGroupchat: true,
+      }));
+    }
+
+    /** A binary of the external term format (BINARY_EXT). */
+    function r3(text: string): Buffer {
+      const bytes = Buffer.from(text, 'utf8');
+      const header = Buffer.alloc(5);
+      header[0] = 109;
+      header.writeUInt32BE(bytes.length, 1);
+      return Buffer.concat([header, bytes]);
+    }
+
+    /** One line per record: the first field (in the walk's order) the record's table has that gives no answer or cannot be stored. */
+    function combinedReported(all: readonly FieldRow[]): string[] {
+      const byField = new Map<string, string>();
+      for (const field of ['is_groupchat', 'origin_id'] as const) {
+        for (const line of reported(field, all)) byField.set(line.slice(0, line.lastIndexOf(' ')), line);
+      }
+      return [...byField.values()].sort();
+    }
+
+    test('origin_id,is_groupchat in one walk: the same columns as the two walks, as Erlang answers; a field a row cannot take is reported, its other field written', async () => {
+      const extra = plantedRows();
+      const all = [...rows, ...extra];
+      const one = await archive();
+      const two = await archive();
+      for (const { sql } of [one, two]) await insertRows(kind, sql, extra);
+
+      const both = await migrate(one.db, ['is_groupchat', 'origin_id']);
+      assert.equal(both.reachedEnd, true);
+      assert.equal(both.partitions, 2);
+      await migrate(two.db, 'origin_id');
+      await migrate(two.db, 'is_groupchat');
+      for (const field of ['origin_id', 'is_groupchat'] as const) {
+        const combined = Object.fromEntries(await stored(one.sql, field, tablesOf(field)));
+        assert.deepEqual(combined, Object.fromEntries(await stored(two.sql, field, tablesOf(field))), `${field}: the same as its own walk`);
+        assert.deepEqual(combined, Object.fromEntries(expectedValues(field, new Map(), all)), `${field}: as Erlang answers`);
+      }
+      // One line per record, naming the field; the planted rows keep NULL and get true.
+      assert.deepEqual(reportedIds(both.report), combinedReported(all));
+      for (const r of extra) {
+        const line = both.report.rows.find((l) => l.fields.user_id === r.owner && l.fields.id === r.id)!;
+        assert.equal(line.reason, 'value_not_storable');
+        assert.match(line.detail, /^origin_id ".*": .* \(is_groupchat written from the same payload\)$/);
+      }
+      const undecodedId = all.find((r) => r.table === 'mam_message' && r.originId === 'malformed' && r.isGroupchat !== 'malformed')!;
+      assert.ok(undecodedId !== undefined, 'the cases hold an origin-id that does not decode beside a type that does');
+      const partial = both.report.rows.find((l) => l.fields.user_id === undecodedId.owner && l.fields.id === undecodedId.id)!;
+      assert.equal(partial.reason, 'malformed');
+      assert.match(
+        partial.detail,
+        /^origin_id: .* \(is_groupchat written from the same payload\)$/,
+        'an origin-id that does not decode: is_groupchat still answered',
+      );
+      assert.equal(both.records, all.length, 'every row holds a default before the walk');
+      assert.equal(both.written + both.reported, both.records);
+      assert.equal(both.accounting?.kind, 'not-counted');
+      const names = (await one.sql.query(`SELECT shard FROM mim_sender_jid_checkpoint ORDER BY shard`)).map((r) => String(r.shard));
+      assert.deepEqual(names, ['mam_message.origin_id+is_groupchat 0/1', 'mam_muc_message.origin_id 0/1']);
+
+      // Checkpoints: a single-field walk after it starts from the beginning (its own checkpoint),
+      // a second combined run reads nothing, --reset reads again every row still holding a default.
+      const again = await migrate(one.db, ['origin_id', 'is_groupchat']);
+      assert.equal(again.records, 0);
+      const falseRows = all.filter((r) => r.table === 'mam_message' && r.isGroupchat !== true).length;
+      const alone = await migrate(one.db, 'is_groupchat');
+      assert.equal(alone.records, falseRows, 'the is_groupchat walk trusts no checkpoint of the combined walk');
+      assert.equal(alone.written, falseRows - reported('is_groupchat', all).length);
+      const defaults = (table: ArchiveTable): number =>
+        all.filter(
+          (r) => r.table === table && (expectedValues('origin_id', new Map(), all).get(rowId(r.table, r.owner, r.id)) === null || r.isGroupchat !== true),
+        ).length;
+      const reset = await migrate(one.db, ['origin_id', 'is_groupchat'], { reset: true });
+      assert.equal(
+        reset.records,
+        defaults('mam_message') +
+          all.filter((r) => r.table === 'mam_muc_message' && expectedValues('origin_id', new Map(), all).get(rowId(r.table, r.owner, r.id)) === null).length,
+      );
+      // Rows already holding their answers are passed over (skipped): nothing rewritten.
+      assert.equal(reset.written + reset.reported, reset.records - reset.skipped);
+      assert.ok(reset.skipped > 0);
+      assert.deepEqual(
+        Object.fromEntries(await stored(one.sql, 'origin_id', tablesOf('origin_id'))),
+        Object.fromEntries(expectedValues('origin_id', new Map(), all)),
+      );
+
+      // verify --complete judges each field: clean; then a row wrong in one field, and one wrong in both.
+      const groupchatRow = all.find((r) => r.table === 'mam_message' && r.isGroupchat === true && typeof r.originId === 'string' && !tooLong(r))!;
+      const otherRow = all.find((r) => r.table === 'mam_message' && r.isGroupchat === true && r !== groupchatRow && r.id !== groupchatRow.id)!;
+      const verifying = backend(one.db, ['origin_id', 'is_groupchat']);
+      try {
+        const complete = (): Promise<CompleteFinding[]> => {
+          const findings: CompleteFinding[] = [];
+          return runVerifyComplete({
+            backend: verifying,
+            openStream: (f) => decoder.openFieldsStream(f),
+            reportPaths: [],
+            onFinding: (f) => findings.push(f),
+            batchSize: 9,
+          }).then((c) => {
+            assert.equal(c.scanned, all.length);
+            return findings;
+          });
+        };
+        assert.deepEqual(await complete(), []);
+        const p = (n: number): string => (kind === 'postgres' ? `$${n}` : '?');
+        await one.sql.query(
+          `UPDATE mam_message SET is_groupchat = ${kind === 'postgres' ? 'false' : '0'}, origin_id = NULL WHERE user_id = ${p(1)} AND id = ${p(2)}`,
+          [groupchatRow.owner, groupchatRow.id],
+        );
+        await one.sql.query(`UPDATE mam_message SET is_groupchat = ${kind === 'postgres' ? 'false' : '0'} WHERE user_id = ${p(1)} AND id = ${p(2)}`, [
+          otherRow.owner,
+          otherRow.id,
+        ]);
+        const findings = (await complete()).map((f) => [f.fields.id, f.class, f.kind, f.detail]).sort();
+        assert.deepEqual(
+          findings,
+          [
+            [
+              groupchatRow.id,
+              'written_wrong',
+              'different_value',
+              `payload says origin_id ${JSON.stringify(groupchatRow.originId)}, the row holds NULL; payload says is_groupchat true, the row holds false`,
+            ],
+            [otherRow.id, 'written_wrong', 'different_value', 'payload says is_groupchat true, the row holds false'],
+          ].sort(),
+        );
+      } finally {
+        await verifying.close();
+      }
+    });
+
+    if (kind === 'postgres') {
+      test('origin_id,is_groupchat in a LATIN1 database: a row whose id the database refuses still gets is_groupchat, and is reported', async () => {
+        const extra = plantedRows('zażółć');
+        const all = [...rows, ...extra];
+        const { db, sql } = await archive('LATIN1');
+        await insertRows(kind, sql, extra);
+        const summary = await migrate(db, ['origin_id', 'is_groupchat']);
+        assert.equal(summary.reachedEnd, true);
+        for (const r of extra) {
+          const line = summary.report.rows.find((l) => l.fields.user_id === r.owner && l.fields.id === r.id)!;
+          assert.equal(line.reason, 'value_not_storable');
+          assert.match(line.detail, /^origin_id "zażółć": the database refused it: .* \(is_groupchat written from the same payload\)$/);
+        }
+        const groupchat = await stored(sql, 'is_groupchat', ['mam_message']);
+        assert.deepEqual(Object.fromEntries(groupchat), Object.fromEntries(expectedValues('is_groupchat', new Map(), all)));
+        const origin = await stored(sql, 'origin_id', ['mam_message']);
+        for (const r of extra) assert.equal(origin.get(rowId(r.table, r.owner, r.id)), null);
+        assert.equal(summary.written + summary.skipped + summary.reported, summary.records);
+      });
+    }
+
+    if (kind === 'postgres') {
+      test('PostgreSQL: the field walks and verify --complete read their pages by binary COPY (payloads as raw bytes), every row as MongooseIM answers', async () => {
+        const { db, sql } = await archive();
+        /** The real driver, counting the pages it reads by binary COPY. */
+        class CountingPgDriver extends PgDriver {
+          copied = 0;
+          override readRows(...args: Parameters<PgDriver['readRows']>): ReturnType<PgDriver['readRows']> {
+            this.copied++;
+            return super.readRows(...args);
+          }
+        }
+        const driver = new CountingPgDriver({ url: db.url, poolSize: 5 });
+        const b = new SqlFieldBackend(kind, ['origin_id', 'is_groupchat'], dialect, driver);
+        try {
+          await b.applySchema();
+          const summary = await runMigration({
+            backend: b,
+            openStream: (f) => decoder.openFieldsStream(f),
+            report: new MemoryReport(),
+            batchSize: 7,
+            concurrency: 2,
+          });
+          assert.equal(summary.records, rows.length);
+          assert.ok(driver.copied >= rows.length / 7, `${driver.copied} pages by binary COPY`);
+          for (const field of ['origin_id', 'is_groupchat'] as const) {
+            assert.deepEqual(Object.fromEntries(await stored(sql, field, tablesOf(field))), Object.fromEntries(expectedValues(field)), field);
+          }
+          const before = driver.copied;
+          const findings: CompleteFinding[] = [];
+          const complete = await runVerifyComplete({
+            backend: b,
+            openStream: (f) => decoder.openFieldsStream(f),
+            reportPaths: [],
+            onFinding: (f) => findings.push(f),
+            batchSize: 9,
+          });
+          assert.equal(complete.scanned, rows.length);
+          assert.deepEqual(findings, []);
+          assert.ok(driver.copied > before, 'verify --complete pages by binary COPY too');
+        } finally {
+          await b.close();
+        }
+      });
+    }
+
+    test('origin_id,is_groupchat: a dry run writes nothing and reports what the walk would, records written in part included', async () => {
+      const extra = plantedRows();
+      const all = [...rows, ...extra];
+      const { db, sql } = await archive();
+      await insertRows(kind, sql, extra);
+      const b = backend(db, ['origin_id', 'is_groupchat']);
+      await b.applySchema();
+      await b.close();
+      const dry = await migrate(db, ['origin_id', 'is_groupchat'], { dryRun: true });
+      assert.equal(dry.records, all.length);
+      assert.deepEqual(reportedIds(dry.report), combinedReported(all));
+      assert.equal(dry.written + dry.reported, dry.records);
+      assert.ok(
+        [...(await stored(sql, 'origin_id', tablesOf('origin_id'))).values()].every((v) => v === null),
+        'a dry run writes nothing',
+      );
+      assert.ok(
+        [...(await stored(sql, 'is_groupchat', ['mam_message'])).values()].every((v) => v === false),
+        'a dry run writes nothing',
+      );
+      assert.equal((await sql.query(`SELECT shard FROM mim_sender_jid_checkpoint`).catch(() => [])).length, 0);
     });
   });
 }

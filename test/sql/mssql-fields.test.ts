@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import sql from 'mssql';
-import { fieldTargets, type FieldTarget } from '../../clients/backends/sql/field-statements.js';
+import { fieldTargets, type FieldTarget, type WalkTarget } from '../../clients/backends/sql/field-statements.js';
 import { bindStatement, MssqlDriver } from '../../clients/backends/sql/mssql.js';
 import { SqlFieldBackend } from '../../clients/backends/sql/field-backend.js';
 import { freeLoopbackPort } from '../../cli/demo/free-port.js';
@@ -18,6 +18,10 @@ import { MSSQL_MAX_PARAMS, type MssqlStatement } from '../../clients/backends/sq
 const ORIGIN_ROOMS: FieldTarget = { table: 'mam_muc_message', field: 'origin_id' };
 const ORIGIN_USERS: FieldTarget = { table: 'mam_message', field: 'origin_id' };
 const GROUPCHAT: FieldTarget = { table: 'mam_message', field: 'is_groupchat' };
+const WALK_ORIGIN_ROOMS: WalkTarget = { table: 'mam_muc_message', fields: ['origin_id'] };
+const WALK_ORIGIN_USERS: WalkTarget = { table: 'mam_message', fields: ['origin_id'] };
+const WALK_GROUPCHAT: WalkTarget = { table: 'mam_message', fields: ['is_groupchat'] };
+const WALK_BOTH: WalkTarget = { table: 'mam_message', fields: ['origin_id', 'is_groupchat'] };
 
 /** Every @name in the text is a parameter, every parameter is used, no name twice, under the limit. */
 function assertParamsConsistent(statement: MssqlStatement): void {
@@ -57,12 +61,12 @@ test('schema statements are the guides’ for SQL Server, verbatim (3.6.0 -> 3.7
 
 test('pages: TOP (@limit) rows still holding the default (every row for a scan), keyset on the table’s own key, shard on its owner, qualified ORDER BYs', () => {
   const limits = { records: 50, bytes: 4096 };
-  const first = fieldPageStatement(ORIGIN_USERS, null, limits, { index: 0, count: 1 }, false);
+  const first = fieldPageStatement(WALK_ORIGIN_USERS, null, limits, { index: 0, count: 1 }, false);
   assert.match(
     first.sql,
     /SELECT TOP \(@limit\) t\.user_id AS owner, t\.id, DATALENGTH\(t\.message\) AS len FROM dbo\.mam_message t WHERE t\.origin_id IS NULL ORDER BY t\.user_id, t\.id/,
   );
-  assert.match(first.sql, /m\.origin_id AS value/);
+  assert.match(first.sql, /k\.candidates, m\.origin_id FROM/);
   assert.deepEqual(
     first.params.map((p) => [p.name, p.type, p.value]),
     [
@@ -70,15 +74,19 @@ test('pages: TOP (@limit) rows still holding the default (every row for a scan),
       ['bytes', 'BigInt', 4096],
     ],
   );
-  const next = fieldPageStatement(GROUPCHAT, { owner: '7', id: '399582233150625537' }, limits, { index: 2, count: 3 }, false);
+  const next = fieldPageStatement(WALK_GROUPCHAT, { owner: '7', id: '399582233150625537' }, limits, { index: 2, count: 3 }, false);
   assert.match(
     next.sql,
     /WHERE t\.is_groupchat = 0 AND \(t\.user_id > @after_owner OR \(t\.user_id = @after_owner AND t\.id > @after_id\)\) AND t\.user_id % @shard_count = @shard_index ORDER BY/,
   );
-  const scan = fieldPageStatement(ORIGIN_ROOMS, { owner: '1', id: '2' }, limits, { index: 0, count: 1 }, true);
+  const scan = fieldPageStatement(WALK_ORIGIN_ROOMS, { owner: '1', id: '2' }, limits, { index: 0, count: 1 }, true);
   assert.doesNotMatch(scan.sql, /IS NULL/, 'a scan reads every row');
   assert.match(scan.sql, /FROM dbo\.mam_muc_message t WHERE \(t\.room_id > @after_owner/);
-  for (const s of [first, next, scan]) {
+  // Both fields: a row still holding either default is read, and both columns come back.
+  const both = fieldPageStatement(WALK_BOTH, null, limits, { index: 0, count: 1 }, false);
+  assert.match(both.sql, /FROM dbo\.mam_message t WHERE \(t\.origin_id IS NULL OR t\.is_groupchat = 0\) ORDER BY/);
+  assert.match(both.sql, /k\.candidates, m\.origin_id, m\.is_groupchat FROM/);
+  for (const s of [first, next, scan, both]) {
     assertParamsConsistent(s);
     const orderBys = [...s.sql.matchAll(/ORDER BY ([\w., ]+?)(?: ROWS|\)|$)/g)].flatMap((m) => m[1].split(', '));
     assert.ok(orderBys.length >= 3);
@@ -86,31 +94,51 @@ test('pages: TOP (@limit) rows still holding the default (every row for a scan),
   }
 });
 
-test('writes: only where the row still holds the default, the id as NVarChar, chunked under the parameter limit', () => {
-  const rows = Array.from({ length: 1500 }, (_, i) => ({ owner: String(1 + (i % 4)), id: String(399582233150625537n + BigInt(i)), value: `id-${i}-zoë😀` }));
-  const origin = fieldUpdateStatements(ORIGIN_ROOMS, rows);
+test('writes: each column only from its default, the id as NVarChar, chunked under the parameter limit; both fields in one statement', () => {
+  const rows = Array.from({ length: 1500 }, (_, i) => ({
+    owner: String(1 + (i % 4)),
+    id: String(399582233150625537n + BigInt(i)),
+    origin_id: `id-${i}-zoë😀`,
+  }));
+  const origin = fieldUpdateStatements(WALK_ORIGIN_ROOMS, rows);
   assert.ok(origin.length >= 3, 'three parameters a row: 1,500 rows need several statements');
   assert.equal(
     origin.reduce((n, s) => n + s.params.length / 3, 0),
     rows.length,
   );
   for (const s of origin) {
-    assert.match(s.sql, /^UPDATE m SET m\.origin_id = v\.val FROM dbo\.mam_muc_message AS m JOIN \(VALUES /);
-    assert.match(s.sql, /AS v\(owner, id, val\) ON m\.room_id = v\.owner AND m\.id = v\.id WHERE m\.origin_id IS NULL$/);
+    assert.match(s.sql, /^UPDATE m SET m\.origin_id = COALESCE\(m\.origin_id, v\.origin_id\) FROM dbo\.mam_muc_message AS m JOIN \(VALUES /);
+    assert.match(s.sql, /AS v\(owner, id, origin_id\) ON m\.room_id = v\.owner AND m\.id = v\.id WHERE \(m\.origin_id IS NULL AND v\.origin_id IS NOT NULL\)$/);
     assertParamsConsistent(s);
   }
   const groupchat = fieldUpdateStatements(
-    GROUPCHAT,
-    rows.map((r) => ({ ...r, value: true as const })),
+    WALK_GROUPCHAT,
+    rows.map((r) => ({ owner: r.owner, id: r.id, is_groupchat: true as const })),
   );
   assert.equal(groupchat.length, 2, 'two parameters a row');
   for (const s of groupchat) {
     assert.match(
       s.sql,
-      /^UPDATE m SET m\.is_groupchat = 1 FROM dbo\.mam_message AS m JOIN \(VALUES .*\) AS v\(owner, id\) ON m\.user_id = v\.owner AND m\.id = v\.id WHERE m\.is_groupchat = 0$/,
+      /^UPDATE m SET m\.is_groupchat = CASE WHEN v\.is_groupchat = 1 THEN 1 ELSE m\.is_groupchat END FROM dbo\.mam_message AS m JOIN \(VALUES \(@o\d+, @i\d+, 1\).*\) AS v\(owner, id, is_groupchat\) ON m\.user_id = v\.owner AND m\.id = v\.id WHERE \(m\.is_groupchat = 0 AND v\.is_groupchat = 1\)$/,
     );
     assertParamsConsistent(s);
   }
+  // Both: a row's absent origin_id is a NULL parameter (the column keeps what it holds), its groupchat a literal.
+  const [both] = fieldUpdateStatements(WALK_BOTH, [
+    { owner: '1', id: '10', origin_id: 'a' },
+    { owner: '1', id: '11', is_groupchat: true },
+  ]);
+  assert.match(both.sql, /SET m\.origin_id = COALESCE\(m\.origin_id, v\.origin_id\), m\.is_groupchat = CASE/);
+  assert.match(both.sql, /\(VALUES \(@o0, @i0, @v0, 0\), \(@o1, @i1, @v1, 1\)\) AS v\(owner, id, origin_id, is_groupchat\)/);
+  assert.match(both.sql, /WHERE \(m\.origin_id IS NULL AND v\.origin_id IS NOT NULL\) OR \(m\.is_groupchat = 0 AND v\.is_groupchat = 1\)$/);
+  assert.deepEqual(
+    both.params.filter((p) => p.name.startsWith('v')).map((p) => [p.name, p.type, p.value]),
+    [
+      ['v0', 'NVarChar', 'a'],
+      ['v1', 'NVarChar', null],
+    ],
+  );
+  assertParamsConsistent(both);
 });
 
 test('an origin-id longer than nvarchar(250) is not storable (counted in UTF-16 units)', () => {
@@ -122,11 +150,17 @@ test('an origin-id longer than nvarchar(250) is not storable (counted in UTF-16 
 test('the real mssql driver accepts every field statement’s parameters with the intended types', () => {
   const name = 'mam_message.origin_id 0/2';
   const statements: MssqlStatement[] = [
-    fieldPageStatement(ORIGIN_USERS, { owner: '1', id: '2' }, { records: 10, bytes: 100 }, { index: 0, count: 2 }, false),
-    MSSQL_FIELD_DIALECT.exactCount(GROUPCHAT, { index: 1, count: 2 }),
-    ...fieldUpdateStatements(ORIGIN_USERS, [{ owner: '1', id: '399582233150625537', value: 'ελλάδα-😀' }]),
-    ...fieldUpdateStatements(GROUPCHAT, [{ owner: '1', id: '399582233150625537', value: true }]),
-    MSSQL_FIELD_DIALECT.verifySample(ORIGIN_ROOMS, 10),
+    fieldPageStatement(WALK_ORIGIN_USERS, { owner: '1', id: '2' }, { records: 10, bytes: 100 }, { index: 0, count: 2 }, false),
+    MSSQL_FIELD_DIALECT.exactCount(WALK_GROUPCHAT, { index: 1, count: 2 }),
+    MSSQL_FIELD_DIALECT.exactCount(WALK_BOTH, { index: 1, count: 2 }),
+    ...fieldUpdateStatements(WALK_ORIGIN_USERS, [{ owner: '1', id: '399582233150625537', origin_id: 'ελλάδα-😀' }]),
+    ...fieldUpdateStatements(WALK_GROUPCHAT, [{ owner: '1', id: '399582233150625537', is_groupchat: true }]),
+    ...fieldUpdateStatements(WALK_BOTH, [
+      { owner: '1', id: '399582233150625537', is_groupchat: true },
+      { owner: '1', id: '399582233150625538', origin_id: 'x' },
+    ]),
+    MSSQL_FIELD_DIALECT.verifySample(WALK_ORIGIN_ROOMS, 10),
+    MSSQL_FIELD_DIALECT.verifySample(WALK_BOTH, 10),
     MSSQL_FIELD_DIALECT.readCheckpoint(name),
     MSSQL_FIELD_DIALECT.saveCheckpoint(name, '1', '2'),
     MSSQL_FIELD_DIALECT.deleteCheckpoint(name),

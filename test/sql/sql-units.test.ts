@@ -153,6 +153,25 @@ const edgy = fc.oneof(
   fc.bigInt({ min: -(2n ** 54n), max: 2n ** 54n }),
 );
 
+test('binary COPY: booleans (the field walks: is_groupchat) read as one byte; NULL as null', () => {
+  const data = Buffer.concat([
+    Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1'),
+    Buffer.alloc(8),
+    Buffer.from([0, 2, 0, 0, 0, 1, 1, 0, 0, 0, 1, 0]),
+    Buffer.from([0, 2, 0, 0, 0, 1, 0, 0xff, 0xff, 0xff, 0xff]),
+    Buffer.from([0xff, 0xff]),
+  ]);
+  assert.deepEqual(
+    parseBinaryCopy(data, ['a', 'b'], ['boolean', 'boolean']).map((r) => [r.a, r.b]),
+    [
+      [true, false],
+      [false, null],
+    ],
+  );
+  const wide = Buffer.concat([Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1'), Buffer.alloc(8), Buffer.from([0, 1, 0, 0, 0, 2, 0, 1]), Buffer.from([0xff, 0xff])]);
+  assert.throws(() => parseBinaryCopy(wide, ['a'], ['boolean']), /a boolean field of 2 bytes/);
+});
+
 test('binary COPY: every int8, int4 and int2 value reads back as its decimal text', () => {
   const frame = (values: bigint[]): Buffer => {
     const parts = [Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1'), Buffer.alloc(8)];

@@ -24,6 +24,7 @@ import type {
   FieldAnswer,
   FieldsResult,
   Mismatch,
+  NotWrittenReason,
   NotWrittenRecord,
   Page,
   PageLimits,
@@ -52,53 +53,83 @@ import {
   type SqlStatement,
 } from './sql-dialect.js';
 import {
+  FIELD_NAMES,
   fieldIndexName,
   fieldPartitionName,
   fieldTargets,
   ownerColumn,
+  walkTargets,
+  type ArchiveTable,
   type FieldDialect,
   type FieldName,
   type FieldRowKey,
-  type FieldTarget,
+  type FieldRowWrite,
+  type WalkTarget,
 } from './field-statements.js';
 
-export interface FieldPartition extends Partition, FieldTarget {
+export interface FieldPartition extends Partition, WalkTarget {
   readonly shard: ShardSpec;
 }
 
-/** What one row gets: the origin_id, `true` for is_groupchat, or null (MongooseIM's answer is the default: nothing to change). */
-export type FieldWrite = string | true | null;
-
-/** A row as `verify` sees it: what the column holds (null for a NULL origin_id). */
-export interface FieldVerifySample extends VerifySample<FieldRowKey> {
-  readonly value: string | boolean | null;
+/**
+ * What one row gets: each field whose answer is not the default (an origin_id to store,
+ * `is_groupchat` true); a field absent keeps its default (MongooseIM's answer, or one it cannot
+ * take). `partly`: the record is also reported for a field it cannot take.
+ */
+export interface FieldWrite {
+  readonly origin_id?: string;
+  readonly is_groupchat?: true;
+  readonly partly?: true;
 }
+
+/** A row as `verify` sees it: what each field's column holds (null for a NULL origin_id). */
+export interface FieldVerifySample extends VerifySample<FieldRowKey> {
+  readonly values: Partial<Record<FieldName, string | boolean | null>>;
+}
+
+/** One field's verdict on an answer: the value to write (null: the default), or why none. */
+type FieldVerdict =
+  | { readonly field: FieldName; readonly value: string | true | null }
+  | { readonly field: FieldName; readonly reason: NotWrittenReason; readonly detail: string };
 
 export class SqlFieldBackend<P = unknown> implements Backend<FieldRowKey, FieldRowKey, FieldWrite, FieldPartition, FieldsResult> {
   readonly answers = 'fields' as const;
   readonly defaultFormat = 'eterm' as const;
   readonly checkpointMode = 'in-write' as const;
   readonly noAccountingReason: string;
-  private readonly targets: FieldTarget[];
+  /** The fields this walk fills, in `FIELD_NAMES` order. */
+  readonly fields: readonly FieldName[];
+  private readonly targets: WalkTarget[];
   /** Sessions holding this run's locks, one per partition. */
   private readonly locks: { readonly session: SqlSession<P>; readonly name: string }[] = [];
 
   constructor(
     /** `postgres` or `mysql`: the CLI's kind (report and log names). */
     readonly name: string,
-    readonly field: FieldName,
+    /** One field, or several filled from one read and one decode of each row (`--field origin_id,is_groupchat`). */
+    fields: FieldName | readonly FieldName[],
     private readonly dialect: FieldDialect<P>,
     private readonly driver: SqlDriver<P>,
   ) {
-    this.targets = fieldTargets(field);
-    this.noAccountingReason =
+    const asked = typeof fields === 'string' ? [fields] : fields;
+    this.fields = FIELD_NAMES.filter((f) => asked.includes(f));
+    if (this.fields.length === 0) throw new Error('a field walk needs at least one field');
+    this.targets = walkTargets(this.fields);
+    const why = this.fields.map((field) =>
       field === 'origin_id'
-        ? "NULL is also MongooseIM's origin_id for a message without an origin-id, so no query tells a row not walked from one walked; the checkpoints say how far the walk went"
-        : "false is also MongooseIM's is_groupchat for a message that is not groupchat, so no query tells a row not walked from one walked; the checkpoints say how far the walk went";
+        ? "NULL is also MongooseIM's origin_id for a message without an origin-id"
+        : "false is also MongooseIM's is_groupchat for a message that is not groupchat",
+    );
+    this.noAccountingReason = `${why.join(', and ')}, so no query tells a row not walked from one walked; the checkpoints say how far the walk went`;
   }
 
   private async rows(statement: SqlStatement<P>): Promise<SqlRow[]> {
     return (await this.driver.query(statement)).rows;
+  }
+
+  /** The fields this walk fills in `table`. */
+  private fieldsOf(table: ArchiveTable): readonly FieldName[] {
+    return this.targets.find((t) => t.table === table)?.fields ?? [];
   }
 
   describeKey(key: FieldRowKey): Record<string, string> {
@@ -112,7 +143,7 @@ export class SqlFieldBackend<P = unknown> implements Backend<FieldRowKey, FieldR
   async checkSchema(): Promise<SchemaStatus> {
     const missing: string[] = [];
     const statements: string[] = [];
-    for (const target of this.targets) {
+    for (const target of this.fields.flatMap(fieldTargets)) {
       const [r] = await this.rows(this.dialect.schemaCheck(target));
       if (!truthy(r?.has_table)) throw new Error(`table ${target.table} not found: is this a MongooseIM database?`);
       const guide = this.dialect.schemaStatements(target);
@@ -132,7 +163,7 @@ export class SqlFieldBackend<P = unknown> implements Backend<FieldRowKey, FieldR
         statements.push(guide.index);
       }
     }
-    return { ready: missing.length === 0, missing, statements, guide: this.dialect.guide[this.field] };
+    return { ready: missing.length === 0, missing, statements, guide: this.fields.map((f) => this.dialect.guide[f]).join(', and ') };
   }
 
   async applySchema(): Promise<string[]> {
@@ -146,9 +177,10 @@ export class SqlFieldBackend<P = unknown> implements Backend<FieldRowKey, FieldR
   }
 
   /**
-   * One lock per partition, on a session of its own (named by table, field and shard): a second
-   * process on the same walk is refused at once; the sender walk and the other field's walk hold
-   * other names, and may run beside it (they write other columns).
+   * One lock per partition, on a session of its own (named by table, fields and shard): a second
+   * process on the same walk is refused at once; the sender walk and other fields' walks hold
+   * other names, and may run beside it (each column changes only from its default, so two walks
+   * filling the same column only race to write the same answer).
    */
   async acquireShard(shard: ShardSpec): Promise<void> {
     for (const partition of await this.partitions(shard)) {
@@ -196,6 +228,8 @@ export class SqlFieldBackend<P = unknown> implements Backend<FieldRowKey, FieldR
 
   private async pageRows(partition: FieldPartition, after: FieldRowKey | null, limits: PageLimits, scan: boolean): Promise<SqlRow[]> {
     const page = this.dialect.page(partition, after, limits, partition.shard, scan);
+    const columns = this.dialect.pageColumns?.(partition);
+    if (columns !== undefined && this.driver.readRows !== undefined) return this.driver.readRows(page, columns);
     if (this.dialect.pageSettings.length === 0) return this.rows(page);
     return inTransaction(this.driver, async (transaction) => {
       for (const setting of this.dialect.pageSettings) await transaction.query(setting);
@@ -219,26 +253,59 @@ export class SqlFieldBackend<P = unknown> implements Backend<FieldRowKey, FieldR
     return { records, ...pagePlace(rows, records, after, limits) };
   }
 
-  private keyOf(target: FieldTarget, row: SqlRow): FieldRowKey {
+  private keyOf(target: WalkTarget, row: SqlRow): FieldRowKey {
     return { table: target.table, owner: String(row.owner), id: String(row.id) };
   }
 
-  private sampleOf(target: FieldTarget, row: SqlRow): FieldVerifySample {
-    const value = storedValue(target.field, row.value);
-    return { key: this.keyOf(target, row), payload: row.message as Buffer, value, stored: describeStored(target.field, value) };
+  private sampleOf(target: WalkTarget, row: SqlRow): FieldVerifySample {
+    const values: Partial<Record<FieldName, string | boolean | null>> = {};
+    for (const field of target.fields) values[field] = storedValue(field, row[field]);
+    const stored = target.fields.map((field) => describeStored(field, values[field] ?? null)).join(', ');
+    return { key: this.keyOf(target, row), payload: row.message as Buffer, values, stored };
   }
 
-  decide(_record: SourceRecord<FieldRowKey>, answer: FieldsResult): Decision<FieldWrite> {
-    if (this.field === 'is_groupchat') {
+  /** One field's answer, as the column takes it. */
+  private verdict(field: FieldName, answer: FieldsResult): FieldVerdict {
+    if (field === 'is_groupchat') {
       const g = answer.isGroupchat;
-      if (!g.ok) return { reason: g.code, detail: g.detail };
-      return { write: g.value ? true : null };
+      return g.ok ? { field, value: g.value ? true : null } : { field, reason: g.code, detail: g.detail };
     }
     const o = answer.originId;
-    if (!o.ok) return { reason: o.code, detail: o.detail };
-    if (o.value === null) return { write: null };
+    if (!o.ok) return { field, reason: o.code, detail: o.detail };
+    if (o.value === null) return { field, value: null };
     const why = this.dialect.checkStorable(o.value);
-    return why === null ? { write: o.value } : { reason: 'value_not_storable', detail: `origin_id ${JSON.stringify(o.value.slice(0, 80))}: ${why}` };
+    return why === null
+      ? { field, value: o.value }
+      : { field, reason: 'value_not_storable', detail: `origin_id ${JSON.stringify(o.value.slice(0, 80))}: ${why}` };
+  }
+
+  /**
+   * Each field of the row's table on its own: a field whose answer is the default has nothing to
+   * change; one without an answer (or one its column cannot hold) is reported, and the row's other
+   * fields are still written (the report line then names the field, and says what was written).
+   */
+  decide(record: SourceRecord<FieldRowKey>, answer: FieldsResult): Decision<FieldWrite> {
+    const fields = this.fieldsOf(record.key.table);
+    const verdicts = fields.map((field) => this.verdict(field, answer));
+    const write: { origin_id?: string; is_groupchat?: true } = {};
+    const failed: { field: FieldName; reason: NotWrittenReason; detail: string }[] = [];
+    for (const v of verdicts) {
+      if ('reason' in v) failed.push(v);
+      else if (v.value !== null) {
+        if (v.field === 'origin_id') write.origin_id = v.value as string;
+        else write.is_groupchat = true;
+      }
+    }
+    if (failed.length === 0) return { write };
+    // One field: its words as they always were; several: each failure says its field.
+    const detail =
+      fields.length === 1 ? failed[0].detail : failed.map((f) => (f.reason === 'value_not_storable' ? f.detail : `${f.field}: ${f.detail}`)).join('; ');
+    const answered = verdicts.filter((v) => !('reason' in v)).map((v) => v.field);
+    if (answered.length === 0) return { reason: failed[0].reason, detail };
+    return {
+      write: { ...write, partly: true },
+      partly: { reason: failed[0].reason, detail: `${detail} (${answered.join(', ')} written from the same payload)` },
+    };
   }
 
   async writeBatch(
@@ -247,15 +314,26 @@ export class SqlFieldBackend<P = unknown> implements Backend<FieldRowKey, FieldR
     cursor: FieldRowKey,
     earlierCommitted: Promise<void>,
   ): Promise<WriteOutcome<FieldRowKey>> {
-    const changes = writes.flatMap((w) => (w.write === null ? [] : [{ owner: w.key.owner, id: w.key.id, value: w.write }]));
-    // Rows whose answer is the default already hold it: written, with nothing to change.
-    const unchanged = writes.length - changes.length;
+    const rowOf = (w: PlannedWrite<FieldRowKey, FieldWrite>): FieldRowWrite => ({
+      owner: w.key.owner,
+      id: w.key.id,
+      ...(w.write.origin_id === undefined ? {} : { origin_id: w.write.origin_id }),
+      ...(w.write.is_groupchat === undefined ? {} : { is_groupchat: w.write.is_groupchat }),
+    });
+    const changes = (partly: boolean): FieldRowWrite[] =>
+      writes.filter((w) => (w.write.partly === true) === partly && (w.write.origin_id !== undefined || w.write.is_groupchat !== undefined)).map(rowOf);
+    const whole = changes(false);
+    // Records written in part are reported, not counted; their rows are changed by statements of their own.
+    const partial = changes(true);
+    // Rows whose answers are the defaults already hold them: written, with nothing to change.
+    const unchanged = writes.filter((w) => w.write.partly !== true).length - whole.length;
     // Waited for before any row lock is taken (see SqlBackend.writeBatch).
     await awaitEarlierBatches(earlierCommitted);
     try {
       return await inTransaction(this.driver, async (transaction) => {
         let written = 0;
-        for (const statement of changes.length === 0 ? [] : this.dialect.update(partition, changes)) written += (await transaction.query(statement)).rowCount;
+        for (const statement of whole.length === 0 ? [] : this.dialect.update(partition, whole)) written += (await transaction.query(statement)).rowCount;
+        for (const statement of partial.length === 0 ? [] : this.dialect.update(partition, partial)) await transaction.query(statement);
         await transaction.query(this.dialect.saveCheckpoint(partition.name, cursor.owner, cursor.id));
         return { written: written + unchanged };
       });
@@ -263,32 +341,50 @@ export class SqlFieldBackend<P = unknown> implements Backend<FieldRowKey, FieldR
       if (!this.dialect.isRefusedValue(error)) throw error;
     }
     // A value the database refused (its encoding cannot hold a character of it): row by row, the
-    // refused rows reported and left NULL, so one such id cannot fail its batch on every run.
+    // refused rows reported and left NULL, so one such id cannot fail its batch on every run. The
+    // refused value's row still gets its other fields.
     return inTransaction(this.driver, async (transaction) => {
       let written = 0;
       const refused: NotWrittenRecord<FieldRowKey>[] = [];
-      for (const change of changes) {
+      const attempt = async (change: FieldRowWrite): Promise<{ changed: number } | { error: string }> => {
         await transaction.query(this.dialect.savepoint.set);
         try {
-          for (const statement of this.dialect.update(partition, [change])) written += (await transaction.query(statement)).rowCount;
+          let changed = 0;
+          for (const statement of this.dialect.update(partition, [change])) changed += (await transaction.query(statement)).rowCount;
           await transaction.query(this.dialect.savepoint.release);
+          return { changed };
         } catch (error) {
           if (!this.dialect.isRefusedValue(error)) throw error;
           await transaction.query(this.dialect.savepoint.rollback);
-          const why = error instanceof Error ? error.message : String(error);
-          refused.push({
-            key: { table: partition.table, owner: change.owner, id: change.id },
-            reason: 'value_not_storable',
-            detail: `${partition.field} ${JSON.stringify(String(change.value).slice(0, 80))}: the database refused it: ${why}`,
-          });
+          return { error: error instanceof Error ? error.message : String(error) };
         }
+      };
+      for (const [change, counted] of [...whole.map((c) => [c, true] as const), ...partial.map((c) => [c, false] as const)]) {
+        const first = await attempt(change);
+        if ('changed' in first) {
+          if (counted) written += first.changed;
+          continue;
+        }
+        // Only origin_id is text a database can refuse: the row's other fields are written without it.
+        const { origin_id: refusedValue, ...others } = change;
+        const rest = others.is_groupchat === undefined ? null : await attempt(others);
+        if (rest !== null && !('changed' in rest)) throw new Error(`the database refused a row without origin_id: ${rest.error}`);
+        // A record written in part is reported already (for another field): one line per record.
+        if (!counted) continue;
+        refused.push({
+          key: { table: partition.table, owner: change.owner, id: change.id },
+          reason: 'value_not_storable',
+          detail:
+            `origin_id ${JSON.stringify(String(refusedValue).slice(0, 80))}: the database refused it: ${first.error}` +
+            (rest === null ? '' : ' (is_groupchat written from the same payload)'),
+        });
       }
       await transaction.query(this.dialect.saveCheckpoint(partition.name, cursor.owner, cursor.id));
       return refused.length === 0 ? { written: written + unchanged } : { written: written + unchanged, refused };
     });
   }
 
-  /** Up to `size` random rows of each table the field lives in, whatever they hold. */
+  /** Up to `size` random rows of each table the walk reads, whatever they hold. */
   async sampleForVerify(size: number): Promise<FieldVerifySample[]> {
     const samples: FieldVerifySample[] = [];
     for (const target of this.targets) {
@@ -297,20 +393,30 @@ export class SqlFieldBackend<P = unknown> implements Backend<FieldRowKey, FieldR
     return samples;
   }
 
+  /** Each field of the row judged on its own; the mismatch names every field found wrong. */
   verifyAnswer(sample: FieldVerifySample, answer: FieldsResult): Mismatch | null {
-    const field = this.field;
+    const fields = this.fieldsOf(sample.key.table);
+    const found = fields.flatMap((field) => {
+      const m = this.verifyField(field, sample.values[field] ?? null, answer);
+      return m === null ? [] : [{ ...m, detail: fields.length === 1 || m.kind === 'different_value' ? m.detail : `${field}: ${m.detail}` }];
+    });
+    if (found.length === 0) return null;
+    return { kind: found.some((m) => m.kind === 'different_value') ? 'different_value' : found[0].kind, detail: found.map((m) => m.detail).join('; ') };
+  }
+
+  private verifyField(field: FieldName, value: string | boolean | null, answer: FieldsResult): Mismatch | null {
     const given: FieldAnswer<string | null | boolean> = field === 'origin_id' ? answer.originId : answer.isGroupchat;
-    const isDefault = sample.value === null || sample.value === false;
+    const isDefault = value === null || value === false;
     if (!given.ok) {
       // The walk reports such a row and leaves its default; any other value has no payload behind it.
       return isDefault ? null : { kind: 'undecodable', detail: `${given.code}: ${given.detail}` };
     }
     const want = field === 'origin_id' ? given.value : given.value === true;
-    if (want === sample.value) return null;
+    if (want === value) return null;
     // An id the column cannot hold: the walk reports it and leaves NULL, as MongooseIM could not store it either.
-    if (typeof want === 'string' && sample.value === null && this.dialect.checkStorable(want) !== null) return null;
+    if (typeof want === 'string' && value === null && this.dialect.checkStorable(want) !== null) return null;
     const words = (v: unknown): string => (v === null ? 'NULL' : JSON.stringify(v));
-    return { kind: 'different_value', detail: `payload says ${field} ${words(want)}, the row holds ${words(sample.value)}` };
+    return { kind: 'different_value', detail: `payload says ${field} ${words(want)}, the row holds ${words(value)}` };
   }
 
   isTransient(error: unknown): boolean {

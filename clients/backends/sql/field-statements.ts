@@ -12,7 +12,7 @@
 import { shardName, type PageLimits, type ShardSpec } from '../../pipeline/types.js';
 import { CHECKPOINT_TABLE, MYSQL_CHECKPOINT_SQL, MYSQL_LOCK_NAME_SQL, integerLiteral } from './mysql-statements.js';
 import { POSTGRES_CHECKPOINT_SQL } from './postgres-statements.js';
-import type { SqlStatement } from './sql-dialect.js';
+import type { PageColumn, SqlStatement } from './sql-dialect.js';
 
 /** The columns a `--field` walk fills. */
 export type FieldName = 'origin_id' | 'is_groupchat';
@@ -27,6 +27,15 @@ export interface FieldTarget {
   readonly field: FieldName;
 }
 
+/**
+ * One table a walk reads, and the fields it fills there (in `FIELD_NAMES` order): one field, or
+ * on `mam_message` both (`--field origin_id,is_groupchat`: one read, one decode, one write).
+ */
+export interface WalkTarget {
+  readonly table: ArchiveTable;
+  readonly fields: readonly FieldName[];
+}
+
 /** Which tables MongooseIM gave the column: origin_id both (3.7.0), is_groupchat the users' archive only (6.2.1). */
 export function fieldTargets(field: FieldName): FieldTarget[] {
   return field === 'origin_id'
@@ -35,6 +44,16 @@ export function fieldTargets(field: FieldName): FieldTarget[] {
         { table: 'mam_message', field },
       ]
     : [{ table: 'mam_message', field }];
+}
+
+/** The tables a walk of `fields` reads, each with the fields it fills there (`fields` in any order). */
+export function walkTargets(fields: readonly FieldName[]): WalkTarget[] {
+  const targets: WalkTarget[] = [];
+  for (const table of ['mam_muc_message', 'mam_message'] as const) {
+    const here = FIELD_NAMES.filter((f) => fields.includes(f) && fieldTargets(f).some((t) => t.table === table));
+    if (here.length > 0) targets.push({ table, fields: here });
+  }
+  return targets;
 }
 
 /** The first key column: the room (`room_id`) or the archive's owner (`user_id`). */
@@ -50,11 +69,12 @@ export interface FieldRowKey {
   readonly id: string;
 }
 
-/** A write of one row: the origin_id to store, or `true` for is_groupchat. */
+/** A write of one row: what changes (an origin_id to store, `true` for is_groupchat); a field absent keeps its default. */
 export interface FieldRowWrite {
   readonly owner: string;
   readonly id: string;
-  readonly value: string | true;
+  readonly origin_id?: string;
+  readonly is_groupchat?: true;
 }
 
 /** The guide's index for origin_id (none for is_groupchat). */
@@ -63,9 +83,15 @@ export function fieldIndexName(target: FieldTarget): string | null {
   return target.table === 'mam_message' ? 'i_mam_message_username_jid_origin_id' : 'i_mam_muc_message_room_id_sender_id_origin_id';
 }
 
-/** Name of a partition's checkpoint and lock: the table, the field and the shard. */
-export function fieldPartitionName(target: FieldTarget, shard: ShardSpec): string {
-  return `${target.table}.${target.field} ${shardName(shard)}`;
+/**
+ * Name of a partition's checkpoint and lock: the table, the fields it fills and the shard
+ * (`mam_message.origin_id 0/1`, `mam_message.origin_id+is_groupchat 0/1`). A walk of other fields
+ * is another walk (its pages are other rows), so it never reads this checkpoint; a combined walk's
+ * `mam_muc_message` partition fills origin_id only, the very walk of `--field origin_id` there,
+ * and shares its name.
+ */
+export function fieldPartitionName(target: WalkTarget, shard: ShardSpec): string {
+  return `${target.table}.${target.fields.join('+')} ${shardName(shard)}`;
 }
 
 /** `P`: the driver's parameter (a plain value for pg and mysql2, a typed, named one for mssql). */
@@ -85,20 +111,30 @@ export interface FieldDialect<P = unknown> {
   saveCheckpoint(name: string, owner: string, id: string): SqlStatement<P>;
   /** One row: `n`, the statistics' row count of the table. */
   rowEstimate(table: ArchiveTable): SqlStatement<P>;
-  /** One row: `n`, rows of the shard still holding the default. */
-  exactCount(target: FieldTarget, shard: ShardSpec): SqlStatement<P>;
+  /** One row: `n`, rows of the shard still holding a default of one of the fields. */
+  exactCount(target: WalkTarget, shard: ShardSpec): SqlStatement<P>;
   /**
-   * Up to `limits.records` rows after `after` (only those still holding the default, unless
-   * `scan`), cut at `limits.bytes` (the first row always comes): `owner`, `id`, `message`,
-   * `candidates`, and `value` (the column as stored).
+   * Up to `limits.records` rows after `after` (only those still holding the default of one of the
+   * fields, unless `scan`), cut at `limits.bytes` (the first row always comes): `owner`, `id`,
+   * `message`, `candidates`, and each field under its own name (the column as stored).
    */
-  page(target: FieldTarget, after: { owner: string; id: string } | null, limits: PageLimits, shard: ShardSpec, scan: boolean): SqlStatement<P>;
+  page(target: WalkTarget, after: { owner: string; id: string } | null, limits: PageLimits, shard: ShardSpec, scan: boolean): SqlStatement<P>;
   /** Run first, in the same transaction as `page` (planner settings local to it). */
   readonly pageSettings: readonly SqlStatement<P>[];
-  /** Sets the column where it still holds the default; `rows` are one contiguous stretch of the key. */
-  update(target: FieldTarget, rows: readonly FieldRowWrite[]): SqlStatement<P>[];
-  /** Random rows of the table: `owner`, `id`, `message`, `value`. */
-  verifySample(target: FieldTarget, size: number): SqlStatement<P>;
+  /**
+   * `page`'s output columns and their types, where the driver reads pages by a faster path of
+   * its own (`SqlDriver.readRows`: PostgreSQL's binary COPY, whose sessions hold the same planner
+   * settings as `pageSettings`); absent, pages are plain queries.
+   */
+  readonly pageColumns?: (target: WalkTarget) => readonly PageColumn[];
+  /**
+   * Sets each field a row's write names, each only where the column still holds its default (a
+   * field the write leaves out is kept); `rows` are one contiguous stretch of the key. The row
+   * count is of rows that changed at all.
+   */
+  update(target: WalkTarget, rows: readonly FieldRowWrite[]): SqlStatement<P>[];
+  /** Random rows of the table: `owner`, `id`, `message`, and each field under its own name. */
+  verifySample(target: WalkTarget, size: number): SqlStatement<P>;
   lock(name: string): SqlStatement<P>;
   unlock(name: string): SqlStatement<P>;
   /** Null when `originId` fits the column, else why not. */
@@ -116,10 +152,12 @@ const statement = (sql: string, params: readonly unknown[] = []): SqlStatement =
 
 const POSTGRES_FIELD_REFUSED_CODES = new Set(['22P05', '22021']);
 
-/** The rows a walk still has to look at: those holding the column's default. */
-function defaultCondition(target: FieldTarget, kind: 'postgres' | 'mysql'): string {
-  if (target.field === 'origin_id') return 'origin_id IS NULL';
-  return kind === 'postgres' ? 'NOT is_groupchat' : 'is_groupchat = 0';
+/** The rows a walk still has to look at: those holding a default of one of its fields. */
+function defaultCondition(target: WalkTarget, kind: 'postgres' | 'mysql'): string {
+  const conditions = target.fields.map((field) =>
+    field === 'origin_id' ? 'origin_id IS NULL' : kind === 'postgres' ? 'NOT is_groupchat' : 'is_groupchat = 0',
+  );
+  return conditions.length === 1 ? conditions[0] : `(${conditions.join(' OR ')})`;
 }
 
 /**
@@ -128,7 +166,7 @@ function defaultCondition(target: FieldTarget, kind: 'postgres' | 'mysql'): stri
  * and only those rows' payloads are read back. Every ORDER BY names its source (`s.`, `m.`): the
  * output columns carry other types (text ids) under the same names.
  */
-function fieldPageSql(target: FieldTarget, options: { keyset: string; shard: ShardSpec; records: number; bytes: number; scan: boolean; pg: boolean }): string {
+function fieldPageSql(target: WalkTarget, options: { keyset: string; shard: ShardSpec; records: number; bytes: number; scan: boolean; pg: boolean }): string {
   const owner = ownerColumn(target.table);
   const where = [options.scan ? 'TRUE' : defaultCondition(target, options.pg ? 'postgres' : 'mysql')];
   if (options.keyset !== '') where.push(options.keyset);
@@ -136,7 +174,7 @@ function fieldPageSql(target: FieldTarget, options: { keyset: string; shard: Sha
   const len = options.pg ? 'octet_length(message)' : 'LENGTH(message)';
   const id = options.pg ? 'm.id::text' : 'm.id';
   return (
-    `SELECT m.${owner} AS owner, ${id} AS id, m.message, k.candidates, m.${target.field} AS value FROM (` +
+    `SELECT m.${owner} AS owner, ${id} AS id, m.message, k.candidates, ${target.fields.map((f) => `m.${f}`).join(', ')} FROM (` +
     `SELECT s.owner, s.id, s.len, SUM(s.len) OVER (ORDER BY s.owner, s.id ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS running, ` +
     `COUNT(*) OVER () AS candidates FROM (` +
     `SELECT ${owner} AS owner, id, ${len} AS len FROM ${target.table} WHERE ${where.join(' AND ')} ORDER BY ${owner}, id LIMIT ${Math.floor(options.records)}` +
@@ -210,32 +248,49 @@ export const POSTGRES_FIELD_DIALECT: FieldDialect = {
   // end (see PAGE_READER_SETTINGS): left alone, the planner may sort a whole room or scan the
   // table for a shard's page.
   pageSettings: [statement('SET LOCAL enable_seqscan = off'), statement('SET LOCAL enable_bitmapscan = off')],
+  // Read by binary COPY: the payload as raw bytes instead of hex text twice its size.
+  pageColumns: (target) => [
+    { name: 'owner', type: 'integer' },
+    { name: 'id', type: 'text' },
+    { name: 'message', type: 'bytea' },
+    { name: 'candidates', type: 'integer' },
+    ...target.fields.map((name): PageColumn => ({ name, type: name === 'origin_id' ? 'text' : 'boolean' })),
+  ],
   update(target, rows) {
     const owner = ownerColumn(target.table);
     const [low, high] = keyRange(rows);
     // Bounded by the batch's first and last key so that the join stays on that stretch of the
     // primary key (see POSTGRES_UPDATE_SQL).
     const range = `AND (m.${owner}, m.id) >= (${integerLiteral(low.owner)}, ${integerLiteral(low.id)}) AND (m.${owner}, m.id) <= (${integerLiteral(high.owner)}, ${integerLiteral(high.id)})`;
-    if (target.field === 'origin_id') {
-      return [
-        statement(
-          `UPDATE ${target.table} m SET origin_id = v.val FROM unnest($1::int[], $2::bigint[], $3::text[]) AS v(owner, id, val)
-          WHERE m.${owner} = v.owner AND m.id = v.id AND m.origin_id IS NULL ${range}`,
-          [rows.map((r) => r.owner), rows.map((r) => r.id), rows.map((r) => r.value as string)],
-        ),
-      ];
+    // One statement for one field or two: a field a row's write leaves out comes as NULL (false)
+    // and keeps what the row holds; each column changes only from its default.
+    const sets: string[] = [];
+    const changes: string[] = [];
+    const columns: string[] = [];
+    const params: unknown[] = [rows.map((r) => r.owner), rows.map((r) => r.id)];
+    if (target.fields.includes('origin_id')) {
+      params.push(rows.map((r) => r.origin_id ?? null));
+      columns.push(`$${params.length}::text[]`);
+      sets.push('origin_id = COALESCE(m.origin_id, v.origin_id)');
+      changes.push('(m.origin_id IS NULL AND v.origin_id IS NOT NULL)');
+    }
+    if (target.fields.includes('is_groupchat')) {
+      params.push(rows.map((r) => r.is_groupchat === true));
+      columns.push(`$${params.length}::bool[]`);
+      sets.push('is_groupchat = m.is_groupchat OR v.is_groupchat');
+      changes.push('(NOT m.is_groupchat AND v.is_groupchat)');
     }
     return [
       statement(
-        `UPDATE ${target.table} m SET is_groupchat = true FROM unnest($1::int[], $2::bigint[]) AS v(owner, id)
-        WHERE m.${owner} = v.owner AND m.id = v.id AND NOT m.is_groupchat ${range}`,
-        [rows.map((r) => r.owner), rows.map((r) => r.id)],
+        `UPDATE ${target.table} m SET ${sets.join(', ')} FROM unnest($1::int[], $2::bigint[], ${columns.join(', ')}) AS v(owner, id, ${target.fields.join(', ')})
+        WHERE m.${owner} = v.owner AND m.id = v.id AND (${changes.join(' OR ')}) ${range}`,
+        params,
       ),
     ];
   },
   verifySample: (target, size) =>
     statement(
-      `SELECT ${ownerColumn(target.table)} AS owner, id::text AS id, message, ${target.field} AS value FROM ${target.table} ORDER BY random() LIMIT $1`,
+      `SELECT ${ownerColumn(target.table)} AS owner, id::text AS id, message, ${target.fields.join(', ')} FROM ${target.table} ORDER BY random() LIMIT $1`,
       [Math.floor(size)],
     ),
   lock: (name) => statement(`SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS acquired`, [`mim_sender_jid ${name}`]),
@@ -315,33 +370,39 @@ export const MYSQL_FIELD_DIALECT: FieldDialect = {
   update(target, rows) {
     const owner = ownerColumn(target.table);
     // Driven from the derived table (eq_ref on the primary key), so that exactly the batch's rows
-    // are locked (see mysqlUpdateSql).
-    if (target.field === 'origin_id') {
-      const derived = rows
-        .map((r, i) =>
-          i === 0
-            ? `SELECT ${integerLiteral(r.owner)} AS owner, ${integerLiteral(r.id)} AS id, ? AS val`
-            : `SELECT ${integerLiteral(r.owner)}, ${integerLiteral(r.id)}, ?`,
-        )
-        .join(' UNION ALL ');
-      return [
-        statement(
-          `UPDATE ${target.table} m JOIN (${derived}) v ON m.${owner} = v.owner AND m.id = v.id SET m.origin_id = v.val WHERE m.origin_id IS NULL`,
-          // The id's UTF-8 bytes, as MongooseIM stores them in the binary column.
-          rows.map((r) => Buffer.from(r.value as string, 'utf8')),
-        ),
-      ];
-    }
+    // are locked (see mysqlUpdateSql). A field a row's write leaves out comes as NULL (0) and
+    // keeps what the row holds; each column changes only from its default.
+    const withOrigin = target.fields.includes('origin_id');
+    const withGroupchat = target.fields.includes('is_groupchat');
     const derived = rows
-      .map((r, i) =>
-        i === 0 ? `SELECT ${integerLiteral(r.owner)} AS owner, ${integerLiteral(r.id)} AS id` : `SELECT ${integerLiteral(r.owner)}, ${integerLiteral(r.id)}`,
-      )
+      .map((r, i) => {
+        const values = [`${integerLiteral(r.owner)}${i === 0 ? ' AS owner' : ''}`, `${integerLiteral(r.id)}${i === 0 ? ' AS id' : ''}`];
+        if (withOrigin) values.push(`?${i === 0 ? ' AS origin_id' : ''}`);
+        if (withGroupchat) values.push(`${r.is_groupchat === true ? 1 : 0}${i === 0 ? ' AS is_groupchat' : ''}`);
+        return `SELECT ${values.join(', ')}`;
+      })
       .join(' UNION ALL ');
-    return [statement(`UPDATE ${target.table} m JOIN (${derived}) v ON m.${owner} = v.owner AND m.id = v.id SET m.is_groupchat = 1 WHERE m.is_groupchat = 0`)];
+    const sets: string[] = [];
+    const changes: string[] = [];
+    if (withOrigin) {
+      sets.push('m.origin_id = COALESCE(m.origin_id, v.origin_id)');
+      changes.push('(m.origin_id IS NULL AND v.origin_id IS NOT NULL)');
+    }
+    if (withGroupchat) {
+      sets.push('m.is_groupchat = GREATEST(m.is_groupchat, v.is_groupchat)');
+      changes.push('(m.is_groupchat = 0 AND v.is_groupchat = 1)');
+    }
+    return [
+      statement(
+        `UPDATE ${target.table} m JOIN (${derived}) v ON m.${owner} = v.owner AND m.id = v.id SET ${sets.join(', ')} WHERE ${changes.join(' OR ')}`,
+        // The id's UTF-8 bytes, as MongooseIM stores them in the binary column.
+        withOrigin ? rows.map((r) => (r.origin_id === undefined ? null : Buffer.from(r.origin_id, 'utf8'))) : [],
+      ),
+    ];
   },
   verifySample: (target, size) =>
     statement(
-      `SELECT ${ownerColumn(target.table)} AS owner, id, message, ${target.field} AS value FROM ${target.table} ORDER BY RAND() LIMIT ${Math.floor(size)}`,
+      `SELECT ${ownerColumn(target.table)} AS owner, id, message, ${target.fields.join(', ')} FROM ${target.table} ORDER BY RAND() LIMIT ${Math.floor(size)}`,
     ),
   lock: (name) => statement(`SELECT GET_LOCK(${MYSQL_LOCK_NAME_SQL}, 0) AS acquired`, [`mim_sender_jid ${name}`]),
   unlock: (name) => statement(`SELECT RELEASE_LOCK(${MYSQL_LOCK_NAME_SQL}) AS released`, [`mim_sender_jid ${name}`]),

@@ -7,7 +7,7 @@
  * under the 2,100-parameter limit, only where the row still holds the default.
  */
 import type { PageLimits, ShardSpec } from '../../pipeline/types.js';
-import { fieldIndexName, ownerColumn, type ArchiveTable, type FieldDialect, type FieldRowWrite, type FieldTarget } from './field-statements.js';
+import { fieldIndexName, ownerColumn, type ArchiveTable, type FieldDialect, type FieldRowWrite, type WalkTarget } from './field-statements.js';
 import { CHECKPOINT_TABLE, MSSQL_CHECKPOINT_TABLE_SQL, MSSQL_MAX_PARAMS, type MssqlParam, type MssqlStatement } from './mssql-statements.js';
 
 /** `nvarchar(250)`: SQL Server counts UTF-16 code units. */
@@ -15,11 +15,13 @@ export const MSSQL_MAX_ORIGIN_ID_UNITS = 250;
 
 const nameParam = (value: string): MssqlParam => ({ name: 'shard', type: 'NVarChar', value });
 
-function defaultCondition(target: FieldTarget, alias: string): string {
-  return target.field === 'origin_id' ? `${alias}.origin_id IS NULL` : `${alias}.is_groupchat = 0`;
+/** Rows holding a default of one of the walk's fields. */
+function defaultCondition(target: WalkTarget, alias: string): string {
+  const conditions = target.fields.map((field) => (field === 'origin_id' ? `${alias}.origin_id IS NULL` : `${alias}.is_groupchat = 0`));
+  return conditions.length === 1 ? conditions[0] : `(${conditions.join(' OR ')})`;
 }
 
-function shardFilter(target: FieldTarget, shard: ShardSpec): { sql: string | null; params: MssqlParam[] } {
+function shardFilter(target: WalkTarget, shard: ShardSpec): { sql: string | null; params: MssqlParam[] } {
   if (shard.count === 1) return { sql: null, params: [] };
   return {
     sql: `t.${ownerColumn(target.table)} % @shard_count = @shard_index`,
@@ -38,7 +40,7 @@ function shardFilter(target: FieldTarget, shard: ShardSpec): { sql: string | nul
  * the select list first.
  */
 export function fieldPageStatement(
-  target: FieldTarget,
+  target: WalkTarget,
   after: { owner: string; id: string } | null,
   limits: PageLimits,
   shard: ShardSpec,
@@ -57,7 +59,7 @@ export function fieldPageStatement(
   const where = conditions.length === 0 ? '' : ` WHERE ${conditions.join(' AND ')}`;
   return {
     sql:
-      `SELECT CAST(m.${owner} AS varchar(20)) AS owner, CAST(m.id AS varchar(20)) AS id, m.message, k.candidates, m.${target.field} AS value FROM (` +
+      `SELECT CAST(m.${owner} AS varchar(20)) AS owner, CAST(m.id AS varchar(20)) AS id, m.message, k.candidates, ${target.fields.map((f) => `m.${f}`).join(', ')} FROM (` +
       `SELECT s.owner, s.id, s.len, SUM(s.len) OVER (ORDER BY s.owner, s.id ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS running, ` +
       `COUNT(*) OVER () AS candidates FROM (` +
       `SELECT TOP (@limit) t.${owner} AS owner, t.id, DATALENGTH(t.message) AS len FROM dbo.${target.table} t${where} ORDER BY t.${owner}, t.id` +
@@ -73,23 +75,45 @@ function chunks<T>(items: readonly T[], size: number): T[][] {
   return out;
 }
 
-/** `UPDATE ... FROM ... JOIN (VALUES ...)` statements, chunked under the parameter limit, only where the row still holds the default. */
-export function fieldUpdateStatements(target: FieldTarget, rows: readonly FieldRowWrite[]): MssqlStatement[] {
+/**
+ * `UPDATE ... FROM ... JOIN (VALUES ...)` statements, chunked under the parameter limit: each
+ * field a row's write names, only where the column still holds its default (a field left out comes
+ * as NULL, 0, and keeps what the row holds).
+ */
+export function fieldUpdateStatements(target: WalkTarget, rows: readonly FieldRowWrite[]): MssqlStatement[] {
   const owner = ownerColumn(target.table);
-  const withValue = target.field === 'origin_id';
-  const perRow = withValue ? 3 : 2;
+  const withOrigin = target.fields.includes('origin_id');
+  const withGroupchat = target.fields.includes('is_groupchat');
+  const perRow = 2 + (withOrigin ? 1 : 0);
+  const sets: string[] = [];
+  const changes: string[] = [];
+  if (withOrigin) {
+    sets.push('m.origin_id = COALESCE(m.origin_id, v.origin_id)');
+    changes.push('(m.origin_id IS NULL AND v.origin_id IS NOT NULL)');
+  }
+  if (withGroupchat) {
+    sets.push('m.is_groupchat = CASE WHEN v.is_groupchat = 1 THEN 1 ELSE m.is_groupchat END');
+    changes.push('(m.is_groupchat = 0 AND v.is_groupchat = 1)');
+  }
   return chunks(
     rows.map((r, i) => ({ ...r, i })),
     Math.floor(MSSQL_MAX_PARAMS / perRow),
   ).map((chunk) => ({
     sql:
-      `UPDATE m SET m.${target.field} = ${withValue ? 'v.val' : '1'} FROM dbo.${target.table} AS m JOIN (VALUES ` +
-      chunk.map((r) => (withValue ? `(@o${r.i}, @i${r.i}, @v${r.i})` : `(@o${r.i}, @i${r.i})`)).join(', ') +
-      `) AS v(owner, id${withValue ? ', val' : ''}) ON m.${owner} = v.owner AND m.id = v.id WHERE ${defaultCondition(target, 'm')}`,
+      `UPDATE m SET ${sets.join(', ')} FROM dbo.${target.table} AS m JOIN (VALUES ` +
+      chunk
+        .map((r) => {
+          const values = [`@o${r.i}`, `@i${r.i}`];
+          if (withOrigin) values.push(`@v${r.i}`);
+          if (withGroupchat) values.push(r.is_groupchat === true ? '1' : '0');
+          return `(${values.join(', ')})`;
+        })
+        .join(', ') +
+      `) AS v(owner, id, ${target.fields.join(', ')}) ON m.${owner} = v.owner AND m.id = v.id WHERE ${changes.join(' OR ')}`,
     params: chunk.flatMap((r): MssqlParam[] => [
       { name: `o${r.i}`, type: 'BigInt', value: r.owner },
       { name: `i${r.i}`, type: 'BigInt', value: r.id },
-      ...(withValue ? [{ name: `v${r.i}`, type: 'NVarChar' as const, value: r.value as string }] : []),
+      ...(withOrigin ? [{ name: `v${r.i}`, type: 'NVarChar' as const, value: r.origin_id ?? null }] : []),
     ]),
   }));
 }
@@ -157,7 +181,7 @@ export const MSSQL_FIELD_DIALECT: FieldDialect<MssqlParam> = {
   update: fieldUpdateStatements,
   verifySample: (target, size) => ({
     sql:
-      `SELECT TOP (@size) CAST(${ownerColumn(target.table)} AS varchar(20)) AS owner, CAST(id AS varchar(20)) AS id, message, ${target.field} AS value ` +
+      `SELECT TOP (@size) CAST(${ownerColumn(target.table)} AS varchar(20)) AS owner, CAST(id AS varchar(20)) AS id, message, ${target.fields.join(', ')} ` +
       `FROM dbo.${target.table} ORDER BY NEWID()`,
     params: [{ name: 'size', type: 'Int', value: size }],
   }),

@@ -14,7 +14,7 @@ export type MssqlParamType = 'BigInt' | 'NVarChar' | 'Int';
 export interface MssqlParam {
   readonly name: string;
   readonly type: MssqlParamType;
-  readonly value: string | number;
+  readonly value: string | number | null;
 }
 
 export type MssqlStatement = SqlStatement<MssqlParam>;

@@ -11,8 +11,8 @@ import type { SqlRow, SqlStatement } from './sql-dialect.js';
 const SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
 const INTEGER = /^-?\d{1,20}$/;
 
-/** `integer`: int2, int4 or int8 by its length (a schema may have widened `room_id`); `text`: UTF-8; `bytea`: raw. */
-export type ColumnType = 'integer' | 'text' | 'bytea';
+/** `integer`: int2, int4 or int8 by its length (a schema may have widened `room_id`); `text`: UTF-8; `bytea`: raw; `boolean`: one byte. */
+export type ColumnType = 'integer' | 'text' | 'bytea' | 'boolean';
 
 /** `$n` replaced by its parameter, which must be an integer. */
 export function inlineIntegerParams(statement: SqlStatement): string {
@@ -49,7 +49,13 @@ export function parseBinaryCopy(data: Buffer, names: readonly string[], types: r
       if (pos + length > data.length) throw new Error('binary COPY: a field runs past the end of the data');
       const type = types[i];
       row[names[i]] =
-        type === 'integer' ? readInteger(data, pos, length) : type === 'text' ? data.toString('utf8', pos, pos + length) : data.subarray(pos, pos + length);
+        type === 'integer'
+          ? readInteger(data, pos, length)
+          : type === 'text'
+            ? data.toString('utf8', pos, pos + length)
+            : type === 'boolean'
+              ? readBoolean(data, pos, length)
+              : data.subarray(pos, pos + length);
       pos += length;
     }
     rows.push(row);
@@ -84,4 +90,9 @@ function readInteger(data: Buffer, pos: number, length: number): string {
     default:
       throw new Error(`binary COPY: an integer field of ${length} bytes`);
   }
+}
+
+function readBoolean(data: Buffer, pos: number, length: number): boolean {
+  if (length !== 1) throw new Error(`binary COPY: a boolean field of ${length} bytes`);
+  return data[pos] !== 0;
 }

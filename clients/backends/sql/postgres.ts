@@ -5,8 +5,8 @@
 import pg from 'pg';
 import { isTransientNetworkError } from '../../pipeline/retry.js';
 import { SqlBackend, sqlBackendDefinition } from './sql-backend.js';
-import { copyRowsBinary } from './pg-binary-copy.js';
-import type { SqlDriver, SqlResult, SqlRow, SqlSession, SqlStatement, SqlTransaction } from './sql-dialect.js';
+import { copyRowsBinary, type ColumnType } from './pg-binary-copy.js';
+import type { PageColumn, SqlDriver, SqlResult, SqlRow, SqlSession, SqlStatement, SqlTransaction } from './sql-dialect.js';
 import { POSTGRES_DIALECT } from './postgres-statements.js';
 import { SqlFieldBackend } from './field-backend.js';
 import { POSTGRES_FIELD_DIALECT } from './field-statements.js';
@@ -80,11 +80,24 @@ export class PgDriver implements SqlDriver<unknown> {
   }
 
   /** Pages by binary COPY: payloads arrive as raw bytes, not as hex text (see pg-binary-copy.ts). */
-  async readPageRows(statement: SqlStatement): Promise<SqlRow[]> {
+  readPageRows(statement: SqlStatement): Promise<SqlRow[]> {
+    return this.copyRows(statement, PAGE_COLUMNS, PAGE_COLUMN_TYPES);
+  }
+
+  /** The field walks' pages, by binary COPY on the same sessions (PAGE_READER_SETTINGS). */
+  readRows(statement: SqlStatement, columns: readonly PageColumn[]): Promise<SqlRow[]> {
+    return this.copyRows(
+      statement,
+      columns.map((c) => c.name),
+      columns.map((c) => c.type),
+    );
+  }
+
+  private async copyRows(statement: SqlStatement, names: readonly string[], types: readonly ColumnType[]): Promise<SqlRow[]> {
     const client = await this.pageReaders.connect();
     let broken: Error | undefined;
     try {
-      return await copyRowsBinary(client, statement, PAGE_COLUMNS, PAGE_COLUMN_TYPES);
+      return await copyRowsBinary(client, statement, names, types);
     } catch (error) {
       broken = error as Error;
       throw error;

@@ -394,13 +394,36 @@ const URL_RULES: Record<string, UrlRules> = {
 
 /** `--field`: what a walk fills; `sender` (the default) is the 3.4 walk, the others field-backend.ts's. */
 const FIELD_VALUES = ['sender', 'origin_id', 'is_groupchat'] as const;
+type OtherField = 'origin_id' | 'is_groupchat';
+
+/**
+ * `--field F` or `--field F1,F2`: the fields of one walk, or a usage error. origin_id and
+ * is_groupchat combine (one read and one decode of `mam_message` for both); the sender does not:
+ * its walk is another backend, with its own id resolution (`mam_server_user`) and accounting.
+ */
+export function parseFieldOption(value: unknown): 'sender' | OtherField[] {
+  const text = value ?? 'sender';
+  const fields = typeof text === 'string' ? text.split(',').map((f) => f.trim()) : [];
+  const bad = fields.find((f) => !(FIELD_VALUES as readonly string[]).includes(f));
+  if (typeof text !== 'string' || fields.length === 0 || bad !== undefined) {
+    throw new UsageError(`--field must be one of ${FIELD_VALUES.join(', ')}, got '${String(text)}' (origin_id,is_groupchat fills both in one walk)`);
+  }
+  if (new Set(fields).size !== fields.length) throw new UsageError(`--field names a field twice ('${text}'): name each once`);
+  if (fields.length === 1 && fields[0] === 'sender') return 'sender';
+  if (fields.includes('sender')) {
+    throw new UsageError(
+      `--field sender cannot share a walk with ${fields.filter((f) => f !== 'sender').join(',')}: run them one after another (--field sender first, then --field ${fields.filter((f) => f !== 'sender').join(',')})`,
+    );
+  }
+  return fields as OtherField[];
+}
 
 export function sqlBackendDefinition(
   kind: string,
   summary: string,
   open: (options: { url: string; poolSize: number; singleWriter: boolean }) => AnyBackend,
-  /** The `--field origin_id|is_groupchat` walks (absent: this backend has only the sender's). */
-  openField?: (options: { url: string; poolSize: number; field: 'origin_id' | 'is_groupchat' }) => AnyBackend,
+  /** The `--field origin_id|is_groupchat` walks (absent: this backend has only the sender's); several fields share one walk. */
+  openField?: (options: { url: string; poolSize: number; field: readonly OtherField[] }) => AnyBackend,
 ): BackendDefinition {
   return {
     kind,
@@ -410,23 +433,22 @@ export function sqlBackendDefinition(
       `  --url URL              the database (or env MIM_SENDER_JID_DB_URL): ${URL_RULES[kind]?.example ?? 'its URL'}\n` +
       `  --single-writer        proceed without mam_server_user's unique (server, user_name) index: this process is its only writer\n` +
       `  --field F              what to backfill: sender (default: mam_muc_message.sender_id, 3.4), origin_id (both archives, 3.7)\n` +
-      `                         or is_groupchat (mam_message, 6.2.1); run them in that order${openField === undefined ? ' (sender only for ' + kind + ' so far)' : ''}`,
+      `                         or is_groupchat (mam_message, 6.2.1); run them in that order${openField === undefined ? ' (sender only for ' + kind + ' so far)' : ''};\n` +
+      `                         origin_id,is_groupchat fills both in one walk (one read of mam_message)`,
     async open(values, context) {
       if (typeof values.url !== 'string') throw new UsageError(`--url is required (or set MIM_SENDER_JID_DB_URL)`);
-      const field = values.field ?? 'sender';
-      if (typeof field !== 'string' || !(FIELD_VALUES as readonly string[]).includes(field)) {
-        throw new UsageError(`--field must be one of ${FIELD_VALUES.join(', ')}, got '${String(field)}'`);
-      }
+      const field = parseFieldOption(values.field);
       const rules = URL_RULES[kind];
       const adoString = kind === 'mssql' && !values.url.includes('://') && values.url.includes('=');
       // Before the driver sees it: a driver's own refusal may quote the URL, password included.
       if (rules !== undefined && !adoString) checkUrl('--url', values.url, rules);
       const poolSize = context.concurrency + 2;
       if (field !== 'sender') {
+        const named = field.join(',');
         if (openField === undefined)
-          throw new UsageError(`--field ${field} is not available for ${kind} yet: only the sender (postgres and mysql have origin_id and is_groupchat)`);
-        if (values['single-writer'] === true) throw new UsageError(`--single-writer is about mam_server_user, which --field ${field} never writes: drop it`);
-        return openField({ url: values.url, poolSize, field: field as 'origin_id' | 'is_groupchat' });
+          throw new UsageError(`--field ${named} is not available for ${kind} yet: only the sender (postgres and mysql have origin_id and is_groupchat)`);
+        if (values['single-writer'] === true) throw new UsageError(`--single-writer is about mam_server_user, which --field ${named} never writes: drop it`);
+        return openField({ url: values.url, poolSize, field });
       }
       return open({ url: values.url, poolSize, singleWriter: values['single-writer'] === true });
     },

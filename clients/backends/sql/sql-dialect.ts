@@ -9,6 +9,7 @@
  */
 import { CheckpointTableError } from './sql-errors.js';
 import type { PageLimits, ShardSpec } from '../../pipeline/types.js';
+import type { ColumnType } from './pg-binary-copy.js';
 
 /** Primary key of the SQL `mam_muc_message`, as decimal strings: ids are 64-bit and must not lose precision (Cassandra's is `CassandraRowKey`). */
 export interface RowKey {
@@ -17,6 +18,12 @@ export interface RowKey {
 }
 
 /** `P` is the driver's parameter: a plain value (pg, mysql2) or a typed, named one (mssql). */
+/** One output column of a page read by a driver's faster path: its name in the row, and how to read it. */
+export interface PageColumn {
+  readonly name: string;
+  readonly type: ColumnType;
+}
+
 export interface SqlStatement<P = unknown> {
   readonly sql: string;
   readonly params: readonly P[];
@@ -49,6 +56,11 @@ export interface SqlSession<P> extends SqlRunner<P> {
 export interface SqlDriver<P> extends SqlRunner<P> {
   /** A faster way to read a page's rows (`room_id`, `id`, `message`, `candidates`), where the driver has one. */
   readPageRows?(statement: SqlStatement<P>): Promise<SqlRow[]>;
+  /**
+   * The same for a page of other columns: `columns` names the statement's output columns in order,
+   * with their types (PostgreSQL: binary COPY on the page readers' sessions).
+   */
+  readRows?(statement: SqlStatement<P>, columns: readonly PageColumn[]): Promise<SqlRow[]>;
   begin(): Promise<SqlTransaction<P>>;
   openSession(): Promise<SqlSession<P>>;
   /** Connection lost, server restarting, deadlock victim, lock wait timeout, ... */
