@@ -15,7 +15,7 @@
  * MongooseIM 3.3-shaped compressed eterm payloads from the JS term encoder (cli/demo/demo-data.ts).
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,6 +26,7 @@ import { demoPayload, fillDemoArchive } from '../cli/demo/demo-data.js';
 import { MONGOOSEIM_33_MYSQL_SCHEMA, startMariadb } from '../test/support/mariadb.js';
 import { MONGOOSEIM_33_PG_SCHEMA } from '../cli/demo/mongooseim-33-schema.js';
 import { startPostgres } from '../test/support/postgres.js';
+import { CLOCK_TICKS, childrenCpuSeconds, postgresCpuSeconds } from './proc-cpu.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const RSS_POLL_MS = 100;
@@ -88,39 +89,6 @@ async function timed(run: () => Promise<unknown>): Promise<number> {
   const started = performance.now();
   await run();
   return performance.now() - started;
-}
-
-/** Clock ticks per second of /proc's CPU times (USER_HZ, 100 on Linux). */
-const CLOCK_TICKS = 100;
-
-/** CPU seconds this process's reaped children have used (a finished `migrate` child included). */
-function childrenCpuSeconds(): number {
-  const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ');
-  // Fields 16 and 17 of stat (cutime, cstime), counted from field 3 after the command name.
-  return (Number(fields[13]) + Number(fields[14])) / CLOCK_TICKS;
-}
-
-/**
- * CPU seconds of a PostgreSQL cluster so far: the postmaster, every live child (backends,
- * checkpointer, WAL writer...) and the children it has reaped (finished backends).
- */
-function postgresCpuSeconds(dataDir: string): number {
-  const postmaster = Number(readFileSync(`${dataDir}/postmaster.pid`, 'utf8').split('\n')[0]);
-  let ticks = 0;
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    let fields: string[];
-    try {
-      fields = readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1].split(' ');
-    } catch {
-      continue; // exited meanwhile
-    }
-    const pid = Number(entry);
-    // Fields after the name: state, ppid, ..., utime (14), stime (15), cutime (16), cstime (17).
-    if (pid === postmaster) ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
-    else if (Number(fields[1]) === postmaster) ticks += Number(fields[11]) + Number(fields[12]);
-  }
-  return ticks / CLOCK_TICKS;
 }
 
 /**

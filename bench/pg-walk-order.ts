@@ -19,7 +19,7 @@
  *
  *   npm run build && node dist/bench/pg-walk-order.js [--rows 200000] [--batch 2000] [--only key,heap-walk] [--senders] [--explain]
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { demoPayload, fillDemoArchive } from '../cli/demo/demo-data.js';
@@ -32,8 +32,8 @@ import { PAGE_READER_SETTINGS } from '../clients/backends/sql/postgres.js';
 import { POSTGRES_CHECKPOINT_SQL, POSTGRES_DIALECT, PG_CHECKPOINT_TABLE_SQL } from '../clients/backends/sql/postgres-statements.js';
 import type { RowKey, SenderPair, SqlRow, SqlStatement } from '../clients/backends/sql/sql-dialect.js';
 import { startPostgres } from '../test/support/postgres.js';
+import { CLOCK_TICKS, postgresCpuSeconds } from './proc-cpu.js';
 
-const CLOCK_TICKS = 100;
 /** `--explain`: also the plan of the first page of `heap-walk*`. */
 let explainPages = false;
 
@@ -43,21 +43,7 @@ function pidTicks(pid: number): number {
 }
 
 function clusterTicks(dataDir: string): number {
-  const postmaster = Number(readFileSync(`${dataDir}/postmaster.pid`, 'utf8').split('\n')[0]);
-  let ticks = 0;
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    let fields: string[];
-    try {
-      fields = readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1].split(' ');
-    } catch {
-      continue;
-    }
-    const pid = Number(entry);
-    if (pid === postmaster) ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
-    else if (Number(fields[1]) === postmaster) ticks += Number(fields[11]) + Number(fields[12]);
-  }
-  return ticks;
+  return Math.round(postgresCpuSeconds(dataDir) * CLOCK_TICKS);
 }
 
 const senderOf = (id: string): string => String(Number(id.slice(-5)) % 100000);
@@ -142,10 +128,7 @@ function heapOrder(blocksPerPage: number, totalBlocks: number, how: HeapWrite): 
       const from = to - blocksPerPage;
       await writer.query('BEGIN');
       if (rows.length > 0) {
-        const tids = '{' + rows.map((r) => `"${String(r.ctid)}"`).join(',') + '}';
-        const rooms = '{' + rows.map((r) => String(r.room_id)).join(',') + '}';
-        const ids = '{' + rows.map((r) => String(r.id)).join(',') + '}';
-        const sidArray = '{' + sids.join(',') + '}';
+        const { tids, rooms, ids, sidArray } = arrayLiterals(rows, sids);
         if (how === 'key') {
           await writer.query(
             `UPDATE mam_muc_message m SET sender_id = v.sid FROM unnest($1::int[], $2::bigint[], $3::int[]) AS v(r, i, sid)
@@ -164,6 +147,16 @@ function heapOrder(blocksPerPage: number, totalBlocks: number, how: HeapWrite): 
       await writer.query(POSTGRES_CHECKPOINT_SQL, ['bench', String(to), '0']);
       await writer.query('COMMIT');
     },
+  };
+}
+
+/** The write's arrays as PostgreSQL array literals, as the migration sends them. */
+function arrayLiterals(rows: readonly Record<string, unknown>[], sids: readonly unknown[]): { tids: string; rooms: string; ids: string; sidArray: string } {
+  return {
+    tids: '{' + rows.map((r) => `"${String(r.ctid)}"`).join(',') + '}',
+    rooms: '{' + rows.map((r) => String(r.room_id)).join(',') + '}',
+    ids: '{' + rows.map((r) => String(r.id)).join(',') + '}',
+    sidArray: '{' + sids.join(',') + '}',
   };
 }
 
@@ -249,10 +242,7 @@ function heapWalk(blocksPerPage: number, totalBlocks: number, batch: number, tai
       const n = next as { block: number; offset: number; from: number; end: number };
       await writer.query('BEGIN');
       if (rows.length > 0) {
-        const tids = '{' + rows.map((r) => `"${String(r.ctid)}"`).join(',') + '}';
-        const rooms = '{' + rows.map((r) => String(r.room_id)).join(',') + '}';
-        const ids = '{' + rows.map((r) => String(r.id)).join(',') + '}';
-        const sidArray = '{' + sids.join(',') + '}';
+        const { tids, rooms, ids, sidArray } = arrayLiterals(rows, sids);
         await writer.query(
           `UPDATE mam_muc_message m SET sender_id = v.sid FROM unnest($1::tid[], $2::int[], $3::bigint[], $4::int[]) AS v(t, r, i, sid)
             WHERE m.ctid = v.t AND m.room_id = v.r AND m.id = v.i AND m.sender_id IS NULL

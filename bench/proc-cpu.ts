@@ -1,12 +1,11 @@
 /**
  * CPU time from /proc, for benchmarks that compare CPU per record rather than rates (rates move
- * with the load of a shared machine; the CPU a record costs moves much less). The same reading as
- * bench/backfill.ts's.
+ * with the load of a shared machine; the CPU a record costs moves much less).
  */
 import { readdirSync, readFileSync } from 'node:fs';
 
 /** Clock ticks per second of /proc's CPU times (USER_HZ, 100 on Linux). */
-const CLOCK_TICKS = 100;
+export const CLOCK_TICKS = 100;
 
 /** CPU seconds this process's reaped children have used (a finished `migrate` child included, its threads too). */
 export function childrenCpuSeconds(): number {
