@@ -27,6 +27,7 @@ import { fuzzSeed } from '../support/fuzz-seed.js';
 import { startMigrateProcess } from '../support/migrate-process.js';
 import { runCliBounded } from '../support/bounded-cli.js';
 import type { DatabaseFixture, TestDatabase } from './fixture.js';
+import { mamMessage33 } from '../acceptance/mongooseim-upgrade-sql.js';
 
 type Kind = 'postgres' | 'mysql';
 
@@ -76,24 +77,6 @@ function connect(kind: Kind, url: string): Sql {
   }
   const pool = mysql.createPool({ uri: url, connectionLimit: 1, supportBigNumbers: true, bigNumberStrings: true, charset: 'utf8mb4' });
   return { query: async (sql, params = []) => (await pool.query(sql, params))[0] as Record<string, unknown>[], close: () => pool.end() };
-}
-
-/** MongooseIM 3.3.0's `mam_message` (priv/pg.sql, priv/mysql.sql), before 3.7's origin_id and 6.2.1's is_groupchat. */
-function mamMessage33(kind: Kind): string[] {
-  if (kind === 'postgres') {
-    return [
-      `DO $$ BEGIN CREATE TYPE mam_direction AS ENUM('I','O'); EXCEPTION WHEN duplicate_object THEN NULL; END $$`,
-      `CREATE TABLE mam_message(id BIGINT NOT NULL, user_id INT NOT NULL, from_jid varchar(250) NOT NULL, remote_bare_jid varchar(250) NOT NULL,
-         remote_resource varchar(250) NOT NULL, direction mam_direction NOT NULL, message bytea NOT NULL, search_body text, PRIMARY KEY(user_id, id))`,
-      `CREATE INDEX i_mam_message_username_jid_id ON mam_message USING BTREE (user_id, remote_bare_jid, id)`,
-    ];
-  }
-  return [
-    `CREATE TABLE mam_message(id BIGINT UNSIGNED NOT NULL, user_id INT UNSIGNED NOT NULL, from_jid varchar(250) CHARACTER SET binary NOT NULL,
-       remote_bare_jid varchar(250) CHARACTER SET binary NOT NULL, remote_resource varchar(250) CHARACTER SET binary NOT NULL,
-       direction ENUM('I','O') NOT NULL, message mediumblob NOT NULL, search_body mediumtext, PRIMARY KEY (user_id, id),
-       INDEX i_mam_message_rem USING BTREE (user_id, remote_bare_jid, id)) CHARACTER SET utf8mb4 ROW_FORMAT=DYNAMIC`,
-  ];
 }
 
 async function insertRows(kind: Kind, sql: Sql, rows: readonly FieldRow[]): Promise<void> {
