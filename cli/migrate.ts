@@ -151,7 +151,7 @@ async function run(argv: string[]): Promise<number> {
 }
 
 const migrate: Subcommand = {
-  summary: `backfill the sender in a MongooseIM 3.3 MUC archive (SQL: also origin_id, is_groupchat): ${BACKEND_KINDS.join(', ')} (resumable)`,
+  summary: `backfill the sender in a MongooseIM 3.3 MUC archive (--field: origin_id, is_groupchat): ${BACKEND_KINDS.join(', ')} (resumable)`,
   run,
 };
 export default migrate;
