@@ -23,7 +23,6 @@
  *    the sender's walk then makes them right.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,8 +31,7 @@ import mysql from 'mysql2/promise';
 import pg from 'pg';
 import type { DatabaseFixture, TestDatabase } from '../sql/fixture.js';
 import { pairKey } from '../sql/fixture.js';
-import { CLI_LAUNCHER } from '../support/cli-process.js';
-import { stopAtExit } from '../support/stop-at-exit.js';
+import { runCliBounded, type BoundedRun } from '../support/bounded-cli.js';
 import { bareJid, guideSchema, mamMessage33, openMongooseSession, PAGE_SIZE, type UpgradeKind } from './mongooseim-upgrade-sql.js';
 import {
   buildUpgradeArchive,
@@ -86,26 +84,8 @@ function connect(kind: UpgradeKind, url: string): Sql {
 const text = (v: unknown): string | null => (v === null || v === undefined ? null : Buffer.isBuffer(v) ? v.toString('utf8') : String(v));
 
 /** Runs the CLI as a user would from `cwd`, the database URL in the environment (as the README exports it). */
-function cli(args: readonly string[], cwd: string, url: string): Promise<{ status: number | string; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [CLI_LAUNCHER, ...args], {
-    cwd,
-    env: { ...process.env, MIM_SENDER_JID_DB_URL: url },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    timeout: CLI_TIMEOUT_MS,
-    killSignal: 'SIGKILL',
-  });
-  const forget = stopAtExit(() => void child.kill('SIGKILL'));
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-  return new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      forget();
-      resolve({ status: code ?? signal ?? 'unknown', stdout, stderr });
-    });
-  });
+function cli(args: readonly string[], cwd: string, url: string): Promise<BoundedRun> {
+  return runCliBounded(args, CLI_TIMEOUT_MS, { ...process.env, MIM_SENDER_JID_DB_URL: url }, cwd);
 }
 
 export interface UpgradeAcceptance {

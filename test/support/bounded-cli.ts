@@ -14,8 +14,9 @@ export interface BoundedRun {
   readonly stderr: string;
 }
 
-export function runCliBounded(args: readonly string[], timeoutMs: number, env: NodeJS.ProcessEnv = process.env): Promise<BoundedRun> {
-  const child = spawn(process.execPath, [CLI_LAUNCHER, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env, timeout: timeoutMs, killSignal: 'SIGKILL' });
+/** `cwd`: where the command runs (a default report path lands there). */
+export function runCliBounded(args: readonly string[], timeoutMs: number, env: NodeJS.ProcessEnv = process.env, cwd?: string): Promise<BoundedRun> {
+  const child = spawn(process.execPath, [CLI_LAUNCHER, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], env, timeout: timeoutMs, killSignal: 'SIGKILL' });
   const forget = stopAtExit(() => void child.kill('SIGKILL'));
   let stdout = '';
   let stderr = '';
