@@ -17,13 +17,13 @@ export interface RowKey {
   readonly id: string;
 }
 
-/** `P` is the driver's parameter: a plain value (pg, mysql2) or a typed, named one (mssql). */
 /** One output column of a page read by a driver's faster path: its name in the row, and how to read it. */
 export interface PageColumn {
   readonly name: string;
   readonly type: ColumnType;
 }
 
+/** `P` is the driver's parameter: a plain value (pg, mysql2) or a typed, named one (mssql). */
 export interface SqlStatement<P = unknown> {
   readonly sql: string;
   readonly params: readonly P[];
