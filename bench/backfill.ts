@@ -15,7 +15,7 @@
  * MongooseIM 3.3-shaped compressed eterm payloads from the JS term encoder (cli/demo/demo-data.ts).
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,6 +30,8 @@ import { CLOCK_TICKS, childrenCpuSeconds, postgresCpuSeconds } from './proc-cpu.
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const RSS_POLL_MS = 100;
+/** BENCH_NODE_FLAGS: V8/Node flags for the migrate process only (e.g. "--single-threaded-gc"), to compare its CPU split. */
+const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter((flag) => flag !== '');
 
 interface Figures {
   backend: string;
@@ -42,7 +44,13 @@ interface Figures {
   wallRatio: number;
   peakRssMiB: number;
   /** CPU µs per row from /proc (PostgreSQL only): the database during each side, the migrate process with its threads. */
-  cpuMicrosPerRow?: { inDatabasePostgres: number; migrate: number; migrateMainThread: number; migrationPostgres: number };
+  cpuMicrosPerRow?: {
+    inDatabasePostgres: number;
+    migrate: number;
+    migrateMainThread: number;
+    migrationPostgres: number;
+    migrateThreads: Record<string, number>;
+  };
   /** Which build ran the migration (`--baseline-root`: an earlier build, run on its own copy of the same table). */
   code?: string;
   /** Rows still NULL after the migration (the report's rows: payloads no migration can write). */
@@ -55,12 +63,14 @@ interface Figures {
 async function runMigrateProcess(
   args: string[],
   root = REPO_ROOT,
-): Promise<{ stdout: string; wallMs: number; peakRssKiB: number; mainThreadCpuSeconds: number }> {
+): Promise<{ stdout: string; wallMs: number; peakRssKiB: number; mainThreadCpuSeconds: number; threadCpuSeconds: Map<string, number> }> {
   const started = performance.now();
-  const child = spawn(process.execPath, ['bin/mim-sender-jid.js', 'migrate', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...NODE_FLAGS, 'bin/mim-sender-jid.js', 'migrate', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
   let stdout = '';
   let peak = 0;
   let mainThreadTicks = 0;
+  // Every thread's ticks at the last poll, by thread id; their names say what they are.
+  const threads = new Map<string, { name: string; ticks: number }>();
   child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
   const poll = setInterval(() => {
     try {
@@ -69,6 +79,12 @@ async function runMigrateProcess(
       // The main thread alone (its task id is the process id): the last poll before the exit.
       const fields = readFileSync(`/proc/${child.pid}/task/${child.pid}/stat`, 'utf8').split(') ')[1].split(' ');
       mainThreadTicks = Number(fields[11]) + Number(fields[12]);
+      for (const tid of readdirSync(`/proc/${child.pid}/task`)) {
+        const stat = readFileSync(`/proc/${child.pid}/task/${tid}/stat`, 'utf8');
+        const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+        const f = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+        threads.set(tid, { name: tid === String(child.pid) ? 'main' : `${name}#${tid}`, ticks: Number(f[11]) + Number(f[12]) });
+      }
     } catch {
       // exited between two polls
     }
@@ -76,7 +92,9 @@ async function runMigrateProcess(
   const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
   clearInterval(poll);
   if (code !== 0) throw new Error(`migrate exited with ${code}: ${stdout}`);
-  return { stdout, wallMs: performance.now() - started, peakRssKiB: peak, mainThreadCpuSeconds: mainThreadTicks / CLOCK_TICKS };
+  const threadCpuSeconds = new Map<string, number>();
+  for (const { name, ticks } of threads.values()) threadCpuSeconds.set(name, (threadCpuSeconds.get(name) ?? 0) + ticks / CLOCK_TICKS);
+  return { stdout, wallMs: performance.now() - started, peakRssKiB: peak, mainThreadCpuSeconds: mainThreadTicks / CLOCK_TICKS, threadCpuSeconds };
 }
 
 function summaryRate(stdout: string): number {
@@ -178,6 +196,7 @@ async function benchPostgres(rows: number, migrateArgs: string[], durable: boole
           inDatabasePostgres: round2((inDbCpu * 1e6) / rows),
           migrate: round2((m.migrateCpu * 1e6) / rows),
           migrateMainThread: round2((m.run.mainThreadCpuSeconds * 1e6) / rows),
+          migrateThreads: Object.fromEntries([...m.run.threadCpuSeconds].map(([name, seconds]) => [name, round2((seconds * 1e6) / rows)])),
           migrationPostgres: round2((m.pgCpu * 1e6) / rows),
         },
         leftNull: m.leftNull,
@@ -304,7 +323,11 @@ async function main(): Promise<void> {
           const c = f.cpuMicrosPerRow;
           process.stdout.write(
             `         CPU µs per row: (a) PostgreSQL ${c.inDatabasePostgres}; (b) migrate ${c.migrate} (main thread ${c.migrateMainThread}) + PostgreSQL ${c.migrationPostgres} = ${round2(c.migrate + c.migrationPostgres)}; ` +
-              `rows left NULL ${f.leftNull}${f.verified === true ? ', verify --complete: every row written right or reported' : ''}\n`,
+              `rows left NULL ${f.leftNull}${f.verified === true ? ', verify --complete: every row written right or reported' : ''}\n` +
+              `         migrate's threads, CPU µs per row: ${Object.entries(c.migrateThreads)
+                .sort(([, a], [, b]) => b - a)
+                .map(([name, micros]) => `${name} ${micros}`)
+                .join(', ')}\n`,
           );
         }
       }
