@@ -328,6 +328,44 @@ describe('end-of-run accounting', () => {
     });
   }
 
+  for (const mode of ['in-write', 'after-write', 'none'] as const) {
+    test(`${mode}: a record written in part is written, reported once, counted as reported, and done`, async () => {
+      const f = fixture(30);
+      const writable = [...f.expected].filter(([, v]) => v?.startsWith('muc:')).map(([k]) => k);
+      const failed = [...f.expected].filter(([, v]) => v === null).map(([k]) => k);
+      const partly = writable.filter((_, n) => n % 4 === 0);
+      assert.ok(partly.length > 3 && failed.length > 0);
+      const setup = (b: MemoryBackend) => partly.forEach((k) => b.partlyStorable.add(k));
+
+      // A dry run keeps its lines apart from the real run's report (as `migrate --dry-run` does).
+      const dryBackend = new MemoryBackend(f.dir, mode);
+      setup(dryBackend);
+      const dryReport = new MemoryReport();
+      const dry = await runMigration({ backend: dryBackend, openStream: openInProcessStream, report: dryReport, batchSize: 25, concurrency: 4, dryRun: true });
+      assert.equal(readWrites(f.dir).size, 0, 'a dry run writes nothing');
+      assert.deepEqual(dryReport.rows.map((r) => key(r.fields)).sort(), [...failed, ...partly].sort(), 'a dry run reports what the run would');
+      assert.equal(dry.written, f.expected.size - failed.length - partly.length);
+
+      const { summary, report } = await migrate(f, mode, {}, setup);
+      assertEndState(f);
+      const lines = report.rows.map((r) => key(r.fields));
+      assert.deepEqual(lines.slice().sort(), [...failed, ...partly].sort(), 'each record written in part reported once, beside the failures');
+      for (const row of report.rows.filter((r) => partly.includes(key(r.fields)))) assert.equal(row.reason, 'value_not_storable');
+      assert.equal(summary.reported, failed.length + partly.length);
+      assert.equal(summary.written, f.expected.size - failed.length - partly.length, 'records written in part are not counted as written');
+      assert.equal(summary.records, summary.written + summary.skipped + summary.reported);
+      assert.deepEqual(summary.accounting, { kind: 'complete', rewalked: 0 });
+      assert.equal(migrationExitStatus(summary), 0);
+
+      // Done: the next run finds every record written or reported before, and reports nothing again.
+      const next = await migrate(f, mode, {}, setup);
+      assert.equal(next.report.rows.filter((r) => partly.includes(key(r.fields))).length, 0, 'written in part: passed over by the next run');
+      assert.equal(next.summary.written, 0);
+      assert.equal(next.summary.accounting?.kind, 'complete');
+      assertEndState(f);
+    });
+  }
+
   test('records reported by earlier runs count as reported: the report file is read back', async () => {
     for (const withFile of [true, false]) {
       const f = fixture(40);

@@ -85,6 +85,11 @@ export class MemoryBackend implements Backend<MemoryKey, number, string> {
   afterReadPage: ((partition: Partition, page: Page<MemoryKey, number>) => void) | null = null;
   /** Test knob: the values `scanPage` says are stored, `p:i` -> value (a wrong write, as a faulty backend would make). */
   readonly storedOverride = new Map<string, string>();
+  /**
+   * Test knob: records (`p:i`) that get their write and are reported for the rest, as a walk of
+   * several columns decides a record one column cannot take (`partly`).
+   */
+  readonly partlyStorable = new Set<string>();
   readonly noAccountingReason = 'the memory backend was told not to count';
 
   constructor(
@@ -205,7 +210,10 @@ export class MemoryBackend implements Backend<MemoryKey, number, string> {
   decide(record: SourceRecord<MemoryKey>, answer: ExtractResult): Decision<string> {
     if (!answer.ok && answer.code === 'not_groupchat') return { write: `pm:${record.key.p}` };
     const sender = senderOf(answer);
-    return 'write' in sender ? { write: `muc:${sender.write.bareJid}` } : sender;
+    if (!('write' in sender)) return sender;
+    const write = `muc:${sender.write.bareJid}`;
+    if (!this.partlyStorable.has(`${record.key.p}:${record.key.i}`)) return { write };
+    return { write, partly: { reason: 'value_not_storable', detail: 'the memory backend was told this record has a second value it cannot store' } };
   }
 
   async writeBatch(
@@ -240,7 +248,8 @@ export class MemoryBackend implements Backend<MemoryKey, number, string> {
       for (const w of writes) this.written.set(`${w.key.p}:${w.key.i}`, w.write);
     } else this.land(writes);
     this.landed?.(partition.name);
-    return { written: writes.length };
+    // Records written in part are reported, so not counted as written (the Decision contract).
+    return { written: writes.filter((w) => !this.partlyStorable.has(`${w.key.p}:${w.key.i}`)).length };
   }
 
   private land(writes: readonly PlannedWrite<MemoryKey, string>[]): void {
