@@ -324,8 +324,10 @@ async function main(): Promise<void> {
           process.stdout.write(
             `         CPU µs per row: (a) PostgreSQL ${c.inDatabasePostgres}; (b) migrate ${c.migrate} (main thread ${c.migrateMainThread}) + PostgreSQL ${c.migrationPostgres} = ${round2(c.migrate + c.migrationPostgres)}; ` +
               `rows left NULL ${f.leftNull}${f.verified === true ? ', verify --complete: every row written right or reported' : ''}\n` +
-              `         migrate's threads, CPU µs per row: ${Object.entries(c.migrateThreads)
-                .sort(([, a], [, b]) => b - a)
+              // In the order the threads were started: main, V8's platform threads (garbage collection,
+              // compilation), libuv's, then the decoding workers (Node 20 names them all "node").
+              `         migrate's threads in start order, CPU µs per row: ${Object.entries(c.migrateThreads)
+                .filter(([, micros]) => micros > 0)
                 .map(([name, micros]) => `${name} ${micros}`)
                 .join(', ')}\n`,
           );
