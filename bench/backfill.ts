@@ -59,7 +59,7 @@ interface Figures {
   verified?: boolean;
 }
 
-/** Runs `mim-sender-jid migrate ...`, polling the child's VmHWM (peak resident set) from /proc. */
+/** Runs `mim-sender-jid migrate ...`, polling the child's VmHWM (peak resident set) and each of its threads' CPU from /proc. */
 async function runMigrateProcess(
   args: string[],
   root = REPO_ROOT,
@@ -68,17 +68,14 @@ async function runMigrateProcess(
   const child = spawn(process.execPath, [...NODE_FLAGS, 'bin/mim-sender-jid.js', 'migrate', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
   let stdout = '';
   let peak = 0;
-  let mainThreadTicks = 0;
-  // Every thread's ticks at the last poll, by thread id; their names say what they are.
+  // Every thread's ticks at the last poll, by thread id.
   const threads = new Map<string, { name: string; ticks: number }>();
   child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
   const poll = setInterval(() => {
     try {
       const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
       if (m !== null) peak = Math.max(peak, Number(m[1]));
-      // The main thread alone (its task id is the process id): the last poll before the exit.
-      const fields = readFileSync(`/proc/${child.pid}/task/${child.pid}/stat`, 'utf8').split(') ')[1].split(' ');
-      mainThreadTicks = Number(fields[11]) + Number(fields[12]);
+      // Each thread's CPU at the last poll before the exit; the main thread's task id is the process id.
       for (const tid of readdirSync(`/proc/${child.pid}/task`)) {
         const stat = readFileSync(`/proc/${child.pid}/task/${tid}/stat`, 'utf8');
         const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
@@ -92,9 +89,8 @@ async function runMigrateProcess(
   const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
   clearInterval(poll);
   if (code !== 0) throw new Error(`migrate exited with ${code}: ${stdout}`);
-  const threadCpuSeconds = new Map<string, number>();
-  for (const { name, ticks } of threads.values()) threadCpuSeconds.set(name, (threadCpuSeconds.get(name) ?? 0) + ticks / CLOCK_TICKS);
-  return { stdout, wallMs: performance.now() - started, peakRssKiB: peak, mainThreadCpuSeconds: mainThreadTicks / CLOCK_TICKS, threadCpuSeconds };
+  const threadCpuSeconds = new Map([...threads.values()].map(({ name, ticks }) => [name, ticks / CLOCK_TICKS]));
+  return { stdout, wallMs: performance.now() - started, peakRssKiB: peak, mainThreadCpuSeconds: threadCpuSeconds.get('main') ?? 0, threadCpuSeconds };
 }
 
 function summaryRate(stdout: string): number {
