@@ -4,22 +4,12 @@
 # decoder pays in Node for the same payloads. It bounds what any sidecar can reach against the
 # ghz floor (README, "Performance"): inflating is paid per item whatever surrounds it.
 #
-# Needs gcc and the headers of zlib, libdeflate and ISA-L; installs the Debian packages when they
-# are missing (as root, or through sudo).
+# Needs gcc, the headers of zlib, libdeflate and ISA-L, and Erlang (which makes the payloads):
+# the test suites' installer adds the Debian packages that are missing.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
-
-packages=()
-[[ -f /usr/include/zlib.h ]] || packages+=(zlib1g-dev)
-[[ -f /usr/include/libdeflate.h ]] || packages+=(libdeflate-dev)
-[[ -f /usr/include/isa-l/igzip_lib.h ]] || packages+=(libisal-dev)
-if ((${#packages[@]} > 0)); then
-  echo "bench/native-inflate: installing ${packages[*]}"
-  sudo=()
-  [[ $(id -u) -eq 0 ]] || sudo=(sudo)
-  "${sudo[@]}" apt-get install -y "${packages[@]}" >/dev/null
-fi
+bash test/support/install-system-deps.sh gcc zlib1g-dev libdeflate-dev libisal-dev
 
 mkdir -p .tmp/native-inflate
 gcc -O2 -Wall -Wextra -o .tmp/native-inflate/inflate bench/native-inflate/inflate.c -lz -ldeflate -lisal

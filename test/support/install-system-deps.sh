@@ -4,9 +4,10 @@
 # OpenSearch and Elasticsearch are started from Maven Central's jars; the Java example is built with
 # Maven). Go 1.26 (the Go example, grpcurl, ghz) comes with the machine. Idempotent and quiet when
 # everything is already there; needs root (as on our machines and in CI) otherwise.
+# Arguments name more packages to install beside them (a bench's own, e.g. bench/native-inflate).
 set -euo pipefail
 
-packages=(erlang-base erlang-xmerl mariadb-server postgresql openssl openjdk-17-jdk-headless maven)
+packages=(erlang-base erlang-xmerl mariadb-server postgresql openssl openjdk-17-jdk-headless maven "$@")
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
