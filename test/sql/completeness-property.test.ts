@@ -1,6 +1,7 @@
 /**
  * Completeness over generated key shapes, on real PostgreSQL and MariaDB: small archives whose
- * ids are drawn from 1 to 2^63-1 with every digit count and rooms from 1 to 2^31-1, inserted in
+ * keys are drawn from the whole range each store's columns allow (PostgreSQL: negative, 0, up to
+ * 2^31-1 rooms and 2^63-1 ids; MariaDB: unsigned, up to 2^32-1 and 2^64-1), every digit count, inserted in
  * shuffled order, migrated with pages small enough (1 to 7 rows, a byte bound from less than one
  * payload up) to cross every boundary, whole and in N shards. Afterwards every row holds its
  * sender or is in the report (the expected sender comes from the generator), the rows still NULL
@@ -29,19 +30,36 @@ import { startPostgresFixture } from './postgres-fixture.js';
 
 const SEED = fuzzSeed('MIM_COMPLETENESS_SEED', 'SQL completeness properties');
 const NUM_RUNS = 100;
-const MAX_ID = 2n ** 63n - 1n;
-const MAX_ROOM = 2 ** 31 - 1;
 
-/** An integer of `digits` decimal digits, within [1, max]. */
-const ofDigits = (digits: number, max: bigint): fc.Arbitrary<bigint> => {
-  const low = 10n ** BigInt(digits - 1);
-  const high = 10n ** BigInt(digits) - 1n;
-  return fc.bigInt({ min: low, max: high < max ? high : max });
+interface KeyRange {
+  readonly min: bigint;
+  readonly max: bigint;
+}
+
+/**
+ * What each store's columns allow, not only what MongooseIM writes: PostgreSQL's `room_id int` and
+ * `id bigint` (negative keys and 0 included), MySQL's `int unsigned` and `bigint unsigned` (up to
+ * 2^32-1 and 2^64-1).
+ */
+const KEY_RANGES: Record<'PostgreSQL' | 'MariaDB', { readonly room: KeyRange; readonly id: KeyRange }> = {
+  PostgreSQL: { room: { min: -(2n ** 31n), max: 2n ** 31n - 1n }, id: { min: -(2n ** 63n), max: 2n ** 63n - 1n } },
+  MariaDB: { room: { min: 0n, max: 2n ** 32n - 1n }, id: { min: 0n, max: 2n ** 64n - 1n } },
 };
 
-/** Every digit count equally likely, so short and long keys meet in one archive. */
-const idArb = fc.integer({ min: 1, max: 19 }).chain((d) => ofDigits(d, MAX_ID));
-const roomArb = fc.integer({ min: 1, max: 10 }).chain((d) => ofDigits(d, BigInt(MAX_ROOM)));
+/** A magnitude in [1, max], every digit count equally likely: short and long keys meet in one archive. */
+const magnitude = (max: bigint): fc.Arbitrary<bigint> =>
+  fc.integer({ min: 1, max: max.toString().length }).chain((digits) => {
+    const high = 10n ** BigInt(digits) - 1n;
+    return fc.bigInt({ min: 10n ** BigInt(digits - 1), max: high < max ? high : max });
+  });
+
+/** An integer of the range: both signs where it has them, its two ends and 0 among the draws. */
+const integerIn = (range: KeyRange): fc.Arbitrary<bigint> =>
+  fc.oneof(
+    { weight: 1, arbitrary: fc.constantFrom(range.min, range.max, 0n) },
+    { weight: 6, arbitrary: magnitude(range.max) },
+    ...(range.min < 0n ? [{ weight: 6, arbitrary: magnitude(-range.min).map((m) => -m) }] : []),
+  );
 
 interface Case {
   readonly rows: GeneratedRow[];
@@ -52,38 +70,40 @@ interface Case {
   readonly shards: number;
 }
 
-const caseArb: fc.Arbitrary<Case> = fc
-  .record({
-    rooms: fc.uniqueArray(roomArb, { minLength: 1, maxLength: 4, selector: String }),
-    rows: fc.uniqueArray(
-      fc.record({
-        room: fc.nat(),
-        id: idArb,
-        user: fc.option(fc.constantFrom('u0', 'u1', 'u2', 'zoë', 'ℌ😀'), { nil: null, freq: 5 }),
-      }),
-      { minLength: 1, maxLength: 30, selector: (r) => `${r.room % 4}:${r.id}` },
-    ),
-    order: fc.integer(),
-    batchSize: fc.integer({ min: 1, max: 7 }),
-    // Payloads are about 400 bytes: pages cut to one row, to a few, or only by --batch-size.
-    maxBatchBytes: fc.oneof(fc.integer({ min: 1, max: 400 }), fc.integer({ min: 400, max: 3000 }), fc.constant(1 << 20)),
-    concurrency: fc.integer({ min: 1, max: 3 }),
-    shards: fc.constantFrom(1, 1, 2, 3, 4),
-  })
-  .map((g) => {
-    const byKey = new Map<string, GeneratedRow>();
-    for (const r of g.rows) {
-      const roomId = String(g.rooms[r.room % g.rooms.length]);
-      byKey.set(`${roomId}:${r.id}`, { roomId, id: String(r.id), user: r.user });
-    }
-    return { ...g, rows: shuffled([...byKey.values()], seededRandom(g.order)) };
-  });
+const caseArb = (ranges: (typeof KEY_RANGES)[keyof typeof KEY_RANGES]): fc.Arbitrary<Case> =>
+  fc
+    .record({
+      rooms: fc.uniqueArray(integerIn(ranges.room), { minLength: 1, maxLength: 4, selector: String }),
+      rows: fc.uniqueArray(
+        fc.record({
+          room: fc.nat(),
+          id: integerIn(ranges.id),
+          user: fc.option(fc.constantFrom('u0', 'u1', 'u2', 'zoë', 'ℌ😀'), { nil: null, freq: 5 }),
+        }),
+        { minLength: 1, maxLength: 30, selector: (r) => `${r.room % 4}:${r.id}` },
+      ),
+      order: fc.integer(),
+      batchSize: fc.integer({ min: 1, max: 7 }),
+      // Payloads are about 400 bytes: pages cut to one row, to a few, or only by --batch-size.
+      maxBatchBytes: fc.oneof(fc.integer({ min: 1, max: 400 }), fc.integer({ min: 400, max: 3000 }), fc.constant(1 << 20)),
+      concurrency: fc.integer({ min: 1, max: 3 }),
+      shards: fc.constantFrom(1, 1, 2, 3, 4),
+    })
+    .map((g) => {
+      const byKey = new Map<string, GeneratedRow>();
+      for (const r of g.rows) {
+        const roomId = String(g.rooms[r.room % g.rooms.length]);
+        byKey.set(`${roomId}:${r.id}`, { roomId, id: String(r.id), user: r.user });
+      }
+      return { ...g, rows: shuffled([...byKey.values()], seededRandom(g.order)) };
+    });
 
 const shardsOf = (count: number): ShardSpec[] => (count === 1 ? [WHOLE_TABLE] : Array.from({ length: count }, (_, index) => ({ index, count })));
 const inShard =
   (shard: ShardSpec) =>
   (r: { roomId: string }): boolean =>
-    Number(BigInt(r.roomId) % BigInt(shard.count)) === shard.index;
+    // The shard of a room is room_id mod N, never negative (a negative room_id's remainder is).
+    Number(((BigInt(r.roomId) % BigInt(shard.count)) + BigInt(shard.count)) % BigInt(shard.count)) === shard.index;
 const keyOf = (r: { roomId: string; id: string }): RowKey => ({ roomId: r.roomId, id: r.id });
 const describeCase = (c: Case): string =>
   `batch ${c.batchSize}, bytes ${c.maxBatchBytes}, concurrency ${c.concurrency}, shards ${c.shards}, rows ${JSON.stringify(c.rows)}`;
@@ -158,7 +178,7 @@ for (const [name, start] of [
 
     test('migrate (in process), whole table and every shard of N', async () => {
       await fc.assert(
-        fc.asyncProperty(caseArb, async (c) => {
+        fc.asyncProperty(caseArb(KEY_RANGES[name]), async (c) => {
           await reset(c);
           const reports: ReportedRecord[][] = [];
           for (const shard of shardsOf(c.shards)) {
@@ -189,7 +209,7 @@ for (const [name, start] of [
 
     if (name === 'PostgreSQL') {
       test('migrate through the CLI, one generated case sharded and one whole', async (t) => {
-        const cases = fc.sample(caseArb, { seed: SEED + 1, numRuns: 40 });
+        const cases = fc.sample(caseArb(KEY_RANGES[name]), { seed: SEED + 1, numRuns: 40 });
         const chosen = [cases.find((c) => c.shards > 1) ?? { ...cases[0], shards: 2 }, { ...cases[1], shards: 1 }];
         for (const c of chosen) {
           await reset(c);

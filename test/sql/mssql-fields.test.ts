@@ -77,7 +77,7 @@ test('pages: TOP (@limit) rows still holding the default (every row for a scan),
   const next = fieldPageStatement(WALK_GROUPCHAT, { owner: '7', id: '399582233150625537' }, limits, { index: 2, count: 3 }, false);
   assert.match(
     next.sql,
-    /WHERE t\.is_groupchat = 0 AND \(t\.user_id > @after_owner OR \(t\.user_id = @after_owner AND t\.id > @after_id\)\) AND t\.user_id % @shard_count = @shard_index ORDER BY/,
+    /WHERE t\.is_groupchat = 0 AND \(t\.user_id > @after_owner OR \(t\.user_id = @after_owner AND t\.id > @after_id\)\) AND \(\(t\.user_id % @shard_count\) \+ @shard_count\) % @shard_count = @shard_index ORDER BY/,
   );
   const scan = fieldPageStatement(WALK_ORIGIN_ROOMS, { owner: '1', id: '2' }, limits, { index: 0, count: 1 }, true);
   assert.doesNotMatch(scan.sql, /IS NULL/, 'a scan reads every row');

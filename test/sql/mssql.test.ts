@@ -45,7 +45,7 @@ test('pages: TOP (@limit), keyset after the last key in primary key order, shard
   const next = pageStatement({ roomId: '12', id: '399582233150625537' }, 500, { index: 2, count: 3 });
   assert.match(
     next.sql,
-    /\(room_id > @after_room_id OR \(room_id = @after_room_id AND id > @after_id\)\) AND room_id % @shard_count = @shard_index ORDER BY t.room_id, t.id$/,
+    /\(room_id > @after_room_id OR \(room_id = @after_room_id AND id > @after_id\)\) AND \(\(room_id % @shard_count\) \+ @shard_count\) % @shard_count = @shard_index ORDER BY t.room_id, t.id$/,
   );
   assert.doesNotMatch(next.sql, /OFFSET/);
   assert.deepEqual(
@@ -121,7 +121,7 @@ test('verify --complete scan: the walk without the sender_id IS NULL filter, eac
           .replace(/, CAST\(m\.sender_id.*? FROM \(/, ' FROM (')
           .replace('LEFT JOIN dbo.mam_server_user u ON u.id = m.sender_id ', '')
           .replace(/ WHERE \(room_id/, ' WHERE sender_id IS NULL AND (room_id')
-          .replace(/ t WHERE room_id %/, ' t WHERE sender_id IS NULL AND room_id %')
+          .replace(/ t WHERE \(\(room_id %/, ' t WHERE sender_id IS NULL AND ((room_id %')
           .replace(/ t ORDER BY/, ' t WHERE sender_id IS NULL ORDER BY'),
         page.sql,
       );
@@ -139,7 +139,7 @@ test('end-of-run accounting: keys of rows still NULL through the index on sender
   );
   assert.deepEqual(whole.params, [{ name: 'limit', type: 'Int', value: 1001 }]);
   const shard = MSSQL_DIALECT.unwrittenKeys({ index: 2, count: 3 }, 11);
-  assert.match(shard.sql, /WHERE sender_id IS NULL AND room_id % @shard_count = @shard_index$/);
+  assert.match(shard.sql, /WHERE sender_id IS NULL AND \(\(room_id % @shard_count\) \+ @shard_count\) % @shard_count = @shard_index$/);
   for (const s of [whole, shard]) assertParamsConsistent(s);
   assert.deepEqual(MSSQL_DIALECT.unwrittenKeysSettings, []);
 });

@@ -4,8 +4,8 @@
  * fill only for new messages, backfilled from each stored payload through the same pipeline as
  * the sender (clients/pipeline): this backend only reads and writes.
  *
- * - partitions: one per table the field lives in, for this shard (`room_id % N = K` or
- *   `user_id % N = K`), each walked as one keyset in primary key order;
+ * - partitions: one per table the field lives in, for this shard (`room_id mod N = K` or
+ *   `user_id mod N = K`, see shardOfSql), each walked as one keyset in primary key order;
  * - pages: rows still holding the column's default (origin_id NULL, is_groupchat false), since a
  *   row holding anything else was written by MongooseIM or an earlier run and is right;
  * - decide: MongooseIM's answer; when that answer is the default itself (a message without an

@@ -11,8 +11,8 @@
  */
 import { shardName, type PageLimits, type ShardSpec } from '../../pipeline/types.js';
 import { CHECKPOINT_TABLE, MYSQL_CHECKPOINT_SQL, MYSQL_LOCK_NAME_SQL, integerLiteral } from './mysql-statements.js';
-import { POSTGRES_CHECKPOINT_SQL } from './postgres-statements.js';
-import type { PageColumn, SqlStatement } from './sql-dialect.js';
+import { pgIntegerLiteral, POSTGRES_CHECKPOINT_SQL } from './postgres-statements.js';
+import { shardOfSql, type PageColumn, type SqlStatement } from './sql-dialect.js';
 
 /** The columns a `--field` walk fills. */
 export type FieldName = 'origin_id' | 'is_groupchat';
@@ -170,7 +170,7 @@ function fieldPageSql(target: WalkTarget, options: { keyset: string; shard: Shar
   const owner = ownerColumn(target.table);
   const where = [options.scan ? 'TRUE' : defaultCondition(target, options.pg ? 'postgres' : 'mysql')];
   if (options.keyset !== '') where.push(options.keyset);
-  if (options.shard.count > 1) where.push(`${owner} % ${options.shard.count} = ${options.shard.index}`);
+  if (options.shard.count > 1) where.push(`${shardOfSql(owner, String(options.shard.count))} = ${options.shard.index}`);
   const len = options.pg ? 'octet_length(message)' : 'LENGTH(message)';
   const id = options.pg ? 'm.id::text' : 'm.id';
   return (
@@ -236,12 +236,12 @@ export const POSTGRES_FIELD_DIALECT: FieldDialect = {
   rowEstimate: (table) => statement(`SELECT reltuples::float8 AS n FROM pg_class WHERE oid = to_regclass($1)`, [table]),
   exactCount(target, shard) {
     const owner = ownerColumn(target.table);
-    const sf = shard.count === 1 ? '' : ` AND ${owner} % ${shard.count} = ${shard.index}`;
+    const sf = shard.count === 1 ? '' : ` AND ${shardOfSql(owner, String(shard.count))} = ${shard.index}`;
     return statement(`SELECT count(*)::text AS n FROM ${target.table} WHERE ${defaultCondition(target, 'postgres')}${sf}`);
   },
   page(target, after, limits, shard, scan) {
     const owner = ownerColumn(target.table);
-    const keyset = after === null ? '' : `(${owner}, id) > (${integerLiteral(after.owner)}, ${integerLiteral(after.id)})`;
+    const keyset = after === null ? '' : `(${owner}, id) > (${pgIntegerLiteral(after.owner)}, ${pgIntegerLiteral(after.id)})`;
     return statement(fieldPageSql(target, { keyset, shard, records: limits.records, bytes: limits.bytes, scan, pg: true }));
   },
   // A page must reach the archive through its primary key, in key order, stopping at the page's
@@ -261,7 +261,7 @@ export const POSTGRES_FIELD_DIALECT: FieldDialect = {
     const [low, high] = keyRange(rows);
     // Bounded by the batch's first and last key so that the join stays on that stretch of the
     // primary key (see POSTGRES_UPDATE_SQL).
-    const range = `AND (m.${owner}, m.id) >= (${integerLiteral(low.owner)}, ${integerLiteral(low.id)}) AND (m.${owner}, m.id) <= (${integerLiteral(high.owner)}, ${integerLiteral(high.id)})`;
+    const range = `AND (m.${owner}, m.id) >= (${pgIntegerLiteral(low.owner)}, ${pgIntegerLiteral(low.id)}) AND (m.${owner}, m.id) <= (${pgIntegerLiteral(high.owner)}, ${pgIntegerLiteral(high.id)})`;
     // One statement for one field or two: a field a row's write leaves out comes as NULL (false)
     // and keeps what the row holds; each column changes only from its default.
     const sets: string[] = [];
@@ -354,7 +354,7 @@ export const MYSQL_FIELD_DIALECT: FieldDialect = {
   rowEstimate: (table) => statement(`SELECT TABLE_ROWS AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?`, [table]),
   exactCount(target, shard) {
     const owner = ownerColumn(target.table);
-    const sf = shard.count === 1 ? '' : ` AND ${owner} % ${shard.count} = ${shard.index}`;
+    const sf = shard.count === 1 ? '' : ` AND ${shardOfSql(owner, String(shard.count))} = ${shard.index}`;
     return statement(`SELECT COUNT(*) AS n FROM ${target.table} WHERE ${defaultCondition(target, 'mysql')}${sf}`);
   },
   page(target, after, limits, shard, scan) {

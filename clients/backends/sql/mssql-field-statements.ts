@@ -9,6 +9,7 @@
 import type { PageLimits, ShardSpec } from '../../pipeline/types.js';
 import { fieldIndexName, ownerColumn, type ArchiveTable, type FieldDialect, type FieldRowWrite, type WalkTarget } from './field-statements.js';
 import { CHECKPOINT_TABLE, MSSQL_CHECKPOINT_TABLE_SQL, MSSQL_MAX_PARAMS, type MssqlParam, type MssqlStatement } from './mssql-statements.js';
+import { shardOfSql } from './sql-dialect.js';
 
 /** `nvarchar(250)`: SQL Server counts UTF-16 code units. */
 export const MSSQL_MAX_ORIGIN_ID_UNITS = 250;
@@ -24,7 +25,7 @@ function defaultCondition(target: WalkTarget, alias: string): string {
 function shardFilter(target: WalkTarget, shard: ShardSpec): { sql: string | null; params: MssqlParam[] } {
   if (shard.count === 1) return { sql: null, params: [] };
   return {
-    sql: `t.${ownerColumn(target.table)} % @shard_count = @shard_index`,
+    sql: `${shardOfSql(`t.${ownerColumn(target.table)}`, '@shard_count')} = @shard_index`,
     params: [
       { name: 'shard_count', type: 'Int', value: shard.count },
       { name: 'shard_index', type: 'Int', value: shard.index },

@@ -7,7 +7,7 @@
  * stay under SQL Server's 2,100 parameters per request.
  */
 import { shardName, type PageLimits, type ShardSpec } from '../../pipeline/types.js';
-import { byteBoundedPageSql, shardLockName, type RowKey, type SqlDialect, type SqlStatement } from './sql-dialect.js';
+import { byteBoundedPageSql, shardLockName, shardOfSql, type RowKey, type SqlDialect, type SqlStatement } from './sql-dialect.js';
 
 export type MssqlParamType = 'BigInt' | 'NVarChar' | 'Int';
 
@@ -69,7 +69,7 @@ export function saveCheckpointStatement(shard: ShardSpec, key: RowKey): MssqlSta
 function shardFilter(shard: ShardSpec): { sql: string; params: MssqlParam[] } {
   if (shard.count === 1) return { sql: '', params: [] };
   return {
-    sql: ' AND room_id % @shard_count = @shard_index',
+    sql: ` AND ${shardOfSql('room_id', '@shard_count')} = @shard_index`,
     params: [
       { name: 'shard_count', type: 'Int', value: shard.count },
       { name: 'shard_index', type: 'Int', value: shard.index },

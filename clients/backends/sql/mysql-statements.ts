@@ -12,7 +12,7 @@
  *   plus the checkpoint upsert.
  */
 import { shardName, type ShardSpec } from '../../pipeline/types.js';
-import { byteBoundedPageSql, shardLockName, type RowKey, type SqlDialect, type SqlStatement } from './sql-dialect.js';
+import { byteBoundedPageSql, shardLockName, shardOfSql, type RowKey, type SqlDialect, type SqlStatement } from './sql-dialect.js';
 
 export const CHECKPOINT_TABLE = 'mim_sender_jid_checkpoint';
 /** `varchar(250) CHARACTER SET binary` in `mam_server_user`: MySQL counts bytes there. */
@@ -54,7 +54,7 @@ export function mysqlKeysetCondition(after: RowKey | null): string {
 }
 
 export function mysqlShardCondition(shard: ShardSpec): string {
-  return shard.count === 1 ? '' : ` AND room_id % ${shard.count} = ${shard.index}`;
+  return shard.count === 1 ? '' : ` AND ${shardOfSql('room_id', String(shard.count))} = ${shard.index}`;
 }
 
 /** Keyset page in primary key order (`columns`: what each row answers with; the ORDER BY names the table's columns, never an output alias). */

@@ -14,13 +14,15 @@ const INTEGER = /^-?\d{1,20}$/;
 /** `integer`: int2, int4 or int8 by its length (a schema may have widened `room_id`); `text`: UTF-8; `bytea`: raw; `boolean`: one byte. */
 export type ColumnType = 'integer' | 'text' | 'bytea' | 'boolean';
 
-/** `$n` replaced by its parameter, which must be an integer. */
+/** `$n` replaced by its parameter, which must be an integer (a negative one in parentheses). */
 export function inlineIntegerParams(statement: SqlStatement): string {
   return statement.sql.replace(/\$(\d+)/g, (_, n: string) => {
     const value = statement.params[Number(n) - 1];
     const text = typeof value === 'number' || typeof value === 'bigint' ? String(value) : value;
     if (typeof text !== 'string' || !INTEGER.test(text)) throw new Error(`binary COPY: parameter $${n} is not an integer`);
-    return text;
+    // In parentheses when negative: a cast binds before the sign, so -9223372036854775808::bigint
+    // would cast 9223372036854775808 (out of range) and negate it.
+    return text.startsWith('-') ? `(${text})` : text;
   });
 }
 

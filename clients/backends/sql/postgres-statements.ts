@@ -9,7 +9,7 @@
  *   still NULL, plus the checkpoint upsert.
  */
 import { shardName, type PageLimits, type ShardSpec } from '../../pipeline/types.js';
-import { compareRowKeys, shardLockName, type RowKey, type SqlDialect, type SqlStatement } from './sql-dialect.js';
+import { compareRowKeys, shardLockName, shardOfSql, type RowKey, type SqlDialect, type SqlStatement } from './sql-dialect.js';
 
 export const CHECKPOINT_TABLE = 'mim_sender_jid_checkpoint';
 /** `varchar(250)` in `mam_server_user`: PostgreSQL counts characters. */
@@ -43,7 +43,7 @@ export const POSTGRES_CHECKPOINT_SQL = `INSERT INTO ${CHECKPOINT_TABLE} (shard, 
 
 function shardFilter(shard: ShardSpec, firstParam: number): { sql: string; params: number[] } {
   if (shard.count === 1) return { sql: '', params: [] };
-  return { sql: ` AND room_id % $${firstParam} = $${firstParam + 1}`, params: [shard.count, shard.index] };
+  return { sql: ` AND ${shardOfSql('room_id', `$${firstParam}`)} = $${firstParam + 1}`, params: [shard.count, shard.index] };
 }
 
 const statement = (sql: string, params: readonly unknown[] = []): SqlStatement => ({ sql, params });
@@ -77,6 +77,16 @@ export function integerArrayLiteral<K extends string>(rows: readonly Readonly<Re
   return literal + '}';
 }
 
+/**
+ * A key as PostgreSQL SQL text, typed `bigint` (comparable with `int` and `bigint` columns through
+ * their indexes). Keys may be negative: the value goes in parentheses, since the cast binds before
+ * the sign (`-9223372036854775808::bigint` overflows).
+ */
+export function pgIntegerLiteral(value: string): string {
+  if (!INTEGER_TEXT.test(value)) throw new Error(`not an integer: '${value}'`);
+  return `(${value})::bigint`;
+}
+
 /** untranslatable_character, character_not_in_repertoire, string_data_right_truncation, invalid_byte_sequence_for_encoding... */
 const POSTGRES_REFUSED_VALUE_CODES = new Set(['22P05', '22021', '22001']);
 
@@ -107,7 +117,7 @@ function postgresPage(after: RowKey | null, limits: PageLimits, shard: ShardSpec
     if (after !== null) where += ` AND (room_id, id) > (${param(after.roomId)}::int, ${param(after.id)}::bigint)`;
     candidates = `SELECT room_id, id, message, sender_id FROM mam_muc_message WHERE ${where} ORDER BY room_id, id LIMIT ${param(limits.records)}`;
   } else {
-    // A shard is the rooms with room_id % N = K. Filtering one keyset walk by that expression
+    // A shard is the rooms with room_id mod N = K (shardOfSql). Filtering one keyset walk by that expression
     // makes every shard read the whole table, and PostgreSQL, estimating the filter at 0.5%,
     // picks a sequential scan and a sort for every page (measured: 40 ms against 2 ms per page
     // at 100,000 rows, growing with the table). So the page visits the shard's rooms instead:
@@ -129,7 +139,7 @@ function postgresPage(after: RowKey | null, limits: PageLimits, shard: ShardSpec
            CROSS JOIN LATERAL (SELECT room_id, id, message, sender_id FROM mam_muc_message
                                 WHERE room_id = r.room_id${scan ? '' : ' AND sender_id IS NULL'}${keyset}
                                 ORDER BY id LIMIT ${rows}) m
-          WHERE r.room_id IS NOT NULL AND r.room_id % ${count} = ${index}
+          WHERE r.room_id IS NOT NULL AND ${shardOfSql('r.room_id', count)} = ${index}
           LIMIT ${rows}`;
   }
   const maxBytes = param(limits.bytes);

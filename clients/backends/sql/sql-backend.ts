@@ -1,7 +1,7 @@
 /**
  * What the three SQL backends (PostgreSQL, MySQL/MariaDB, MSSQL) share on the generic seam, written
  * once: the key is the primary key `(room_id, id)`, the cursor is the last key committed, one
- * partition per `--shard K/N` (`room_id % N = K`) walked as one keyset, the checkpoint committed
+ * partition per `--shard K/N` (`room_id mod N = K`, see shardOfSql) walked as one keyset, the checkpoint committed
  * in the batch's own transaction, a sender written as the id of its `mam_server_user` row, and a
  * session lock per shard held for the run.
  * A dialect supplies its statements as data and a thin driver adapter (sql-dialect.ts).

@@ -252,6 +252,16 @@ export function shardLockName(shard: ShardSpec): string {
   return `mim_sender_jid shard ${shard.index}/${shard.count}`;
 }
 
+/**
+ * The shard of `column` among `count` shards, as SQL: its remainder, never negative. `%` keeps the
+ * sign of the dividend in PostgreSQL, MySQL and SQL Server, and `int`/`bigint` keys may be negative
+ * (MongooseIM never writes one, the columns allow it): with `room_id % N = K` such a row would
+ * belong to no shard, and every shard would end "done" without it.
+ */
+export function shardOfSql(column: string, count: string): string {
+  return `((${column} % ${count}) + ${count}) % ${count}`;
+}
+
 /** `(room_id, id)` order, as integers. */
 export function compareRowKeys(a: RowKey, b: RowKey): number {
   return compareDecimal(a.roomId, b.roomId) || compareDecimal(a.id, b.id);
