@@ -18,7 +18,7 @@ import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { runMigration } from '../../clients/pipeline/run-migration.js';
 import { MemoryReport, type ReportedRecord } from '../../clients/pipeline/report.js';
-import { WHOLE_TABLE, type ShardSpec } from '../../clients/pipeline/types.js';
+import type { ShardSpec } from '../../clients/pipeline/types.js';
 import { compareRowKeys, type RowKey } from '../../clients/backends/sql/sql-dialect.js';
 import { fuzzSeed } from '../support/fuzz-seed.js';
 import { runCli } from '../support/cli-process.js';
@@ -27,39 +27,10 @@ import type { DatabaseFixture, TestDatabase } from './fixture.js';
 import { insertGenerated, seededRandom, shuffled, unaccountedRows, type GeneratedRow } from './generated-archive.js';
 import { startMariadbFixture } from './mariadb-fixture.js';
 import { startPostgresFixture } from './postgres-fixture.js';
+import { inShard, integerIn, KEY_RANGES, shardsOf } from './key-ranges.js';
 
 const SEED = fuzzSeed('MIM_COMPLETENESS_SEED', 'SQL completeness properties');
 const NUM_RUNS = 100;
-
-interface KeyRange {
-  readonly min: bigint;
-  readonly max: bigint;
-}
-
-/**
- * What each store's columns allow, not only what MongooseIM writes: PostgreSQL's `room_id int` and
- * `id bigint` (negative keys and 0 included), MySQL's `int unsigned` and `bigint unsigned` (up to
- * 2^32-1 and 2^64-1).
- */
-const KEY_RANGES: Record<'PostgreSQL' | 'MariaDB', { readonly room: KeyRange; readonly id: KeyRange }> = {
-  PostgreSQL: { room: { min: -(2n ** 31n), max: 2n ** 31n - 1n }, id: { min: -(2n ** 63n), max: 2n ** 63n - 1n } },
-  MariaDB: { room: { min: 0n, max: 2n ** 32n - 1n }, id: { min: 0n, max: 2n ** 64n - 1n } },
-};
-
-/** A magnitude in [1, max], every digit count equally likely: short and long keys meet in one archive. */
-const magnitude = (max: bigint): fc.Arbitrary<bigint> =>
-  fc.integer({ min: 1, max: max.toString().length }).chain((digits) => {
-    const high = 10n ** BigInt(digits) - 1n;
-    return fc.bigInt({ min: 10n ** BigInt(digits - 1), max: high < max ? high : max });
-  });
-
-/** An integer of the range: both signs where it has them, its two ends and 0 among the draws. */
-const integerIn = (range: KeyRange): fc.Arbitrary<bigint> =>
-  fc.oneof(
-    { weight: 1, arbitrary: fc.constantFrom(range.min, range.max, 0n) },
-    { weight: 6, arbitrary: magnitude(range.max) },
-    ...(range.min < 0n ? [{ weight: 6, arbitrary: magnitude(-range.min).map((m) => -m) }] : []),
-  );
 
 interface Case {
   readonly rows: GeneratedRow[];
@@ -98,19 +69,17 @@ const caseArb = (ranges: (typeof KEY_RANGES)[keyof typeof KEY_RANGES]): fc.Arbit
       return { ...g, rows: shuffled([...byKey.values()], seededRandom(g.order)) };
     });
 
-const shardsOf = (count: number): ShardSpec[] => (count === 1 ? [WHOLE_TABLE] : Array.from({ length: count }, (_, index) => ({ index, count })));
-const inShard =
+const inShardOf =
   (shard: ShardSpec) =>
   (r: { roomId: string }): boolean =>
-    // The shard of a room is room_id mod N, never negative (a negative room_id's remainder is).
-    Number(((BigInt(r.roomId) % BigInt(shard.count)) + BigInt(shard.count)) % BigInt(shard.count)) === shard.index;
+    inShard(shard, r.roomId);
 const keyOf = (r: { roomId: string; id: string }): RowKey => ({ roomId: r.roomId, id: r.id });
 const describeCase = (c: Case): string =>
   `batch ${c.batchSize}, bytes ${c.maxBatchBytes}, concurrency ${c.concurrency}, shards ${c.shards}, rows ${JSON.stringify(c.rows)}`;
 
-for (const [name, start] of [
-  ['PostgreSQL', startPostgresFixture],
-  ['MariaDB', () => startMariadbFixture()],
+for (const [name, kind, start] of [
+  ['PostgreSQL', 'postgres', startPostgresFixture],
+  ['MariaDB', 'mysql', () => startMariadbFixture()],
 ] as const) {
   describe(`${name}: every row written or reported, whatever the key shapes`, () => {
     let fixture: DatabaseFixture;
@@ -141,7 +110,7 @@ for (const [name, start] of [
       const backend = db.backend();
       try {
         for (const [k, shard] of shardsOf(c.shards).entries()) {
-          const own = c.rows.filter(inShard(shard));
+          const own = c.rows.filter(inShardOf(shard));
           const reported = reports[k].map((r) => ({ roomId: r.fields.room_id, id: r.fields.id })).sort(compareRowKeys);
           // A shard reports only its own rows, each once, and exactly the ones without a sender.
           assert.deepEqual(
@@ -178,7 +147,7 @@ for (const [name, start] of [
 
     test('migrate (in process), whole table and every shard of N', async () => {
       await fc.assert(
-        fc.asyncProperty(caseArb(KEY_RANGES[name]), async (c) => {
+        fc.asyncProperty(caseArb(KEY_RANGES[kind]), async (c) => {
           await reset(c);
           const reports: ReportedRecord[][] = [];
           for (const shard of shardsOf(c.shards)) {
@@ -196,7 +165,7 @@ for (const [name, start] of [
             assert.equal(summary.reachedEnd, true);
             assert.equal(
               summary.records,
-              c.rows.filter(inShard(shard)).length,
+              c.rows.filter(inShardOf(shard)).length,
               `shard ${shard.index}/${shard.count} walked each of its rows once: ${describeCase(c)}`,
             );
             reports.push(report.rows);
@@ -209,7 +178,7 @@ for (const [name, start] of [
 
     if (name === 'PostgreSQL') {
       test('migrate through the CLI, one generated case sharded and one whole', async (t) => {
-        const cases = fc.sample(caseArb(KEY_RANGES[name]), { seed: SEED + 1, numRuns: 40 });
+        const cases = fc.sample(caseArb(KEY_RANGES[kind]), { seed: SEED + 1, numRuns: 40 });
         const chosen = [cases.find((c) => c.shards > 1) ?? { ...cases[0], shards: 2 }, { ...cases[1], shards: 1 }];
         for (const c of chosen) {
           await reset(c);

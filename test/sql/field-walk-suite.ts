@@ -3,13 +3,15 @@
  * field-walks-mariadb): MongooseIM-shaped archives of both tables (3.3's `mam_muc_message` with
  * the 3.4 sender column, and 3.3's `mam_message`) holding Erlang-made payloads, whose answers
  * come from MongooseIM's own functions run by Erlang (test/support/erlang-fields.ts). Decoding
- * goes through the real in-process pool's fields stream.
+ * goes through the real in-process pool's fields stream. One property re-keys those rows anywhere
+ * in the range the store's key columns allow (test/sql/key-ranges.ts; FIELD_WALK_SEED replays it).
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import fc from 'fast-check';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { openDecoder, type Decoder } from '../../clients/decoder-client/index.js';
@@ -27,6 +29,7 @@ import { fuzzSeed } from '../support/fuzz-seed.js';
 import { startMigrateProcess } from '../support/migrate-process.js';
 import { runCliBounded } from '../support/bounded-cli.js';
 import type { DatabaseFixture, TestDatabase } from './fixture.js';
+import { integerIn, KEY_RANGES, shardsOf } from './key-ranges.js';
 import { mamMessage33 } from '../acceptance/mongooseim-upgrade-sql.js';
 
 type Kind = 'postgres' | 'mysql';
@@ -508,6 +511,60 @@ export function fieldWalkSuite(kind: Kind, start: () => Promise<DatabaseFixture>
       }
       return [...byField.values()].sort();
     }
+
+    test('keys from the whole range the columns allow, whole and in N shards, pages of 1 to 7 rows: every row as MongooseIM answers, or reported', async () => {
+      const ranges = KEY_RANGES[kind];
+      const { db, sql } = await archive();
+      await sql.query('DELETE FROM mam_muc_message');
+      await sql.query('DELETE FROM mam_message');
+      const b = backend(db, ['origin_id', 'is_groupchat']);
+      await b.applySchema();
+      await b.close();
+      // Each case re-keys some of the suite's Erlang-made rows: a few owners (rooms, users) and ids
+      // anywhere in the columns' range, unique per table.
+      const caseArb = fc.record({
+        owners: fc.uniqueArray(integerIn(ranges.room), { minLength: 1, maxLength: 3, selector: String }),
+        picks: fc.uniqueArray(fc.record({ row: fc.nat(rows.length - 1), owner: fc.nat(), id: integerIn(ranges.id) }), {
+          minLength: 1,
+          maxLength: 20,
+          selector: (p) => `${rows[p.row].table}:${p.owner % 3}:${p.id}`,
+        }),
+        batchSize: fc.integer({ min: 1, max: 7 }),
+        concurrency: fc.integer({ min: 1, max: 3 }),
+        shards: fc.constantFrom(1, 2, 3),
+      });
+      await fc.assert(
+        fc.asyncProperty(caseArb, async (c) => {
+          const keyed = new Map<string, FieldRow>();
+          for (const p of c.picks) {
+            const row = { ...rows[p.row], owner: String(c.owners[(p.owner % 3) % c.owners.length]), id: String(p.id) };
+            keyed.set(rowId(row.table, row.owner, row.id), row);
+          }
+          const all = [...keyed.values()];
+          await sql.query('DELETE FROM mam_muc_message');
+          await sql.query('DELETE FROM mam_message');
+          await insertRows(kind, sql, all);
+          const lines: MemoryReport['rows'] = [];
+          for (const shard of shardsOf(c.shards)) {
+            const run = await migrate(db, ['origin_id', 'is_groupchat'], { shard, reset: true, batchSize: c.batchSize, concurrency: c.concurrency });
+            assert.equal(run.reachedEnd, true);
+            lines.push(...run.report.rows);
+          }
+          const described = JSON.stringify(c, (_, v: unknown) => (typeof v === 'bigint' ? String(v) : v));
+          for (const field of ['origin_id', 'is_groupchat'] as const) {
+            assert.deepEqual(
+              Object.fromEntries(await stored(sql, field, tablesOf(field))),
+              Object.fromEntries(expectedValues(field, new Map(), all)),
+              `${field}: ${described}`,
+            );
+          }
+          const report = new MemoryReport();
+          report.append(lines);
+          assert.deepEqual(reportedIds(report), combinedReported(all), `each row without its values reported once: ${described}`);
+        }),
+        { seed: SEED, numRuns: 25, endOnFailure: true },
+      );
+    });
 
     test('origin_id,is_groupchat in one walk: the same columns as the two walks, as Erlang answers; a field a row cannot take is reported, its other field written', async () => {
       const extra = plantedRows();
