@@ -13,6 +13,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import fc from 'fast-check';
 import { CHECKPOINT_INDEX } from '../../clients/backends/elasticsearch/checkpoint-store.js';
 import { ElasticsearchBackend } from '../../clients/backends/elasticsearch/elasticsearch-backend.js';
 import { MappingConflictError } from '../../clients/backends/elasticsearch/index-layout.js';
@@ -401,6 +402,45 @@ export function groupchatSuite(product: SearchProduct, { typed = false }: { type
       assert.ok(
         [...(await readGroupchats(server.url, 'pm_blocked')).values()].every((v) => v === undefined),
         'nothing written',
+      );
+    });
+
+    it('property: mam_ids of both signs and every magnitude, owners with Unicode, / and quotes, keys shared across documents, whole and in 2 shards: every document as MongooseIM answers, or reported', async () => {
+      // The whole of a `long` (negative ids too, which MongooseIM never writes) and owners no one picked.
+      const mamId = fc.oneof(
+        fc.bigInt({ min: -(1n << 63n), max: (1n << 63n) - 1n }),
+        fc.bigInt({ min: -1000n, max: 1000n }),
+        fc.constantFrom(-(1n << 63n), -1n, 0n, (1n << 53n) + 1n, (1n << 63n) - 1n),
+      );
+      const owner = fc.constantFrom(...OWNERS, '', 'a/b@example.com', "o'brien@example.com", 'ℌ😀@example.com');
+      const pick = fc.record({ doc: fc.nat(docs.length - 1), mamId, owner, suffix: fc.string({ unit: 'grapheme', maxLength: 4 }) });
+      let run = 0;
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(pick, { minLength: 1, maxLength: 30 }),
+          fc.integer({ min: 1, max: 6 }),
+          fc.constantFrom(1, 2),
+          async (picks, batchSize, shards) => {
+            const index = `pm_keys_${run++}`;
+            const drawn: PmDocument[] = picks.map((p, i) => ({ ...docs[p.doc], id: `${p.owner}$${p.mamId}/${i}${p.suffix}`, mamId: p.mamId, owner: p.owner }));
+            await createIndex(index, 2);
+            await load(index, drawn);
+            const reported = new Map<string, string>();
+            for (const shard of shards === 1 ? [undefined] : [0, 1].map((k) => ({ index: k, count: 2 }))) {
+              const run = await migrate(index, { batchSize, applySchema: true, ...(shard === undefined ? {} : { shard }) });
+              assert.equal(run.reachedEnd, true);
+              for (const r of run.report.rows) {
+                assert.ok(!reported.has(r.fields._id), `${r.fields._id} reported once`);
+                reported.set(r.fields._id, r.reason);
+              }
+            }
+            const stored = await readGroupchats(server.url, index);
+            assert.deepEqual(Object.fromEntries(stored), Object.fromEntries(drawn.map((d) => [d.id, d.expected === 'malformed' ? undefined : d.expected])));
+            assert.deepEqual(reported, new Map(drawn.filter((d) => d.expected === 'malformed').map((d) => [d.id, 'malformed'])));
+            await searchCall(server.url, 'DELETE', `/${index}`);
+          },
+        ),
+        { seed, numRuns: 6, endOnFailure: true },
       );
     });
 
