@@ -12,7 +12,7 @@
 import { shardName, type PageLimits, type ShardSpec } from '../../pipeline/types.js';
 import { CHECKPOINT_TABLE, MYSQL_CHECKPOINT_SQL, MYSQL_LOCK_NAME_SQL, integerLiteral } from './mysql-statements.js';
 import { pgIntegerLiteral, POSTGRES_CHECKPOINT_SQL } from './postgres-statements.js';
-import { shardOfSql, type PageColumn, type SqlStatement } from './sql-dialect.js';
+import { compareDecimal, shardOfSql, type PageColumn, type SqlStatement } from './sql-dialect.js';
 
 /** The columns a `--field` walk fills. */
 export type FieldName = 'origin_id' | 'is_groupchat';
@@ -185,10 +185,7 @@ function fieldPageSql(target: WalkTarget, options: { keyset: string; shard: Shar
 
 /** The smallest and the largest key of `rows` (not empty), as integers. */
 function keyRange(rows: readonly { owner: string; id: string }[]): [{ owner: string; id: string }, { owner: string; id: string }] {
-  const cmp = (a: { owner: string; id: string }, b: { owner: string; id: string }): number => {
-    const d = BigInt(a.owner) - BigInt(b.owner) || BigInt(a.id) - BigInt(b.id);
-    return d < 0n ? -1 : d > 0n ? 1 : 0;
-  };
+  const cmp = (a: { owner: string; id: string }, b: { owner: string; id: string }): number => compareDecimal(a.owner, b.owner) || compareDecimal(a.id, b.id);
   let low = rows[0];
   let high = rows[0];
   for (const r of rows) {
